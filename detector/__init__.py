@@ -1,0 +1,3 @@
+"""ciwatch: detects attacks on CI/CD pipelines from audit logs and login events."""
+
+__version__ = "0.1.0"

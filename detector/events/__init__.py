@@ -1,0 +1,1 @@
+"""Events: vendor JSON → normalized Event (parsers, taxonomy, envelopes, dead letters)."""

@@ -1,0 +1,137 @@
+"""Small, forgiving readers for vendor JSON, shared by every parser.
+
+Vendor events arrive in camelCase as published and, from data lakes, with
+every key lower-cased (``eventType`` → ``eventtype``). :func:`get` accepts
+both, so parsers name fields once, in the vendor's own spelling.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from detector.events.model import DeadLetterReason, ParseError
+
+__all__ = [
+    "first_str",
+    "get",
+    "get_path",
+    "parse_time",
+    "require",
+    "str_or_none",
+    "valid_ip",
+]
+
+_MISSING = object()
+# Epoch values above this are milliseconds (year 2286 in seconds), above the next microseconds.
+_EPOCH_MS_FLOOR = 10_000_000_000
+_EPOCH_US_FLOOR = 10_000_000_000_000_000
+# Near-ISO strings seen in exports: a fraction without its dot, "UTC" spelled out, comma decimals.
+_LOOSE_ISO = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,]?(\d+))?\s*(Z|UTC|[+-]\d{2}:?\d{2})?",
+    re.IGNORECASE,
+)
+
+
+def get(obj: Any, key: str) -> Any:
+    """``obj[key]`` for a mapping, trying the data-lake lower-case spelling too; else None."""
+    if not isinstance(obj, Mapping):
+        return None
+    value = obj.get(key, _MISSING)
+    if value is _MISSING:
+        value = obj.get(key.lower())
+    return value
+
+
+def get_path(obj: Any, path: str) -> Any:
+    """Follow a dotted path (``"userIdentity.sessionContext.sessionIssuer.arn"``); None if absent."""
+    for key in path.split("."):
+        obj = get(obj, key)
+        if obj is None:
+            return None
+    return obj
+
+
+def str_or_none(value: Any) -> str | None:
+    """A non-empty string form of a scalar, or None for missing, empty and containers."""
+    if value is None or isinstance(value, Mapping | list | bool):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def first_str(obj: Any, *paths: str) -> str | None:
+    """The first of several dotted paths that holds a non-empty scalar, as a string."""
+    for path in paths:
+        text = str_or_none(get_path(obj, path))
+        if text is not None:
+            return text
+    return None
+
+
+def valid_ip(value: Any) -> str | None:
+    """The value if it is an IPv4/IPv6 address, else None (vendors put hostnames here too)."""
+    text = str_or_none(value)
+    if text is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def parse_time(value: Any) -> datetime:
+    """A vendor timestamp as an aware UTC datetime.
+
+    Accepts ISO 8601 (``Z``, offsets, up to nanosecond fractions, space or
+    ``T``; naive means UTC) and epoch seconds, milliseconds or microseconds as
+    numbers or digit strings. Raises :class:`ParseError` (``missing_time`` or
+    ``invalid_time``).
+    """
+    if value is None or value == "":
+        raise ParseError(DeadLetterReason.MISSING_TIME, "no timestamp")
+    try:
+        if isinstance(value, bool):
+            raise ValueError("boolean")
+        if isinstance(value, int | float):
+            return _from_epoch(float(value))
+        text = str(value).strip()
+        if text.lstrip("-").replace(".", "", 1).isdigit():
+            return _from_epoch(float(text))
+        parsed = _from_iso(text)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ParseError(DeadLetterReason.INVALID_TIME, f"bad timestamp {value!r}: {exc}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _from_iso(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        loose = _LOOSE_ISO.fullmatch(text)
+        if loose is None:
+            raise
+    date, clock, fraction, zone = loose.groups()
+    zone = "+00:00" if zone is None or zone.upper() in ("Z", "UTC") else zone
+    return datetime.fromisoformat(f"{date}T{clock}.{(fraction or '0')[:6]:0<6}{zone}")
+
+
+def _from_epoch(number: float) -> datetime:
+    if abs(number) >= _EPOCH_US_FLOOR:
+        number /= 1_000_000
+    elif abs(number) >= _EPOCH_MS_FLOOR:
+        number /= 1000
+    return datetime.fromtimestamp(number, tz=UTC)
+
+
+def require(value: str | None, what: str) -> str:
+    """``value`` if present; else a ``missing_actor`` (for the actor) or ``unknown_format`` error."""
+    if value is not None:
+        return value
+    reason = DeadLetterReason.MISSING_ACTOR if what == "actor" else DeadLetterReason.UNKNOWN_FORMAT
+    raise ParseError(reason, f"no {what}")

@@ -1,0 +1,75 @@
+"""The parser seam: one class per vendor log type, registered by name.
+
+A parser answers two questions about a decoded JSON object: does it look like
+my log type (:meth:`Parser.matches`, cheap, used for per-event auto-detection)
+and what are its normalized fields (:meth:`Parser.parse`). Categories are not a
+parser's business: the taxonomy assigns them from ``taxonomy_key``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+from detector.events.model import ActorType, Outcome
+
+__all__ = ["PARSERS", "Parsed", "Parser", "register"]
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What a parser extracts; the normalizer adds category, privileged and position.
+
+    ``taxonomy_key`` is what the taxonomy looks up when it differs from the
+    verbatim ``action`` (Kubernetes: ``"<verb> <resource>"``). ``vendor_id`` is
+    the vendor's own event id, if the event carries one.
+    """
+
+    time: datetime
+    action: str
+    actor: str
+    outcome: Outcome = Outcome.UNKNOWN
+    actor_type: ActorType = ActorType.UNKNOWN
+    ip: str | None = None
+    country: str | None = None
+    user_agent: str | None = None
+    target: str | None = None
+    vendor_id: str | None = None
+    taxonomy_key: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+class Parser(ABC):
+    """Turns one vendor JSON object into :class:`Parsed` fields.
+
+    ``priority`` orders auto-detection (lower is tried first) so that specific
+    shapes win over the generic ECS fallback.
+    """
+
+    name: ClassVar[str]
+    priority: ClassVar[int] = 50
+
+    @abstractmethod
+    def matches(self, doc: Mapping[str, Any]) -> bool:
+        """True if ``doc`` has this log type's shape. Must be cheap and never raise."""
+
+    @abstractmethod
+    def parse(self, doc: Mapping[str, Any]) -> Parsed:
+        """Normalized fields, or :class:`~detector.events.model.ParseError`."""
+
+
+PARSERS: dict[str, type[Parser]] = {}
+
+_P = TypeVar("_P", bound=type[Parser])
+
+
+def register(cls: _P) -> _P:
+    """Class decorator adding a parser to :data:`PARSERS` under its ``name``."""
+    if cls.name in PARSERS:
+        raise ValueError(f"parser {cls.name!r} registered twice")
+    PARSERS[cls.name] = cls
+    return cls
+

@@ -1,0 +1,66 @@
+"""GitHub audit log: audit-log streaming and the REST ``/audit-log`` API.
+
+Shape: a flat object with a dotted ``action`` (``repo.create``,
+``protected_branch.destroy``), ``actor``, time as ``@timestamp`` or
+``created_at`` (epoch ms; Panther exports a ``"YYYY-MM-DD HH:MM:SS.fff"``
+string and renames ``@timestamp`` to ``at_sign_timestamp``). GitHub records
+actions that happened, so the outcome is success unless the action itself
+names a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detector.events.fields import first_str, get, parse_time, require, valid_ip
+from detector.events.model import ActorType, Outcome
+from detector.events.parsers.base import Parsed, Parser, register
+
+__all__ = ["GitHubAuditParser"]
+
+_TIME_FIELDS = ("@timestamp", "at_sign_timestamp", "created_at", "timestamp", "p_event_time")
+_FAILURE_MARKERS = (".failure", ".failed", "_failed", "_failure")
+# Access through an app's own token is a machine acting, whoever installed the app.
+_SERVICE_ACCESS = ("GitHub App server-to-server token",)
+_ATTRIBUTES = ("org", "repo", "business", "team", "user", "programmatic_access_type", "operation_type")
+
+
+@register
+class GitHubAuditParser(Parser):
+    name = "github_audit"
+    priority = 30
+
+    def matches(self, doc: Mapping[str, Any]) -> bool:
+        action = doc.get("action")
+        if not isinstance(action, str) or "sender" in doc:
+            # Webhook payloads also carry "action", but undotted ("opened") and with a "sender".
+            return False
+        return "." in action or isinstance(doc.get("actor"), str)
+
+    def parse(self, doc: Mapping[str, Any]) -> Parsed:
+        action = require(first_str(doc, "action"), "action")
+        actor = require(first_str(doc, "actor", "actor_name"), "actor")
+        return Parsed(
+            time=parse_time(next((v for f in _TIME_FIELDS if (v := get(doc, f))), None)),
+            action=action,
+            actor=actor,
+            outcome=_outcome(action),
+            actor_type=_actor_type(doc),
+            ip=valid_ip(get(doc, "actor_ip")),
+            country=first_str(doc, "actor_location.country_code", "actor_location.country_name"),
+            user_agent=first_str(doc, "user_agent"),
+            target=first_str(doc, "repo", "repository", "user", "team", "name", "org", "business"),
+            vendor_id=first_str(doc, "_document_id", "document_id"),
+            attributes={k: v for k in _ATTRIBUTES if (v := first_str(doc, k)) is not None},
+        )
+
+
+def _outcome(action: str) -> Outcome:
+    return Outcome.FAILURE if action.endswith(_FAILURE_MARKERS) else Outcome.SUCCESS
+
+
+def _actor_type(doc: Mapping[str, Any]) -> ActorType:
+    if get(doc, "actor_is_bot") is True or get(doc, "programmatic_access_type") in _SERVICE_ACCESS:
+        return ActorType.SERVICE
+    return ActorType.HUMAN if first_str(doc, "actor") else ActorType.UNKNOWN

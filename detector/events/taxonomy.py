@@ -1,0 +1,196 @@
+"""Taxonomy as data: vendor action → category and privileged flag; automation identities.
+
+Files live in ``pipelines/taxonomy/*.yaml``; later files (and later
+directories) override earlier ones, so a deployment adds its own CI roles and
+service accounts in a file of its own. One file classifies one source::
+
+    source: github_audit          # the parser name
+    default: other                # category of actions not listed
+    actions:                      # exact vendor action → category
+      repo.create: code_access
+      protected_branch.destroy: {category: config_change, privileged: true}
+    patterns:                     # shell globs, tried in order after exact actions
+      - {match: "secret_scanning*", category: config_change}
+    automation:                   # actor globs that are machines → actor_type service
+      - "*[bot]"
+
+A file without ``source`` may only list ``automation`` globs, which then apply
+to every source.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from detector.errors import TaxonomyError
+from detector.events.model import Category
+from detector.resources import pipelines_dir
+
+__all__ = ["Classification", "Taxonomy", "bundled_taxonomy_dir"]
+
+_CACHE_LIMIT = 65_536
+_ANY_SOURCE = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    category: Category
+    privileged: bool = False
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    category: Category
+    privileged: bool = False
+
+
+class _Pattern(_Entry):
+    match: str
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: str | None = None
+    default: Category | None = None
+    actions: dict[str, Category | _Entry] = Field(default_factory=dict)
+    patterns: list[_Pattern] = Field(default_factory=list)
+    automation: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class _SourceTable:
+    default: Classification
+    exact: dict[str, Classification]
+    patterns: list[tuple[re.Pattern[str], Classification]]
+
+
+def bundled_taxonomy_dir() -> Path:
+    """The taxonomy shipped with ciwatch (``pipelines/taxonomy``)."""
+    return pipelines_dir() / "taxonomy"
+
+
+class Taxonomy:
+    """Answers "what category is this action" and "is this actor a machine".
+
+    Lookups are cached per (source, key); the caches are bounded because actor
+    names and vendor actions are open-ended over months of traffic.
+    """
+
+    def __init__(self, files: Iterable[Path] = ()) -> None:
+        self._tables: dict[str, _SourceTable] = {}
+        self._automation: dict[str, list[str]] = {}
+        self._automation_re: dict[str, re.Pattern[str] | None] = {}
+        self._class_cache: dict[tuple[str, str], Classification] = {}
+        self._actor_cache: dict[tuple[str, str], bool] = {}
+        for path in files:
+            self._add_file(path)
+        self._compile_automation()
+
+    @classmethod
+    def from_dirs(cls, dirs: Iterable[Path]) -> Taxonomy:
+        """Load every ``*.yaml`` of each directory, directories and files in order."""
+        files: list[Path] = []
+        for directory in dirs:
+            if not directory.is_dir():
+                raise TaxonomyError("not a directory", where=str(directory))
+            files.extend(sorted(directory.glob("*.yaml")))
+        return cls(files)
+
+    @classmethod
+    def bundled(cls) -> Taxonomy:
+        return cls.from_dirs([bundled_taxonomy_dir()])
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted(self._tables)
+
+    def classify(self, source: str, key: str) -> Classification:
+        cache_key = (source, key)
+        found = self._class_cache.get(cache_key)
+        if found is None:
+            found = self._lookup(source, key)
+            if len(self._class_cache) >= _CACHE_LIMIT:
+                self._class_cache.clear()
+            self._class_cache[cache_key] = found
+        return found
+
+    def is_automation(self, source: str, actor: str) -> bool:
+        cache_key = (source, actor)
+        found = self._actor_cache.get(cache_key)
+        if found is None:
+            found = any(
+                pattern is not None and pattern.match(actor) is not None
+                for pattern in (self._automation_re.get(source), self._automation_re[_ANY_SOURCE])
+            )
+            if len(self._actor_cache) >= _CACHE_LIMIT:
+                self._actor_cache.clear()
+            self._actor_cache[cache_key] = found
+        return found
+
+    def _lookup(self, source: str, key: str) -> Classification:
+        table = self._tables.get(source)
+        if table is None:
+            return Classification(Category.OTHER)
+        exact = table.exact.get(key)
+        if exact is not None:
+            return exact
+        for pattern, classification in table.patterns:
+            if pattern.match(key):
+                return classification
+        return table.default
+
+    def _add_file(self, path: Path) -> None:
+        spec = _load(path)
+        self._automation.setdefault(spec.source or _ANY_SOURCE, []).extend(spec.automation)
+        if spec.source is None:
+            if spec.actions or spec.patterns or spec.default:
+                raise TaxonomyError("actions need a 'source' key naming the log type", where=str(path))
+            return
+        table = self._tables.setdefault(
+            spec.source, _SourceTable(Classification(Category.OTHER), {}, [])
+        )
+        if spec.default is not None:
+            table.default = Classification(spec.default)
+        for action, entry in spec.actions.items():
+            table.exact[action] = _classification(entry)
+        # Later files' patterns go first so that an overlay can refine a bundled glob.
+        table.patterns[:0] = [
+            (re.compile(fnmatch.translate(p.match)), Classification(p.category, p.privileged))
+            for p in spec.patterns
+        ]
+
+    def _compile_automation(self) -> None:
+        self._automation.setdefault(_ANY_SOURCE, [])
+        self._automation_re = {
+            source: re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
+            for source, globs in self._automation.items()
+        }
+
+
+def _classification(entry: Category | _Entry) -> Classification:
+    if isinstance(entry, _Entry):
+        return Classification(entry.category, entry.privileged)
+    return Classification(entry)
+
+
+def _load(path: Path) -> _File:
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TaxonomyError(f"cannot read: {exc}".splitlines()[0], where=str(path)) from None
+    if not isinstance(data, Mapping):
+        raise TaxonomyError("expected a mapping at the top", where=str(path))
+    try:
+        return _File.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        raise TaxonomyError(f"{loc}: {first['msg']}", where=str(path)) from None

@@ -1,0 +1,34 @@
+"""What every source yields: raw bytes and where they came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Position", "RawRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a record came from: a Kafka topic/partition/offset or a file/line.
+
+    For files ``stream`` is the path, ``partition`` is ``None`` and ``offset``
+    is the 1-based line number.
+    """
+
+    stream: str
+    offset: int
+    partition: int | None = None
+
+    def __str__(self) -> str:
+        if self.partition is None:
+            return f"{self.stream}:{self.offset}"
+        return f"{self.stream}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One undecoded record: a Kafka message value or a line of a file."""
+
+    value: bytes
+    position: Position
+    key: bytes | None = None
