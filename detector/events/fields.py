@@ -26,9 +26,8 @@ __all__ = [
 ]
 
 _MISSING = object()
-# Epoch values above this are milliseconds (year 2286 in seconds), above the next microseconds.
-_EPOCH_MS_FLOOR = 10_000_000_000
-_EPOCH_US_FLOOR = 10_000_000_000_000_000
+# Epoch magnitudes: seconds below 1e11 (year 5138), then milliseconds, microseconds, nanoseconds.
+_EPOCH_SCALES = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (float("inf"), 1e9))
 # Near-ISO strings seen in exports: a fraction without its dot, "UTC" spelled out, comma decimals.
 _LOOSE_ISO = re.compile(
     r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,]?(\d+))?\s*(Z|UTC|[+-]\d{2}:?\d{2})?",
@@ -122,11 +121,8 @@ def _from_iso(text: str) -> datetime:
 
 
 def _from_epoch(number: float) -> datetime:
-    if abs(number) >= _EPOCH_US_FLOOR:
-        number /= 1_000_000
-    elif abs(number) >= _EPOCH_MS_FLOOR:
-        number /= 1000
-    return datetime.fromtimestamp(number, tz=UTC)
+    divisor = next(scale for bound, scale in _EPOCH_SCALES if abs(number) < bound)
+    return datetime.fromtimestamp(number / divisor, tz=UTC)
 
 
 def require(value: str | None, what: str) -> str:

@@ -57,6 +57,7 @@ class Normalizer:
 
     ``formats`` maps a stream (topic or file path) to a parser name, overriding
     auto-detection for that stream; ``default_format`` applies to the rest.
+    ``parsers`` replaces the registered parsers (tests, custom deployments).
     """
 
     def __init__(
@@ -66,10 +67,11 @@ class Normalizer:
         formats: Mapping[str, str] | None = None,
         default_format: str = AUTO,
         limits: Limits | None = None,
+        parsers: Mapping[str, Parser] | None = None,
     ) -> None:
         self.taxonomy = taxonomy
         self.limits = limits or Limits()
-        self._parsers = {name: cls() for name, cls in PARSERS.items()}
+        self._parsers = dict(parsers) if parsers else {n: cls() for n, cls in PARSERS.items()}
         self._detect_order = sorted(self._parsers.values(), key=lambda p: (p.priority, p.name))
         self._formats = dict(formats or {})
         for where, name in [*self._formats.items(), ("default_format", default_format)]:
@@ -94,7 +96,10 @@ class Normalizer:
         try:
             doc = _decode(value)
         except ValueError as exc:
-            return [_dead(DeadLetterReason.INVALID_JSON, str(exc), position, value)]
+            # Past orjson's own nesting limit the decoder refuses; that is depth, not syntax.
+            deep = any(word in str(exc).lower() for word in ("recursion", "depth limit"))
+            reason = DeadLetterReason.TOO_DEEP if deep else DeadLetterReason.INVALID_JSON
+            return [_dead(reason, str(exc), position, value)]
         if not isinstance(doc, Mapping):
             detail = f"top level is {type(doc).__name__}, not an object"
             return [_dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, value)]

@@ -9,7 +9,7 @@ service accounts in a file of its own. One file classifies one source::
     actions:                      # exact vendor action → category
       repo.create: code_access
       protected_branch.destroy: {category: config_change, privileged: true}
-    patterns:                     # shell globs, tried in order after exact actions
+    patterns:                     # globs (only * and ? are wild), tried after exact actions
       - {match: "secret_scanning*", category: config_change}
     automation:                   # actor globs that are machines → actor_type service
       - "*[bot]"
@@ -20,7 +20,6 @@ to every source.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -122,6 +121,13 @@ class Taxonomy:
             self._class_cache[cache_key] = found
         return found
 
+    def covers(self, source: str, key: str) -> bool:
+        """True if an exact entry or a pattern classifies ``key`` (not just the default)."""
+        table = self._tables.get(source)
+        if table is None:
+            return False
+        return key in table.exact or any(p.match(key) for p, _ in table.patterns)
+
     def is_automation(self, source: str, actor: str) -> bool:
         cache_key = (source, actor)
         found = self._actor_cache.get(cache_key)
@@ -163,16 +169,22 @@ class Taxonomy:
             table.exact[action] = _classification(entry)
         # Later files' patterns go first so that an overlay can refine a bundled glob.
         table.patterns[:0] = [
-            (re.compile(fnmatch.translate(p.match)), Classification(p.category, p.privileged))
+            (_glob(p.match), Classification(p.category, p.privileged))
             for p in spec.patterns
         ]
 
     def _compile_automation(self) -> None:
         self._automation.setdefault(_ANY_SOURCE, [])
         self._automation_re = {
-            source: re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
+            source: re.compile("|".join(_glob(g).pattern for g in globs)) if globs else None
             for source, globs in self._automation.items()
         }
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A glob where only ``*`` and ``?`` are wild: ``[bot]`` in ``*[bot]`` stays literal."""
+    escaped = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.compile(f"(?:{escaped})\\Z", re.DOTALL)
 
 
 def _classification(entry: Category | _Entry) -> Classification:

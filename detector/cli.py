@@ -1,0 +1,137 @@
+"""The ``ciwatch`` command line: thin — parse arguments, build the parts, run.
+
+Errors a user can cause (a missing file, an unknown format, a bad taxonomy)
+end in one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from detector import __version__
+from detector.errors import CiwatchError
+from detector.events.model import DeadLetter
+from detector.events.normalizer import AUTO, Limits, Normalizer
+from detector.events.parsers import PARSERS
+from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
+from detector.sources.files import FileSource
+
+__all__ = ["main"]
+
+_EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except CiwatchError as exc:
+        print(f"ciwatch: error: {exc}", file=sys.stderr)
+        return _EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ciwatch",
+        description="Detects attacks on CI/CD pipelines from audit logs and login events.",
+    )
+    parser.add_argument("--version", action="version", version=f"ciwatch {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _add_normalize(commands)
+    return parser
+
+
+def _add_normalize(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    normalize = commands.add_parser(
+        "normalize",
+        help="vendor audit events (JSONL) → normalized events (JSONL) on stdout",
+        description=(
+            "Read JSON Lines files (plain or gzip, '-' for stdin) in the order given, write one "
+            "normalized event per line to stdout, dead letters to --dead-letters or stderr, and "
+            "a summary line on stderr."
+        ),
+    )
+    normalize.add_argument("files", nargs="+", metavar="FILE")
+    normalize.add_argument(
+        "--format",
+        default=AUTO,
+        choices=[AUTO, *sorted(PARSERS)],
+        help="log type of every input (default: detect per event)",
+    )
+    normalize.add_argument(
+        "--dead-letters", metavar="FILE", type=Path, help="write dead letters here as JSONL"
+    )
+    normalize.add_argument(
+        "--taxonomy",
+        metavar="DIR",
+        type=Path,
+        action="append",
+        default=[],
+        help="extra taxonomy directory, loaded after the bundled one (repeatable)",
+    )
+    normalize.add_argument(
+        "--max-record-bytes", type=int, default=Limits().max_record_bytes, metavar="N"
+    )
+    normalize.add_argument("--with-raw", action="store_true", help="include the vendor object")
+    normalize.set_defaults(handler=_run_normalize)
+
+
+def _run_normalize(args: argparse.Namespace) -> int:
+    taxonomy = Taxonomy.from_dirs([bundled_taxonomy_dir(), *args.taxonomy])
+    limits = Limits(max_record_bytes=args.max_record_bytes)
+    normalizer = Normalizer(taxonomy, default_format=args.format, limits=limits)
+    out = sys.stdout.buffer
+    events = 0
+    reasons: Counter[str] = Counter()
+    with (
+        FileSource(args.files, max_record_bytes=limits.max_record_bytes) as source,
+        _dead_letter_file(args.dead_letters) as dead_file,
+    ):
+        for batch in source.batches():
+            result = normalizer.normalize_batch(batch)
+            out.write(b"".join(_line(e.to_dict(with_raw=args.with_raw)) for e in result.events))
+            for dead in result.dead_letters:
+                _write_dead_letter(dead, dead_file)
+                reasons[dead.reason.value] += 1
+            events += len(result.events)
+    out.flush()
+    print(_summary(events, reasons), file=sys.stderr)
+    return 0
+
+
+def _summary(events: int, reasons: Counter[str]) -> str:
+    total = sum(reasons.values())
+    detail = ", ".join(f"{reason}: {count}" for reason, count in reasons.most_common())
+    return f"{events} events, {total} dead letters" + (f" ({detail})" if detail else "")
+
+
+def _line(data: object) -> bytes:
+    return orjson.dumps(data) + b"\n"
+
+
+def _dead_letter_file(path: Path | None) -> contextlib.AbstractContextManager[IO[bytes] | None]:
+    if path is None:
+        return contextlib.nullcontext()
+    try:
+        return path.open("wb")
+    except OSError as exc:
+        raise CiwatchError(f"cannot write dead letters: {exc.strerror}", where=str(path)) from None
+
+
+def _write_dead_letter(dead: DeadLetter, dead_file: IO[bytes] | None) -> None:
+    if dead_file is not None:
+        dead_file.write(_line(dead.to_dict()))
+    else:
+        print(f"dead letter: {dead.reason.value} at {dead.position}: {dead.detail}", file=sys.stderr)
