@@ -51,7 +51,9 @@ def bench_kafka(records: list[RawRecord], count: int) -> None:
     normalizer = Normalizer(Taxonomy.bundled())
     with EmbeddedBroker() as broker:
         broker.create_topics(["bench"], partitions=4)
-        producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20, batch_size=1 << 18)
+        producer = KafkaProducer(
+            bootstrap_servers=broker.bootstrap, linger_ms=20, batch_size=1 << 18
+        )
         for index in range(count):
             producer.send("bench", records[index % len(records)].value)
         producer.flush()

@@ -139,4 +139,6 @@ def _write_dead_letter(dead: DeadLetter, dead_file: IO[bytes] | None) -> None:
     if dead_file is not None:
         dead_file.write(_line(dead.to_dict()))
     else:
-        print(f"dead letter: {dead.reason.value} at {dead.position}: {dead.detail}", file=sys.stderr)
+        print(
+            f"dead letter: {dead.reason.value} at {dead.position}: {dead.detail}", file=sys.stderr
+        )

@@ -34,4 +34,3 @@ class TaxonomyError(ConfigError):
 
 class SourceError(CiwatchError):
     """A source (file, Kafka, embedded broker) cannot be read or started."""
-

@@ -34,7 +34,9 @@ def load_samples(name: str) -> tuple[Sample, ...]:
         for number, line in enumerate(handle, start=1):
             # strict=False: one AWS docs example holds a raw control character, as published.
             row = json.loads(line, strict=False)
-            out.append(Sample(row["source"], row["case"], row["expected_alert"], row["event"], number))
+            out.append(
+                Sample(row["source"], row["case"], row["expected_alert"], row["event"], number)
+            )
     return tuple(out)
 
 

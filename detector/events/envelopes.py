@@ -2,10 +2,10 @@
 
 Recognised, in this order, up to two levels deep:
 
-* ``{"Records": [...]}`` – a CloudTrail log file as S3 delivers it;
-* ``{"records": [...]}`` – Azure Monitor diagnostic export / Event Hub batches;
-* ``{"integration": "github", "github": {...}}`` – Wazuh's integration wrapper;
-* ``{"event": {...}, "source": "...", "case": "..."}`` – the published-sample
+* ``{"Records": [...]}`` - a CloudTrail log file as S3 delivers it;
+* ``{"records": [...]}`` - Azure Monitor diagnostic export / Event Hub batches;
+* ``{"integration": "github", "github": {...}}`` - Wazuh's integration wrapper;
+* ``{"event": {...}, "source": "...", "case": "..."}`` - the published-sample
   fixture format (``expected_alert`` optional), so sample corpora replay as is.
 
 Anything else is the event itself.
@@ -47,7 +47,7 @@ def _open(doc: Mapping[str, Any]) -> list[Any] | None:
         wrapped = doc.get(integration)
         if isinstance(wrapped, Mapping):
             return [wrapped]
-    if "event" in doc and "case" in doc and doc.keys() <= _FIXTURE_KEYS:
-        if isinstance(doc.get("source"), str):
-            return [doc["event"]]
+    fixture = "event" in doc and "case" in doc and doc.keys() <= _FIXTURE_KEYS
+    if fixture and isinstance(doc.get("source"), str):
+        return [doc["event"]]
     return None

@@ -46,7 +46,7 @@ def get(obj: Any, key: str) -> Any:
 
 
 def get_path(obj: Any, path: str) -> Any:
-    """Follow a dotted path (``"userIdentity.sessionContext.sessionIssuer.arn"``); None if absent."""
+    """Follow a dotted path (``"userIdentity.sessionIssuer.arn"``); None if absent."""
     for key in path.split("."):
         obj = get(obj, key)
         if obj is None:
@@ -126,7 +126,7 @@ def _from_epoch(number: float) -> datetime:
 
 
 def require(value: str | None, what: str) -> str:
-    """``value`` if present; else a ``missing_actor`` (for the actor) or ``unknown_format`` error."""
+    """``value`` if present; else ``missing_actor`` (for the actor) or ``unknown_format``."""
     if value is not None:
         return value
     reason = DeadLetterReason.MISSING_ACTOR if what == "actor" else DeadLetterReason.UNKNOWN_FORMAT

@@ -84,7 +84,10 @@ class Normalizer:
         out = Normalized()
         for record in records:
             for item in self.normalize(record):
-                (out.events if isinstance(item, Event) else out.dead_letters).append(item)
+                if isinstance(item, Event):
+                    out.events.append(item)
+                else:
+                    out.dead_letters.append(item)
         return out
 
     def normalize(self, record: RawRecord) -> list[Event | DeadLetter]:
@@ -92,7 +95,9 @@ class Normalizer:
         value, position = record.value, record.position
         if len(value) > self.limits.max_record_bytes:
             limit = self.limits.max_record_bytes
-            return [_dead(DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > {limit}", position, value)]
+            return [
+                _dead(DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > {limit}", position, value)
+            ]
         try:
             doc = _decode(value)
         except ValueError as exc:
@@ -114,7 +119,9 @@ class Normalizer:
             return _dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, doc)
         parser = self._choose(doc, position.stream)
         if parser is None:
-            return _dead(DeadLetterReason.UNKNOWN_FORMAT, "no parser recognises this shape", position, doc)
+            return _dead(
+                DeadLetterReason.UNKNOWN_FORMAT, "no parser recognises this shape", position, doc
+            )
         try:
             parsed = parser.parse(doc)
         except ParseError as exc:
@@ -133,10 +140,14 @@ class Normalizer:
                 return parser
         return None
 
-    def _build(self, source: str, parsed: Parsed, doc: Mapping[str, Any], position: Position) -> Event:
+    def _build(
+        self, source: str, parsed: Parsed, doc: Mapping[str, Any], position: Position
+    ) -> Event:
         classification = self.taxonomy.classify(source, parsed.taxonomy_key or parsed.action)
         actor_type = parsed.actor_type
-        if actor_type is not ActorType.SERVICE and self.taxonomy.is_automation(source, parsed.actor):
+        if actor_type is not ActorType.SERVICE and self.taxonomy.is_automation(
+            source, parsed.actor
+        ):
             actor_type = ActorType.SERVICE
         return Event(
             time=parsed.time,

@@ -158,7 +158,9 @@ class Taxonomy:
         self._automation.setdefault(spec.source or _ANY_SOURCE, []).extend(spec.automation)
         if spec.source is None:
             if spec.actions or spec.patterns or spec.default:
-                raise TaxonomyError("actions need a 'source' key naming the log type", where=str(path))
+                raise TaxonomyError(
+                    "actions need a 'source' key naming the log type", where=str(path)
+                )
             return
         table = self._tables.setdefault(
             spec.source, _SourceTable(Classification(Category.OTHER), {}, [])
@@ -169,8 +171,7 @@ class Taxonomy:
             table.exact[action] = _classification(entry)
         # Later files' patterns go first so that an overlay can refine a bundled glob.
         table.patterns[:0] = [
-            (_glob(p.match), Classification(p.category, p.privileged))
-            for p in spec.patterns
+            (_glob(p.match), Classification(p.category, p.privileged)) for p in spec.patterns
         ]
 
     def _compile_automation(self) -> None:

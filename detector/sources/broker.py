@@ -84,14 +84,18 @@ class EmbeddedBroker:
         deadline = time.monotonic() + self._start_timeout_s
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
-                raise SourceError(f"broker exited at start: {self.log_tail(5)}", where=self.bootstrap)
+                raise SourceError(
+                    f"broker exited at start: {self.log_tail(5)}", where=self.bootstrap
+                )
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise SourceError(f"broker not listening after {self._start_timeout_s}s", where=self.bootstrap)
+        raise SourceError(
+            f"broker not listening after {self._start_timeout_s}s", where=self.bootstrap
+        )
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -11,9 +11,9 @@ from __future__ import annotations
 import gzip
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from detector.errors import SourceError
 from detector.sources.base import Source
@@ -55,7 +55,7 @@ class FileSource(Source):
     def close(self) -> None:
         self._records.close()
 
-    def _read_all(self) -> Iterator[RawRecord]:
+    def _read_all(self) -> Generator[RawRecord, None, None]:
         for path in self._paths:
             with _open(path) as handle:
                 try:
@@ -64,7 +64,7 @@ class FileSource(Source):
                     # A truncated or corrupt gzip stream: stop with the file named, not a traceback.
                     raise SourceError(f"cannot read: {exc}", where=path) from None
 
-    def _read(self, path: str, handle: IO[bytes]) -> Iterator[RawRecord]:
+    def _read(self, path: str, handle: IO[bytes]) -> Generator[RawRecord, None, None]:
         line_number = 0
         while True:
             line = handle.readline(self._max + 1)
@@ -84,7 +84,9 @@ def _open(path: str) -> IO[bytes]:
     try:
         with Path(path).open("rb") as probe:
             compressed = probe.read(2) == _GZIP_MAGIC
-        return gzip.open(path, "rb") if compressed else Path(path).open("rb")
+        if compressed:
+            return cast(IO[bytes], gzip.open(path, "rb"))
+        return Path(path).open("rb")
     except OSError as exc:
         raise SourceError(f"cannot open: {exc.strerror or exc}", where=path) from None
 

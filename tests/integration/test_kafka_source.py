@@ -21,8 +21,6 @@ from tests.samples import load_samples
 
 pytestmark = pytest.mark.integration
 
-# This broker makes a group join take about half the session timeout: keep it short.
-FAST_GROUP = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
 WAIT_S = 60.0
 
 
@@ -39,8 +37,13 @@ def produce(broker: EmbeddedBroker, topic: str, values: list[bytes]) -> None:
 
 
 def kafka_source(broker: EmbeddedBroker, topics: list[str], group: str) -> KafkaSource:
+    # This broker makes a group join take about half the session timeout: keep it short.
     settings = KafkaSettings(
-        bootstrap_servers=[broker.bootstrap], topics=topics, group_id=group, **FAST_GROUP
+        bootstrap_servers=[broker.bootstrap],
+        topics=topics,
+        group_id=group,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
     )
     return KafkaSource(settings)
 
@@ -110,7 +113,12 @@ def test_kafka_output_equals_file_output_for_mixed_sources(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     values = vendor_lines(
-        "github_audit", "gitlab_audit", "k8s_audit", "okta_system_log", "cloudtrail", "azure_entra_id"
+        "github_audit",
+        "gitlab_audit",
+        "k8s_audit",
+        "okta_system_log",
+        "cloudtrail",
+        "azure_entra_id",
     )
     values.append(b"{not json")
     broker.create_topics(["mixed"], partitions=2)

@@ -52,7 +52,7 @@ def test_source_is_finished_after_the_last_batch(tmp_path: Path) -> None:
 
 
 def test_missing_file_fails_at_construction_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="nope.jsonl: no such file"):
+    with pytest.raises(SourceError, match=r"nope\.jsonl: no such file"):
         FileSource([tmp_path / "nope.jsonl"])
 
 
@@ -64,5 +64,5 @@ def test_no_files_is_an_error() -> None:
 def test_a_truncated_gzip_file_fails_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(gzip.compress(b'{"n": 1}\n' * 1000)[:-20])
-    with pytest.raises(SourceError, match="cut.jsonl.gz: cannot read"):
+    with pytest.raises(SourceError, match=r"cut\.jsonl\.gz: cannot read"):
         read_all(FileSource([path]), batch=5000)

@@ -78,7 +78,11 @@ def test_oversized_record_is_dead_lettered_with_a_short_excerpt() -> None:
 def test_a_well_formed_event_becomes_an_event(normalizer: Normalizer) -> None:
     [event] = run(normalizer, GITHUB_EVENT)
     assert isinstance(event, Event)
-    assert (event.source, event.actor, event.action) == ("github_audit", "octocat", "team.add_member")
+    assert (event.source, event.actor, event.action) == (
+        "github_audit",
+        "octocat",
+        "team.add_member",
+    )
     assert event.time.isoformat() == "2020-12-02T17:24:34.512000+00:00"
     assert event.id == "xJJFlFOhQ6b-5vaAFy9Rjw"
     assert event.position == Position("t", 7, 0)

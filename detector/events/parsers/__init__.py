@@ -3,4 +3,4 @@
 from detector.events.parsers import github_audit
 from detector.events.parsers.base import PARSERS, Parsed, Parser, register
 
-__all__ = ["PARSERS", "Parsed", "Parser", "register", "github_audit"]
+__all__ = ["PARSERS", "Parsed", "Parser", "github_audit", "register"]

@@ -72,4 +72,3 @@ def register(cls: _P) -> _P:
         raise ValueError(f"parser {cls.name!r} registered twice")
     PARSERS[cls.name] = cls
     return cls
-

@@ -23,7 +23,15 @@ _TIME_FIELDS = ("@timestamp", "at_sign_timestamp", "created_at", "timestamp", "p
 _FAILURE_MARKERS = (".failure", ".failed", "_failed", "_failure")
 # Access through an app's own token is a machine acting, whoever installed the app.
 _SERVICE_ACCESS = ("GitHub App server-to-server token",)
-_ATTRIBUTES = ("org", "repo", "business", "team", "user", "programmatic_access_type", "operation_type")
+_ATTRIBUTES = (
+    "org",
+    "repo",
+    "business",
+    "team",
+    "user",
+    "programmatic_access_type",
+    "operation_type",
+)
 
 
 @register
