@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from detector.errors import TaxonomyError
 from detector.events.model import Category
@@ -59,9 +59,17 @@ class _File(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     source: str | None = None
     default: Category | None = None
-    actions: dict[str, Category | _Entry] = Field(default_factory=dict)
+    actions: dict[str, _Entry] = Field(default_factory=dict)
     patterns: list[_Pattern] = Field(default_factory=list)
     automation: list[str] = Field(default_factory=list)
+
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _short_form(cls, actions: Any) -> Any:
+        """``action: category`` is shorthand for ``action: {category: category}``."""
+        if not isinstance(actions, Mapping):
+            return actions
+        return {k: {"category": v} if isinstance(v, str) else v for k, v in actions.items()}
 
 
 @dataclass
@@ -168,7 +176,7 @@ class Taxonomy:
         if spec.default is not None:
             table.default = Classification(spec.default)
         for action, entry in spec.actions.items():
-            table.exact[action] = _classification(entry)
+            table.exact[action] = Classification(entry.category, entry.privileged)
         # Later files' patterns go first so that an overlay can refine a bundled glob.
         table.patterns[:0] = [
             (_glob(p.match), Classification(p.category, p.privileged)) for p in spec.patterns
@@ -186,12 +194,6 @@ def _glob(pattern: str) -> re.Pattern[str]:
     """A glob where only ``*`` and ``?`` are wild: ``[bot]`` in ``*[bot]`` stays literal."""
     escaped = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
     return re.compile(f"(?:{escaped})\\Z", re.DOTALL)
-
-
-def _classification(entry: Category | _Entry) -> Classification:
-    if isinstance(entry, _Entry):
-        return Classification(entry.category, entry.privileged)
-    return Classification(entry)
 
 
 def _load(path: Path) -> _File:

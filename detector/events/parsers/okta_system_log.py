@@ -1,0 +1,180 @@
+"""Okta System Log: the ``/api/v1/logs`` LogEvent object.
+
+Shape: ``eventType`` (dotted, ``user.session.start``), ``published`` (ISO
+8601), ``uuid``, an ``actor`` object (``alternateId`` is the login for users,
+the client id for apps; ``type`` is ``User``, ``SystemPrincipal``,
+``PublicClientApp``...), ``client`` (``ipAddress``, ``userAgent.rawUserAgent``,
+``geographicalContext.country``), ``outcome`` (``result`` is one of SUCCESS,
+FAILURE, DENY, ALLOW, CHALLENGE, SKIPPED, UNKNOWN; ``reason`` is free text),
+``target`` (a list of typed objects), ``authenticationContext``,
+``securityContext`` and ``debugContext``.
+
+Flavours: Panther lower-cases the top-level keys (``eventtype``,
+``debugcontext``) and adds ``p_event_time``; Okta's log streaming to Amazon
+EventBridge wraps the LogEvent in ``detail`` with ``source``
+``aws.partner/okta.com/...``. Okta puts ``"unknown"`` into actor fields it could
+not resolve, so that placeholder is skipped when choosing the actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detector.events.fields import (
+    first_str,
+    get,
+    get_path,
+    parse_time,
+    require,
+    str_or_none,
+    valid_ip,
+)
+from detector.events.model import ActorType, Outcome
+from detector.events.parsers.base import Parsed, Parser, register
+
+__all__ = ["OktaSystemLogParser"]
+
+_TIME_FIELDS = ("published", "p_event_time")
+# Keys only a LogEvent has at the top level; CloudTrail also has "eventType" ("AwsApiCall").
+_SHAPE_FIELDS = ("published", "legacyEventType", "displayMessage", "authenticationContext")
+_EVENTBRIDGE_SOURCE = "aws.partner/okta.com"
+_PANTHER_LOG_TYPE = "Okta.SystemLog"
+_PLACEHOLDER = "unknown"
+_OUTCOMES = {
+    "SUCCESS": Outcome.SUCCESS,
+    "ALLOW": Outcome.SUCCESS,
+    "FAILURE": Outcome.FAILURE,
+    "DENY": Outcome.FAILURE,
+}
+# CHALLENGE (e.g. MFA prompted), SKIPPED and UNKNOWN are neither a success nor a failure.
+_HUMAN_TYPES = frozenset({"user"})
+# Anything that is not a person: Okta itself, OAuth clients, app integrations, API tokens.
+_SERVICE_TYPES = frozenset(
+    {
+        "systemprincipal",
+        "publicclientapp",
+        "privateclientapp",
+        "client",
+        "appinstance",
+        "app",
+        "apitoken",
+        "serviceaccount",
+    }
+)
+_DETAIL_TARGET_TYPES = frozenset({"AuthenticatorEnrollment", "Authenticator"})
+_ACTOR_PATHS = ("actor.alternateId", "actor.displayName", "actor.id")
+_TARGET_PATHS = ("alternateId", "displayName", "id")
+_ATTRIBUTES = {
+    "result": "outcome.result",
+    "reason": "outcome.reason",
+    "session": "authenticationContext.externalSessionId",
+    "as_org": "securityContext.asOrg",
+    "threat_suspected": "debugContext.debugData.threatSuspected",
+    "request_uri": "debugContext.debugData.requestUri",
+}
+
+
+@register
+class OktaSystemLogParser(Parser):
+    name = "okta_system_log"
+    priority = 20
+
+    def matches(self, doc: Mapping[str, Any]) -> bool:
+        if doc.get("p_log_type") == _PANTHER_LOG_TYPE:
+            # Panther's type tag is enough: its enrichment-only test fragments then dead-letter
+            # as missing_time instead of unknown_format.
+            return True
+        event = _log_event(doc)
+        if not isinstance(get(event, "eventType"), str):
+            return False
+        actor = get(event, "actor")
+        if isinstance(actor, Mapping) and "alternateId" in actor:
+            return True
+        return any(get(event, field) is not None for field in _SHAPE_FIELDS)
+
+    def parse(self, doc: Mapping[str, Any]) -> Parsed:
+        event = _log_event(doc)
+        time = parse_time(next((v for f in _TIME_FIELDS if (v := get(event, f))), None))
+        action = require(first_str(event, "eventType"), "action")
+        target = _target(event)
+        return Parsed(
+            time=time,
+            action=action,
+            actor=require(_actor(event), "actor"),
+            outcome=_OUTCOMES.get(
+                (first_str(event, "outcome.result") or "").upper(), Outcome.UNKNOWN
+            ),
+            actor_type=_actor_type(event),
+            ip=valid_ip(get_path(event, "client.ipAddress")),
+            country=first_str(event, "client.geographicalContext.country"),
+            user_agent=first_str(event, "client.userAgent.rawUserAgent"),
+            target=_name(target) if target is not None else None,
+            vendor_id=first_str(event, "uuid"),
+            attributes=_attributes(event, target),
+        )
+
+
+def _log_event(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The LogEvent itself, out of an EventBridge envelope if it came in one."""
+    detail = doc.get("detail")
+    if isinstance(detail, Mapping) and str(doc.get("source", "")).startswith(_EVENTBRIDGE_SOURCE):
+        return detail
+    return doc
+
+
+def _name(obj: Any, paths: tuple[str, ...] = _TARGET_PATHS) -> str | None:
+    for path in paths:
+        text = first_str(obj, path)
+        if text is not None and text.lower() != _PLACEHOLDER:
+            return text
+    return None
+
+
+def _actor(event: Mapping[str, Any]) -> str | None:
+    return _name(event, _ACTOR_PATHS)
+
+
+def _actor_type(event: Mapping[str, Any]) -> ActorType:
+    kind = (first_str(event, "actor.type") or "").replace(" ", "").lower()
+    if kind in _SERVICE_TYPES:
+        return ActorType.SERVICE
+    return ActorType.HUMAN if kind in _HUMAN_TYPES else ActorType.UNKNOWN
+
+
+def _target(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The first named target: the user, app, group or policy acted on.
+
+    Sign-in events also list the authenticator used as a target; that says how,
+    not what, so it is only taken when nothing else is named.
+    """
+    targets = get(event, "target")
+    if not isinstance(targets, list):
+        return None
+    named = [t for t in targets if isinstance(t, Mapping) and _name(t) is not None]
+    for item in named:
+        if first_str(item, "type") not in _DETAIL_TARGET_TYPES:
+            return item
+    return named[0] if named else None
+
+
+def _attributes(event: Mapping[str, Any], target: Mapping[str, Any] | None) -> dict[str, str]:
+    out = {
+        key: value
+        for key, path in _ATTRIBUTES.items()
+        if (value := first_str(event, path)) and value.lower() != _PLACEHOLDER
+    }
+    if target is not None and (kind := first_str(target, "type")):
+        out["target_type"] = kind
+    proxy = _flag(event, "securityContext.isProxy")
+    if proxy is not None:
+        out["is_proxy"] = proxy
+    return out
+
+
+def _flag(event: Mapping[str, Any], path: str) -> str | None:
+    """A boolean field as ``"true"``/``"false"`` (attributes are strings only)."""
+    value = get_path(event, path)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str_or_none(value)
