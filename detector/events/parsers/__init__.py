@@ -1,6 +1,12 @@
 """Vendor parsers, one module per log type; importing this package registers them all."""
 
-from detector.events.parsers import azure_entra_id, github_audit, okta_system_log
+from detector.events.parsers import (
+    azure_entra_id,
+    ecs,
+    github_audit,
+    gitlab_audit,
+    okta_system_log,
+)
 from detector.events.parsers.base import PARSERS, Parsed, Parser, register
 
 __all__ = [
@@ -8,7 +14,9 @@ __all__ = [
     "Parsed",
     "Parser",
     "azure_entra_id",
+    "ecs",
     "github_audit",
+    "gitlab_audit",
     "okta_system_log",
     "register",
 ]
