@@ -157,7 +157,7 @@ class Normalizer:
             outcome=parsed.outcome,
             actor=parsed.actor,
             actor_type=actor_type,
-            id=parsed.vendor_id or _stable_id(source, doc),
+            id=f"{source}:{parsed.vendor_id}" if parsed.vendor_id else _stable_id(source, doc),
             position=position,
             ip=parsed.ip,
             country=parsed.country,

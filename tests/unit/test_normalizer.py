@@ -84,7 +84,7 @@ def test_a_well_formed_event_becomes_an_event(normalizer: Normalizer) -> None:
         "team.add_member",
     )
     assert event.time.isoformat() == "2020-12-02T17:24:34.512000+00:00"
-    assert event.id == "xJJFlFOhQ6b-5vaAFy9Rjw"
+    assert event.id == "github_audit:xJJFlFOhQ6b-5vaAFy9Rjw"
     assert event.position == Position("t", 7, 0)
     assert event.raw == GITHUB_EVENT
 

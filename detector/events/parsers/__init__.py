@@ -2,9 +2,11 @@
 
 from detector.events.parsers import (
     azure_entra_id,
+    cloudtrail,
     ecs,
     github_audit,
     gitlab_audit,
+    k8s_audit,
     okta_system_log,
 )
 from detector.events.parsers.base import PARSERS, Parsed, Parser, register
@@ -14,9 +16,11 @@ __all__ = [
     "Parsed",
     "Parser",
     "azure_entra_id",
+    "cloudtrail",
     "ecs",
     "github_audit",
     "gitlab_audit",
+    "k8s_audit",
     "okta_system_log",
     "register",
 ]

@@ -93,7 +93,7 @@ def test_data_lake_service_principal_sign_in_failure() -> None:
     assert event.country == "IE"
     # A service principal signs in as its own app; what it reached is the resource.
     assert event.target == "Azure Storage"
-    assert event.id == "36658c78-02d9-4d8f-84ee-5ca4a3fdefef"
+    assert event.id == "azure_entra_id:36658c78-02d9-4d8f-84ee-5ca4a3fdefef"
     assert event.attributes["error_code"] == "7000215"
 
 

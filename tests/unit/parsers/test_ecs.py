@@ -106,7 +106,7 @@ def test_nested_failed_login() -> None:
     assert event.ip == "203.0.113.45"
     assert event.country == "PL"
     assert event.user_agent is not None and "Firefox/124.0" in event.user_agent
-    assert event.id == "b7c6e0f2-5a1d-4c1e-9d0b-2f6a8e4c1a90"
+    assert event.id == "ecs:b7c6e0f2-5a1d-4c1e-9d0b-2f6a8e4c1a90"
     assert event.attributes["dataset"] == "keycloak.events"
     assert event.attributes["category"] == "authentication"
 

@@ -84,7 +84,7 @@ def test_rest_api_event_with_epoch_ms_and_document_id(normalizer: Normalizer) ->
         "octocat",
         ActorType.HUMAN,
     )
-    assert event.id == "xJJFlFOhQ6b-5vaAFy9Rjw"
+    assert event.id == "github_audit:xJJFlFOhQ6b-5vaAFy9Rjw"
     assert event.target == "monalisa"  # the user added to the team
     assert event.attributes == {
         "org": "octo-corp",
@@ -102,7 +102,7 @@ def test_streaming_event_with_actor_ip_and_country(normalizer: Normalizer) -> No
     assert event.action == "business_advanced_security.disabled"
     assert (event.category.value, event.privileged) == ("config_change", True)
     assert (event.actor, event.ip, event.country) == ("bobert", "12.12.12.12", "US")
-    assert event.id == "gAcccccccccccccccccccc"
+    assert event.id == "github_audit:gAcccccccccccccccccccc"
     assert event.attributes["business"] == "example-enterprise"
     assert event.attributes["operation_type"] == "modify"
 
@@ -118,7 +118,7 @@ def test_panther_event_with_string_created_at(normalizer: Normalizer) -> None:
         Outcome.SUCCESS,
     )
     assert event.target == "your-org/panther-analysis-copy"
-    assert event.id == "pWWWWWWWWWWWWWWWWWWWWW"
+    assert event.id == "github_audit:pWWWWWWWWWWWWWWWWWWWWW"
     assert event.attributes["org"] == "panther-labs"
 
 
@@ -136,7 +136,7 @@ def test_git_clone_over_an_oauth_token(normalizer: Normalizer) -> None:
     assert (event.actor, event.actor_type) == ("acme-inc-user", ActorType.HUMAN)
     assert (event.ip, event.country, event.user_agent) == ("5.6.7.8", "US", "git/2.30.2")
     assert event.target == "acme-inc/a-repo"
-    assert event.id == "KCYtigpnShPBSohA4OXbRg=="
+    assert event.id == "github_audit:KCYtigpnShPBSohA4OXbRg=="
     assert event.attributes == {
         "org": "acme-inc",
         "repo": "acme-inc/a-repo",

@@ -125,7 +125,7 @@ def test_streaming_git_fetch_over_ssh() -> None:
     assert event.attributes["org"] == "example-group"
     assert event.attributes["protocol"] == "ssh"
     assert event.attributes["git_action"] == "git-upload-pack"
-    assert event.id == "1"
+    assert event.id == "gitlab_audit:1"
 
 
 def test_streaming_git_push_says_receive_pack() -> None:
@@ -216,7 +216,7 @@ def test_failed_sign_in_by_an_unauthenticated_author() -> None:
     assert event.actor == "jenkins-admin"
     assert event.actor_type is ActorType.UNKNOWN
     assert event.ip == "198.51.100.23"
-    assert event.id == "4417"
+    assert event.id == "gitlab_audit:4417"
 
 
 def test_audit_json_log_membership_grant() -> None:

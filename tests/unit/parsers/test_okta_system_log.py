@@ -57,7 +57,7 @@ def test_successful_login() -> None:
     assert event.user_agent is not None and "Chrome/123.0.0.0" in event.user_agent
     # The authenticator enrollment ("Password") is how, the app is what was signed in to.
     assert event.target == "Okta Dashboard"
-    assert event.id == "aac560bd-f125-11ee-9caa-cd5d09945def"
+    assert event.id == "okta_system_log:aac560bd-f125-11ee-9caa-cd5d09945def"
     assert event.attributes["session"] == "idxvF50v_5sT2-GOA7_K0Amyw"
     assert event.attributes["as_org"] == "at&t corp."
 
@@ -95,7 +95,7 @@ def test_data_lake_event_with_failed_credentials() -> None:
     assert event.outcome is Outcome.FAILURE
     assert event.actor == "homer.simpson@duff.com"
     assert event.ip == "1.3.2.4"
-    assert event.id == "AbC-123-XyZ"
+    assert event.id == "okta_system_log:AbC-123-XyZ"
     assert event.attributes["reason"] == "INVALID_CREDENTIALS"
     assert event.attributes["is_proxy"] == "false"
 

@@ -1,0 +1,252 @@
+"""AWS CloudTrail records: management and data events, console sign-ins.
+
+Shape: a flat record with ``eventName`` (the API call, ``RunInstances``),
+``eventSource`` (the service host, ``ec2.amazonaws.com``), ``eventTime``,
+``awsRegion``, ``sourceIPAddress`` (an address, or a service host when AWS
+called on someone's behalf), ``userAgent`` and ``userIdentity``, whose ``type``
+says who called: ``Root``, ``IAMUser``, ``AssumedRole`` (``arn`` is
+``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``), ``FederatedUser``,
+``AWSService`` (``invokedBy``), ``AWSAccount`` (another account),
+``IdentityCenterUser``. A failed call carries ``errorCode``; a failed console
+sign-in says ``"Failure"`` under ``responseElements.<eventName>``. S3 delivers
+files of ``{"Records": [...]}``; envelopes unwrap those before this parser.
+Panther's data lake lower-cases the keys and may add ``p_event_time``.
+
+The taxonomy key is ``eventName`` alone: names rarely repeat across services,
+and where they do (``CreateUser`` in IAM and Identity Store) they mean the same
+kind of thing, so users write ``StopLogging`` rather than
+``cloudtrail.amazonaws.com:StopLogging``. ``event_source`` is in the
+attributes for rules that need the service.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from detector.events.fields import first_str, get, parse_time, require, str_or_none, valid_ip
+from detector.events.model import ActorType, Outcome
+from detector.events.parsers.base import Parsed, Parser, register
+
+__all__ = ["CloudTrailParser"]
+
+_TIME_FIELDS = ("eventTime", "p_event_time")
+# Any one of these next to an eventName tells a CloudTrail record (or a Panther fragment of one).
+_SHAPE_FIELDS = ("eventSource", "eventVersion", "userIdentity", "awsRegion", "recipientAccountId")
+# requestParameters that name what a call acted on, most specific first.
+_TARGET_PARAMS = (
+    "roleName", "userName", "groupName", "policyArn", "bucketName", "functionName", "secretId",
+    "keyId", "name", "trailName", "instanceId", "imageId", "snapshotId", "groupId", "vpcId",
+    "dBInstanceIdentifier", "dBClusterIdentifier", "dBSnapshotIdentifier", "repositoryName",
+    "projectName", "clusterName", "stackName", "detectorId", "queueUrl", "domainName",
+    "resourceArn", "sAMLProviderArn",
+)  # fmt: skip
+_ARN = re.compile(r"arn:aws[\w-]*:(?:iam|sts)::(\d*):(.+)")
+# SDK default session names are a timestamp: they name no one, and would make every run a new actor.
+_GENERATED_SESSION = re.compile(r"(?:botocore-session-|aws-go-sdk-|aws-sdk-[a-z]+-)?\d{9,}")
+_INSTANCE_SESSION = re.compile(r"i-[0-9a-f]{8,17}")
+# Identity Center permission-set roles: AWS sets the session name to the signed-in user.
+_SSO_ROLE_PREFIX = "AWSReservedSSO_"
+_SERVICE_LINKED_ROLE_PREFIX = "AWSServiceRoleFor"
+_AWS_INTERNAL = "AWS Internal"
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    actor: str | None
+    actor_type: ActorType = ActorType.UNKNOWN
+    role: str | None = None
+
+
+@register
+class CloudTrailParser(Parser):
+    name = "cloudtrail"
+    priority = 20
+
+    def matches(self, doc: Mapping[str, Any]) -> bool:
+        if not isinstance(get(doc, "eventName"), str):
+            return False
+        if doc.get("p_log_type") == "AWS.CloudTrail":
+            return True
+        return any(get(doc, field) is not None for field in _SHAPE_FIELDS)
+
+    def parse(self, doc: Mapping[str, Any]) -> Parsed:
+        action = require(first_str(doc, "eventName"), "action")
+        time = parse_time(next((v for f in _TIME_FIELDS if (v := get(doc, f))), None))
+        identity = _identity(doc)
+        return Parsed(
+            time=time,
+            action=action,
+            actor=require(identity.actor, "actor"),
+            outcome=_outcome(doc, action),
+            actor_type=identity.actor_type,
+            ip=valid_ip(get(doc, "sourceIPAddress")),
+            user_agent=first_str(doc, "userAgent"),
+            target=_target(doc),
+            vendor_id=first_str(doc, "eventID"),
+            attributes=_attributes(doc, identity),
+        )
+
+
+def _outcome(doc: Mapping[str, Any], action: str) -> Outcome:
+    if first_str(doc, "errorCode", "errorMessage") is not None:
+        return Outcome.FAILURE
+    # Console sign-in and MFA checks report their result as {"ConsoleLogin": "Failure"}.
+    if str_or_none(get(get(doc, "responseElements"), action)) == "Failure":
+        return Outcome.FAILURE
+    return Outcome.SUCCESS
+
+
+def _identity(doc: Mapping[str, Any]) -> _Identity:
+    who = get(doc, "userIdentity")
+    identity = _Identity(None)
+    if isinstance(who, Mapping):
+        kind = first_str(who, "type")
+        if kind is None and (_arn_resource(who) or "").startswith("assumed-role/"):
+            kind = "AssumedRole"
+        identity = _BY_TYPE.get(kind or "", _other)(who, doc)
+    if identity.actor in (None, _AWS_INTERNAL) and first_str(doc, "eventType") == "AwsServiceEvent":
+        # AWS's own work (key rotation, service-linked channels) names no one, at most
+        # "AWS Internal": the service whose event it is is the actor. Identity Center
+        # sign-ins are service events too, but they name the user, who stays the actor.
+        return _Identity(first_str(doc, "eventSource"), ActorType.SERVICE)
+    return identity
+
+
+def _root(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
+    # Every account has a root user, so the account is what tells one from another.
+    account = (
+        first_str(who, "accountId") or _arn_account(who) or first_str(doc, "recipientAccountId")
+    )
+    return _Identity(f"root@{account}" if account else "root", ActorType.HUMAN)
+
+
+def _iam_user(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
+    name = first_str(who, "userName") or _arn_last(who) or first_str(who, "principalId")
+    return _Identity(name, ActorType.HUMAN)
+
+
+def _identity_center_user(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
+    return _Identity(first_str(who, "userName", "onBehalfOf.userId"), ActorType.HUMAN)
+
+
+def _aws_service(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
+    return _Identity(
+        first_str(who, "invokedBy") or first_str(doc, "eventSource"), ActorType.SERVICE
+    )
+
+
+def _aws_account(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
+    # A principal of another account: only its opaque id and its account are known.
+    principal, account = first_str(who, "principalId"), first_str(who, "accountId")
+    if principal and account:
+        return _Identity(f"{principal}@{account}")
+    return _Identity(principal or account or first_str(who, "invokedBy"))
+
+
+def _federated_user(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
+    principal = first_str(who, "principalId") or ""
+    return _Identity(_arn_last(who) or principal.partition(":")[2] or principal or None)
+
+
+def _assumed_role(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
+    """``ROLE/SESSION`` as in the ARN, with three exceptions.
+
+    Identity Center roles: the session name, which AWS sets to the signed-in user, so one
+    person is one actor whichever permission set they use. Service-linked roles, and
+    sessions named by an SDK's default timestamp: the role alone, as the session name
+    names no one. The role is always in the attributes: CI roles are automation identities.
+    """
+    role, session = _role_session(who)
+    if role is None:
+        return _other(who, doc)
+    if role.startswith(_SSO_ROLE_PREFIX) and session:
+        return _Identity(session, ActorType.HUMAN, role)
+    if role.startswith(_SERVICE_LINKED_ROLE_PREFIX):
+        # The role names the AWS service; the service picks session names, often one per run.
+        return _Identity(role, ActorType.SERVICE, role)
+    generated = session is None or _GENERATED_SESSION.fullmatch(session) is not None
+    actor = role if generated else f"{role}/{session}"
+    on_instance = session is not None and _INSTANCE_SESSION.fullmatch(session) is not None
+    if on_instance or first_str(who, "invokedBy") is not None:
+        return _Identity(actor, ActorType.SERVICE, role)
+    from_console = str(get(doc, "sessionCredentialFromConsole")).lower() == "true"
+    return _Identity(actor, ActorType.HUMAN if from_console else ActorType.UNKNOWN, role)
+
+
+def _role_session(who: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    resource = _arn_resource(who) or ""
+    kind, _, rest = resource.partition("/")
+    role, _, session = rest.partition("/") if kind == "assumed-role" else ("", "", "")
+    role = role or first_str(who, "sessionContext.sessionIssuer.userName") or ""
+    if not session:
+        # principalId is "AROA...:SESSION" when the ARN is missing or cut short.
+        session = (first_str(who, "principalId") or "").partition(":")[2]
+    return role or None, session or None
+
+
+def _other(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
+    # "Unknown" (Identity Center sign-in) and fragments without a type: best name available.
+    name = first_str(who, "userName", "sessionContext.sessionIssuer.userName") or _arn_last(who)
+    if name is None and (service := first_str(who, "invokedBy")) is not None:
+        return _Identity(service, ActorType.SERVICE)
+    return _Identity(name or first_str(who, "principalId", "arn"))
+
+
+_BY_TYPE: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], _Identity]] = {
+    "Root": _root,
+    "IAMUser": _iam_user,
+    "IdentityCenterUser": _identity_center_user,
+    "AWSService": _aws_service,
+    "AWSAccount": _aws_account,
+    "FederatedUser": _federated_user,
+    "AssumedRole": _assumed_role,
+}
+
+
+def _arn_resource(who: Mapping[str, Any]) -> str | None:
+    match = _ARN.fullmatch(first_str(who, "arn") or "")
+    return match.group(2) if match else None
+
+
+def _arn_account(who: Mapping[str, Any]) -> str | None:
+    match = _ARN.fullmatch(first_str(who, "arn") or "")
+    return (match.group(1) or None) if match else None
+
+
+def _arn_last(who: Mapping[str, Any]) -> str | None:
+    """The name at the end of an IAM/STS ARN (``user/path/NAME`` → ``NAME``)."""
+    resource = _arn_resource(who)
+    if resource is None or "/" not in resource:
+        return None
+    return resource.rsplit("/", 1)[1] or None
+
+
+def _target(doc: Mapping[str, Any]) -> str | None:
+    resources = get(doc, "resources")
+    if isinstance(resources, list) and resources:
+        arn = first_str(resources[0], "ARN")
+        if arn is not None:
+            return arn
+    params = get(doc, "requestParameters")
+    found = first_str(params, *_TARGET_PARAMS)
+    if found is not None:
+        return found
+    items = get(get(params, "instancesSet"), "items")
+    if isinstance(items, list) and items:
+        return first_str(items[0], "instanceId")
+    return None
+
+
+def _attributes(doc: Mapping[str, Any], identity: _Identity) -> dict[str, str]:
+    candidates = {
+        "account": first_str(doc, "recipientAccountId", "userIdentity.accountId"),
+        "region": first_str(doc, "awsRegion"),
+        "event_source": first_str(doc, "eventSource"),
+        "identity_type": first_str(doc, "userIdentity.type"),
+        "role": identity.role,
+        "mfa_used": first_str(doc, "additionalEventData.MFAUsed"),
+    }
+    return {key: value for key, value in candidates.items() if value is not None}
