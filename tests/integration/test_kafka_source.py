@@ -137,7 +137,8 @@ def test_kafka_output_equals_file_output_for_mixed_sources(
     def comparable(items: list[dict[str, object]]) -> list[str]:
         return sorted(json.dumps({**i, "position": None}, sort_keys=True) for i in items)
 
-    assert len(from_kafka.events) > 0.8 * len(values)
+    # Some published samples are fragments (no time, no actor): they are dead letters on both paths.
+    assert len(from_kafka.events) == len(from_file.events) > len(values) // 2
     assert comparable([e.to_dict() for e in from_kafka.events]) == comparable(
         [e.to_dict() for e in from_file.events]
     )
