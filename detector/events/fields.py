@@ -7,6 +7,7 @@ both, so parsers name fields once, in the vendor's own spelling.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -37,7 +38,8 @@ _LOOSE_ISO = re.compile(
 
 def get(obj: Any, key: str) -> Any:
     """``obj[key]`` for a mapping, trying the data-lake lower-case spelling too; else None."""
-    if not isinstance(obj, Mapping):
+    # The exact-type test first: parsed JSON is always a dict, and ABC checks are slow.
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         return None
     value = obj.get(key, _MISSING)
     if value is _MISSING:
@@ -47,6 +49,8 @@ def get(obj: Any, key: str) -> Any:
 
 def get_path(obj: Any, path: str) -> Any:
     """Follow a dotted path (``"userIdentity.sessionIssuer.arn"``); None if absent."""
+    if "." not in path:
+        return get(obj, path)
     for key in path.split("."):
         obj = get(obj, key)
         if obj is None:
@@ -56,6 +60,8 @@ def get_path(obj: Any, path: str) -> Any:
 
 def str_or_none(value: Any) -> str | None:
     """A non-empty string form of a scalar, or None for missing, empty and containers."""
+    if type(value) is str:
+        return value.strip() or None
     if value is None or isinstance(value, Mapping | list | bool):
         return None
     text = str(value).strip()
@@ -74,8 +80,12 @@ def first_str(obj: Any, *paths: str) -> str | None:
 def valid_ip(value: Any) -> str | None:
     """The value if it is an IPv4/IPv6 address, else None (vendors put hostnames here too)."""
     text = str_or_none(value)
-    if text is None:
-        return None
+    return None if text is None else _canonical_ip(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _canonical_ip(text: str) -> str | None:
+    # Streams repeat the same few addresses; parsing each again dominated the CloudTrail parser.
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

@@ -231,7 +231,11 @@ def _target(doc: Mapping[str, Any]) -> str | None:
         if arn is not None:
             return arn
     params = get(doc, "requestParameters")
-    found = first_str(params, *_TARGET_PARAMS)
+    if not isinstance(params, Mapping) or not params:
+        return None
+    # Most calls have a handful of parameters: look up only those that can name a target.
+    present = {key.lower() for key in params}
+    found = first_str(params, *(p for p in _TARGET_PARAMS if p.lower() in present))
     if found is not None:
         return found
     items = get(get(params, "instancesSet"), "items")
