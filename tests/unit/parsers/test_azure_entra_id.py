@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-import detector.events.parsers.azure_entra_id  # noqa: F401  (registers the parser)
 from detector.events.envelopes import unwrap
 from detector.events.model import (
     ActorType,
@@ -19,33 +16,15 @@ from detector.events.model import (
     Event,
     Outcome,
 )
-from detector.events.normalizer import Normalizer
 from detector.events.parsers.azure_entra_id import EntraIdParser
-from detector.events.taxonomy import Taxonomy
-from detector.sources.record import Position, RawRecord
+from tests.normalizing import bundled_normalizer, normalize_one, other_vendors, sample_event
 from tests.samples import load_samples, sample
 
 SOURCE = "azure_entra_id"
-NORMALIZER = Normalizer(Taxonomy.bundled())
-OTHER_VENDORS = ("cloudtrail", "github_audit", "gitlab_audit", "k8s_audit", "okta_system_log")
-
-
-def normalize(event: Any) -> Event | DeadLetter:
-    record = RawRecord(value=json.dumps(event).encode(), position=Position("test", 1))
-    results = NORMALIZER.normalize(record)
-    assert len(results) == 1
-    return results[0]
-
-
-def event_of(case: str) -> Event:
-    result = normalize(sample(SOURCE, case))
-    assert isinstance(result, Event), result
-    assert result.source == SOURCE
-    return result
 
 
 def test_successful_sign_in() -> None:
-    event = event_of("Azure.Audit.VSCodeOAuthPhishing: VS Code to Microsoft Graph")
+    event = sample_event(SOURCE, "Azure.Audit.VSCodeOAuthPhishing: VS Code to Microsoft Graph")
     # The record's own createdDateTime (7 fraction digits), not the export's "time".
     assert event.time == datetime(2025, 1, 15, 14, 30, 25, 123456, tzinfo=UTC)
     assert event.action == "Sign-in activity"
@@ -63,7 +42,9 @@ def test_successful_sign_in() -> None:
 
 
 def test_failed_sign_in_by_error_code() -> None:
-    event = event_of("Azure.Audit.ExcessiveAccountLockouts: Account Lockout Error 50053")
+    event = sample_event(
+        SOURCE, "Azure.Audit.ExcessiveAccountLockouts: Account Lockout Error 50053"
+    )
     assert event.time == datetime(2025, 1, 15, 8, 15, 23, 456000, tzinfo=UTC)
     assert event.outcome is Outcome.FAILURE
     assert event.actor == "boromir@lotr.com"
@@ -75,7 +56,9 @@ def test_failed_sign_in_by_error_code() -> None:
 
 
 def test_result_type_decides_when_there_is_no_status() -> None:
-    event = event_of("Azure.Audit.DeviceCodeBrokerClient: Device Code Auth with Broker Client")
+    event = sample_event(
+        SOURCE, "Azure.Audit.DeviceCodeBrokerClient: Device Code Auth with Broker Client"
+    )
     assert event.outcome is Outcome.SUCCESS
     assert event.actor == "aragorn@lotr.com"
     assert event.time == datetime(2025, 1, 15, 9, 30, 45, 123000, tzinfo=UTC)
@@ -83,7 +66,7 @@ def test_result_type_decides_when_there_is_no_status() -> None:
 
 
 def test_data_lake_service_principal_sign_in_failure() -> None:
-    event = event_of("Azure.Audit.ManyFailedSignIns: Failed Sign-In")
+    event = sample_event(SOURCE, "Azure.Audit.ManyFailedSignIns: Failed Sign-In")
     assert event.time == datetime(2023, 7, 26, 22, 58, 30, 983201, tzinfo=UTC)
     assert event.action == "Sign-in activity"
     assert event.outcome is Outcome.FAILURE
@@ -98,14 +81,16 @@ def test_data_lake_service_principal_sign_in_failure() -> None:
 
 
 def test_data_lake_service_principal_sign_in_success() -> None:
-    event = event_of("Azure.Audit.ManyFailedSignIns: Successful Sign-In")
+    event = sample_event(SOURCE, "Azure.Audit.ManyFailedSignIns: Successful Sign-In")
     assert event.outcome is Outcome.SUCCESS
     assert event.actor == "very-normal-service-principal"
     assert event.actor_type is ActorType.SERVICE
 
 
 def test_audit_credentials_added_to_a_service_principal() -> None:
-    event = event_of("Azure.Audit.ServicePrincipalCredentialsAdded: Add Service Principal Cre")
+    event = sample_event(
+        SOURCE, "Azure.Audit.ServicePrincipalCredentialsAdded: Add Service Principal Cre"
+    )
     assert event.time == datetime(2025, 1, 15, 9, 30, 20, 123456, tzinfo=UTC)
     assert event.action == "Add service principal credentials"
     assert event.category is Category.SECRET_ACCESS
@@ -119,7 +104,7 @@ def test_audit_credentials_added_to_a_service_principal() -> None:
 
 
 def test_audit_action_is_the_activity_display_name() -> None:
-    event = event_of("Azure.Audit.ElevateUserAccessAdministrator: Different Operation")
+    event = sample_event(SOURCE, "Azure.Audit.ElevateUserAccessAdministrator: Different Operation")
     assert event.action == "Remove role assignment"  # operationName says "Delete role assignment"
     assert event.category is Category.PRIVILEGE_CHANGE
     assert event.privileged
@@ -128,7 +113,7 @@ def test_audit_action_is_the_activity_display_name() -> None:
 
 
 def test_audit_action_falls_back_to_operation_name() -> None:
-    event = event_of("Azure.Audit.ElevateUserAccessAdministrator: User Elevated to")
+    event = sample_event(SOURCE, "Azure.Audit.ElevateUserAccessAdministrator: User Elevated to")
     assert event.action == (
         "User has elevated their access to User Access Administrator for their Azure Resources"
     )
@@ -139,7 +124,7 @@ def test_audit_action_falls_back_to_operation_name() -> None:
 
 
 def test_failed_audit_activity() -> None:
-    event = event_of("Azure.Audit.InviteExternalUsers: Unsuccessful invite")
+    event = sample_event(SOURCE, "Azure.Audit.InviteExternalUsers: Unsuccessful invite")
     assert event.outcome is Outcome.FAILURE
     assert event.action == "Invite external user"
     assert event.time == datetime(2024, 9, 23, 14, 33, 9, 49661, tzinfo=UTC)
@@ -149,7 +134,7 @@ def test_failed_audit_activity() -> None:
 
 
 def test_pim_role_grant_takes_the_ip_from_additional_details() -> None:
-    event = event_of("Azure.Audit.RoleChangedPIM: Successfully added PIM role")
+    event = sample_event(SOURCE, "Azure.Audit.RoleChangedPIM: Successfully added PIM role")
     assert event.action == "Add member to role in PIM completed (permanent)"
     assert event.privileged
     assert event.actor == "Radahn@Starscourge.onmicrosoft.com"
@@ -160,7 +145,7 @@ def test_pim_role_grant_takes_the_ip_from_additional_details() -> None:
 def test_graph_api_sign_in_resource() -> None:
     # The Graph signIn resource is the diagnostic export's "properties" object on its own.
     graph = sample(SOURCE, "Azure.Audit.HighRiskSignIn: High Risk During Sign-In")["properties"]
-    event = normalize(graph)
+    event = normalize_one(graph)
     assert isinstance(event, Event) and event.source == SOURCE
     assert event.action == "Sign-in activity"
     assert event.time == datetime(2025, 1, 15, 14, 23, 10, 123456, tzinfo=UTC)
@@ -172,7 +157,7 @@ def test_graph_api_sign_in_resource() -> None:
 
 def test_graph_api_directory_audit_resource() -> None:
     graph = sample(SOURCE, "Azure.Audit.InviteExternalUsers: Unsuccessful invite")["properties"]
-    event = normalize(graph)
+    event = normalize_one(graph)
     assert isinstance(event, Event) and event.source == SOURCE
     assert event.action == "Invite external user"
     assert event.outcome is Outcome.FAILURE
@@ -186,13 +171,13 @@ def test_record_without_any_time_is_a_dead_letter() -> None:
     fragment["properties"] = {
         k: v for k, v in published["properties"].items() if k != "createdDateTime"
     }
-    result = normalize(fragment)
+    result = normalize_one(fragment)
     assert isinstance(result, DeadLetter)
     assert result.reason is DeadLetterReason.MISSING_TIME
     assert result.format == SOURCE
 
 
-@pytest.mark.parametrize("vendor", OTHER_VENDORS)
+@pytest.mark.parametrize("vendor", other_vendors(SOURCE))
 def test_other_vendors_do_not_match(vendor: str) -> None:
     parser = EntraIdParser()
     docs = [(s.case, doc) for s in load_samples(vendor) for doc in unwrap(s.event)]
@@ -201,6 +186,8 @@ def test_other_vendors_do_not_match(vendor: str) -> None:
 
 
 def test_every_sample_action_is_classified_explicitly() -> None:
-    actions = {e.action for s in load_samples(SOURCE) if isinstance(e := normalize(s.event), Event)}
+    actions = {
+        e.action for s in load_samples(SOURCE) if isinstance(e := normalize_one(s.event), Event)
+    }
     assert len(actions) > 10
-    assert not {a for a in actions if not NORMALIZER.taxonomy.covers(SOURCE, a)}
+    assert not {a for a in actions if not bundled_normalizer().taxonomy.covers(SOURCE, a)}

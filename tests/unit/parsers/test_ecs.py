@@ -4,32 +4,26 @@ tests, in the three layouts shippers produce: nested, flattened dotted keys, and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-import detector.events.parsers.ecs  # noqa: F401  (registers the parser)
 from detector.events.envelopes import unwrap
 from detector.events.model import (
     ActorType,
     Category,
     DeadLetter,
     DeadLetterReason,
-    Event,
     Outcome,
 )
-from detector.events.normalizer import Normalizer
 from detector.events.parsers import PARSERS
 from detector.events.parsers.ecs import EcsParser, ecs_get
-from detector.events.taxonomy import Taxonomy
-from detector.sources.record import Position, RawRecord
+from tests.normalizing import as_event, normalize_one
 from tests.samples import SAMPLES_DIR, load_samples
 
 SOURCE = "ecs"
-NORMALIZER = Normalizer(Taxonomy.bundled())
 
 # Elastic Agent style: everything nested.
 NESTED_FAILED_LOGIN = {
@@ -81,22 +75,8 @@ MACHINE_CONSOLE_LOGIN = {
 MY_EVENTS = (NESTED_FAILED_LOGIN, FLAT_ROLE_GRANT, MIXED_SECRET_READ, MACHINE_CONSOLE_LOGIN)
 
 
-def normalize(event: Any) -> Event | DeadLetter:
-    record = RawRecord(value=json.dumps(event).encode(), position=Position("test", 1))
-    results = NORMALIZER.normalize(record)
-    assert len(results) == 1
-    return results[0]
-
-
-def as_event(doc: Any) -> Event:
-    result = normalize(doc)
-    assert isinstance(result, Event), result
-    assert result.source == SOURCE
-    return result
-
-
 def test_nested_failed_login() -> None:
-    event = as_event(NESTED_FAILED_LOGIN)
+    event = as_event(NESTED_FAILED_LOGIN, SOURCE)
     assert event.time == datetime(2025, 3, 14, 9, 26, 53, 589000, tzinfo=UTC)
     assert event.action == "user-login"
     assert event.category is Category.AUTHENTICATION
@@ -112,7 +92,7 @@ def test_nested_failed_login() -> None:
 
 
 def test_flattened_role_grant() -> None:
-    event = as_event(FLAT_ROLE_GRANT)
+    event = as_event(FLAT_ROLE_GRANT, SOURCE)
     assert event.time == datetime(2025, 3, 14, 10, 2, 11, tzinfo=UTC)
     assert event.action == "role-assigned"
     assert event.category is Category.PRIVILEGE_CHANGE
@@ -128,7 +108,7 @@ def test_flattened_role_grant() -> None:
 
 
 def test_mixed_layout_secret_read() -> None:
-    event = as_event(MIXED_SECRET_READ)
+    event = as_event(MIXED_SECRET_READ, SOURCE)
     assert event.time == datetime(2025, 3, 14, 9, 15, tzinfo=UTC)
     assert event.action == "secret-read"
     assert event.category is Category.SECRET_ACCESS
@@ -143,7 +123,7 @@ def test_mixed_layout_secret_read() -> None:
 
 
 def test_action_case_does_not_matter_for_the_taxonomy() -> None:
-    event = as_event(MACHINE_CONSOLE_LOGIN)
+    event = as_event(MACHINE_CONSOLE_LOGIN, SOURCE)
     assert event.action == "ConsoleLogin"
     assert event.category is Category.AUTHENTICATION
     assert event.country == "US"
@@ -162,7 +142,7 @@ def test_action_case_does_not_matter_for_the_taxonomy() -> None:
 def test_unusable_events_are_dead_letters(
     changes: dict[str, Any], reason: DeadLetterReason
 ) -> None:
-    result = normalize({**NESTED_FAILED_LOGIN, **changes})
+    result = normalize_one({**NESTED_FAILED_LOGIN, **changes})
     assert isinstance(result, DeadLetter)
     assert result.reason is reason
     assert result.format == SOURCE

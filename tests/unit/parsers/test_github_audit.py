@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -10,15 +9,18 @@ from typing import Any
 import pytest
 
 from detector.events.envelopes import unwrap
-from detector.events.model import ActorType, DeadLetter, Event, Outcome
-from detector.events.normalizer import Normalizer
+from detector.events.model import ActorType, Outcome
 from detector.events.parsers.github_audit import GitHubAuditParser
-from detector.events.taxonomy import Taxonomy
-from detector.sources.record import Position, RawRecord
+from tests.normalizing import (
+    as_dead_letter,
+    as_event,
+    bundled_normalizer,
+    other_vendors,
+    sample_event,
+)
 from tests.samples import load_samples, sample
 
 SOURCE = "github_audit"
-OTHER_VENDORS = ("okta_system_log", "cloudtrail", "k8s_audit", "gitlab_audit", "azure_entra_id")
 # A workflow_run webhook delivery (GitHub's documented payload shape, trimmed): it has an
 # "action" too, but it is a webhook, not an audit-log entry.
 WORKFLOW_RUN_WEBHOOK: dict[str, Any] = {
@@ -40,38 +42,13 @@ WORKFLOW_RUN_WEBHOOK: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def normalizer() -> Normalizer:
-    return Normalizer(Taxonomy.bundled())
-
-
-@pytest.fixture(scope="module")
 def parser() -> GitHubAuditParser:
     return GitHubAuditParser()
 
 
-def normalize(normalizer: Normalizer, doc: Any) -> Event | DeadLetter:
-    results = normalizer.normalize(RawRecord(json.dumps(doc).encode(), Position("test", 1)))
-    assert len(results) == 1
-    return results[0]
-
-
-def event_of(normalizer: Normalizer, doc: Any) -> Event:
-    result = normalize(normalizer, doc)
-    assert isinstance(result, Event), result
-    assert result.source == SOURCE
-    return result
-
-
-def dead_letter_of(normalizer: Normalizer, doc: Any) -> DeadLetter:
-    result = normalize(normalizer, doc)
-    assert isinstance(result, DeadLetter), result
-    return result
-
-
-def test_rest_api_event_with_epoch_ms_and_document_id(normalizer: Normalizer) -> None:
-    event = event_of(
-        normalizer,
-        sample(SOURCE, "REST API docs example audit-log response item: action team.add_member"),
+def test_rest_api_event_with_epoch_ms_and_document_id() -> None:
+    event = sample_event(
+        SOURCE, "REST API docs example audit-log response item: action team.add_member"
     )
     assert event.time == datetime(2020, 12, 2, 17, 24, 34, 512000, tzinfo=UTC)
     assert (event.action, event.category.value, event.privileged) == (
@@ -94,10 +71,8 @@ def test_rest_api_event_with_epoch_ms_and_document_id(normalizer: Normalizer) ->
     assert (event.ip, event.country, event.user_agent) == (None, None, None)
 
 
-def test_streaming_event_with_actor_ip_and_country(normalizer: Normalizer) -> None:
-    event = event_of(
-        normalizer, sample(SOURCE, "Enterprise Log - business_advanced_security.disabled")
-    )
+def test_streaming_event_with_actor_ip_and_country() -> None:
+    event = sample_event(SOURCE, "Enterprise Log - business_advanced_security.disabled")
     assert event.time == datetime(2022, 12, 15, 13, 31, 51, 111000, tzinfo=UTC)
     assert event.action == "business_advanced_security.disabled"
     assert (event.category.value, event.privileged) == ("config_change", True)
@@ -107,8 +82,8 @@ def test_streaming_event_with_actor_ip_and_country(normalizer: Normalizer) -> No
     assert event.attributes["operation_type"] == "modify"
 
 
-def test_panther_event_with_string_created_at(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "GitHub Action Failed - No Configuration"))
+def test_panther_event_with_string_created_at() -> None:
+    event = sample_event(SOURCE, "GitHub Action Failed - No Configuration")
     # Panther's data-lake string, taken from at_sign_timestamp (= created_at here).
     assert event.time == datetime(2023, 1, 31, 18, 58, 27, 638000, tzinfo=UTC)
     assert (event.action, event.category.value) == ("workflows.completed_workflow_run", "pipeline")
@@ -122,10 +97,8 @@ def test_panther_event_with_string_created_at(normalizer: Normalizer) -> None:
     assert event.attributes["org"] == "panther-labs"
 
 
-def test_git_clone_over_an_oauth_token(normalizer: Normalizer) -> None:
-    event = event_of(
-        normalizer, sample(SOURCE, "GitHub.Secret.Scanning.Alert.Created: git.clone-false")
-    )
+def test_git_clone_over_an_oauth_token() -> None:
+    event = sample_event(SOURCE, "GitHub.Secret.Scanning.Alert.Created: git.clone-false")
     assert event.time == datetime(2023, 11, 20, 21, 20, 9, 423000, tzinfo=UTC)
     assert (event.action, event.category.value, event.privileged) == (
         "git.clone",
@@ -145,8 +118,8 @@ def test_git_clone_over_an_oauth_token(normalizer: Normalizer) -> None:
     }
 
 
-def test_malformed_looking_panther_timestamp_is_accepted(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "GitHub - Ruleset Deleted"))
+def test_malformed_looking_panther_timestamp_is_accepted() -> None:
+    event = sample_event(SOURCE, "GitHub - Ruleset Deleted")
     assert event.raw["created_at"] == "2024-12-17 00:00:00000000"
     assert event.time == datetime(2024, 12, 17, tzinfo=UTC)
     assert (event.action, event.category.value, event.privileged) == (
@@ -159,20 +132,19 @@ def test_malformed_looking_panther_timestamp_is_accepted(normalizer: Normalizer)
     assert event.user_agent is not None and event.user_agent.startswith("Mozilla/5.0")
 
 
-def test_float_epoch_created_at(normalizer: Normalizer) -> None:
-    event = event_of(
-        normalizer,
-        sample(SOURCE, "Github.Organization.App.Integration.Installed: Repository Archived"),
+def test_float_epoch_created_at() -> None:
+    event = sample_event(
+        SOURCE, "Github.Organization.App.Integration.Installed: Repository Archived"
     )
     assert event.raw["created_at"] == 1621305118553.0
     assert event.time == datetime(2021, 5, 18, 2, 31, 58, 553000, tzinfo=UTC)
     assert (event.action, event.category.value) == ("repo.archived", "code_access")
 
 
-def test_actor_is_bot_makes_a_service(normalizer: Normalizer, parser: GitHubAuditParser) -> None:
+def test_actor_is_bot_makes_a_service(parser: GitHubAuditParser) -> None:
     doc = sample(SOURCE, "GitHub App Manual Workflow Dispatch by Bot")
     assert parser.parse(doc).actor_type is ActorType.SERVICE
-    event = event_of(normalizer, doc)
+    event = as_event(doc, SOURCE)
     assert (event.actor, event.actor_type) == ("github-actions[bot]", ActorType.SERVICE)
     assert event.time == datetime(2025, 10, 15, 18, 45, 47, 48000, tzinfo=UTC)
     assert (event.action, event.category.value) == ("workflows.created_workflow_run", "pipeline")
@@ -189,25 +161,23 @@ def test_app_server_to_server_token_makes_a_service(parser: GitHubAuditParser) -
     assert parsed.time == datetime(2025, 10, 15, 18, 45, 47, 48000, tzinfo=UTC)
 
 
-def test_bot_login_is_a_service_through_the_automation_globs(
-    normalizer: Normalizer, parser: GitHubAuditParser
-) -> None:
+def test_bot_login_is_a_service_through_the_automation_globs(parser: GitHubAuditParser) -> None:
     doc = sample(SOURCE, "Initial Access by Allowed User")
     assert parser.parse(doc).actor_type is ActorType.HUMAN  # nothing in the event says bot
-    event = event_of(normalizer, doc)
+    event = as_event(doc, SOURCE)
     assert (event.actor, event.actor_type) == ("secret-scanning[bot]", ActorType.SERVICE)
     assert event.time == datetime(2021, 6, 17, 23, 15, 19, 91000, tzinfo=UTC)
     assert (event.action, event.category.value) == ("git.push", "code_access")
 
 
-def test_github_itself_is_a_service(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "secret_scanning_alert.create-true"))
+def test_github_itself_is_a_service() -> None:
+    event = sample_event(SOURCE, "secret_scanning_alert.create-true")
     assert (event.actor, event.actor_type) == ("github", ActorType.SERVICE)
     assert event.category.value == "config_change"
     assert event.time == datetime(2023, 10, 18, 18, 20, 52, 209000, tzinfo=UTC)
 
 
-def test_wazuh_wrapped_event_is_unwrapped(normalizer: Normalizer) -> None:
+def test_wazuh_wrapped_event_is_unwrapped() -> None:
     wrapped = {
         "integration": "github",
         "github": {
@@ -217,7 +187,7 @@ def test_wazuh_wrapped_event_is_unwrapped(normalizer: Normalizer) -> None:
             "action": "org.register_self_hosted_runner",
         },
     }
-    event = event_of(normalizer, wrapped)
+    event = as_event(wrapped, SOURCE)
     assert (event.actor, event.action, event.target) == (
         "octocat",
         "org.register_self_hosted_runner",
@@ -226,16 +196,16 @@ def test_wazuh_wrapped_event_is_unwrapped(normalizer: Normalizer) -> None:
     assert (event.category.value, event.privileged) == ("pipeline", True)
 
 
-def test_fragment_without_time_is_a_missing_time_dead_letter(normalizer: Normalizer) -> None:
-    letter = dead_letter_of(normalizer, sample(SOURCE, "Github - Admin Added"))
+def test_fragment_without_time_is_a_missing_time_dead_letter() -> None:
+    letter = as_dead_letter(sample(SOURCE, "Github - Admin Added"))
     assert (letter.reason.value, letter.format) == ("missing_time", SOURCE)
     assert "business.add_admin" in letter.excerpt
 
 
-def test_empty_actor_is_a_missing_actor_dead_letter(normalizer: Normalizer) -> None:
+def test_empty_actor_is_a_missing_actor_dead_letter() -> None:
     doc = sample(SOURCE, "GitHub - Clone without Actor")
     assert doc["actor"] == ""
-    letter = dead_letter_of(normalizer, doc)
+    letter = as_dead_letter(doc)
     assert (letter.reason.value, letter.format) == ("missing_actor", SOURCE)
 
 
@@ -310,10 +280,8 @@ def test_empty_actor_is_a_missing_actor_dead_letter(normalizer: Normalizer) -> N
         ("Org Moderator Added", "organization_moderators.add_user", "privilege_change", False),
     ],
 )
-def test_sample_categories(
-    normalizer: Normalizer, case: str, action: str, category: str, privileged: bool
-) -> None:
-    event = event_of(normalizer, sample(SOURCE, case))
+def test_sample_categories(case: str, action: str, category: str, privileged: bool) -> None:
+    event = sample_event(SOURCE, case)
     assert (event.action, event.category.value, event.privileged) == (action, category, privileged)
 
 
@@ -354,15 +322,15 @@ def test_sample_categories(
     ],
 )
 def test_taxonomy_classifies_security_relevant_actions(
-    normalizer: Normalizer, action: str, category: str, privileged: bool
+    action: str, category: str, privileged: bool
 ) -> None:
-    taxonomy = normalizer.taxonomy
+    taxonomy = bundled_normalizer().taxonomy
     assert taxonomy.covers(SOURCE, action)
     found = taxonomy.classify(SOURCE, action)
     assert (found.category.value, found.privileged) == (category, privileged)
 
 
-def test_every_sample_action_is_classified_even_in_dead_letters(normalizer: Normalizer) -> None:
+def test_every_sample_action_is_classified_even_in_dead_letters() -> None:
     actions = {
         doc["action"]
         for item in load_samples(SOURCE)
@@ -370,7 +338,7 @@ def test_every_sample_action_is_classified_even_in_dead_letters(normalizer: Norm
         if isinstance(doc, Mapping) and isinstance(doc.get("action"), str)
     }
     assert len(actions) > 60
-    assert sorted(a for a in actions if not normalizer.taxonomy.covers(SOURCE, a)) == []
+    assert sorted(a for a in actions if not bundled_normalizer().taxonomy.covers(SOURCE, a)) == []
 
 
 @pytest.mark.parametrize(
@@ -401,7 +369,7 @@ def test_webhook_payload_is_not_an_audit_event(parser: GitHubAuditParser) -> Non
     assert not parser.matches({**WORKFLOW_RUN_WEBHOOK, "action": "repo.create"})
 
 
-@pytest.mark.parametrize("name", OTHER_VENDORS)
+@pytest.mark.parametrize("name", other_vendors(SOURCE))
 def test_other_vendors_are_not_matched(parser: GitHubAuditParser, name: str) -> None:
     docs = [
         doc

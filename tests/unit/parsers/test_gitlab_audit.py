@@ -8,14 +8,11 @@ GitLab's source (``AuditEventService``, ``Authn::UnauthenticatedSecurityEventAud
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-import detector.events.parsers.gitlab_audit  # noqa: F401  (registers the parser)
 from detector.events.envelopes import unwrap
 from detector.events.model import (
     ActorType,
@@ -25,16 +22,18 @@ from detector.events.model import (
     Event,
     Outcome,
 )
-from detector.events.normalizer import Normalizer
 from detector.events.parsers import PARSERS
 from detector.events.parsers.gitlab_audit import GitLabAuditParser
-from detector.events.taxonomy import Taxonomy
-from detector.sources.record import Position, RawRecord
+from tests.normalizing import (
+    as_event,
+    bundled_normalizer,
+    normalize_one,
+    other_vendors,
+    sample_event,
+)
 from tests.samples import load_samples, sample
 
 SOURCE = "gitlab_audit"
-NORMALIZER = Normalizer(Taxonomy.bundled())
-OTHER_VENDORS = ("cloudtrail", "github_audit", "okta_system_log", "k8s_audit", "azure_entra_id")
 
 # Written for these tests: a failed password sign-in for a login that does not exist,
 # as GitLab 16.4+ streams it (author -1, the login tried as author_name).
@@ -92,26 +91,8 @@ AUDIT_JSON_LOG_FAILED_LOGIN = {
 }
 
 
-def normalize(event: Any) -> Event | DeadLetter:
-    record = RawRecord(value=json.dumps(event).encode(), position=Position("test", 1))
-    results = NORMALIZER.normalize(record)
-    assert len(results) == 1
-    return results[0]
-
-
-def as_event(doc: Any) -> Event:
-    result = normalize(doc)
-    assert isinstance(result, Event), result
-    assert result.source == SOURCE
-    return result
-
-
-def event_of(case: str) -> Event:
-    return as_event(sample(SOURCE, case))
-
-
 def test_streaming_git_fetch_over_ssh() -> None:
-    event = event_of("Example payloads for SSH events | Fetch")
+    event = sample_event(SOURCE, "Example payloads for SSH events | Fetch")
     assert event.time == datetime(2022, 2, 23, 6, 21, 5, 283000, tzinfo=UTC)
     assert event.action == "repository_git_operation"
     assert event.category is Category.CODE_ACCESS
@@ -129,7 +110,7 @@ def test_streaming_git_fetch_over_ssh() -> None:
 
 
 def test_streaming_git_push_says_receive_pack() -> None:
-    event = event_of("Example payloads for HTTP and HTTPS events | Push")
+    event = sample_event(SOURCE, "Example payloads for HTTP and HTTPS events | Push")
     assert event.attributes["git_action"] == "git-receive-pack"
     assert event.attributes["protocol"] == "http"
 
@@ -142,14 +123,14 @@ def test_streaming_git_push_says_receive_pack() -> None:
     ],
 )
 def test_deploy_keys_and_tokens_are_services(case: str, actor: str, author_class: str) -> None:
-    event = event_of(case)
+    event = sample_event(SOURCE, case)
     assert event.actor == actor
     assert event.actor_type is ActorType.SERVICE
     assert event.attributes["author_class"] == author_class
 
 
 def test_generic_audit_operation_is_classified_by_its_message() -> None:
-    event = event_of("merge request approval actions")
+    event = sample_event(SOURCE, "merge request approval actions")
     assert event.action == "audit_operation"
     assert event.category is Category.CODE_ACCESS
     assert event.target == "merge request title"
@@ -157,7 +138,7 @@ def test_generic_audit_operation_is_classified_by_its_message() -> None:
 
 
 def test_project_shared_with_a_group_is_a_privileged_change() -> None:
-    event = event_of("Example payload for project group link create")
+    event = sample_event(SOURCE, "Example payload for project group link create")
     assert event.time == datetime(2022, 7, 4, 0, 43, 9, 318000, tzinfo=UTC)
     assert event.action == "project_group_link_create"
     assert event.category is Category.PRIVILEGE_CHANGE
@@ -167,7 +148,7 @@ def test_project_shared_with_a_group_is_a_privileged_change() -> None:
 
 
 def test_rest_item_without_event_type_uses_the_custom_message() -> None:
-    event = event_of("Retrieve all instance audit events | Example response item 1 ")
+    event = sample_event(SOURCE, "Retrieve all instance audit events | Example response item 1 ")
     assert event.time == datetime(2019, 8, 30, 7, 0, 41, 885000, tzinfo=UTC)
     assert event.action == "Project archived"
     # REST items carry the author's email: unique, unlike the display name.
@@ -179,10 +160,10 @@ def test_rest_item_without_event_type_uses_the_custom_message() -> None:
 
 
 def test_rest_item_add_and_change_details_name_the_action() -> None:
-    added = event_of("Retrieve all instance audit events | Example response item 2 ")
+    added = sample_event(SOURCE, "Retrieve all instance audit events | Example response item 2 ")
     assert added.action == "add group"
     assert added.target == "flightjs"
-    changed = event_of("Retrieve all instance audit events | Example response item 3 ")
+    changed = sample_event(SOURCE, "Retrieve all instance audit events | Example response item 3 ")
     assert changed.action == "change email address"
     assert changed.ip is None  # published as null
     assert changed.target == "Andreas"
@@ -191,7 +172,7 @@ def test_rest_item_add_and_change_details_name_the_action() -> None:
 
 
 def test_approval_control_change_is_privileged_config() -> None:
-    event = event_of("Retrieve all project audit events | Example response item 2 ")
+    event = sample_event(SOURCE, "Retrieve all project audit events | Example response item 2 ")
     assert event.action == "change prevent merge request approval from authors"
     assert event.category is Category.CONFIG_CHANGE
     assert event.privileged
@@ -200,7 +181,7 @@ def test_approval_control_change_is_privileged_config() -> None:
 
 
 def test_rest_item_with_event_type_at_instance_scope() -> None:
-    event = event_of("Retrieve all instance audit events | Example response item 4 ")
+    event = sample_event(SOURCE, "Retrieve all instance audit events | Example response item 4 ")
     assert event.action == "audit_events_streaming_instance_headers_create"
     assert event.category is Category.CONFIG_CHANGE
     assert event.actor == "Administrator"
@@ -209,7 +190,7 @@ def test_rest_item_with_event_type_at_instance_scope() -> None:
 
 
 def test_failed_sign_in_by_an_unauthenticated_author() -> None:
-    event = as_event(FAILED_LOGIN)
+    event = as_event(FAILED_LOGIN, SOURCE)
     assert event.action == "login_failed_with_standard_authentication"
     assert event.outcome is Outcome.FAILURE
     assert event.category is Category.AUTHENTICATION
@@ -220,7 +201,7 @@ def test_failed_sign_in_by_an_unauthenticated_author() -> None:
 
 
 def test_audit_json_log_membership_grant() -> None:
-    event = as_event(AUDIT_JSON_LOG_MEMBER)
+    event = as_event(AUDIT_JSON_LOG_MEMBER, SOURCE)
     assert event.time == datetime(2021, 3, 2, 9, 41, 7, 118000, tzinfo=UTC)
     assert event.action == "add user_access"
     assert event.category is Category.PRIVILEGE_CHANGE
@@ -233,7 +214,7 @@ def test_audit_json_log_membership_grant() -> None:
 
 
 def test_audit_json_log_failed_login() -> None:
-    event = as_event(AUDIT_JSON_LOG_FAILED_LOGIN)
+    event = as_event(AUDIT_JSON_LOG_FAILED_LOGIN, SOURCE)
     assert event.action == "failed_login STANDARD"
     assert event.outcome is Outcome.FAILURE
     assert event.category is Category.AUTHENTICATION
@@ -248,7 +229,7 @@ def test_panther_data_lake_event_time_is_the_last_resort() -> None:
         "p_log_type": "GitLab.Audit",
         "p_event_time": "2021-03-02 09:41:07.118",
     }
-    event = as_event(doc)
+    event = as_event(doc, SOURCE)
     assert event.time == datetime(2021, 3, 2, 9, 41, 7, 118000, tzinfo=UTC)
 
 
@@ -260,15 +241,15 @@ def test_project_bots_and_runner_tokens_are_services() -> None:
         "event_type": "merge_request_created_by_project_bot",
         "details": {"author_class": "User", "custom_message": "Created merge request"},
     }
-    assert as_event(bot).actor_type is ActorType.SERVICE
+    assert as_event(bot, SOURCE).actor_type is ActorType.SERVICE
     runner = {**bot, "author_id": -1, "event_type": "ci_runner_registered"}
     runner["details"] = {"runner_registration_token": "GR1348941", "author_name": "x"}
-    event = as_event(runner)
+    event = as_event(runner, SOURCE)
     assert event.actor_type is ActorType.SERVICE
     assert event.category is Category.PIPELINE
     # Bot users named by GitLab are machines by the taxonomy, whatever the event.
     named = {**AUDIT_JSON_LOG_MEMBER, "author_name": "project_42_bot_3f9c1e0d"}
-    assert as_event(named).actor_type is ActorType.SERVICE
+    assert as_event(named, SOURCE).actor_type is ActorType.SERVICE
 
 
 @pytest.mark.parametrize(
@@ -279,7 +260,7 @@ def test_project_bots_and_runner_tokens_are_services() -> None:
     ],
 )
 def test_panther_fragments_without_time_are_dead_letters(case: str) -> None:
-    result = normalize(sample(SOURCE, case))
+    result = normalize_one(sample(SOURCE, case))
     assert isinstance(result, DeadLetter)
     assert result.reason is DeadLetterReason.MISSING_TIME
     assert result.format == SOURCE
@@ -293,7 +274,7 @@ def test_gitlab_request_logs_and_eventbridge_details_are_not_audit_events() -> N
     assert not parser.matches(eventbridge)
 
 
-@pytest.mark.parametrize("vendor", OTHER_VENDORS)
+@pytest.mark.parametrize("vendor", other_vendors(SOURCE))
 def test_other_vendors_do_not_match(vendor: str) -> None:
     parser = GitLabAuditParser()
     docs = [(s.case, doc) for s in load_samples(vendor) for doc in unwrap(s.event)]
@@ -310,11 +291,11 @@ def test_no_other_registered_parser_claims_gitlab_events() -> None:
 
 def test_every_sample_action_is_classified_explicitly() -> None:
     parser = GitLabAuditParser()
-    events = [e for s in load_samples(SOURCE) if isinstance(e := normalize(s.event), Event)]
-    events += [as_event(d) for d in (FAILED_LOGIN, AUDIT_JSON_LOG_MEMBER)]
+    events = [e for s in load_samples(SOURCE) if isinstance(e := normalize_one(s.event), Event)]
+    events += [as_event(d, SOURCE) for d in (FAILED_LOGIN, AUDIT_JSON_LOG_MEMBER)]
     keys = {parser.parse(e.raw).taxonomy_key or e.action for e in events}
     assert keys
-    assert not {k for k in keys if not NORMALIZER.taxonomy.covers(SOURCE, k)}
+    assert not {k for k in keys if not bundled_normalizer().taxonomy.covers(SOURCE, k)}
 
 
 def test_a_specific_event_type_decides_the_outcome_alone() -> None:
@@ -325,6 +306,6 @@ def test_a_specific_event_type_decides_the_outcome_alone() -> None:
         "event_type": "user_access_locked",
         "details": {"custom_message": "User access locked - too many failed login attempts"},
     }
-    event = as_event(locked)
+    event = as_event(locked, SOURCE)
     assert event.outcome is Outcome.SUCCESS
     assert event.actor_type is ActorType.HUMAN

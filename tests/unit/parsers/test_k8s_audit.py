@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 
-import detector.events.parsers.k8s_audit  # noqa: F401  (registers the parser)
 from detector.events.envelopes import unwrap
 from detector.events.model import DeadLetter, Event
-from detector.events.normalizer import Normalizer
 from detector.events.parsers.k8s_audit import K8sAuditParser
-from detector.events.taxonomy import Taxonomy
-from detector.sources.record import Position, RawRecord
+from tests.normalizing import (
+    as_event,
+    bundled_normalizer,
+    normalize_one,
+    other_vendors,
+    sample_event,
+)
 from tests.samples import load_samples, sample
 
 SOURCE = "k8s_audit"
@@ -23,24 +26,6 @@ AKS_CLUSTER = (
     "/subscriptions/0000/resourceGroups/rg/providers/"
     "Microsoft.ContainerService/managedClusters/prod"
 )
-
-
-@pytest.fixture(scope="module")
-def normalizer() -> Normalizer:
-    return Normalizer(Taxonomy.bundled())
-
-
-def normalize(normalizer: Normalizer, event: Any) -> Event | DeadLetter:
-    results = normalizer.normalize(RawRecord(json.dumps(event).encode(), Position("test", 1)))
-    assert len(results) == 1
-    return results[0]
-
-
-def event_of(normalizer: Normalizer, doc: Any) -> Event:
-    result = normalize(normalizer, doc)
-    assert isinstance(result, Event), result
-    assert result.source == SOURCE
-    return result
 
 
 def aks_record(audit_event: Mapping[str, Any], **outer: Any) -> dict[str, Any]:
@@ -62,8 +47,8 @@ def lower_keys(value: Any) -> Any:
     return value
 
 
-def test_eks_pod_creation_with_panther_time(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "EKS Privileged Pod Created"))
+def test_eks_pod_creation_with_panther_time() -> None:
+    event = sample_event(SOURCE, "EKS Privileged Pod Created")
     assert event.time == datetime(2024, 2, 13, 12, 45, 6, 73000, tzinfo=UTC)  # p_event_time
     assert (event.action, event.category.value, event.outcome.value) == (
         "create",
@@ -82,8 +67,8 @@ def test_eks_pod_creation_with_panther_time(normalizer: Normalizer) -> None:
     }
 
 
-def test_forbidden_service_account_request_is_a_failure(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "Amazon.EKS.Audit.Multiple403: 403 and Private IP"))
+def test_forbidden_service_account_request_is_a_failure() -> None:
+    event = sample_event(SOURCE, "Amazon.EKS.Audit.Multiple403: 403 and Private IP")
     assert event.time == datetime(2022, 11, 29, 22, 34, 6, 892000, tzinfo=UTC)
     assert (event.action, event.outcome.value) == ("watch", "failure")
     assert event.actor == "system:serviceaccount:kube-system:coredns"
@@ -93,8 +78,8 @@ def test_forbidden_service_account_request_is_a_failure(normalizer: Normalizer) 
     assert event.attributes["api_group"] == "discovery.k8s.io"
 
 
-def test_falco_v1beta1_event(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "'compat_engine_v4_create_disallowed_pod'"))
+def test_falco_v1beta1_event() -> None:
+    event = sample_event(SOURCE, "'compat_engine_v4_create_disallowed_pod'")
     assert event.time == datetime(2018, 10, 25, 14, 9, 49, 750328, tzinfo=UTC)
     assert event.actor == "system:serviceaccount:kube-system:replicaset-controller"
     assert event.actor_type.value == "service"
@@ -102,8 +87,8 @@ def test_falco_v1beta1_event(normalizer: Normalizer) -> None:
     assert event.target == "default/pods"  # a create names no object yet (generateName)
 
 
-def test_exec_into_a_pod_is_privileged(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "'pod_exec'"))
+def test_exec_into_a_pod_is_privileged() -> None:
+    event = sample_event(SOURCE, "'pod_exec'")
     assert (event.action, event.category.value, event.privileged) == (
         "create",
         "infrastructure_change",
@@ -117,51 +102,51 @@ def test_exec_into_a_pod_is_privileged(normalizer: Normalizer) -> None:
     assert parsed.taxonomy_key == "create pods/exec"
 
 
-def test_cluster_role_binding_is_a_privilege_change(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "'attach_cluster_admin_role'"))
+def test_cluster_role_binding_is_a_privilege_change() -> None:
+    event = sample_event(SOURCE, "'attach_cluster_admin_role'")
     assert (event.category.value, event.privileged) == ("privilege_change", True)
     assert event.target == "clusterrolebindings/some-reader-binding"
     assert event.actor == "minikube-user"
 
 
-def test_secret_creation_is_secret_access(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "'create_secret'"))
+def test_secret_creation_is_secret_access() -> None:
+    event = sample_event(SOURCE, "'create_secret'")
     assert event.category.value == "secret_access"
     assert event.target == "default/secrets/example-secret"
     assert event.time == datetime(2020, 4, 21, 17, 57, 5, 541358, tzinfo=UTC)
 
 
-def test_anonymous_non_resource_request(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "Anonymous API Access Web Scanner Allowed"))
+def test_anonymous_non_resource_request() -> None:
+    event = sample_event(SOURCE, "Anonymous API Access Web Scanner Allowed")
     assert (event.actor, event.actor_type.value) == ("system:anonymous", "unknown")
     assert (event.action, event.target, event.category.value) == ("get", "/version", "other")
     assert event.ip == "44.238.138.237"
 
 
-def test_managed_platform_identity_is_automation(normalizer: Normalizer) -> None:
-    event = event_of(normalizer, sample(SOURCE, "eks:addon-manager from public ip as lambda"))
+def test_managed_platform_identity_is_automation() -> None:
+    event = sample_event(SOURCE, "eks:addon-manager from public ip as lambda")
     assert (event.actor, event.actor_type.value) == ("eks:addon-manager", "service")
     assert event.target == "kube-system/deployments/coredns"
 
 
-def test_lower_cased_data_lake_event(normalizer: Normalizer) -> None:
-    original = event_of(normalizer, sample(SOURCE, "'create_secret'"))
-    lowered = event_of(normalizer, lower_keys(sample(SOURCE, "'create_secret'")))
+def test_lower_cased_data_lake_event() -> None:
+    original = sample_event(SOURCE, "'create_secret'")
+    lowered = as_event(lower_keys(sample(SOURCE, "'create_secret'")), SOURCE)
     fields = ("time", "action", "actor", "outcome", "ip", "user_agent", "target", "id", "category")
     assert [getattr(lowered, f) for f in fields] == [getattr(original, f) for f in fields]
 
 
-def test_aks_diagnostic_record_is_unwrapped(normalizer: Normalizer) -> None:
+def test_aks_diagnostic_record_is_unwrapped() -> None:
     inner = sample(SOURCE, "'create_secret'")
-    event = event_of(normalizer, aks_record(inner))
+    event = as_event(aks_record(inner), SOURCE)
     assert (event.actor, event.target) == ("minikube-user", "default/secrets/example-secret")
     assert event.time == datetime(2020, 4, 21, 17, 57, 5, 541358, tzinfo=UTC)
     assert event.attributes["cluster"] == "prod"
 
 
-def test_aks_record_without_inner_time_uses_the_record_time(normalizer: Normalizer) -> None:
+def test_aks_record_without_inner_time_uses_the_record_time() -> None:
     inner = sample(SOURCE, "EKS failed secret get (403 Forbidden)")
-    event = event_of(normalizer, aks_record(inner, time="2024-03-20T10:00:00.0000000Z"))
+    event = as_event(aks_record(inner, time="2024-03-20T10:00:00.0000000Z"), SOURCE)
     assert event.time == datetime(2024, 3, 20, 10, tzinfo=UTC)
     assert (event.action, event.outcome.value, event.category.value) == (
         "get",
@@ -180,28 +165,24 @@ def test_aks_record_without_inner_time_uses_the_record_time(normalizer: Normaliz
         (aks_record({}) | {"properties": {"log": "{not json"}}, "invalid_json"),
     ],
 )
-def test_malformed_events_become_dead_letters(
-    normalizer: Normalizer, doc: Any, reason: str
-) -> None:
-    result = normalize(normalizer, doc)
+def test_malformed_events_become_dead_letters(doc: Any, reason: str) -> None:
+    result = normalize_one(doc)
     assert isinstance(result, DeadLetter)
     assert result.reason.value == reason
 
 
-def test_every_sample_action_is_classified_explicitly(normalizer: Normalizer) -> None:
+def test_every_sample_action_is_classified_explicitly() -> None:
     parser = K8sAuditParser()
     keys = {
         parser.parse(result.raw).taxonomy_key or result.action
-        for result in (normalize(normalizer, s.event) for s in load_samples(SOURCE))
+        for result in (normalize_one(s.event) for s in load_samples(SOURCE))
         if isinstance(result, Event)
     }
     assert "create pods/exec" in keys
-    assert sorted(k for k in keys if not normalizer.taxonomy.covers(SOURCE, k)) == []
+    assert sorted(k for k in keys if not bundled_normalizer().taxonomy.covers(SOURCE, k)) == []
 
 
-@pytest.mark.parametrize(
-    "other", ["cloudtrail", "github_audit", "okta_system_log", "azure_entra_id", "gitlab_audit"]
-)
+@pytest.mark.parametrize("other", other_vendors(SOURCE))
 def test_other_vendors_are_not_taken_for_kubernetes(other: str) -> None:
     parser = K8sAuditParser()
     docs = [d for s in load_samples(other) if isinstance(s.event, Mapping) for d in unwrap(s.event)]

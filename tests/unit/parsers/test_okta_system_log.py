@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-import detector.events.parsers.okta_system_log  # noqa: F401  (registers the parser)
 from detector.events.envelopes import unwrap
 from detector.events.model import (
     ActorType,
@@ -19,33 +16,15 @@ from detector.events.model import (
     Event,
     Outcome,
 )
-from detector.events.normalizer import Normalizer
 from detector.events.parsers.okta_system_log import OktaSystemLogParser
-from detector.events.taxonomy import Taxonomy
-from detector.sources.record import Position, RawRecord
+from tests.normalizing import bundled_normalizer, normalize_one, other_vendors, sample_event
 from tests.samples import load_samples, sample
 
 SOURCE = "okta_system_log"
-NORMALIZER = Normalizer(Taxonomy.bundled())
-OTHER_VENDORS = ("cloudtrail", "github_audit", "gitlab_audit", "k8s_audit", "azure_entra_id")
-
-
-def normalize(event: Any) -> Event | DeadLetter:
-    record = RawRecord(value=json.dumps(event).encode(), position=Position("test", 1))
-    results = NORMALIZER.normalize(record)
-    assert len(results) == 1
-    return results[0]
-
-
-def event_of(case: str) -> Event:
-    result = normalize(sample(SOURCE, case))
-    assert isinstance(result, Event), result
-    assert result.source == SOURCE
-    return result
 
 
 def test_successful_login() -> None:
-    event = event_of("Okta.Login.Success: Successful Login")
+    event = sample_event(SOURCE, "Okta.Login.Success: Successful Login")
     assert event.time == datetime(2024, 4, 2, 19, 17, 37, 621000, tzinfo=UTC)
     assert event.action == "user.session.start"
     assert event.category is Category.AUTHENTICATION
@@ -63,14 +42,14 @@ def test_successful_login() -> None:
 
 
 def test_failed_login() -> None:
-    event = event_of("Okta.Login.Success: Failed Login")
+    event = sample_event(SOURCE, "Okta.Login.Success: Failed Login")
     assert event.outcome is Outcome.FAILURE
     assert event.actor == "casey.hill@hey.com"
     assert event.category is Category.AUTHENTICATION
 
 
 def test_deny_is_a_failure_and_lower_cased_keys_are_read() -> None:
-    event = event_of("Okta.Rate.Limits: system.operation.ratelimit.violation [")
+    event = sample_event(SOURCE, "Okta.Rate.Limits: system.operation.ratelimit.violation [")
     assert event.action == "system.operation.rate_limit.violation"
     assert event.time == datetime(2022, 8, 29, 16, 7, 26, 592000, tzinfo=UTC)
     assert event.outcome is Outcome.FAILURE
@@ -81,7 +60,9 @@ def test_deny_is_a_failure_and_lower_cased_keys_are_read() -> None:
 
 
 def test_challenge_is_neither_success_nor_failure() -> None:
-    event = event_of("Okta.New.Behavior.Accessing.Admin.Console: New Behavior Accessing")
+    event = sample_event(
+        SOURCE, "Okta.New.Behavior.Accessing.Admin.Console: New Behavior Accessing"
+    )
     assert event.action == "policy.evaluate_sign_on"
     assert event.outcome is Outcome.UNKNOWN
     assert event.target == "Okta Admin Console"
@@ -89,7 +70,7 @@ def test_challenge_is_neither_success_nor_failure() -> None:
 
 
 def test_data_lake_event_with_failed_credentials() -> None:
-    event = event_of("Okta.Anonymizing.VPN.Login: Other Event")
+    event = sample_event(SOURCE, "Okta.Anonymizing.VPN.Login: Other Event")
     assert event.action == "user.session.start"
     assert event.time == datetime(2022, 6, 22, 18, 18, 29, 15000, tzinfo=UTC)
     assert event.outcome is Outcome.FAILURE
@@ -101,7 +82,7 @@ def test_data_lake_event_with_failed_credentials() -> None:
 
 
 def test_admin_role_grant_is_privileged() -> None:
-    event = event_of("Okta.AdminRoleAssigned: Admin Access Assigned")
+    event = sample_event(SOURCE, "Okta.AdminRoleAssigned: Admin Access Assigned")
     assert event.action == "user.account.privilege.grant"
     assert event.category is Category.PRIVILEGE_CHANGE
     assert event.privileged
@@ -111,14 +92,14 @@ def test_admin_role_grant_is_privileged() -> None:
 
 
 def test_oauth_client_actor_is_a_service() -> None:
-    event = event_of("Okta.Refresh.Access.Token.Reuse: Reuse Event")
+    event = sample_event(SOURCE, "Okta.Refresh.Access.Token.Reuse: Reuse Event")
     assert event.action == "app.oauth2.token.detect_reuse"
     assert event.actor == "123456"
     assert event.actor_type is ActorType.SERVICE
 
 
 def test_okta_system_principal_is_a_service_by_taxonomy() -> None:
-    event = event_of("Okta.Support.Reset: Support Reset Credential")
+    event = sample_event(SOURCE, "Okta.Support.Reset: Support Reset Credential")
     assert event.actor == "system@okta.com"
     assert event.actor_type is ActorType.SERVICE
     assert event.target == "homer@springfield.gov"
@@ -126,19 +107,21 @@ def test_okta_system_principal_is_a_service_by_taxonomy() -> None:
 
 
 def test_unknown_placeholder_is_skipped_for_the_actor() -> None:
-    event = event_of("system.operation.ratelimit.violation - unknown altid")
+    event = sample_event(SOURCE, "system.operation.ratelimit.violation - unknown altid")
     assert event.actor == "Homer Simpson"
 
 
 def test_threat_detected_from_an_ip_actor() -> None:
-    event = event_of("Okta.ThreatInsight.Security.Threat.Detected: Threat Detected Event - Deny")
+    event = sample_event(
+        SOURCE, "Okta.ThreatInsight.Security.Threat.Detected: Threat Detected Event - Deny"
+    )
     assert event.actor == "1.2.3.4"
     assert event.actor_type is ActorType.UNKNOWN
     assert event.outcome is Outcome.FAILURE
 
 
 def test_panther_event_time_is_the_last_resort() -> None:
-    event = event_of("Standard.BruteForceByIP: Okta - Failed Login")
+    event = sample_event(SOURCE, "Standard.BruteForceByIP: Okta - Failed Login")
     assert event.time == datetime(2021, 6, 4, 9, 59, 53, 650807, tzinfo=UTC)
     assert event.actor == "admin"
     assert event.outcome is Outcome.FAILURE
@@ -159,7 +142,7 @@ def test_eventbridge_envelope_is_opened() -> None:
         "resources": [],
         "detail": log_event,
     }
-    event = normalize(wrapped)
+    event = normalize_one(wrapped)
     assert isinstance(event, Event) and event.source == SOURCE
     assert event.actor == "casey.hill@hey.com"
     assert event.time == datetime(2024, 4, 2, 19, 17, 37, 621000, tzinfo=UTC)
@@ -174,13 +157,13 @@ def test_eventbridge_envelope_is_opened() -> None:
     ],
 )
 def test_events_without_a_usable_time_are_dead_letters(case: str, reason: DeadLetterReason) -> None:
-    result = normalize(sample(SOURCE, case))
+    result = normalize_one(sample(SOURCE, case))
     assert isinstance(result, DeadLetter)
     assert result.reason is reason
     assert result.format == SOURCE
 
 
-@pytest.mark.parametrize("vendor", OTHER_VENDORS)
+@pytest.mark.parametrize("vendor", other_vendors(SOURCE))
 def test_other_vendors_do_not_match(vendor: str) -> None:
     parser = OktaSystemLogParser()
     docs = [(s.case, doc) for s in load_samples(vendor) for doc in unwrap(s.event)]
@@ -189,6 +172,8 @@ def test_other_vendors_do_not_match(vendor: str) -> None:
 
 
 def test_every_sample_event_type_is_classified_explicitly() -> None:
-    actions = {e.action for s in load_samples(SOURCE) if isinstance(e := normalize(s.event), Event)}
+    actions = {
+        e.action for s in load_samples(SOURCE) if isinstance(e := normalize_one(s.event), Event)
+    }
     assert actions
-    assert not {a for a in actions if not NORMALIZER.taxonomy.covers(SOURCE, a)}
+    assert not {a for a in actions if not bundled_normalizer().taxonomy.covers(SOURCE, a)}
