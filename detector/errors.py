@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "CiwatchError",
     "ConfigError",
+    "RuleError",
     "SourceError",
     "TaxonomyError",
 ]
@@ -30,6 +31,10 @@ class ConfigError(CiwatchError):
 
 class TaxonomyError(ConfigError):
     """A taxonomy YAML file is invalid; `where` names the file and entry."""
+
+
+class RuleError(ConfigError):
+    """A rule pack is invalid; `where` names the file, the rule id and the field."""
 
 
 class SourceError(CiwatchError):

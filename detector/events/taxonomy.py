@@ -91,7 +91,8 @@ class Taxonomy:
     names and vendor actions are open-ended over months of traffic.
     """
 
-    def __init__(self, files: Iterable[Path] = ()) -> None:
+    def __init__(self, files: Iterable[Path] = (), *, automation: Iterable[str] = ()) -> None:
+        """Load taxonomy ``files`` in order; ``automation`` adds actor globs for every source."""
         self._tables: dict[str, _SourceTable] = {}
         self._automation: dict[str, list[str]] = {}
         self._automation_re: dict[str, re.Pattern[str] | None] = {}
@@ -99,17 +100,18 @@ class Taxonomy:
         self._actor_cache: dict[tuple[str, str], bool] = {}
         for path in files:
             self._add_file(path)
+        self._automation.setdefault(_ANY_SOURCE, []).extend(automation)
         self._compile_automation()
 
     @classmethod
-    def from_dirs(cls, dirs: Iterable[Path]) -> Taxonomy:
+    def from_dirs(cls, dirs: Iterable[Path], *, automation: Iterable[str] = ()) -> Taxonomy:
         """Load every ``*.yaml`` of each directory, directories and files in order."""
         files: list[Path] = []
         for directory in dirs:
             if not directory.is_dir():
                 raise TaxonomyError("not a directory", where=str(directory))
             files.extend(sorted(directory.glob("*.yaml")))
-        return cls(files)
+        return cls(files, automation=automation)
 
     @classmethod
     def bundled(cls) -> Taxonomy:

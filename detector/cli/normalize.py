@@ -1,64 +1,27 @@
-"""The ``ciwatch`` command line: thin — parse arguments, build the parts, run.
-
-Errors a user can cause (a missing file, an unknown format, a bad taxonomy)
-end in one line on stderr and exit status 2, never a traceback.
-"""
+"""``ciwatch normalize``: vendor audit events (JSONL) → normalized events (JSONL)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 import orjson
 
-from detector import __version__
-from detector.errors import CiwatchError
+from detector.errors import ConfigError
 from detector.events.model import DeadLetter
 from detector.events.normalizer import AUTO, Limits, Normalizer
 from detector.events.parsers import PARSERS
 from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
 from detector.sources.files import FileSource
 
-__all__ = ["main"]
-
-_EXIT_USAGE = 2
+__all__ = ["add_command", "dead_letter_file", "dead_letter_summary", "write_dead_letter"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    try:
-        status: int = args.handler(args)
-    except CiwatchError as exc:
-        print(f"ciwatch: error: {exc}", file=sys.stderr)
-        return _EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader (`| head`) went away: stop quietly, as Unix tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    return status
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ciwatch",
-        description="Detects attacks on CI/CD pipelines from audit logs and login events.",
-    )
-    parser.add_argument("--version", action="version", version=f"ciwatch {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    _add_normalize(commands)
-    return parser
-
-
-def _add_normalize(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     normalize = commands.add_parser(
         "normalize",
         help="vendor audit events (JSONL) → normalized events (JSONL) on stdout",
@@ -102,21 +65,21 @@ def _run_normalize(args: argparse.Namespace) -> int:
     reasons: Counter[str] = Counter()
     with (
         FileSource(args.files, max_record_bytes=limits.max_record_bytes) as source,
-        _dead_letter_file(args.dead_letters) as dead_file,
+        dead_letter_file(args.dead_letters) as dead_file,
     ):
         for batch in source.batches():
             result = normalizer.normalize_batch(batch)
             out.write(b"".join(_line(e.to_dict(with_raw=args.with_raw)) for e in result.events))
             for dead in result.dead_letters:
-                _write_dead_letter(dead, dead_file)
+                write_dead_letter(dead, dead_file)
                 reasons[dead.reason.value] += 1
             events += len(result.events)
     out.flush()
-    print(_summary(events, reasons), file=sys.stderr)
+    print(dead_letter_summary(events, reasons), file=sys.stderr)
     return 0
 
 
-def _summary(events: int, reasons: Counter[str]) -> str:
+def dead_letter_summary(events: int, reasons: Counter[str]) -> str:
     total = sum(reasons.values())
     detail = ", ".join(f"{reason}: {count}" for reason, count in reasons.most_common())
     return f"{events} events, {total} dead letters" + (f" ({detail})" if detail else "")
@@ -126,16 +89,16 @@ def _line(data: object) -> bytes:
     return orjson.dumps(data) + b"\n"
 
 
-def _dead_letter_file(path: Path | None) -> contextlib.AbstractContextManager[IO[bytes] | None]:
+def dead_letter_file(path: Path | None) -> contextlib.AbstractContextManager[IO[bytes] | None]:
     if path is None:
         return contextlib.nullcontext()
     try:
         return path.open("wb")
     except OSError as exc:
-        raise CiwatchError(f"cannot write dead letters: {exc.strerror}", where=str(path)) from None
+        raise ConfigError(f"cannot write dead letters: {exc.strerror}", where=str(path)) from None
 
 
-def _write_dead_letter(dead: DeadLetter, dead_file: IO[bytes] | None) -> None:
+def write_dead_letter(dead: DeadLetter, dead_file: IO[bytes] | None) -> None:
     if dead_file is not None:
         dead_file.write(_line(dead.to_dict()))
     else:

@@ -1,0 +1,72 @@
+"""``ciwatch test-rules`` and ``ciwatch validate``: check rule packs and config before deploying."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from detector.cli.report import table
+from detector.config import load_config
+from detector.pipeline import Pipeline, build_rules, configured_rules
+from detector.rules.loader import load_rules
+from detector.ruletests import run_rule_tests
+
+__all__ = ["add_commands"]
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    test = commands.add_parser(
+        "test-rules",
+        help="run the tests embedded in rule packs",
+        description=(
+            "Run every test embedded in the given rule files or directories (default: the "
+            "packs the config loads) through the real pipeline. Exits 1 if any test fails."
+        ),
+    )
+    test.add_argument("packs", nargs="*", type=Path, metavar="PACK")
+    test.add_argument("--config", type=Path, metavar="FILE", help="pipeline YAML")
+    test.add_argument("--rule", action="append", default=[], metavar="ID", help="only this rule")
+    test.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
+    test.set_defaults(handler=_run_test_rules)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a pipeline config, its taxonomy and rule packs",
+        description="Load the config, taxonomy and rules as the daemon would; report problems.",
+    )
+    validate.add_argument("--config", type=Path, metavar="FILE", help="pipeline YAML")
+    validate.set_defaults(handler=_run_validate)
+
+
+def _run_test_rules(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    tracked = config.features.tracked
+    rules = load_rules(args.packs, tracked=tracked) if args.packs else configured_rules(config)
+    if args.rule:
+        rules = [rule for rule in rules if rule.id in set(args.rule)]
+    results = run_rule_tests(rules, config)
+    failed = [r for r in results if not r.passed]
+    shown = results if args.verbose else failed
+    if shown:
+        rows = [
+            [r.rule, r.test, str(r.expected), str(r.alerts), "ok" if r.passed else "FAIL"]
+            for r in shown
+        ]
+        print(table(["rule", "test", "expected", "alerts", "result"], rows))
+    for result in failed:
+        detail = result.error or "; ".join(result.summaries) or "no alerts"
+        print(f"FAIL {result.rule} / {result.test}: {detail}", file=sys.stderr)
+    print(f"{len(results) - len(failed)} of {len(results)} rule tests passed ({len(rules)} rules)")
+    return 1 if failed else 0
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    pipeline = Pipeline.from_config(config)
+    rules = build_rules(config)
+    print(
+        f"ok: {len(rules)} rules enabled, {len(pipeline.normalizer.taxonomy.sources)} "
+        f"log types classified"
+    )
+    return 0

@@ -1,0 +1,126 @@
+"""Typed pipeline settings: one YAML file (``pipelines/default.yaml`` is the default).
+
+Every section is a frozen pydantic model that rejects unknown keys, so a typo
+fails at start-up with one line naming the file and the key::
+
+    ciwatch: error: my.yaml: features.learning_perod: unknown setting
+
+Relative paths in the file (rule packs, taxonomy directories) are resolved
+against the file's own directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from detector.errors import ConfigError
+from detector.features.settings import FeatureSettings
+from detector.resources import pipelines_dir
+from detector.rules.context import ChangeWindow
+
+__all__ = [
+    "AlertSettings",
+    "NormalizerSettings",
+    "PipelineConfig",
+    "RuleSettings",
+    "TaxonomySettings",
+    "default_config_path",
+    "load_config",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NormalizerSettings(_Section):
+    max_record_bytes: int = Field(default=1 << 20, gt=0)
+    max_depth: int = Field(default=64, gt=0)
+    default_format: str | None = None
+    """Parser for records no parser recognises; None sends them to dead letters."""
+
+
+class TaxonomySettings(_Section):
+    dirs: tuple[Path, ...] = ()
+    """Taxonomy directories loaded after the bundled one (later entries refine earlier)."""
+    automation: tuple[str, ...] = ()
+    """Actor globs that are machines (CI bots, deploy roles) in every source."""
+
+
+class RuleSettings(_Section):
+    bundled: bool = True
+    """Load the default rule pack shipped with ciwatch."""
+    packs: tuple[Path, ...] = ()
+    """More rule files or directories of ``*.yaml``."""
+    disabled: tuple[str, ...] = ()
+    """Rule ids to switch off."""
+
+
+class AlertSettings(_Section):
+    max_evidence: int = Field(default=50, gt=0)
+    max_open: int = Field(default=100_000, gt=0)
+
+
+class PipelineConfig(_Section):
+    """Everything detection needs; identical in run, replay and demo."""
+
+    normalizer: NormalizerSettings = NormalizerSettings()
+    taxonomy: TaxonomySettings = TaxonomySettings()
+    features: FeatureSettings = FeatureSettings()
+    rules: RuleSettings = RuleSettings()
+    change_windows: tuple[ChangeWindow, ...] = ()
+    alerts: AlertSettings = AlertSettings()
+
+
+def default_config_path() -> Path:
+    return pipelines_dir() / "default.yaml"
+
+
+def load_config(path: Path | None = None) -> PipelineConfig:
+    """Read and validate a pipeline file; ConfigError names the file and the key."""
+    path = path or default_config_path()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", where=str(path)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", where=where) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of settings at the top", where=str(path))
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_first_problem(exc), where=f"{path}: {_location(exc)}") from None
+    return _resolve_paths(config, path.parent)
+
+
+def _location(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return ".".join(str(part) for part in error["loc"]) or "(top)"
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    if error["type"] == "extra_forbidden":
+        return "unknown setting"
+    message: str = error["msg"]
+    return message if len(exc.errors()) == 1 else f"{message} (and {len(exc.errors()) - 1} more)"
+
+
+def _resolve_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
+    def resolved(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+        return tuple(p if p.is_absolute() else base / p for p in paths)
+
+    changes: dict[str, Any] = {
+        "taxonomy": config.taxonomy.model_copy(update={"dirs": resolved(config.taxonomy.dirs)}),
+        "rules": config.rules.model_copy(update={"packs": resolved(config.rules.packs)}),
+    }
+    return config.model_copy(update=changes)

@@ -1,0 +1,85 @@
+"""The names and order of the features every Observation carries.
+
+Every observation has the same names, in the order :func:`feature_names`
+gives (a key kind the event does not have counts 0), so models get
+fixed-width vectors. Names are documented in docs/features.md; changing what
+a name means or the set of names bumps :data:`FEATURE_SCHEMA_VERSION`.
+
+>>> FEATURE_NAMES[:3]
+('actor.events.5m', 'actor.failures.5m', 'actor.privileged.5m')
+"""
+
+from __future__ import annotations
+
+from detector.features.settings import FeatureSettings
+
+__all__ = [
+    "ACTOR_CHANNELS",
+    "ACTOR_DISTINCT_FIELDS",
+    "ACTOR_SCALARS",
+    "EVENT_FLAGS",
+    "FEATURE_NAMES",
+    "FEATURE_SCHEMA_VERSION",
+    "IP_CHANNELS",
+    "TARGET_CHANNELS",
+    "feature_names",
+    "windowed_names",
+]
+
+FEATURE_SCHEMA_VERSION = "1"
+
+ACTOR_CHANNELS = (
+    "events",
+    "failures",
+    "privileged",
+    "distinct_ips",
+    "distinct_countries",
+    "distinct_targets",
+    "distinct_repos",
+    "distinct_namespaces",
+)
+"""Windowed counts per actor; ``distinct_*`` count the values of :data:`ACTOR_DISTINCT_FIELDS`."""
+
+ACTOR_DISTINCT_FIELDS = {
+    "distinct_ips": "ip",
+    "distinct_countries": "country",
+    "distinct_targets": "target",
+    "distinct_repos": "repo",
+    "distinct_namespaces": "namespace",
+}
+"""Distinct-count channel → the event field (or ``attributes`` key) it counts."""
+
+IP_CHANNELS = ("events", "failures", "distinct_actors")
+TARGET_CHANNELS = ("distinct_actors",)
+
+ACTOR_SCALARS = (
+    "actor.hour_of_week_share",
+    "actor.active_hours_of_week",
+    "actor.age_days",
+    "actor.learning",
+)
+EVENT_FLAGS = ("event.failure", "event.privileged")
+
+
+def windowed_names(
+    kind: str, channels: tuple[str, ...], labels: tuple[str, ...]
+) -> tuple[str, ...]:
+    """``kind.channel.window`` names, window by window (the order counters report them)."""
+    return tuple(f"{kind}.{channel}.{label}" for label in labels for channel in channels)
+
+
+def feature_names(settings: FeatureSettings) -> tuple[str, ...]:
+    """Every feature name of a store with these settings, in vector order."""
+    labels = settings.window_labels
+    return (
+        *windowed_names("actor", ACTOR_CHANNELS, labels),
+        *windowed_names("ip", IP_CHANNELS, labels),
+        *windowed_names("target", TARGET_CHANNELS, labels),
+        *ACTOR_SCALARS,
+        *(f"actor.new.{field}" for field in settings.tracked),
+        *EVENT_FLAGS,
+    )
+
+
+FEATURE_NAMES: tuple[str, ...] = feature_names(FeatureSettings())
+"""The feature names with the default settings."""

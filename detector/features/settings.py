@@ -1,0 +1,140 @@
+"""How the feature store counts, learns, forgets and bounds its memory.
+
+>>> FeatureSettings(windows=("10m", "1h"), learning_period="14d").learning_period.days
+14
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from detector.features.durations import coerce_duration, format_duration
+
+__all__ = ["EVENT_FIELDS", "Duration", "FeatureSettings", "window_label"]
+
+
+def _positive_duration(value: object) -> timedelta:
+    return coerce_duration(value)
+
+
+def _duration_or_zero(value: object) -> timedelta:
+    return coerce_duration(value, allow_zero=True)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_positive_duration)]
+"""A positive duration: a ``timedelta``, seconds, or a string like ``"5m"``."""
+
+_DurationOrZero = Annotated[timedelta, BeforeValidator(_duration_or_zero)]
+
+EVENT_FIELDS = ("ip", "country", "user_agent", "target", "action", "source")
+"""Event fields a tracked name may refer to; any other name is an ``attributes`` key."""
+
+_TRACKED_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_MIN_WINDOW = timedelta(minutes=1)
+
+
+def window_label(window: timedelta) -> str:
+    """The suffix a window gives its feature names: ``5m``, ``1h``, ``24h``, ``7d``.
+
+    Hours up to a day and a half read better than days (``24h``, ``36h``);
+    longer whole-day windows are written in days.
+    """
+    seconds = int(window.total_seconds())
+    if seconds % 86_400 == 0 and seconds >= 2 * 86_400:
+        return f"{seconds // 86_400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+class FeatureSettings(BaseModel):
+    """Settings of :class:`detector.features.store.FeatureStore`.
+
+    - ``windows``: sliding event-time windows of the count features; each is
+      counted in 60 buckets, so its edge is exact to 1/60 of its length.
+    - ``allowed_lateness``: how far behind the watermark (the newest event time
+      seen) an event may be and still count; older events are late.
+    - ``learning_period``: per actor, from its first event; first-seen values
+      are not reported while it lasts.
+    - ``forget_after``: a value not seen for this long is new again (at least
+      the longest window).
+    - ``evict_idle_after``: a key (actor, IP, target) with no event for this
+      long is dropped whole.
+    - ``max_keys``: per key kind; the least recently active keys beyond it are
+      dropped.
+    - ``max_values_per_set``: per remembered set; the least recently seen
+      values beyond it are dropped.
+    - ``tracked``: fields whose first appearance per actor is reported (event
+      fields from :data:`EVENT_FIELDS` or ``attributes`` keys).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    windows: tuple[Duration, ...] = (
+        timedelta(minutes=5),
+        timedelta(hours=1),
+        timedelta(hours=24),
+    )
+    allowed_lateness: _DurationOrZero = timedelta(minutes=5)
+    learning_period: _DurationOrZero = timedelta(days=7)
+    forget_after: Duration = timedelta(days=90)
+    evict_idle_after: Duration = timedelta(days=30)
+    max_keys: int = Field(default=200_000, ge=1)
+    max_values_per_set: int = Field(default=256, ge=1)
+    tracked: tuple[str, ...] = ("ip", "country", "user_agent", "repo", "namespace")
+
+    @field_validator("windows", mode="after")
+    @classmethod
+    def _check_windows(cls, windows: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if not windows:
+            raise ValueError("at least one window is needed")
+        for window in windows:
+            if window < _MIN_WINDOW or window.total_seconds() % 1:
+                raise ValueError(
+                    f"window {format_duration(window)!r} must be whole seconds and at least 1m"
+                )
+        labels = [window_label(window) for window in windows]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"windows must be different, got {', '.join(labels)}")
+        return tuple(sorted(windows))
+
+    @field_validator("tracked", mode="before")
+    @classmethod
+    def _split_tracked(cls, value: Any) -> Any:
+        return tuple(value.split(",")) if isinstance(value, str) else value
+
+    @field_validator("tracked", mode="after")
+    @classmethod
+    def _check_tracked(cls, tracked: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(name.strip() for name in tracked)
+        for name in names:
+            if not _TRACKED_NAME.fullmatch(name):
+                raise ValueError(
+                    f"tracked field {name!r} must be lowercase letters, digits and _ "
+                    "(an event field such as country, or an attributes key such as repo)"
+                )
+        if len(set(names)) != len(names):
+            raise ValueError(f"tracked fields repeat: {', '.join(names)}")
+        return names
+
+    @model_validator(mode="after")
+    def _check_forget_after(self) -> FeatureSettings:
+        # A forgotten value must also have left every window, or distinct
+        # counts would count it twice when it comes back.
+        if self.forget_after < self.windows[-1]:
+            raise ValueError(
+                f"forget_after ({format_duration(self.forget_after)}) must be at least "
+                f"the longest window ({format_duration(self.windows[-1])})"
+            )
+        return self
+
+    @property
+    def window_labels(self) -> tuple[str, ...]:
+        """Feature-name suffixes of the windows, shortest window first."""
+        return tuple(window_label(window) for window in self.windows)

@@ -1,0 +1,215 @@
+"""Where the layers meet: records → events → features → rules → alerts → sinks.
+
+:class:`Pipeline` is the detection itself, with no I/O: the same object runs in
+``ciwatch run``, ``replay`` and ``demo``, so nothing about detection can differ
+between them. :func:`drive` moves batches from a source through a pipeline to
+the sinks and commits the source's positions only after every sink flushed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from detector.alerts.model import Alert
+from detector.alerts.suppression import Clock, Suppressor
+from detector.config import PipelineConfig
+from detector.errors import ConfigError
+from detector.events.model import DeadLetter, Event
+from detector.events.normalizer import AUTO, Limits, Normalizer
+from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
+from detector.features.store import FeatureStore
+from detector.resources import pipelines_dir
+from detector.rules.engine import RuleContext, RuleEngine
+from detector.rules.loader import load_rules
+from detector.rules.model import Rule
+from detector.sinks.base import Sink
+from detector.sources.base import Source
+from detector.sources.record import RawRecord
+
+__all__ = ["BatchOutcome", "Pipeline", "RunStats", "build_rules", "configured_rules", "drive"]
+
+_STATE_VERSION = 1
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one batch of records produced."""
+
+    events: list[Event] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Running totals, for the replay summary and the daemon's metrics."""
+
+    records: int = 0
+    events: int = 0
+    late_events: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(rule or model, severity) → distinct alerts (first sends only)."""
+    folded: int = 0
+
+    def count(self, outcome: BatchOutcome, records: int) -> None:
+        self.records += records
+        self.events += len(outcome.events)
+        self.dead_letters.update(d.reason.value for d in outcome.dead_letters)
+        self.add_alerts(outcome.alerts)
+
+    def add_alerts(self, alerts: Iterable[Alert]) -> None:
+        for alert in alerts:
+            if alert.revision == 0:
+                self.alerts[(alert.detection.name, alert.severity.value)] += 1
+
+
+class Pipeline:
+    """Detection without I/O: feed records or events, get alerts."""
+
+    def __init__(
+        self,
+        normalizer: Normalizer,
+        features: FeatureStore,
+        rules: RuleEngine | None,
+        suppressor: Suppressor,
+    ) -> None:
+        self.normalizer = normalizer
+        self.features = features
+        self.rules = rules if rules is not None else RuleEngine([])
+        self.suppressor = suppressor
+        self.stats = RunStats()
+
+    @classmethod
+    def from_config(
+        cls,
+        config: PipelineConfig,
+        *,
+        rules: Sequence[Rule] | None = None,
+        clock: Clock | None = None,
+    ) -> Pipeline:
+        """The pipeline a config describes; ``rules`` replaces the configured rules (tests)."""
+        taxonomy = Taxonomy.from_dirs(
+            [bundled_taxonomy_dir(), *config.taxonomy.dirs],
+            automation=config.taxonomy.automation,
+        )
+        settings = config.normalizer
+        normalizer = Normalizer(
+            taxonomy,
+            default_format=settings.default_format or AUTO,
+            limits=Limits(settings.max_record_bytes, settings.max_depth),
+        )
+        context = RuleContext(
+            change_windows=config.change_windows,
+            tracked=config.features.tracked,
+            allowed_lateness=config.features.allowed_lateness,
+        )
+        alerts = config.alerts
+        suppressor = Suppressor(
+            clock=clock, max_evidence=alerts.max_evidence, max_open=alerts.max_open
+        )
+        pipeline = cls(normalizer, FeatureStore(config.features), None, suppressor)
+        pipeline.rules = RuleEngine(
+            build_rules(config) if rules is None else rules,
+            context,
+            # Through the pipeline, not the store: restore() replaces the store.
+            known_values=lambda actor, name: pipeline.features.known_values(actor, name),
+        )
+        return pipeline
+
+    def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
+        """Normalize and detect over one batch; the alerts are ready to send."""
+        normalized = self.normalizer.normalize_batch(records)
+        outcome = BatchOutcome(normalized.events, normalized.dead_letters)
+        outcome.alerts = self.process_events(normalized.events)
+        self.stats.count(outcome, len(records))
+        return outcome
+
+    def process_events(self, events: Iterable[Event]) -> list[Alert]:
+        detections = []
+        for event in events:
+            observation = self.features.observe(event)
+            if observation.late:
+                self.stats.late_events += 1
+            detections.extend(self.rules.evaluate(observation))
+        alerts = self.suppressor.process(detections)
+        watermark = self.features.watermark
+        if watermark is not None:
+            alerts.extend(self.suppressor.advance(watermark))
+        return alerts
+
+    def finish(self) -> list[Alert]:
+        """Alerts still folding repeats, sent again with their final counts."""
+        alerts = self.suppressor.flush()
+        self.stats.folded = self.suppressor.folded
+        return alerts
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "version": _STATE_VERSION,
+            "features": self.features.snapshot(),
+            "rules": self.rules.snapshot(),
+            "alerts": self.suppressor.snapshot(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"unsupported pipeline state version {state.get('version')!r}")
+        self.features = FeatureStore.restore(self.features.settings, state["features"])
+        self.rules.restore(state["rules"])
+        self.suppressor.restore(state["alerts"])
+
+
+def configured_rules(config: PipelineConfig) -> list[Rule]:
+    """Every rule the config loads: the bundled pack (unless switched off), then its packs."""
+    paths = [pipelines_dir() / "rules"] if config.rules.bundled else []
+    return load_rules([*paths, *config.rules.packs], tracked=config.features.tracked)
+
+
+def build_rules(config: PipelineConfig) -> list[Rule]:
+    """The rules that run: configured, enabled and not disabled by the config."""
+    rules = configured_rules(config)
+    unknown = sorted(set(config.rules.disabled) - {rule.id for rule in rules})
+    if unknown:
+        raise ConfigError(f"unknown rule id {unknown[0]!r}", where="rules.disabled")
+    disabled = set(config.rules.disabled)
+    return [rule for rule in rules if rule.enabled and rule.id not in disabled]
+
+
+def drive(
+    source: Source,
+    pipeline: Pipeline,
+    sinks: Sequence[Sink],
+    *,
+    on_dead_letters: Callable[[list[DeadLetter]], None] | None = None,
+    on_batch: Callable[[BatchOutcome, int], None] | None = None,
+    max_records: int = 500,
+) -> None:
+    """Run a bounded or unbounded source through the pipeline into the sinks.
+
+    After each batch: alerts go to every sink, every sink flushes, and only then
+    are the batch's positions committed (at-least-once). A bounded source ends
+    with the pipeline's final re-sends.
+    """
+    for batch in source.batches(max_records):
+        outcome = pipeline.process(batch)
+        if on_dead_letters and outcome.dead_letters:
+            on_dead_letters(outcome.dead_letters)
+        _deliver(sinks, outcome.alerts)
+        source.commit(record.position for record in batch)
+        if on_batch:
+            on_batch(outcome, len(batch))
+    final = pipeline.finish()
+    pipeline.stats.add_alerts(final)
+    _deliver(sinks, final)
+
+
+def _deliver(sinks: Sequence[Sink], alerts: list[Alert]) -> None:
+    if not alerts:
+        return
+    for sink in sinks:
+        sink.accept(alerts)
+        sink.flush()

@@ -1,0 +1,310 @@
+"""Condition maps compiled once into fast predicates over an Observation.
+
+A condition map holds ``field path: matcher`` pairs that must all hold, plus
+optional ``any:`` / ``all:`` keys whose value is a list of condition maps (OR /
+AND). A matcher is a scalar (equals), a list (in) or a mapping with exactly one
+operator::
+
+    where:
+      source: okta_system_log                 # equals; strings compare case-insensitively
+      outcome: [failure, unknown]             # in
+      actor: {glob: "svc-*"}                  # * and ? only
+      raw.client.userAgent.rawUserAgent: {regex: "(?i)python-requests"}
+      features.actor.failures.1h: {gte: 5}
+      any:
+        - attributes.namespace: {prefix: prod}
+        - privileged: true
+
+A missing value satisfies no operator except ``exists: false`` and ``not``
+(plain negation). Raw paths may reach several values: an operator holds if it
+holds for any of them, ``exists`` asks whether there is at least one, and
+``not`` negates the whole. Every string operator but ``regex`` ignores case;
+``regex`` searches (anchor it yourself) with a time bound, counting timeouts as
+non-matches in :class:`RegexGuard`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import regex
+
+from detector.features.observation import Observation
+from detector.rules.fields import FieldPathError, LocatedError, as_text, parse_field_path
+
+__all__ = [
+    "OPERATORS",
+    "ConditionError",
+    "Predicate",
+    "RegexGuard",
+    "compile_any_of",
+    "compile_condition_map",
+]
+
+Predicate = Callable[[Observation], bool]
+Matcher = Callable[[Any], bool]
+
+OPERATORS = (
+    "equals",
+    "in",
+    "not_in",
+    "prefix",
+    "suffix",
+    "contains",
+    "glob",
+    "regex",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "exists",
+    "not",
+)
+_GROUPS = ("any", "all")
+DEFAULT_REGEX_TIMEOUT = 0.05
+
+
+class ConditionError(LocatedError):
+    """A condition map is invalid; ``path`` says where inside it (``actor.regex``)."""
+
+
+@dataclass(slots=True)
+class RegexGuard:
+    """The time bound for regex matchers, and how often it cut a match short."""
+
+    timeout: float = DEFAULT_REGEX_TIMEOUT
+    timeouts: int = 0
+
+
+def compile_condition_map(
+    spec: Any, guard: RegexGuard, path: str = "", *, allow_empty: bool = False
+) -> Predicate:
+    """Compile one condition map; raise :class:`ConditionError` on anything invalid."""
+    if not isinstance(spec, Mapping):
+        raise ConditionError(path, f"expected a mapping of field: matcher, got {_kind(spec)}")
+    if not spec and not allow_empty:
+        raise ConditionError(path, "empty condition map (it would match every event)")
+    tests: list[Predicate] = []
+    for key, value in spec.items():
+        here = _join(path, str(key))
+        if key in _GROUPS:
+            tests.append(_compile_group(str(key), value, guard, here))
+            continue
+        try:
+            field = parse_field_path(key)
+        except FieldPathError as exc:
+            raise ConditionError(here, str(exc)) from None
+        matcher = compile_matcher(value, guard, here, multi=field.multi)
+        tests.append(_field_test(field.get, matcher))
+    return _all_of(tests)
+
+
+def compile_any_of(specs: Any, guard: RegexGuard, path: str = "") -> Predicate:
+    """Compile a list of condition maps that holds if any one of them holds (``unless``)."""
+    if not isinstance(specs, list):
+        raise ConditionError(path, f"expected a list of condition maps, got {_kind(specs)}")
+    predicates = [
+        compile_condition_map(item, guard, f"{path}[{index}]") for index, item in enumerate(specs)
+    ]
+    return _any_of(predicates)
+
+
+def compile_matcher(spec: Any, guard: RegexGuard, path: str, *, multi: bool) -> Matcher:
+    """Compile one matcher for a single-valued field, or a raw path when ``multi``."""
+    if isinstance(spec, Mapping):
+        if len(spec) != 1:
+            names = ", ".join(str(key) for key in spec) or "none"
+            raise ConditionError(path, f"a matcher mapping needs exactly one operator, got {names}")
+        ((operator, argument),) = spec.items()
+        here = _join(path, str(operator))
+        if operator == "not":
+            inner = compile_matcher(argument, guard, here, multi=multi)
+            return lambda value: not inner(value)
+        if operator == "exists":
+            if not isinstance(argument, bool):
+                raise ConditionError(here, f"expected true or false, got {_kind(argument)}")
+            return _exists(argument, multi)
+        if operator not in OPERATORS:
+            known = ", ".join(OPERATORS)
+            raise ConditionError(path, f"unknown operator {operator!r} (known: {known})")
+        leaf = _leaf(str(operator), argument, guard, here)
+    elif isinstance(spec, list):
+        leaf = _leaf("in", spec, guard, path)
+    elif spec is None:
+        raise ConditionError(path, "null matcher; use {exists: false} for a missing field")
+    else:
+        leaf = _leaf("equals", spec, guard, path)
+    if multi:
+        return lambda values: any(leaf(value) for value in values)
+    return leaf
+
+
+def _leaf(operator: str, argument: Any, guard: RegexGuard, path: str) -> Matcher:
+    if operator == "equals":
+        expected = _scalar_key(argument, path)
+        return lambda value: value is not None and compare_key(value) == expected
+    if operator in ("in", "not_in"):
+        if not isinstance(argument, list) or not argument:
+            raise ConditionError(path, f"expected a non-empty list, got {_kind(argument)}")
+        keys = frozenset(_scalar_key(item, f"{path}[{i}]") for i, item in enumerate(argument))
+        if operator == "in":
+            return lambda value: value is not None and compare_key(value) in keys
+        return lambda value: (key := compare_key(value)) is not None and key not in keys
+    if operator in ("prefix", "suffix", "contains"):
+        return _text_test(operator, _string(argument, path).casefold())
+    if operator == "glob":
+        compiled = re.compile(_glob_to_regex(_string(argument, path).casefold()), re.DOTALL)
+        return lambda value: (
+            (key := compare_key(value)) is not None and bool(compiled.fullmatch(key))
+        )
+    if operator == "regex":
+        return _regex(_string(argument, path), guard, path)
+    return _numeric(operator, argument, path)
+
+
+def _text_test(operator: str, expected: str) -> Matcher:
+    if operator == "prefix":
+        return lambda value: (key := compare_key(value)) is not None and key.startswith(expected)
+    if operator == "suffix":
+        return lambda value: (key := compare_key(value)) is not None and key.endswith(expected)
+    return lambda value: (key := compare_key(value)) is not None and expected in key
+
+
+def _regex(pattern: str, guard: RegexGuard, path: str) -> Matcher:
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
+        raise ConditionError(path, f"bad regex {pattern!r}: {exc}") from None
+
+    def test(value: Any) -> bool:
+        if value is None or isinstance(value, Mapping | list):
+            return False
+        try:
+            return compiled.search(as_text(value), timeout=guard.timeout) is not None
+        except TimeoutError:
+            guard.timeouts += 1
+            return False
+
+    return test
+
+
+def _numeric(operator: str, argument: Any, path: str) -> Matcher:
+    if isinstance(argument, bool) or not isinstance(argument, int | float):
+        raise ConditionError(path, f"expected a number, got {_kind(argument)}")
+    bound = float(argument)
+    if operator == "gt":
+        return lambda value: (number := as_number(value)) is not None and number > bound
+    if operator == "gte":
+        return lambda value: (number := as_number(value)) is not None and number >= bound
+    if operator == "lt":
+        return lambda value: (number := as_number(value)) is not None and number < bound
+    return lambda value: (number := as_number(value)) is not None and number <= bound
+
+
+def _exists(expected: bool, multi: bool) -> Matcher:
+    if multi:
+        return lambda values: bool(values) is expected
+    return lambda value: (value is not None) is expected
+
+
+def compare_key(value: Any) -> str | None:
+    """The case-folded text a value compares as; ``None`` for missing or structured values."""
+    if isinstance(value, str):
+        return value.casefold()
+    if value is None or isinstance(value, Mapping | list):
+        return None
+    return as_text(value).casefold()
+
+
+def as_number(value: Any) -> float | None:
+    """A value as a finite number (numeric strings too), or ``None``."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _scalar_key(argument: Any, path: str) -> str:
+    if isinstance(argument, str | int | float | bool):
+        key = compare_key(argument)
+        assert key is not None
+        return key
+    raise ConditionError(
+        path, f"expected a string, number or boolean, got {_kind(argument)} (quote it?)"
+    )
+
+
+def _string(argument: Any, path: str) -> str:
+    if not isinstance(argument, str) or not argument:
+        raise ConditionError(path, f"expected a non-empty string, got {_kind(argument)}")
+    return argument
+
+
+def _glob_to_regex(pattern: str) -> str:
+    # Only * and ? are wild: brackets and everything else match themselves.
+    return "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
+    )
+
+
+def _compile_group(name: str, value: Any, guard: RegexGuard, path: str) -> Predicate:
+    if not isinstance(value, list) or not value:
+        raise ConditionError(
+            path, f"expected a non-empty list of condition maps, got {_kind(value)}"
+        )
+    predicates = [
+        compile_condition_map(item, guard, f"{path}[{index}]") for index, item in enumerate(value)
+    ]
+    return _any_of(predicates) if name == "any" else _all_of(predicates)
+
+
+def _field_test(getter: Callable[[Observation], Any], matcher: Matcher) -> Predicate:
+    return lambda observation: matcher(getter(observation))
+
+
+def _all_of(predicates: Sequence[Predicate]) -> Predicate:
+    if len(predicates) == 1:
+        return predicates[0]
+    frozen = tuple(predicates)
+
+    def every(observation: Observation) -> bool:
+        return all(predicate(observation) for predicate in frozen)
+
+    return every
+
+
+def _any_of(predicates: Sequence[Predicate]) -> Predicate:
+    if len(predicates) == 1:
+        return predicates[0]
+    frozen = tuple(predicates)
+
+    def some(observation: Observation) -> bool:
+        return any(predicate(observation) for predicate in frozen)
+
+    return some
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"

@@ -1,0 +1,155 @@
+"""What every rule kind shares: the firing it reports, its evaluator seam, keyed group state.
+
+Stateful kinds keep their state per group key in a :class:`GroupTable`: an
+insertion-ordered dict in least-recently-active order, so the table is bounded
+(the oldest groups go first) and partitionable (nothing spans keys). Times are
+integer microseconds since the epoch, in memory and in snapshots.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from detector.features.observation import Observation
+
+__all__ = [
+    "EVIDENCE_CAP",
+    "Evaluator",
+    "Firing",
+    "GroupKey",
+    "GroupTable",
+    "cap_evidence",
+    "from_micros",
+    "to_micros",
+]
+
+EVIDENCE_CAP = 50
+"""At most this many event ids per detection; the triggering event is always last."""
+
+GroupKey = tuple[str, ...]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(moment: datetime) -> int:
+    """Event time as integer microseconds since the epoch (exact, cheap to compare)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def cap_evidence(ids: list[str], trigger: str) -> tuple[str, ...]:
+    """The most recent ids with ``trigger`` last, at most :data:`EVIDENCE_CAP` of them."""
+    others = [event_id for event_id in ids if event_id != trigger]
+    kept = others[-(EVIDENCE_CAP - 1) :] if EVIDENCE_CAP > 1 else []
+    return (*kept, trigger)
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One rule firing before it becomes a Detection.
+
+    ``default_summary``: the kind's sentence, used when the rule has no
+    template. ``values``: placeholders for the rule's summary template.
+    ``explanation``: the numbers and what they were compared with.
+    """
+
+    evidence: tuple[str, ...]
+    default_summary: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    explanation: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Evaluator(ABC):
+    """The per-kind half of a rule: decides whether an observation that matched fires.
+
+    ``observe`` is called only for observations that passed the rule's
+    ``where``/``unless``/change-window checks; ``key`` holds the group-by values
+    (``None`` where the event lacks the field). Stateful evaluators never see
+    late observations.
+    """
+
+    stateful: bool = False
+
+    @abstractmethod
+    def observe(self, observation: Observation, key: tuple[str | None, ...]) -> Firing | None:
+        """A firing if this observation makes the rule fire."""
+
+    def sweep(self, horizon: int) -> int:
+        """Drop groups idle since before ``horizon`` (µs); return how many were dropped."""
+        return 0
+
+    def group_count(self) -> int:
+        return 0
+
+    def evicted(self) -> int:
+        """Groups dropped because the table was full."""
+        return 0
+
+    def to_state(self) -> list[Any]:
+        return []
+
+    def load_state(self, state: list[Any]) -> None:  # noqa: B027 - stateless kinds keep nothing
+        """Replace the state with a :meth:`to_state` form (plain JSON)."""
+
+
+S = TypeVar("S")
+
+
+class GroupTable(Generic[S]):
+    """Group key → state, least recently active first, at most ``max_groups`` entries.
+
+    Each state's last event time is kept alongside it so idle groups can be
+    swept without knowing the state's shape.
+    """
+
+    def __init__(self, max_groups: int) -> None:
+        self.max_groups = max_groups
+        self.evicted = 0
+        self._groups: dict[GroupKey, tuple[int, S]] = {}
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def get(self, key: GroupKey) -> S | None:
+        entry = self._groups.get(key)
+        return None if entry is None else entry[1]
+
+    def put(self, key: GroupKey, last: int, state: S) -> None:
+        """Store ``state`` as the most recently active group (its last event at ``last`` µs)."""
+        self._groups.pop(key, None)
+        self._groups[key] = (last, state)
+        while len(self._groups) > self.max_groups:
+            del self._groups[next(iter(self._groups))]
+            self.evicted += 1
+
+    def last_seen(self, key: GroupKey) -> int | None:
+        entry = self._groups.get(key)
+        return None if entry is None else entry[0]
+
+    def drop(self, key: GroupKey) -> None:
+        self._groups.pop(key, None)
+
+    def sweep(self, horizon: int) -> int:
+        idle = [key for key, (last, _) in self._groups.items() if last < horizon]
+        for key in idle:
+            del self._groups[key]
+        return len(idle)
+
+    def items(self) -> Iterator[tuple[GroupKey, int, S]]:
+        for key, (last, state) in self._groups.items():
+            yield key, last, state
+
+    def to_state(self, encode: Callable[[S], Any]) -> list[Any]:
+        return [[list(key), last, encode(state)] for key, last, state in self.items()]
+
+    def load_state(self, rows: list[Any], decode: Callable[[Any], S]) -> None:
+        self._groups.clear()
+        for key, last, state in rows:
+            self._groups[tuple(str(part) for part in key)] = (int(last), decode(state))
