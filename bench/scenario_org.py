@@ -22,12 +22,10 @@ from scenario_records import (
     ACCOUNT,
     IAM_USER,
     TOOLS,
+    Machine,
     Session,
     ci_identity,
-    cloudtrail,
     console_login,
-    github,
-    k8s,
     web_identity,
 )
 from scenario_world import START, Person, Place, World
@@ -48,6 +46,7 @@ __all__ = [
 
 BENIGN = "benign"
 DEPLOYER = "system:serviceaccount:ci:deployer"
+CI_ROLE = "github-actions-deploy"
 SECRET_SYNC = "system:serviceaccount:external-secrets:external-secrets"
 NAMESPACES = (
     *("production", "staging", "dev", "payments", "data", "monitoring"),
@@ -108,9 +107,7 @@ class Org:
 
     def staff(self, power: str = "") -> list[Person]:
         """Everyone but the traveller, optionally only those with ``power`` (admin, k8s, aws)."""
-        return [
-            p for p in self.people if p.name != TRAVELLER and (not power or getattr(p, power))
-        ]
+        return [p for p in self.people if p.name != TRAVELLER and (not power or getattr(p, power))]
 
     def find(self, name: str) -> Person:
         return next(p for p in self.people if p.name == name)
@@ -272,61 +269,68 @@ def _ci_deploys(w: World) -> None:
     about = "CI builds, pushes an image and rolls it out to production, day and night"
     actors = [DEPLOYER, "deploy-bot[bot]", "github-actions[bot]", f"{CI_ROLE}/GitHubActions"]
     for moment in _every(w, 25, 70):
-        with w.scenario("ci-deploys-around-the-clock", BENIGN, about, actors):
-            _deploy(w, moment, w.rng.choice(SERVICES), w.rng.choice(RUNNERS))
-
-
-CI_ROLE = "github-actions-deploy"
+        service, runner = w.rng.choice(SERVICES), w.rng.choice(RUNNERS)
+        oidc_subject = web_identity(service)["userName"]
+        with w.scenario("ci-deploys-around-the-clock", BENIGN, about, [*actors, oidc_subject]):
+            _deploy(w, moment, service, runner)
 
 
 def _deploy(w: World, t: datetime, service: str, runner: str) -> None:
-    us = PLACES["ashburn"]
-
     def at(seconds: int) -> datetime:
         return t + timedelta(seconds=seconds)
 
-    hookshot, cli = TOOLS["hookshot"], TOOLS["aws-cli"]
-    github(w, t, "workflows.created_workflow_run", "github-actions[bot]", runner, us, hookshot,
-           repo=service, event="push", head_branch="main", name="deploy")  # fmt: skip
-    role = {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/{CI_ROLE}", "roleSessionName": "GitHubActions"}
-    cloudtrail(w, at(15), "AssumeRoleWithWebIdentity", "sts", web_identity(service), runner,
-               TOOLS["aws-sdk"], requestParameters={**role, "durationSeconds": 3600})  # fmt: skip
-    ci = ci_identity()
-    cloudtrail(w, at(25), "GetAuthorizationToken", "ecr", ci, runner, cli)
+    def bot(name: str, ua: str, **more: Any) -> Machine:
+        return Machine(w, name, runner, PLACES["ashburn"], TOOLS[ua], **more)
+
+    actions = bot("github-actions[bot]", "hookshot")
+    actions.github(t, "workflows.created_workflow_run", repo=service, event="push", name="deploy")
+    assume = {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/{CI_ROLE}", "durationSeconds": 3600}
+    oidc = bot("", "aws-sdk", identity=web_identity(service))
+    oidc.aws(
+        at(15),
+        "AssumeRoleWithWebIdentity",
+        "sts",
+        requestParameters={**assume, "roleSessionName": "GitHubActions"},
+    )
+    role = bot("", "aws-cli", identity=ci_identity())
+    role.aws(at(25), "GetAuthorizationToken", "ecr")
     image = {"repositoryName": service, "imageTag": w.uid()[:12]}
-    cloudtrail(w, at(95), "PutImage", "ecr", ci, runner, cli, requestParameters=image)
-    cloudtrail(w, at(100), "DescribeCluster", "eks", ci, runner, cli, requestParameters={"name": "prod"})
+    role.aws(at(95), "PutImage", "ecr", requestParameters=image)
+    role.aws(at(100), "DescribeCluster", "eks", requestParameters={"name": "prod"})
+    deployer = bot(DEPLOYER, "deployer", groups=SA_GROUPS)
     rollout = [(110, "get", "deployments", service), (112, "patch", "deployments", service)]
     if w.rng.random() < 0.3:
         rollout.append((118, "get", "secrets", f"{service}-env"))
     for seconds, verb, resource, name in [*rollout, (125, "list", "pods", None)]:
         group = "apps" if resource == "deployments" else ""
-        k8s(w, at(seconds), verb, DEPLOYER, SA_GROUPS, runner, resource=resource,
-            namespace="production", name=name, api_group=group, ua=TOOLS["deployer"])  # fmt: skip
-    github(w, at(150), "git.push", "deploy-bot[bot]", runner, us, TOOLS["git"],
-           repo="deploy-manifests", transport_protocol_name="http")  # fmt: skip
-    github(w, at(160), "workflows.completed_workflow_run", "github-actions[bot]", runner, us,
-           hookshot, repo=service, conclusion="success", name="deploy")  # fmt: skip
+        deployer.k8s(at(seconds), verb, resource, "production", name=name, api_group=group)
+    bot("deploy-bot[bot]", "git").github(at(150), "git.push", repo="deploy-manifests")
+    actions.github(
+        at(160),
+        "workflows.completed_workflow_run",
+        repo=service,
+        name="deploy",
+        conclusion="success",
+    )
 
 
 def _dependency_bot(w: World) -> None:
     about = "the dependency bot clones every repository every few hours"
-    ashburn = PLACES["ashburn"]
+    renovate = Machine(w, "renovate[bot]", RENOVATE_IP, PLACES["ashburn"], TOOLS["git"])
     for moment in _every(w, 300, 420):
-        with w.scenario("dependency-bot-clones", BENIGN, about, ["renovate[bot]"], [RENOVATE_IP]):
+        with w.scenario("dependency-bot-clones", BENIGN, about, [renovate.name], [RENOVATE_IP]):
             for index, repo in enumerate(REPOS):
-                when = moment + timedelta(seconds=17 * index)
-                github(w, when, "git.clone", "renovate[bot]", RENOVATE_IP, ashburn, TOOLS["git"],
-                       repo=repo)  # fmt: skip
+                renovate.github(moment + timedelta(seconds=17 * index), "git.clone", repo=repo)
 
 
 def _secret_sync(w: World) -> None:
     about = "an operator reads the app secrets of six namespaces every hour"
     groups = ("system:serviceaccounts", "system:serviceaccounts:external-secrets")
-    options = {"resource": "secrets", "name": "app-credentials", "ua": TOOLS["operator"]}
+    operator = Machine(
+        w, SECRET_SYNC, SECRET_SYNC_IP, PLACES["ashburn"], TOOLS["operator"], groups=groups
+    )
     for moment in _every(w, 58, 62):
         with w.scenario("secret-sync-operator", BENIGN, about, [SECRET_SYNC]):
             for index, namespace in enumerate(NAMESPACES[:6]):
                 when = moment + timedelta(seconds=index)
-                k8s(w, when, "get", SECRET_SYNC, groups, SECRET_SYNC_IP, namespace=namespace,
-                    **options)  # fmt: skip
+                operator.k8s(when, "get", "secrets", namespace, name="app-credentials")

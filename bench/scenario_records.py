@@ -25,6 +25,7 @@ __all__ = [
     "HUMAN_GROUPS",
     "IAM_USER",
     "TOOLS",
+    "Machine",
     "Session",
     "ci_identity",
     "cloudtrail",
@@ -198,13 +199,12 @@ def k8s(
     """A Kubernetes ``audit.k8s.io/v1`` Event at stage ResponseComplete, as EKS exports it."""
     audit_id = w.uid()
     version = f"/apis/{api_group}/v1" if api_group else "/api/v1"
-    parts = (f"namespaces/{namespace}" if namespace else None, resource.split("/")[0], name)
+    kind, _, sub = resource.partition("/")  # "pods/log": a resource and its subresource
+    in_path = None if verb == "create" else name  # a create posts to the collection
+    parts = (f"namespaces/{namespace}" if namespace else None, kind, in_path, sub)
     path = "/".join(part for part in parts if part)
-    if "/" in resource:
-        path += "/" + resource.split("/", 1)[1]
-    ref = {"resource": resource.split("/")[0], "namespace": namespace, "name": name}
-    ref["subresource"] = resource.split("/", 1)[1] if "/" in resource else None
-    ref.update(apiGroup=api_group or None, apiVersion="v1")
+    ref = {"resource": kind, "subresource": sub, "namespace": namespace, "name": name}
+    ref.update(apiGroup=api_group, apiVersion="v1")
     doc: dict[str, Any] = {
         "kind": "Event",
         "apiVersion": "audit.k8s.io/v1",
@@ -366,7 +366,7 @@ class Session:
     def k8s(
         self, t: datetime, verb: str, resource: str, namespace: str | None, **kw: Any
     ) -> Record:
-        options = {"resource": resource, "namespace": namespace, "ua": self.ua or TOOLS["kubectl"]}
+        options: dict[str, Any] = {"resource": resource, "namespace": namespace, "ua": self.ua or TOOLS["kubectl"]}
         return k8s(self.w, t, verb, self.person.email, HUMAN_GROUPS, self.ip, **options, **kw)
 
     def aws(self, t: datetime, name: str, service: str, **extra: Any) -> Record:
@@ -374,3 +374,32 @@ class Session:
         identity, ua = sso_identity(self.person), self.ua or BROWSER
         extra.setdefault("sessionCredentialFromConsole", "true")
         return cloudtrail(self.w, t, name, service, identity, self.ip, ua, **extra)
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    """A machine identity acting from one address: a GitHub App, a service account, a role.
+
+    ``identity`` is its CloudTrail ``userIdentity``; ``groups`` its Kubernetes groups.
+    """
+
+    w: World
+    name: str
+    ip: str
+    place: Place
+    ua: str
+    groups: tuple[str, ...] = ()
+    identity: dict[str, Any] | None = None
+
+    def github(self, t: datetime, action: str, **extra: Any) -> Record:
+        return github(self.w, t, action, self.name, self.ip, self.place, self.ua, **extra)
+
+    def k8s(
+        self, t: datetime, verb: str, resource: str, namespace: str | None, **kw: Any
+    ) -> Record:
+        options: dict[str, Any] = {"resource": resource, "namespace": namespace, "ua": self.ua}
+        return k8s(self.w, t, verb, self.name, self.groups, self.ip, **options, **kw)
+
+    def aws(self, t: datetime, name: str, service: str, **extra: Any) -> Record:
+        identity = self.identity or {}
+        return cloudtrail(self.w, t, name, service, identity, self.ip, self.ua, **extra)

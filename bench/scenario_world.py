@@ -79,7 +79,8 @@ class Scenario:
     records: list[Record] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        times = [r.time for r in self.records]
+        records = sorted(self.records, key=lambda record: record.time)
+        times = [r.time for r in records]
         return {
             "id": self.id,
             "label": self.label,
@@ -89,8 +90,8 @@ class Scenario:
             "keys": list(self.keys),
             "start": isoformat(min(times)),
             "end": isoformat(max(times)),
-            "sources": sorted({r.source for r in self.records}),
-            "events": [r.event_id for r in self.records],
+            "sources": sorted({r.source for r in records}),
+            "events": [r.event_id for r in records],
         }
 
 
@@ -147,10 +148,13 @@ class World:
         actors: Sequence[str],
         keys: Sequence[str] = (),
     ) -> Iterator[Scenario]:
-        """Label the records added inside with scenario ``sid`` (reopened if it exists)."""
-        found = self.scenarios.setdefault(
-            sid, Scenario(sid, label, description, tuple(actors), tuple(keys))
-        )
+        """Label the records added inside with scenario ``sid``.
+
+        Opening an existing scenario again adds to it, and adds any new actors and keys.
+        """
+        found = self.scenarios.setdefault(sid, Scenario(sid, label, description, (), ()))
+        found.actors += tuple(a for a in dict.fromkeys(actors) if a not in found.actors)
+        found.keys += tuple(k for k in dict.fromkeys(keys) if k not in found.keys)
         self._open.append(found)
         try:
             yield found

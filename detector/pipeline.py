@@ -29,7 +29,15 @@ from detector.sinks.base import Sink
 from detector.sources.base import Source
 from detector.sources.record import RawRecord
 
-__all__ = ["BatchOutcome", "Pipeline", "RunStats", "build_rules", "configured_rules", "drive"]
+__all__ = [
+    "BatchOutcome",
+    "Pipeline",
+    "RunStats",
+    "build_normalizer",
+    "build_rules",
+    "configured_rules",
+    "drive",
+]
 
 _STATE_VERSION = 1
 
@@ -89,19 +97,14 @@ class Pipeline:
         config: PipelineConfig,
         *,
         rules: Sequence[Rule] | None = None,
+        normalizer: Normalizer | None = None,
         clock: Clock | None = None,
     ) -> Pipeline:
-        """The pipeline a config describes; ``rules`` replaces the configured rules (tests)."""
-        taxonomy = Taxonomy.from_dirs(
-            [bundled_taxonomy_dir(), *config.taxonomy.dirs],
-            automation=config.taxonomy.automation,
-        )
-        settings = config.normalizer
-        normalizer = Normalizer(
-            taxonomy,
-            default_format=settings.default_format or AUTO,
-            limits=Limits(settings.max_record_bytes, settings.max_depth),
-        )
+        """The pipeline a config describes.
+
+        ``rules`` and ``normalizer`` replace what the config would build: rule
+        tests run one rule at a time and share one normalizer.
+        """
         context = RuleContext(
             change_windows=config.change_windows,
             tracked=config.features.tracked,
@@ -111,7 +114,9 @@ class Pipeline:
         suppressor = Suppressor(
             clock=clock, max_evidence=alerts.max_evidence, max_open=alerts.max_open
         )
-        pipeline = cls(normalizer, FeatureStore(config.features), None, suppressor)
+        pipeline = cls(
+            normalizer or build_normalizer(config), FeatureStore(config.features), None, suppressor
+        )
         pipeline.rules = RuleEngine(
             build_rules(config) if rules is None else rules,
             context,
@@ -161,6 +166,19 @@ class Pipeline:
         self.features = FeatureStore.restore(self.features.settings, state["features"])
         self.rules.restore(state["rules"])
         self.suppressor.restore(state["alerts"])
+
+
+def build_normalizer(config: PipelineConfig) -> Normalizer:
+    """The normalizer with the bundled taxonomy, the configured overlays and limits."""
+    taxonomy = Taxonomy.from_dirs(
+        [bundled_taxonomy_dir(), *config.taxonomy.dirs], automation=config.taxonomy.automation
+    )
+    settings = config.normalizer
+    return Normalizer(
+        taxonomy,
+        default_format=settings.default_format or AUTO,
+        limits=Limits(settings.max_record_bytes, settings.max_depth),
+    )
 
 
 def configured_rules(config: PipelineConfig) -> list[Rule]:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from detector.config import PipelineConfig
 from detector.errors import RuleError
-from detector.pipeline import Pipeline
+from detector.events.normalizer import Normalizer
+from detector.pipeline import Pipeline, build_normalizer
 from detector.rules.model import Rule, TestCase
 from detector.rules.testcases import build_test_events
 
@@ -40,12 +41,15 @@ class RuleTestResult:
 
 def run_rule_tests(rules: Sequence[Rule], config: PipelineConfig) -> list[RuleTestResult]:
     """Every embedded test of every rule (disabled rules too: their tests must stay true)."""
-    return [_run(rule, test, config) for rule in rules for test in rule.tests]
+    normalizer = build_normalizer(config)
+    return [_run(rule, test, config, normalizer) for rule in rules for test in rule.tests]
 
 
-def _run(rule: Rule, test: TestCase, config: PipelineConfig) -> RuleTestResult:
+def _run(
+    rule: Rule, test: TestCase, config: PipelineConfig, normalizer: Normalizer
+) -> RuleTestResult:
     active = rule.model_copy(update={"enabled": True})
-    pipeline = Pipeline.from_config(config, rules=[active])
+    pipeline = Pipeline.from_config(config, rules=[active], normalizer=normalizer)
     try:
         events = build_test_events(test, pipeline.normalizer, where=f"rule {rule.id}")
     except RuleError as exc:

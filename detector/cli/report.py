@@ -13,7 +13,9 @@ __all__ = ["replay_summary", "table"]
 def table(header: list[str], rows: list[list[str]]) -> str:
     """A left-aligned text table; numeric columns (all digits) are right-aligned."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    numeric = [all(not r[i] or r[i].replace(",", "").isdigit() for r in rows) for i in range(len(header))]
+    numeric = [
+        all(not r[i] or r[i].replace(",", "").isdigit() for r in rows) for i in range(len(header))
+    ]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
@@ -30,7 +32,8 @@ def replay_summary(stats: RunStats, elapsed_s: float) -> str:
     reasons = ", ".join(f"{reason}: {n}" for reason, n in stats.dead_letters.most_common())
     lines = [
         f"records      {stats.records:,}",
-        f"events       {stats.events:,}" + (f" ({stats.late_events:,} late)" if stats.late_events else ""),
+        f"events       {stats.events:,}"
+        + (f" ({stats.late_events:,} late)" if stats.late_events else ""),
         f"dead letters {dead:,}" + (f" ({reasons})" if reasons else ""),
         f"alerts       {stats.alerts.total():,}"
         + (f" (+{stats.folded:,} repeats folded into them)" if stats.folded else ""),

@@ -134,7 +134,7 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
     if isinstance(cause, LocatedError):
         inner = cause.path
         if inner:
-            field = f"{field}{inner}" if inner.startswith("[") else f"{field}.{inner}"
+            field = f"{field}{inner}" if inner.startswith("[") or not field else f"{field}.{inner}"
         return field or "(rule)", cause.message
     kind = error["type"]
     if kind == "extra_forbidden":

@@ -235,9 +235,9 @@ class Rule(_Strict):
             RuleKind.NEW_VALUE: self.new_value,
             RuleKind.SEQUENCE: self.sequence,
         }
+        if self.kind in blocks and blocks[self.kind] is None:
+            raise LocatedError(self.kind.value, f"kind {self.kind} needs a {self.kind} block")
         for kind, block in blocks.items():
-            if kind is self.kind and block is None:
-                raise LocatedError(kind.value, f"kind {kind} needs a {kind} block")
             if kind is not self.kind and block is not None:
                 raise LocatedError(kind.value, f"only allowed with kind: {kind}")
         if self.kind is RuleKind.MATCH and not self.where:

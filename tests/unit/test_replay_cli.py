@@ -1,0 +1,131 @@
+"""``ciwatch replay``, ``test-rules`` and ``validate`` in process, on small inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from detector.cli import main
+
+T0_MS = 1_767_607_200_000  # 2026-01-05T10:00:00Z
+
+
+def github(action: str, actor: str, minute: int, doc_id: str, **extra: object) -> bytes:
+    event = {
+        "@timestamp": T0_MS + minute * 60_000,
+        "action": action,
+        "actor": actor,
+        "_document_id": doc_id,
+        "org": "acme",
+        **extra,
+    }
+    return json.dumps(event).encode()
+
+
+@pytest.fixture
+def events_file(tmp_path: Path) -> Path:
+    lines = [
+        github("repo.create", "alice", 0, "d0", repo="acme/app"),
+        github("protected_branch.destroy", "alice", 1, "d1", repo="acme/app", name="main"),
+        github("protected_branch.destroy", "alice", 2, "d2", repo="acme/lib", name="main"),
+        b"{not json",
+    ]
+    path = tmp_path / "github.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def replay(events_file: Path, out: Path, *extra: str) -> list[dict[str, object]]:
+    assert main(["replay", str(events_file), "--alerts-out", str(out), *extra]) == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_replay_writes_alerts_with_evidence_and_a_summary(
+    events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alerts = replay(events_file, tmp_path / "alerts.jsonl")
+    opened = [a for a in alerts if a["revision"] == 0]
+    assert [a["rule"] for a in opened] == ["branch-protection-removed"]
+    assert opened[0]["actor"] == "alice"
+    assert opened[0]["evidence"] == ["github_audit:d1"]
+    final = alerts[-1]
+    assert (final["id"], final["count"]) == (opened[0]["id"], 2)
+    err = capsys.readouterr().err
+    assert "events       3" in err
+    assert "dead letters 1 (invalid_json: 1)" in err
+    assert "branch-protection-removed" in err
+
+
+def test_replay_is_deterministic(events_file: Path, tmp_path: Path) -> None:
+    first = (tmp_path / "a.jsonl", tmp_path / "b.jsonl")
+    replay(events_file, first[0])
+    replay(events_file, first[1])
+    assert first[0].read_bytes() == first[1].read_bytes()
+
+
+def test_replay_writes_dead_letters_when_asked(events_file: Path, tmp_path: Path) -> None:
+    dead = tmp_path / "dead.jsonl"
+    replay(events_file, tmp_path / "alerts.jsonl", "--dead-letters", str(dead))
+    [row] = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert (row["reason"], row["position"]) == ("invalid_json", f"{events_file}:4")
+
+
+def test_disabled_rules_do_not_fire(events_file: Path, tmp_path: Path) -> None:
+    config = tmp_path / "pipeline.yaml"
+    config.write_text("rules: {disabled: [branch-protection-removed]}\n")
+    assert replay(events_file, tmp_path / "alerts.jsonl", "--config", str(config)) == []
+
+
+def test_replay_with_a_bad_config_is_one_line(
+    events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "pipeline.yaml"
+    config.write_text("rules: {disabled: [no-such-rule]}\n")
+    code = main(
+        ["replay", str(events_file), "--alerts-out", str(tmp_path / "a"), "--config", str(config)]
+    )
+    assert code == 2
+    assert (
+        capsys.readouterr().err
+        == "ciwatch: error: rules.disabled: unknown rule id 'no-such-rule'\n"
+    )
+
+
+def test_the_bundled_rule_tests_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test-rules"]) == 0
+    summary = capsys.readouterr().out.splitlines()[-1]
+    passed, _, total = summary.split()[:3]
+    assert passed == total and "rule tests passed" in summary
+
+
+def test_a_failing_rule_test_exits_1_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pack = tmp_path / "mine.yaml"
+    pack.write_text(
+        """
+rules:
+  - id: any-repo-create
+    title: Repository created
+    kind: match
+    severity: low
+    description: Any repository creation.
+    where: {source: github_audit, action: repo.create}
+    tests:
+      - name: expects two but one fires
+        alerts: 2
+        events:
+          - {source: github_audit, action: repo.create, actor: bob}
+"""
+    )
+    assert main(["test-rules", str(pack)]) == 1
+    out, err = capsys.readouterr()
+    assert "0 of 1 rule tests passed (1 rules)" in out
+    assert "FAIL any-repo-create / expects two but one fires" in err
+
+
+def test_validate_reports_the_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out.startswith("ok: ")
