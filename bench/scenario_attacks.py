@@ -2,9 +2,10 @@
 
 Each attack is one rule-shaped situation of ciwatch's default rule pack, built
 from the vendor records an attacker (or a compromised or careless insider)
-would leave. :func:`inject` places one of each after day two, at distinct
-times at least 45 minutes apart; the new-country login comes last so that it
-falls as late as possible after its actor's first events (the learning period).
+would leave. :func:`inject` places one of each after day two in slots of their
+own (each attack is over within 30 minutes, and the next starts at least 15
+minutes later); the new-country login comes last so that it falls as late as
+possible after its actor's first events (the learning period).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from scenario_org import BENIGN, NAMESPACES, PLACES, REPOS, SERVICES, Org, factor, workday
 from scenario_records import ACCOUNT, IAM_USER, TOOLS, Session, console_login
@@ -58,6 +60,11 @@ def _seconds(t: datetime, seconds: float) -> datetime:
     return t + timedelta(seconds=seconds)
 
 
+def _suspect(w: World, org: Org, power: str = "") -> Person:
+    """Someone to cast as the attacker or victim: not one of the look-alikes' people."""
+    return w.cast(org.staff(power), avoid=org.calm)
+
+
 def _at_home(w: World, person: Person) -> Session:
     return Session(w, person, person.home, person.ip)
 
@@ -76,10 +83,9 @@ def _sign_in_failures(you: Session, t: datetime, count: int, gap: tuple[float, f
 
 @attack("okta-brute-force", "15 failed Okta sign-ins for one user within 5 minutes")
 def _okta_brute_force(w: World, org: Org, t: datetime) -> Matches:
-    victim, ip = w.cast(org.staff(), avoid=org.calm), w.new_ip()
-    _sign_in_failures(
-        Session(w, victim, PLACES["amsterdam"], ip, TOOLS["attacker"]), t, 15, (17, 20)
-    )
+    victim, ip = _suspect(w, org), w.new_ip()
+    you = Session(w, victim, PLACES["amsterdam"], ip, TOOLS["attacker"])
+    _sign_in_failures(you, t, 15, (17, 20))
     return [victim.email], [ip]
 
 
@@ -114,16 +120,16 @@ def _aws_console_brute_force(w: World, org: Org, t: datetime) -> Matches:
 
 @attack("okta-mfa-factor-removed", "a user's Okta Verify factor is deactivated")
 def _okta_mfa_factor_removed(w: World, org: Org, t: datetime) -> Matches:
-    victim = w.cast(org.staff(), avoid=org.calm)
-    user = {"id": f"00u{victim.login}", "type": "User", "alternateId": victim.email}
+    victim = _suspect(w, org)
+    user = {"id": victim.okta_id, "type": "User", "alternateId": victim.email}
     target = [{**user, "displayName": victim.display_name}, *factor()]
     _at_home(w, victim).okta(t, "user.mfa.factor.deactivate", target=target)
     return [victim.email], []
 
 
-@attack(NEW_COUNTRY, "a user with weeks of history signs in from a country never seen")
+@attack(NEW_COUNTRY, "a user with days of history signs in from a country never seen for them")
 def _okta_new_country_login(w: World, org: Org, t: datetime) -> Matches:
-    person, ip = w.cast(org.staff(), avoid=org.calm), w.new_ip()
+    person, ip = _suspect(w, org), w.new_ip()
     you = Session(w, person, PLACES["hanoi"], ip)
     you.okta(t, "user.session.start")
     you.okta(_seconds(t, 12), "user.authentication.auth_via_mfa", target=factor())
@@ -135,7 +141,7 @@ def _okta_new_country_login(w: World, org: Org, t: datetime) -> Matches:
 
 @attack("github-branch-protection-removed", "a person deletes the main branch's protection")
 def _github_branch_protection_removed(w: World, org: Org, t: datetime) -> Matches:
-    dev = w.cast(org.staff(), avoid=org.calm)
+    dev = _suspect(w, org)
     _at_home(w, dev).github(t, "protected_branch.destroy", repo=dev.repos[0], branch="main")
     return [dev.login], []
 
@@ -158,7 +164,7 @@ def _github_audit_stream_removed(w: World, org: Org, t: datetime) -> Matches:
 
 @attack("github-mass-clone", "one person clones 40 repositories in under 30 minutes")
 def _github_mass_clone(w: World, org: Org, t: datetime) -> Matches:
-    dev = w.cast(org.staff(), avoid=org.calm)
+    dev = _suspect(w, org)
     you = _at_home(w, dev)
     for index, repo in enumerate(w.rng.sample(REPOS, 40)):
         moment = _seconds(t, 41 * index + w.rng.uniform(0, 5))
@@ -168,7 +174,7 @@ def _github_mass_clone(w: World, org: Org, t: datetime) -> Matches:
 
 @attack("github-self-hosted-runner", "a person registers a self-hosted runner on a repository")
 def _github_self_hosted_runner(w: World, org: Org, t: datetime) -> Matches:
-    dev = w.cast(org.staff(), avoid=org.calm)
+    dev = _suspect(w, org)
     runner = {"runner_id": w.rng.randint(100, 999), "runner_name": f"{dev.login}-workstation"}
     _at_home(w, dev).github(t, "repo.register_self_hosted_runner", repo=dev.repos[1], **runner)
     return [dev.login], []
@@ -176,7 +182,7 @@ def _github_self_hosted_runner(w: World, org: Org, t: datetime) -> Matches:
 
 @attack("github-actions-secret-created", "a person adds an Actions secret to a repository")
 def _github_actions_secret_created(w: World, org: Org, t: datetime) -> Matches:
-    dev = w.cast(org.staff(), avoid=org.calm)
+    dev = _suspect(w, org)
     _at_home(w, dev).github(t, "repo.create_actions_secret", repo=dev.repos[2])
     return [dev.login], []
 
@@ -186,7 +192,7 @@ def _github_actions_secret_created(w: World, org: Org, t: datetime) -> Matches:
 
 @attack("k8s-production-workload-change", "a person patches, then deletes, production deployments")
 def _k8s_production_workload_change(w: World, org: Org, t: datetime) -> Matches:
-    user = w.cast(org.staff("k8s"), avoid=org.calm)
+    user = _suspect(w, org, "k8s")
     you = _at_home(w, user)
     patched, deleted = w.rng.sample(SERVICES, 2)
     you.k8s(t, "patch", "deployments", "production", name=patched, api_group="apps")
@@ -197,16 +203,15 @@ def _k8s_production_workload_change(w: World, org: Org, t: datetime) -> Matches:
 
 @attack("k8s-cluster-admin-binding", "a person binds a user to cluster-admin")
 def _k8s_cluster_admin_binding(w: World, org: Org, t: datetime) -> Matches:
-    user = w.cast(org.staff("k8s"), avoid=org.calm)
-    rbac = "rbac.authorization.k8s.io"
-    binding = {
+    user = _suspect(w, org, "k8s")
+    rbac, name = "rbac.authorization.k8s.io", f"{user.login}-debug"
+    binding: dict[str, Any] = {
         "kind": "ClusterRoleBinding",
         "apiVersion": f"{rbac}/v1",
-        "metadata": {"name": f"{user.login}-debug"},
+        "metadata": {"name": name},
         "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": "cluster-admin"},
         "subjects": [{"apiGroup": rbac, "kind": "User", "name": user.email}],
     }
-    name = binding["metadata"]["name"]
     _at_home(w, user).k8s(
         t, "create", "clusterrolebindings", None, name=name, api_group=rbac, request_object=binding
     )
@@ -215,7 +220,7 @@ def _k8s_cluster_admin_binding(w: World, org: Org, t: datetime) -> Matches:
 
 @attack("k8s-secrets-across-namespaces", "a person lists secrets in 7 namespaces in 8 minutes")
 def _k8s_secrets_across_namespaces(w: World, org: Org, t: datetime) -> Matches:
-    user = w.cast(org.staff("k8s"), avoid=org.calm)
+    user = _suspect(w, org, "k8s")
     you = _at_home(w, user)
     for index, namespace in enumerate(w.rng.sample(NAMESPACES, 7)):
         moment = _seconds(t, 65 * index + w.rng.uniform(0, 5))

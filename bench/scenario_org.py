@@ -109,9 +109,6 @@ class Org:
         """Everyone but the traveller, optionally only those with ``power`` (admin, k8s, aws)."""
         return [p for p in self.people if p.name != TRAVELLER and (not power or getattr(p, power))]
 
-    def find(self, name: str) -> Person:
-        return next(p for p in self.people if p.name == name)
-
 
 @dataclass(frozen=True, slots=True)
 class Workday:

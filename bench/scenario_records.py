@@ -150,18 +150,12 @@ def okta(
         "legacyEventType": legacy,
         "displayMessage": message,
         "actor": {
-            "id": f"00u{zlib.crc32(who.email.encode()):010d}",
+            "id": who.okta_id,
             "type": "User",
             "alternateId": who.email,
             "displayName": who.display_name,
         },
-        "client": {
-            "userAgent": {"rawUserAgent": ua, "os": "Mac OS X", "browser": "CHROME"},
-            "zone": "null",
-            "device": "Computer",
-            "ipAddress": ip,
-            "geographicalContext": {"city": place.city, "country": place.country},
-        },
+        "client": _okta_client(place, ip, ua),
         "authenticationContext": {"authenticationStep": 0, "externalSessionId": session},
         "outcome": {"result": result, "reason": reason},
         "securityContext": {"asOrg": place.isp, "isp": place.isp, "isProxy": False},
@@ -176,6 +170,18 @@ def okta(
         "target": target,
     }
     return w.add(t, "okta_system_log", doc, event_id)
+
+
+def _okta_client(place: Place, ip: str, ua: str) -> dict[str, Any]:
+    system = "Windows" if "Windows" in ua else "Mac OS X" if "Mac" in ua else "Unknown"
+    browser = "FIREFOX" if "Firefox" in ua else "CHROME" if "Chrome" in ua else "UNKNOWN"
+    return {
+        "userAgent": {"rawUserAgent": ua, "os": system, "browser": browser},
+        "zone": "null",
+        "device": "Computer",
+        "ipAddress": ip,
+        "geographicalContext": {"city": place.city, "country": place.country},
+    }
 
 
 # --- Kubernetes --------------------------------------------------------------------------
@@ -366,7 +372,11 @@ class Session:
     def k8s(
         self, t: datetime, verb: str, resource: str, namespace: str | None, **kw: Any
     ) -> Record:
-        options: dict[str, Any] = {"resource": resource, "namespace": namespace, "ua": self.ua or TOOLS["kubectl"]}
+        options: dict[str, Any] = {
+            "resource": resource,
+            "namespace": namespace,
+            "ua": self.ua or TOOLS["kubectl"],
+        }
         return k8s(self.w, t, verb, self.person.email, HUMAN_GROUPS, self.ip, **options, **kw)
 
     def aws(self, t: datetime, name: str, service: str, **extra: Any) -> Record:

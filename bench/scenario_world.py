@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class Person:
     @property
     def email(self) -> str:
         return f"{self.name}@{DOMAIN}"
+
+    @property
+    def okta_id(self) -> str:
+        return f"00u{zlib.crc32(self.email.encode()):010d}"
 
     @property
     def display_name(self) -> str:

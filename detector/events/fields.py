@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -131,6 +132,8 @@ def _from_iso(text: str) -> datetime:
 
 
 def _from_epoch(number: float) -> datetime:
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
     divisor = next(scale for bound, scale in _EPOCH_SCALES if abs(number) < bound)
     return datetime.fromtimestamp(number / divisor, tz=UTC)
 

@@ -3,26 +3,19 @@
 The store keeps three independent key kinds — actors, source IPs and
 targets — each a table of small per-key states (window counters, first-seen
 sets, an hour-of-week profile). Nothing here assumes it sees every key: a
-partition of the stream gets a store of its own and the numbers of a key
-depend only on that key's events. Time is event time; the watermark is the
-newest event time seen, and events older than ``watermark - allowed_lateness``
-are late: reported, counted, and left out of the windows.
+partition of the stream gets a store of its own, and a key's numbers depend
+only on that key's events. Time is event time; the watermark is the newest
+event time seen, and events older than ``watermark - allowed_lateness`` are
+late: described, counted, and left out of the state.
 
 Memory is bounded: keys idle for ``evict_idle_after`` and the least recently
 active keys beyond ``max_keys`` (per kind) are dropped, and each set holds at
-most ``max_values_per_set`` values.
-
->>> store = FeatureStore(FeatureSettings())
->>> observation = store.observe(event)  # doctest: +SKIP
->>> observation.features["actor.events.5m"]  # doctest: +SKIP
-1
+most about ``max_values_per_set`` values. See docs/features.md.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections import OrderedDict
+import heapq
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,26 +29,31 @@ from detector.features.observation import Observation
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_DISTINCT_FIELDS,
-    FEATURE_SCHEMA_VERSION,
     IP_CHANNELS,
     TARGET_CHANNELS,
-    feature_names,
 )
 from detector.features.settings import EVENT_FIELDS, FeatureSettings
 from detector.features.state import (
-    SNAPSHOT_FORMAT,
-    SNAPSHOT_VERSION,
     ActorState,
     KeyState,
     TrackedField,
+    check_snapshot,
+    snapshot_header,
+    write_atomically,
 )
-from detector.features.windows import FirstSeenSet, SetLimits, WindowCounter, WindowSpec
+from detector.features.vector import FeatureLayout, FeatureVector
+from detector.features.windows import FirstSeenSet, SetLimits, WindowCounter, WindowSpec, lane
 
 __all__ = ["FeatureStore"]
 
-_EVENTS, _FAILURES, _PRIVILEGED = 0, 1, 2
-_KEY_DISTINCT_ACTORS = {"ip": IP_CHANNELS.index("distinct_actors"), "target": 0}
-_EVICTION_INTERVAL = 60.0  # check for idle keys once per minute of event time
+_FAILURE = Outcome.FAILURE
+_ACTOR_EVENT = lane(ACTOR_CHANNELS.index("events"))
+_ACTOR_FAILURE = lane(ACTOR_CHANNELS.index("failures"))
+_ACTOR_PRIVILEGED = lane(ACTOR_CHANNELS.index("privileged"))
+_IP_EVENT = lane(IP_CHANNELS.index("events"))
+_IP_FAILURE = lane(IP_CHANNELS.index("failures"))
+_IP_ACTOR = lane(IP_CHANNELS.index("distinct_actors"))
+_TARGET_ACTOR = lane(TARGET_CHANNELS.index("distinct_actors"))
 _SECONDS_PER_DAY = 86_400.0
 
 _State = TypeVar("_State", ActorState, KeyState)
@@ -65,32 +63,36 @@ class FeatureStore:
     """Per-actor, per-IP and per-target state; one :meth:`observe` per event.
 
     ``late_events`` counts events too old to count; ``evicted_keys`` counts
-    keys dropped for being idle or beyond ``max_keys``.
+    keys dropped for being idle or beyond ``max_keys``. ``feature_names``: the
+    names every observation carries, in vector order (docs/features.md).
     """
 
     def __init__(self, settings: FeatureSettings) -> None:
         self.settings = settings
-        self.feature_names = feature_names(settings)
         self.late_events = 0
         self.evicted_keys = 0
+        self._layout = FeatureLayout(settings)
+        self.feature_names = self._layout.names
         self._spec = WindowSpec([window.total_seconds() for window in settings.windows])
         self._lateness = settings.allowed_lateness.total_seconds()
         self._learning_period = settings.learning_period.total_seconds()
         self._idle = settings.evict_idle_after.total_seconds()
+        # Idle keys are looked for by a scan every 1/100 of the idle time (at
+        # least a minute of event time), not per event.
+        self._eviction_interval = max(60.0, self._idle / 100)
         self._tracked_limits = SetLimits(
             settings.forget_after.total_seconds(), settings.max_values_per_set
         )
-        self._window_limits = SetLimits(self._spec.seconds[-1], settings.max_values_per_set)
+        self._window_limits = SetLimits(
+            self._spec.seconds[-1], settings.max_values_per_set, remember_first=False
+        )
         self._fields = _actor_fields(settings, self._tracked_limits, self._window_limits)
-        # Ordered by last activity (move_to_end), so idle keys sit at the front.
-        self._actors: OrderedDict[str, ActorState] = OrderedDict()
-        self._ips: OrderedDict[str, KeyState] = OrderedDict()
-        self._targets: OrderedDict[str, KeyState] = OrderedDict()
+        self._actors: dict[str, ActorState] = {}
+        self._ips: dict[str, KeyState] = {}
+        self._targets: dict[str, KeyState] = {}
         self._watermark: float | None = None
-        windows = len(self._spec.widths)
-        self._zero_ip = [0] * (len(IP_CHANNELS) * windows)
-        self._zero_target = [0] * (len(TARGET_CHANNELS) * windows)
-        self._zero_actor = [0] * (len(ACTOR_CHANNELS) * windows)
+        self._no_counts = [0] * len(self._spec.widths)
+        self._no_new_values = [0] * len(settings.tracked)
 
     @property
     def watermark(self) -> datetime | None:
@@ -110,183 +112,178 @@ class FeatureStore:
         watermark = self._watermark
         if watermark is None or time > watermark:
             self._watermark = time
-            if watermark is None or time // _EVICTION_INTERVAL != watermark // _EVICTION_INTERVAL:
+            interval = self._eviction_interval
+            if watermark is not None and time // interval != watermark // interval:
                 self.evict_idle()
         elif time < watermark - self._lateness:
             self.late_events += 1
             return self._describe_late(event, time)
-        failure = event.outcome is Outcome.FAILURE
-        values, new_values, learning = self._observe_actor(event, time, failure)
-        values += self._observe_ip(event, time, failure) if event.ip else self._zero_ip
-        values += self._observe_target(event, time) if event.target else self._zero_target
-        return self._observation(event, values, new_values, learning)
+        failure = event.outcome is _FAILURE
+        ids = self._spec.bucket_ids(time)
+        actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, failure)
+        if event.ip:
+            increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
+            state = self._touch(self._ips, event.ip, time, self._new_key)
+            ip_counts = _count_key(state, event.actor, time, ids, increment, _IP_ACTOR)
+        else:
+            ip_counts = self._no_counts
+        if event.target:
+            state = self._touch(self._targets, event.target, time, self._new_key)
+            target_counts = _count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
+        else:
+            target_counts = self._no_counts
+        profile = actor.profile
+        parts = [
+            *actor_counts,
+            *ip_counts,
+            *target_counts,
+            profile.share(time),
+            profile.active_hours,
+            (time - actor.first) / _SECONDS_PER_DAY,
+            1 if learning else 0,
+            *(self._new_value_flags(new_values) if new_values else self._no_new_values),
+            1 if failure else 0,
+            1 if event.privileged else 0,
+        ]
+        profile.add(time)
+        return Observation(event, False, learning, new_values, FeatureVector(self._layout, parts))
 
     def _observe_actor(
-        self, event: Event, time: float, failure: bool
-    ) -> tuple[list[float], dict[str, str], bool]:
+        self, event: Event, time: float, ids: list[int], failure: bool
+    ) -> tuple[ActorState, list[int], dict[str, str], bool]:
+        """Count the event for its actor; the state, packed totals, new values, learning."""
         state = self._touch(self._actors, event.actor, time, self._new_actor)
-        state.first = min(state.first, time)
+        if time < state.first:
+            state.first = time
         learning = time - state.first < self._learning_period
-        channels = [_EVENTS]
+        increment = _ACTOR_EVENT
         if failure:
-            channels.append(_FAILURES)
+            increment += _ACTOR_FAILURE
         if event.privileged:
-            channels.append(_PRIVILEGED)
+            increment += _ACTOR_PRIVILEGED
+        increments = [increment] * len(ids)
         counter = state.counter
-        new_values: dict[str, str] = {}
+        sets = state.sets
         attributes = event.attributes
-        for field in self._fields:
-            value = getattr(event, field.name) if field.on_event else attributes.get(field.name)
+        new_values: dict[str, str] = {}
+        new_units = 0
+        full: list[tuple[FirstSeenSet, int]] = []
+        # Values seen again usually were all last seen at the actor's previous
+        # event: their units move between the same buckets together, in one call.
+        moving_from, moving = 0.0, 0
+        for name, on_event, unit, tracked, limits in self._fields:
+            value = getattr(event, name) if on_event else attributes.get(name)
             if not value:
                 continue
-            seen = state.sets.get(field.name)
+            seen = sets.get(name)
             if seen is None:
-                seen = state.sets[field.name] = FirstSeenSet(field.limits)
+                seen = sets[name] = FirstSeenSet(limits)
             previous = seen.observe(value, time)
             if previous is None:
-                if field.tracked and not learning:
-                    new_values[field.name] = value
-            elif field.channel < 0 or previous >= time:
-                continue  # not counted, or seen later already: its sighting stays put
-            else:
-                counter.discard(previous, field.channel)  # it moves to this event's bucket
-            if field.channel >= 0:
-                channels.append(field.channel)
-        counter.add(time, channels)
-        values: list[float] = [count for counts in counter.counts(state.last) for count in counts]
-        values += self._actor_scalars(state, time, learning)
-        state.profile.add(time)
-        return values, new_values, learning
+                if tracked and not learning:
+                    new_values[name] = value
+                new_units += unit
+                if seen.full:
+                    full.append((seen, unit))
+            elif unit and previous < time:
+                if previous != moving_from and moving:
+                    counter.move(moving_from, ids, moving, increments)
+                    moving = 0
+                moving_from = previous
+                moving += unit
+        if moving:
+            counter.move(moving_from, ids, moving, increments)
+        if new_units:
+            increments = [count + new_units for count in increments]
+        counts = counter.add(ids, increments)
+        for seen, unit in full:  # after add, so a dropped value is taken back exactly
+            _trim(seen, time, counter, unit)
+        return state, counts, new_values, learning
 
-    def _actor_scalars(self, state: ActorState, time: float, learning: bool) -> list[float]:
-        profile = state.profile
-        return [
-            profile.share(time),
-            profile.active_hours(),
-            max(0.0, time - state.first) / _SECONDS_PER_DAY,
-            1 if learning else 0,
-        ]
-
-    def _observe_ip(self, event: Event, time: float, failure: bool) -> list[int]:
-        assert event.ip is not None
-        state = self._touch(self._ips, event.ip, time, self._new_ip)
-        channels = [_EVENTS, _FAILURES] if failure else [_EVENTS]
-        return self._count_actor(state, event.actor, time, channels, _KEY_DISTINCT_ACTORS["ip"])
-
-    def _observe_target(self, event: Event, time: float) -> list[int]:
-        assert event.target is not None
-        state = self._touch(self._targets, event.target, time, self._new_target)
-        return self._count_actor(state, event.actor, time, [], _KEY_DISTINCT_ACTORS["target"])
-
-    @staticmethod
-    def _count_actor(
-        state: KeyState, actor: str, time: float, channels: list[int], distinct: int
-    ) -> list[int]:
-        previous = state.actors.observe(actor, time)
-        if previous is None or previous < time:
-            if previous is not None:
-                state.counter.discard(previous, distinct)
-            channels.append(distinct)
-        state.counter.add(time, channels)
-        return [count for counts in state.counter.counts(state.last) for count in counts]
+    def _new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
+        return [1 if field in new_values else 0 for field in self.settings.tracked]
 
     def _touch(
-        self,
-        table: OrderedDict[str, _State],
-        key: str,
-        time: float,
-        new: Callable[[float], _State],
+        self, table: dict[str, _State], key: str, time: float, new: Callable[[float], _State]
     ) -> _State:
-        """The key's state, created if needed, moved to the most recently active end."""
+        """The key's state, created (making room if the table is full) if needed."""
         state = table.get(key)
         if state is None:
             if len(table) >= self.settings.max_keys:
-                table.popitem(last=False)
-                self.evicted_keys += 1
+                self._make_room(table)
             state = table[key] = new(time)
-            return state
-        if time > state.last:
+        elif time > state.last:
             state.last = time
-        table.move_to_end(key)
         return state
 
+    def _make_room(self, table: dict[str, _State]) -> None:
+        """Drop the least recently active tenth of a full table (at least one key)."""
+        count = max(1, self.settings.max_keys // 10)
+        oldest = heapq.nsmallest(count, table.items(), key=lambda item: item[1].last)
+        for key, _ in oldest:
+            del table[key]
+        self.evicted_keys += len(oldest)
+
     def _new_actor(self, time: float) -> ActorState:
-        return ActorState(time, WindowCounter(self._spec, len(ACTOR_CHANNELS)))
+        return ActorState(time, WindowCounter(self._spec))
 
-    def _new_ip(self, time: float) -> KeyState:
-        counter = WindowCounter(self._spec, len(IP_CHANNELS))
-        return KeyState(time, counter, FirstSeenSet(self._window_limits))
-
-    def _new_target(self, time: float) -> KeyState:
-        counter = WindowCounter(self._spec, len(TARGET_CHANNELS))
-        return KeyState(time, counter, FirstSeenSet(self._window_limits))
+    def _new_key(self, time: float) -> KeyState:
+        return KeyState(time, WindowCounter(self._spec), FirstSeenSet(self._window_limits))
 
     def _describe_late(self, event: Event, time: float) -> Observation:
-        """Numbers for a late event from the current state, changing nothing."""
+        """Features of a late event from the current state of its keys, changing nothing."""
         actor = self._actors.get(event.actor)
+        ip = self._ips.get(event.ip) if event.ip else None
+        target = self._targets.get(event.target) if event.target else None
         if actor is None:
-            values: list[float] = [*self._zero_actor, 0.0, 0, 0.0, 1]
             learning = True
+            scalars: list[float] = [0.0, 0, 0.0, 1]
         else:
-            counts = actor.counter.counts(actor.last)
-            values = [count for window in counts for count in window]
             learning = time - actor.first < self._learning_period
-            values += self._actor_scalars(actor, time, learning)
-        for table, key, zero in (
-            (self._ips, event.ip, self._zero_ip),
-            (self._targets, event.target, self._zero_target),
-        ):
-            state = table.get(key) if key else None
-            if state is None:
-                values += zero
-            else:
-                values += [count for window in state.counter.counts(state.last) for count in window]
-        return self._observation(event, values, {}, learning, late=True)
-
-    def _observation(
-        self,
-        event: Event,
-        values: list[float],
-        new_values: dict[str, str],
-        learning: bool,
-        late: bool = False,
-    ) -> Observation:
-        values += [1 if field in new_values else 0 for field in self.settings.tracked]
-        values += [1 if event.outcome is Outcome.FAILURE else 0, 1 if event.privileged else 0]
-        features = dict(zip(self.feature_names, values, strict=True))
-        return Observation(event, late, learning, new_values, features)
+            profile = actor.profile
+            age = max(0.0, time - actor.first) / _SECONDS_PER_DAY
+            scalars = [profile.share(time), profile.active_hours, age, 1 if learning else 0]
+        parts = [
+            *(actor.counter.counts(actor.last) if actor else self._no_counts),
+            *(ip.counter.counts(ip.last) if ip else self._no_counts),
+            *(target.counter.counts(target.last) if target else self._no_counts),
+            *scalars,
+            *self._no_new_values,
+            1 if event.outcome is _FAILURE else 0,
+            1 if event.privileged else 0,
+        ]
+        return Observation(event, True, learning, {}, FeatureVector(self._layout, parts))
 
     def evict_idle(self) -> int:
         """Drop keys with no event for ``evict_idle_after`` before the watermark; how many."""
         if self._watermark is None:
             return 0
         horizon = self._watermark - self._idle
-        evicted = (
-            _evict_before(self._actors, horizon)
-            + _evict_before(self._ips, horizon)
-            + _evict_before(self._targets, horizon)
-        )
+        evicted = 0
+        for table in (self._actors, self._ips, self._targets):
+            idle = [key for key, state in table.items() if state.last < horizon]
+            for key in idle:
+                del table[key]
+            evicted += len(idle)
         self.evicted_keys += evicted
         return evicted
 
     def baseline(self, actor: str) -> Mapping[str, float]:
         """The actor's usual behaviour, for explanations; empty for an unknown actor.
 
-        ``events_per_hour`` over its whole history, ``active_hours_of_week``
-        (of 168), ``usual_hour_share`` (the share of its busiest hour of week),
-        ``age_days``, and ``known.<field>``: how many values of each tracked
-        field it is remembered with.
+        ``events_per_hour`` over its history, ``active_hours_of_week`` (of
+        168), ``age_days``, ``learning`` (0/1), and ``known.<field>``: how many
+        values of each tracked field it is remembered with.
         """
         state = self._actors.get(actor)
         if state is None:
             return {}
-        hours = max(1.0, (state.last - state.first) / 3600.0)
-        profile = state.profile
+        history = state.last - state.first
         baseline: dict[str, float] = {
-            "events_per_hour": profile.total / hours,
-            "active_hours_of_week": profile.active_hours(),
-            "age_days": (state.last - state.first) / _SECONDS_PER_DAY,
-            "learning": 1 if state.last - state.first < self._learning_period else 0,
+            "events_per_hour": state.profile.total / max(1.0, history / 3600.0),
+            "active_hours_of_week": state.profile.active_hours,
+            "age_days": history / _SECONDS_PER_DAY,
+            "learning": 1 if history < self._learning_period else 0,
         }
         for field in self.settings.tracked:
             seen = state.sets.get(field)
@@ -300,12 +297,9 @@ class FeatureStore:
         return tuple(seen.recent(limit)) if seen is not None else ()
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as versioned plain JSON data (restore with :meth:`restore`)."""
+        """The whole state as versioned plain JSON data (see :meth:`restore`)."""
         return {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
-            "feature_schema": FEATURE_SCHEMA_VERSION,
-            "windows": list(self._spec.seconds),
+            **snapshot_header(self._spec),
             "watermark": self._watermark,
             "late_events": self.late_events,
             "evicted_keys": self.evicted_keys,
@@ -316,104 +310,88 @@ class FeatureStore:
 
     @classmethod
     def restore(
-        cls, settings: FeatureSettings, data: Mapping[str, Any], *, where: str = "features snapshot"
+        cls, settings: FeatureSettings, data: Any, *, where: str = "feature snapshot"
     ) -> FeatureStore:
         """A store continuing exactly where :meth:`snapshot` left off.
 
-        Raises :class:`ConfigError` naming ``where`` if the data is not a
-        snapshot of this version or was taken with other windows.
+        Raises :class:`~detector.errors.ConfigError` naming ``where`` if the
+        data is not a snapshot of this version, was taken with other windows,
+        or is damaged.
         """
         store = cls(settings)
-        if not isinstance(data, Mapping) or data.get("format") != SNAPSHOT_FORMAT:
-            raise ConfigError("not a ciwatch feature snapshot", where=where)
-        if data.get("version") != SNAPSHOT_VERSION:
-            raise ConfigError(
-                f"snapshot version {data.get('version')!r} is not {SNAPSHOT_VERSION}; "
-                "delete it to start with empty state",
-                where=where,
-            )
-        if [float(seconds) for seconds in data.get("windows", [])] != list(store._spec.seconds):
-            raise ConfigError(
-                f"snapshot was taken with windows {data.get('windows')} (seconds), the settings "
-                f"say {', '.join(settings.window_labels)}; delete it or restore the old windows",
-                where=where,
-            )
+        check_snapshot(data, store._spec, where=where)
         try:
-            store._load_state(data)
+            store._load(data)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ConfigError(f"damaged snapshot: {error!r}", where=where) from error
         return store
 
-    def _load_state(self, data: Mapping[str, Any]) -> None:
+    def _load(self, data: Mapping[str, Any]) -> None:
         self._watermark = None if data["watermark"] is None else float(data["watermark"])
         self.late_events = int(data["late_events"])
         self.evicted_keys = int(data["evicted_keys"])
-        tracked = {field.name: field.limits for field in self._fields}
+        limits = {field.name: field.limits for field in self._fields}
         for name, state in data["actors"].items():
-            self._actors[name] = ActorState.from_state(self._spec, tracked, state)
+            self._actors[name] = ActorState.from_state(self._spec, limits, state)
         for ip, state in data["ips"].items():
-            self._ips[ip] = KeyState.from_state(
-                self._spec, len(IP_CHANNELS), self._window_limits, state
-            )
+            self._ips[ip] = KeyState.from_state(self._spec, self._window_limits, state)
         for target, state in data["targets"].items():
-            self._targets[target] = KeyState.from_state(
-                self._spec, len(TARGET_CHANNELS), self._window_limits, state
-            )
+            self._targets[target] = KeyState.from_state(self._spec, self._window_limits, state)
 
     def save(self, path: Path) -> None:
-        """Write :meth:`snapshot` to ``path`` atomically: a reader sees the old file or the new."""
-        payload = orjson.dumps(self.snapshot())
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with temporary.open("wb") as file:
-                file.write(payload)
-                file.flush()
-                os.fsync(file.fileno())
-            temporary.replace(path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
+        """Write :meth:`snapshot` to ``path`` atomically: readers see the old file or the new."""
+        write_atomically(path, orjson.dumps(self.snapshot()))
 
     @classmethod
     def load(cls, path: Path, settings: FeatureSettings) -> FeatureStore:
-        """Restore a store saved with :meth:`save`; :class:`ConfigError` naming the file if not."""
+        """Restore a store saved with :meth:`save`; ``ConfigError`` naming the file if unusable."""
         try:
             data = orjson.loads(path.read_bytes())
         except OSError as error:
-            raise ConfigError(
-                f"cannot read feature snapshot: {error.strerror}", where=str(path)
-            ) from None
+            message = f"cannot read feature snapshot: {error.strerror}"
+            raise ConfigError(message, where=str(path)) from None
         except orjson.JSONDecodeError as error:
             raise ConfigError(f"feature snapshot is not JSON: {error}", where=str(path)) from None
         return cls.restore(settings, data, where=str(path))
 
 
-def _evict_before(table: OrderedDict[str, _State], horizon: float) -> int:
-    """Drop the keys at the idle end of ``table`` whose last event is before ``horizon``."""
-    evicted = 0
-    while table:
-        oldest = next(iter(table.values()))
-        if oldest.last >= horizon:
-            break
-        table.popitem(last=False)
-        evicted += 1
-    return evicted
+def _count_key(
+    state: KeyState, actor: str, time: float, ids: list[int], increment: int, actor_unit: int
+) -> list[int]:
+    """Count an event of ``actor`` on an IP or target key; the key's packed totals."""
+    increments = [increment] * len(ids)
+    previous = state.actors.observe(actor, time)
+    if previous is None:
+        increments = [count + actor_unit for count in increments]
+    elif previous < time:
+        state.counter.move(previous, ids, actor_unit, increments)
+    counts = state.counter.add(ids, increments)
+    if state.actors.full:
+        _trim(state.actors, time, state.counter, actor_unit)
+    return counts
+
+
+def _trim(seen: FirstSeenSet, now: float, counter: WindowCounter, unit: int) -> None:
+    """Trim a full set; its dropped values stop counting as distinct (``unit``) in ``counter``."""
+    for last in seen.trim(now):
+        if unit:
+            counter.discard(last, unit)
 
 
 def _actor_fields(
     settings: FeatureSettings, tracked_limits: SetLimits, window_limits: SetLimits
 ) -> tuple[TrackedField, ...]:
     """The fields whose values an actor remembers: tracked ones, then distinct-counted ones."""
-    channel_of = {
-        field: ACTOR_CHANNELS.index(channel) for channel, field in ACTOR_DISTINCT_FIELDS.items()
+    unit_of = {
+        field: lane(ACTOR_CHANNELS.index(channel))
+        for channel, field in ACTOR_DISTINCT_FIELDS.items()
     }
-    names = list(settings.tracked) + [f for f in channel_of if f not in settings.tracked]
+    names = list(settings.tracked) + [name for name in unit_of if name not in settings.tracked]
     return tuple(
         TrackedField(
             name=name,
             on_event=name in EVENT_FIELDS,
-            channel=channel_of.get(name, -1),
+            unit=unit_of.get(name, 0),
             tracked=name in settings.tracked,
             limits=tracked_limits if name in settings.tracked else window_limits,
         )

@@ -3,39 +3,48 @@
 Times are POSIX seconds (floats) taken from the events, never from the wall
 clock, so replaying the same events gives the same numbers.
 
-- :class:`WindowCounter` counts several channels (events, failures, ...) over
-  several windows at once. Each window is a run of 60 buckets of width
-  ``window / 60``; a count covers the buckets ending at the key's newest time,
-  so a window's edge is exact to one bucket. Memory per window is at most 60
-  small lists, whatever the event rate.
-- :class:`FirstSeenSet` remembers values with when each was first and last
-  seen, capped, forgetting values unseen for ``forget_after``. With a
-  counter channel holding "one per value, in the bucket of its last
-  sighting" it also gives distinct counts per window.
+- :class:`WindowCounter` counts a few channels (events, failures, distinct
+  values ...) over several windows at once. A window is a run of 60 buckets
+  of width ``window / 60``; its count covers the buckets ending at the key's
+  newest time, so a window's edge is exact to one bucket. Memory per window is
+  at most 60 buckets, whatever the event rate.
+- :class:`FirstSeenSet` remembers values with their last (and optionally
+  first) sighting, capped, forgetting values unseen for ``forget_after``.
+  Counting each value once, in the bucket of its last sighting, turns a
+  counter channel into a distinct count per window.
 - :class:`HourOfWeekProfile` counts a key's events per hour of the week (UTC).
 
-Every class has ``to_state()`` / ``from_state()`` with plain JSON data.
+Every class has ``to_state()`` / ``from_state()`` with plain JSON data. The
+classes hold only ints and floats in dicts and arrays, which the garbage
+collector does not track: a store holds millions of them.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 __all__ = [
     "BUCKETS_PER_WINDOW",
     "HOURS_PER_WEEK",
+    "LANE_BITS",
+    "LANE_MASK",
     "FirstSeenSet",
     "HourOfWeekProfile",
     "SetLimits",
     "WindowCounter",
     "WindowSpec",
     "hour_of_week",
+    "lane",
+    "unpack",
 ]
 
 BUCKETS_PER_WINDOW = 60
 HOURS_PER_WEEK = 168
+LANE_BITS = 40  # a channel holds up to 2**40 - 1 counts per window
+LANE_MASK = (1 << LANE_BITS) - 1
 _THURSDAY_HOURS = 3 * 24  # 1970-01-01 was a Thursday; Monday 00:00 UTC is hour 0
 _NO_BUCKET = -(1 << 62)
 _PROFILE_LIMIT = 1 << 31  # halve the profile before a count could overflow array("I")
@@ -46,239 +55,314 @@ def hour_of_week(time: float) -> int:
     return (int(time // 3600) + _THURSDAY_HOURS) % HOURS_PER_WEEK
 
 
+def lane(channel: int) -> int:
+    """The packed form of a count of one in ``channel``."""
+    return 1 << (channel * LANE_BITS)
+
+
+def unpack(packed: int, channels: int) -> list[int]:
+    """The per-channel counts held in one packed count."""
+    return [(packed >> (channel * LANE_BITS)) & LANE_MASK for channel in range(channels)]
+
+
+def _lanes(packed: int) -> list[int]:
+    """Every channel's count up to the last non-zero one (JSON ints stay below 2**64)."""
+    counts = []
+    while packed:
+        counts.append(packed & LANE_MASK)
+        packed >>= LANE_BITS
+    return counts
+
+
 class WindowSpec:
     """Window lengths (seconds, shortest first) and their bucket widths.
 
     One spec is shared by every counter of a store, so a counter only holds
-    its buckets.
+    its buckets. :meth:`bucket_ids` turns a time into its bucket per window,
+    once per event for all of the event's keys.
     """
 
-    __slots__ = ("buckets", "seconds", "widths")
+    __slots__ = ("buckets", "nested", "seconds", "widths")
 
     def __init__(self, windows: Sequence[float], buckets: int = BUCKETS_PER_WINDOW) -> None:
         if not windows or any(window <= 0 for window in windows):
             raise ValueError("windows must be positive lengths in seconds")
-        self.seconds = tuple(float(window) for window in windows)
+        self.seconds = tuple(sorted(float(window) for window in windows))
         self.widths = tuple(window / buckets for window in self.seconds)
         self.buckets = buckets
+        # Each bucket width a whole multiple of the previous one (5s, 1m, 24m for
+        # 5m, 1h, 24h): two times in one bucket of a window share the buckets of
+        # every longer window too.
+        self.nested = all(wider % narrower == 0 for narrower, wider in pairwise(self.widths))
+
+    def bucket_ids(self, time: float) -> list[int]:
+        """The bucket of ``time`` in each window, shortest window first."""
+        return [int(time // width) for width in self.widths]
 
 
 class WindowCounter:
     """Counts of a few channels over every window of a :class:`WindowSpec`.
 
-    ``add(t, channels)`` counts one at time ``t`` in each listed channel;
-    ``discard(t, channel)`` takes one back (a distinct value seen again later
-    moves to its new bucket); ``counts(now)`` gives, per window, the channel
-    totals over the buckets ending at ``now``. Times may arrive out of order:
-    an older time lands in its own bucket as long as that bucket is still in
-    the window, otherwise it is ignored for that window.
+    Counts are *packed*: channel ``c`` occupies bits ``40c .. 40c+39`` of one
+    Python int (see :func:`lane`, :func:`unpack`), so adding an event to all
+    its channels is one integer addition per window.
 
-    >>> counter = WindowCounter(WindowSpec([300.0]), channels=2)
-    >>> counter.add(1000.0, [0, 1]); counter.add(1010.0, [0])
-    >>> counter.counts(1010.0)
-    [[2, 1]]
-    >>> counter.counts(1400.0)
-    [[0, 0]]
+    ``add(ids, increments)`` adds ``increments[w]`` to bucket ``ids[w]`` of each
+    window ``w`` and returns the packed totals per window, ending at the newest
+    time ever added; ``move`` re-buckets a distinct value seen again;
+    ``discard`` takes a count back. Times may arrive out of order: an older
+    time lands in its own bucket while that bucket is still in the window,
+    otherwise it is ignored for that window.
+
+    >>> spec = WindowSpec([300.0])
+    >>> counter = WindowCounter(spec)
+    >>> _ = counter.add(spec.bucket_ids(1000.0), [lane(0) + lane(1)])
+    >>> unpack(counter.add(spec.bucket_ids(1010.0), [lane(0)])[0], 2)
+    [2, 1]
+    >>> unpack(counter.counts(1400.0)[0], 2)
+    [0, 0]
     """
 
-    __slots__ = ("_buckets", "_channels", "_newest", "_spec", "_totals")
+    __slots__ = ("_buckets", "_newest", "_spec", "_totals")
 
-    def __init__(self, spec: WindowSpec, channels: int) -> None:
+    def __init__(self, spec: WindowSpec) -> None:
         self._spec = spec
-        self._channels = channels
         windows = len(spec.widths)
-        self._buckets: list[dict[int, list[int]]] = [{} for _ in range(windows)]
-        self._totals = [[0] * channels for _ in range(windows)]
+        self._buckets: list[dict[int, int]] = [{} for _ in range(windows)]
+        self._totals = [0] * windows
         self._newest = [_NO_BUCKET] * windows
 
-    def add(self, time: float, channels: Iterable[int]) -> None:
-        """Count one at ``time`` in each of ``channels`` (a channel may repeat)."""
+    def add(self, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
+        """Add the packed ``increments[w]`` to bucket ``ids[w]``; the packed totals per window.
+
+        The returned list is the counter's own: read it, do not keep or change it.
+        """
         span = self._spec.buckets
-        for window, width in enumerate(self._spec.widths):
-            bucket = int(time // width)
-            newest = self._newest[window]
+        newest_of = self._newest
+        totals = self._totals
+        for window, bucket in enumerate(ids):
+            newest = newest_of[window]
             if bucket > newest:
-                self._advance(window, bucket)
+                self._advance(window, bucket, newest)
             elif bucket <= newest - span:
                 continue  # already outside this window
-            counts = self._buckets[window].get(bucket)
-            if counts is None:
-                counts = self._open_bucket(window, bucket)
-            totals = self._totals[window]
-            for channel in channels:
-                counts[channel] += 1
-                totals[channel] += 1
+            increment = increments[window]
+            if increment:
+                buckets = self._buckets[window]
+                count = buckets.get(bucket)
+                if count is not None:
+                    buckets[bucket] = count + increment
+                else:
+                    buckets[bucket] = increment
+                    if bucket < newest:
+                        self._sort(window)
+                totals[window] += increment
+        return totals
 
-    def discard(self, time: float, channel: int) -> None:
-        """Take back one count made at ``time`` in ``channel``, where it is still in a window."""
-        for window, width in enumerate(self._spec.widths):
-            counts = self._buckets[window].get(int(time // width))
-            if counts is not None and counts[channel] > 0:
-                counts[channel] -= 1
-                self._totals[window][channel] -= 1
+    def move(self, previous: float, ids: Sequence[int], unit: int, increments: list[int]) -> None:
+        """A distinct value counted (``unit``) at time ``previous`` is seen again in ``ids``.
 
-    def counts(self, now: float) -> list[list[int]]:
-        """Per window (shortest first), the channel totals of the window ending at ``now``.
-
-        The lists are the counter's own: read them, do not keep or change them.
+        Takes it out of its old bucket wherever the bucket changes and adds
+        ``unit`` to ``increments`` for those windows, for the coming :meth:`add`.
         """
+        nested = self._spec.nested
         for window, width in enumerate(self._spec.widths):
-            bucket = int(now // width)
+            old = int(previous // width)
+            if old == ids[window]:
+                if nested:
+                    return
+                continue
+            buckets = self._buckets[window]
+            count = buckets.get(old)
+            if count is not None:
+                buckets[old] = count - unit
+                self._totals[window] -= unit
+            increments[window] += unit
+
+    def discard(self, time: float, unit: int) -> None:
+        """Take back ``unit`` counted at ``time``, in the windows still holding its bucket."""
+        for window, width in enumerate(self._spec.widths):
+            buckets = self._buckets[window]
+            bucket = int(time // width)
+            count = buckets.get(bucket)
+            if count is not None:
+                buckets[bucket] = count - unit
+                self._totals[window] -= unit
+
+    def counts(self, now: float) -> list[int]:
+        """Per window, the packed totals of the window ending at ``now`` (own list: read only)."""
+        for window, bucket in enumerate(self._spec.bucket_ids(now)):
             if bucket > self._newest[window]:
-                self._advance(window, bucket)
+                self._advance(window, bucket, self._newest[window])
         return self._totals
 
-    def _advance(self, window: int, bucket: int) -> None:
-        """Make ``bucket`` the newest of ``window`` and drop the buckets that fell out."""
-        previous = self._newest[window]
+    def _advance(self, window: int, bucket: int, previous: int) -> None:
+        """Make ``bucket`` the newest of ``window`` (after ``previous``); drop what fell out."""
         self._newest[window] = bucket
         buckets = self._buckets[window]
         if not buckets:
             return
         cutoff = bucket - self._spec.buckets
-        totals = self._totals[window]
         if previous <= cutoff:  # idle for a whole window: everything expired
             buckets.clear()
-            totals[:] = [0] * self._channels
+            self._totals[window] = 0
             return
-        while buckets:
+        while True:
             oldest = next(iter(buckets))
             if oldest > cutoff:
                 return
-            for channel, count in enumerate(buckets.pop(oldest)):
-                totals[channel] -= count
+            self._totals[window] -= buckets.pop(oldest)
+            if not buckets:
+                return
 
-    def _open_bucket(self, window: int, bucket: int) -> list[int]:
+    def _sort(self, window: int) -> None:
+        # Rare: an out-of-order time opened a bucket. Keep buckets sorted so
+        # expiry can stop at the first bucket still inside the window.
         buckets = self._buckets[window]
-        counts = [0] * self._channels
-        buckets[bucket] = counts
-        if bucket < self._newest[window]:
-            # Rare: an out-of-order time opened a bucket. Keep buckets sorted so
-            # expiry can stop at the first bucket still inside the window.
-            ordered = sorted(buckets.items())
-            buckets.clear()
-            buckets.update(ordered)
-        return counts
+        ordered = sorted(buckets.items())
+        buckets.clear()
+        buckets.update(ordered)
 
     def to_state(self) -> dict[str, Any]:
-        """Plain JSON: per window the newest bucket and the rows ``[bucket, count...]``."""
+        """Plain JSON: per window the newest bucket and ``[bucket, count per channel...]`` rows."""
         return {
             "newest": [None if newest == _NO_BUCKET else newest for newest in self._newest],
             "buckets": [
-                [[bucket, *counts] for bucket, counts in buckets.items()]
+                [[bucket, *_lanes(count)] for bucket, count in buckets.items()]
                 for buckets in self._buckets
             ],
         }
 
     @classmethod
-    def from_state(cls, spec: WindowSpec, channels: int, state: dict[str, Any]) -> WindowCounter:
+    def from_state(cls, spec: WindowSpec, state: dict[str, Any]) -> WindowCounter:
         """Rebuild a counter from :meth:`to_state`; raises ``ValueError`` if it does not fit."""
-        counter = cls(spec, channels)
+        counter = cls(spec)
         newest, rows_per_window = state["newest"], state["buckets"]
         if len(newest) != len(spec.widths) or len(rows_per_window) != len(spec.widths):
             raise ValueError("counter state has a different number of windows")
         for window, rows in enumerate(rows_per_window):
             counter._newest[window] = _NO_BUCKET if newest[window] is None else int(newest[window])
-            totals = counter._totals[window]
+            buckets = counter._buckets[window]
             for bucket, *counts in rows:
-                if len(counts) != channels:
-                    raise ValueError("counter state has a different number of channels")
-                counter._buckets[window][int(bucket)] = [int(count) for count in counts]
-                for channel, count in enumerate(counts):
-                    totals[channel] += int(count)
+                if not all(0 <= int(count) <= LANE_MASK for count in counts):
+                    raise ValueError(f"bucket {bucket} has a count out of range")
+                buckets[int(bucket)] = sum(
+                    lane(channel) * int(count) for channel, count in enumerate(counts)
+                )
+            counter._totals[window] = sum(buckets.values())
         return counter
 
 
 class SetLimits:
-    """How long a :class:`FirstSeenSet` remembers an unseen value and how many it keeps."""
+    """How a :class:`FirstSeenSet` forgets: after ``forget_after`` unseen, or beyond ``cap`` values.
 
-    __slots__ = ("cap", "forget_after")
+    ``remember_first``: also keep each value's first sighting (first-seen sets
+    do; sets that only count distinct values do not need it).
+    """
 
-    def __init__(self, forget_after: float, cap: int) -> None:
+    __slots__ = ("cap", "forget_after", "remember_first")
+
+    def __init__(self, forget_after: float, cap: int, *, remember_first: bool = True) -> None:
         self.forget_after = forget_after
         self.cap = cap
+        self.remember_first = remember_first
 
 
 class FirstSeenSet:
-    """Values with their first and last sighting, at most ``cap`` of them.
+    """Values with their last (and first) sighting, at most about ``cap`` of them.
 
     ``observe(value, t)`` returns the value's previous last sighting, or
     ``None`` when the value is new: never seen, not seen for ``forget_after``
-    (then its first sighting restarts at ``t``), or dropped from a full set.
-    When a new value makes the set exceed ``cap``, values not seen for
-    ``forget_after`` are dropped and, if that is not enough, the least
-    recently seen ones down to three quarters of ``cap`` (trimming in batches
-    keeps ``observe`` O(1): the set is never reordered).
+    (its first sighting then restarts at ``t``), or dropped from a full set.
+    When new values make the set exceed ``cap`` (:attr:`full`), the owner
+    calls :meth:`trim`: forgotten values go and, if that is not enough, the
+    least recently seen ones down to three quarters of ``cap``. Trimming in
+    batches keeps ``observe`` O(1) (the set is never reordered); ``trim``
+    returns the dropped values' last sightings so a distinct count can take
+    them back.
 
-    >>> seen = FirstSeenSet(SetLimits(forget_after=86400.0, cap=2))
+    >>> seen = FirstSeenSet(SetLimits(forget_after=86400.0, cap=8))
     >>> seen.observe("DE", 0.0) is None, seen.observe("DE", 60.0)
     (True, 0.0)
     >>> seen.observe("DE", 60.0 + 86400.0) is None
     True
     """
 
-    __slots__ = ("_limits", "_values")
+    __slots__ = ("_first", "_last", "_limits")
 
     def __init__(self, limits: SetLimits) -> None:
         self._limits = limits
-        self._values: dict[str, list[float]] = {}
+        self._last: dict[str, float] = {}
+        self._first: dict[str, float] | None = {} if limits.remember_first else None
 
     def observe(self, value: str, time: float) -> float | None:
         """Record ``value`` seen at ``time``; its previous last sighting, ``None`` if new."""
-        entry = self._values.get(value)
-        if entry is None:
-            self._values[value] = [time, time]
-            if len(self._values) > self._limits.cap:
-                self._trim(time)
-            return None
-        last = entry[1]
-        if time - last >= self._limits.forget_after:
-            entry[0] = entry[1] = time
+        last = self._last.get(value)
+        if last is None or time - last >= self._limits.forget_after:
+            self._last[value] = time
+            if self._first is not None:
+                self._first[value] = time
             return None
         if time > last:
-            entry[1] = time
-        elif time < entry[0]:
-            entry[0] = time
+            self._last[value] = time
+        elif self._first is not None and time < self._first[value]:
+            self._first[value] = time
         return last
 
-    def _trim(self, now: float) -> None:
+    @property
+    def full(self) -> bool:
+        """More values than ``cap``: time to :meth:`trim`."""
+        return len(self._last) > self._limits.cap
+
+    def trim(self, now: float) -> list[float]:
+        """Drop forgotten values, then the least recently seen down to 3/4 of ``cap``.
+
+        Returns the last sightings of the dropped values.
+        """
         horizon = now - self._limits.forget_after
-        kept = {value: entry for value, entry in self._values.items() if entry[1] > horizon}
+        kept = [value for value, last in self._last.items() if last > horizon]
         keep = max(1, self._limits.cap * 3 // 4)
         if len(kept) > keep:
-            recent = sorted(kept.items(), key=lambda item: item[1][1], reverse=True)[:keep]
-            chosen = {value for value, _ in recent}
-            kept = {value: entry for value, entry in kept.items() if value in chosen}
-        self._values = kept
+            recent = set(sorted(kept, key=self._last.__getitem__, reverse=True)[:keep])
+            kept = [value for value in kept if value in recent]
+        chosen = set(kept)
+        dropped = [last for value, last in self._last.items() if value not in chosen]
+        self._last = {value: self._last[value] for value in kept}
+        if self._first is not None:
+            self._first = {value: self._first[value] for value in kept}
+        return dropped
 
     def __contains__(self, value: object) -> bool:
-        return value in self._values
+        return value in self._last
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._last)
 
     def first_seen(self, value: str) -> float | None:
-        entry = self._values.get(value)
-        return None if entry is None else entry[0]
+        """When ``value`` was first seen (since last forgotten); ``None`` if not remembered."""
+        return self._first.get(value) if self._first is not None else None
 
     def last_seen(self, value: str) -> float | None:
-        entry = self._values.get(value)
-        return None if entry is None else entry[1]
+        return self._last.get(value)
 
     def recent(self, limit: int | None = None) -> list[str]:
         """The values, most recently seen first (at most ``limit``)."""
-        ordered = sorted(self._values.items(), key=lambda item: item[1][1], reverse=True)
-        return [value for value, _ in ordered[:limit]]
+        return sorted(self._last, key=self._last.__getitem__, reverse=True)[:limit]
 
     def to_state(self) -> list[list[Any]]:
-        """Plain JSON: ``[value, first, last]`` rows in the set's own order."""
-        return [[value, first, last] for value, (first, last) in self._values.items()]
+        """Plain JSON: ``[value, last]`` or ``[value, last, first]`` rows, in the set's order."""
+        first = self._first
+        if first is None:
+            return [[value, last] for value, last in self._last.items()]
+        return [[value, last, first[value]] for value, last in self._last.items()]
 
     @classmethod
     def from_state(cls, limits: SetLimits, state: list[list[Any]]) -> FirstSeenSet:
         seen = cls(limits)
-        for value, first, last in state:
-            seen._values[str(value)] = [float(first), float(last)]
+        for value, last, *first in state:
+            seen._last[str(value)] = float(last)
+            if seen._first is not None:
+                seen._first[str(value)] = float(first[0]) if first else float(last)
         return seen
 
 
@@ -288,17 +372,22 @@ class HourOfWeekProfile:
     Counts are halved when one would overflow, so very old habits fade slowly.
     """
 
-    __slots__ = ("_counts", "_total")
+    __slots__ = ("_active", "_counts", "_total")
 
     def __init__(self) -> None:
         self._counts = array("I", bytes(4 * HOURS_PER_WEEK))
         self._total = 0
+        self._active = 0
 
     def add(self, time: float) -> None:
         hour = hour_of_week(time)
-        if self._counts[hour] >= _PROFILE_LIMIT:
+        count = self._counts[hour]
+        if count >= _PROFILE_LIMIT:
             self._halve()
-        self._counts[hour] += 1
+            count = self._counts[hour]
+        elif not count:
+            self._active += 1
+        self._counts[hour] = count + 1
         self._total += 1
 
     def share(self, time: float) -> float:
@@ -309,14 +398,16 @@ class HourOfWeekProfile:
     def total(self) -> int:
         return self._total
 
+    @property
     def active_hours(self) -> int:
-        """In how many of the 168 hours of the week the key was ever active."""
-        return HOURS_PER_WEEK - self._counts.count(0)
+        """In how many of the 168 hours of the week the key was active (a count above 0)."""
+        return self._active
 
     def _halve(self) -> None:
         for hour, count in enumerate(self._counts):
             self._counts[hour] = count // 2
         self._total = sum(self._counts)
+        self._active = HOURS_PER_WEEK - self._counts.count(0)
 
     def to_state(self) -> list[list[int]]:
         """Plain JSON: ``[hour, count]`` for the hours with a count."""
@@ -326,8 +417,9 @@ class HourOfWeekProfile:
     def from_state(cls, state: list[list[int]]) -> HourOfWeekProfile:
         profile = cls()
         for hour, count in state:
-            if not 0 <= hour < HOURS_PER_WEEK:
-                raise ValueError(f"hour of week {hour} is outside 0..167")
+            if not 0 <= hour < HOURS_PER_WEEK or not 0 < count < 1 << 32:
+                raise ValueError(f"hour of week {hour} (count {count}) is out of range")
             profile._counts[hour] = int(count)
         profile._total = sum(profile._counts)
+        profile._active = HOURS_PER_WEEK - profile._counts.count(0)
         return profile

@@ -99,7 +99,11 @@ def compile_condition_map(
         except FieldPathError as exc:
             raise ConditionError(here, str(exc)) from None
         matcher = compile_matcher(value, guard, here, multi=field.multi)
-        tests.append(_field_test(field.get, matcher))
+        keys = None if field.multi else _equality_keys(value)
+        if keys is not None:
+            tests.append(_membership_test(field.get, keys))
+        else:
+            tests.append(_field_test(field.get, matcher))
     return _all_of(tests)
 
 
@@ -274,13 +278,40 @@ def _field_test(getter: Callable[[Observation], Any], matcher: Matcher) -> Predi
     return lambda observation: matcher(getter(observation))
 
 
+def _equality_keys(spec: Any) -> frozenset[str] | None:
+    """The keys of an equals/in matcher on strings (already validated), else ``None``."""
+    if isinstance(spec, Mapping) and len(spec) == 1:
+        ((operator, spec),) = spec.items()
+        if operator not in ("equals", "in"):
+            return None
+    items = spec if isinstance(spec, list) else [spec]
+    if not all(isinstance(item, str) for item in items):
+        return None
+    return frozenset(item.casefold() for item in items)
+
+
+def _membership_test(getter: Callable[[Observation], Any], keys: frozenset[str]) -> Predicate:
+    # The most common condition by far (source, action, outcome ...): one call, no helpers.
+    def test(observation: Observation) -> bool:
+        value = getter(observation)
+        if isinstance(value, str):
+            return value.casefold() in keys
+        return value is not None and compare_key(value) in keys
+
+    return test
+
+
 def _all_of(predicates: Sequence[Predicate]) -> Predicate:
     if len(predicates) == 1:
         return predicates[0]
     frozen = tuple(predicates)
 
     def every(observation: Observation) -> bool:
-        return all(predicate(observation) for predicate in frozen)
+        # A plain loop: all() over a generator costs a frame per call on this hot path.
+        for predicate in frozen:  # noqa: SIM110
+            if not predicate(observation):
+                return False
+        return True
 
     return every
 
@@ -291,7 +322,10 @@ def _any_of(predicates: Sequence[Predicate]) -> Predicate:
     frozen = tuple(predicates)
 
     def some(observation: Observation) -> bool:
-        return any(predicate(observation) for predicate in frozen)
+        for predicate in frozen:  # noqa: SIM110 - as in every()
+            if predicate(observation):
+                return True
+        return False
 
     return some
 

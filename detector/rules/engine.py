@@ -265,30 +265,9 @@ def _detection(
 ) -> Detection:
     rule, event = compiled.rule, observation.event
     pairs = tuple((path.text, value or "") for path, value in zip(compiled.group, key, strict=True))
-    values: dict[str, Any] = {
-        "rule": rule.id,
-        "title": rule.title,
-        "severity": rule.severity.value,
-        "actor": event.actor,
-        "actor_type": event.actor_type.value,
-        "action": event.action,
-        "source": event.source,
-        "category": event.category.value,
-        "outcome": event.outcome.value,
-        "target": event.target,
-        "ip": event.ip,
-        "country": event.country,
-        "user_agent": event.user_agent,
-        "id": event.id,
-        "time": _iso(event.time),
-        "key": ", ".join(f"{name}={value}" for name, value in pairs),
-        "group": "/".join(value for _, value in pairs),
-        "attributes": dict(event.attributes),
-        "features": dict(observation.features),
-        **firing.values,
-    }
     summary = firing.default_summary
     if rule.summary is not None:
+        values = _template_values(rule, observation, pairs, firing)
         summary = render_template(rule.summary, values) or summary
     conditions: dict[str, Any] = {"where": rule.where}
     if rule.unless:
@@ -320,9 +299,63 @@ def _detection(
     )
 
 
+def _template_values(
+    rule: Rule, observation: Observation, pairs: tuple[tuple[str, str], ...], firing: Firing
+) -> dict[str, Any]:
+    """Everything a summary template may name (see summaries.COMMON_FIELDS and KIND_FIELDS)."""
+    event = observation.event
+    return {
+        "rule": rule.id,
+        "title": rule.title,
+        "severity": rule.severity.value,
+        "actor": event.actor,
+        "actor_type": event.actor_type.value,
+        "action": event.action,
+        "source": event.source,
+        "category": event.category.value,
+        "outcome": event.outcome.value,
+        "target": event.target,
+        "ip": event.ip,
+        "country": event.country,
+        "user_agent": event.user_agent,
+        "id": event.id,
+        "time": _iso(event.time),
+        "key": ", ".join(f"{name}={value}" for name, value in pairs),
+        "group": "/".join(value for _, value in pairs),
+        "attributes": dict(event.attributes),
+        "features": dict(observation.features),
+        **firing.values,
+    }
+
+
 def _pinned_sources(where: Mapping[str, Any]) -> frozenset[str] | None:
-    """The sources a rule's top-level ``source`` condition allows, if it is an equals/in."""
-    spec = where.get("source")
+    """The sources a condition map can match, if it says (else ``None``: any source).
+
+    A ``source`` equals/in condition pins them; so does an ``any:`` group whose
+    every alternative pins its sources (the union), or one ``all:`` member.
+    """
+    pinned = _pinned_by_field(where.get("source"))
+    if pinned is not None:
+        return pinned
+    alternatives = where.get("any")
+    if isinstance(alternatives, list) and alternatives:
+        found = [
+            _pinned_sources(item) if isinstance(item, Mapping) else None for item in alternatives
+        ]
+        if all(item is not None for item in found):
+            return frozenset().union(*(item for item in found if item is not None))
+    members = where.get("all")
+    if isinstance(members, list):
+        for member in members:
+            pinned = _pinned_sources(member) if isinstance(member, Mapping) else None
+            if pinned is not None:
+                return pinned
+    return None
+
+
+def _pinned_by_field(spec: Any) -> frozenset[str] | None:
+    if spec is None:
+        return None
     if isinstance(spec, Mapping) and len(spec) == 1:
         ((operator, spec),) = spec.items()
         if operator not in ("equals", "in"):

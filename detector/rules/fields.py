@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from detector.features.observation import Observation
@@ -117,7 +118,7 @@ def _normalized_getter(name: str) -> Callable[[Observation], Any]:
     if name == "time":
         return lambda obs: obs.event.time.isoformat().replace("+00:00", "Z")
     # Category, Outcome and ActorType are StrEnums: their values are already strings.
-    return lambda obs: getattr(obs.event, name)
+    return attrgetter(f"event.{name}")
 
 
 def resolve_raw(document: Mapping[str, Any], segments: Sequence[str]) -> Iterator[Any]:

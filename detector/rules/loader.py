@@ -33,7 +33,7 @@ def bundled_rules_dir() -> Path:
     return pipelines_dir() / "rules"
 
 
-def load_rules(paths: Sequence[Path], *, tracked: Sequence[str] | None = None) -> list[Rule]:
+def load_rules(paths: Sequence[Path | str], *, tracked: Sequence[str] | None = None) -> list[Rule]:
     """Every rule in ``paths`` (files, or directories of ``*.yaml``), in file then pack order.
 
     Disabled rules are returned too (the engine skips them). ``tracked`` is the
@@ -68,11 +68,11 @@ def check_tracked(rule: Rule, tracked: Sequence[str]) -> None:
         )
 
 
-def rule_files(paths: Sequence[Path]) -> list[Path]:
+def rule_files(paths: Sequence[Path | str]) -> list[Path]:
     """The YAML files ``paths`` stand for: files as given, directories sorted by name."""
     files: list[Path] = []
     bundled = _bundled_or_none()
-    for path in paths:
+    for path in map(Path, paths):
         if path.is_dir():
             files.extend(sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file()))
         elif path.is_file():

@@ -125,7 +125,7 @@ class SequenceEvaluator(Evaluator):
         event = observation.event
         now = to_micros(event.time)
         group = self.table.get(group_key) or _Group.empty(len(self.steps))
-        newest = max(now, self.table.last_seen(group_key) or now)
+        newest = self.table.newest(group_key, now)
         for index in reversed(matched):
             completion = self._advance(group, index, event, now)
             if completion is None:

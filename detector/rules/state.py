@@ -129,9 +129,10 @@ class GroupTable(Generic[S]):
             del self._groups[next(iter(self._groups))]
             self.evicted += 1
 
-    def last_seen(self, key: GroupKey) -> int | None:
+    def newest(self, key: GroupKey, now: int) -> int:
+        """The later of ``now`` and the group's last event time (events may arrive out of order)."""
         entry = self._groups.get(key)
-        return None if entry is None else entry[0]
+        return now if entry is None else max(now, entry[0])
 
     def drop(self, key: GroupKey) -> None:
         self._groups.pop(key, None)

@@ -65,6 +65,13 @@ class _Lenient(dict[str, Any]):
         return _MISSING
 
 
+class _Sample(dict[str, Any]):
+    """Stands in for attributes and features when checking a template: any key, a number."""
+
+    def __missing__(self, key: str) -> Any:
+        return 1
+
+
 def check_template(template: str, kind: str) -> None:
     """Raise ``ValueError`` if ``template`` uses a placeholder ``kind`` does not provide."""
     allowed = COMMON_FIELDS | KIND_FIELDS[kind]
@@ -81,10 +88,10 @@ def check_template(template: str, kind: str) -> None:
         if root not in allowed:
             known = ", ".join(sorted(allowed))
             raise ValueError(f"unknown summary placeholder {{{root}}} for kind {kind} ({known})")
-    sample = {name: _SAMPLE.get(name, name) for name in allowed}
-    sample["attributes"] = _Lenient()
-    sample["features"] = _Lenient()
-    if render_template(template, sample) is None:
+    sample: dict[str, Any] = {name: _SAMPLE.get(name, name) for name in allowed}
+    sample["attributes"] = _Sample()
+    sample["features"] = _Sample()
+    if _render(template, sample) is None:
         raise ValueError(f"summary template {template!r} cannot be rendered")
 
 
@@ -96,8 +103,12 @@ def render_template(template: str, values: Mapping[str, Any]) -> str | None:
             for key, value in values.items()
         }
     )
+    return _render(template, lenient)
+
+
+def _render(template: str, values: Mapping[str, Any]) -> str | None:
     try:
-        return string.Formatter().vformat(template, (), lenient)
+        return string.Formatter().vformat(template, (), values)
     except (ValueError, KeyError, IndexError, AttributeError, TypeError):
         return None
 

@@ -116,7 +116,7 @@ class CountThreshold(_Threshold):
         event = observation.event
         now = to_micros(event.time)
         hits = self.table.get(group) or []
-        newest = max(now, self.table.last_seen(group) or now)
+        newest = self.table.newest(group, now)
         bisect.insort(hits, Hit.of(event, now), key=_hit_time)
         del hits[: bisect.bisect_left(hits, newest - self.window_us, key=_hit_time)]
         if len(hits) < self.required:
@@ -179,7 +179,7 @@ class DistinctThreshold(_Threshold):
         event = observation.event
         now = to_micros(event.time)
         seen = self.table.get(group) or {}
-        newest = max(now, self.table.last_seen(group) or now)
+        newest = self.table.newest(group, now)
         horizon = newest - self.window_us
         for stale in [v for v, (hit, _) in seen.items() if hit.time < horizon]:
             del seen[stale]

@@ -38,6 +38,8 @@ def test_parse_time_accepts_vendor_formats_as_utc(value: Any, expected: datetime
         ("yesterday", DeadLetterReason.INVALID_TIME),
         (True, DeadLetterReason.INVALID_TIME),
         (10**30, DeadLetterReason.INVALID_TIME),
+        (float("inf"), DeadLetterReason.INVALID_TIME),
+        (float("nan"), DeadLetterReason.INVALID_TIME),
         ("2024-13-45T00:00:00Z", DeadLetterReason.INVALID_TIME),
     ],
 )

@@ -13,7 +13,7 @@ from detector.events.model import ActorType, Category, Event, Outcome
 from detector.features.observation import Observation
 from detector.rules import Rule, RuleEngine
 
-__all__ = ["BASE", "event", "observe_all", "obs", "rule", "rules"]
+__all__ = ["BASE", "event", "obs", "observe_all", "rule", "rules"]
 
 BASE = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -27,7 +27,7 @@ def event(
     action: str = "user.session.start",
     category: str = "authentication",
     actor_type: str = "human",
-    id: str | None = None,  # noqa: A002 - the Event field's name
+    id: str | None = None,
     ip: str | None = "203.0.113.9",
     country: str | None = None,
     target: str | None = None,

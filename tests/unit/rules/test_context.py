@@ -12,8 +12,8 @@ from detector.rules import ChangeWindow, RuleContext
 from detector.rules.context import DAYS
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 WEEKDAYS_PARIS = ChangeWindow(

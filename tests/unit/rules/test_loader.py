@@ -210,7 +210,7 @@ def test_a_rule_without_a_valid_id_is_named_by_position(tmp_path: Path) -> None:
 def test_a_kind_without_its_block_names_the_block(tmp_path: Path) -> None:
     text = GOOD.replace("kind: threshold", "kind: sequence")
     error = load_error(tmp_path, text)
-    assert error.where.endswith("rule okta-brute-force: sequence")
+    assert str(error.where).endswith("rule okta-brute-force: sequence")
     assert "needs a sequence block" in error.message
 
 

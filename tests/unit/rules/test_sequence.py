@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from detector.features.observation import Observation
 from detector.rules import RuleEngine
 from tests.unit.rules.factories import obs, observe_all, rule
@@ -18,11 +20,11 @@ sequence:
 """
 
 
-def fail(minutes: float, actor: str = "alice", **fields: object) -> Observation:
+def fail(minutes: float, actor: str = "alice", **fields: Any) -> Observation:
     return obs(minutes, actor=actor, outcome="failure", id=f"f-{actor}-{minutes:g}", **fields)
 
 
-def succeed(minutes: float, actor: str = "alice", **fields: object) -> Observation:
+def succeed(minutes: float, actor: str = "alice", **fields: Any) -> Observation:
     return obs(minutes, actor=actor, outcome="success", id=f"s-{actor}-{minutes:g}", **fields)
 
 

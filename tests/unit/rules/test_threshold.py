@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from detector.features.observation import Observation
 from detector.rules import RuleEngine
 from detector.rules.state import EVIDENCE_CAP
 from tests.unit.rules.factories import obs, observe_all, rule
@@ -22,7 +25,7 @@ threshold:
 """
 
 
-def failures(count: int, *, every: float = 1, start: float = 0, **fields: object) -> list:
+def failures(count: int, *, every: float = 1, start: float = 0, **fields: Any) -> list[Observation]:
     return [
         obs(start + index * every, outcome="failure", id=f"f{start + index * every:g}", **fields)
         for index in range(count)

@@ -1,0 +1,1 @@
+"""Feature layer: durations, settings, window primitives and the feature store."""
