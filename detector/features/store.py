@@ -156,12 +156,8 @@ class FeatureStore:
         if time < state.first:
             state.first = time
         learning = time - state.first < self._learning_period
-        increment = _ACTOR_EVENT
-        if failure:
-            increment += _ACTOR_FAILURE
-        if event.privileged:
-            increment += _ACTOR_PRIVILEGED
-        increments = [increment] * len(ids)
+        increment = _ACTOR_EVENT + (_ACTOR_FAILURE if failure else 0)
+        increments = [increment + (_ACTOR_PRIVILEGED if event.privileged else 0)] * len(ids)
         counter = state.counter
         sets = state.sets
         attributes = event.attributes
