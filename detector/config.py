@@ -21,6 +21,7 @@ from detector.errors import ConfigError
 from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
 from detector.rules.context import ChangeWindow
+from detector.yamlfile import load_yaml
 
 __all__ = [
     "AlertSettings",
@@ -84,7 +85,7 @@ def load_config(path: Path | None = None) -> PipelineConfig:
     """Read and validate a pipeline file; ConfigError names the file and the key."""
     path = path or default_config_path()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", where=str(path)) from None
     except yaml.YAMLError as exc:

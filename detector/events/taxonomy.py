@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from detector.errors import TaxonomyError
 from detector.events.model import Category
 from detector.resources import pipelines_dir
+from detector.yamlfile import load_yaml
 
 __all__ = ["Classification", "Taxonomy", "bundled_taxonomy_dir"]
 
@@ -200,7 +201,7 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 def _load(path: Path) -> _File:
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise TaxonomyError(f"cannot read: {exc}".splitlines()[0], where=str(path)) from None
     if not isinstance(data, Mapping):

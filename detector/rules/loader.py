@@ -21,6 +21,7 @@ from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
 from detector.rules.fields import LocatedError
 from detector.rules.model import Rule, RuleKind
+from detector.yamlfile import load_yaml
 
 __all__ = ["bundled_rules_dir", "load_rules", "rule_files"]
 
@@ -102,7 +103,7 @@ def _load_file(path: Path) -> list[Rule]:
 
 def _read_entries(path: Path) -> list[Any]:
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RuleError(f"cannot read: {first_line}", where=str(path)) from None
