@@ -52,6 +52,8 @@ class Alert:
     last_time: datetime | None = None
     evidence: tuple[str, ...] = ()
     revision: int = 0
+    related: tuple[str, ...] = ()
+    """Ids of open alerts of the other detector kind (rule vs model) about the same actor."""
 
     @property
     def severity(self) -> Severity:
@@ -88,4 +90,5 @@ class Alert:
             "evidence": list(self.evidence or found.evidence),
             "tags": list(found.tags),
             "runbook": found.runbook,
+            "related": list(self.related),
         }

@@ -69,6 +69,7 @@ class Suppressor:
                 first_time=detection.time,
                 last_time=detection.time,
                 evidence=detection.evidence[-self._max_evidence :],
+                related=self._related(detection),
             )
             self._open[slot] = _Open(alert, detection.time + detection.suppress, 1)
             out.append(alert)
@@ -90,6 +91,20 @@ class Suppressor:
                 item.sent_count = item.alert.count
                 out.append(item.alert)
         return out
+
+    def _related(self, detection: Detection) -> tuple[str, ...]:
+        """Open alerts of the other detector kind about the same actor.
+
+        When a rule and a model fire on one actor within a suppression period,
+        the second alert names the first instead of arriving as an unrelated one.
+        """
+        if detection.actor is None:
+            return ()
+        return tuple(
+            item.alert.id
+            for (kind, _, _), item in self._open.items()
+            if kind != detection.kind.value and item.alert.detection.actor == detection.actor
+        )
 
     @property
     def open_alerts(self) -> int:
@@ -126,6 +141,7 @@ class Suppressor:
                     "revision": item.alert.revision,
                     "last_time": (item.alert.last_time or item.alert.time).isoformat(),
                     "evidence": list(item.alert.evidence),
+                    "related": list(item.alert.related),
                     "closes_at": item.closes_at.isoformat(),
                 }
                 for item in self._open.values()
@@ -149,6 +165,7 @@ class Suppressor:
                 last_time=datetime.fromisoformat(row["last_time"]),
                 evidence=tuple(row["evidence"]),
                 revision=row["revision"],
+                related=tuple(row.get("related", ())),
             )
             slot = (detection.kind.value, detection.name, detection.key)
             closes_at = datetime.fromisoformat(row["closes_at"])

@@ -148,3 +148,14 @@ def test_alert_dict_has_every_contract_field() -> None:
     [alert] = Suppressor().process([detection(0)])
     assert isinstance(alert, Alert)
     assert set(alert.to_dict()) == set(SCHEMA["required"])
+
+
+def test_a_model_alert_names_the_open_rule_alert_on_the_same_actor() -> None:
+    suppressor = Suppressor()
+    [rule_alert] = suppressor.process([detection(0)])
+    anomaly = dataclasses.replace(detection(5), kind=DetectorKind.ANOMALY, name="code-anomaly")
+    other_actor = dataclasses.replace(anomaly, actor="bob", key=(("actor", "bob"),))
+    [linked, unlinked] = suppressor.process([anomaly, other_actor])
+    assert linked.related == (rule_alert.id,)
+    assert linked.to_dict()["related"] == [rule_alert.id]
+    assert unlinked.related == ()
