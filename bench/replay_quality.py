@@ -3,10 +3,11 @@
     python bench/replay_quality.py [--seed 7] [--days 7] [--work DIR] [--config FILE]
                                    [--per-source] [--json FILE]
 
-Generates a world with ``bench/scenarios.py`` (an organisation's GitHub, Okta,
-Kubernetes and CloudTrail logs with sixteen labeled attacks and benign
-look-alikes), runs ``ciwatch replay`` on it as a separate process, exactly as a
-user would, reads the alerts it wrote and scores them against ``labels.json``:
+Generates a world with ``bench/scenarios.py`` (``ciwatch generate``: an
+organisation's GitHub, Okta, Kubernetes and CloudTrail logs with sixteen
+rule-shaped and five behavioural labeled attacks and benign look-alikes),
+runs ``ciwatch replay`` on it as a separate process, exactly as a user would,
+reads the alerts it wrote and scores them against ``labels.json``:
 
 * an attack is **detected** when at least one alert cites one of its events as
   evidence, or names one of its actors or keys (as the alert's actor or in its
@@ -14,8 +15,10 @@ user would, reads the alerts it wrote and scores them against ``labels.json``:
 * **alerts per attack** counts the distinct alerts matching it (ideal: one);
 * a **false alert** matches no attack; it is attributed to the benign scenario
   it matches the same way, else to background activity;
-* **recall** = detected attacks / attacks, **precision** = alerts matching an
-  attack / all alerts;
+* **recall** = detected attacks / attacks, over the rule-shaped attacks only;
+  the behavioural ones (labeled kind ``behavioural``: no rule covers them)
+  are reported apart;
+* **precision** = alerts matching an attack of either kind / all alerts;
 * **throughput** = events / wall-clock seconds of the replay process, also net
   of the process start-up (measured by replaying an empty file).
 
@@ -88,12 +91,14 @@ class Labeled:
     start: datetime
     end: datetime
     events: frozenset[str]
+    kind: str = "rule"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Labeled:
         names = frozenset([*data["actors"], *data["keys"]])
         start, end = _time(data["start"]), _time(data["end"])
-        return cls(str(data["id"]), names, start, end, frozenset(data["events"]))
+        kind = str(data.get("kind", "rule"))
+        return cls(str(data["id"]), names, start, end, frozenset(data["events"]), kind)
 
     def matched_by(self, alert: SeenAlert, slack: timedelta) -> bool:
         if alert.evidence & self.events:
@@ -104,15 +109,25 @@ class Labeled:
 
 @dataclass(slots=True)
 class Score:
-    """Alerts set against the labels: which attack each matched, and which matched none."""
+    """Alerts set against the labels: which attack each matched, and which matched none.
+
+    ``per_attack`` holds the rule-shaped attacks, which recall is about;
+    ``per_behavioural`` those no rule covers, reported apart (an alert matching
+    one is not false, but rules are not expected to find them).
+    """
 
     alerts: list[SeenAlert]
     per_attack: dict[str, list[SeenAlert]] = field(default_factory=dict)
     false_alerts: list[tuple[SeenAlert, str]] = field(default_factory=list)
+    per_behavioural: dict[str, list[SeenAlert]] = field(default_factory=dict)
 
     @property
     def detected(self) -> int:
         return sum(1 for found in self.per_attack.values() if found)
+
+    @property
+    def behavioural_detected(self) -> int:
+        return sum(1 for found in self.per_behavioural.values() if found)
 
     @property
     def recall(self) -> float:
@@ -157,11 +172,15 @@ def score(
     benign: Sequence[Labeled],
     slack: timedelta,
 ) -> Score:
-    result = Score(list(alerts), {attack.id: [] for attack in attacks})
+    result = Score(list(alerts))
+    for attack in attacks:
+        into = result.per_behavioural if attack.kind == "behavioural" else result.per_attack
+        into[attack.id] = []
     for alert in alerts:
         hits = [attack for attack in attacks if attack.matched_by(alert, slack)]
         for attack in hits:
-            result.per_attack[attack.id].append(alert)
+            found = result.per_attack.get(attack.id)
+            (result.per_behavioural[attack.id] if found is None else found).append(alert)
         if not hits:
             look_alike = next((b.id for b in benign if b.matched_by(alert, slack)), "background")
             result.false_alerts.append((alert, look_alike))
@@ -224,6 +243,11 @@ def report(result: Score, labels: dict[str, Any], timing: dict[str, float]) -> d
         "per_attack": {
             sid: sorted({a.rule for a in found}) for sid, found in result.per_attack.items()
         },
+        "behavioural_attacks": len(result.per_behavioural),
+        "behavioural_detected": result.behavioural_detected,
+        "per_behavioural": {
+            sid: sorted({a.rule for a in found}) for sid, found in result.per_behavioural.items()
+        },
         "false": [
             {
                 "id": a.id,
@@ -242,12 +266,19 @@ def print_report(result: Score, summary: dict[str, Any]) -> None:
     for sid, found in result.per_attack.items():
         rules = ", ".join(summary["per_attack"][sid]) or "-"
         print(f"{sid:<36} {'yes' if found else 'NO':<9} {len(found):>6}  {rules}")
+    if result.per_behavioural:
+        print("behavioural attacks (no rule covers them):")
+    for sid, found in result.per_behavioural.items():
+        rules = ", ".join(summary["per_behavioural"][sid]) or "-"
+        print(f"{sid:<36} {'yes' if found else 'no':<9} {len(found):>6}  {rules}")
     precision = summary["precision"]
     shown = "n/a (no alerts)" if precision is None else f"{precision:.1%}"
     print(
         f"\nrecall {summary['detected']}/{summary['attacks']} = {summary['recall']:.1%}; "
         f"precision {summary['true_alerts']}/{summary['alerts']} = {shown}; "
-        f"{summary['attacks_with_exactly_one_alert']} attacks with exactly one alert"
+        f"{summary['attacks_with_exactly_one_alert']} attacks with exactly one alert; "
+        f"behavioural attacks (no rule covers them) detected: "
+        f"{summary['behavioural_detected']}/{summary['behavioural_attacks']}"
     )
     by_look_alike = Counter((a.rule, look_alike) for a, look_alike in result.false_alerts)
     print(f"false alerts: {len(result.false_alerts)}")

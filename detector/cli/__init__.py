@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from detector import __version__
+from detector.cli.generate import add_command as add_generate
 from detector.cli.normalize import add_command as add_normalize
 from detector.cli.replay import add_command as add_replay
 from detector.cli.rules import add_commands as add_rule_commands
@@ -47,6 +48,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ciwatch {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     add_normalize(commands)
+    add_generate(commands)
     add_replay(commands)
     add_rule_commands(commands)
     return parser

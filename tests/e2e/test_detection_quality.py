@@ -1,11 +1,12 @@
 """Issue 3's bar, end to end: `ciwatch replay` as a process over generated worlds.
 
 Each world (bench/scenarios.py) is an organisation's GitHub, Okta, Kubernetes
-and CloudTrail logs with sixteen labeled rule-shaped attacks and benign
+and CloudTrail logs with sixteen labeled rule-shaped attacks, five behavioural
+attacks no rule covers, and benign
 look-alikes: CI bots deploying to production around the clock, an admin
 tightening branch protection, password typos, a traveller on MFA from a
 country used before, renovate cloning every repository, a secret-sync operator.
-Every attack must raise exactly one alert and nothing else may alert.
+Every rule-shaped attack must raise exactly one alert and nothing else may alert.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def test_one_alert_per_attack_and_none_on_look_alikes(seed: int, tmp_path: Path)
         replay_quality.read_alerts(alerts_path), attacks, benign, timedelta(minutes=2)
     )
     per_attack = {attack: len(found) for attack, found in result.per_attack.items()}
-    assert per_attack == dict.fromkeys(scenarios.ATTACK_IDS, 1)
+    assert per_attack == dict.fromkeys(scenarios.RULE_ATTACK_IDS, 1)
+    # The behavioural attacks are for the models: no rule may see them.
+    per_behavioural = {attack: len(found) for attack, found in result.per_behavioural.items()}
+    assert per_behavioural == dict.fromkeys(scenarios.BEHAVIOURAL_ATTACK_IDS, 0)
     assert [(a.rule, a.actor, why) for a, why in result.false_alerts] == []
     assert "events" in done.stderr and "alerts       16" in done.stderr

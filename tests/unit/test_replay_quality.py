@@ -108,3 +108,23 @@ def test_read_alerts_keeps_each_alert_once_at_its_highest_revision(tmp_path: Pat
         "a1": ("okta-brute-force", 5),
         "b": ("other", 1),
     }
+
+
+def test_behavioural_attacks_are_scored_apart_from_recall_and_are_not_false_alerts() -> None:
+    sweep = Labeled.from_json(
+        {
+            "id": "github-night-repo-sweep",
+            "kind": "behavioural",
+            "actors": ["danak"],
+            "keys": [],
+            "start": "2026-01-08T01:00:00Z",
+            "end": "2026-01-08T01:25:00Z",
+            "events": ["github_audit:s1"],
+        }
+    )
+    on_sweep = seen(id="m1", actor="danak", key={"actor": "danak"}, evidence=["github_audit:s1"])
+    result = score([seen(evidence=["okta_system_log:e1"]), on_sweep], [BRUTE, sweep], [CI], SLACK)
+    assert list(result.per_attack) == ["okta-brute-force"] and result.recall == 1.0
+    assert result.per_behavioural == {"github-night-repo-sweep": [on_sweep]}
+    assert result.behavioural_detected == 1
+    assert result.false_alerts == [] and result.precision == 1.0

@@ -1,4 +1,4 @@
-"""The hand-built attack-scenario generator (bench/scenarios.py).
+"""The attack-scenario generator (detector.generator, through the bench/scenarios.py shim).
 
 The generated world must be deterministic, every record must become an Event
 through the bundled normalizer with the id labels.json gives it, and each
@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 import pytest
 import scenarios
-from scenario_world import START, World
 
+from detector.errors import ConfigError
 from detector.events.model import Category, Event, Outcome
+from detector.generator.world import START, World
 from detector.sources.files import FileSource
 from tests.normalizing import bundled_normalizer
 
@@ -111,12 +112,16 @@ def test_the_merged_file_is_in_event_time_order_and_holds_every_record(
     assert generated.labels["events"] == len(generated.events) == sum(counts.values())
 
 
-def test_too_few_days_are_refused_by_the_function_and_the_cli(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="at least 3"):
+def test_too_few_days_are_refused_by_the_function_and_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ConfigError, match="days: must be at least 3"):
         scenarios.generate(days=2)
-    with pytest.raises(SystemExit) as exit_info:
-        scenarios.main(["--out", str(tmp_path), "--days", "2"])
-    assert exit_info.value.code == 2
+    assert scenarios.main(["--out", str(tmp_path), "--days", "2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "ciwatch: error: days: must be at least 3: attacks start after day two"
+    )
+    assert not tmp_path.joinpath("all.jsonl").exists()
 
 
 def test_cli_writes_the_files_and_says_what_it_wrote(
@@ -126,7 +131,7 @@ def test_cli_writes_the_files_and_says_what_it_wrote(
     names = {path.name for path in tmp_path.iterdir()}
     expected = {f"{s}.jsonl" for s in scenarios.SOURCES} | {"all.jsonl", "labels.json"}
     assert names == expected
-    assert "16 attacks" in capsys.readouterr().out
+    assert "16 rule-shaped and 5 behavioural attacks" in capsys.readouterr().out
 
 
 # --- labels ----------------------------------------------------------------------------
@@ -135,7 +140,15 @@ def test_cli_writes_the_files_and_says_what_it_wrote(
 def test_every_attack_is_labeled_once_after_day_two_at_distinct_times(generated: Generated) -> None:
     attacks = generated.labels["attacks"]
     assert sorted(a["id"] for a in attacks) == sorted(scenarios.ATTACK_IDS)
-    assert len(attacks) == 16
+    kinds = {
+        kind: sorted(a["id"] for a in attacks if a["kind"] == kind)
+        for kind in ("rule", "behavioural")
+    }
+    assert kinds == {
+        "rule": sorted(scenarios.RULE_ATTACK_IDS),
+        "behavioural": sorted(scenarios.BEHAVIOURAL_ATTACK_IDS),
+    }
+    assert (len(kinds["rule"]), len(kinds["behavioural"])) == (16, 5)
     starts = [datetime.fromisoformat(a["start"]) for a in attacks]
     ends = [datetime.fromisoformat(a["end"]) for a in attacks]
     assert min(starts) > START + timedelta(days=2)

@@ -1,4 +1,4 @@
-"""The scenario generator's state: people, places, records, labeled scenarios.
+"""The generator's state: people, places, records, labeled scenarios.
 
 Everything random comes from one ``random.Random(seed)`` held by :class:`World`;
 nothing reads the wall clock, so a seed always gives the same world.
@@ -73,7 +73,9 @@ class Scenario:
     """A labeled group of records: an injected attack or a benign look-alike.
 
     ``actors`` (the main one first) and ``keys`` (addresses) are the values an
-    alert about this scenario may carry as its actor or group key.
+    alert about this scenario may carry as its actor or group key. An attack's
+    ``kind`` says what should catch it: ``rule`` (one rule of the default pack)
+    or ``behavioural`` (no rule; only a model of normal behaviour).
     """
 
     id: str
@@ -82,11 +84,20 @@ class Scenario:
     actors: tuple[str, ...]
     keys: tuple[str, ...] = ()
     records: list[Record] = field(default_factory=list)
+    kind: str = ""
+
+    @property
+    def start(self) -> datetime:
+        return min(record.time for record in self.records)
+
+    @property
+    def end(self) -> datetime:
+        return max(record.time for record in self.records)
 
     def to_dict(self) -> dict[str, Any]:
         records = sorted(self.records, key=lambda record: record.time)
         times = [r.time for r in records]
-        return {
+        found: dict[str, Any] = {
             "id": self.id,
             "label": self.label,
             "description": self.description,
@@ -98,6 +109,9 @@ class Scenario:
             "sources": sorted({r.source for r in records}),
             "events": [r.event_id for r in records],
         }
+        if self.kind:
+            found["kind"] = self.kind
+        return found
 
 
 class World:
@@ -106,8 +120,8 @@ class World:
     Records added inside :meth:`scenario` blocks are labeled with that scenario.
     """
 
-    def __init__(self, seed: int, days: int) -> None:
-        self.seed, self.days = seed, days
+    def __init__(self, seed: int, days: int, people: int = 20) -> None:
+        self.seed, self.days, self.people = seed, days, people
         self.end = START + timedelta(days=days)
         self.rng = random.Random(seed)
         self.records: list[Record] = []

@@ -1,7 +1,7 @@
 """Vendor records for the scenario generator, in the four log formats ciwatch reads.
 
 Each builder writes one record in the vendor's own JSON, as ciwatch's parsers
-read it, and returns a :class:`~scenario_world.Record` carrying the id the
+read it, and returns a :class:`~detector.generator.world.Record` carrying the id the
 normalizer will give it (``<source>:<vendor id>``): GitHub audit-log streaming
 (``_document_id``), Okta System Log (``uuid``), Kubernetes audit as EKS exports
 it (``<auditID>:<stage>``) and CloudTrail (``eventID``). Addresses come from
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scenario_world import Person, Place, Record, World, isoformat
+from detector.generator.world import Person, Place, Record, World, isoformat
 
 __all__ = [
     "ACCOUNT",

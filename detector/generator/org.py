@@ -1,6 +1,6 @@
-"""The scenario generator's organisation and its everyday, benign activity.
+"""The generated organisation and its everyday, benign activity.
 
-Twenty people in seven countries with working hours in their own time zones
+People in seven countries (twenty unless asked for more) with working hours in their own time zones
 (GitHub and Okta; Kubernetes and AWS for some), and machine identities that
 work around the clock: GitHub Actions and a deploy App, the Kubernetes service
 account ``ci:deployer`` rolling out to ``production``, the AWS role
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scenario_records import (
+from detector.generator.people import PLACES, TRAVELLER, roster
+from detector.generator.records import (
     ACCOUNT,
     IAM_USER,
     TOOLS,
@@ -28,7 +29,7 @@ from scenario_records import (
     console_login,
     web_identity,
 )
-from scenario_world import START, Person, Place, World
+from detector.generator.world import START, Person, World
 
 __all__ = [
     "BENIGN",
@@ -58,30 +59,7 @@ REPOS = tuple(
     for area in ("billing", "accounts", "search", "payments", "catalog", "notify", "reports")
     for kind in ("api", "web", "worker", "sdk", "infra", "docs", "jobs", "proto", "mobile")
 )
-PLACES = {
-    "sf": Place("US", "United States", "San Francisco", -8, "Comcast Cable"),
-    "ny": Place("US", "United States", "New York", -5, "Verizon Business"),
-    "london": Place("GB", "United Kingdom", "London", 0, "British Telecommunications"),
-    "berlin": Place("DE", "Germany", "Berlin", 1, "Deutsche Telekom AG"),
-    "warsaw": Place("PL", "Poland", "Warsaw", 1, "Orange Polska"),
-    "bengaluru": Place("IN", "India", "Bengaluru", 5.5, "Bharti Airtel"),
-    "sao-paulo": Place("BR", "Brazil", "Sao Paulo", -3, "Claro S.A."),
-    "tokyo": Place("JP", "Japan", "Tokyo", 9, "NTT Communications"),
-    "amsterdam": Place("NL", "Netherlands", "Amsterdam", 1, "DigitalOcean, LLC"),
-    "ashburn": Place("US", "United States", "Ashburn", -5, "Amazon.com, Inc."),
-    "hanoi": Place("VN", "Vietnam", "Hanoi", 7, "Viettel Group"),
-}
-# name@home; the first ADMINS are org owners and cloud admins, the first K8S_USERS use
-# kubectl and the first AWS_USERS the AWS console.
-PEOPLE = (
-    *("alice.moreau@sf", "bruno.costa@sao-paulo", "chen.wei@sf", "dana.kowalski@warsaw"),
-    *("elif.demir@berlin", "farah.khan@london", "gita.rao@bengaluru", "hugo.lang@berlin"),
-    *("ines.silva@sao-paulo", "jonas.berg@berlin", "kate.obrien@ny", "liam.walsh@london"),
-    *("maya.patel@ny", "nikos.pappas@london", "olga.nowak@warsaw", "priya.nair@bengaluru"),
-    *("quinn.baker@sf", "ravi.menon@ny", "sara.lind@sf", "tom.hughes@sf"),
-)
-ADMINS, K8S_USERS, AWS_USERS = 2, 12, 8
-TRAVELLER, IAM_USER_OWNER = "quinn.baker", "bruno.costa"
+IAM_USER_OWNER = "bruno.costa"
 TOKYO_IPS = ("198.51.100.200", "198.51.100.201")  # hotel and partner office
 RUNNERS = tuple(f"192.0.2.{host}" for host in range(130, 150))  # GitHub-hosted runners
 RENOVATE_IP, SECRET_SYNC_IP = "192.0.2.60", "10.0.4.17"
@@ -122,16 +100,13 @@ class Workday:
         return self.session.w.between(self.begin, self.end)
 
 
-def organisation(w: World) -> Org:
-    people = []
-    for index, entry in enumerate(PEOPLE):
-        name, _, home = entry.partition("@")
-        first, _, last = name.partition(".")
-        powers = {"admin": index < ADMINS, "k8s": index < K8S_USERS, "aws": index < AWS_USERS}
+def organisation(w: World, people: int) -> Org:
+    """The first ``people`` of the roster, each working on five repositories."""
+    staff = []
+    for m in roster(people):
         repos = tuple(w.rng.sample(REPOS, 5))
-        ip = f"198.51.100.{10 + index}"
-        people.append(Person(f"{first}{last[:1]}", name, PLACES[home], ip, repos=repos, **powers))
-    return Org(tuple(people))
+        staff.append(Person(m.login, m.name, m.home, m.ip, m.admin, m.k8s, m.aws, repos))
+    return Org(tuple(staff))
 
 
 def factor() -> list[dict[str, Any]]:

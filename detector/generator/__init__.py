@@ -1,0 +1,130 @@
+"""An organisation's audit logs with injected attacks, labeled: ``ciwatch generate``.
+
+People in seven countries (twenty by default, up to hundreds with ``people``)
+and a few machine identities working around the clock (``org``) leave GitHub
+audit-log streaming, Okta System Log, Kubernetes audit (EKS) and CloudTrail
+records in the vendors' own JSON (``records``) over ``days`` days of event time
+from 2026-01-05T00:00:00Z, a Monday. After day two, attacks are injected, one
+of each (``schedule``): sixteen rule-shaped ones, each what one rule of the
+default pack is for (``attacks``, labeled kind ``rule``), and five that no rule
+covers (``behavioural``, kind ``behavioural``). Next to them are benign
+look-alikes: CI deploying to production at night, bots cloning every
+repository, an admin adjusting branch protection, password typos, a traveller
+back in a country seen before, routine clones.
+
+:func:`write` puts into a directory one JSONL file per source, ``all.jsonl``
+(every record in event-time order, for replays that read files one after
+another) and ``labels.json``, which lists each attack and benign scenario with
+its events, named by the ids the normalizer gives them (``<source>:<vendor
+id>``). The same seed, days and people give byte-identical output: all
+randomness is ``random.Random(seed)`` and nothing reads the clock.
+
+Attacks by new-value rules (the new-country login) only fire after the actor's
+learning period: with the default of 7 days, generate 9 days or more, or use a
+shorter learning period in the replay's configuration.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from detector.errors import ConfigError
+from detector.generator.attacks import ATTACK, ATTACKS, BEHAVIOURAL, RULE, lookalikes
+from detector.generator.org import everyday, organisation
+from detector.generator.people import BASE_PEOPLE, MAX_PEOPLE
+from detector.generator.schedule import inject
+from detector.generator.world import START, World, isoformat
+
+__all__ = [
+    "ATTACK_IDS",
+    "BEHAVIOURAL_ATTACK_IDS",
+    "DEFAULT_PEOPLE",
+    "MAX_PEOPLE",
+    "MERGED",
+    "MIN_DAYS",
+    "MIN_PEOPLE",
+    "RULE_ATTACK_IDS",
+    "SOURCES",
+    "World",
+    "generate",
+    "labels",
+    "write",
+]
+
+SOURCES = ("github_audit", "okta_system_log", "k8s_audit", "cloudtrail")
+MERGED = "all.jsonl"
+MIN_DAYS = 3
+DEFAULT_PEOPLE = MIN_PEOPLE = BASE_PEOPLE
+ATTACK_IDS = tuple(ATTACKS)
+RULE_ATTACK_IDS = tuple(sid for sid, spec in ATTACKS.items() if spec.kind == RULE)
+BEHAVIOURAL_ATTACK_IDS = tuple(sid for sid, spec in ATTACKS.items() if spec.kind == BEHAVIOURAL)
+
+
+def generate(seed: int = 7, days: int = 7, people: int = DEFAULT_PEOPLE) -> World:
+    """The world for ``seed`` over ``days`` days with ``people`` people; records in time order.
+
+    Raises :class:`~detector.errors.ConfigError` naming ``days`` or ``people``
+    when there are too few days for the attacks or too few (or too many) people.
+    """
+    if days < MIN_DAYS:
+        raise ConfigError(f"must be at least {MIN_DAYS}: attacks start after day two", where="days")
+    if not MIN_PEOPLE <= people <= MAX_PEOPLE:
+        raise ConfigError(f"must be from {MIN_PEOPLE} to {MAX_PEOPLE}", where="people")
+    world = World(seed, days, people)
+    org = organisation(world, people)
+    everyday(world, org)
+    org = lookalikes(world, org)
+    inject(world, org)
+    world.records.sort(key=lambda record: record.time)  # stable: ties keep emission order
+    return world
+
+
+def labels(world: World) -> dict[str, Any]:
+    """What ``labels.json`` holds: the run's parameters, file names, counts and scenarios.
+
+    ``attacks`` holds both kinds, each with its ``kind`` (``rule`` or ``behavioural``).
+    """
+    counts = Counter(record.source for record in world.records)
+    scenarios = [s.to_dict() for s in world.scenarios.values()]
+    return {
+        "generator": "ciwatch generate",
+        "seed": world.seed,
+        "days": world.days,
+        "people": world.people,
+        "start": isoformat(START),
+        "end": isoformat(world.end),
+        "events": len(world.records),
+        "counts": {source: counts[source] for source in SOURCES},
+        "files": {source: f"{source}.jsonl" for source in SOURCES},
+        "merged": MERGED,
+        "attacks": sorted((s for s in scenarios if s["label"] == ATTACK), key=_by_start),
+        "benign": [s for s in scenarios if s["label"] != ATTACK],
+    }
+
+
+def _by_start(scenario: dict[str, Any]) -> str:
+    return str(scenario["start"])
+
+
+def write(world: World, out: Path) -> dict[str, Path]:
+    """Write the per-source files, ``all.jsonl`` and ``labels.json``; their paths by name."""
+    out.mkdir(parents=True, exist_ok=True)
+    lines = {source: bytearray() for source in SOURCES}
+    merged = bytearray()
+    for record in world.records:
+        line = orjson.dumps(record.doc) + b"\n"
+        lines[record.source] += line
+        merged += line
+    written: dict[str, Path] = {}
+    for name, data in [*((f"{s}.jsonl", lines[s]) for s in SOURCES), (MERGED, merged)]:
+        written[name] = out / name
+        written[name].write_bytes(bytes(data))
+    written["labels.json"] = out / "labels.json"
+    written["labels.json"].write_bytes(
+        orjson.dumps(labels(world), option=orjson.OPT_INDENT_2) + b"\n"
+    )
+    return written
