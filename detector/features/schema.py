@@ -11,22 +11,26 @@ a name means or the set of names bumps :data:`FEATURE_SCHEMA_VERSION`.
 
 from __future__ import annotations
 
+from detector.events.model import Category
 from detector.features.settings import FeatureSettings
 
 __all__ = [
     "ACTOR_CHANNELS",
     "ACTOR_DISTINCT_FIELDS",
+    "ACTOR_RATIOS",
     "ACTOR_SCALARS",
+    "CATEGORY_CHANNELS",
     "EVENT_FLAGS",
     "FEATURE_NAMES",
     "FEATURE_SCHEMA_VERSION",
     "IP_CHANNELS",
+    "MUTATING_CATEGORIES",
     "TARGET_CHANNELS",
     "feature_names",
     "windowed_names",
 ]
 
-FEATURE_SCHEMA_VERSION = "1"
+FEATURE_SCHEMA_VERSION = "2"
 
 ACTOR_CHANNELS = (
     "events",
@@ -37,8 +41,18 @@ ACTOR_CHANNELS = (
     "distinct_targets",
     "distinct_repos",
     "distinct_namespaces",
+    "distinct_user_agents",
+    "code_access",
+    "secret_access",
+    "pipeline",
+    "infrastructure_change",
+    "privilege_change",
+    "config_change",
+    "production",
 )
-"""Windowed counts per actor; ``distinct_*`` count the values of :data:`ACTOR_DISTINCT_FIELDS`."""
+"""Windowed counts per actor; ``distinct_*`` count the values of :data:`ACTOR_DISTINCT_FIELDS`,
+the category channels (see :data:`CATEGORY_CHANNELS`) the events of that category, and
+``production`` the events on a production namespace or target."""
 
 ACTOR_DISTINCT_FIELDS = {
     "distinct_ips": "ip",
@@ -46,19 +60,39 @@ ACTOR_DISTINCT_FIELDS = {
     "distinct_targets": "target",
     "distinct_repos": "repo",
     "distinct_namespaces": "namespace",
+    "distinct_user_agents": "user_agent",
 }
 """Distinct-count channel → the event field (or ``attributes`` key) it counts."""
+
+CATEGORY_CHANNELS = {
+    Category.CODE_ACCESS: "code_access",
+    Category.SECRET_ACCESS: "secret_access",
+    Category.PIPELINE: "pipeline",
+    Category.INFRASTRUCTURE_CHANGE: "infrastructure_change",
+    Category.PRIVILEGE_CHANGE: "privilege_change",
+    Category.CONFIG_CHANGE: "config_change",
+}
+"""Event category → the actor channel counting it (other categories have none)."""
+
+MUTATING_CATEGORIES = frozenset(
+    {Category.INFRASTRUCTURE_CHANGE, Category.PRIVILEGE_CHANGE, Category.CONFIG_CHANGE}
+)
+"""Categories that change something (``event.mutating``)."""
 
 IP_CHANNELS = ("events", "failures", "distinct_actors")
 TARGET_CHANNELS = ("distinct_actors",)
 
 ACTOR_SCALARS = (
     "actor.hour_of_week_share",
+    "actor.hour_of_week_rarity",
     "actor.active_hours_of_week",
     "actor.age_days",
     "actor.learning",
 )
-EVENT_FLAGS = ("event.failure", "event.privileged")
+ACTOR_RATIOS = ("failure_ratio", "events_vs_baseline")
+"""Per window, ratios computed from the actor's counts (see docs/features.md)."""
+
+EVENT_FLAGS = ("event.failure", "event.privileged", "event.mutating", "event.production")
 
 
 def windowed_names(
@@ -76,6 +110,7 @@ def feature_names(settings: FeatureSettings) -> tuple[str, ...]:
         *windowed_names("ip", IP_CHANNELS, labels),
         *windowed_names("target", TARGET_CHANNELS, labels),
         *ACTOR_SCALARS,
+        *windowed_names("actor", ACTOR_RATIOS, labels),
         *(f"actor.new.{field}" for field in settings.tracked),
         *EVENT_FLAGS,
     )

@@ -72,6 +72,9 @@ class FeatureSettings(BaseModel):
       values beyond it are dropped.
     - ``tracked``: fields whose first appearance per actor is reported (event
       fields from :data:`EVENT_FIELDS` or ``attributes`` keys).
+    - ``production_namespaces``: glob patterns (``fnmatch``, case-insensitive)
+      an event's ``attributes.namespace`` or ``target`` matches when it acts on
+      production (``event.production``, ``actor.production.<w>``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -88,6 +91,7 @@ class FeatureSettings(BaseModel):
     max_keys: int = Field(default=200_000, ge=1)
     max_values_per_set: int = Field(default=256, ge=1)
     tracked: tuple[str, ...] = ("ip", "country", "user_agent", "repo", "namespace")
+    production_namespaces: tuple[str, ...] = ("prod*", "production*")
 
     @field_validator("windows", mode="after")
     @classmethod
@@ -104,9 +108,9 @@ class FeatureSettings(BaseModel):
             raise ValueError(f"windows must be different, got {', '.join(labels)}")
         return tuple(sorted(windows))
 
-    @field_validator("tracked", mode="before")
+    @field_validator("tracked", "production_namespaces", mode="before")
     @classmethod
-    def _split_tracked(cls, value: Any) -> Any:
+    def _split_comma_list(cls, value: Any) -> Any:
         return tuple(value.split(",")) if isinstance(value, str) else value
 
     @field_validator("tracked", mode="after")
@@ -122,6 +126,14 @@ class FeatureSettings(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"tracked fields repeat: {', '.join(names)}")
         return names
+
+    @field_validator("production_namespaces", mode="after")
+    @classmethod
+    def _check_globs(cls, globs: tuple[str, ...]) -> tuple[str, ...]:
+        patterns = tuple(glob.strip() for glob in globs)
+        if not all(patterns):
+            raise ValueError("production namespace patterns must not be empty")
+        return patterns
 
     @model_validator(mode="after")
     def _check_forget_after(self) -> FeatureSettings:

@@ -1,8 +1,10 @@
 """The per-key states a feature store keeps, and the snapshot format around them.
 
 Kept apart from the store so the hot path (store.py) and the snapshot format
-(here) each stay readable. States use ``__slots__``: there is one per actor,
-IP and target, and their size is the store's memory.
+(here) each stay readable; the helpers that update a key's state
+(:func:`count_key`, :func:`trim_set`) live here with the states. States use
+``__slots__``: there is one per actor, IP and target, and their size is the
+store's memory.
 
 A snapshot is one JSON object: ``format``, ``version``, ``feature_schema``,
 ``windows`` (seconds), then the store's counters and the three key tables
@@ -18,13 +20,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from detector.errors import ConfigError
-from detector.features.schema import FEATURE_SCHEMA_VERSION
+from detector.features.schema import (
+    ACTOR_CHANNELS,
+    ACTOR_DISTINCT_FIELDS,
+    FEATURE_SCHEMA_VERSION,
+)
+from detector.features.settings import EVENT_FIELDS, FeatureSettings
 from detector.features.windows import (
     FirstSeenSet,
     HourOfWeekProfile,
     SetLimits,
     WindowCounter,
     WindowSpec,
+    lane,
 )
 
 __all__ = [
@@ -33,8 +41,11 @@ __all__ = [
     "ActorState",
     "KeyState",
     "TrackedField",
+    "actor_fields",
     "check_snapshot",
+    "count_key",
     "snapshot_header",
+    "trim_set",
     "write_atomically",
 ]
 
@@ -137,6 +148,15 @@ def check_snapshot(data: Any, spec: WindowSpec, *, where: str) -> None:
             "delete it to start with empty state",
             where=where,
         )
+    schema = data.get("feature_schema")
+    if schema != FEATURE_SCHEMA_VERSION:
+        # Channels mean other things (or are missing) in another schema: counts
+        # restored from it would be wrong, not just old.
+        raise ConfigError(
+            f"snapshot has feature schema {schema!r}, this version uses "
+            f"{FEATURE_SCHEMA_VERSION!r}; delete it to start with empty state",
+            where=where,
+        )
     windows = data.get("windows")
     if not isinstance(windows, list) or [float(seconds) for seconds in windows] != list(
         spec.seconds
@@ -165,3 +185,47 @@ def write_atomically(path: Path, payload: bytes) -> None:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
+
+
+def count_key(
+    state: KeyState, actor: str, time: float, ids: list[int], increment: int, actor_unit: int
+) -> list[int]:
+    """Count an event of ``actor`` on an IP or target key; the key's packed totals."""
+    increments = [increment] * len(ids)
+    previous = state.actors.observe(actor, time)
+    if previous is None:
+        increments = [count + actor_unit for count in increments]
+    elif previous < time:
+        state.counter.move(previous, ids, actor_unit, increments)
+    counts = state.counter.add(ids, increments)
+    if state.actors.full:
+        trim_set(state.actors, time, state.counter, actor_unit)
+    return counts
+
+
+def trim_set(seen: FirstSeenSet, now: float, counter: WindowCounter, unit: int) -> None:
+    """Trim a full set; its dropped values stop counting as distinct (``unit``) in ``counter``."""
+    for last in seen.trim(now):
+        if unit:
+            counter.discard(last, unit)
+
+
+def actor_fields(
+    settings: FeatureSettings, tracked_limits: SetLimits, window_limits: SetLimits
+) -> tuple[TrackedField, ...]:
+    """The fields whose values an actor remembers: tracked ones, then distinct-counted ones."""
+    unit_of = {
+        field: lane(ACTOR_CHANNELS.index(channel))
+        for channel, field in ACTOR_DISTINCT_FIELDS.items()
+    }
+    names = list(settings.tracked) + [name for name in unit_of if name not in settings.tracked]
+    return tuple(
+        TrackedField(
+            name=name,
+            on_event=name in EVENT_FIELDS,
+            unit=unit_of.get(name, 0),
+            tracked=name in settings.tracked,
+            limits=tracked_limits if name in settings.tracked else window_limits,
+        )
+        for name in names
+    )

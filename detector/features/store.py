@@ -25,24 +25,35 @@ import orjson
 
 from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
+from detector.features.derived import ProductionMatcher, actor_ratios
 from detector.features.observation import Observation
 from detector.features.schema import (
     ACTOR_CHANNELS,
-    ACTOR_DISTINCT_FIELDS,
+    CATEGORY_CHANNELS,
     IP_CHANNELS,
+    MUTATING_CATEGORIES,
     TARGET_CHANNELS,
 )
-from detector.features.settings import EVENT_FIELDS, FeatureSettings
+from detector.features.settings import FeatureSettings
 from detector.features.state import (
     ActorState,
     KeyState,
-    TrackedField,
+    actor_fields,
     check_snapshot,
+    count_key,
     snapshot_header,
+    trim_set,
     write_atomically,
 )
 from detector.features.vector import FeatureLayout, FeatureVector
-from detector.features.windows import FirstSeenSet, SetLimits, WindowCounter, WindowSpec, lane
+from detector.features.windows import (
+    FirstSeenSet,
+    HourOfWeekProfile,
+    SetLimits,
+    WindowCounter,
+    WindowSpec,
+    lane,
+)
 
 __all__ = ["FeatureStore"]
 
@@ -50,6 +61,10 @@ _FAILURE = Outcome.FAILURE
 _ACTOR_EVENT = lane(ACTOR_CHANNELS.index("events"))
 _ACTOR_FAILURE = lane(ACTOR_CHANNELS.index("failures"))
 _ACTOR_PRIVILEGED = lane(ACTOR_CHANNELS.index("privileged"))
+_ACTOR_PRODUCTION = lane(ACTOR_CHANNELS.index("production"))
+_CATEGORY_UNIT = {
+    category: lane(ACTOR_CHANNELS.index(channel)) for category, channel in CATEGORY_CHANNELS.items()
+}
 _IP_EVENT = lane(IP_CHANNELS.index("events"))
 _IP_FAILURE = lane(IP_CHANNELS.index("failures"))
 _IP_ACTOR = lane(IP_CHANNELS.index("distinct_actors"))
@@ -86,13 +101,15 @@ class FeatureStore:
         self._window_limits = SetLimits(
             self._spec.seconds[-1], settings.max_values_per_set, remember_first=False
         )
-        self._fields = _actor_fields(settings, self._tracked_limits, self._window_limits)
+        self._fields = actor_fields(settings, self._tracked_limits, self._window_limits)
         self._actors: dict[str, ActorState] = {}
         self._ips: dict[str, KeyState] = {}
         self._targets: dict[str, KeyState] = {}
         self._watermark: float | None = None
         self._no_counts = [0] * len(self._spec.widths)
         self._no_new_values = [0] * len(settings.tracked)
+        self._production = ProductionMatcher(settings.production_namespaces)
+        self._window_hours = [seconds / 3600.0 for seconds in self._spec.seconds]
 
     @property
     def watermark(self) -> datetime | None:
@@ -119,45 +136,66 @@ class FeatureStore:
             self.late_events += 1
             return self._describe_late(event, time)
         failure = event.outcome is _FAILURE
+        production = self._production.event_is_production(event)
+        increment = _ACTOR_EVENT + _CATEGORY_UNIT.get(event.category, 0)
+        if failure:
+            increment += _ACTOR_FAILURE
+        if event.privileged:
+            increment += _ACTOR_PRIVILEGED
+        if production:
+            increment += _ACTOR_PRODUCTION
         ids = self._spec.bucket_ids(time)
-        actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, failure)
+        actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
         if event.ip:
-            increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
+            ip_increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
             state = self._touch(self._ips, event.ip, time, self._new_key)
-            ip_counts = _count_key(state, event.actor, time, ids, increment, _IP_ACTOR)
+            ip_counts = count_key(state, event.actor, time, ids, ip_increment, _IP_ACTOR)
         else:
             ip_counts = self._no_counts
         if event.target:
             state = self._touch(self._targets, event.target, time, self._new_key)
-            target_counts = _count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
+            target_counts = count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
         else:
             target_counts = self._no_counts
-        profile = actor.profile
         parts = [
             *actor_counts,
             *ip_counts,
             *target_counts,
-            profile.share(time),
-            profile.active_hours,
-            (time - actor.first) / _SECONDS_PER_DAY,
-            1 if learning else 0,
+            *self._actor_scalars(actor.profile, time - actor.first, time, learning, actor_counts),
             *(self._new_value_flags(new_values) if new_values else self._no_new_values),
-            1 if failure else 0,
-            1 if event.privileged else 0,
+            *_event_flags(event, failure, production),
         ]
-        profile.add(time)
+        actor.profile.add(time)
         return Observation(event, False, learning, new_values, FeatureVector(self._layout, parts))
 
+    def _actor_scalars(
+        self,
+        profile: HourOfWeekProfile,
+        history: float,
+        time: float,
+        learning: bool,
+        counts: list[int],
+    ) -> list[float]:
+        """Hour-of-week share and rarity, active hours, age, learning, ratios per window."""
+        share, rarity = profile.share_and_rarity(time)
+        return [
+            share,
+            rarity,
+            profile.active_hours,
+            history / _SECONDS_PER_DAY,
+            1 if learning else 0,
+            *actor_ratios(counts, self._window_hours, profile.total, history),
+        ]
+
     def _observe_actor(
-        self, event: Event, time: float, ids: list[int], failure: bool
+        self, event: Event, time: float, ids: list[int], increment: int
     ) -> tuple[ActorState, list[int], dict[str, str], bool]:
         """Count the event for its actor; the state, packed totals, new values, learning."""
         state = self._touch(self._actors, event.actor, time, self._new_actor)
         if time < state.first:
             state.first = time
         learning = time - state.first < self._learning_period
-        increment = _ACTOR_EVENT + (_ACTOR_FAILURE if failure else 0)
-        increments = [increment + (_ACTOR_PRIVILEGED if event.privileged else 0)] * len(ids)
+        increments = [increment] * len(ids)
         counter = state.counter
         sets = state.sets
         attributes = event.attributes
@@ -193,7 +231,7 @@ class FeatureStore:
             increments = [count + new_units for count in increments]
         counts = counter.add(ids, increments)
         for seen, unit in full:  # after add, so a dropped value is taken back exactly
-            _trim(seen, time, counter, unit)
+            trim_set(seen, time, counter, unit)
         return state, counts, new_values, learning
 
     def _new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
@@ -233,20 +271,22 @@ class FeatureStore:
         target = self._targets.get(event.target) if event.target else None
         if actor is None:
             learning = True
-            scalars: list[float] = [0.0, 0, 0.0, 1]
+            actor_counts = self._no_counts
+            scalars = self._actor_scalars(HourOfWeekProfile(), 0.0, time, True, actor_counts)
         else:
             learning = time - actor.first < self._learning_period
-            profile = actor.profile
-            age = max(0.0, time - actor.first) / _SECONDS_PER_DAY
-            scalars = [profile.share(time), profile.active_hours, age, 1 if learning else 0]
+            actor_counts = actor.counter.counts(actor.last)
+            history = max(0.0, time - actor.first)
+            scalars = self._actor_scalars(actor.profile, history, time, learning, actor_counts)
         parts = [
-            *(actor.counter.counts(actor.last) if actor else self._no_counts),
+            *actor_counts,
             *(ip.counter.counts(ip.last) if ip else self._no_counts),
             *(target.counter.counts(target.last) if target else self._no_counts),
             *scalars,
             *self._no_new_values,
-            1 if event.outcome is _FAILURE else 0,
-            1 if event.privileged else 0,
+            *_event_flags(
+                event, event.outcome is _FAILURE, self._production.event_is_production(event)
+            ),
         ]
         return Observation(event, True, learning, {}, FeatureVector(self._layout, parts))
 
@@ -351,45 +391,11 @@ class FeatureStore:
         return cls.restore(settings, data, where=str(path))
 
 
-def _count_key(
-    state: KeyState, actor: str, time: float, ids: list[int], increment: int, actor_unit: int
-) -> list[int]:
-    """Count an event of ``actor`` on an IP or target key; the key's packed totals."""
-    increments = [increment] * len(ids)
-    previous = state.actors.observe(actor, time)
-    if previous is None:
-        increments = [count + actor_unit for count in increments]
-    elif previous < time:
-        state.counter.move(previous, ids, actor_unit, increments)
-    counts = state.counter.add(ids, increments)
-    if state.actors.full:
-        _trim(state.actors, time, state.counter, actor_unit)
-    return counts
-
-
-def _trim(seen: FirstSeenSet, now: float, counter: WindowCounter, unit: int) -> None:
-    """Trim a full set; its dropped values stop counting as distinct (``unit``) in ``counter``."""
-    for last in seen.trim(now):
-        if unit:
-            counter.discard(last, unit)
-
-
-def _actor_fields(
-    settings: FeatureSettings, tracked_limits: SetLimits, window_limits: SetLimits
-) -> tuple[TrackedField, ...]:
-    """The fields whose values an actor remembers: tracked ones, then distinct-counted ones."""
-    unit_of = {
-        field: lane(ACTOR_CHANNELS.index(channel))
-        for channel, field in ACTOR_DISTINCT_FIELDS.items()
-    }
-    names = list(settings.tracked) + [name for name in unit_of if name not in settings.tracked]
-    return tuple(
-        TrackedField(
-            name=name,
-            on_event=name in EVENT_FIELDS,
-            unit=unit_of.get(name, 0),
-            tracked=name in settings.tracked,
-            limits=tracked_limits if name in settings.tracked else window_limits,
-        )
-        for name in names
+def _event_flags(event: Event, failure: bool, production: bool) -> tuple[int, int, int, int]:
+    """``event.failure``, ``event.privileged``, ``event.mutating``, ``event.production``."""
+    return (
+        1 if failure else 0,
+        1 if event.privileged else 0,
+        1 if event.category in MUTATING_CATEGORIES else 0,
+        1 if production else 0,
     )

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from detector.features.schema import (
     ACTOR_CHANNELS,
+    ACTOR_RATIOS,
     ACTOR_SCALARS,
     EVENT_FLAGS,
     IP_CHANNELS,
@@ -52,7 +53,8 @@ class FeatureLayout:
                 ]
             part += windows
         self.scalars_at = part
-        scalars = len(ACTOR_SCALARS) + len(settings.tracked) + len(EVENT_FLAGS)
+        ratios = len(ACTOR_RATIOS) * windows
+        scalars = len(ACTOR_SCALARS) + ratios + len(settings.tracked) + len(EVENT_FLAGS)
         positions += [(part + offset, _SCALAR) for offset in range(scalars)]
         self.positions = tuple(positions)
         self.index = dict(zip(self.names, self.positions, strict=True))

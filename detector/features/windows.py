@@ -24,6 +24,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from itertools import pairwise
+from math import log
 from typing import Any
 
 __all__ = [
@@ -393,6 +394,19 @@ class HourOfWeekProfile:
     def share(self, time: float) -> float:
         """The share of the counted events in the hour of week of ``time`` (0 if none)."""
         return self._counts[hour_of_week(time)] / self._total if self._total else 0.0
+
+    def share_and_rarity(self, time: float) -> tuple[float, float]:
+        """:meth:`share`, and how surprising the hour of ``time`` is for the key.
+
+        Rarity is ``-ln((c + 1) / (n + 168))`` for ``c`` events in that hour
+        of ``n``: add-one smoothing over the 168 hours, so a key with no
+        history gives ``ln 168`` (about 5.12), a usual hour little, and an
+        hour never used more the longer the history.
+        """
+        count = self._counts[hour_of_week(time)]
+        total = self._total
+        share = count / total if total else 0.0
+        return share, log((total + HOURS_PER_WEEK) / (count + 1))
 
     @property
     def total(self) -> int:

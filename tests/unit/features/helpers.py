@@ -29,13 +29,15 @@ def event(
     user_agent: str | None = "git/2.43",
     attributes: Mapping[str, str] | None = None,
     number: int = 0,
+    category: Category = Category.CODE_ACCESS,
+    source: str = "github_audit",
 ) -> Event:
     """An event ``seconds`` after :data:`BASE` (negative: before it)."""
     return Event(
         time=at(seconds),
-        source="github_audit",
+        source=source,
         action="git.clone",
-        category=Category.CODE_ACCESS,
+        category=category,
         outcome=outcome,
         actor=actor,
         actor_type=ActorType.HUMAN,

@@ -1,0 +1,194 @@
+"""The model families: which events each anomaly model scores, and which features it reads.
+
+Declared here, in one place, so the scorer, training, the batch frame builder
+and the docs agree. A :class:`Family` scores only the events it
+:meth:`~Family.applies` to and reads only its :attr:`~Family.features` (names
+of :data:`~detector.features.schema.FEATURE_NAMES`, default windows). An event
+may belong to several families (a GitHub sign-in is ``auth`` and ``code``) or
+to none.
+
+- ``auth``: sign-ins from any source (category ``authentication``).
+- ``code``: GitHub and GitLab audit events.
+- ``infra``: Kubernetes audit and CloudTrail events.
+
+Changing a family's events or features bumps :data:`FAMILY_SCHEMA_VERSION`;
+:func:`schema_hash` ties a trained model to both schema versions and the exact
+feature list.
+
+>>> [family.name for family in FAMILIES.values()]
+['auth', 'code', 'infra']
+>>> len(schema_hash(FAMILIES["auth"].features))
+64
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from detector.events.model import Category, Event
+from detector.features.schema import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+
+__all__ = [
+    "FAMILIES",
+    "FAMILY_SCHEMA_VERSION",
+    "Family",
+    "families_for",
+    "schema_hash",
+]
+
+FAMILY_SCHEMA_VERSION = "1"
+
+CODE_SOURCES = frozenset({"github_audit", "gitlab_audit"})
+INFRA_SOURCES = frozenset({"k8s_audit", "cloudtrail"})
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One anomaly model's scope: a name, the features it reads, the events it scores.
+
+    ``features`` are feature names in vector order (a subset of
+    :data:`FEATURE_NAMES`); ``applies(event)`` says whether the family scores
+    the event; ``about`` is a line for docs and model cards.
+    """
+
+    name: str
+    features: tuple[str, ...]
+    applies: Callable[[Event], bool]
+    about: str
+
+    def missing(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The family's features not among ``names`` (e.g. a store with other windows)."""
+        present = set(names)
+        return tuple(name for name in self.features if name not in present)
+
+
+def schema_hash(names: Iterable[str]) -> str:
+    """SHA-256 (hex) of the feature and family schema versions and ``names`` in order.
+
+    A model records it at training; loading compares it with the hash of the
+    running code's feature list, so a model never reads columns it was not
+    trained on.
+    """
+    text = "\n".join((f"features={FEATURE_SCHEMA_VERSION}", f"families={FAMILY_SCHEMA_VERSION}"))
+    text += "\n" + "\n".join(names)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def families_for(event: Event) -> tuple[Family, ...]:
+    """The families that score ``event`` (possibly none), in :data:`FAMILIES` order."""
+    return tuple(family for family in FAMILIES.values() if family.applies(event))
+
+
+def _in_order(*names: str) -> tuple[str, ...]:
+    """``names`` in vector order; an unknown name is a programming error, caught at import."""
+    unknown = [name for name in names if name not in FEATURE_NAMES]
+    if unknown:
+        raise ValueError(f"family features not in FEATURE_NAMES: {', '.join(unknown)}")
+    wanted = set(names)
+    return tuple(name for name in FEATURE_NAMES if name in wanted)
+
+
+def _windowed(channels: Iterable[str], windows: Iterable[str] = ("5m", "1h", "24h")) -> list[str]:
+    return [f"{channel}.{window}" for channel in channels for window in windows]
+
+
+def _is_auth(event: Event) -> bool:
+    return event.category is Category.AUTHENTICATION
+
+
+def _is_code(event: Event) -> bool:
+    return event.source in CODE_SOURCES
+
+
+def _is_infra(event: Event) -> bool:
+    return event.source in INFRA_SOURCES
+
+
+_ROUTINE = ("actor.hour_of_week_rarity", "actor.active_hours_of_week")
+
+_AUTH = Family(
+    name="auth",
+    features=_in_order(
+        *_windowed(
+            (
+                "actor.events",
+                "actor.failures",
+                "actor.failure_ratio",
+                "actor.distinct_ips",
+                "actor.distinct_countries",
+                "actor.distinct_user_agents",
+                "ip.events",
+                "ip.failures",
+                "ip.distinct_actors",
+            )
+        ),
+        "actor.events_vs_baseline.1h",
+        *_ROUTINE,
+        "actor.new.ip",
+        "actor.new.country",
+        "actor.new.user_agent",
+        "event.failure",
+    ),
+    applies=_is_auth,
+    about="sign-ins from any source: failures, spread of IPs, countries and user agents, "
+    "new values, unusual hours",
+)
+
+_CODE = Family(
+    name="code",
+    features=_in_order(
+        *_windowed(
+            (
+                "actor.events",
+                "actor.distinct_repos",
+                "actor.code_access",
+                "actor.privileged",
+                "actor.config_change",
+                "actor.secret_access",
+                "actor.pipeline",
+            )
+        ),
+        "actor.events_vs_baseline.1h",
+        "actor.events_vs_baseline.24h",
+        *_ROUTINE,
+        "actor.new.repo",
+        "actor.new.ip",
+        "event.privileged",
+        "event.mutating",
+    ),
+    applies=_is_code,
+    about="GitHub and GitLab: repositories read and downloaded, privileged and settings "
+    "changes, secrets, runners and workflows, unusual hours",
+)
+
+_INFRA = Family(
+    name="infra",
+    features=_in_order(
+        *_windowed(
+            (
+                "actor.events",
+                "actor.infrastructure_change",
+                "actor.privilege_change",
+                "actor.secret_access",
+                "actor.production",
+                "actor.distinct_namespaces",
+                "actor.distinct_targets",
+            )
+        ),
+        "actor.events_vs_baseline.1h",
+        "actor.events_vs_baseline.24h",
+        *_ROUTINE,
+        "actor.new.namespace",
+        "actor.new.ip",
+        "event.mutating",
+        "event.production",
+    ),
+    applies=_is_infra,
+    about="Kubernetes and CloudTrail: changes to infrastructure and permissions, secrets, "
+    "production namespaces, spread of namespaces and targets, unusual hours",
+)
+
+FAMILIES: Mapping[str, Family] = {family.name: family for family in (_AUTH, _CODE, _INFRA)}
+"""Family name → :class:`Family`; the registry the scorer and training look names up in."""
