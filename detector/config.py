@@ -25,6 +25,7 @@ from detector.yamlfile import load_yaml
 
 __all__ = [
     "AlertSettings",
+    "ModelSettings",
     "NormalizerSettings",
     "PipelineConfig",
     "RuleSettings",
@@ -66,6 +67,17 @@ class AlertSettings(_Section):
     max_open: int = Field(default=100_000, gt=0)
 
 
+class ModelSettings(_Section):
+    dir: Path | None = None
+    """Model directory (``ciwatch train --out``); None uses the models shipped with ciwatch."""
+    enabled: bool = True
+    """Score events with the anomaly models beside the rules."""
+    detector: str = "iforest"
+    """What ``ciwatch train`` fits: iforest, pyod:ECOD, pyod:HBOS, pyod:COPOD, ensemble ..."""
+    target_alert_rate: float = Field(default=0.001, gt=0, lt=0.5)
+    """Share of training events above the alert threshold."""
+
+
 class PipelineConfig(_Section):
     """Everything detection needs; identical in run, replay and demo."""
 
@@ -75,6 +87,7 @@ class PipelineConfig(_Section):
     rules: RuleSettings = RuleSettings()
     change_windows: tuple[ChangeWindow, ...] = ()
     alerts: AlertSettings = AlertSettings()
+    models: ModelSettings = ModelSettings()
 
 
 def default_config_path() -> Path:
@@ -124,4 +137,7 @@ def _resolve_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
         "taxonomy": config.taxonomy.model_copy(update={"dirs": resolved(config.taxonomy.dirs)}),
         "rules": config.rules.model_copy(update={"packs": resolved(config.rules.packs)}),
     }
+    if config.models.dir is not None:
+        (models_dir,) = resolved((config.models.dir,))
+        changes["models"] = config.models.model_copy(update={"dir": models_dir})
     return config.model_copy(update=changes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["pipelines_dir"]
+__all__ = ["bundled_models_dir", "pipelines_dir"]
 
 
 def pipelines_dir() -> Path:
@@ -14,3 +14,12 @@ def pipelines_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("ciwatch's bundled pipelines/ directory is missing from the install")
+
+
+def bundled_models_dir() -> Path | None:
+    """The ``models/`` shipped with ciwatch (a small model trained on a generated world)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_models", here.parent / "models"):
+        if candidate.is_dir():
+            return candidate
+    return None

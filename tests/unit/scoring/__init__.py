@@ -1,0 +1,1 @@
+"""Scoring layer: detectors, calibration, model files and the anomaly scorer."""

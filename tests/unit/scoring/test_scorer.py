@@ -1,0 +1,123 @@
+"""The scorer: explained detections for unusual events of a family, nothing for the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+import pytest
+
+from detector.detections import DetectorKind, Severity
+from detector.events.model import Category
+from detector.features.families import FAMILIES
+from detector.features.observation import Observation
+from detector.scoring.calibration import THRESHOLD_SCORE
+from detector.scoring.scorer import AnomalyScorer
+from detector.scoring.training import ModelSet, TrainedModel
+from tests.unit.features.helpers import event
+from tests.unit.scoring.synthetic import ordinary_row
+
+
+def _sweep(repos: int) -> dict[str, float]:
+    """A repository sweep as the features show it: every related count rises together."""
+    return {
+        "actor.distinct_repos.5m": repos // 4,
+        "actor.code_access.5m": repos // 4,
+        "actor.events.5m": repos // 4,
+        "actor.distinct_repos.1h": repos,
+        "actor.code_access.1h": repos,
+        "actor.events.1h": repos + 3,
+        "actor.distinct_repos.24h": repos + 2,
+        "actor.code_access.24h": repos + 5,
+        "actor.events.24h": repos + 15,
+        "actor.events_vs_baseline.1h": 15.0,
+    }
+
+
+SWEEP = _sweep(150)
+
+
+def _observation(
+    overrides: Mapping[str, float] | None = None,
+    *,
+    source: str = "github_audit",
+    late: bool = False,
+    learning: bool = False,
+    number: int = 0,
+) -> Observation:
+    category = Category.AUTHENTICATION if source == "okta" else Category.CODE_ACCESS
+    return Observation(
+        event(600.0 + number, actor="ivan", source=source, category=category, number=number),
+        late=late,
+        learning=learning,
+        features=ordinary_row(FAMILIES["code"], overrides),
+    )
+
+
+@pytest.fixture
+def scorer(code_model: TrainedModel) -> AnomalyScorer:
+    return AnomalyScorer(
+        ModelSet({"code": code_model}), baseline=lambda actor: {"events_per_hour": 2.0}
+    )
+
+
+def test_ordinary_event_gives_no_detection(scorer: AnomalyScorer) -> None:
+    assert scorer.score([_observation()]) == []
+    assert scorer.scored == {"code": 1}
+
+
+def test_outlier_detection_names_the_feature_that_made_it_unusual(
+    scorer: AnomalyScorer, code_model: TrainedModel
+) -> None:
+    sweep = _observation(SWEEP, number=1)
+    [detection] = scorer.score([_observation(), sweep])
+    assert detection.kind is DetectorKind.ANOMALY
+    assert detection.name == "code-anomaly"
+    assert detection.key == (("actor", "ivan"),)
+    assert detection.actor == "ivan"
+    assert detection.time == sweep.event.time
+    assert detection.evidence == (sweep.event.id,)
+    assert detection.suppress == timedelta(hours=1)
+    assert detection.score is not None
+    assert THRESHOLD_SCORE <= detection.score <= 1.0
+    assert detection.severity in (Severity.MEDIUM, Severity.HIGH)
+    assert detection.features["actor.distinct_repos.1h"] == 150.0
+    top = detection.explanation["top_features"][0]
+    population = code_model.population["actor.distinct_repos.1h"]
+    assert top["feature"] == "actor.distinct_repos.1h"
+    assert top["value"] == 150.0
+    assert top["population_median"] == population.median
+    expected = f"ivan: 150 distinct repos in 1h vs {population.median:.0f} typical"
+    assert detection.summary.startswith(expected)
+
+
+def test_actor_baseline_reaches_the_explanation(scorer: AnomalyScorer) -> None:
+    sweep = {**SWEEP, "actor.events.1h": 4000.0}
+    [detection] = scorer.score([_observation(sweep)])
+    top = detection.explanation["top_features"][0]
+    assert top["feature"] == "actor.events.1h"
+    assert top["actor_baseline"] == 2.0
+    assert "4000 events in 1h vs usual 2 for them" in detection.summary
+
+
+def test_late_and_learning_observations_are_skipped(scorer: AnomalyScorer) -> None:
+    skipped = [_observation(SWEEP, late=True), _observation(SWEEP, learning=True)]
+    assert scorer.score(skipped) == []
+    assert scorer.skipped == 2
+    assert scorer.scored == {"code": 0}
+
+
+def test_events_of_families_without_a_model_are_not_scored(scorer: AnomalyScorer) -> None:
+    assert scorer.score([_observation(SWEEP, source="okta")]) == []
+    assert scorer.scored == {"code": 0}
+
+
+def test_detections_come_back_in_input_order_regardless_of_batching(scorer: AnomalyScorer) -> None:
+    observations = [
+        _observation(_sweep(100 + number * 50) if number % 2 else None, number=number)
+        for number in range(6)
+    ]
+    together = scorer.score(observations)
+    one_by_one = [found for item in observations for found in scorer.score([item])]
+    assert [d.evidence for d in together] == [(o.event.id,) for o in observations[1::2]]
+    assert together == one_by_one
