@@ -21,10 +21,11 @@ from detector.events.model import DeadLetter, Event
 from detector.events.normalizer import AUTO, Limits, Normalizer
 from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
 from detector.features.store import FeatureStore
-from detector.resources import pipelines_dir
+from detector.resources import bundled_models_dir, pipelines_dir
 from detector.rules.engine import RuleContext, RuleEngine
 from detector.rules.loader import load_rules
 from detector.rules.model import Rule
+from detector.scoring import AnomalyScorer, ModelSet, load_models
 from detector.sinks.base import Sink
 from detector.sources.base import Source
 from detector.sources.record import RawRecord
@@ -84,11 +85,13 @@ class Pipeline:
         features: FeatureStore,
         rules: RuleEngine | None,
         suppressor: Suppressor,
+        scorer: AnomalyScorer | None = None,
     ) -> None:
         self.normalizer = normalizer
         self.features = features
         self.rules = rules if rules is not None else RuleEngine([])
         self.suppressor = suppressor
+        self.scorer = scorer
         self.stats = RunStats()
 
     @classmethod
@@ -123,6 +126,11 @@ class Pipeline:
             # Through the pipeline, not the store: restore() replaces the store.
             known_values=lambda actor, name: pipeline.features.known_values(actor, name),
         )
+        models = load_configured_models(config)
+        if models is not None:
+            pipeline.scorer = AnomalyScorer(
+                models, baseline=lambda actor: pipeline.features.baseline(actor)
+            )
         return pipeline
 
     def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
@@ -135,11 +143,18 @@ class Pipeline:
 
     def process_events(self, events: Iterable[Event]) -> list[Alert]:
         detections = []
+        observations = []
         for event in events:
             observation = self.features.observe(event)
             if observation.late:
                 self.stats.late_events += 1
+            observations.append(observation)
             detections.extend(self.rules.evaluate(observation))
+        if self.scorer is not None:
+            # Models score the batch at once (vectorized); merged in event time so that
+            # suppression and rule/model linking see them in the order they happened.
+            detections.extend(self.scorer.score(observations))
+            detections.sort(key=lambda found: found.time)
         alerts = self.suppressor.process(detections)
         watermark = self.features.watermark
         if watermark is not None:
@@ -179,6 +194,17 @@ def build_normalizer(config: PipelineConfig) -> Normalizer:
         default_format=settings.default_format or AUTO,
         limits=Limits(settings.max_record_bytes, settings.max_depth),
     )
+
+
+def load_configured_models(config: PipelineConfig) -> ModelSet | None:
+    """The models to score with: the configured directory, else the bundled one, if any."""
+    settings = config.models
+    if not settings.enabled:
+        return None
+    directory = settings.dir or bundled_models_dir()
+    if directory is None or (settings.dir is None and not any(directory.glob("*.json"))):
+        return None
+    return load_models(directory)
 
 
 def configured_rules(config: PipelineConfig) -> list[Rule]:

@@ -16,6 +16,7 @@ from detector.cli.generate import add_command as add_generate
 from detector.cli.normalize import add_command as add_normalize
 from detector.cli.replay import add_command as add_replay
 from detector.cli.rules import add_commands as add_rule_commands
+from detector.cli.train import add_command as add_train
 from detector.errors import CiwatchError
 
 __all__ = ["main"]
@@ -51,4 +52,5 @@ def _build_parser() -> argparse.ArgumentParser:
     add_generate(commands)
     add_replay(commands)
     add_rule_commands(commands)
+    add_train(commands)
     return parser

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from detector.cli.normalize import dead_letter_file, write_dead_letter
 from detector.cli.report import replay_summary
-from detector.config import load_config
+from detector.config import PipelineConfig, load_config
 from detector.events.model import DeadLetter
 from detector.pipeline import Pipeline, drive
 from detector.sinks.file import JsonlFileSink
@@ -36,6 +36,15 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--config", type=Path, metavar="FILE", help="pipeline YAML (default: the bundled one)"
     )
     replay.add_argument(
+        "--models",
+        type=Path,
+        metavar="DIR",
+        help="anomaly models from `ciwatch train` (default: the config's, else the bundled ones)",
+    )
+    replay.add_argument(
+        "--no-models", action="store_true", help="rules only: do not score with anomaly models"
+    )
+    replay.add_argument(
         "--alerts-out", type=Path, metavar="FILE", required=True, help="alerts as JSONL"
     )
     replay.add_argument(
@@ -51,7 +60,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _run_replay(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = with_model_options(load_config(args.config), args.models, args.no_models)
     pipeline = Pipeline.from_config(config)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     started = time.perf_counter()
@@ -71,6 +80,18 @@ def _run_replay(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(replay_summary(pipeline.stats, elapsed), file=sys.stderr)
     return 0
+
+
+def with_model_options(
+    config: PipelineConfig, models: Path | None, no_models: bool
+) -> PipelineConfig:
+    """The config with ``--models DIR`` / ``--no-models`` applied."""
+    update: dict[str, object] = {}
+    if models is not None:
+        update["dir"] = models
+    if no_models:
+        update["enabled"] = False
+    return config.model_copy(update={"models": config.models.model_copy(update=update)})
 
 
 def _keep_dead_letters(dead: list[DeadLetter], dead_file: IO[bytes] | None) -> None:

@@ -36,7 +36,9 @@ __all__ = [
     "frame_from_observations",
 ]
 
-EVENT_COLUMNS = ("event_id", "actor", "time", "source", "category", "late", "learning")
+EVENT_COLUMNS = (
+    "event_id", "actor", "actor_type", "time", "source", "category", "late", "learning"
+)  # fmt: skip
 """Columns describing each row's event, before the feature columns."""
 
 
@@ -80,6 +82,7 @@ def frame_from_observations(
         {
             "event_id": pd.Series([event.id for event in events], dtype=object),
             "actor": pd.Series([event.actor for event in events], dtype=object),
+            "actor_type": pd.Series([e.actor_type.value for e in events], dtype=object),
             "time": pd.to_datetime([event.time for event in events], utc=True),
             "source": pd.Series([event.source for event in events], dtype=object),
             "category": pd.Series([event.category.value for event in events], dtype=object),

@@ -5,7 +5,8 @@ family (an event may belong to several, or none), builds one matrix per
 family from the family's features, scores it in one vectorized call, and
 turns each event at or above the threshold into a :class:`Detection`
 (``kind=anomaly``, ``name=<family>-anomaly``, key ``actor``). Observations of
-late events and of actors still learning are skipped: the models were not
+late events, of actors with less than a day of history and of service identities are skipped:
+machines have rules of their own and would dominate a population model; the models were not
 trained on them and their windows say little.
 
 Every qualifying event becomes a detection, whatever the batch boundaries
@@ -15,6 +16,7 @@ same actor within ``suppress``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
@@ -23,17 +25,19 @@ import numpy.typing as npt
 
 from detector.detections import Detection, DetectorKind, Severity
 from detector.errors import ConfigError
+from detector.events.model import ActorType
 from detector.features.families import FAMILIES, Family
 from detector.features.observation import Observation
 from detector.scoring.calibration import HIGH_SCORE, THRESHOLD_SCORE
 from detector.scoring.explain import describe, top_features
-from detector.scoring.training import ModelSet, TrainedModel
+from detector.scoring.training import MIN_HISTORY_DAYS, ModelSet, TrainedModel
 
 __all__ = ["TITLES", "AnomalyScorer", "BaselineLookup", "severity_for"]
 
 BaselineLookup = Callable[[str], Mapping[str, float]]
 """Actor → its usual behaviour (``FeatureStore.baseline``), for explanations."""
 
+_AGE = "actor.age_days"
 TITLES = {
     "auth": "Unusual sign-in activity",
     "code": "Unusual source-code activity",
@@ -63,7 +67,7 @@ class AnomalyScorer:
     among them); ``top``: how many features an explanation names.
 
     ``scored`` counts observations scored and ``skipped`` those left out
-    (late or learning), per family, for metrics.
+    (late, new actor or service), per family, for metrics.
     """
 
     def __init__(
@@ -87,7 +91,12 @@ class AnomalyScorer:
 
     def score(self, observations: Sequence[Observation]) -> list[Detection]:
         """Detections for the observations at or above their family's threshold, in input order."""
-        usable = [o for o in observations if not o.late and not o.learning]
+        usable = [
+            o
+            for o in observations
+            if not (o.late or o.event.actor_type is ActorType.SERVICE)
+            and o.features.get(_AGE, math.inf) >= MIN_HISTORY_DAYS
+        ]
         self.skipped += len(observations) - len(usable)
         found: list[tuple[int, Detection]] = []
         if not usable:

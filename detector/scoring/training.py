@@ -4,8 +4,9 @@
 (:func:`detector.features.batch.build_frame`) or a matrix per family, and
 per family:
 
-1. keeps the rows the family scores, minus late rows and rows of actors still
-   learning (the scorer skips those too, so the model learns what it will see);
+1. keeps the rows the family scores, minus late rows, rows of service
+   identities and rows of actors with less than :data:`MIN_HISTORY_DAYS` of
+   history (the scorer skips those too, so the model learns what it will see);
 2. transforms every feature with ``log1p`` (all features are non-negative
    counts, ratios, flags or ``-ln`` shares; the log tames the long tails of
    counts so one busy bot does not define the scale);
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]  # no stubs for pandas 3 in dev deps
 
 from detector.errors import ConfigError
+from detector.events.model import ActorType
 from detector.features.batch import family_column
 from detector.features.families import FAMILIES, Family, schema_hash
 from detector.scoring.calibration import Calibration, FeatureStats
@@ -42,6 +44,11 @@ __all__ = [
 ]
 
 MIN_TRAINING_ROWS = 50
+MIN_HISTORY_DAYS = 1.0
+"""An actor's first day says little about its habits (every hour is rare), so neither
+training nor scoring uses it. Deliberately shorter than the new-value learning period:
+a population model needs a day of context, not a week."""
+_AGE = "actor.age_days"
 """Fewer rows than this for a family and it is not trained (too little to calibrate on)."""
 
 
@@ -196,9 +203,12 @@ def _rows_for(data: pd.DataFrame | Mapping[str, pd.DataFrame], family: Family) -
     if column not in data.columns:
         return None
     selected = data[column].astype(bool)
-    for flag in ("late", "learning"):
-        if flag in data.columns:
-            selected &= ~data[flag].astype(bool)
+    if "late" in data.columns:
+        selected &= ~data["late"].astype(bool)
+    if "actor_type" in data.columns:
+        selected &= data["actor_type"] != ActorType.SERVICE.value
+    if _AGE in data.columns:
+        selected &= data[_AGE] >= MIN_HISTORY_DAYS
     return data.loc[selected]
 
 

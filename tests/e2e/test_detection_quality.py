@@ -16,6 +16,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 import replay_quality
 import scenarios
@@ -24,16 +25,21 @@ import scenarios
 DAYS = 10
 
 
-@pytest.mark.parametrize("seed", [7, 3])
-def test_one_alert_per_attack_and_none_on_look_alikes(seed: int, tmp_path: Path) -> None:
+def replay(tmp_path: Path, seed: int, *options: str) -> tuple[Path, str]:
     paths = scenarios.write(scenarios.generate(seed=seed, days=DAYS), tmp_path)
     alerts_path = tmp_path / "alerts.jsonl"
     done = subprocess.run(
         [sys.executable, "-m", "detector", "replay", str(paths[scenarios.MERGED]),
-         "--alerts-out", str(alerts_path)],
+         "--alerts-out", str(alerts_path), *options],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    return alerts_path, done.stderr
+
+
+@pytest.mark.parametrize("seed", [7, 3])
+def test_one_alert_per_attack_and_none_on_look_alikes(seed: int, tmp_path: Path) -> None:
+    alerts_path, stderr = replay(tmp_path, seed, "--no-models")
     attacks, benign, _ = replay_quality.read_labels(tmp_path / "labels.json")
     result = replay_quality.score(
         replay_quality.read_alerts(alerts_path), attacks, benign, timedelta(minutes=2)
@@ -44,4 +50,18 @@ def test_one_alert_per_attack_and_none_on_look_alikes(seed: int, tmp_path: Path)
     per_behavioural = {attack: len(found) for attack, found in result.per_behavioural.items()}
     assert per_behavioural == dict.fromkeys(scenarios.BEHAVIOURAL_ATTACK_IDS, 0)
     assert [(a.rule, a.actor, why) for a, why in result.false_alerts] == []
-    assert "events" in done.stderr and "alerts       16" in done.stderr
+    assert "events" in stderr and "alerts       16" in stderr
+
+
+def test_the_bundled_models_explain_every_anomaly_alert(tmp_path: Path) -> None:
+    alerts_path, _ = replay(tmp_path, 7)
+    alerts = [orjson.loads(line) for line in alerts_path.read_bytes().splitlines()]
+    rule_alerts = [a for a in alerts if a["kind"] == "rule" and a["revision"] == 0]
+    anomalies = [a for a in alerts if a["kind"] == "anomaly"]
+    # Models run beside the rules and change nothing about them.
+    assert len(rule_alerts) == len(scenarios.RULE_ATTACK_IDS)
+    for alert in anomalies:
+        assert 0.5 <= alert["score"] <= 1
+        assert alert["actor"] in alert["summary"]
+        assert any(char.isdigit() for char in alert["summary"])
+        assert alert["explanation"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import timedelta
 
 import pytest
 
 from detector.detections import DetectorKind, Severity
-from detector.events.model import Category
+from detector.events.model import ActorType, Category
 from detector.features.families import FAMILIES
 from detector.features.observation import Observation
 from detector.scoring.calibration import THRESHOLD_SCORE
@@ -100,10 +101,18 @@ def test_actor_baseline_reaches_the_explanation(scorer: AnomalyScorer) -> None:
     assert "4000 events in 1h vs usual 2 for them" in detection.summary
 
 
-def test_late_and_learning_observations_are_skipped(scorer: AnomalyScorer) -> None:
-    skipped = [_observation(SWEEP, late=True), _observation(SWEEP, learning=True)]
+def test_late_new_actor_and_service_observations_are_skipped(scorer: AnomalyScorer) -> None:
+    new_actor = _observation(SWEEP)
+    new_actor = dataclasses.replace(
+        new_actor, features={**new_actor.features, "actor.age_days": 0.5}
+    )
+    service = _observation(SWEEP)
+    service = dataclasses.replace(
+        service, event=dataclasses.replace(service.event, actor_type=ActorType.SERVICE)
+    )
+    skipped = [_observation(SWEEP, late=True), new_actor, service]
     assert scorer.score(skipped) == []
-    assert scorer.skipped == 2
+    assert scorer.skipped == 3
     assert scorer.scored == {"code": 0}
 
 

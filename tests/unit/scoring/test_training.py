@@ -14,7 +14,7 @@ from tests.unit.scoring.synthetic import START, ordinary_frame
 
 
 def _combined_frame() -> pd.DataFrame:
-    """A build_frame-shaped frame: all features, family flags, late and learning columns."""
+    """A build_frame-shaped frame: all features, family flags, late, actor type and age."""
     code = ordinary_frame(FAMILIES["code"], rows=300, seed=1)
     auth = ordinary_frame(FAMILIES["auth"], rows=300, seed=2)
     frame = pd.concat([code, auth], ignore_index=True).fillna(0.0)
@@ -23,13 +23,15 @@ def _combined_frame() -> pd.DataFrame:
     frame.loc[: len(code) - 1, family_column("code")] = True
     frame.loc[len(code) :, family_column("auth")] = True
     frame["late"] = False
-    frame["learning"] = False
-    frame.loc[:9, "learning"] = True
+    frame["actor_type"] = "human"
+    frame["actor.age_days"] = 3.0
+    frame.loc[:4, "actor.age_days"] = 0.5
+    frame.loc[5:9, "actor_type"] = "service"
     frame.loc[10:19, "late"] = True
     return frame
 
 
-def test_train_models_uses_each_familys_rows_minus_late_and_learning() -> None:
+def test_train_models_uses_each_familys_rows_minus_late_new_and_service() -> None:
     models = train_models(
         _combined_frame(), detector={"name": "iforest", "params": {"n_estimators": 20}}
     )
