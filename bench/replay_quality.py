@@ -191,10 +191,14 @@ def score(
 
 
 def replay(
-    command: Sequence[str], files: Sequence[Path], alerts: Path, config: Path | None
+    command: Sequence[str],
+    files: Sequence[Path],
+    alerts: Path,
+    config: Path | None,
+    options: Sequence[str] = (),
 ) -> float:
     """Run ``ciwatch replay`` and return its wall-clock seconds; exit on its failure."""
-    argv = [*command, "replay", *map(str, files), "--alerts-out", str(alerts)]
+    argv = [*command, "replay", *map(str, files), "--alerts-out", str(alerts), *options]
     if config is not None:
         argv += ["--config", str(config)]
     started = time.perf_counter()
