@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,8 +50,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     started = time.perf_counter()
-    events = _read_events(args.files, config)
-    frame = build_frame(events, config.features)
+    history = _History(args.files, config)
+    # Streamed: the frame keeps the numbers, not a million vendor documents.
+    frame = build_frame(history.events(), config.features)
     models = train_models(
         frame,
         detector=args.detector or config.models.detector,
@@ -58,21 +60,31 @@ def _run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     # The newest event time, not the wall clock: the same history gives the same files.
-    created_at = max((e.time for e in events), default=datetime(1970, 1, 1, tzinfo=UTC))
-    save_models(models, args.out, created_at)
-    print(_training_summary(models, len(events), time.perf_counter() - started))
+    save_models(models, args.out, history.newest)
+    print(_training_summary(models, history.count, time.perf_counter() - started))
     for warning in models.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0 if len(models) else 1
 
 
-def _read_events(files: list[str], config: PipelineConfig) -> list[Event]:
-    normalizer = build_normalizer(config)
-    events: list[Event] = []
-    with FileSource(files, max_record_bytes=config.normalizer.max_record_bytes) as source:
-        for batch in source.batches(5000):
-            events.extend(normalizer.normalize_batch(batch).events)
-    return events
+class _History:
+    """The normalized events of the training files, streamed once; counts and newest time."""
+
+    def __init__(self, files: list[str], config: PipelineConfig) -> None:
+        self.files = files
+        self.config = config
+        self.count = 0
+        self.newest = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def events(self) -> Iterator[Event]:
+        normalizer = build_normalizer(self.config)
+        limit = self.config.normalizer.max_record_bytes
+        with FileSource(self.files, max_record_bytes=limit) as source:
+            for batch in source.batches(5000):
+                for event in normalizer.normalize_batch(batch).events:
+                    self.count += 1
+                    self.newest = max(self.newest, event.time)
+                    yield event
 
 
 def _training_summary(models: ModelSet, events: int, elapsed_s: float) -> str:

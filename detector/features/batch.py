@@ -48,6 +48,9 @@ def family_column(family: Family | str) -> str:
     return f"family.{name}"
 
 
+_CHUNK = 50_000
+
+
 def build_frame(
     events: Iterable[Event],
     settings: FeatureSettings | None = None,
@@ -62,8 +65,18 @@ def build_frame(
     """
     if store is None:
         store = FeatureStore(settings or FeatureSettings())
-    observations = [store.observe(event) for event in events]
-    return frame_from_observations(observations, store.feature_names)
+    # In chunks, so that a long history never holds every event (and its vendor
+    # document) in memory at once: only the numbers of each chunk's frame stay.
+    chunks = []
+    observations: list[Observation] = []
+    for event in events:
+        observations.append(store.observe(event))
+        if len(observations) == _CHUNK:
+            chunks.append(frame_from_observations(observations, store.feature_names))
+            observations = []
+    if observations or not chunks:
+        chunks.append(frame_from_observations(observations, store.feature_names))
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
 
 def frame_from_observations(
