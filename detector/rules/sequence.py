@@ -27,10 +27,10 @@ from detector.features.observation import Observation
 from detector.rules.conditions import Predicate
 from detector.rules.state import (
     EVIDENCE_CAP,
-    Evaluator,
     Firing,
     GroupKey,
     GroupTable,
+    TableEvaluator,
     cap_evidence,
     from_micros,
     to_micros,
@@ -101,7 +101,7 @@ class _Group:
         return any(partial is not None for partial in self.best) or any(self.tags)
 
 
-class SequenceEvaluator(Evaluator):
+class SequenceEvaluator(TableEvaluator[_Group]):
     """Fires when the steps happen in order for one group key within ``window``."""
 
     stateful = True
@@ -113,7 +113,7 @@ class SequenceEvaluator(Evaluator):
         self.window_us = window // timedelta(microseconds=1)
         self.steps = tuple(steps)
         self.group_by = tuple(group_by)
-        self.table: GroupTable[_Group] = GroupTable(max_groups)
+        self.table = GroupTable(max_groups)
 
     def observe(self, observation: Observation, key: tuple[str | None, ...]) -> Firing | None:
         if None in key:
@@ -197,15 +197,6 @@ class SequenceEvaluator(Evaluator):
         }
         ids = [event_id for run in runs for event_id in run.ids]
         return Firing(cap_evidence(ids, event.id), summary, values, explanation)
-
-    def sweep(self, horizon: int) -> int:
-        return self.table.sweep(horizon)
-
-    def group_count(self) -> int:
-        return len(self.table)
-
-    def evicted(self) -> int:
-        return self.table.evicted
 
     def to_state(self) -> list[Any]:
         return self.table.to_state(_encode_group)

@@ -22,6 +22,7 @@ __all__ = [
     "Firing",
     "GroupKey",
     "GroupTable",
+    "TableEvaluator",
     "cap_evidence",
     "from_micros",
     "to_micros",
@@ -100,6 +101,22 @@ class Evaluator(ABC):
 
 
 S = TypeVar("S")
+
+
+class TableEvaluator(Evaluator, Generic[S]):
+    """A stateful evaluator whose state is one :class:`GroupTable` (``self.table``)."""
+
+    stateful = True
+    table: GroupTable[S]
+
+    def sweep(self, horizon: int) -> int:
+        return self.table.sweep(horizon)
+
+    def group_count(self) -> int:
+        return len(self.table)
+
+    def evicted(self) -> int:
+        return self.table.evicted
 
 
 class GroupTable(Generic[S]):

@@ -20,10 +20,11 @@ from detector.features.durations import format_duration
 from detector.features.observation import Observation
 from detector.rules.fields import FieldPath
 from detector.rules.state import (
-    Evaluator,
     Firing,
     GroupKey,
     GroupTable,
+    S,
+    TableEvaluator,
     cap_evidence,
     from_micros,
     to_micros,
@@ -57,9 +58,7 @@ def _hit_time(hit: Hit) -> int:
     return hit.time
 
 
-class _Threshold(Evaluator):
-    stateful = True
-
+class _Threshold(TableEvaluator[S]):
     def __init__(
         self, window: timedelta, required: int, group_by: Sequence[str], max_groups: int
     ) -> None:
@@ -100,14 +99,14 @@ class _Threshold(Evaluator):
         return "".join(f", {part}" for part in parts)
 
 
-class CountThreshold(_Threshold):
+class CountThreshold(_Threshold[list[Hit]]):
     """Fires when a group has ``required`` matching events within ``window``."""
 
     def __init__(
         self, window: timedelta, required: int, group_by: Sequence[str], max_groups: int
     ) -> None:
         super().__init__(window, required, group_by, max_groups)
-        self.table: GroupTable[list[Hit]] = GroupTable(max_groups)
+        self.table = GroupTable(max_groups)
 
     def observe(self, observation: Observation, key: tuple[str | None, ...]) -> Firing | None:
         if None in key:
@@ -139,15 +138,6 @@ class CountThreshold(_Threshold):
         explanation = {"measure": "count", **numbers}
         return Firing(evidence, summary, numbers, explanation)
 
-    def sweep(self, horizon: int) -> int:
-        return self.table.sweep(horizon)
-
-    def group_count(self) -> int:
-        return len(self.table)
-
-    def evicted(self) -> int:
-        return self.table.evicted
-
     def to_state(self) -> list[Any]:
         return self.table.to_state(lambda hits: [list(hit) for hit in hits])
 
@@ -155,7 +145,7 @@ class CountThreshold(_Threshold):
         self.table.load_state(state, lambda rows: [Hit(*row) for row in rows])
 
 
-class DistinctThreshold(_Threshold):
+class DistinctThreshold(_Threshold[dict[str, tuple[Hit, int]]]):
     """Fires when a group shows ``required`` distinct values of ``field`` within ``window``."""
 
     def __init__(
@@ -169,7 +159,7 @@ class DistinctThreshold(_Threshold):
         super().__init__(window, required, group_by, max_groups)
         self.field = field
         # value -> (latest hit, matching events for that value since it entered the window)
-        self.table: GroupTable[dict[str, tuple[Hit, int]]] = GroupTable(max_groups)
+        self.table = GroupTable(max_groups)
 
     def observe(self, observation: Observation, key: tuple[str | None, ...]) -> Firing | None:
         value = self.field.text_value(observation)
@@ -217,15 +207,6 @@ class DistinctThreshold(_Threshold):
             "distinct_values": list(seen)[-_SAMPLE_CAP:],
         }
         return Firing(evidence, summary, numbers, explanation)
-
-    def sweep(self, horizon: int) -> int:
-        return self.table.sweep(horizon)
-
-    def group_count(self) -> int:
-        return len(self.table)
-
-    def evicted(self) -> int:
-        return self.table.evicted
 
     def to_state(self) -> list[Any]:
         return self.table.to_state(
