@@ -74,7 +74,7 @@ class ModelSettings(_Section):
     """Score events with the anomaly models beside the rules."""
     detector: str = "iforest"
     """What ``ciwatch train`` fits: iforest, pyod:ECOD, pyod:HBOS, pyod:COPOD, ensemble ..."""
-    target_alert_rate: float = Field(default=0.003, gt=0, lt=0.5)
+    target_alert_rate: float = Field(default=0.001, gt=0, lt=0.5)
     """Share of training events above the alert threshold."""
 
 

@@ -32,11 +32,16 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=DEFAULT_PEOPLE,
         help=f"people in the organisation (default {DEFAULT_PEOPLE})",
     )
+    command.add_argument(
+        "--no-attacks",
+        action="store_true",
+        help="leave the attacks out: a clean history to train models on",
+    )
     command.set_defaults(handler=_run_generate)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    world = generate(args.seed, args.days, args.people)
+    world = generate(args.seed, args.days, args.people, attacks=not args.no_attacks)
     write(world, args.out)
     summary = labels(world)
     counts = ", ".join(f"{source} {count}" for source, count in summary["counts"].items())

@@ -64,8 +64,13 @@ RULE_ATTACK_IDS = tuple(sid for sid, spec in ATTACKS.items() if spec.kind == RUL
 BEHAVIOURAL_ATTACK_IDS = tuple(sid for sid, spec in ATTACKS.items() if spec.kind == BEHAVIOURAL)
 
 
-def generate(seed: int = 7, days: int = 7, people: int = DEFAULT_PEOPLE) -> World:
+def generate(
+    seed: int = 7, days: int = 7, people: int = DEFAULT_PEOPLE, *, attacks: bool = True
+) -> World:
     """The world for ``seed`` over ``days`` days with ``people`` people; records in time order.
+
+    ``attacks=False`` leaves the attacks out (benign look-alikes stay): a clean
+    history to train models on.
 
     Raises :class:`~detector.errors.ConfigError` naming ``days`` or ``people``
     when there are too few days for the attacks or too few (or too many) people.
@@ -78,7 +83,8 @@ def generate(seed: int = 7, days: int = 7, people: int = DEFAULT_PEOPLE) -> Worl
     org = organisation(world, people)
     everyday(world, org)
     org = lookalikes(world, org)
-    inject(world, org)
+    if attacks:
+        inject(world, org)
     world.records.sort(key=lambda record: record.time)  # stable: ties keep emission order
     return world
 

@@ -50,3 +50,10 @@ def test_a_bad_option_value_is_one_line_and_exit_status_2(
     error = f"ciwatch: error: people: must be from {MIN_PEOPLE} to {MAX_PEOPLE}\n"
     assert capsys.readouterr().err == error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_attacks_keeps_the_look_alikes_and_drops_every_attack(tmp_path: Path) -> None:
+    assert run(tmp_path, "--seed", "2", "--days", "3", "--no-attacks") == 0
+    labels = orjson.loads((tmp_path / "labels.json").read_bytes())
+    assert labels["attacks"] == []
+    assert labels["benign"]
