@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from detector.alerts.model import Alert
@@ -25,7 +26,7 @@ from detector.resources import bundled_models_dir, pipelines_dir
 from detector.rules.engine import RuleContext, RuleEngine
 from detector.rules.loader import load_rules
 from detector.rules.model import Rule
-from detector.scoring import AnomalyScorer, ModelSet, load_models
+from detector.scoring import AnomalyScorer, ModelError, load_models
 from detector.sinks.base import Sink
 from detector.sources.base import Source
 from detector.sources.record import RawRecord
@@ -92,6 +93,10 @@ class Pipeline:
         self.rules = rules if rules is not None else RuleEngine([])
         self.suppressor = suppressor
         self.scorer = scorer
+        self.models_dir: Path | None = None
+        self._models_signature: tuple[tuple[str, int, int], ...] = ()
+        self.model_reload_errors = 0
+        self.last_model_error: str | None = None
         self.stats = RunStats()
 
     @classmethod
@@ -126,12 +131,35 @@ class Pipeline:
             # Through the pipeline, not the store: restore() replaces the store.
             known_values=lambda actor, name: pipeline.features.known_values(actor, name),
         )
-        models = load_configured_models(config)
-        if models is not None:
-            pipeline.scorer = AnomalyScorer(
-                models, baseline=lambda actor: pipeline.features.baseline(actor)
-            )
+        pipeline.models_dir = models_directory(config)
+        pipeline.reload_models()
         return pipeline
+
+    def reload_models(self) -> bool:
+        """Load :attr:`models_dir` again if its files changed; True if new models now score.
+
+        The daemon calls this now and then: a new ``ciwatch train --out`` into the
+        directory takes effect without a restart. A directory caught half-written,
+        or models that fail their checks, leave the current models in place; the
+        error is kept in :attr:`last_model_error` and the load is retried next time.
+        """
+        if self.models_dir is None:
+            return False
+        signature = _signature(self.models_dir)
+        if signature == self._models_signature:
+            return False
+        try:
+            models = load_models(self.models_dir)
+        except ModelError as exc:
+            self.model_reload_errors += 1
+            self.last_model_error = str(exc)
+            if not self._models_signature:
+                raise  # at start-up, bad models are a configuration error
+            return False
+        self.scorer = AnomalyScorer(models, baseline=lambda actor: self.features.baseline(actor))
+        self._models_signature = signature
+        self.last_model_error = None
+        return True
 
     def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Normalize and detect over one batch; the alerts are ready to send."""
@@ -196,15 +224,24 @@ def build_normalizer(config: PipelineConfig) -> Normalizer:
     )
 
 
-def load_configured_models(config: PipelineConfig) -> ModelSet | None:
-    """The models to score with: the configured directory, else the bundled one, if any."""
+def models_directory(config: PipelineConfig) -> Path | None:
+    """Where models come from: the configured directory, else the bundled one, if any."""
     settings = config.models
     if not settings.enabled:
         return None
-    directory = settings.dir or bundled_models_dir()
-    if directory is None or (settings.dir is None and not any(directory.glob("*.json"))):
-        return None
-    return load_models(directory)
+    if settings.dir is not None:
+        return settings.dir
+    bundled = bundled_models_dir()
+    return bundled if bundled is not None and any(bundled.glob("*.json")) else None
+
+
+def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of the model files: cheap change detection."""
+    try:
+        files = sorted(p for p in directory.iterdir() if p.suffix in {".json", ".joblib"})
+        return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    except OSError:
+        return ()
 
 
 def configured_rules(config: PipelineConfig) -> list[Rule]:
