@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from detector.errors import ConfigError
+from detector.features.profile import HourOfWeekProfile
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_DISTINCT_FIELDS,
@@ -28,7 +29,6 @@ from detector.features.schema import (
 from detector.features.settings import EVENT_FIELDS, FeatureSettings
 from detector.features.windows import (
     FirstSeenSet,
-    HourOfWeekProfile,
     SetLimits,
     WindowCounter,
     WindowSpec,

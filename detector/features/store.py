@@ -27,6 +27,7 @@ from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
 from detector.features.derived import ProductionMatcher, actor_ratios
 from detector.features.observation import Observation
+from detector.features.profile import HourOfWeekProfile
 from detector.features.schema import (
     ACTOR_CHANNELS,
     CATEGORY_CHANNELS,
@@ -48,7 +49,6 @@ from detector.features.state import (
 from detector.features.vector import FeatureLayout, FeatureVector
 from detector.features.windows import (
     FirstSeenSet,
-    HourOfWeekProfile,
     SetLimits,
     WindowCounter,
     WindowSpec,

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from detector.errors import ConfigError
 from detector.events.model import Category, Outcome
+from detector.features.profile import HOURS_PER_WEEK
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
-from detector.features.windows import HOURS_PER_WEEK
 from tests.unit.features.helpers import event
 
 HOUR = 3600.0

@@ -5,14 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.windows import (
     LANE_MASK,
     FirstSeenSet,
-    HourOfWeekProfile,
     SetLimits,
     WindowCounter,
     WindowSpec,
-    hour_of_week,
     lane,
     unpack,
 )

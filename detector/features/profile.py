@@ -1,0 +1,89 @@
+"""A key's activity per hour of the week (UTC): how usual is this hour for them."""
+
+from __future__ import annotations
+
+from array import array
+from math import log
+
+__all__ = ["HOURS_PER_WEEK", "HourOfWeekProfile", "hour_of_week"]
+
+HOURS_PER_WEEK = 168
+_THURSDAY_HOURS = 3 * 24  # 1970-01-01 was a Thursday; Monday 00:00 UTC is hour 0
+_PROFILE_LIMIT = 1 << 31  # halve the profile before a count could overflow array("I")
+
+
+def hour_of_week(time: float) -> int:
+    """Hour of the week in UTC, Monday 00:00-00:59 being 0 and Sunday 23:00 being 167."""
+    return (int(time // 3600) + _THURSDAY_HOURS) % HOURS_PER_WEEK
+
+
+class HourOfWeekProfile:
+    """How many of a key's events fell in each of the 168 hours of the week (UTC).
+
+    Counts are halved when one would overflow, so very old habits fade slowly.
+    """
+
+    __slots__ = ("_active", "_counts", "_total")
+
+    def __init__(self) -> None:
+        self._counts = array("I", bytes(4 * HOURS_PER_WEEK))
+        self._total = 0
+        self._active = 0
+
+    def add(self, time: float) -> None:
+        hour = hour_of_week(time)
+        count = self._counts[hour]
+        if count >= _PROFILE_LIMIT:
+            self._halve()
+            count = self._counts[hour]
+        elif not count:
+            self._active += 1
+        self._counts[hour] = count + 1
+        self._total += 1
+
+    def share(self, time: float) -> float:
+        """The share of the counted events in the hour of week of ``time`` (0 if none)."""
+        return self._counts[hour_of_week(time)] / self._total if self._total else 0.0
+
+    def share_and_rarity(self, time: float) -> tuple[float, float]:
+        """:meth:`share`, and how surprising the hour of ``time`` is for the key.
+
+        Rarity is ``-ln((c + 1) / (n + 168))`` for ``c`` events in that hour
+        of ``n``: add-one smoothing over the 168 hours, so a key with no
+        history gives ``ln 168`` (about 5.12), a usual hour little, and an
+        hour never used more the longer the history.
+        """
+        count = self._counts[hour_of_week(time)]
+        total = self._total
+        share = count / total if total else 0.0
+        return share, log((total + HOURS_PER_WEEK) / (count + 1))
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @property
+    def active_hours(self) -> int:
+        """In how many of the 168 hours of the week the key was active (a count above 0)."""
+        return self._active
+
+    def _halve(self) -> None:
+        for hour, count in enumerate(self._counts):
+            self._counts[hour] = count // 2
+        self._total = sum(self._counts)
+        self._active = HOURS_PER_WEEK - self._counts.count(0)
+
+    def to_state(self) -> list[list[int]]:
+        """Plain JSON: ``[hour, count]`` for the hours with a count."""
+        return [[hour, count] for hour, count in enumerate(self._counts) if count]
+
+    @classmethod
+    def from_state(cls, state: list[list[int]]) -> HourOfWeekProfile:
+        profile = cls()
+        for hour, count in state:
+            if not 0 <= hour < HOURS_PER_WEEK or not 0 < count < 1 << 32:
+                raise ValueError(f"hour of week {hour} (count {count}) is out of range")
+            profile._counts[hour] = int(count)
+        profile._total = sum(profile._counts)
+        profile._active = HOURS_PER_WEEK - profile._counts.count(0)
+        return profile
