@@ -15,15 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detector.detections import Detection, DetectorKind, Severity
+from detector.events.model import isoformat
 
-__all__ = ["Alert", "alert_id", "isoformat"]
+__all__ = ["Alert", "alert_id"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def isoformat(moment: datetime) -> str:
-    """UTC ISO 8601 with a ``Z``, as every timestamp ciwatch writes."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def alert_id(detection: Detection) -> str:

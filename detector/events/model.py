@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,7 +26,13 @@ __all__ = [
     "Outcome",
     "ParseError",
     "Position",
+    "isoformat",
 ]
+
+
+def isoformat(moment: datetime) -> str:
+    """UTC ISO 8601 with a ``Z``: how every timestamp ciwatch writes looks."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Category(StrEnum):
@@ -107,7 +113,7 @@ class Event:
     def to_dict(self, *, with_raw: bool = False) -> dict[str, Any]:
         """The event as plain JSON-ready data, ``time`` in ISO 8601 with ``Z``."""
         out: dict[str, Any] = {
-            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "time": isoformat(self.time),
             "source": self.source,
             "action": self.action,
             "category": self.category.value,

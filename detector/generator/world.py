@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from detector.events.model import isoformat
+
 __all__ = ["DOMAIN", "START", "Person", "Place", "Record", "Scenario", "World", "isoformat"]
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -179,7 +181,3 @@ class World:
             yield found
         finally:
             self._open.remove(found)
-
-
-def isoformat(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from detector.detections import Detection, DetectorKind
 from detector.errors import CiwatchError, RuleError
+from detector.events.model import isoformat
 from detector.features.observation import Observation
 from detector.rules.conditions import (
     Predicate,
@@ -319,7 +320,7 @@ def _template_values(
         "country": event.country,
         "user_agent": event.user_agent,
         "id": event.id,
-        "time": _iso(event.time),
+        "time": isoformat(event.time),
         "key": ", ".join(f"{name}={value}" for name, value in pairs),
         "group": "/".join(value for _, value in pairs),
         "attributes": dict(event.attributes),
@@ -378,7 +379,3 @@ def _unique(rules: Sequence[Rule]) -> list[Rule]:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from detector.events.model import Event
+from detector.events.model import Event, isoformat
 from detector.features.durations import format_duration
 from detector.features.observation import Observation
 from detector.rules.conditions import Predicate
@@ -180,14 +180,14 @@ class SequenceEvaluator(TableEvaluator[_Group]):
         }
         explanation = {
             **values,
-            "start": _iso(completion.start),
+            "start": isoformat(from_micros(completion.start)),
             "steps": [
                 {
                     "where": dict(step.where),
                     "required": step.count,
                     "count": run.events,
-                    "first": _iso(run.first),
-                    "last": _iso(run.last),
+                    "first": isoformat(from_micros(run.first)),
+                    "last": isoformat(from_micros(run.last)),
                     "action": run.action,
                     "outcome": run.outcome,
                 }
@@ -225,10 +225,6 @@ def _extend(prefix: _Partial | None, tags: Sequence[_Tag], now: int) -> _Partial
 def _describe_run(run: _Run) -> str:
     times = f" {run.events} times" if run.events > 1 else ""
     return f"{run.action} ({run.outcome}){times}"
-
-
-def _iso(micros: int) -> str:
-    return from_micros(micros).isoformat().replace("+00:00", "Z")
 
 
 def _encode_partial(partial: _Partial | None) -> Any:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from detector.events.model import Event
+from detector.events.model import Event, isoformat
 from detector.features.durations import format_duration
 from detector.features.observation import Observation
 from detector.rules.fields import FieldPath
@@ -77,7 +77,7 @@ class _Threshold(TableEvaluator[S]):
         ips = {hit.ip for hit in hits if hit.ip}
         return {
             "window": format_duration(self.window),
-            "window_start": _iso(min(hit.time for hit in hits)),
+            "window_start": isoformat(from_micros(min(hit.time for hit in hits))),
             "threshold": self.required,
             "actions": join_limited(hit.action for hit in hits),
             "distinct_ips": len(ips),
@@ -223,7 +223,3 @@ def _common_outcome(hits: Iterable[Hit]) -> str:
     outcomes = {hit.outcome for hit in hits}
     word = outcome_word(outcomes.pop()) if len(outcomes) == 1 else ""
     return f"{word} " if word else ""
-
-
-def _iso(micros: int) -> str:
-    return from_micros(micros).isoformat().replace("+00:00", "Z")
