@@ -10,6 +10,7 @@ receiver that deduplicates on the id ends with the full count.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,11 +26,17 @@ _STATE_VERSION = 1
 Clock = Callable[[Detection], datetime]
 
 
+Slot = tuple[str, str, tuple[tuple[str, str], ...]]
+"""(detector kind, rule or model, group key): what one open alert stands for."""
+
+
 @dataclass(slots=True)
 class _Open:
     alert: Alert
     closes_at: datetime
     sent_count: int
+    order: int
+    """When it was opened, among all alerts: re-sends keep that order."""
 
 
 class Suppressor:
@@ -47,7 +54,13 @@ class Suppressor:
         self._clock = clock or (lambda detection: detection.time)
         self._max_evidence = max_evidence
         self._max_open = max_open
-        self._open: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Open] = {}
+        self._open: dict[Slot, _Open] = {}
+        # Closing times in a heap and open slots by actor, so that a detection costs
+        # the same with 100,000 open alerts as with ten. Heap entries of slots since
+        # closed or reopened are skipped when they surface.
+        self._closing: list[tuple[datetime, int, Slot]] = []
+        self._by_actor: dict[str, dict[Slot, None]] = {}
+        self._opened = 0
         self.folded = 0
 
     def process(self, detections: Iterable[Detection]) -> list[Alert]:
@@ -71,16 +84,21 @@ class Suppressor:
                 evidence=detection.evidence[-self._max_evidence :],
                 related=self._related(detection),
             )
-            self._open[slot] = _Open(alert, detection.time + detection.suppress, 1)
+            self._add(slot, alert, detection.time + detection.suppress, 1)
             out.append(alert)
             if len(self._open) > self._max_open:
-                out.extend(self._close(min(self._open, key=lambda s: self._open[s].closes_at)))
+                out.extend(self._close(self._pop_soonest()))
         return out
 
     def advance(self, now: datetime) -> list[Alert]:
         """Close the alerts whose suppression period ended before event time ``now``."""
-        ended = [slot for slot, item in self._open.items() if item.closes_at <= now]
-        return [alert for slot in ended for alert in self._close(slot)]
+        ended = []
+        while self._closing and self._closing[0][0] <= now:
+            _, order, slot = heapq.heappop(self._closing)
+            item = self._open.get(slot)
+            if item is not None and item.order == order:
+                ended.append((order, slot))
+        return [alert for _, slot in sorted(ended) for alert in self._close(slot)]
 
     def flush(self) -> list[Alert]:
         """Re-send every open alert that folded firings since it was sent; keep them open."""
@@ -100,11 +118,13 @@ class Suppressor:
         """
         if detection.actor is None:
             return ()
-        return tuple(
-            item.alert.id
-            for (kind, _, _), item in self._open.items()
-            if kind != detection.kind.value and item.alert.detection.actor == detection.actor
+        slots = self._by_actor.get(detection.actor, {})
+        others = sorted(
+            (self._open[slot].order, self._open[slot].alert.id)
+            for slot in slots
+            if slot[0] != detection.kind.value
         )
+        return tuple(alert_id for _, alert_id in others)
 
     @property
     def open_alerts(self) -> int:
@@ -120,9 +140,33 @@ class Suppressor:
             evidence=tuple(evidence)[-self._max_evidence :],
         )
 
-    def _close(self, slot: tuple[str, str, tuple[tuple[str, str], ...]]) -> list[Alert]:
+    def _add(self, slot: Slot, alert: Alert, closes_at: datetime, sent_count: int) -> None:
+        self._opened += 1
+        self._open[slot] = _Open(alert, closes_at, sent_count, self._opened)
+        heapq.heappush(self._closing, (closes_at, self._opened, slot))
+        actor = alert.detection.actor
+        if actor is not None:
+            self._by_actor.setdefault(actor, {})[slot] = None
+
+    def _pop_soonest(self) -> Slot:
+        """The open slot closing first (the earliest opened among ties)."""
+        while True:
+            _, order, slot = heapq.heappop(self._closing)
+            item = self._open.get(slot)
+            if item is not None and item.order == order:
+                return slot
+
+    def _close(self, slot: Slot) -> list[Alert]:
         item = self._open.pop(slot, None)
-        if item is None or item.alert.count == item.sent_count:
+        if item is None:
+            return []
+        actor = item.alert.detection.actor
+        if actor is not None:
+            slots = self._by_actor[actor]
+            del slots[slot]
+            if not slots:
+                del self._by_actor[actor]
+        if item.alert.count == item.sent_count:
             return []
         return [replace(item.alert, revision=item.alert.revision + 1)]
 
@@ -153,6 +197,8 @@ class Suppressor:
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"unsupported suppression state version {state.get('version')!r}")
         self._open.clear()
+        self._closing.clear()
+        self._by_actor.clear()
         self.folded = int(state["folded"])
         for row in state["open"]:
             detection = detection_from_state(row["detection"])
@@ -169,4 +215,4 @@ class Suppressor:
             )
             slot = (detection.kind.value, detection.name, detection.key)
             closes_at = datetime.fromisoformat(row["closes_at"])
-            self._open[slot] = _Open(alert, closes_at, row["sent_count"])
+            self._add(slot, alert, closes_at, row["sent_count"])

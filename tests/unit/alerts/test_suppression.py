@@ -159,3 +159,15 @@ def test_a_model_alert_names_the_open_rule_alert_on_the_same_actor() -> None:
     assert linked.related == (rule_alert.id,)
     assert linked.to_dict()["related"] == [rule_alert.id]
     assert unlinked.related == ()
+
+
+def test_reopening_a_key_does_not_close_another_alert_early() -> None:
+    suppressor = Suppressor()
+    suppressor.process([detection(0, actor="a"), detection(0, actor="a")])
+    suppressor.process([detection(30, actor="b"), detection(31, actor="b")])
+    # a's period ends at 60 and it reopens at 61; b's must stay open until 90.
+    out = suppressor.process([detection(61, actor="a", event="e2")])
+    assert [(a.detection.actor, a.revision) for a in out] == [("a", 1), ("a", 0)]
+    assert suppressor.advance(T0 + timedelta(minutes=89)) == []
+    [closed] = suppressor.advance(T0 + timedelta(minutes=90))
+    assert (closed.detection.actor, closed.count) == ("b", 2)
