@@ -8,7 +8,7 @@ from pathlib import Path
 
 from detector.cli.report import table
 from detector.config import load_config
-from detector.pipeline import Pipeline, build_rules, configured_rules
+from detector.pipeline import Pipeline, configured_rules
 from detector.rules.loader import load_rules
 from detector.ruletests import run_rule_tests
 
@@ -44,7 +44,8 @@ def _run_test_rules(args: argparse.Namespace) -> int:
     tracked = config.features.tracked
     rules = load_rules(args.packs, tracked=tracked) if args.packs else configured_rules(config)
     if args.rule:
-        rules = [rule for rule in rules if rule.id in set(args.rule)]
+        wanted = set(args.rule)
+        rules = [rule for rule in rules if rule.id in wanted]
     results = run_rule_tests(rules, config)
     failed = [r for r in results if not r.passed]
     shown = results if args.verbose else failed
@@ -64,9 +65,6 @@ def _run_test_rules(args: argparse.Namespace) -> int:
 def _run_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     pipeline = Pipeline.from_config(config)
-    rules = build_rules(config)
-    print(
-        f"ok: {len(rules)} rules enabled, {len(pipeline.normalizer.taxonomy.sources)} "
-        f"log types classified"
-    )
+    rules, sources = len(pipeline.rules.rules), len(pipeline.normalizer.taxonomy.sources)
+    print(f"ok: {rules} rules enabled, {sources} log types classified")
     return 0
