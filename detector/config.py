@@ -21,6 +21,7 @@ from detector.errors import ConfigError
 from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
 from detector.rules.context import ChangeWindow
+from detector.scoring.detectors import DEFAULT_DETECTOR
 from detector.yamlfile import load_yaml
 
 __all__ = [
@@ -72,8 +73,8 @@ class ModelSettings(_Section):
     """Model directory (``ciwatch train --out``); None uses the models shipped with ciwatch."""
     enabled: bool = True
     """Score events with the anomaly models beside the rules."""
-    detector: str = "iforest"
-    """What ``ciwatch train`` fits: iforest, pyod:ECOD, pyod:HBOS, pyod:COPOD, ensemble ..."""
+    detector: str = DEFAULT_DETECTOR
+    """What ``ciwatch train`` fits: ensemble (isolation forest + ECOD), iforest, pyod:ECOD, ..."""
     target_alert_rate: float = Field(default=0.001, gt=0, lt=0.5)
     """Share of training events above the alert threshold."""
 

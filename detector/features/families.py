@@ -10,13 +10,19 @@ to none.
 - ``auth``: sign-ins from any source (category ``authentication``).
 - ``code``: GitHub and GitLab audit events.
 - ``infra``: Kubernetes audit and CloudTrail events.
+- ``service``: every event of a service identity (bot, service account, CI
+  role). Machines are scored apart from people: their routine is far
+  narrower (same addresses, same agent, round the clock), so a population of
+  people would hide their deviations and they would dominate it.
+
+The first three score people (and unknown actors) only.
 
 Changing a family's events or features bumps :data:`FAMILY_SCHEMA_VERSION`;
 :func:`schema_hash` ties a trained model to both schema versions and the exact
 feature list.
 
 >>> [family.name for family in FAMILIES.values()]
-['auth', 'code', 'infra']
+['auth', 'code', 'infra', 'service']
 >>> len(schema_hash(FAMILIES["auth"].features))
 64
 """
@@ -27,7 +33,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from detector.events.model import Category, Event
+from detector.events.model import ActorType, Category, Event
 from detector.features.schema import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 
 __all__ = [
@@ -38,7 +44,7 @@ __all__ = [
     "schema_hash",
 ]
 
-FAMILY_SCHEMA_VERSION = "1"
+FAMILY_SCHEMA_VERSION = "2"
 
 CODE_SOURCES = frozenset({"github_audit", "gitlab_audit"})
 INFRA_SOURCES = frozenset({"k8s_audit", "cloudtrail"})
@@ -94,16 +100,24 @@ def _windowed(channels: Iterable[str], windows: Iterable[str] = ("5m", "1h", "24
     return [f"{channel}.{window}" for channel in channels for window in windows]
 
 
+def _is_person(event: Event) -> bool:
+    return event.actor_type is not ActorType.SERVICE
+
+
 def _is_auth(event: Event) -> bool:
-    return event.category is Category.AUTHENTICATION
+    return event.category is Category.AUTHENTICATION and _is_person(event)
 
 
 def _is_code(event: Event) -> bool:
-    return event.source in CODE_SOURCES
+    return event.source in CODE_SOURCES and _is_person(event)
 
 
 def _is_infra(event: Event) -> bool:
-    return event.source in INFRA_SOURCES
+    return event.source in INFRA_SOURCES and _is_person(event)
+
+
+def _is_service(event: Event) -> bool:
+    return event.actor_type is ActorType.SERVICE
 
 
 _ROUTINE = ("actor.hour_of_week_rarity", "actor.active_hours_of_week")
@@ -111,19 +125,20 @@ _ROUTINE = ("actor.hour_of_week_rarity", "actor.active_hours_of_week")
 _AUTH = Family(
     name="auth",
     features=_in_order(
+        # Failures are counted once per window (not again per IP and as ratios), so that
+        # a run of password typos does not outweigh every other kind of oddity.
         *_windowed(
             (
-                "actor.events",
                 "actor.failures",
-                "actor.failure_ratio",
                 "actor.distinct_ips",
                 "actor.distinct_countries",
                 "actor.distinct_user_agents",
-                "ip.events",
-                "ip.failures",
-                "ip.distinct_actors",
+                "actor.novel",
             )
         ),
+        "actor.events.1h",
+        "ip.distinct_actors.1h",
+        "actor.failure_ratio.1h",
         "actor.events_vs_baseline.1h",
         *_ROUTINE,
         "actor.new.ip",
@@ -148,6 +163,7 @@ _CODE = Family(
                 "actor.config_change",
                 "actor.secret_access",
                 "actor.pipeline",
+                "actor.novel",
             )
         ),
         "actor.events_vs_baseline.1h",
@@ -175,6 +191,7 @@ _INFRA = Family(
                 "actor.production",
                 "actor.distinct_namespaces",
                 "actor.distinct_targets",
+                "actor.novel",
             )
         ),
         "actor.events_vs_baseline.1h",
@@ -190,5 +207,25 @@ _INFRA = Family(
     "production namespaces, spread of namespaces and targets, unusual hours",
 )
 
-FAMILIES: Mapping[str, Family] = {family.name: family for family in (_AUTH, _CODE, _INFRA)}
+_SERVICE = Family(
+    name="service",
+    features=_in_order(
+        *_windowed(("actor.distinct_user_agents",)),
+        "actor.events_vs_baseline.1h",
+        *_ROUTINE,
+        "actor.new.user_agent",
+        "actor.new.repo",
+        "actor.new.namespace",
+        "event.failure",
+        "event.mutating",
+    ),
+    applies=_is_service,
+    about="bots, service accounts and CI roles, from every source: new user agents, "
+    "repositories and namespaces, reach and volume beyond their routine (not addresses: "
+    "CI runners rotate them)",
+)
+
+FAMILIES: Mapping[str, Family] = {
+    family.name: family for family in (_AUTH, _CODE, _INFRA, _SERVICE)
+}
 """Family name → :class:`Family`; the registry the scorer and training look names up in."""

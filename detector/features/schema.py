@@ -30,7 +30,7 @@ __all__ = [
     "windowed_names",
 ]
 
-FEATURE_SCHEMA_VERSION = "2"
+FEATURE_SCHEMA_VERSION = "3"
 
 ACTOR_CHANNELS = (
     "events",
@@ -49,10 +49,12 @@ ACTOR_CHANNELS = (
     "privilege_change",
     "config_change",
     "production",
+    "novel",
 )
 """Windowed counts per actor; ``distinct_*`` count the values of :data:`ACTOR_DISTINCT_FIELDS`,
 the category channels (see :data:`CATEGORY_CHANNELS`) the events of that category, and
-``production`` the events on a production namespace or target."""
+``production`` the events on a production namespace or target, ``novel`` the events carrying
+a value of a tracked field first seen for the actor (learning period or not)."""
 
 ACTOR_DISTINCT_FIELDS = {
     "distinct_ips": "ip",

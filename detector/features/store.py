@@ -62,6 +62,7 @@ _ACTOR_EVENT = lane(ACTOR_CHANNELS.index("events"))
 _ACTOR_FAILURE = lane(ACTOR_CHANNELS.index("failures"))
 _ACTOR_PRIVILEGED = lane(ACTOR_CHANNELS.index("privileged"))
 _ACTOR_PRODUCTION = lane(ACTOR_CHANNELS.index("production"))
+_ACTOR_NOVEL = lane(ACTOR_CHANNELS.index("novel"))
 _CATEGORY_UNIT = {
     category: lane(ACTOR_CHANNELS.index(channel)) for category, channel in CATEGORY_CHANNELS.items()
 }
@@ -166,7 +167,10 @@ class FeatureStore:
             *_event_flags(event, failure, production),
         ]
         actor.profile.add(time)
-        return Observation(event, False, learning, new_values, FeatureVector(self._layout, parts))
+        # The models see every first sighting (the flags above); rules see them only
+        # after the learning period, when a new value has become worth an alert.
+        reported = {} if learning else new_values
+        return Observation(event, False, learning, reported, FeatureVector(self._layout, parts))
 
     def _actor_scalars(
         self,
@@ -214,7 +218,7 @@ class FeatureStore:
                 seen = sets[name] = FirstSeenSet(limits)
             previous = seen.observe(value, time)
             if previous is None:
-                if tracked and not learning:
+                if tracked:
                     new_values[name] = value
                 new_units += unit
                 if seen.full:
@@ -227,6 +231,8 @@ class FeatureStore:
                 moving += unit
         if moving:
             counter.move(moving_from, ids, moving, increments)
+        if new_values:
+            new_units += _ACTOR_NOVEL
         if new_units:
             increments = [count + new_units for count in increments]
         counts = counter.add(ids, increments)

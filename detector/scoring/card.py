@@ -29,7 +29,7 @@ def model_card(model: TrainedModel, envelope: Mapping[str, Any]) -> str:
         f"- Window (event time): {training['first'] or 'unknown'} to "
         f"{training['last'] or 'unknown'}",
         f"- Rows: {training['rows']} events of {training['actors']} actors "
-        "(late events, service identities and actors with under a day of history left out)",
+        "(late events and actors with under a day of history left out)",
         f"- Created: {envelope['created_at']}",
         f"- Libraries: {', '.join(f'{k} {v}' for k, v in envelope['libraries'].items())}",
         "",

@@ -8,9 +8,12 @@ training (:mod:`detector.scoring.training`) calibrates those around them.
 
 Names (:data:`DETECTORS`, plus any ``pyod:<Name>`` that ``pyod.models`` has):
 
-- ``iforest`` — scikit-learn ``IsolationForest`` (the default; 200 trees).
+- ``iforest`` — scikit-learn ``IsolationForest`` (200 trees).
+- ``ecod`` — ECOD's per-feature tail probabilities, scored against the
+  training rows only (pyod's ECOD ranks each batch with them: batch-dependent).
 - ``pyod:IForest``, ``pyod:ECOD``, ``pyod:HBOS``, ``pyod:COPOD``, ...
-- ``ensemble`` — the mean of its members' rank-normalized scores.
+- ``ensemble`` — the mean of its members' rank-normalized scores; named without
+  members, :data:`DEFAULT_ENSEMBLE` (``iforest`` and ``ecod``), the default.
 
 A spec is a name or a mapping ``{"name": ..., "params": {...}}`` (an
 ensemble: ``{"name": "ensemble", "members": [spec, ...]}``):
@@ -21,10 +24,12 @@ ensemble: ``{"name": "ensemble", "members": [spec, ...]}``):
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -33,6 +38,8 @@ import numpy.typing as npt
 from detector.errors import CiwatchError, ConfigError
 
 __all__ = [
+    "DEFAULT_DETECTOR",
+    "DEFAULT_ENSEMBLE",
     "DETECTORS",
     "Detector",
     "DetectorSpec",
@@ -41,6 +48,7 @@ __all__ = [
     "Matrix",
     "NotFittedError",
     "PyodDetector",
+    "TailProbabilityDetector",
     "make_detector",
 ]
 
@@ -133,29 +141,114 @@ class IsolationForestDetector(_Fitted):
         return scores
 
 
-class PyodDetector(_Fitted):
-    """Any detector class of ``pyod.models`` (imported when first built, pyod is slow to load)."""
+class TailProbabilityDetector(_Fitted):
+    """ECOD (Li et al., 2022) scored against the training rows alone.
 
-    def __init__(self, class_name: str, *, seed: int = 0, **params: Any) -> None:
+    Per feature, the left and right tail probabilities of a value among the
+    training values (``(count + 1) / (n + 1)``, so a value beyond every
+    training value scores ``ln(n + 1)`` and never infinity), as ``-ln``; the
+    larger tail, or the one the training skew points to, summed over the
+    features. pyod's ``ECOD`` ranks each scored batch together with the
+    training rows, so a row's score depends on the rows scored with it; here
+    it does not, and replay and the daemon agree whatever their batches.
+    ``fit_rows``: training rows kept (a seeded random sample beyond that).
+    """
+
+    _name = "ecod"
+
+    def __init__(self, *, seed: int = 0, fit_rows: int = 20_000) -> None:
+        super().__init__()
+        self._seed = seed
+        self._fit_rows = fit_rows
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return {"name": self._name, "params": {"fit_rows": self._fit_rows}}
+
+    def fit(self, matrix: Matrix) -> TailProbabilityDetector:
+        rows = _sample_rows(matrix, self._fit_rows, self._seed)
+        centred = rows - rows.mean(axis=0)
+        spread = np.sqrt((centred**2).mean(axis=0))
+        third = (centred**3).mean(axis=0)
+        skew = np.sign(np.where(spread > 0, third, 0.0))
+        self._model = (np.sort(rows, axis=0), skew)
+        return self
+
+    def decision_function(self, matrix: Matrix) -> Matrix:
+        columns, skew = self._estimator()
+        count = len(columns)
+        at_or_below = np.column_stack(
+            [np.searchsorted(columns[:, j], matrix[:, j], side="right") for j in range(len(skew))]
+        ).reshape(matrix.shape)
+        at_or_above = count - np.column_stack(
+            [np.searchsorted(columns[:, j], matrix[:, j], side="left") for j in range(len(skew))]
+        ).reshape(matrix.shape)
+        left = -np.log((at_or_below + 1) / (count + 1))
+        right = -np.log((at_or_above + 1) / (count + 1))
+        skewed = np.where(skew < 0, left, np.where(skew > 0, right, left + right))
+        scores: Matrix = np.maximum(np.maximum(left, right), skewed).sum(axis=1)
+        return scores
+
+
+def _sample_rows(matrix: Matrix, limit: int | None, seed: int) -> Matrix:
+    """``matrix``, or a seeded random ``limit`` of its rows (in their order) if it has more."""
+    if limit is None or len(matrix) <= limit:
+        return matrix
+    chosen = np.random.default_rng(seed).choice(len(matrix), limit, replace=False)
+    sampled: Matrix = matrix[np.sort(chosen)]
+    return sampled
+
+
+class PyodDetector(_Fitted):
+    """Any detector class of ``pyod.models`` (imported when first built, pyod is slow to load).
+
+    ``fit_rows`` (ciwatch's, not pyod's): fit on at most that many rows, drawn at
+    random with the seed. For detectors that keep their training data and
+    compare every scored row with it (ECOD, COPOD, KNN), it bounds the artifact's
+    size and the cost of each scoring call, whatever the length of the history.
+    """
+
+    def __init__(
+        self, class_name: str, *, seed: int = 0, fit_rows: int | None = None, **params: Any
+    ) -> None:
         super().__init__()
         self._class = _pyod_class(class_name)
         self._name = f"{_PYOD_PREFIX}{class_name}"
         self._params = dict(params)
+        self._fit_rows = fit_rows
+        self._seed = seed
         if "random_state" in _init_parameters(self._class) and "random_state" not in params:
             self._params["random_state"] = seed
 
     @property
     def spec(self) -> dict[str, Any]:
-        return {"name": self._name, "params": dict(self._params)}
+        extra = {} if self._fit_rows is None else {"fit_rows": self._fit_rows}
+        return {"name": self._name, "params": {**self._params, **extra}}
 
     def fit(self, matrix: Matrix) -> PyodDetector:
         model = self._class(**self._params)
-        model.fit(matrix)
+        with _quiet_constant_columns():
+            model.fit(_sample_rows(matrix, self._fit_rows, self._seed))
         self._model = model
         return self
 
     def decision_function(self, matrix: Matrix) -> Matrix:
-        return np.asarray(self._estimator().decision_function(matrix), dtype=np.float64)
+        with _quiet_constant_columns():
+            scores = self._estimator().decision_function(matrix)
+        return np.asarray(scores, dtype=np.float64)
+
+
+@contextlib.contextmanager
+def _quiet_constant_columns() -> Iterator[None]:
+    """Silence scipy's warning on the skew of a constant column (ECOD, COPOD).
+
+    Features that never vary in a family's training rows are common (a flag
+    nobody raised) and harmless: pyod turns the NaN skew into 0. Left alone,
+    the warning would be printed on every scoring call of the daemon.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        yield
 
 
 class EnsembleDetector(_Fitted):
@@ -208,12 +301,26 @@ def _rank(scores: Matrix, reference: Matrix) -> Matrix:
     return beyond
 
 
+DEFAULT_DETECTOR = "ensemble"
+"""What training fits unless told otherwise (``models.detector`` in the config)."""
+
+DEFAULT_ENSEMBLE: tuple[DetectorSpec, ...] = ("iforest", "ecod")
+"""The members of ``ensemble`` named without members: trees that isolate unusual
+combinations, and per-feature tail probabilities that see a value beyond any trained
+one even on a feature that never varied in training (a tree cannot split on it)."""
+
+
 def _iforest(params: Mapping[str, Any], seed: int) -> Detector:
     return IsolationForestDetector(seed=seed, **params)
 
 
+def _ecod(params: Mapping[str, Any], seed: int) -> Detector:
+    return TailProbabilityDetector(seed=seed, **params)
+
+
 DETECTORS: dict[str, Callable[[Mapping[str, Any], int], Detector]] = {
     "iforest": _iforest,
+    "ecod": _ecod,
 }
 """Detector name → factory ``(params, seed) -> Detector``; ``pyod:<Name>`` and ``ensemble`` too."""
 
@@ -225,7 +332,8 @@ def make_detector(spec: DetectorSpec, *, seed: int = 0) -> Detector:
     """
     name, params, members = _parse_spec(spec)
     if name == "ensemble":
-        return EnsembleDetector([make_detector(member, seed=seed) for member in members])
+        chosen = DEFAULT_ENSEMBLE if members is None else members
+        return EnsembleDetector([make_detector(member, seed=seed) for member in chosen])
     if name.startswith(_PYOD_PREFIX):
         return PyodDetector(name.removeprefix(_PYOD_PREFIX), seed=seed, **params)
     factory = DETECTORS.get(name)
@@ -235,20 +343,23 @@ def make_detector(spec: DetectorSpec, *, seed: int = 0) -> Detector:
     return factory(params, seed)
 
 
-def _parse_spec(spec: DetectorSpec) -> tuple[str, dict[str, Any], list[DetectorSpec]]:
+def _parse_spec(
+    spec: DetectorSpec,
+) -> tuple[str, dict[str, Any], Sequence[DetectorSpec] | None]:
+    """Name, params and members (``None``: not given) of a spec, checked."""
     if isinstance(spec, str):
-        return spec, {}, []
+        return spec, {}, None
     unknown = set(spec) - {"name", "params", "members"}
     if unknown:
         raise ConfigError(f"unknown keys {sorted(unknown)}", where="detector")
     name = spec.get("name")
     params = spec.get("params", {})
-    members = spec.get("members", [])
+    members = spec.get("members")
     if not isinstance(name, str):
         raise ConfigError("a detector spec needs a string 'name'", where="detector.name")
     if not isinstance(params, Mapping):
         raise ConfigError("'params' must be a mapping", where=f"detector {name}.params")
-    if not isinstance(members, list) or (members and name != "ensemble"):
+    if members is not None and (not isinstance(members, list) or name != "ensemble"):
         raise ConfigError("'members' is a list, for 'ensemble' only", where=f"detector {name}")
     if name == "ensemble" and params:
         raise ConfigError("an ensemble takes 'members', not 'params'", where="detector ensemble")

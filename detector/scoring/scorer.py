@@ -5,9 +5,9 @@ family (an event may belong to several, or none), builds one matrix per
 family from the family's features, scores it in one vectorized call, and
 turns each event at or above the threshold into a :class:`Detection`
 (``kind=anomaly``, ``name=<family>-anomaly``, key ``actor``). Observations of
-late events, of actors with less than a day of history and of service identities are skipped:
-machines have rules of their own and would dominate a population model; the models were not
-trained on them and their windows say little.
+late events and of actors with less than a day of history are skipped: the models were not
+trained on them and their windows say little. People and service identities are scored by
+different families (see :mod:`detector.features.families`).
 
 Every qualifying event becomes a detection, whatever the batch boundaries
 (replay and daemon batch differently); the alert layer folds repeats for the
@@ -25,7 +25,6 @@ import numpy.typing as npt
 
 from detector.detections import Detection, DetectorKind, Severity
 from detector.errors import ConfigError
-from detector.events.model import ActorType
 from detector.features.families import FAMILIES, Family
 from detector.features.observation import Observation
 from detector.scoring.calibration import HIGH_SCORE, THRESHOLD_SCORE
@@ -42,6 +41,7 @@ TITLES = {
     "auth": "Unusual sign-in activity",
     "code": "Unusual source-code activity",
     "infra": "Unusual infrastructure activity",
+    "service": "Unusual activity of a service identity",
 }
 """Family → alert title (others: "Unusual <family> activity")."""
 
@@ -67,7 +67,7 @@ class AnomalyScorer:
     among them); ``top``: how many features an explanation names.
 
     ``scored`` counts observations scored and ``skipped`` those left out
-    (late, new actor or service), per family, for metrics.
+    (late or new actor), per family, for metrics.
     """
 
     def __init__(
@@ -94,8 +94,7 @@ class AnomalyScorer:
         usable = [
             o
             for o in observations
-            if not (o.late or o.event.actor_type is ActorType.SERVICE)
-            and o.features.get(_AGE, math.inf) >= MIN_HISTORY_DAYS
+            if not o.late and o.features.get(_AGE, math.inf) >= MIN_HISTORY_DAYS
         ]
         self.skipped += len(observations) - len(usable)
         found: list[tuple[int, Detection]] = []

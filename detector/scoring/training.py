@@ -4,9 +4,9 @@
 (:func:`detector.features.batch.build_frame`) or a matrix per family, and
 per family:
 
-1. keeps the rows the family scores, minus late rows, rows of service
-   identities and rows of actors with less than :data:`MIN_HISTORY_DAYS` of
-   history (the scorer skips those too, so the model learns what it will see);
+1. keeps the rows the family scores, minus late rows and rows of actors with
+   less than :data:`MIN_HISTORY_DAYS` of history (the scorer skips those too,
+   so the model learns what it will see);
 2. transforms every feature with ``log1p`` (all features are non-negative
    counts, ratios, flags or ``-ln`` shares; the log tames the long tails of
    counts so one busy bot does not define the scale);
@@ -27,11 +27,16 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]  # no stubs for pandas 3 in dev deps
 
 from detector.errors import ConfigError
-from detector.events.model import ActorType
 from detector.features.batch import family_column
 from detector.features.families import FAMILIES, Family, schema_hash
 from detector.scoring.calibration import Calibration, FeatureStats
-from detector.scoring.detectors import Detector, DetectorSpec, Matrix, make_detector
+from detector.scoring.detectors import (
+    DEFAULT_DETECTOR,
+    Detector,
+    DetectorSpec,
+    Matrix,
+    make_detector,
+)
 
 __all__ = [
     "MIN_TRAINING_ROWS",
@@ -112,7 +117,7 @@ def train_family(
     family: Family | str,
     rows: pd.DataFrame,
     *,
-    detector: DetectorSpec = "iforest",
+    detector: DetectorSpec = DEFAULT_DETECTOR,
     target_alert_rate: float = 0.001,
     seed: int = 0,
     window: TrainingWindow | None = None,
@@ -155,7 +160,7 @@ def train_models(
     data: pd.DataFrame | Mapping[str, pd.DataFrame],
     *,
     families: Mapping[str, Family] = FAMILIES,
-    detector: DetectorSpec | Mapping[str, DetectorSpec] = "iforest",
+    detector: DetectorSpec | Mapping[str, DetectorSpec] = DEFAULT_DETECTOR,
     target_alert_rate: float = 0.001,
     seed: int = 0,
 ) -> ModelSet:
@@ -193,7 +198,7 @@ def _spec_for(detector: DetectorSpec | Mapping[str, DetectorSpec], family: str) 
     if isinstance(detector, str) or "name" in detector:
         return detector
     per_family: Mapping[str, DetectorSpec] = detector
-    return per_family.get(family, "iforest")
+    return per_family.get(family, DEFAULT_DETECTOR)
 
 
 def _rows_for(data: pd.DataFrame | Mapping[str, pd.DataFrame], family: Family) -> Any:
@@ -205,8 +210,6 @@ def _rows_for(data: pd.DataFrame | Mapping[str, pd.DataFrame], family: Family) -
     selected = data[column].astype(bool)
     if "late" in data.columns:
         selected &= ~data["late"].astype(bool)
-    if "actor_type" in data.columns:
-        selected &= data["actor_type"] != ActorType.SERVICE.value
     if _AGE in data.columns:
         selected &= data[_AGE] >= MIN_HISTORY_DAYS
     return data.loc[selected]

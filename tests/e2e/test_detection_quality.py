@@ -6,7 +6,8 @@ attacks no rule covers, and benign
 look-alikes: CI bots deploying to production around the clock, an admin
 tightening branch protection, password typos, a traveller on MFA from a
 country used before, renovate cloning every repository, a secret-sync operator.
-Every rule-shaped attack must raise exactly one alert and nothing else may alert.
+Every rule-shaped attack must raise exactly one alert and nothing else may alert;
+with the bundled models beside the rules, every behavioural attack is found too.
 """
 
 from __future__ import annotations
@@ -53,8 +54,16 @@ def test_one_alert_per_attack_and_none_on_look_alikes(seed: int, tmp_path: Path)
     assert "events" in stderr and "alerts       16" in stderr
 
 
-def test_the_bundled_models_explain_every_anomaly_alert(tmp_path: Path) -> None:
+def test_the_bundled_models_find_every_behavioural_attack_and_explain_it(
+    tmp_path: Path,
+) -> None:
     alerts_path, _ = replay(tmp_path, 7)
+    attacks, benign, _ = replay_quality.read_labels(tmp_path / "labels.json")
+    result = replay_quality.score(
+        replay_quality.read_alerts(alerts_path), attacks, benign, timedelta(minutes=2)
+    )
+    missed = [attack for attack, found in result.per_behavioural.items() if not found]
+    assert missed == []
     alerts = [orjson.loads(line) for line in alerts_path.read_bytes().splitlines()]
     rule_alerts = [a for a in alerts if a["kind"] == "rule" and a["revision"] == 0]
     anomalies = [a for a in alerts if a["kind"] == "anomaly"]

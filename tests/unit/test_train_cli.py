@@ -25,13 +25,13 @@ def test_train_writes_verified_models_and_cards(
     models = tmp_path / "models"
     assert main(["train", str(world / MERGED), "--out", str(models)]) == 0
     loaded = load_models(models)
-    assert set(loaded.models) == {"auth", "code", "infra"}
+    assert set(loaded.models) == {"auth", "code", "infra", "service"}
     for family in loaded.models:
         envelope = json.loads((models / f"{family}.json").read_text())
         assert envelope["training"]["rows"] == loaded.models[family].window.rows > 0
         assert envelope["schema_hash"] == loaded.models[family].schema_hash
         assert (models / f"{family}.md").read_text().startswith("# Model card")
-    assert "3 models" in capsys.readouterr().out
+    assert "4 models" in capsys.readouterr().out
 
 
 def test_training_twice_gives_the_same_files(world: Path, tmp_path: Path) -> None:

@@ -132,4 +132,6 @@ def test_family_rows_name_the_features_a_frame_lacks() -> None:
 def test_empty_input_gives_an_empty_frame_with_every_column() -> None:
     frame = build_frame([], SETTINGS)
     assert len(frame) == 0
-    assert len(frame.columns) == len(EVENT_COLUMNS) + len(FeatureStore(SETTINGS).feature_names) + 3
+    assert len(frame.columns) == (
+        len(EVENT_COLUMNS) + len(FeatureStore(SETTINGS).feature_names) + len(FAMILIES)
+    )

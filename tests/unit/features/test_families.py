@@ -21,8 +21,8 @@ def test_family_features_are_feature_names_in_vector_order(name: str) -> None:
     assert positions == sorted(positions)
 
 
-def test_the_three_families_are_declared() -> None:
-    assert list(FAMILIES) == ["auth", "code", "infra"]
+def test_the_four_families_are_declared() -> None:
+    assert list(FAMILIES) == ["auth", "code", "infra", "service"]
     assert all(family.name == name for name, family in FAMILIES.items())
 
 
@@ -62,4 +62,4 @@ def test_schema_hash_is_stable_and_depends_on_names_and_their_order() -> None:
     assert len(digest) == 64 and int(digest, 16) >= 0
     assert schema_hash(reversed(features)) != digest
     assert schema_hash(features[:-1]) != digest
-    assert len({schema_hash(family.features) for family in FAMILIES.values()}) == 3
+    assert len({schema_hash(family.features) for family in FAMILIES.values()}) == len(FAMILIES)

@@ -141,6 +141,19 @@ def test_new_values_are_reported_only_after_the_learning_period() -> None:
     assert features.observe(event(3800, country="FR")).new_values == {}  # learned while learning
 
 
+def test_first_sightings_reach_the_models_during_the_learning_period_too() -> None:
+    features = store(learning_period="1d")
+    features.observe(event(0, country="DE", user_agent="git/2.43"))
+    same = features.observe(event(60, country="DE", user_agent="git/2.43"))
+    assert same.features["actor.novel.1h"] == 1  # the first event: everything was new
+    travelling = features.observe(event(120, country="FR", user_agent="Firefox/121"))
+    assert travelling.learning and travelling.new_values == {}  # rules wait for learning
+    assert travelling.features["actor.new.country"] == 1
+    assert travelling.features["actor.new.user_agent"] == 1
+    assert travelling.features["actor.novel.5m"] == 2  # events with a first sighting
+    assert features.observe(event(180, country="FR")).features["actor.novel.5m"] == 2
+
+
 def test_values_unseen_for_forget_after_are_new_again() -> None:
     features = store(windows=["5m", "1h"], learning_period="1h", forget_after="3h")
     features.observe(event(0, country="DE"))

@@ -13,10 +13,11 @@ from detector.scoring.detectors import (
     Matrix,
     NotFittedError,
     PyodDetector,
+    TailProbabilityDetector,
     make_detector,
 )
 
-SPECS = ["iforest", "pyod:IForest", "pyod:ECOD", "pyod:HBOS", "pyod:COPOD", "ensemble"]
+SPECS = ["iforest", "ecod", "pyod:IForest", "pyod:ECOD", "pyod:HBOS", "pyod:COPOD", "ensemble"]
 ENSEMBLE = {"name": "ensemble", "members": ["iforest", "pyod:HBOS"]}
 
 
@@ -39,7 +40,10 @@ def test_registry_builds_each_kind_by_name() -> None:
 def test_spec_round_trips_through_make_detector() -> None:
     for spec in (
         "iforest",
+        "ecod",
+        "ensemble",
         "pyod:ECOD",
+        {"name": "pyod:ECOD", "params": {"fit_rows": 100}},
         ENSEMBLE,
         {"name": "iforest", "params": {"max_samples": 64}},
     ):
@@ -85,3 +89,37 @@ def test_same_seed_same_scores(name: str, inliers: Matrix) -> None:
     first = make_detector(_spec(name), seed=9).fit(inliers).decision_function(inliers)  # type: ignore[arg-type]
     second = make_detector(_spec(name), seed=9).fit(inliers).decision_function(inliers)  # type: ignore[arg-type]
     np.testing.assert_array_equal(first, second)
+
+
+def test_ensemble_without_members_is_the_forest_and_tail_probabilities() -> None:
+    assert make_detector("ensemble").spec["members"] == [
+        make_detector("iforest").spec,
+        make_detector("ecod").spec,
+    ]
+
+
+def test_tail_probabilities_do_not_depend_on_the_rows_scored_together(inliers: Matrix) -> None:
+    detector = make_detector("ecod").fit(inliers)
+    batch = np.vstack([inliers[:50], np.full((20, 4), 6.0)])
+    together = detector.decision_function(batch)
+    one_by_one = np.concatenate([detector.decision_function(row[None, :]) for row in batch])
+    assert np.allclose(together, one_by_one)
+
+
+def test_a_value_never_seen_on_a_constant_feature_scores_its_full_tail(inliers: Matrix) -> None:
+    # A tree cannot split on a feature that never varied; the tail probability sees it.
+    training = np.column_stack([inliers, np.zeros(len(inliers))])
+    detector = TailProbabilityDetector().fit(training)
+    ordinary = np.append(inliers[0], 0.0)
+    unseen = np.append(inliers[0], 1.0)
+    [before, after] = detector.decision_function(np.vstack([ordinary, unseen]))
+    assert after - before == pytest.approx(np.log(len(training) + 1))
+
+
+def test_fit_rows_bounds_what_a_detector_keeps(inliers: Matrix) -> None:
+    detector = TailProbabilityDetector(fit_rows=100, seed=3).fit(inliers)
+    again = TailProbabilityDetector(fit_rows=100, seed=3).fit(inliers)
+    assert np.array_equal(detector.decision_function(inliers), again.decision_function(inliers))
+    # Beyond every kept row on all four features: ln(kept + 1) each, whatever the history.
+    [far] = detector.decision_function(np.full((1, 4), 100.0))
+    assert far == pytest.approx(4 * np.log(101))

@@ -20,8 +20,14 @@ from tests.unit.scoring.synthetic import ordinary_row
 
 
 def _sweep(repos: int) -> dict[str, float]:
-    """A repository sweep as the features show it: every related count rises together."""
+    """A repository sweep as the features show it: every related count rises together.
+
+    A few of the repositories are new to the actor, so the novel-event counts rise too.
+    """
     return {
+        "actor.novel.5m": 2,
+        "actor.novel.1h": 5,
+        "actor.novel.24h": 6,
         "actor.distinct_repos.5m": repos // 4,
         "actor.code_access.5m": repos // 4,
         "actor.events.5m": repos // 4,
@@ -101,18 +107,23 @@ def test_actor_baseline_reaches_the_explanation(scorer: AnomalyScorer) -> None:
     assert "4000 events in 1h vs usual 2 for them" in detection.summary
 
 
-def test_late_new_actor_and_service_observations_are_skipped(scorer: AnomalyScorer) -> None:
+def test_late_and_new_actor_observations_are_skipped(scorer: AnomalyScorer) -> None:
     new_actor = _observation(SWEEP)
     new_actor = dataclasses.replace(
         new_actor, features={**new_actor.features, "actor.age_days": 0.5}
     )
+    skipped = [_observation(SWEEP, late=True), new_actor]
+    assert scorer.score(skipped) == []
+    assert scorer.skipped == 2
+    assert scorer.scored == {"code": 0}
+
+
+def test_service_identities_are_left_to_the_service_model(scorer: AnomalyScorer) -> None:
     service = _observation(SWEEP)
     service = dataclasses.replace(
         service, event=dataclasses.replace(service.event, actor_type=ActorType.SERVICE)
     )
-    skipped = [_observation(SWEEP, late=True), new_actor, service]
-    assert scorer.score(skipped) == []
-    assert scorer.skipped == 3
+    assert scorer.score([service]) == []
     assert scorer.scored == {"code": 0}
 
 

@@ -26,12 +26,15 @@ def _combined_frame() -> pd.DataFrame:
     frame["actor_type"] = "human"
     frame["actor.age_days"] = 3.0
     frame.loc[:4, "actor.age_days"] = 0.5
+    # As build_frame marks them: service identities belong to the service family only.
     frame.loc[5:9, "actor_type"] = "service"
+    frame.loc[5:9, family_column("code")] = False
+    frame.loc[5:9, family_column("service")] = True
     frame.loc[10:19, "late"] = True
     return frame
 
 
-def test_train_models_uses_each_familys_rows_minus_late_new_and_service() -> None:
+def test_train_models_uses_each_familys_rows_minus_late_and_new() -> None:
     models = train_models(
         _combined_frame(), detector={"name": "iforest", "params": {"n_estimators": 20}}
     )
@@ -39,6 +42,7 @@ def test_train_models_uses_each_familys_rows_minus_late_new_and_service() -> Non
     assert models.models["code"].window.rows == 280
     assert models.models["auth"].window.rows == 300
     assert "infra" in models.skipped
+    assert "5 rows" in models.skipped["service"]
     assert models.models["code"].window.first == START + pd.Timedelta(minutes=20)
     assert models.models["code"].window.actors == 25
 

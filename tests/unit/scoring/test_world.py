@@ -9,6 +9,7 @@ import pytest
 import scenarios
 
 from detector.features.batch import frame_from_observations
+from detector.features.families import FAMILIES
 from detector.features.observation import Observation
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
@@ -36,7 +37,7 @@ def test_models_trained_on_a_world_alert_on_about_the_target_share(
     store, observations = world
     frame = frame_from_observations(observations, store.feature_names)
     trained = train_models(frame, target_alert_rate=RATE, seed=2)
-    assert set(trained.models) == {"auth", "code", "infra"}
+    assert set(trained.models) == set(FAMILIES)
     save_models(trained, tmp_path, datetime(2026, 3, 1, tzinfo=UTC))
     scorer = AnomalyScorer(load_models(tmp_path), baseline=store.baseline)
     detections = scorer.score(observations)
