@@ -11,6 +11,7 @@ against the file's own directory.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
 from detector.rules.context import ChangeWindow
 from detector.scoring.detectors import DEFAULT_DETECTOR
+from detector.service_settings import ServiceSettings, apply_environment
 from detector.yamlfile import load_yaml
 
 __all__ = [
@@ -89,14 +91,22 @@ class PipelineConfig(_Section):
     change_windows: tuple[ChangeWindow, ...] = ()
     alerts: AlertSettings = AlertSettings()
     models: ModelSettings = ModelSettings()
+    service: ServiceSettings = ServiceSettings()
 
 
 def default_config_path() -> Path:
     return pipelines_dir() / "default.yaml"
 
 
-def load_config(path: Path | None = None) -> PipelineConfig:
-    """Read and validate a pipeline file; ConfigError names the file and the key."""
+def load_config(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> PipelineConfig:
+    """Read and validate a pipeline file; ConfigError names the file and the key.
+
+    ``environ``: the ``CIWATCH_*`` overrides to apply (see
+    :mod:`detector.service_settings`); ``None`` reads none, so replays and tests
+    do not depend on the caller's environment. ``ciwatch run`` passes ``os.environ``.
+    """
     path = path or default_config_path()
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
@@ -110,10 +120,14 @@ def load_config(path: Path | None = None) -> PipelineConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping of settings at the top", where=str(path))
+    applied = apply_environment(data, environ) if environ is not None else []
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_first_problem(exc), where=f"{path}: {_location(exc)}") from None
+        where = f"{path}: {_location(exc)}"
+        if applied:
+            where += f" (environment: {', '.join(applied)})"
+        raise ConfigError(_first_problem(exc), where=where) from None
     return _resolve_paths(config, path.parent)
 
 

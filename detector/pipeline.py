@@ -135,18 +135,19 @@ class Pipeline:
         pipeline.reload_models()
         return pipeline
 
-    def reload_models(self) -> bool:
+    def reload_models(self, *, force: bool = False) -> bool:
         """Load :attr:`models_dir` again if its files changed; True if new models now score.
 
         The daemon calls this now and then: a new ``ciwatch train --out`` into the
         directory takes effect without a restart. A directory caught half-written,
         or models that fail their checks, leave the current models in place; the
         error is kept in :attr:`last_model_error` and the load is retried next time.
+        ``force`` loads the directory even if its files look unchanged (SIGHUP).
         """
         if self.models_dir is None:
             return False
         signature = _signature(self.models_dir)
-        if signature == self._models_signature:
+        if signature == self._models_signature and not force:
             return False
         try:
             models = load_models(self.models_dir)

@@ -16,6 +16,7 @@ from detector.cli.generate import add_command as add_generate
 from detector.cli.normalize import add_command as add_normalize
 from detector.cli.replay import add_command as add_replay
 from detector.cli.rules import add_commands as add_rule_commands
+from detector.cli.run import add_command as add_run
 from detector.cli.train import add_command as add_train
 from detector.errors import CiwatchError
 
@@ -53,4 +54,5 @@ def _build_parser() -> argparse.ArgumentParser:
     add_replay(commands)
     add_rule_commands(commands)
     add_train(commands)
+    add_run(commands)
     return parser

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -88,6 +88,13 @@ class AnomalyScorer:
         self._top = top
         self.scored: dict[str, int] = {model.family: 0 for model in models}
         self.skipped = 0
+
+    def describe(self) -> list[tuple[str, str, datetime | None]]:
+        """(family, detector name, end of the training window) per model, for metrics."""
+        return [
+            (model.family, str(model.detector.spec.get("name", "")), model.window.last)
+            for _, model in self._models
+        ]
 
     def score(self, observations: Sequence[Observation]) -> list[Detection]:
         """Detections for the observations at or above their family's threshold, in input order."""

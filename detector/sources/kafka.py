@@ -11,10 +11,10 @@ is several times faster, and it keeps batches aligned with commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -61,14 +61,28 @@ class KafkaSettings(BaseModel):
 
 
 class KafkaSource(Source):
-    """Consumes ``settings.topics`` in the consumer group ``settings.group_id``."""
+    """Consumes ``settings.topics`` in the consumer group ``settings.group_id``.
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    ``start_at``: offsets to start from, per (topic, partition), the first time
+    each partition is assigned — the offsets a restored state snapshot reflects,
+    which may lie before the group's committed offsets (the records between are
+    processed again, so the state and the stream agree). A partition the
+    snapshot does not list was never seen by that state: it is read from its
+    beginning. ``None`` (no snapshot): every partition resumes at the committed
+    offsets. Later assignments (a rebalance) resume at the committed offsets.
+    Nothing needs committing on revoke: every batch is committed before the
+    next poll, inside which a rebalance happens.
+    """
+
+    def __init__(
+        self, settings: KafkaSettings, *, start_at: Mapping[tuple[str, int], int] | None = None
+    ) -> None:
         self.settings = settings
+        self._start_at = dict(start_at) if start_at is not None else None
+        self._placed: set[tuple[str, int]] = set()
         try:
-            self._consumer = KafkaConsumer(
-                *settings.topics, enable_auto_commit=False, **settings.consumer_config()
-            )
+            self._consumer = KafkaConsumer(enable_auto_commit=False, **settings.consumer_config())
+            self._consumer.subscribe(settings.topics, listener=_Rewind(self))
         except KafkaError as exc:
             servers = ",".join(settings.bootstrap_servers)
             raise SourceError(f"cannot connect: {exc}", where=servers) from None
@@ -100,5 +114,40 @@ class KafkaSource(Source):
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())
 
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records between the consumer's position and the end, per assigned partition."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        ends = self._consumer.end_offsets(assigned)
+        return {tp: max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned}
+
+    def _rewind(self, assigned: Iterable[TopicPartition]) -> None:
+        if self._start_at is None:
+            return
+        for tp in assigned:
+            key = (tp.topic, tp.partition)
+            if key in self._placed:
+                continue
+            self._placed.add(key)
+            offset = self._start_at.get(key)
+            if offset is None:
+                self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
+
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python has no types
+    """Seeks newly assigned partitions to the source's ``start_at`` offsets."""
+
+    def __init__(self, source: KafkaSource) -> None:
+        self._source = source
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        return  # batches are committed before each poll: nothing in flight
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._source._rewind(assigned)

@@ -1,0 +1,245 @@
+"""Every Prometheus metric ciwatch exports, and the HTTP endpoint serving them.
+
+One module, one ``ciwatch_`` prefix, bounded labels only: source (log type),
+dead-letter reason, rule or model id, kind, severity, sink, status, topic and
+partition. Never an actor, IP, repository or alert id: those are unbounded and
+belong in the alerts. docs/metrics.md lists the metrics; the Grafana dashboards
+and alert rules read these names.
+
+:class:`Metrics` owns its registry (tests build several); :class:`MetricsServer`
+serves ``/metrics``, ``/healthz`` (the loop is alive) and ``/readyz``
+(connected, partitions assigned, models loaded) on one port.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from detector.alerts.model import Alert
+from detector.events.model import DeadLetter, Event
+
+__all__ = ["Metrics", "MetricsServer"]
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+_SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0)
+
+
+class Metrics:
+    """The daemon's metrics in a registry of their own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.records = Counter(
+            "ciwatch_records_consumed", "Records read from the source", ["topic"], registry=r
+        )
+        self.events = Counter(
+            "ciwatch_events_normalized", "Records that became events", ["source"], registry=r
+        )
+        self.dead_letters = Counter(
+            "ciwatch_dead_letters", "Records that did not become events", ["reason"], registry=r
+        )
+        self.late_events = Counter(
+            "ciwatch_late_events", "Events older than the allowed lateness", registry=r
+        )
+        self.alerts = Counter(
+            "ciwatch_alerts",
+            "Alerts raised (first sends; repeats fold into them)",
+            ["kind", "rule", "severity"],
+            registry=r,
+        )
+        self.alert_updates = Counter(
+            "ciwatch_alert_updates", "Alerts re-sent with a final count", ["kind"], registry=r
+        )
+        self.anomaly_score = Histogram(
+            "ciwatch_anomaly_score",
+            "Scores of anomaly alerts, in [0, 1]",
+            ["model"],
+            buckets=_SCORE_BUCKETS,
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "ciwatch_sink_deliveries",
+            "Alerts handed to each sink, by outcome",
+            ["sink", "status"],
+            registry=r,
+        )
+        self.spool_depth = Gauge(
+            "ciwatch_spool_depth", "Requests waiting in a sink's disk spool", ["sink"], registry=r
+        )
+        self.spool_bytes = Gauge(
+            "ciwatch_spool_bytes", "Bytes waiting in a sink's disk spool", ["sink"], registry=r
+        )
+        self.lag = Gauge(
+            "ciwatch_consumer_lag",
+            "Records behind the end of each assigned partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "ciwatch_batch_duration_seconds",
+            "Wall time to process, deliver and commit one batch",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.event_to_alert = Histogram(
+            "ciwatch_event_to_alert_seconds",
+            "From the newest evidence event's time to the alert's delivery",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "ciwatch_model_info",
+            "1 per loaded model, labelled with its family and detector",
+            ["model", "detector"],
+            registry=r,
+        )
+        self.model_trained = Gauge(
+            "ciwatch_model_trained_timestamp_seconds",
+            "When each loaded model's training history ends (Unix time)",
+            ["model"],
+            registry=r,
+        )
+        self.model_reload_errors = Counter(
+            "ciwatch_model_reload_errors", "Model directories that failed to load", registry=r
+        )
+        self.rules_loaded = Gauge("ciwatch_rules_loaded", "Rules evaluated", registry=r)
+        self.keys_tracked = Gauge(
+            "ciwatch_state_keys", "Keys held in the feature state", ["kind"], registry=r
+        )
+        self.snapshots = Counter(
+            "ciwatch_state_snapshots", "State snapshots written", ["status"], registry=r
+        )
+        self.ready = Gauge("ciwatch_ready", "1 when ready to process events", registry=r)
+
+    def count_batch(
+        self,
+        topics: Iterable[str],
+        events: Iterable[Event],
+        dead_letters: Iterable[DeadLetter],
+        late_events: int,
+    ) -> None:
+        """Count a processed batch: records per topic, events per source, dead letters."""
+        for topic in topics:
+            self.records.labels(topic).inc()
+        for event in events:
+            self.events.labels(event.source).inc()
+        for letter in dead_letters:
+            self.dead_letters.labels(letter.reason.value).inc()
+        if late_events:
+            self.late_events.inc(late_events)
+
+    def count_alerts(self, alerts: Iterable[Alert], *, now: datetime | None = None) -> None:
+        """Count alerts after delivery: by rule, the score histogram, event-to-alert latency."""
+        moment = now or datetime.now(UTC)
+        for alert in alerts:
+            found = alert.detection
+            if alert.revision:
+                self.alert_updates.labels(found.kind.value).inc()
+                continue
+            self.alerts.labels(found.kind.value, found.name, found.severity.value).inc()
+            if found.score is not None and found.kind.value == "anomaly":
+                self.anomaly_score.labels(found.name).observe(found.score)
+            newest = alert.last_time or found.time
+            self.event_to_alert.observe(max(0.0, (moment - newest).total_seconds()))
+
+    def set_models(self, models: Iterable[tuple[str, str, datetime | None]]) -> None:
+        """Replace the model gauges: (family, detector, end of training) per loaded model."""
+        self.model_info.clear()
+        self.model_trained.clear()
+        for family, detector, trained in models:
+            self.model_info.labels(family, detector).set(1)
+            if trained is not None:
+                self.model_trained.labels(family).set(trained.timestamp())
+
+    def set_state(self, keys: Mapping[str, int]) -> None:
+        for kind, count in keys.items():
+            self.keys_tracked.labels(kind).set(count)
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """``/metrics``, ``/healthz`` and ``/readyz`` on one port, in a daemon thread.
+
+    ``ready``: a callable saying whether the service is ready. ``/healthz``
+    fails when :meth:`beat` has not been called for ``stale_after`` seconds
+    (a stuck loop), so Kubernetes restarts the pod.
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        host: str,
+        port: int,
+        ready: Callable[[], bool],
+        stale_after: float = 120.0,
+    ) -> None:
+        self._metrics = metrics
+        self._ready = ready
+        self._stale_after = stale_after
+        self._last_beat = time.monotonic()
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="ciwatch-metrics", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when 0 asked for a free one)."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def beat(self) -> None:
+        """The loop is alive."""
+        self._last_beat = time.monotonic()
+
+    def alive(self) -> bool:
+        return time.monotonic() - self._last_beat < self._stale_after
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._reply(200, server._metrics.exposition(), CONTENT_TYPE_LATEST)
+                elif path == "/healthz":
+                    ok = server.alive()
+                    self._reply(200 if ok else 503, b"ok\n" if ok else b"stalled\n")
+                elif path == "/readyz":
+                    ok = server._ready()
+                    self._reply(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+                else:
+                    self._reply(404, b"not found\n")
+
+            def _reply(self, status: int, body: bytes, kind: str = "text/plain") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return  # scrapes every few seconds would flood the log
+
+        return Handler

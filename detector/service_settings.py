@@ -1,0 +1,130 @@
+"""Settings of the long-running service (``ciwatch run``): Kafka, HTTP, state, outputs.
+
+They live in the ``service:`` section of the pipeline YAML; detection settings
+stay in the other sections, identical for run, replay and demo. A few keys can
+be set from the environment, which wins over the file (the usual way to
+configure a container)::
+
+    CIWATCH_KAFKA_BOOTSTRAP   service.kafka.bootstrap_servers  (comma list)
+    CIWATCH_TOPICS            service.kafka.topics             (comma list)
+    CIWATCH_GROUP_ID          service.kafka.group_id
+    CIWATCH_WEBHOOK_URL       service.webhook.url
+    CIWATCH_WEBHOOK_FORMAT    service.webhook.format           (json, splunk_hec, ecs)
+    CIWATCH_HTTP_PORT         service.http_port
+    CIWATCH_STATE_DIR         service.state_dir
+    CIWATCH_MODELS            models.dir
+
+Secrets (webhook token, signing keys, Kafka passwords) are never values in the
+file: the settings name a file or an environment variable to read them from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from detector.detections import Severity
+from detector.features.settings import Duration
+from detector.sources.kafka import KafkaSettings
+
+__all__ = ["ENVIRONMENT", "ServiceSettings", "WebhookSettings", "apply_environment"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class WebhookSettings(_Section):
+    """Where and how alerts reach the SIEM (see docs/webhook.md)."""
+
+    url: str = Field(pattern=r"^https?://")
+    format: Literal["json", "splunk_hec", "ecs"] = "json"
+    min_severity: Severity = Severity.LOW
+    token_file: Path | None = None
+    """A file holding the token (Splunk HEC token, or a bearer token for the others)."""
+    token_env: str | None = None
+    """Or the environment variable holding it."""
+    signing_key_files: tuple[Path, ...] = ()
+    """HMAC-SHA256 keys, newest first; each signs every request (key rotation)."""
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    batch_size: int = Field(default=100, gt=0, le=10_000)
+    timeout: Duration = timedelta(seconds=10)
+    max_backoff: Duration = timedelta(seconds=60)
+    spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    dead_letter_file: Path | None = None
+    """Alerts the SIEM refuses for good (4xx), with its response; None: the state dir."""
+
+    @model_validator(mode="after")
+    def _client_key_needs_cert(self) -> WebhookSettings:
+        if self.client_key_file is not None and self.client_cert_file is None:
+            raise ValueError("client_key_file needs client_cert_file")
+        return self
+
+
+def _default_kafka() -> KafkaSettings:
+    return KafkaSettings(topics=["ciwatch-events"])
+
+
+class ServiceSettings(_Section):
+    """The ``service:`` section: what ``ciwatch run`` connects to and keeps."""
+
+    kafka: KafkaSettings = Field(default_factory=_default_kafka)
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=9464, ge=0, le=65_535)
+    state_dir: Path | None = None
+    """Where per-actor state, the offsets it reflects and the webhook spool live."""
+    snapshot_every: Duration = timedelta(seconds=30)
+    max_records: int = Field(default=2_000, gt=0)
+    """Records per poll, and so per batch."""
+    max_batch_wait: Duration = timedelta(milliseconds=500)
+    """Longest a poll waits for records before a (possibly smaller) batch is processed."""
+    reload_every: Duration = timedelta(seconds=30)
+    """How often the model directory is checked for a new training."""
+    alerts_file: Path | None = None
+    """Also append every alert to this JSONL file."""
+    webhook: WebhookSettings | None = None
+
+
+ENVIRONMENT: Mapping[str, tuple[tuple[str, ...], Literal["text", "list"]]] = {
+    "CIWATCH_KAFKA_BOOTSTRAP": (("service", "kafka", "bootstrap_servers"), "list"),
+    "CIWATCH_TOPICS": (("service", "kafka", "topics"), "list"),
+    "CIWATCH_GROUP_ID": (("service", "kafka", "group_id"), "text"),
+    "CIWATCH_WEBHOOK_URL": (("service", "webhook", "url"), "text"),
+    "CIWATCH_WEBHOOK_FORMAT": (("service", "webhook", "format"), "text"),
+    "CIWATCH_HTTP_PORT": (("service", "http_port"), "text"),
+    "CIWATCH_STATE_DIR": (("service", "state_dir"), "text"),
+    "CIWATCH_MODELS": (("models", "dir"), "text"),
+}
+"""Environment variable → (settings path, how its text is read)."""
+
+
+def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Put the :data:`ENVIRONMENT` variables set in ``environ`` into ``data`` (in place).
+
+    Returns the names applied. Empty variables are ignored; values are
+    validated with the rest of the settings, so a bad one fails at start-up
+    naming its key.
+    """
+    applied = []
+    for name, (path, kind) in ENVIRONMENT.items():
+        text = environ.get(name, "").strip()
+        if not text:
+            continue
+        value: Any = [part.strip() for part in text.split(",") if part.strip()]
+        if kind != "list":
+            value = text
+        section = data
+        for key in path[:-1]:
+            child = section.get(key)
+            if not isinstance(child, dict):
+                child = section[key] = {}
+            section = child
+        section[path[-1]] = value
+        applied.append(name)
+    return applied
