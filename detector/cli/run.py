@@ -9,8 +9,11 @@ from typing import Any
 
 from detector.config import PipelineConfig, load_config
 from detector.daemon import Daemon
+from detector.errors import ConfigError
+from detector.metrics import Metrics
 from detector.sinks.base import Sink
 from detector.sinks.file import JsonlFileSink
+from detector.sinks.webhook import WebhookSink
 
 __all__ = ["add_command", "build_sinks"]
 
@@ -30,14 +33,22 @@ def add_command(commands: Any) -> None:
     run.set_defaults(handler=_run)
 
 
-def build_sinks(config: PipelineConfig) -> list[Sink]:
-    """The sinks the ``service`` section asks for."""
+def build_sinks(config: PipelineConfig, metrics: Metrics) -> list[Sink]:
+    """The sinks the ``service`` section asks for (the webhook spools under ``state_dir``)."""
+    service = config.service
     sinks: list[Sink] = []
-    if config.service.alerts_file is not None:
-        sinks.append(JsonlFileSink(config.service.alerts_file))
+    if service.alerts_file is not None:
+        sinks.append(JsonlFileSink(service.alerts_file))
+    if service.webhook is not None:
+        if service.state_dir is None:
+            message = "the webhook spool needs a state directory"
+            raise ConfigError(message, where="service.state_dir")
+        spool = service.state_dir / "spool-webhook"
+        sinks.append(WebhookSink(service.webhook, spool_dir=spool, metrics=metrics))
     return sinks
 
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, environ=os.environ)
-    return Daemon(config, build_sinks(config)).run()
+    metrics = Metrics()
+    return Daemon(config, build_sinks(config, metrics), metrics=metrics).run()

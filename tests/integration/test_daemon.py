@@ -1,8 +1,9 @@
 """`ciwatch run` as a process against a real broker: same alerts as a replay, clean stops, kill -9.
 
 The reference is `ciwatch replay` over the same records with the same config:
-the daemon must deliver the same alert ids (first sends), however often it is
-killed and restarted in between, and none that the replay does not raise.
+the daemon must deliver the same alert ids (first sends) to the JSONL file and
+to a real webhook receiver, however often it is killed and restarted in
+between, and none that the replay does not raise.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from detector.generator import MERGED, generate, write
 from detector.sources.broker import EmbeddedBroker
+from tests.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +44,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     return (directory / MERGED).read_bytes().splitlines()
 
 
-def write_config(path: Path, broker: EmbeddedBroker, topic: str, port: int) -> Path:
+def write_config(path: Path, broker: EmbeddedBroker, topic: str, port: int, webhook: str) -> Path:
     state = path.parent / "state"
     path.write_text(
         "service:\n"
@@ -50,6 +52,7 @@ def write_config(path: Path, broker: EmbeddedBroker, topic: str, port: int) -> P
         f" group_id: '{topic}-group', session_timeout_ms: 6000, heartbeat_interval_ms: 1000}}\n"
         f"  http_host: 127.0.0.1\n  http_port: {port}\n  state_dir: '{state}'\n"
         f"  alerts_file: '{path.parent / 'alerts.jsonl'}'\n  snapshot_every: 1s\n"
+        f"  webhook: {{url: '{webhook}', min_severity: info, max_backoff: 1s}}\n"
     )
     return path
 
@@ -113,6 +116,12 @@ def delivered_ids(alerts_path: Path) -> set[str]:
 
 
 @pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as running:
+        yield running
+
+
+@pytest.fixture
 def topic(broker: EmbeddedBroker, request: pytest.FixtureRequest) -> Iterator[str]:
     name = f"events-{request.node.name.replace('[', '-').replace(']', '')}"
     broker.create_topics([name], partitions=1)
@@ -127,10 +136,10 @@ def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
 
 
 def test_daemon_delivers_what_replay_raises_and_stops_cleanly(
-    broker: EmbeddedBroker, topic: str, world: list[bytes], tmp_path: Path
+    broker: EmbeddedBroker, topic: str, world: list[bytes], tmp_path: Path, receiver: Receiver
 ) -> None:
     port = free_port()
-    config = write_config(tmp_path / "ciwatch.yaml", broker, topic, port)
+    config = write_config(tmp_path / "ciwatch.yaml", broker, topic, port, receiver.url)
     expected = expected_ids(config, world, tmp_path)
     assert len(expected) >= 16
     daemon = Daemon(config)
@@ -145,13 +154,14 @@ def test_daemon_delivers_what_replay_raises_and_stops_cleanly(
     assert consumed == len(world)
     assert daemon.stop() == 0
     assert delivered_ids(alerts) == expected
+    assert receiver.first_sends() == expected
     assert "stopped (SIGTERM)" in daemon.log.read_text()
 
 
 def test_kill_9_and_restart_loses_no_alert_and_invents_none(
-    broker: EmbeddedBroker, topic: str, world: list[bytes], tmp_path: Path
+    broker: EmbeddedBroker, topic: str, world: list[bytes], tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = write_config(tmp_path / "ciwatch.yaml", broker, topic, free_port())
+    config = write_config(tmp_path / "ciwatch.yaml", broker, topic, free_port(), receiver.url)
     expected = expected_ids(config, world, tmp_path)
     alerts = tmp_path / "alerts.jsonl"
     chunks = [world[i : i + len(world) // 4] for i in range(0, len(world), len(world) // 4)]
@@ -166,6 +176,7 @@ def test_kill_9_and_restart_loses_no_alert_and_invents_none(
         )
         assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
     daemon = Daemon(config)
-    wait_for(lambda: delivered_ids(alerts) >= expected, "every replayed alert after restarts")
+    wait_for(lambda: receiver.first_sends() >= expected, "every replayed alert after restarts")
     assert daemon.stop() == 0
     assert delivered_ids(alerts) == expected
+    assert receiver.first_sends() == expected

@@ -1,0 +1,228 @@
+"""The SIEM webhook sink: signed batches over HTTPS, a disk spool while the SIEM is down.
+
+Delivery guarantees (Vector's, which falcosidekick lacks):
+
+- :meth:`WebhookSink.flush` returns only when every alert it was sent is
+  delivered or in the fsync'd disk spool (:mod:`detector.sinks.spool`), so
+  the daemon's offset commit after it loses nothing.
+- Requests go out in the order they were spooled; while the SIEM fails, new
+  batches queue behind the oldest one. Retries back off exponentially with
+  full jitter, capped at ``max_backoff``, and honour ``Retry-After``.
+  Between attempts the consumer keeps running and spooling: a down SIEM
+  does not stall detection. A full spool does: ``flush`` then blocks,
+  retrying, so the consumer pauses instead of buffering without limit.
+- A request the SIEM refuses for good (other 4xx) goes to the dead-letter
+  file with the response, counted; so does 401/403, logged loudly each time:
+  a wrong token must be seen, not spooled forever.
+- The spool holds bodies only: the token and the signature (fresh timestamp)
+  are added at each attempt, so no secret reaches the disk.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import sys
+import time
+from collections.abc import Callable, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from detector.alerts.model import Alert
+from detector.errors import ConfigError
+from detector.metrics import Metrics
+from detector.service_settings import WebhookSettings
+from detector.sinks.base import Sink
+from detector.sinks.spool import DiskSpool, SpoolFull
+from detector.sinks.webhook_format import (
+    FORMATS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    build_request,
+    read_secret,
+    sign,
+)
+
+__all__ = ["Outcome", "WebhookSink"]
+
+_FIRST_BACKOFF = 0.5  # seconds before the first retry (then doubling, with jitter)
+_RESPONSE_EXCERPT = 2_000  # characters of a refusing response kept in the dead letter
+_TRANSIENT = frozenset({408, 425, 429})
+
+
+class Outcome(Enum):
+    """What became of one request."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    REFUSED = "dead_letter"
+    UNAUTHORIZED = "unauthorized"
+
+
+class WebhookSink(Sink):
+    """POSTs alerts to ``settings.url`` in ``settings.format``; spools in ``spool_dir``."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        *,
+        spool_dir: Path,
+        metrics: Metrics | None = None,
+        log: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(min_severity=settings.min_severity)
+        self.settings = settings
+        self._token = read_secret(
+            settings.token_file, settings.token_env, name="service.webhook.token_file"
+        )
+        self._keys = [
+            key
+            for path in settings.signing_key_files
+            if (key := read_secret(path, None, name="service.webhook.signing_key_files"))
+        ]
+        self._auth_scheme = FORMATS[settings.format].auth_scheme
+        self._spool = DiskSpool(spool_dir, max_bytes=settings.spool_max_bytes)
+        self._dead_letters = settings.dead_letter_file or spool_dir / "dead-letters.jsonl"
+        self._metrics = metrics or Metrics()
+        self._log = log or (lambda line: print(f"ciwatch: webhook: {line}", file=sys.stderr))
+        self._sleep = sleep
+        self._client = httpx.Client(
+            verify=_tls_context(settings), timeout=settings.timeout.total_seconds()
+        )
+        self._pending: list[bytes] = []
+        self._failures = 0
+        self._next_attempt = 0.0
+        self._publish_spool()
+
+    def send(self, batch: Sequence[Alert]) -> None:
+        size = self.settings.batch_size
+        for start in range(0, len(batch), size):
+            chunk = batch[start : start + size]
+            request = build_request(chunk, format=self.settings.format, token=self._token)
+            headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+            record = {"headers": headers, "body": request.body.decode(), "count": len(chunk)}
+            self._pending.append(orjson.dumps(record))
+
+    def flush(self) -> None:
+        """Spool what was sent (fsync'd), then deliver what the SIEM takes now."""
+        if self._pending:
+            self._spool_pending()
+        if time.monotonic() >= self._next_attempt:
+            self._drain()
+        self._publish_spool()
+
+    def close(self) -> None:
+        if self._pending:
+            self._spool_pending()
+        self._client.close()
+        self._spool.close()
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting in the spool."""
+        return self._spool.depth
+
+    def _spool_pending(self) -> None:
+        while True:
+            try:
+                self._spool.append(self._pending)
+                break
+            except SpoolFull:
+                # Back-pressure: wait for the SIEM rather than hold alerts in memory.
+                self._sleep(max(0.0, self._next_attempt - time.monotonic()))
+                self._drain()
+                self._publish_spool()
+        self._spool.sync()
+        self._pending = []
+
+    def _drain(self) -> None:
+        """Deliver from the oldest spooled request until empty or a retryable failure."""
+        while self._spool.depth:
+            [record] = self._spool.peek(1)
+            request = orjson.loads(record.payload)
+            outcome, retry_after = self._attempt(request)
+            count = int(request["count"])
+            self._metrics.deliveries.labels(self.name, outcome.value).inc(count)
+            if outcome is Outcome.RETRY:
+                self._failures += 1
+                self._next_attempt = time.monotonic() + self._backoff(retry_after)
+                return
+            self._failures = 0
+            self._spool.ack(record.position)
+
+    def _attempt(self, request: dict[str, Any]) -> tuple[Outcome, float | None]:
+        body = str(request["body"]).encode()
+        headers = dict(request["headers"])
+        if self._token is not None:
+            headers["Authorization"] = f"{self._auth_scheme} {self._token.get_secret_value()}"
+        if self._keys:
+            timestamp = int(time.time())
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+            headers[SIGNATURE_HEADER] = sign(body, timestamp, self._keys)
+        try:
+            response = self._client.post(self.settings.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            self._log(f"cannot reach {self.settings.url}: {type(exc).__name__}; will retry")
+            return Outcome.RETRY, None
+        status = response.status_code
+        if status < 300:
+            return Outcome.DELIVERED, None
+        if status >= 500 or status in _TRANSIENT:
+            return Outcome.RETRY, _retry_after(response)
+        outcome = Outcome.UNAUTHORIZED if status in (401, 403) else Outcome.REFUSED
+        if outcome is Outcome.UNAUTHORIZED:
+            self._log(f"ERROR: {self.settings.url} answered {status}: check the token")
+        self._dead_letter(request, response)
+        return outcome, None
+
+    def _backoff(self, retry_after: float | None) -> float:
+        cap = self.settings.max_backoff.total_seconds()
+        if retry_after is not None:
+            return min(retry_after, cap)
+        ceiling = min(cap, _FIRST_BACKOFF * 2 ** min(self._failures - 1, 30))
+        return random.uniform(0.0, ceiling)
+
+    def _dead_letter(self, request: dict[str, Any], response: httpx.Response) -> None:
+        letter = {
+            "status": response.status_code,
+            "response": response.text[:_RESPONSE_EXCERPT],
+            "headers": request["headers"],
+            "body": request["body"],
+        }
+        with self._dead_letters.open("ab") as handle:
+            handle.write(orjson.dumps(letter) + b"\n")
+
+    def _publish_spool(self) -> None:
+        self._metrics.spool_depth.labels(self.name).set(self._spool.depth)
+        self._metrics.spool_bytes.labels(self.name).set(self._spool.bytes)
+
+
+def _tls_context(settings: WebhookSettings) -> ssl.SSLContext:
+    """Verification against the system CAs or ``ca_file``, hostname checked; client cert if any."""
+    cafile = str(settings.ca_file) if settings.ca_file else None
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+        if settings.client_cert_file is not None:
+            key = settings.client_key_file
+            context.load_cert_chain(settings.client_cert_file, key if key else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"TLS files unusable: {exc}", where="service.webhook") from None
+    return context
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (the delay form; an HTTP date is treated as absent)."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
