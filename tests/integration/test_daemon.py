@@ -128,6 +128,41 @@ def topic(broker: EmbeddedBroker, request: pytest.FixtureRequest) -> Iterator[st
     yield name
 
 
+MALFORMED = [b"not json", b"[1, 2]", b'{"no": "known format"}']
+MOVING = [
+    "ciwatch_events_normalized",
+    "ciwatch_alerts",
+    "ciwatch_anomaly_score",
+    "ciwatch_sink_deliveries",
+    "ciwatch_batch_duration_seconds",
+    "ciwatch_event_to_alert_seconds",
+    "ciwatch_model_info",
+    "ciwatch_model_trained_timestamp_seconds",
+    "ciwatch_rules_loaded",
+    "ciwatch_state_snapshots",
+    "ciwatch_ready",
+]
+"""Metrics a run over the world must have moved (counts, sums or gauges above zero)."""
+
+
+def metrics(port: int) -> dict[str, list[tuple[str, float]]]:
+    """Family name → (sample name, value) pairs, parsed with prometheus-client's parser."""
+    _, text = scrape(port)
+    return {
+        family.name: [(sample.name, sample.value) for sample in family.samples]
+        for family in text_string_to_metric_families(text)
+    }
+
+
+def total(found: dict[str, list[tuple[str, float]]], family: str) -> float:
+    """The sum of a family's counter/gauge samples, or of its histogram ``_count`` samples."""
+    samples = found.get(family, [])
+    counts = [value for name, value in samples if name.endswith("_count")]
+    if counts:
+        return sum(counts)
+    return sum(value for name, value in samples if not name.endswith("_created"))
+
+
 def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
     import httpx
 
@@ -143,15 +178,20 @@ def test_daemon_delivers_what_replay_raises_and_stops_cleanly(
     expected = expected_ids(config, world, tmp_path)
     assert len(expected) >= 16
     daemon = Daemon(config)
-    produce(broker, topic, world)
+    produce(broker, topic, [*MALFORMED, *world])
     alerts = tmp_path / "alerts.jsonl"
     wait_for(lambda: delivered_ids(alerts) >= expected, "every replayed alert")
     status, _ = scrape(port, "/readyz")
     assert status == 200
-    status, text = scrape(port)
-    families = {family.name: family for family in text_string_to_metric_families(text)}
-    consumed = sum(s.value for s in families["ciwatch_records_consumed"].samples)
-    assert consumed == len(world)
+    assert scrape(port, "/healthz")[0] == 200
+    wait_for(lambda: total(metrics(port), "ciwatch_state_keys") > 0, "a checkpoint")
+    found = metrics(port)
+    assert total(found, "ciwatch_records_consumed") == len(world) + len(MALFORMED)
+    assert total(found, "ciwatch_dead_letters") == len(MALFORMED)
+    moved = [name for name in MOVING if total(found, name) <= 0]
+    assert moved == [], "metrics that did not move"
+    present = {"ciwatch_consumer_lag", "ciwatch_spool_depth", "ciwatch_late_events"}
+    assert present <= set(found)
     assert daemon.stop() == 0
     assert delivered_ids(alerts) == expected
     assert receiver.first_sends() == expected
