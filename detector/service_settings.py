@@ -82,8 +82,8 @@ class ServiceSettings(_Section):
     snapshot_every: Duration = timedelta(seconds=30)
     max_records: int = Field(default=2_000, gt=0)
     """Records per poll, and so per batch."""
-    max_batch_wait: Duration = timedelta(milliseconds=500)
-    """Longest a poll waits for records before a (possibly smaller) batch is processed."""
+    max_batch_wait: Duration = timedelta(seconds=1)
+    """Longest a poll waits when no records are there (records that are, return at once)."""
     reload_every: Duration = timedelta(seconds=30)
     """How often the model directory is checked for a new training."""
     alerts_file: Path | None = None
