@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from detector.cli.report import table
+from detector.cli.run import service_problems
 from detector.config import load_config
+from detector.errors import CiwatchError
 from detector.pipeline import Pipeline, configured_rules
 from detector.rules.loader import load_rules
 from detector.ruletests import run_rule_tests
@@ -63,8 +66,17 @@ def _run_test_rules(args: argparse.Namespace) -> int:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    pipeline = Pipeline.from_config(config)
+    config = load_config(args.config, environ=os.environ)
+    problems = service_problems(config)
+    try:
+        pipeline = Pipeline.from_config(config)
+    except CiwatchError as exc:
+        problems.insert(0, str(exc))
+    for problem in problems:
+        print(f"ciwatch: error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
     rules, sources = len(pipeline.rules.rules), len(pipeline.normalizer.taxonomy.sources)
-    print(f"ok: {rules} rules enabled, {sources} log types classified")
+    models = len(list(pipeline.scorer.describe())) if pipeline.scorer is not None else 0
+    print(f"ok: {rules} rules enabled, {sources} log types classified, {models} models loaded")
     return 0

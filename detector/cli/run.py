@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from detector.config import PipelineConfig, load_config
 from detector.daemon import Daemon
-from detector.errors import ConfigError
+from detector.errors import CiwatchError, ConfigError
 from detector.metrics import Metrics
 from detector.sinks.base import Sink
 from detector.sinks.file import JsonlFileSink
-from detector.sinks.webhook import WebhookSink
+from detector.sinks.webhook import WebhookSink, tls_context
+from detector.sinks.webhook_format import FORMATS, read_secret
 
-__all__ = ["add_command", "build_sinks"]
+__all__ = ["add_command", "build_sinks", "service_problems"]
 
 
 def add_command(commands: Any) -> None:
@@ -46,6 +49,32 @@ def build_sinks(config: PipelineConfig, metrics: Metrics) -> list[Sink]:
         spool = service.state_dir / "spool-webhook"
         sinks.append(WebhookSink(service.webhook, spool_dir=spool, metrics=metrics))
     return sinks
+
+
+def service_problems(config: PipelineConfig) -> list[str]:
+    """What would stop ``ciwatch run`` starting its outputs, one line each (no side effects)."""
+    hook = config.service.webhook
+    if hook is None:
+        return []
+    problems = []
+    if config.service.state_dir is None:
+        problems.append("service.state_dir: the webhook spool needs a state directory")
+    checks: list[Callable[[], object]] = [
+        lambda: read_secret(hook.token_file, hook.token_env, name="service.webhook.token_file"),
+        *(
+            partial(read_secret, path, None, name="service.webhook.signing_key_files")
+            for path in hook.signing_key_files
+        ),
+        partial(tls_context, hook),
+    ]
+    for check in checks:
+        try:
+            check()
+        except CiwatchError as exc:
+            problems.append(str(exc))
+    if FORMATS[hook.format].requires_token and hook.token_file is None and hook.token_env is None:
+        problems.append(f"service.webhook: the {hook.format} format needs token_file or token_env")
+    return problems
 
 
 def _run(args: argparse.Namespace) -> int:

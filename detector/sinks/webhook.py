@@ -47,7 +47,7 @@ from detector.sinks.webhook_format import (
     sign,
 )
 
-__all__ = ["Outcome", "WebhookSink"]
+__all__ = ["Outcome", "WebhookSink", "tls_context"]
 
 _FIRST_BACKOFF = 0.5  # seconds before the first retry (then doubling, with jitter)
 _RESPONSE_EXCERPT = 2_000  # characters of a refusing response kept in the dead letter
@@ -94,7 +94,7 @@ class WebhookSink(Sink):
         self._log = log or (lambda line: print(f"ciwatch: webhook: {line}", file=sys.stderr))
         self._sleep = sleep
         self._client = httpx.Client(
-            verify=_tls_context(settings), timeout=settings.timeout.total_seconds()
+            verify=tls_context(settings), timeout=settings.timeout.total_seconds()
         )
         self._pending: list[bytes] = []
         self._failures = 0
@@ -204,7 +204,7 @@ class WebhookSink(Sink):
         self._metrics.spool_bytes.labels(self.name).set(self._spool.bytes)
 
 
-def _tls_context(settings: WebhookSettings) -> ssl.SSLContext:
+def tls_context(settings: WebhookSettings) -> ssl.SSLContext:
     """Verification against the system CAs or ``ca_file``, hostname checked; client cert if any."""
     cafile = str(settings.ca_file) if settings.ca_file else None
     try:

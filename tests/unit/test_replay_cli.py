@@ -129,3 +129,21 @@ rules:
 def test_validate_reports_the_rules(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate"]) == 0
     assert capsys.readouterr().out.startswith("ok: ")
+
+
+def test_validate_lists_every_service_problem_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "ciwatch.yaml"
+    config.write_text(
+        "service:\n  webhook:\n    url: https://siem.example/hook\n    format: splunk_hec\n"
+        f"    signing_key_files: ['{tmp_path / 'missing-key'}']\n"
+        f"    ca_file: '{tmp_path / 'missing-ca.pem'}'\n"
+    )
+    assert main(["validate", "--config", str(config)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4
+    assert all(line.startswith("ciwatch: error: ") for line in lines)
+    text = "\n".join(lines)
+    assert "service.state_dir" in text and "missing-key" in text
+    assert "TLS files unusable" in text and "needs token_file or token_env" in text
