@@ -9,8 +9,9 @@ again from there.
 
 Signals: SIGTERM and SIGINT finish the batch in hand, flush, commit,
 checkpoint and exit 0 (well inside Kubernetes' 30 s grace period: a batch
-takes well under a second); SIGHUP reloads the models at once (they are also
-reloaded when their directory changes, checked every ``reload_every``).
+takes well under a second); SIGHUP reloads the rule packs and the models at
+once (they are also reloaded when their files change, checked every
+``reload_every``). Other settings need a restart.
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ class Daemon:
                 self._update_lag(source)
                 next_lag = now + _LAG_EVERY
             if self.signals.reload or now >= next_reload:
-                self._reload_models(forced=self.signals.reload)
+                forced, self.signals.reload = self.signals.reload, False
+                self._reload_rules(forced=forced)
+                self._reload_models(forced=forced)
                 next_reload = now + settings.reload_every.total_seconds()
             if now >= next_snapshot:
                 self._save_checkpoint()
@@ -194,8 +197,15 @@ class Daemon:
         self.metrics.snapshots.labels("ok").inc()
         self.metrics.set_state(self.pipeline.features.key_counts)
 
+    def _reload_rules(self, *, forced: bool) -> None:
+        errors = self.pipeline.rule_reload_errors
+        if self.pipeline.reload_rules(self.config, force=forced):
+            self.metrics.rules_loaded.set(len(self.pipeline.rules.rules))
+            self._log(f"rules reloaded: {len(self.pipeline.rules.rules)} enabled")
+        if self.pipeline.rule_reload_errors > errors:
+            self._log(f"rules not reloaded: {self.pipeline.last_rule_error}")
+
     def _reload_models(self, *, forced: bool) -> None:
-        self.signals.reload = False
         errors = self.pipeline.model_reload_errors
         if self.pipeline.reload_models(force=forced):
             self._publish_models()

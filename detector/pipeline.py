@@ -8,6 +8,7 @@ the sinks and commits the source's positions only after every sink flushed.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 from detector.alerts.model import Alert
 from detector.alerts.suppression import Clock, Suppressor
 from detector.config import PipelineConfig
-from detector.errors import ConfigError
+from detector.errors import CiwatchError, ConfigError
 from detector.events.model import DeadLetter, Event
 from detector.events.normalizer import AUTO, Limits, Normalizer
 from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
@@ -97,6 +98,9 @@ class Pipeline:
         self._models_signature: tuple[tuple[str, int, int], ...] = ()
         self.model_reload_errors = 0
         self.last_model_error: str | None = None
+        self._rules_signature: tuple[tuple[str, int, int], ...] = ()
+        self.rule_reload_errors = 0
+        self.last_rule_error: str | None = None
         self.stats = RunStats()
 
     @classmethod
@@ -131,6 +135,8 @@ class Pipeline:
             # Through the pipeline, not the store: restore() replaces the store.
             known_values=lambda actor, name: pipeline.features.known_values(actor, name),
         )
+        if rules is None:
+            pipeline._rules_signature = _rules_signature(config)
         pipeline.models_dir = models_directory(config)
         pipeline.reload_models()
         return pipeline
@@ -160,6 +166,34 @@ class Pipeline:
         self.scorer = AnomalyScorer(models, baseline=lambda actor: self.features.baseline(actor))
         self._models_signature = signature
         self.last_model_error = None
+        return True
+
+    def reload_rules(self, config: PipelineConfig, *, force: bool = False) -> bool:
+        """Load the config's rule packs again if their files changed; True if new rules apply.
+
+        Windows of rules whose matching and grouping did not change carry over
+        (the engine's snapshot is restored into the new engine); a pack that no
+        longer loads leaves the current rules in place, its error in
+        :attr:`last_rule_error`.
+        """
+        signature = _rules_signature(config)
+        if signature == self._rules_signature and not force:
+            return False
+        try:
+            rules = build_rules(config)
+        except CiwatchError as exc:
+            self.rule_reload_errors += 1
+            self.last_rule_error = str(exc)
+            return False
+        engine = RuleEngine(
+            rules,
+            self.rules.context,
+            known_values=lambda actor, name: self.features.known_values(actor, name),
+        )
+        engine.restore(self.rules.snapshot())
+        self.rules = engine
+        self._rules_signature = signature
+        self.last_rule_error = None
         return True
 
     def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
@@ -243,6 +277,20 @@ def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
         return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     except OSError:
         return ()
+
+
+def _rules_signature(config: PipelineConfig) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of every rule file the config loads."""
+    roots = [pipelines_dir() / "rules"] if config.rules.bundled else []
+    files: list[Path] = []
+    for root in [*roots, *config.rules.packs]:
+        files.extend(sorted(root.glob("*.y*ml")) if root.is_dir() else [root])
+    found = []
+    for path in files:
+        with contextlib.suppress(OSError):
+            status = path.stat()
+            found.append((str(path), status.st_size, status.st_mtime_ns))
+    return tuple(found)
 
 
 def configured_rules(config: PipelineConfig) -> list[Rule]:

@@ -31,7 +31,13 @@ from detector.detections import Severity
 from detector.features.settings import Duration
 from detector.sources.kafka import KafkaSettings
 
-__all__ = ["ENVIRONMENT", "ServiceSettings", "WebhookSettings", "apply_environment"]
+__all__ = [
+    "ENVIRONMENT",
+    "AlertsTopicSettings",
+    "ServiceSettings",
+    "WebhookSettings",
+    "apply_environment",
+]
 
 
 class _Section(BaseModel):
@@ -67,6 +73,13 @@ class WebhookSettings(_Section):
         return self
 
 
+class AlertsTopicSettings(_Section):
+    """Alerts also produced to a Kafka topic of the same cluster (connection settings shared)."""
+
+    topic: str = Field(min_length=1)
+    min_severity: Severity = Severity.INFO
+
+
 def _default_kafka() -> KafkaSettings:
     return KafkaSettings(topics=["ciwatch-events"])
 
@@ -89,6 +102,7 @@ class ServiceSettings(_Section):
     alerts_file: Path | None = None
     """Also append every alert to this JSONL file."""
     webhook: WebhookSettings | None = None
+    alerts_topic: AlertsTopicSettings | None = None
 
 
 ENVIRONMENT: Mapping[str, tuple[tuple[str, ...], Literal["text", "list"]]] = {

@@ -15,6 +15,7 @@ from detector.errors import CiwatchError, ConfigError
 from detector.metrics import Metrics
 from detector.sinks.base import Sink
 from detector.sinks.file import JsonlFileSink
+from detector.sinks.kafka_topic import KafkaTopicSink
 from detector.sinks.webhook import WebhookSink, tls_context
 from detector.sinks.webhook_format import FORMATS, read_secret
 
@@ -48,6 +49,10 @@ def build_sinks(config: PipelineConfig, metrics: Metrics) -> list[Sink]:
             raise ConfigError(message, where="service.state_dir")
         spool = service.state_dir / "spool-webhook"
         sinks.append(WebhookSink(service.webhook, spool_dir=spool, metrics=metrics))
+    if service.alerts_topic is not None:
+        connection = service.kafka.connection_config()
+        topic, severity = service.alerts_topic.topic, service.alerts_topic.min_severity
+        sinks.append(KafkaTopicSink(connection, topic, min_severity=severity))
     return sinks
 
 

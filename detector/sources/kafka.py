@@ -125,6 +125,19 @@ class KafkaSettings(BaseModel):
                 config[secret] = _read_secret(path, file_key)
         return config
 
+    def connection_config(self) -> dict[str, Any]:
+        """The connection part of :meth:`consumer_config` (servers, TLS, SASL), for a producer."""
+        consumer = self.consumer_config()
+        return {key: consumer[key] for key in consumer if key in _CONNECTION or key == "client_id"}
+
+
+_CONNECTION = frozenset(
+    {"bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_plain_username"}
+    | {"sasl_plain_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password"}
+    | {"ssl_check_hostname"}
+)
+"""Settings a producer to the same cluster shares with the consumer."""
+
 
 def _read_secret(path: Path, key: str) -> str:
     try:
