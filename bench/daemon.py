@@ -51,12 +51,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -64,6 +60,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from detector.config import load_config
+from detector.demo import AlertReceiver
 from detector.generator import MERGED, generate, write
 from detector.pipeline import build_normalizer
 from detector.sources.broker import EmbeddedBroker
@@ -93,45 +90,6 @@ def event_index(values: list[bytes]) -> dict[str, int]:
             if event.position is not None:
                 index[event.id] = event.position.offset
     return index
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver's record: (arrival on the monotonic clock, alert) per alert."""
-
-    url: str = ""
-    alerts: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@contextmanager
-def receiving() -> Iterator[Receiver]:
-    """A JSON-format webhook receiver on 127.0.0.1 for the ``with`` block."""
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            arrived = time.monotonic()  # before parsing: the alert is here
-            with state.lock:
-                state.alerts.extend((arrived, alert) for alert in orjson.loads(body))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def kafka_settings(broker: EmbeddedBroker, topic: str, group: str) -> KafkaSettings:
@@ -300,21 +258,21 @@ def produce_live(
 
 
 def latencies(
-    receiver: Receiver, sent: list[float], index: dict[str, int]
+    receiver: AlertReceiver, sent: list[float], index: dict[str, int]
 ) -> tuple[dict[str, list[float]], int]:
     """Milliseconds from the newest evidence record's send to arrival, per alert kind; unmapped."""
     measured: dict[str, list[float]] = {}
     unmapped = 0
-    with receiver.lock:
-        alerts = list(receiver.alerts)
-    for arrived, alert in alerts:
-        if alert["revision"] != 0:
-            continue  # an update with a final count, not a new alert
+    _, arrived = receiver.snapshot()
+    firsts = []  # each alert as it first arrived (its first send, with that send's evidence)
+    while not receiver.arrivals.empty():
+        firsts.append(receiver.arrivals.get_nowait())
+    for alert in firsts:
         found = [index[e] for e in alert["evidence"] if index.get(e, len(sent)) < len(sent)]
         if not found:
             unmapped += 1
             continue
-        latency = (arrived - max(sent[i] for i in found)) * 1000
+        latency = (arrived[alert["id"]] - max(sent[i] for i in found)) * 1000
         measured.setdefault(str(alert["kind"]), []).append(latency)
     return measured, unmapped
 
@@ -329,7 +287,7 @@ def describe(values: list[float]) -> str:
 
 
 def bench_latency(
-    broker: EmbeddedBroker, daemon: DaemonProcess, receiver: Receiver,
+    broker: EmbeddedBroker, daemon: DaemonProcess, receiver: AlertReceiver,
     values: list[bytes], rate: float,
 ) -> None:  # fmt: skip
     """Produce live once the daemon is ready, wait until all is committed, print latencies."""
@@ -379,13 +337,13 @@ def main() -> None:
         broker.create_topics(["bench", "live"], partitions=1)
         preload(broker, "bench", values)
         floor = bench_floor(broker, "bench", len(values))
-        with receiving() as receiver:
+        with AlertReceiver() as receiver:
             settings = kafka_settings(broker, "bench", "bench-daemon")
             daemon = DaemonProcess(Path(tmp) / "throughput", settings, receiver.url)
             sustained, _ = bench_end_to_end(daemon, len(values), floor)
         rate = args.rate or sustained / 2
         live = values[: int(rate * args.live_seconds)]
-        with receiving() as receiver:
+        with AlertReceiver() as receiver:
             settings = kafka_settings(broker, "live", "live-daemon")
             daemon = DaemonProcess(Path(tmp) / "live", settings, receiver.url)
             bench_latency(broker, daemon, receiver, live, rate)

@@ -29,7 +29,7 @@ from kafka.admin import NewTopic
 
 from detector.errors import SourceError
 
-__all__ = ["EmbeddedBroker"]
+__all__ = ["EmbeddedBroker", "terminate"]
 
 
 class EmbeddedBroker:
@@ -90,12 +90,7 @@ class EmbeddedBroker:
         process, self._process = self._process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout_s)
+        terminate(process, timeout_s)
         self._log.close()
 
     def log_tail(self, lines: int = 20) -> str:
@@ -129,6 +124,16 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def terminate(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if ``process`` has not exited within ``timeout_s``; reaped."""
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout_s)
 
 
 def _free_port() -> int:

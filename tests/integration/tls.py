@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from detector.sources.broker import terminate
+
 __all__ = ["Certificates", "Stunnel", "free_port", "make_certificates"]
 
 _DAYS = "2"
@@ -138,14 +140,8 @@ class Stunnel:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout_s)
+        if process is not None:
+            terminate(process, timeout_s)
 
     def _wait_until_listening(self) -> None:
         deadline = time.monotonic() + self._start_timeout_s
