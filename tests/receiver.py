@@ -19,6 +19,9 @@ class Receiver:
     answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     received: list[tuple[float, dict[str, str], bytes]] = field(default_factory=list)
     url: str = ""
+    gate: threading.Event | None = None
+    """When set, each answer waits for the gate to open (a slow SIEM); ``arrived`` counts."""
+    arrived: int = 0
 
     def answer(self) -> tuple[int, dict[str, str]]:
         return self.answers.pop(0) if self.answers else (200, {})
@@ -44,6 +47,9 @@ def running_receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.arrived += 1
+            if state.gate is not None:
+                state.gate.wait(timeout=60)
             status, headers = state.answer()
             if status < 300:
                 state.received.append((time.monotonic(), dict(self.headers), body))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -158,3 +159,24 @@ def test_no_secret_reaches_the_disk(receiver: Receiver, tmp_path: Path) -> None:
     for path in (tmp_path / "spool").iterdir():
         assert TOKEN.encode() not in path.read_bytes()
         assert KEY.encode() not in path.read_bytes()
+
+
+def test_a_slow_siem_pauses_the_caller_with_everything_on_disk(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.gate = threading.Event()
+    sink = make_sink(receiver, tmp_path, batch_size=1)
+    alerts = [make_alert(f"user{i}") for i in range(5)]
+    sink.accept(alerts)
+    flushing = threading.Thread(target=sink.flush)
+    flushing.start()
+    wait_for(lambda: receiver.arrived == 1, "the first request", lambda: None)
+    # The SIEM holds the first request: flush has not returned (the consumer waits),
+    # and the batch is on disk, not in memory.
+    assert flushing.is_alive()
+    assert sink._pending == [] and sink.depth == len(alerts)
+    receiver.gate.set()
+    flushing.join(timeout=WAIT_S)
+    assert not flushing.is_alive()
+    assert sink.depth == 0
+    assert receiver.ids() == [alert.id for alert in alerts]
