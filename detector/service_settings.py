@@ -65,11 +65,17 @@ class WebhookSettings(_Section):
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     dead_letter_file: Path | None = None
     """Alerts the SIEM refuses for good (4xx), with its response; None: the state dir."""
+    splunk_ack: bool = False
+    """Splunk HEC indexer acknowledgement: a request counts as delivered once indexed."""
+    ack_timeout: Duration = timedelta(seconds=60)
+    """How long to wait for Splunk's acknowledgement before sending the request again."""
 
     @model_validator(mode="after")
-    def _client_key_needs_cert(self) -> WebhookSettings:
+    def _check_combinations(self) -> WebhookSettings:
         if self.client_key_file is not None and self.client_cert_file is None:
             raise ValueError("client_key_file needs client_cert_file")
+        if self.splunk_ack and self.format != "splunk_hec":
+            raise ValueError("splunk_ack needs format splunk_hec")
         return self
 
 

@@ -11,6 +11,8 @@ Delivery guarantees (Vector's, which falcosidekick lacks):
   Between attempts the consumer keeps running and spooling: a down SIEM
   does not stall detection. A full spool does: ``flush`` then blocks,
   retrying, so the consumer pauses instead of buffering without limit.
+- Splunk HEC with ``splunk_ack``: a request is delivered once Splunk's
+  indexer acknowledges it (polled on the sink's channel), else sent again.
 - A request the SIEM refuses for good (other 4xx) goes to the dead-letter
   file with the response, counted; so does 401/403, logged loudly each time:
   a wrong token must be seen, not spooled forever.
@@ -24,6 +26,7 @@ import random
 import ssl
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
@@ -52,6 +55,8 @@ __all__ = ["Outcome", "WebhookSink", "tls_context"]
 _FIRST_BACKOFF = 0.5  # seconds before the first retry (then doubling, with jitter)
 _RESPONSE_EXCERPT = 2_000  # characters of a refusing response kept in the dead letter
 _TRANSIENT = frozenset({408, 425, 429})
+_SPLUNK_CHANNEL = "X-Splunk-Request-Channel"
+_ACK_POLL_S = 1.0  # between Splunk indexer-acknowledgement polls
 
 
 class Outcome(Enum):
@@ -96,6 +101,7 @@ class WebhookSink(Sink):
         self._client = httpx.Client(
             verify=tls_context(settings), timeout=settings.timeout.total_seconds()
         )
+        self._channel = str(uuid.uuid4())  # Splunk HEC: acknowledgements are per channel
         self._pending: list[bytes] = []
         self._failures = 0
         self._next_attempt = 0.0
@@ -162,6 +168,8 @@ class WebhookSink(Sink):
         headers = dict(request["headers"])
         if self._token is not None:
             headers["Authorization"] = f"{self._auth_scheme} {self._token.get_secret_value()}"
+        if self.settings.splunk_ack:
+            headers[_SPLUNK_CHANNEL] = self._channel
         if self._keys:
             timestamp = int(time.time())
             headers[TIMESTAMP_HEADER] = str(timestamp)
@@ -173,6 +181,8 @@ class WebhookSink(Sink):
             return Outcome.RETRY, None
         status = response.status_code
         if status < 300:
+            if self.settings.splunk_ack and not self._indexed(response):
+                return Outcome.RETRY, None
             return Outcome.DELIVERED, None
         if status >= 500 or status in _TRANSIENT:
             return Outcome.RETRY, _retry_after(response)
@@ -181,6 +191,32 @@ class WebhookSink(Sink):
             self._log(f"ERROR: {self.settings.url} answered {status}: check the token")
         self._dead_letter(request, response)
         return outcome, None
+
+    def _indexed(self, response: httpx.Response) -> bool:
+        """Wait for Splunk to acknowledge the request's ``ackId`` (indexer acknowledgement).
+
+        Polls ``/services/collector/ack`` on the same channel until the id is
+        acknowledged or ``ack_timeout`` passes; False means send it again.
+        """
+        try:
+            ack_id = int(response.json()["ackId"])
+        except (ValueError, KeyError, TypeError):
+            self._log("Splunk answered without an ackId: is indexer acknowledgement on?")
+            return False
+        url = self.settings.url.split("/services/collector", 1)[0] + "/services/collector/ack"
+        headers = {_SPLUNK_CHANNEL: self._channel}
+        if self._token is not None:
+            headers["Authorization"] = f"Splunk {self._token.get_secret_value()}"
+        deadline = time.monotonic() + self.settings.ack_timeout.total_seconds()
+        while time.monotonic() < deadline:
+            try:
+                answer = self._client.post(url, json={"acks": [ack_id]}, headers=headers)
+                if answer.status_code < 300 and answer.json()["acks"].get(str(ack_id)):
+                    return True
+            except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
+                pass  # not acknowledged yet, as far as we can tell: ask again
+            self._sleep(_ACK_POLL_S)
+        return False
 
     def _backoff(self, retry_after: float | None) -> float:
         cap = self.settings.max_backoff.total_seconds()

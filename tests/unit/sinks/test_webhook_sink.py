@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -180,3 +181,67 @@ def test_a_slow_siem_pauses_the_caller_with_everything_on_disk(
     assert not flushing.is_alive()
     assert sink.depth == 0
     assert receiver.ids() == [alert.id for alert in alerts]
+
+
+class _Splunk:
+    """A Splunk HEC endpoint with indexer acknowledgement: acks come on the ``ready``-th poll."""
+
+    def __init__(self, ready: int) -> None:
+        self.events: list[tuple[str | None, bytes]] = []
+        self.polls: list[str | None] = []
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                channel = self.headers.get("X-Splunk-Request-Channel")
+                reply: dict[str, object]
+                if self.path.startswith("/services/collector/ack"):
+                    state.polls.append(channel)
+                    done = len(state.polls) >= ready
+                    reply = {"acks": {str(i): done for i in orjson.loads(body)["acks"]}}
+                else:
+                    state.events.append((channel, body))
+                    reply = {"text": "Success", "code": 0, "ackId": len(state.events)}
+                payload = orjson.dumps(reply)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/collector/event"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def sink(self, tmp_path: Path) -> WebhookSink:
+        (tmp_path / "token").write_text(TOKEN)
+        settings = WebhookSettings.model_validate(
+            {"url": self.url, "format": "splunk_hec", "token_file": tmp_path / "token",
+             "splunk_ack": True, "ack_timeout": "1s", "max_backoff": "1s"}
+        )  # fmt: skip
+        return WebhookSink(
+            settings, spool_dir=tmp_path / "spool", log=lambda line: None, sleep=lambda s: None
+        )
+
+
+def test_splunk_indexer_acknowledgement_is_awaited_on_the_same_channel(tmp_path: Path) -> None:
+    splunk = _Splunk(ready=3)
+    sink = splunk.sink(tmp_path)
+    sink.accept([make_alert()])
+    sink.flush()
+    assert sink.depth == 0
+    [(channel, _)] = splunk.events  # delivered once: acknowledged on the third poll
+    assert channel is not None and splunk.polls == [channel] * 3
+    splunk.server.shutdown()
+
+
+def test_an_unacknowledged_request_stays_spooled_and_is_sent_again(tmp_path: Path) -> None:
+    splunk = _Splunk(ready=10**9)
+    sink = splunk.sink(tmp_path)
+    sink.accept([make_alert()])
+    sink.flush()
+    assert sink.depth == 1 and len(splunk.events) == 1
+    splunk.server.shutdown()
