@@ -163,12 +163,26 @@ class Daemon:
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
     def _deliver(self, alerts: list[Alert]) -> None:
-        """Every sink delivers or spools the batch's alerts before offsets are committed."""
+        """Every sink delivers or spools the batch's alerts before offsets are committed.
+
+        Sinks fail independently: each is tried whatever the others do. If one
+        fails, the first failure is raised after all were tried, so the batch
+        is not committed and is read again after the restart (the sinks that
+        took it then get it again, with the same ids).
+        """
         if not alerts:
             return
+        failure: Exception | None = None
         for sink in self.sinks:
-            sink.accept(alerts)
-            sink.flush()
+            try:
+                sink.accept(alerts)
+                sink.flush()
+            except Exception as exc:  # any sink error: the others are tried first
+                self.metrics.deliveries.labels(sink.name, "failed").inc(len(alerts))
+                self._log(f"sink {sink.name} failed: {type(exc).__name__}: {exc}")
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         self.metrics.count_alerts(alerts)
 
     def _restore(self) -> Offsets | None:

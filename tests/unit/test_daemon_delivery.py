@@ -1,0 +1,49 @@
+"""The daemon's delivery step: sinks fail independently, and a failure blocks the commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from detector.alerts.model import Alert
+from detector.config import load_config
+from detector.daemon import Daemon
+from detector.sinks.base import Sink
+from tests.unit.sinks.test_webhook_format import make_alert
+
+
+class Broken(Sink):
+    name = "broken"
+
+    def send(self, batch: Sequence[Alert]) -> None:
+        raise OSError("disk full")
+
+
+class Collecting(Sink):
+    name = "collecting"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list[Alert] = []
+
+    def send(self, batch: Sequence[Alert]) -> None:
+        self.got.extend(batch)
+
+
+def test_a_failing_sink_does_not_keep_alerts_from_the_others(tmp_path: Path) -> None:
+    config_path = tmp_path / "ciwatch.yaml"
+    config_path.write_text("models: {enabled: false}\n")
+    collecting = Collecting()
+    lines: list[str] = []
+    daemon = Daemon(load_config(config_path), [Broken(), collecting], log=lines.append)
+    alerts = [make_alert("alice"), make_alert("bob")]
+    with pytest.raises(OSError, match="disk full"):  # so the batch is not committed
+        daemon._deliver(alerts)
+    assert collecting.got == alerts
+    assert any("sink broken failed" in line for line in lines)
+    failed = daemon.metrics.registry.get_sample_value(
+        "ciwatch_sink_deliveries_total", {"sink": "broken", "status": "failed"}
+    )
+    assert failed == len(alerts)
