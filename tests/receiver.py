@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -40,8 +41,8 @@ class Receiver:
 
 
 @contextmanager
-def running_receiver() -> Iterator[Receiver]:
-    """A :class:`Receiver` served on 127.0.0.1 (free port) for the ``with`` block."""
+def running_receiver(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A :class:`Receiver` on 127.0.0.1 (free port) for the ``with`` block; HTTPS with ``tls``."""
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -67,7 +68,10 @@ def running_receiver() -> Iterator[Receiver]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/alerts"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

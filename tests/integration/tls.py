@@ -35,16 +35,18 @@ authorityKeyIdentifier = keyid:always
 
 @dataclass(frozen=True)
 class Certificates:
-    """PEM files: the CA that signed the server certificate, and a CA that did not."""
+    """PEM files: the CA that signed the server and client certificates, and a CA that did not."""
 
     ca: Path
     server_cert: Path
     server_key: Path
     other_ca: Path
+    client_cert: Path
+    client_key: Path
 
 
 def make_certificates(directory: Path) -> Certificates:
-    """Write a CA, a server certificate for 127.0.0.1/localhost and an unrelated CA."""
+    """Write a CA, a server certificate for 127.0.0.1/localhost, a client one, an unrelated CA."""
     directory.mkdir(parents=True, exist_ok=True)
     ca, ca_key = _make_ca(directory, "ciwatch-test-ca")
     other_ca, _ = _make_ca(directory, "ciwatch-unrelated-ca")
@@ -57,7 +59,17 @@ def make_certificates(directory: Path) -> Certificates:
         "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
         "-CAserial", directory / "ca.srl", "-days", _DAYS, "-extfile", extensions, "-out", cert,
     )  # fmt: skip
-    return Certificates(ca=ca, server_cert=cert, server_key=key, other_ca=other_ca)
+    client_key, client_csr = directory / "client.key", directory / "client.csr"
+    _openssl("req", "-new", *_new_key(client_key), "-out", client_csr, "-subj", "/CN=ciwatch")
+    client_cert = directory / "client.pem"
+    _openssl(
+        "x509", "-req", "-in", client_csr, "-CA", ca, "-CAkey", ca_key,
+        "-CAserial", directory / "ca.srl", "-days", _DAYS, "-out", client_cert,
+    )  # fmt: skip
+    return Certificates(
+        ca=ca, server_cert=cert, server_key=key, other_ca=other_ca,
+        client_cert=client_cert, client_key=client_key,
+    )  # fmt: skip
 
 
 def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
