@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -127,12 +128,13 @@ class Metrics:
         late_events: int,
     ) -> None:
         """Count a processed batch: records per topic, events per source, dead letters."""
-        for topic in topics:
-            self.records.labels(topic).inc()
-        for event in events:
-            self.events.labels(event.source).inc()
-        for letter in dead_letters:
-            self.dead_letters.labels(letter.reason.value).inc()
+        # Tallied first: one increment per label, not one per record.
+        for topic, count in Tally(topics).items():
+            self.records.labels(topic).inc(count)
+        for source, count in Tally(event.source for event in events).items():
+            self.events.labels(source).inc(count)
+        for reason, count in Tally(letter.reason.value for letter in dead_letters).items():
+            self.dead_letters.labels(reason).inc(count)
         if late_events:
             self.late_events.inc(late_events)
 
