@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 SNAPSHOT_VERSION = 1
+_CANDIDATE_CACHE = 10_000  # (source, action) pairs remembered
 _SWEEP_EVERY = timedelta(minutes=5) // timedelta(microseconds=1)
 
 
@@ -113,6 +114,7 @@ class _Compiled:
     group: tuple[FieldPath, ...]
     evaluator: Evaluator
     sources: frozenset[str] | None  # case-folded sources the rule's where pins, if any
+    actions: frozenset[str] | None  # the same for actions
 
 
 class RuleEngine:
@@ -135,6 +137,7 @@ class RuleEngine:
             self._compile(rule, known_values) for rule in _unique(rules) if rule.enabled
         ]
         self._by_source: dict[str, list[_Compiled]] = {}
+        self._by_event: dict[tuple[str, str], list[_Compiled]] = {}
         self._watermark: int | None = None
         self._next_sweep: int | None = None
         self.swept = 0
@@ -166,7 +169,7 @@ class RuleEngine:
             self._advance(to_micros(event.time))
         detections: list[Detection] = []
         in_window: bool | None = None
-        for compiled in self._for_source(event.source):
+        for compiled in self._candidates(event.source, event.action):
             evaluator = compiled.evaluator
             if observation.late and evaluator.stateful:
                 continue
@@ -230,10 +233,31 @@ class RuleEngine:
                 unless=compile_any_of(rule.unless, self.guard),
                 group=tuple(parse_field_path(path) for path in rule.group_by),
                 evaluator=EVALUATORS[rule.kind](build),
-                sources=_pinned_sources(rule.where),
+                sources=_pinned(rule.where, "source"),
+                actions=_pinned(rule.where, "action"),
             )
         except ValueError as exc:  # the model validated these; only a hand-built rule gets here
             raise RuleError(str(exc), where=where) from None
+
+    def _candidates(self, source: str, action: str) -> list[_Compiled]:
+        """The rules whose pinned sources and actions admit an event's, in rule order.
+
+        Most rules name their source and actions outright: indexing them by both
+        spares every event the conditions of rules that cannot match it.
+        """
+        key = (source, action)
+        found = self._by_event.get(key)
+        if found is None:
+            if len(self._by_event) >= _CANDIDATE_CACHE:
+                self._by_event.clear()  # vendors' action vocabularies are small; be safe anyway
+            folded = compare_key(action) if action else None
+            found = [
+                c
+                for c in self._for_source(source)
+                if c.actions is None or (folded is not None and folded in c.actions)
+            ]
+            self._by_event[key] = found
+        return found
 
     def _for_source(self, source: str) -> list[_Compiled]:
         found = self._by_source.get(source)
@@ -329,26 +353,26 @@ def _template_values(
     }
 
 
-def _pinned_sources(where: Mapping[str, Any]) -> frozenset[str] | None:
-    """The sources a condition map can match, if it says (else ``None``: any source).
+def _pinned(where: Mapping[str, Any], field: str) -> frozenset[str] | None:
+    """The values of ``field`` a condition map can match, if it says (else ``None``: any).
 
-    A ``source`` equals/in condition pins them; so does an ``any:`` group whose
-    every alternative pins its sources (the union), or one ``all:`` member.
+    An equals/in condition on the field pins them; so does an ``any:`` group whose
+    every alternative pins the field (the union), or one ``all:`` member.
     """
-    pinned = _pinned_by_field(where.get("source"))
+    pinned = _pinned_by_field(where.get(field))
     if pinned is not None:
         return pinned
     alternatives = where.get("any")
     if isinstance(alternatives, list) and alternatives:
         found = [
-            _pinned_sources(item) if isinstance(item, Mapping) else None for item in alternatives
+            _pinned(item, field) if isinstance(item, Mapping) else None for item in alternatives
         ]
         if all(item is not None for item in found):
             return frozenset().union(*(item for item in found if item is not None))
     members = where.get("all")
     if isinstance(members, list):
         for member in members:
-            pinned = _pinned_sources(member) if isinstance(member, Mapping) else None
+            pinned = _pinned(member, field) if isinstance(member, Mapping) else None
             if pinned is not None:
                 return pinned
     return None

@@ -222,3 +222,29 @@ def test_rules_see_exactly_the_events_their_conditions_match(where: dict[str, An
         for actor in ("alice", "bob"):
             observation = obs(source=source, actor=actor)
             assert bool(engine.evaluate(observation)) is predicate(observation), source
+
+
+ACTION_PINNING_CASES = [
+    {"action": "git.clone"},
+    {"action": ["Git.Clone", "repo.create"]},
+    {"action": {"in": ["repo.create"]}},
+    {"action": {"not_in": ["git.clone"]}},
+    {"action": {"glob": "git.*"}},
+    {"any": [{"action": "git.clone", "outcome": "success"}, {"action": "repo.create"}]},
+    {"any": [{"action": "git.clone"}, {"actor": "alice"}]},
+    {"all": [{"outcome": "success"}, {"action": "repo.create"}]},
+    {"source": "github_audit", "action": "git.clone"},
+]
+
+
+@pytest.mark.parametrize("where", ACTION_PINNING_CASES)
+def test_rules_see_exactly_the_events_their_action_conditions_match(
+    where: dict[str, Any],
+) -> None:
+    # The engine indexes rules by the actions their conditions pin: never fewer events.
+    engine = RuleEngine([rule(kind="match", where=where)])
+    predicate = compile_condition_map(where, RegexGuard())
+    for action in ("git.clone", "GIT.CLONE", "repo.create", "org.update_member"):
+        for actor in ("alice", "bob"):
+            observation = obs(source="github_audit", action=action, actor=actor)
+            assert bool(engine.evaluate(observation)) is predicate(observation), action
