@@ -4,7 +4,8 @@ scikit-learn's ``IsolationForest.score_samples`` hands every tree to joblib as a
 task of its own; for the batches the daemon scores (hundreds to a few
 thousand rows) that dispatch, about 80 µs a tree, costs more than the trees
 (16 ms a call for 200 trees against 3-4 ms of tree walking). Here the same
-computation — each tree's leaf for every row, the leaf's depth plus the
+computation — each tree's leaf for every row (the fitted ``tree_.apply``,
+without the estimator's per-call input checks), the leaf's depth plus the
 expected depth of its remaining samples, averaged and normalised — runs in a
 plain loop. It reads fitted attributes that scikit-learn keeps for exactly
 this (``_decision_path_lengths``, ``_average_path_length_per_tree``, since
@@ -41,7 +42,7 @@ def forest_scores(model: Any, matrix: npt.NDArray[np.float64]) -> Scores | None:
     depths = np.zeros(len(rows), dtype=np.float64)
     for tree, used, length, average in zip(trees, columns, lengths, averages, strict=True):
         subset = np.ascontiguousarray(rows[:, used]) if subsample else rows
-        leaves = tree.apply(subset, check_input=False)
+        leaves = tree.tree_.apply(subset)
         depths += length[leaves] + average[leaves] - 1.0
     denominator = len(trees) * float(_average_path_length([max_samples])[0])
     if denominator == 0:
