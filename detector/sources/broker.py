@@ -29,7 +29,7 @@ from kafka.admin import NewTopic
 
 from detector.errors import SourceError
 
-__all__ = ["EmbeddedBroker", "terminate"]
+__all__ = ["EmbeddedBroker", "terminate", "wait_for_port"]
 
 
 class EmbeddedBroker:
@@ -98,21 +98,13 @@ class EmbeddedBroker:
         return "\n".join(text.splitlines()[-lines:])
 
     def _wait_until_listening(self) -> None:
-        deadline = time.monotonic() + self._start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise SourceError(
-                    f"broker exited at start: {self.log_tail(5)}", where=self.bootstrap
-                )
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
+        assert self._process is not None
+        problem = wait_for_port(self.port, self._process, self._start_timeout_s)
+        if problem is None:
+            return
+        detail = f": {self.log_tail(5)}" if problem == "exited" else ""
         self.stop()
-        raise SourceError(
-            f"broker not listening after {self._start_timeout_s}s", where=self.bootstrap
-        )
+        raise SourceError(f"broker {problem} at start{detail}", where=self.bootstrap)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
@@ -124,6 +116,20 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> str | None:
+    """Wait until ``process`` listens on 127.0.0.1:``port``; None, or "exited" or "timed out"."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return "exited"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return None
+        except OSError:
+            time.sleep(0.05)  # between connection attempts, bounded by the deadline
+    return "timed out"
 
 
 def terminate(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from detector.sources.broker import terminate
+from detector.sources.broker import terminate, wait_for_port
 
 __all__ = ["Certificates", "Stunnel", "free_port", "make_certificates"]
 
@@ -156,17 +155,11 @@ class Stunnel:
             terminate(process, timeout_s)
 
     def _wait_until_listening(self) -> None:
-        deadline = time.monotonic() + self._start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"stunnel exited at start:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.accept_port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"stunnel not listening after {self._start_timeout_s}s:\n{self.log()}")
+        assert self._process is not None
+        problem = wait_for_port(self.accept_port, self._process, self._start_timeout_s)
+        if problem is not None:
+            self.stop()
+            raise RuntimeError(f"stunnel {problem} at start:\n{self.log()}")
 
     def __enter__(self) -> Stunnel:
         return self.start()
