@@ -50,13 +50,22 @@ def get(obj: Any, key: str) -> Any:
 
 def get_path(obj: Any, path: str) -> Any:
     """Follow a dotted path (``"userIdentity.sessionIssuer.arn"``); None if absent."""
-    if "." not in path:
-        return get(obj, path)
-    for key in path.split("."):
-        obj = get(obj, key)
+    keys = _KEYS.get(path)
+    if keys is None:
+        keys = _KEYS[path] = tuple(path.split("."))
+    for key in keys:
+        # get(), inlined: parsers call this some thirty times per record.
+        if type(obj) is not dict and not isinstance(obj, Mapping):
+            return None
+        value = obj.get(key, _MISSING)
+        obj = obj.get(key.lower()) if value is _MISSING else value
         if obj is None:
             return None
     return obj
+
+
+_KEYS: dict[str, tuple[str, ...]] = {}
+"""Dotted path → its keys; paths are the parsers' constants, so this stays small."""
 
 
 def str_or_none(value: Any) -> str | None:
@@ -72,7 +81,10 @@ def str_or_none(value: Any) -> str | None:
 def first_str(obj: Any, *paths: str) -> str | None:
     """The first of several dotted paths that holds a non-empty scalar, as a string."""
     for path in paths:
-        text = str_or_none(get_path(obj, path))
+        value = get_path(obj, path)
+        if value is None:
+            continue
+        text = str_or_none(value)
         if text is not None:
             return text
     return None
