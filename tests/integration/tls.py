@@ -11,7 +11,6 @@ tests need no crypto library beyond the one kafka-python already uses.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from types import TracebackType
 
 from detector.sources.broker import terminate, wait_for_port
 
-__all__ = ["Certificates", "Stunnel", "free_port", "make_certificates"]
+__all__ = ["Certificates", "Stunnel", "make_certificates"]
 
 _DAYS = "2"
 _SERVER_EXTENSIONS = """\
@@ -92,14 +91,6 @@ def _openssl(*args: str | Path) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"openssl {args[0]} failed: {done.stderr.strip()}")
-
-
-def free_port() -> int:
-    """A loopback port free right now (the kernel does not hand it out again at once)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Stunnel:
