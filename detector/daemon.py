@@ -30,7 +30,7 @@ from detector.metrics import Metrics, MetricsServer
 from detector.pipeline import Pipeline
 from detector.sinks.base import Sink
 from detector.sources.kafka import KafkaSource
-from detector.sources.record import RawRecord
+from detector.sources.record import RawRecord, next_offsets
 
 __all__ = ["Daemon", "Signals"]
 
@@ -149,11 +149,9 @@ class Daemon:
         late_before = self.pipeline.stats.late_events
         outcome = self.pipeline.process(records)
         self._deliver(outcome.alerts)
-        source.commit(record.position for record in records)
-        for record in records:
-            position = record.position
-            key = (position.stream, position.partition or 0)
-            self._offsets[key] = max(self._offsets.get(key, 0), position.offset + 1)
+        committed = next_offsets(record.position for record in records)
+        source.commit_offsets(committed)
+        self._offsets.update(committed)
         self.metrics.count_batch(
             (record.position.stream for record in records),
             outcome.events,

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from detector.errors import ConfigError, SourceError
 from detector.sources.base import Source
-from detector.sources.record import Position, RawRecord
+from detector.sources.record import Position, RawRecord, next_offsets
 
 __all__ = ["KafkaSettings", "KafkaSource"]
 
@@ -245,13 +245,16 @@ class KafkaSource(Source):
 
     def commit(self, positions: Iterable[Position]) -> None:
         """Commit, per partition, the offset after the highest position given."""
-        next_offsets: dict[TopicPartition, int] = {}
-        for position in positions:
-            partition = TopicPartition(position.stream, position.partition or 0)
-            next_offsets[partition] = max(next_offsets.get(partition, 0), position.offset + 1)
-        if next_offsets:
+        self.commit_offsets(next_offsets(positions))
+
+    def commit_offsets(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Commit these next offsets, per (topic, partition) (see :func:`next_offsets`)."""
+        if offsets:
             self._consumer.commit(
-                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in next_offsets.items()}
+                {
+                    TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+                    for (topic, partition), offset in offsets.items()
+                }
             )
 
     def assignment(self) -> set[TopicPartition]:

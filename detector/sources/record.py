@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Position", "RawRecord"]
+__all__ = ["Position", "RawRecord", "next_offsets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +33,12 @@ class RawRecord:
     value: bytes
     position: Position
     key: bytes | None = None
+
+
+def next_offsets(positions: Iterable[Position]) -> dict[tuple[str, int], int]:
+    """Per (stream, partition), the offset after the highest position given: what to commit."""
+    found: dict[tuple[str, int], int] = {}
+    for position in positions:
+        key = (position.stream, position.partition or 0)
+        found[key] = max(found.get(key, 0), position.offset + 1)
+    return found
