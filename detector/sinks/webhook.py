@@ -166,8 +166,7 @@ class WebhookSink(Sink):
     def _attempt(self, request: dict[str, Any]) -> tuple[Outcome, float | None]:
         body = str(request["body"]).encode()
         headers = dict(request["headers"])
-        if self._token is not None:
-            headers["Authorization"] = f"{self._auth_scheme} {self._token.get_secret_value()}"
+        headers.update(self._authorization())
         if self.settings.splunk_ack:
             headers[_SPLUNK_CHANNEL] = self._channel
         if self._keys:
@@ -204,9 +203,7 @@ class WebhookSink(Sink):
             self._log("Splunk answered without an ackId: is indexer acknowledgement on?")
             return False
         url = self.settings.url.split("/services/collector", 1)[0] + "/services/collector/ack"
-        headers = {_SPLUNK_CHANNEL: self._channel}
-        if self._token is not None:
-            headers["Authorization"] = f"Splunk {self._token.get_secret_value()}"
+        headers = {_SPLUNK_CHANNEL: self._channel, **self._authorization()}
         deadline = time.monotonic() + self.settings.ack_timeout.total_seconds()
         while time.monotonic() < deadline:
             try:
@@ -217,6 +214,12 @@ class WebhookSink(Sink):
                 pass  # not acknowledged yet, as far as we can tell: ask again
             self._sleep(_ACK_POLL_S)
         return False
+
+    def _authorization(self) -> dict[str, str]:
+        """The token header, added at each attempt so that it never reaches the spool."""
+        if self._token is None:
+            return {}
+        return {"Authorization": f"{self._auth_scheme} {self._token.get_secret_value()}"}
 
     def _backoff(self, retry_after: float | None) -> float:
         cap = self.settings.max_backoff.total_seconds()
