@@ -129,11 +129,8 @@ class Pipeline:
         pipeline = cls(
             normalizer or build_normalizer(config), FeatureStore(config.features), None, suppressor
         )
-        pipeline.rules = RuleEngine(
-            build_rules(config) if rules is None else rules,
-            context,
-            # Through the pipeline, not the store: restore() replaces the store.
-            known_values=lambda actor, name: pipeline.features.known_values(actor, name),
+        pipeline.rules = pipeline._rule_engine(
+            build_rules(config) if rules is None else rules, context
         )
         if rules is None:
             pipeline._rules_signature = _rules_signature(config)
@@ -185,16 +182,18 @@ class Pipeline:
             self.rule_reload_errors += 1
             self.last_rule_error = str(exc)
             return False
-        engine = RuleEngine(
-            rules,
-            self.rules.context,
-            known_values=lambda actor, name: self.features.known_values(actor, name),
-        )
+        engine = self._rule_engine(rules, self.rules.context)
         engine.restore(self.rules.snapshot())
         self.rules = engine
         self._rules_signature = signature
         self.last_rule_error = None
         return True
+
+    def _rule_engine(self, rules: Sequence[Rule], context: RuleContext) -> RuleEngine:
+        # Known values through the pipeline, not the store: restore() replaces the store.
+        return RuleEngine(
+            rules, context, known_values=lambda actor, name: self.features.known_values(actor, name)
+        )
 
     def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Normalize and detect over one batch; the alerts are ready to send."""
