@@ -27,7 +27,7 @@ from detector.alerts.model import Alert
 from detector.checkpoint import Checkpoint, Offsets
 from detector.config import PipelineConfig
 from detector.metrics import Metrics, MetricsServer
-from detector.pipeline import Pipeline
+from detector.pipeline import Pipeline, deliver
 from detector.sinks.base import Sink
 from detector.sources.kafka import KafkaSource
 from detector.sources.record import RawRecord, next_offsets
@@ -161,27 +161,15 @@ class Daemon:
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
     def _deliver(self, alerts: list[Alert]) -> None:
-        """Every sink delivers or spools the batch's alerts before offsets are committed.
+        """Deliver to every sink (:func:`~detector.pipeline.deliver`), counting failures."""
 
-        Sinks fail independently: each is tried whatever the others do. If one
-        fails, the first failure is raised after all were tried, so the batch
-        is not committed and is read again after the restart (the sinks that
-        took it then get it again, with the same ids).
-        """
-        if not alerts:
-            return
-        failure: Exception | None = None
-        for sink in self.sinks:
-            try:
-                sink.accept(alerts)
-                sink.flush()
-            except Exception as exc:  # any sink error: the others are tried first
-                self.metrics.deliveries.labels(sink.name, "failed").inc(len(alerts))
-                self._log(f"sink {sink.name} failed: {type(exc).__name__}: {exc}")
-                failure = failure or exc
-        if failure is not None:
-            raise failure
-        self.metrics.count_alerts(alerts)
+        def failed(sink: Sink, exc: Exception) -> None:
+            self.metrics.deliveries.labels(sink.name, "failed").inc(len(alerts))
+            self._log(f"sink {sink.name} failed: {type(exc).__name__}: {exc}")
+
+        deliver(self.sinks, alerts, on_failure=failed)
+        if alerts:
+            self.metrics.count_alerts(alerts)
 
     def _restore(self) -> Offsets | None:
         """Restore the checkpoint; the offsets it reflects (None: no checkpoint)."""

@@ -39,6 +39,7 @@ __all__ = [
     "build_normalizer",
     "build_rules",
     "configured_rules",
+    "deliver",
     "drive",
 ]
 
@@ -327,18 +328,38 @@ def drive(
         outcome = pipeline.process(batch)
         if on_dead_letters and outcome.dead_letters:
             on_dead_letters(outcome.dead_letters)
-        _deliver(sinks, outcome.alerts)
+        deliver(sinks, outcome.alerts)
         source.commit(record.position for record in batch)
         if on_batch:
             on_batch(outcome, len(batch))
     final = pipeline.finish()
     pipeline.stats.add_alerts(final)
-    _deliver(sinks, final)
+    deliver(sinks, final)
 
 
-def _deliver(sinks: Sequence[Sink], alerts: list[Alert]) -> None:
+def deliver(
+    sinks: Sequence[Sink],
+    alerts: list[Alert],
+    *,
+    on_failure: Callable[[Sink, Exception], None] | None = None,
+) -> None:
+    """Every sink delivers or spools ``alerts`` (accept, then flush) before anything is committed.
+
+    Sinks fail independently: each is tried whatever the others do. If one
+    fails (``on_failure`` hears of each), the first failure is raised after all
+    were tried, so the batch is not committed and is read again; the sinks
+    that took it get it again then, with the same ids.
+    """
     if not alerts:
         return
+    failure: Exception | None = None
     for sink in sinks:
-        sink.accept(alerts)
-        sink.flush()
+        try:
+            sink.accept(alerts)
+            sink.flush()
+        except Exception as exc:  # any sink error: the others are tried first
+            if on_failure is not None:
+                on_failure(sink, exc)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
