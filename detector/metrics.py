@@ -78,6 +78,12 @@ class Metrics:
         self.spool_bytes = Gauge(
             "ciwatch_spool_bytes", "Bytes waiting in a sink's disk spool", ["sink"], registry=r
         )
+        self.spool_capacity = Gauge(
+            "ciwatch_spool_capacity_bytes",
+            "Most bytes a sink's disk spool holds before it pauses the consumer",
+            ["sink"],
+            registry=r,
+        )
         self.lag = Gauge(
             "ciwatch_consumer_lag",
             "Records behind the end of each assigned partition",

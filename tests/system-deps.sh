@@ -1,10 +1,15 @@
 #!/bin/sh
 # Debian packages the tests use beside the Python ones: stunnel4 (a real TLS terminator in
-# front of the Kafka broker) and openssl (throwaway certificates). Installed only if missing;
+# front of the Kafka broker), openssl (throwaway certificates), prometheus (a real server
+# scraping the daemon, and promtool for the alert rules) and bubblewrap (the container's
+# read-only root and non-root user, without a container engine). Installed only if missing;
 # needs root (CI runs as root).
 set -e
-if { command -v stunnel4 || command -v stunnel; } >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
-    exit 0
-fi
+missing=""
+for pair in stunnel4:stunnel4 openssl:openssl prometheus:promtool bubblewrap:bwrap; do
+    command -v "${pair#*:}" >/dev/null 2>&1 || missing="$missing ${pair%%:*}"
+done
+[ -z "$missing" ] && exit 0
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 openssl >/dev/null
+# shellcheck disable=SC2086  # one word per package
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null

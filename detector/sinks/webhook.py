@@ -241,6 +241,7 @@ class WebhookSink(Sink):
     def _publish_spool(self) -> None:
         self._metrics.spool_depth.labels(self.name).set(self._spool.depth)
         self._metrics.spool_bytes.labels(self.name).set(self._spool.bytes)
+        self._metrics.spool_capacity.labels(self.name).set(self.settings.spool_max_bytes)
 
 
 def tls_context(settings: WebhookSettings) -> ssl.SSLContext:

@@ -183,7 +183,12 @@ def test_daemon_delivers_what_replay_raises_and_stops_cleanly(
     assert total(found, "ciwatch_dead_letters") == len(MALFORMED)
     moved = [name for name in MOVING if total(found, name) <= 0]
     assert moved == [], "metrics that did not move"
-    present = {"ciwatch_consumer_lag", "ciwatch_spool_depth", "ciwatch_late_events"}
+    present = {
+        "ciwatch_consumer_lag",
+        "ciwatch_spool_depth",
+        "ciwatch_late_events",
+        "ciwatch_spool_capacity_bytes",
+    }
     assert present <= set(found)
     assert daemon.stop() == 0
     assert delivered_ids(alerts) == expected
