@@ -141,7 +141,7 @@ class Daemon:
                 self._reload_models(forced=forced)
                 next_reload = now + settings.reload_every.total_seconds()
             if now >= next_snapshot:
-                self._save_checkpoint()
+                self._save_checkpoint(source)
                 next_snapshot = now + settings.snapshot_every.total_seconds()
 
     def _process(self, source: KafkaSource, records: list[RawRecord]) -> None:
@@ -150,8 +150,14 @@ class Daemon:
         outcome = self.pipeline.process(records)
         self._deliver(outcome.alerts)
         committed = next_offsets(record.position for record in records)
-        source.commit_offsets(committed)
+        first_commits = committed.keys() - self._offsets.keys()
         self._offsets.update(committed)
+        if first_commits:
+            # Checkpointed before its first commit, a partition is always in the
+            # checkpoint once committed: a restart never resumes it at a committed
+            # offset whose records the restored state has not seen.
+            self._save_checkpoint(source)
+        source.commit_offsets(committed)
         self.metrics.count_batch(
             (record.position.stream for record in records),
             outcome.events,
@@ -185,9 +191,15 @@ class Daemon:
         self._log(f"restored state at {len(offsets)} partition offsets from {self.checkpoint.path}")
         return offsets
 
-    def _save_checkpoint(self) -> None:
+    def _save_checkpoint(self, source: KafkaSource) -> None:
         if self.checkpoint is None:
             return
+        # Only the partitions held now: one a rebalance moved to another replica
+        # resumes at the group's committed offset if it comes back after a restart.
+        # Holding none (not joined yet) changes nothing: nothing was processed since.
+        held = {(tp.topic, tp.partition) for tp in source.assignment()}
+        if held:
+            self._offsets = {key: at for key, at in self._offsets.items() if key in held}
         try:
             self.checkpoint.save(self.pipeline.snapshot(), self._offsets)
         except OSError as exc:
@@ -224,10 +236,10 @@ class Daemon:
 
     def _shutdown(self, clean: bool) -> None:
         stopped_by = ", ".join(self.signals.received) or "error"
-        if clean:
+        if clean and self.source is not None:
             # Not after an error: the state may hold a batch whose offsets were never
             # committed, and a restart from the last checkpoint is consistent.
-            self._save_checkpoint()
+            self._save_checkpoint(self.source)
         for sink in self.sinks:
             sink.close()
         if self.source is not None:

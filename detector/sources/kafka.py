@@ -208,9 +208,11 @@ class KafkaSource(Source):
     each partition is assigned — the offsets a restored state snapshot reflects,
     which may lie before the group's committed offsets (the records between are
     processed again, so the state and the stream agree). A partition the
-    snapshot does not list was never seen by that state: it is read from its
-    beginning. ``None`` (no snapshot): every partition resumes at the committed
-    offsets. Later assignments (a rebalance) resume at the committed offsets.
+    snapshot does not list resumes at the group's committed offset (another
+    replica handled it; the daemon checkpoints before a partition's first
+    commit, so its own partitions are always listed) or, with none, where
+    ``auto_offset_reset`` says. ``None`` (no snapshot): every partition resumes
+    at the committed offsets. Later assignments (a rebalance) do too.
     Nothing needs committing on revoke: every batch is committed before the
     next poll, inside which a rebalance happens.
     """
@@ -277,9 +279,7 @@ class KafkaSource(Source):
                 continue
             self._placed.add(key)
             offset = self._start_at.get(key)
-            if offset is None:
-                self._consumer.seek_to_beginning(tp)
-            else:
+            if offset is not None:
                 self._consumer.seek(tp, offset)
 
     def close(self) -> None:

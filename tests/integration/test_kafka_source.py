@@ -16,7 +16,7 @@ from detector.sources.base import Source
 from detector.sources.broker import EmbeddedBroker
 from detector.sources.files import FileSource
 from detector.sources.kafka import KafkaSettings, KafkaSource
-from detector.sources.record import RawRecord
+from detector.sources.record import RawRecord, next_offsets
 from tests.samples import load_samples
 
 pytestmark = pytest.mark.integration
@@ -36,16 +36,19 @@ def produce(broker: EmbeddedBroker, topic: str, values: list[bytes]) -> None:
     producer.close()
 
 
-def kafka_source(broker: EmbeddedBroker, topics: list[str], group: str) -> KafkaSource:
+def source_settings(broker: EmbeddedBroker, topics: list[str], group: str) -> KafkaSettings:
     # This broker makes a group join take about half the session timeout: keep it short.
-    settings = KafkaSettings(
+    return KafkaSettings(
         bootstrap_servers=[broker.bootstrap],
         topics=topics,
         group_id=group,
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
     )
-    return KafkaSource(settings)
+
+
+def kafka_source(broker: EmbeddedBroker, topics: list[str], group: str) -> KafkaSource:
+    return KafkaSource(source_settings(broker, topics, group))
 
 
 def consume_until(
@@ -145,3 +148,21 @@ def test_kafka_output_equals_file_output_for_mixed_sources(
     assert comparable([d.to_dict() for d in from_kafka.dead_letters]) == comparable(
         [d.to_dict() for d in from_file.dead_letters]
     )
+
+
+def test_a_partition_missing_from_the_snapshot_resumes_at_the_committed_offset(
+    broker: EmbeddedBroker,
+) -> None:
+    values = [json.dumps({"n": n}).encode() for n in range(40)]
+    broker.create_topics(["moved"], partitions=2)
+    produce(broker, "moved", values)
+    with kafka_source(broker, ["moved"], "moved-group") as other_replica:
+        handled = consume_until(other_replica, lambda seen: len(seen) == len(values))
+    committed = next_offsets(record.position for record in handled)
+    snapshot = {("moved", 0): committed[("moved", 0)] - 5}  # lists partition 0 only
+    settings = source_settings(broker, ["moved"], "moved-group")
+    with KafkaSource(settings, start_at=snapshot) as restarted:
+        again = consume_until(restarted, lambda seen: len(seen) >= 5) + drain(restarted)
+    # Partition 0 is re-read from the snapshot; partition 1 is not read from its start.
+    assert {record.position.partition for record in again} == {0}
+    assert len(again) == 5
