@@ -1,4 +1,4 @@
-"""Integration fixtures: one real Kafka-protocol broker (Tansu) per test session."""
+"""Integration fixtures: one real broker per session, a generated world, webhook receivers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,33 @@ from collections.abc import Iterator
 
 import pytest
 
+from detector.generator import MERGED, generate, write
 from detector.sources.broker import EmbeddedBroker
+from tests.receiver import Receiver, running_receiver
 
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    """A generated organisation (seed 7, 10 days, 20 people) with attacks, as records."""
+    directory = tmp_path_factory.mktemp("world")
+    write(generate(seed=7, days=10, people=20), directory)
+    return (directory / MERGED).read_bytes().splitlines()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def topic(broker: EmbeddedBroker, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"events-{request.node.name.replace('[', '-').replace(']', '')}"
+    broker.create_topics([name], partitions=1)
+    yield name
