@@ -12,4 +12,4 @@ done
 [ -z "$missing" ] && exit 0
 apt-get update -qq
 # shellcheck disable=SC2086  # one word per package
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
