@@ -101,6 +101,8 @@ class Daemon:
             ready=self.ready,
         ).start()
         self._log(f"metrics on http://{self.settings.http_host}:{self.server.port}/metrics")
+        for sink in self.sinks:
+            sink.keepalive = self.server.beat
         self.source = KafkaSource(self.settings.kafka, start_at=start_at)
         clean = False
         try:
@@ -128,8 +130,8 @@ class Daemon:
         while not self.signals.stop:
             records = source.poll(settings.max_records, settings.max_batch_wait.total_seconds())
             server.beat()
-            if records:
-                self._process(source, records)
+            if not (records and self._process(source, records)):
+                self.retry_spooled()
             now = time.monotonic()
             self.metrics.ready.set(1 if self.ready() else 0)
             if now >= next_lag:
@@ -144,7 +146,8 @@ class Daemon:
                 self._save_checkpoint(source)
                 next_snapshot = now + settings.snapshot_every.total_seconds()
 
-    def _process(self, source: KafkaSource, records: list[RawRecord]) -> None:
+    def _process(self, source: KafkaSource, records: list[RawRecord]) -> bool:
+        """Process, deliver and commit one batch; whether it raised alerts."""
         started = time.perf_counter()
         late_before = self.pipeline.stats.late_events
         outcome = self.pipeline.process(records)
@@ -165,6 +168,15 @@ class Daemon:
             self.pipeline.stats.late_events - late_before,
         )
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return bool(outcome.alerts)
+
+    def retry_spooled(self) -> None:
+        """Flush every sink when no batch did, so spooled alerts go out once the SIEM is back."""
+        for sink in self.sinks:
+            try:
+                sink.flush()
+            except Exception as exc:  # nothing to commit hangs on it: log, retry next time
+                self._log(f"sink {sink.name} failed: {type(exc).__name__}: {exc}")
 
     def _deliver(self, alerts: list[Alert]) -> None:
         """Deliver to every sink (:func:`~detector.pipeline.deliver`), counting failures."""

@@ -142,6 +142,7 @@ class WebhookSink(Sink):
                 break
             except SpoolFull:
                 # Back-pressure: wait for the SIEM rather than hold alerts in memory.
+                self.keepalive()
                 self._sleep(max(0.0, self._next_attempt - time.monotonic()))
                 self._drain()
                 self._publish_spool()
@@ -212,6 +213,7 @@ class WebhookSink(Sink):
                     return True
             except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
                 pass  # not acknowledged yet, as far as we can tell: ask again
+            self.keepalive()
             self._sleep(_ACK_POLL_S)
         return False
 

@@ -1,4 +1,4 @@
-"""Integration fixtures: one real broker per session, a generated world, webhook receivers."""
+"""Integration fixtures: a generated world, webhook receivers, a topic per test."""
 
 from __future__ import annotations
 
@@ -9,12 +9,6 @@ import pytest
 from detector.generator import MERGED, generate, write
 from detector.sources.broker import EmbeddedBroker
 from tests.receiver import Receiver, running_receiver
-
-
-@pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker() as running:
-        yield running
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
-"""The daemon's delivery step: sinks fail independently, and a failure blocks the commit."""
+"""The daemon's delivery step: sinks fail independently, a failure blocks the commit, and
+spooled alerts go out when the SIEM is back even if no new alert comes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +13,9 @@ from detector.alerts.model import Alert
 from detector.config import load_config
 from detector.daemon import Daemon
 from detector.sinks.base import Sink
+from tests.receiver import running_receiver
 from tests.unit.sinks.test_webhook_format import make_alert
+from tests.unit.sinks.test_webhook_sink import make_sink
 
 
 class Broken(Sink):
@@ -47,3 +51,21 @@ def test_a_failing_sink_does_not_keep_alerts_from_the_others(tmp_path: Path) -> 
         "ciwatch_sink_deliveries_total", {"sink": "broken", "status": "failed"}
     )
     assert failed == len(alerts)
+
+
+def test_spooled_alerts_go_out_when_the_siem_returns_without_new_alerts(tmp_path: Path) -> None:
+    config_path = tmp_path / "ciwatch.yaml"
+    config_path.write_text("models: {enabled: false}\n")
+    with running_receiver() as receiver:
+        receiver.answers = [(503, {})]
+        sink = make_sink(receiver, tmp_path)
+        daemon = Daemon(load_config(config_path), [sink], log=lambda line: None)
+        alert = make_alert("alice")
+        daemon._deliver([alert])  # the SIEM is down: spooled, committed
+        assert sink.depth == 1
+        deadline = time.monotonic() + 20.0
+        while sink.depth:  # what the loop does after each batch without alerts
+            assert time.monotonic() < deadline, "the spool did not drain"
+            daemon.retry_spooled()
+            time.sleep(0.05)
+        assert receiver.first_sends() == {alert.id}

@@ -142,6 +142,8 @@ def test_a_full_spool_blocks_until_the_siem_takes_alerts(
 ) -> None:
     receiver.answers = [(503, {})] * 4
     sink = make_sink(receiver, tmp_path, batch_size=1, spool_max_bytes=3000)
+    waits: list[float] = []
+    sink.keepalive = lambda: waits.append(time.monotonic())
     alerts = [make_alert(f"user{i}") for i in range(12)]
     for alert in alerts:
         sink.accept([alert])
@@ -149,6 +151,7 @@ def test_a_full_spool_blocks_until_the_siem_takes_alerts(
         assert sink._spool.bytes <= 3000
     wait_for(lambda: sink.depth == 0, "the spool to drain", sink.flush)
     assert list(dict.fromkeys(receiver.ids())) == [alert.id for alert in alerts]
+    assert waits, "blocked without telling the daemon's liveness it is waiting"
 
 
 def test_no_secret_reaches_the_disk(receiver: Receiver, tmp_path: Path) -> None:
