@@ -18,16 +18,16 @@ from typing import Any
 import helm_python
 import yaml
 
+from tests.ops import REPO_ROOT
+
 __all__ = [
     "CHART_DIR",
-    "REPO_ROOT",
     "find",
     "pod_spec",
     "render",
     "restricted_violations",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "helm" / "ciwatch"
 
 # Baseline: capabilities a container may add (the runtime's default set).

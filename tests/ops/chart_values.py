@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from tests.ops.chart import REPO_ROOT, find
+from tests.ops import REPO_ROOT
+from tests.ops.chart import find
 
 KUBE_VERSION = "1.33.0"
 SECRETS = "/run/secrets/ciwatch"

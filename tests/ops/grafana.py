@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.ops import REPO_ROOT
+
 __all__ = [
     "DASHBOARDS",
     "DASHBOARD_DIR",
@@ -32,7 +34,7 @@ __all__ = [
     "variable_queries",
 ]
 
-DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "grafana" / "dashboards"
+DASHBOARD_DIR = REPO_ROOT / "grafana" / "dashboards"
 DASHBOARDS: list[Path] = [
     DASHBOARD_DIR / "ciwatch-overview.json",
     DASHBOARD_DIR / "ciwatch-operations.json",

@@ -13,9 +13,10 @@ from typing import Any
 
 import yaml
 
+from tests.ops import REPO_ROOT
+
 __all__ = [
     "METRICS_DOC",
-    "ROOT",
     "RULES_FILE",
     "alert_names",
     "documented_metrics",
@@ -23,9 +24,8 @@ __all__ = [
     "load_rules",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-RULES_FILE = ROOT / "prometheus" / "alerts.yaml"
-METRICS_DOC = ROOT / "docs" / "metrics.md"
+RULES_FILE = REPO_ROOT / "prometheus" / "alerts.yaml"
+METRICS_DOC = REPO_ROOT / "docs" / "metrics.md"
 
 _TABLE_NAME = re.compile(r"^\|\s*`([a-z_:][a-z0-9_:]*)`\s*\|")
 _SAMPLE_SUFFIXES = ("_bucket", "_sum", "_count", "_created")

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.ops import REPO_ROOT
 from tests.ops.prom_rules import (
-    ROOT,
     RULES_FILE,
     alert_names,
     documented_metrics,
@@ -30,8 +30,8 @@ from tests.ops.prom_rules import (
 )
 from tests.ops.promql import metric_names
 
-TESTS_FILE = ROOT / "prometheus" / "alerts.test.yaml"
-RUNBOOKS = ROOT / "docs" / "runbooks.md"
+TESTS_FILE = REPO_ROOT / "prometheus" / "alerts.test.yaml"
+RUNBOOKS = REPO_ROOT / "docs" / "runbooks.md"
 RUNBOOK_URL = "https://github.com/ciwatch/ciwatch/blob/main/docs/runbooks.md#{anchor}"
 SEVERITIES = {"warning", "critical"}
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
@@ -46,7 +46,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("promtool")
     assert binary, "promtool not found: run tests/system-deps.sh (Debian package prometheus)"
     return subprocess.run(
-        [binary, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        [binary, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -82,13 +82,13 @@ def runbook_sections() -> dict[str, str]:
 
 
 def test_promtool_check_rules_accepts_the_rules_file() -> None:
-    result = promtool("check", "rules", str(RULES_FILE.relative_to(ROOT)))
+    result = promtool("check", "rules", str(RULES_FILE.relative_to(REPO_ROOT)))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(load_rules())} rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:
-    result = promtool("test", "rules", str(TESTS_FILE.relative_to(ROOT)))
+    result = promtool("test", "rules", str(TESTS_FILE.relative_to(REPO_ROOT)))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 

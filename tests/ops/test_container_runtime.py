@@ -28,11 +28,10 @@ import pytest
 from detector.generator import MERGED, generate, write
 from detector.sources.broker import EmbeddedBroker, free_port
 from tests.integration.running import metrics, produce, total, wait_for
-from tests.ops import dockerfile
+from tests.ops import REPO_ROOT, dockerfile
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 UID = "10001"
 HOME = "/nonexistent"
 """What Docker sets HOME to for the image's user (its passwd entry); it does not exist."""
@@ -58,7 +57,7 @@ def image_environment(state: Path, overrides: Mapping[str, str]) -> dict[str, st
 
     HOME is what Docker would set; the image has none, so nothing may need one.
     """
-    written = dockerfile.env(dockerfile.parse(ROOT / "Dockerfile"))
+    written = dockerfile.env(dockerfile.parse(REPO_ROOT / "Dockerfile"))
     environment = {
         name: dockerfile.expand(value, {"PATH": BASE_PATH}) for name, value in written.items()
     }
@@ -71,7 +70,7 @@ class Container:
     """The image's ENTRYPOINT + CMD as PID 1 of a bwrap sandbox, its output in ``log``."""
 
     def __init__(self, state: Path, environment: Mapping[str, str], log: Path) -> None:
-        steps = dockerfile.parse(ROOT / "Dockerfile")
+        steps = dockerfile.parse(REPO_ROOT / "Dockerfile")
         self.command = [*dockerfile.entrypoint(steps), *dockerfile.cmd(steps)]
         self.state, self.environment, self.log = state, dict(environment), log
         self.healthcheck = dockerfile.healthcheck(steps)

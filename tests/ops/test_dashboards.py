@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from detector.metrics import Metrics
+from tests.ops import REPO_ROOT
 from tests.ops.grafana import (
     DASHBOARDS,
     PanelQuery,
@@ -28,8 +29,8 @@ from tests.ops.grafana import (
 )
 from tests.ops.promql import metric_names, selectors
 
-ROOT = Path(__file__).resolve().parents[2]
 # What Grafana 12.0 and 12.1 write; later versions migrate it on load.
+PROVISIONING = REPO_ROOT / "grafana" / "provisioning"
 SCHEMA_VERSION = 41
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 UIDS = {
@@ -258,7 +259,9 @@ def test_every_metric_is_exported_by_the_daemon(path: Path) -> None:
 
 @by_file
 def test_every_ciwatch_metric_is_documented(path: Path) -> None:
-    documented = set(re.findall(r"`(ciwatch_\w+)`", (ROOT / "docs" / "metrics.md").read_text()))
+    documented = set(
+        re.findall(r"`(ciwatch_\w+)`", (REPO_ROOT / "docs" / "metrics.md").read_text())
+    )
     for query in all_queries(path):
         for name in metric_names(query.expr):
             if name.startswith("ciwatch_"):
@@ -275,7 +278,9 @@ def test_every_ciwatch_metric_has_a_panel() -> None:
 
 
 def test_dashboard_provider_points_at_the_chart_mount() -> None:
-    config = yaml.safe_load((ROOT / "grafana" / "provisioning" / "dashboards.yaml").read_text())
+    config = yaml.safe_load(
+        (REPO_ROOT / "grafana" / "provisioning" / "dashboards.yaml").read_text()
+    )
     (provider,) = config["providers"]
     assert provider["type"] == "file"
     assert provider["folder"] == "ciwatch"
@@ -283,7 +288,9 @@ def test_dashboard_provider_points_at_the_chart_mount() -> None:
 
 
 def test_example_datasource_is_prometheus() -> None:
-    config = yaml.safe_load((ROOT / "grafana" / "provisioning" / "datasources.yaml").read_text())
+    config = yaml.safe_load(
+        (REPO_ROOT / "grafana" / "provisioning" / "datasources.yaml").read_text()
+    )
     (source,) = config["datasources"]
     assert (source["type"], source["url"]) == ("prometheus", "http://prometheus:9090")
 

