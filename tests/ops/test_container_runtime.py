@@ -43,12 +43,23 @@ WAIT_S = 45.0
 STOP_S = 30.0
 
 
+def code_under_tmp() -> list[str]:
+    """Read-only binds for this interpreter and checkout when they live under /tmp.
+
+    The image carries its code in /opt/ciwatch; here it is wherever the test
+    runs from, which a fresh tmpfs on /tmp would otherwise hide.
+    """
+    places = {Path(sys.prefix), Path(sys.base_prefix), REPO_ROOT}
+    inside = sorted(str(p.resolve()) for p in places if p.resolve().is_relative_to("/tmp"))
+    return [arg for place in inside for arg in ("--ro-bind", place, place)]
+
+
 def sandbox(state: Path, command: Sequence[str], *, extra: Sequence[str] = ()) -> list[str]:
     """``command`` under bwrap as the image runs: read-only root, tmpfs /tmp, state writable."""
     return [
         "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-        "--bind", str(state), str(state), "--unshare-user", "--uid", UID, "--gid", UID,
-        "--die-with-parent", *extra, "--", *command,
+        *code_under_tmp(), "--bind", str(state), str(state),
+        "--unshare-user", "--uid", UID, "--gid", UID, "--die-with-parent", *extra, "--", *command,
     ]  # fmt: skip
 
 
