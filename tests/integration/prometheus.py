@@ -26,12 +26,21 @@ _START_S = 60.0
 class PrometheusServer:
     """``prometheus`` scraping ``targets`` every second and evaluating ``rule_files``."""
 
-    def __init__(self, directory: Path, targets: list[str], rule_files: list[Path]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        targets: list[str],
+        rule_files: list[Path],
+        labels: dict[str, str] | None = None,
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        # ``labels`` stand for what a Kubernetes scrape adds (the Prometheus Operator
+        # labels each target with its namespace and pod).
+        targets_config = {"targets": targets, "labels": labels or {}}
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [{"job_name": "ciwatch", "static_configs": [{"targets": targets}]}],
+            "scrape_configs": [{"job_name": "ciwatch", "static_configs": [targets_config]}],
         }
         (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.url = f"http://127.0.0.1:{free_port()}"

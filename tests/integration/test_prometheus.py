@@ -3,9 +3,10 @@
 The daemon consumes a generated organisation with attacks (and a few malformed
 records) from the real broker and posts to a webhook that fails twice before it
 recovers. Prometheus scrapes it every second and evaluates the alert rules.
-Every metric a panel or rule names must be in the live ``/metrics``; every
-panel query must return a finite value; every rule must evaluate without error;
-the world's critical detections must fire ``CiwatchCriticalDetection``.
+Every metric a panel or rule names must be in the live ``/metrics``. Every
+panel query must return a finite value, and every dashboard variable must
+offer a value. Every rule must evaluate without error, and the world's
+critical detections must fire ``CiwatchCriticalDetection``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tests.integration.running import (
     wait_for,
     write_config,
 )
-from tests.ops.grafana import DASHBOARDS, load, panel_queries
+from tests.ops.grafana import DASHBOARDS, load, panel_queries, variable_queries
 from tests.ops.prom_rules import RULES_FILE, alert_names, load_rules
 from tests.ops.promql import metric_names
 from tests.receiver import Receiver
@@ -84,6 +85,16 @@ def queries_without_data(prometheus: PrometheusServer, timeout: float) -> list[s
     return [f"{q.dashboard} / {q.panel} / {q.ref_id}: {q.expr}" for q in pending]
 
 
+def unresolved_variables(prometheus: PrometheusServer) -> list[str]:
+    """Dashboard variables (``label_values(selector, label)``) that would offer no value."""
+    return [
+        f"{query.dashboard} / {query.panel}"
+        for path in DASHBOARDS
+        for query in variable_queries(load(path))
+        if not any(query.ref_id in item["metric"] for item in prometheus.query(query.expr))
+    ]
+
+
 def named_metrics() -> set[str]:
     dashboards = {
         name
@@ -104,7 +115,10 @@ def test_every_panel_and_alert_rule_reads_live_data(
     target = f"127.0.0.1:{port}"
     daemon = Daemon(config)
     try:
-        with PrometheusServer(tmp_path / "prometheus", [target], [RULES_FILE]) as prometheus:
+        scrape = PrometheusServer(
+            tmp_path / "prometheus", [target], [RULES_FILE], labels={"namespace": "security"}
+        )
+        with scrape as prometheus:
             produce(broker, topic, [*MALFORMED, *world])
             records = len(world) + len(MALFORMED)
             wait_for(
@@ -120,6 +134,7 @@ def test_every_panel_and_alert_rule_reads_live_data(
 
             assert unexported(port, timeout=WAIT_S) == set()
             assert queries_without_data(prometheus, timeout=WAIT_S) == []
+            assert unresolved_variables(prometheus) == []
 
             rules = prometheus.rules()
             assert {rule["name"] for rule in rules if rule["type"] == "alerting"} == set(
