@@ -2,7 +2,9 @@
 
 Per batch (``poll(max_records)``): normalize and detect, hand the alerts to
 every sink and flush them (each delivers or durably spools), and only then
-commit the batch's offsets — at-least-once. Every ``snapshot_every`` the
+commit the batch's offsets — at-least-once. A batch without alerts (or an
+empty poll) flushes the sinks anyway, so a spool drains when the SIEM is back
+whether or not new alerts come. Every ``snapshot_every`` the
 pipeline state is checkpointed with the offsets it reflects
 (:mod:`detector.checkpoint`); on start it is restored and partitions are read
 again from there.
