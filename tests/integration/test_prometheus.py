@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from detector.sources.broker import EmbeddedBroker, free_port
 from tests.integration.prometheus import PrometheusServer
@@ -25,9 +24,9 @@ from tests.integration.running import (
     MALFORMED,
     WAIT_S,
     Daemon,
+    metrics,
     produce,
     read_alerts,
-    scrape,
     wait_for,
     write_config,
 )
@@ -44,10 +43,7 @@ test, so rates and quantiles cover everything the daemon did."""
 
 
 def live_sample_names(port: int) -> set[str]:
-    _, text = scrape(port)
-    return {
-        sample.name for family in text_string_to_metric_families(text) for sample in family.samples
-    }
+    return {name for samples in metrics(port).values() for name, _ in samples}
 
 
 def unexported(port: int, timeout: float) -> set[str]:

@@ -27,6 +27,7 @@ from tests.ops.grafana import (
     substitute,
     variable_queries,
 )
+from tests.ops.prom_rules import documented_metrics, family_name
 from tests.ops.promql import metric_names, selectors
 
 # What Grafana 12.0 and 12.1 write; later versions migrate it on load.
@@ -259,14 +260,11 @@ def test_every_metric_is_exported_by_the_daemon(path: Path) -> None:
 
 @by_file
 def test_every_ciwatch_metric_is_documented(path: Path) -> None:
-    documented = set(
-        re.findall(r"`(ciwatch_\w+)`", (REPO_ROOT / "docs" / "metrics.md").read_text())
-    )
+    documented = documented_metrics()
     for query in all_queries(path):
         for name in metric_names(query.expr):
             if name.startswith("ciwatch_"):
-                base = re.sub(r"_(bucket|sum|count)$", "", name)
-                assert {name, base} & documented, f"{query.panel}: {name}"
+                assert family_name(name, documented) in documented, f"{query.panel}: {name}"
 
 
 def test_every_ciwatch_metric_has_a_panel() -> None:
@@ -278,9 +276,7 @@ def test_every_ciwatch_metric_has_a_panel() -> None:
 
 
 def test_dashboard_provider_points_at_the_chart_mount() -> None:
-    config = yaml.safe_load(
-        (REPO_ROOT / "grafana" / "provisioning" / "dashboards.yaml").read_text()
-    )
+    config = yaml.safe_load((PROVISIONING / "dashboards.yaml").read_text())
     (provider,) = config["providers"]
     assert provider["type"] == "file"
     assert provider["folder"] == "ciwatch"
@@ -288,9 +284,7 @@ def test_dashboard_provider_points_at_the_chart_mount() -> None:
 
 
 def test_example_datasource_is_prometheus() -> None:
-    config = yaml.safe_load(
-        (REPO_ROOT / "grafana" / "provisioning" / "datasources.yaml").read_text()
-    )
+    config = yaml.safe_load((PROVISIONING / "datasources.yaml").read_text())
     (source,) = config["datasources"]
     assert (source["type"], source["url"]) == ("prometheus", "http://prometheus:9090")
 
