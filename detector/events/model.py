@@ -26,6 +26,8 @@ __all__ = [
     "Outcome",
     "ParseError",
     "Position",
+    "SkipReason",
+    "Skipped",
     "isoformat",
 ]
 
@@ -72,6 +74,18 @@ class DeadLetterReason(StrEnum):
     INVALID_TIME = "invalid_time"
     MISSING_ACTOR = "missing_actor"
     PARSER_ERROR = "parser_error"
+    JSON_FRAGMENT = "json_fragment"
+    """A piece of a JSON document (one line of pretty-printed JSON sent as a record)."""
+    BAD_ENVELOPE = "bad_envelope"
+    """A shipper's envelope whose payload cannot be opened (bad base64, gzip or JSON)."""
+
+
+class SkipReason(StrEnum):
+    """Known non-events, counted and dropped on purpose (never dead letters)."""
+
+    CLOUDTRAIL_DIGEST = "cloudtrail_digest"
+    HEARTBEAT = "heartbeat"
+    EMPTY_BATCH = "empty_batch"
 
 
 class ParseError(CiwatchError):
@@ -157,3 +171,14 @@ class DeadLetter:
             "format": self.format,
             "excerpt": self.excerpt,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A record that is known not to be an event (a CloudTrail digest, a heartbeat).
+
+    Counted by reason, never dead-lettered: it is not an error.
+    """
+
+    reason: SkipReason
+    position: Position | None

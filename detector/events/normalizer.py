@@ -129,7 +129,7 @@ class Normalizer:
         except Exception as exc:  # a parser bug must cost one record, not the daemon
             detail = f"{type(exc).__name__}: {exc}"
             return _dead(DeadLetterReason.PARSER_ERROR, detail, position, doc, parser.name)
-        return self._build(parser.name, parsed, doc, position)
+        return self._build(parsed.source or parser.name, parsed, doc, position)
 
     def _choose(self, doc: Mapping[str, Any], stream: str) -> Parser | None:
         name = self._formats.get(stream, self._default_format)

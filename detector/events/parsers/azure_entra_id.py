@@ -89,6 +89,7 @@ _ATTRIBUTES = {
 @register
 class EntraIdParser(Parser):
     name = "azure_entra_id"
+    time_field = "time"
     priority = 20
 
     def matches(self, doc: Mapping[str, Any]) -> bool:

@@ -25,7 +25,9 @@ class Parsed:
 
     ``taxonomy_key`` is what the taxonomy looks up when it differs from the
     verbatim ``action`` (Kubernetes: ``"<verb> <resource>"``). ``vendor_id`` is
-    the vendor's own event id, if the event carries one.
+    the vendor's own event id, if the event carries one. ``source`` names the
+    log type when it differs from the parser's: GKE's Kubernetes audit inside
+    GCP audit logs is ``k8s_audit``, so the Kubernetes taxonomy and rules apply.
     """
 
     time: datetime
@@ -40,6 +42,7 @@ class Parsed:
     vendor_id: str | None = None
     taxonomy_key: str | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
 
 
 class Parser(ABC):
@@ -51,6 +54,10 @@ class Parser(ABC):
 
     name: ClassVar[str]
     priority: ClassVar[int] = 50
+    time_field: ClassVar[str]
+    """Where this log type keeps its time. When an event arrives without one inside a
+    shipper's envelope (Logstash's ``@timestamp``, Splunk HEC's ``time``), the normalizer
+    parses it again with the shipper's time under this key: the event's own time wins."""
 
     @abstractmethod
     def matches(self, doc: Mapping[str, Any]) -> bool:

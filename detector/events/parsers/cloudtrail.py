@@ -63,6 +63,7 @@ class _Identity:
 @register
 class CloudTrailParser(Parser):
     name = "cloudtrail"
+    time_field = "eventTime"
     priority = 20
 
     def matches(self, doc: Mapping[str, Any]) -> bool:

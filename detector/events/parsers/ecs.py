@@ -58,6 +58,7 @@ _ATTRIBUTES = {
 @register
 class EcsParser(Parser):
     name = "ecs"
+    time_field = "@timestamp"
     priority = 100
 
     def matches(self, doc: Mapping[str, Any]) -> bool:

@@ -41,6 +41,7 @@ _ATTRIBUTES = (
 @register
 class GitHubAuditParser(Parser):
     name = "github_audit"
+    time_field = "created_at"
     priority = 30
 
     def matches(self, doc: Mapping[str, Any]) -> bool:

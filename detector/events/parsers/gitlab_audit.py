@@ -62,6 +62,7 @@ _MAX_VALUE_CHARS = 200
 @register
 class GitLabAuditParser(Parser):
     name = "gitlab_audit"
+    time_field = "created_at"
     priority = 20
 
     def matches(self, doc: Mapping[str, Any]) -> bool:

@@ -51,6 +51,7 @@ _DECISION = "authorization.k8s.io/decision"
 @register
 class K8sAuditParser(Parser):
     name = "k8s_audit"
+    time_field = "requestReceivedTimestamp"
     priority = 20
 
     def matches(self, doc: Mapping[str, Any]) -> bool:

@@ -78,6 +78,7 @@ _ATTRIBUTES = {
 @register
 class OktaSystemLogParser(Parser):
     name = "okta_system_log"
+    time_field = "published"
     priority = 20
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
