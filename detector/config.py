@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detector.errors import ConfigError
+from detector.features.dedup import DuplicateSettings
 from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
 from detector.rules.context import ChangeWindow
@@ -87,6 +88,7 @@ class PipelineConfig(_Section):
     normalizer: NormalizerSettings = NormalizerSettings()
     taxonomy: TaxonomySettings = TaxonomySettings()
     features: FeatureSettings = FeatureSettings()
+    duplicates: DuplicateSettings = DuplicateSettings()
     rules: RuleSettings = RuleSettings()
     change_windows: tuple[ChangeWindow, ...] = ()
     alerts: AlertSettings = AlertSettings()

@@ -151,7 +151,9 @@ class Daemon:
     def _process(self, source: KafkaSource, records: list[RawRecord]) -> bool:
         """Process, deliver and commit one batch; whether it raised alerts."""
         started = time.perf_counter()
-        late_before = self.pipeline.stats.late_events
+        stats = self.pipeline.stats
+        late_before, duplicates_before = stats.late_events, stats.duplicates.copy()
+        skipped_before = stats.skipped.copy()
         outcome = self.pipeline.process(records)
         self._deliver(outcome.alerts)
         committed = next_offsets(record.position for record in records)
@@ -167,7 +169,9 @@ class Daemon:
             (record.position.stream for record in records),
             outcome.events,
             outcome.dead_letters,
-            self.pipeline.stats.late_events - late_before,
+            stats.late_events - late_before,
+            duplicates=stats.duplicates - duplicates_before,
+            skipped=stats.skipped - skipped_before,
         )
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return bool(outcome.alerts)

@@ -52,6 +52,18 @@ class Metrics:
         self.late_events = Counter(
             "ciwatch_late_events", "Events older than the allowed lateness", registry=r
         )
+        self.duplicates = Counter(
+            "ciwatch_duplicate_events",
+            "Events seen before (redelivered): counted, not detected on again",
+            ["source"],
+            registry=r,
+        )
+        self.skipped = Counter(
+            "ciwatch_skipped_records",
+            "Records known not to be events (CloudTrail digests, heartbeats)",
+            ["reason"],
+            registry=r,
+        )
         self.alerts = Counter(
             "ciwatch_alerts",
             "Alerts raised (first sends; repeats fold into them)",
@@ -134,8 +146,12 @@ class Metrics:
         events: Iterable[Event],
         dead_letters: Iterable[DeadLetter],
         late_events: int,
+        *,
+        duplicates: Mapping[str, int] | None = None,
+        skipped: Mapping[str, int] | None = None,
     ) -> None:
-        """Count a processed batch: records per topic, events per source, dead letters."""
+        """Count a processed batch: records per topic, events per source, dead letters,
+        late events, duplicates per source and skipped non-events per reason."""
         # Tallied first: one increment per label, not one per record.
         for topic, count in Tally(topics).items():
             self.records.labels(topic).inc(count)
@@ -145,6 +161,10 @@ class Metrics:
             self.dead_letters.labels(reason).inc(count)
         if late_events:
             self.late_events.inc(late_events)
+        for source, count in (duplicates or {}).items():
+            self.duplicates.labels(source).inc(count)
+        for reason, count in (skipped or {}).items():
+            self.skipped.labels(reason).inc(count)
 
     def count_alerts(self, alerts: Iterable[Alert], *, now: datetime | None = None) -> None:
         """Count alerts after delivery: by rule, the score histogram, event-to-alert latency."""

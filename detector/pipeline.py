@@ -22,6 +22,7 @@ from detector.errors import CiwatchError, ConfigError
 from detector.events.model import DeadLetter, Event
 from detector.events.normalizer import AUTO, Limits, Normalizer
 from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
+from detector.features.dedup import DuplicateSettings, RecentIds
 from detector.features.store import FeatureStore
 from detector.resources import bundled_models_dir, pipelines_dir
 from detector.rules.engine import RuleContext, RuleEngine
@@ -62,6 +63,10 @@ class RunStats:
     records: int = 0
     events: int = 0
     late_events: int = 0
+    duplicates: Counter[str] = field(default_factory=Counter)
+    """Per source, events seen before (redelivered): counted, not detected on again."""
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Per reason, records known not to be events (CloudTrail digests, heartbeats)."""
     dead_letters: Counter[str] = field(default_factory=Counter)
     alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(rule or model, severity) → distinct alerts (first sends only)."""
@@ -89,9 +94,11 @@ class Pipeline:
         rules: RuleEngine | None,
         suppressor: Suppressor,
         scorer: AnomalyScorer | None = None,
+        duplicates: RecentIds | None = None,
     ) -> None:
         self.normalizer = normalizer
         self.features = features
+        self.duplicates = duplicates if duplicates is not None else RecentIds(DuplicateSettings())
         self.rules = rules if rules is not None else RuleEngine([])
         self.suppressor = suppressor
         self.scorer = scorer
@@ -128,7 +135,11 @@ class Pipeline:
             clock=clock, max_evidence=alerts.max_evidence, max_open=alerts.max_open
         )
         pipeline = cls(
-            normalizer or build_normalizer(config), FeatureStore(config.features), None, suppressor
+            normalizer or build_normalizer(config),
+            FeatureStore(config.features),
+            None,
+            suppressor,
+            duplicates=RecentIds(config.duplicates),
         )
         pipeline.rules = pipeline._rule_engine(
             build_rules(config) if rules is None else rules, context
@@ -208,6 +219,9 @@ class Pipeline:
         detections = []
         observations = []
         for event in events:
+            if self.duplicates.is_duplicate(event):
+                self.stats.duplicates[event.source] += 1
+                continue
             observation = self.features.observe(event)
             if observation.late:
                 self.stats.late_events += 1
@@ -236,6 +250,7 @@ class Pipeline:
             "features": self.features.snapshot(),
             "rules": self.rules.snapshot(),
             "alerts": self.suppressor.snapshot(),
+            "duplicates": self.duplicates.snapshot(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -244,6 +259,8 @@ class Pipeline:
         self.features = FeatureStore.restore(self.features.settings, state["features"])
         self.rules.restore(state["rules"])
         self.suppressor.restore(state["alerts"])
+        # Checkpoints written before duplicates were recognised have no ids: start empty.
+        self.duplicates.restore(state.get("duplicates", {}))
 
 
 def build_normalizer(config: PipelineConfig) -> Normalizer:

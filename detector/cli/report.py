@@ -29,12 +29,15 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def replay_summary(stats: RunStats, elapsed_s: float) -> str:
     """Events, dead letters, alerts by rule and severity, throughput."""
     dead = stats.dead_letters.total()
-    reasons = ", ".join(f"{reason}: {n}" for reason, n in stats.dead_letters.most_common())
     lines = [
         f"records      {stats.records:,}",
-        f"events       {stats.events:,}"
-        + (f" ({stats.late_events:,} late)" if stats.late_events else ""),
-        f"dead letters {dead:,}" + (f" ({reasons})" if reasons else ""),
+        f"events       {stats.events:,}" + _in_brackets(_event_notes(stats)),
+        f"dead letters {dead:,}" + _in_brackets(_by_count(stats.dead_letters)),
+        *(
+            [f"skipped      {stats.skipped.total():,}" + _in_brackets(_by_count(stats.skipped))]
+            if stats.skipped
+            else []
+        ),
         f"alerts       {stats.alerts.total():,}"
         + (f" (+{stats.folded:,} repeats folded into them)" if stats.folded else ""),
         f"throughput   {stats.events / max(elapsed_s, 1e-9):,.0f} events/s ({elapsed_s:.2f} s)",
@@ -42,6 +45,23 @@ def replay_summary(stats: RunStats, elapsed_s: float) -> str:
     if stats.alerts:
         lines += ["", _alert_table(stats.alerts)]
     return "\n".join(lines)
+
+
+def _event_notes(stats: RunStats) -> str:
+    notes = []
+    if stats.late_events:
+        notes.append(f"{stats.late_events:,} late")
+    if stats.duplicates:
+        notes.append(f"{stats.duplicates.total():,} duplicates")
+    return ", ".join(notes)
+
+
+def _by_count(counts: Counter[str]) -> str:
+    return ", ".join(f"{reason}: {n:,}" for reason, n in counts.most_common())
+
+
+def _in_brackets(text: str) -> str:
+    return f" ({text})" if text else ""
 
 
 def _alert_table(alerts: Counter[tuple[str, str]]) -> str:

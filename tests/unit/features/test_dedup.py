@@ -1,0 +1,121 @@
+"""Duplicates: a redelivered event counts once, in the features, the rules and the checkpoint."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from detector.config import PipelineConfig
+from detector.events.model import ActorType, Category, Event, Outcome
+from detector.features.dedup import DuplicateSettings, RecentIds
+from detector.pipeline import Pipeline
+from detector.sources.record import Position, RawRecord
+from tests.samples import sample
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def event(event_id: str, seconds: float, source: str = "okta_system_log") -> Event:
+    return Event(
+        time=START + timedelta(seconds=seconds),
+        source=source,
+        action="user.session.start",
+        category=Category.AUTHENTICATION,
+        outcome=Outcome.FAILURE,
+        actor="dana@example.com",
+        actor_type=ActorType.HUMAN,
+        id=f"{source}:{event_id}",
+    )
+
+
+def test_an_id_seen_within_the_window_is_a_duplicate() -> None:
+    ids = RecentIds(DuplicateSettings(window="1h"))
+    assert not ids.is_duplicate(event("a", 0))
+    assert ids.is_duplicate(event("a", 0))
+    assert ids.is_duplicate(event("a", 1800))
+
+
+def test_an_id_is_forgotten_once_its_source_has_moved_past_the_window() -> None:
+    ids = RecentIds(DuplicateSettings(window="1h"))
+    ids.is_duplicate(event("a", 0))
+    ids.is_duplicate(event("b", 3601))
+    assert not ids.is_duplicate(event("a", 0))
+
+
+def test_sources_keep_their_ids_apart_and_each_is_capped() -> None:
+    ids = RecentIds(DuplicateSettings(max_ids=3))
+    for number in range(5):
+        ids.is_duplicate(event(f"e{number}", number, source="cloudtrail"))
+    ids.is_duplicate(event("x", 0, source="okta_system_log"))
+    assert len(ids) == 4
+    assert not ids.is_duplicate(event("e0", 0, source="cloudtrail"))  # pushed out by the cap
+    assert ids.is_duplicate(event("x", 0, source="okta_system_log"))
+
+
+def test_switched_off_nothing_is_a_duplicate() -> None:
+    ids = RecentIds(DuplicateSettings(enabled=False))
+    ids.is_duplicate(event("a", 0))
+    assert not ids.is_duplicate(event("a", 0))
+
+
+def test_the_remembered_ids_survive_a_snapshot() -> None:
+    ids = RecentIds(DuplicateSettings())
+    ids.is_duplicate(event("a", 0))
+    restored = RecentIds(DuplicateSettings())
+    restored.restore(orjson.loads(orjson.dumps(ids.snapshot())))
+    assert restored.is_duplicate(event("a", 0))
+    assert not restored.is_duplicate(event("b", 0))
+
+
+def failed_okta_sign_ins(count: int) -> list[RawRecord]:
+    """The published failed Okta sign-in, as ``count`` distinct attempts 20 s apart."""
+    published = sample("okta_system_log", "Okta.Login.Success: Failed Login")
+    records = []
+    for number in range(count):
+        attempt: dict[str, Any] = copy.deepcopy(published)
+        attempt["uuid"] = f"{published['uuid']}-{number}"
+        attempt["published"] = (START + timedelta(seconds=20 * number)).isoformat()
+        records.append(RawRecord(orjson.dumps(attempt), Position("okta", number)))
+    return records
+
+
+def brute_force_summaries(records: list[RawRecord], *, recognise: bool = True) -> list[str]:
+    config = PipelineConfig(models={"enabled": False}, duplicates={"enabled": recognise})
+    pipeline = Pipeline.from_config(config)
+    outcome = pipeline.process(records)
+    alerts = [*outcome.alerts, *pipeline.finish()]
+    return [a.detection.summary for a in alerts if a.detection.name == "okta-brute-force"]
+
+
+def test_failed_sign_ins_delivered_twice_count_once() -> None:
+    six = failed_okta_sign_ins(6)
+    # Six attempts are below the brute-force threshold of ten, however often delivered...
+    assert brute_force_summaries(six + six) == []
+    # ... where counting every delivery would have made them twelve.
+    assert brute_force_summaries(six + six, recognise=False) != []
+    ten = failed_okta_sign_ins(10)
+    assert brute_force_summaries(ten + ten[::-1]) == [
+        "casey.hill@hey.com failed to sign in to Okta 10 times in 10m"
+    ]
+
+
+def test_the_pipeline_counts_duplicates_per_source() -> None:
+    pipeline = Pipeline.from_config(PipelineConfig(models={"enabled": False}))
+    records = failed_okta_sign_ins(5)
+    pipeline.process(records + records)
+    assert pipeline.stats.duplicates == {"okta_system_log": 5}
+    assert pipeline.features.key_counts["actor"] == 1
+
+
+def test_a_restored_pipeline_still_knows_what_it_has_seen() -> None:
+    config = PipelineConfig(models={"enabled": False})
+    first = Pipeline.from_config(config)
+    records = failed_okta_sign_ins(3)
+    first.process(records)
+    second = Pipeline.from_config(config)
+    second.restore(orjson.loads(orjson.dumps(first.snapshot())))
+    second.process(records)
+    assert second.stats.duplicates == {"okta_system_log": 3}
