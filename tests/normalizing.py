@@ -29,11 +29,14 @@ __all__ = [
 
 # The vendors with published samples in tests/data/samples (ECS has none).
 VENDORS = (
+    "azure_activity",
     "azure_entra_id",
     "cloudtrail",
+    "gcp_audit",
     "github_audit",
     "gitlab_audit",
     "k8s_audit",
+    "m365_audit",
     "okta_system_log",
 )
 

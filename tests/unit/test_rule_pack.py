@@ -39,6 +39,8 @@ REQUIRED_COVERAGE: dict[str, tuple[str, ...]] = {
     "brute force per user: AWS console": ("aws-console-brute-force",),
     "brute force per user: GitLab": ("gitlab-brute-force",),
     "brute force per user: Entra ID": ("entra-brute-force",),
+    "brute force per user: Microsoft 365": ("m365-brute-force",),
+    "brute force per user: Jenkins": ("jenkins-brute-force",),
     "password spray per IP": ("password-spray-per-ip",),
     "success after failures": ("sign-in-after-failures",),
     "MFA factor removed / 2FA requirement disabled": (
@@ -46,11 +48,31 @@ REQUIRED_COVERAGE: dict[str, tuple[str, ...]] = {
         "mfa-requirement-disabled",
     ),
     "branch protection or ruleset removed": ("branch-protection-removed",),
-    "org owner/admin granted": ("org-owner-granted", "idp-admin-role-granted"),
-    "audit logging stopped": ("cloudtrail-logging-stopped", "audit-stream-removed"),
+    "org owner/admin granted": (
+        "org-owner-granted",
+        "idp-admin-role-granted",
+        "azure-admin-role-granted",
+        "gcp-admin-role-granted",
+        "ado-admin-group-member-added",
+    ),
+    "audit logging stopped": (
+        "cloudtrail-logging-stopped",
+        "audit-stream-removed",
+        "m365-audit-logging-disabled",
+        "azure-audit-logging-stopped",
+        "gcp-audit-logging-stopped",
+        "ado-audit-stream-stopped",
+    ),
     "unexpected infrastructure change": (
         "k8s-manual-production-change",
         "aws-manual-infrastructure-change",
+        "azure-manual-infrastructure-change",
+        "gcp-manual-infrastructure-change",
+    ),
+    "secrets read in bulk": (
+        "k8s-secrets-many-namespaces",
+        "azure-secrets-read",
+        "gcp-many-secrets-read",
     ),
     "cluster-admin binding": ("k8s-cluster-admin-binding",),
     "secret reads across many namespaces": ("k8s-secrets-many-namespaces",),
@@ -77,7 +99,36 @@ PUBLISHER_RULES: dict[str, tuple[str | tuple[str, str], ...]] = {
         "Azure.Audit.MFADisabled",
         "Azure.Audit.PolicyChanged",
     ),
+    "m365-brute-force": ("Microsoft365.Brute.Force.Login.by.User",),
+    "azure-admin-role-granted": ("Azure.MonitorActivity.RoleAssignment.PrivilegedOrElevated",),
+    "azure-audit-logging-stopped": (
+        "Azure.MonitorActivity.DiagnosticSettings.Deleted",
+        "Azure.MonitorActivity.LogAnalyticsWorkspace.Deleted",
+    ),
+    "azure-secrets-read": (
+        "Azure.MonitorActivity.KeyVault.SecretAccessedOrRecovered",
+        "Azure.MonitorActivity.StorageAccount.KeysListed",
+    ),
+    "gcp-admin-role-granted": (("Standard.AdminRoleAssigned", "GCP"),),
+    "gcp-audit-logging-stopped": (
+        "GCP.Log.Bucket.Or.Sink.Deleted",
+        "GCP.Logging.Sink.Modified",
+        "GCP.Logging.Settings.Modified",
+    ),
+    "gcp-service-account-key-created": (
+        ("GCP.Service.Account.or.Keys.Created", "Key"),
+        ("GCP.Service.Account.or.Keys.Created", "Other"),
+    ),
+    "gcp-manual-infrastructure-change": (
+        "GCP.Firewall.Rule.Created",
+        "GCP.Firewall.Rule.Deleted",
+        "GCP.Firewall.Rule.Modified",
+        "GCP.DNS.Zone.Modified.or.Deleted",
+        "GCP.SQL.ConfigChanges",
+        "GCP.IAM.OrgFolderIAMChanges",
+    ),
     "mfa-factor-removed": (
+        "Microsoft365.MFA.Disabled",
         ("Standard.MFADisabled", "Okta"),
         "Okta.User.MFA.Reset.All",
         "Okta.User.MFA.Reset.Single",
@@ -147,6 +198,9 @@ _TIME_FIELD = {
     "cloudtrail": "eventTime",
     "k8s_audit": "requestReceivedTimestamp",
     "azure_entra_id": "time",
+    "m365_audit": "CreationTime",
+    "azure_activity": "time",
+    "gcp_audit": "timestamp",
 }
 _FILLER_TIME = "2026-01-05T10:00:00Z"
 VENDORS = tuple(_TIME_FIELD)
@@ -281,7 +335,13 @@ def test_embedded_tests_pass(pack: list[Rule]) -> None:
 
 
 @pytest.mark.parametrize(
-    "rule_id", ["k8s-manual-production-change", "aws-manual-infrastructure-change"]
+    "rule_id",
+    [
+        "k8s-manual-production-change",
+        "aws-manual-infrastructure-change",
+        "azure-manual-infrastructure-change",
+        "gcp-manual-infrastructure-change",
+    ],
 )
 def test_manual_change_rules_stay_quiet_inside_a_change_window(
     pack: list[Rule], rule_id: str
@@ -294,27 +354,35 @@ def test_manual_change_rules_stay_quiet_inside_a_change_window(
 
 # Measured on tests/data/samples when the pack was tuned; see docs/rule-pack.md. Raise them
 # when a change improves agreement; a drop means a rule lost a published situation.
-AGREEMENT_FLOOR = {"judged": 157, "agreed": 136}
+AGREEMENT_FLOOR = {"judged": 212, "agreed": 186}
 RULE_AGREEMENT_FLOOR = {
     "aws-admin-policy-attached": 4,
     "aws-console-brute-force": 5,
     "aws-manual-infrastructure-change": 23,
     "aws-root-sign-in": 2,
     "aws-security-logging-disabled": 11,
+    "azure-admin-role-granted": 3,
+    "azure-audit-logging-stopped": 6,
+    "azure-secrets-read": 7,
     "branch-protection-overridden": 2,
     "branch-protection-removed": 5,
     "cloudtrail-logging-stopped": 11,
     "entra-brute-force": 3,
+    "gcp-admin-role-granted": 2,
+    "gcp-audit-logging-stopped": 8,
+    "gcp-manual-infrastructure-change": 15,
+    "gcp-service-account-key-created": 2,
     "idp-admin-role-granted": 7,
-    "k8s-cluster-admin-binding": 7,
+    "k8s-cluster-admin-binding": 8,
     "k8s-manual-production-change": 11,
-    "k8s-secrets-listed-cluster-wide": 7,
+    "k8s-secrets-listed-cluster-wide": 8,
     "k8s-secrets-many-namespaces": 7,
-    "mfa-factor-removed": 7,
+    "m365-brute-force": 2,
+    "mfa-factor-removed": 9,
     "mfa-requirement-disabled": 11,
     "okta-brute-force": 2,
     "org-owner-granted": 5,
-    "password-spray-per-ip": 6,
+    "password-spray-per-ip": 7,
 }
 
 

@@ -13,6 +13,16 @@ Two shapes carry the same records:
 * **Microsoft Graph API** (``/auditLogs/signIns``, ``/auditLogs/directoryAudits``):
   the ``properties`` object on its own.
 
+* **Log Analytics / Sentinel rows** (``Type`` ``SigninLogs``,
+  ``AADNonInteractiveUserSignInLogs``, ``AADServicePrincipalSignInLogs``,
+  ``AADManagedIdentitySignInLogs``, ``AuditLogs``): the same fields as PascalCase
+  columns (``UserPrincipalName``, ``IPAddress``, ``LocationDetails``, ``Status``,
+  ``InitiatedBy``, ``TargetResources`` ...) next to the export's envelope columns
+  (``TimeGenerated``, ``OperationName``, ``ResultType``, ``Category``). Dynamic
+  columns may be JSON strings. A row is reshaped into the diagnostic-export record
+  first, so that both give the same event; rows are recognised by ``Type``, or by
+  their columns when an export dropped it.
+
 Sign-ins have ``createdDateTime``, ``userPrincipalName`` (or
 ``servicePrincipalName``), ``status.errorCode`` (0 is success), ``ipAddress``,
 ``location.countryOrRegion``, ``appDisplayName`` and ``userAgent``. Audit
@@ -33,9 +43,10 @@ from typing import Any
 
 from detector.events.fields import first_str, get, get_path, parse_time, require, valid_ip
 from detector.events.model import ActorType, Outcome
+from detector.events.parsers.azure_activity import dynamic
 from detector.events.parsers.base import Parsed, Parser, register
 
-__all__ = ["EntraIdParser"]
+__all__ = ["EntraIdParser", "reshape_entra_row"]
 
 _SIGN_IN_ACTION = "Sign-in activity"
 _SERVICE_SIGN_INS = frozenset(
@@ -75,6 +86,41 @@ _AUDIT_ACTOR = (
     "initiatedBy.app.appId",
     "initiatedBy.app.servicePrincipalId",
 )
+# Log Analytics table → the diagnostic-export category of the same records.
+_LA_TABLES = {
+    "SigninLogs": "SignInLogs",
+    "AADNonInteractiveUserSignInLogs": "NonInteractiveUserSignInLogs",
+    "AADServicePrincipalSignInLogs": "ServicePrincipalSignInLogs",
+    "AADManagedIdentitySignInLogs": "ManagedIdentitySignInLogs",
+    "AADProvisioningLogs": "ProvisioningLogs",
+    "AuditLogs": "AuditLogs",
+}
+# Row columns that are the export's envelope, not the record in "properties".
+_LA_ENVELOPE = {
+    "TimeGenerated": "time",
+    "ResourceId": "resourceId",
+    "OperationName": "operationName",
+    "OperationVersion": "operationVersion",
+    "ResultType": "resultType",
+    "ResultSignature": "resultSignature",
+    "ResultDescription": "resultDescription",
+    "DurationMs": "durationMs",
+    "CorrelationId": "correlationId",
+    "Level": "level",
+    "Location": "location",
+    "Identity": "identity",
+    "TenantId": "tenantId",
+}
+_LA_DROPPED = frozenset(
+    {"Type", "SourceSystem", "Resource", "ResourceGroup", "ResourceProvider", "_ResourceId"}
+)
+# Columns whose record field is not the column name with a lower-case first letter.
+_LA_RENAMED = {
+    "IPAddress": "ipAddress",
+    "LocationDetails": "location",
+    "AADOperationType": "operationType",
+    "AADTenantId": "tenantId",
+}
 _ATTRIBUTES = {
     "app": "appDisplayName",
     "resource": "resourceDisplayName",
@@ -93,6 +139,8 @@ class EntraIdParser(Parser):
     priority = 20
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
+        if _row_table(doc) is not None:
+            return True
         props = get(doc, "properties")
         if isinstance(props, Mapping):
             if first_str(doc, "category") in _CATEGORIES:
@@ -111,6 +159,8 @@ class EntraIdParser(Parser):
         )
 
     def parse(self, doc: Mapping[str, Any]) -> Parsed:
+        if (table := _row_table(doc)) is not None:
+            doc = reshape_entra_row(doc, table)
         props = get(doc, "properties")
         body: Mapping[str, Any] = props if isinstance(props, Mapping) else doc
         audit = _is_audit(body) or first_str(doc, "category") in _AUDIT_CATEGORIES
@@ -135,6 +185,40 @@ class EntraIdParser(Parser):
             vendor_id=first_str(body, "id"),
             attributes=_attributes(doc, body, audit),
         )
+
+
+def _row_table(doc: Mapping[str, Any]) -> str | None:
+    """The Log Analytics table of a row (by ``Type``, else by its columns); None if not a row."""
+    kind = doc.get("Type")
+    if kind is not None:
+        return kind if kind in _LA_TABLES else None
+    if "ActivityDisplayName" in doc and "InitiatedBy" in doc:
+        return "AuditLogs"
+    if "UserPrincipalName" in doc and "ResultType" in doc and "TimeGenerated" in doc:
+        return "SigninLogs"
+    return None
+
+
+def reshape_entra_row(row: Mapping[str, Any], table: str) -> dict[str, Any]:
+    """A Log Analytics row of ``table`` as the diagnostic-export record it mirrors."""
+    record: dict[str, Any] = {}
+    body: dict[str, Any] = {}
+    for column, value in row.items():
+        if value is None or value == "" or column in _LA_DROPPED:
+            continue
+        if column in _LA_ENVELOPE:
+            record[_LA_ENVELOPE[column]] = value
+        elif column == "Category" and table != "AuditLogs":
+            record["category"] = value
+        else:
+            # An audit row's Category is the audit category (RoleManagement ...), a record field.
+            field = _LA_RENAMED.get(column) or column[:1].lower() + column[1:]
+            body[field] = dynamic(value)
+    record.setdefault("category", _LA_TABLES[table])
+    if table == "AuditLogs":
+        record["category"] = "AuditLogs"
+    record["properties"] = body
+    return record
 
 
 def _is_audit(body: Mapping[str, Any]) -> bool:
