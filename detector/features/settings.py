@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from detector.features.durations import coerce_duration, format_duration
 
-__all__ = ["EVENT_FIELDS", "Duration", "FeatureSettings", "window_label"]
+__all__ = [
+    "DEFAULT_SOURCE_LATENESS",
+    "EVENT_FIELDS",
+    "Duration",
+    "FeatureSettings",
+    "window_label",
+]
 
 
 def _positive_duration(value: object) -> timedelta:
@@ -34,6 +41,25 @@ EVENT_FIELDS = ("ip", "country", "user_agent", "target", "action", "source")
 """Event fields a tracked name may refer to; any other name is an ``attributes`` key."""
 
 _TRACKED_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+DEFAULT_SOURCE_LATENESS = MappingProxyType(
+    {
+        # AWS: "typically within an average of about 5 minutes ... not guaranteed";
+        # files are published about every 5 minutes per region, so regions interleave.
+        "cloudtrail": timedelta(minutes=15),
+        # Azure Monitor: 30 s with diagnostic settings, 10-15 min with the legacy path.
+        "azure_activity": timedelta(minutes=15),
+        # Entra ID: 99% of sign-ins and audits within 5 min (Microsoft's former
+        # latency table); non-interactive sign-ins are reported far later in practice.
+        "azure_entra_id": timedelta(minutes=30),
+        # Office 365 Management Activity API: 60-90 min typical for core services,
+        # no SLA, and content blobs are not in time order.
+        "m365_audit": timedelta(hours=2),
+        # Google Cloud: near real time through Pub/Sub and Logging sinks.
+        "gcp_audit": timedelta(minutes=10),
+    }
+)
+"""Per-source allowed lateness shipped with ciwatch; docs/features.md gives the sources."""
 _MIN_WINDOW = timedelta(minutes=1)
 
 
@@ -59,7 +85,11 @@ class FeatureSettings(BaseModel):
     - ``windows``: sliding event-time windows of the count features; each is
       counted in 60 buckets, so its edge is exact to 1/60 of its length.
     - ``allowed_lateness``: how far behind the watermark (the newest event time
-      seen) an event may be and still count; older events are late.
+      seen) an event may be and still count; older events are late. Applies to
+      sources not in ``source_lateness``.
+    - ``source_lateness``: the allowed lateness of particular sources (log
+      types) whose vendors deliver later; entries given replace the default of
+      that source (:data:`DEFAULT_SOURCE_LATENESS`), the others stay.
     - ``learning_period``: per actor, from its first event; first-seen values
       are not reported while it lasts.
     - ``forget_after``: a value not seen for this long is new again (at least
@@ -85,6 +115,9 @@ class FeatureSettings(BaseModel):
         timedelta(hours=24),
     )
     allowed_lateness: _DurationOrZero = timedelta(minutes=5)
+    source_lateness: dict[str, _DurationOrZero] = Field(
+        default_factory=lambda: dict(DEFAULT_SOURCE_LATENESS)
+    )
     learning_period: _DurationOrZero = timedelta(days=7)
     forget_after: Duration = timedelta(days=90)
     evict_idle_after: Duration = timedelta(days=30)
@@ -107,6 +140,15 @@ class FeatureSettings(BaseModel):
         if len(set(labels)) != len(labels):
             raise ValueError(f"windows must be different, got {', '.join(labels)}")
         return tuple(sorted(windows))
+
+    @field_validator("source_lateness", mode="after")
+    @classmethod
+    def _merge_source_lateness(cls, given: dict[str, timedelta]) -> dict[str, timedelta]:
+        # Unknown names are fine (new log types arrive before ciwatch knows them).
+        for name in given:
+            if not name.strip():
+                raise ValueError("a source name must not be empty")
+        return {**DEFAULT_SOURCE_LATENESS, **given}
 
     @field_validator("tracked", "production_namespaces", mode="before")
     @classmethod
@@ -145,6 +187,15 @@ class FeatureSettings(BaseModel):
                 f"the longest window ({format_duration(self.windows[-1])})"
             )
         return self
+
+    @property
+    def longest_lateness(self) -> timedelta:
+        """The largest allowed lateness of any source: how long idle rule state waits."""
+        return max([self.allowed_lateness, *self.source_lateness.values()])
+
+    def lateness_of(self, source: str) -> timedelta:
+        """The allowed lateness of events from ``source``."""
+        return self.source_lateness.get(source, self.allowed_lateness)
 
     @property
     def window_labels(self) -> tuple[str, ...]:

@@ -5,8 +5,8 @@ targets — each a table of small per-key states (window counters, first-seen
 sets, an hour-of-week profile). Nothing here assumes it sees every key: a
 partition of the stream gets a store of its own, and a key's numbers depend
 only on that key's events. Time is event time; the watermark is the newest
-event time seen, and events older than ``watermark - allowed_lateness`` are
-late: described, counted, and left out of the state.
+event time seen, and events older than ``watermark`` minus their source's
+allowed lateness are late: described, counted, and left out of the state.
 
 Memory is bounded: keys idle for ``evict_idle_after`` and the least recently
 active keys beyond ``max_keys`` (per kind) are dropped, and each set holds at
@@ -91,6 +91,11 @@ class FeatureStore:
         self.feature_names = self._layout.names
         self._spec = WindowSpec([window.total_seconds() for window in settings.windows])
         self._lateness = settings.allowed_lateness.total_seconds()
+        # Per source, in seconds: the late check stays one dict lookup per event.
+        self._source_lateness = {
+            source: lateness.total_seconds()
+            for source, lateness in settings.source_lateness.items()
+        }
         self._learning_period = settings.learning_period.total_seconds()
         self._idle = settings.evict_idle_after.total_seconds()
         # Idle keys are looked for by a scan every 1/100 of the idle time (at
@@ -133,7 +138,7 @@ class FeatureStore:
             interval = self._eviction_interval
             if watermark is not None and time // interval != watermark // interval:
                 self.evict_idle()
-        elif time < watermark - self._lateness:
+        elif time < watermark - self._source_lateness.get(event.source, self._lateness):
             self.late_events += 1
             return self._describe_late(event, time)
         failure = event.outcome is _FAILURE

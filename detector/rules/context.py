@@ -109,8 +109,9 @@ class RuleContext(BaseModel):
     ``change_windows``: events inside any of them are ignored by rules with
     ``unless_change_window: true``. ``tracked``: the fields the feature store
     reports first-seen values for (``FeatureSettings.tracked``); new_value rules
-    may only name these. ``allowed_lateness``: as ``FeatureSettings.allowed_lateness``,
-    so that idle rule state is kept long enough for in-time stragglers.
+    may only name these. ``allowed_lateness``: the largest allowed lateness of any
+    source (``FeatureSettings.longest_lateness``), so that idle rule state is kept
+    long enough for every source's in-time stragglers.
     ``max_groups_per_rule``: beyond it, the least recently active group keys of a
     stateful rule are dropped. ``regex_timeout``: seconds one regex match may take.
     """

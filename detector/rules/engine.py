@@ -277,6 +277,8 @@ class RuleEngine:
             self._next_sweep = self._watermark + _SWEEP_EVERY
 
     def _sweep(self, watermark: int) -> None:
+        # The longest lateness of any source: a group idle for its window is kept
+        # until no source can still deliver an in-time event into it.
         grace = self.context.allowed_lateness // timedelta(microseconds=1)
         for compiled in self._compiled:
             window = compiled.rule.window
