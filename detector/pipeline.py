@@ -19,7 +19,7 @@ from detector.alerts.model import Alert
 from detector.alerts.suppression import Clock, Suppressor
 from detector.config import PipelineConfig
 from detector.errors import CiwatchError, ConfigError
-from detector.events.model import DeadLetter, Event
+from detector.events.model import DeadLetter, Event, Skipped
 from detector.events.normalizer import AUTO, Limits, Normalizer
 from detector.events.ordering import in_event_time_order
 from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
@@ -55,6 +55,7 @@ class BatchOutcome:
     events: list[Event] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -77,6 +78,7 @@ class RunStats:
         self.records += records
         self.events += len(outcome.events)
         self.dead_letters.update(d.reason.value for d in outcome.dead_letters)
+        self.skipped.update(s.reason.value for s in outcome.skipped)
         self.add_alerts(outcome.alerts)
 
     def add_alerts(self, alerts: Iterable[Alert]) -> None:
@@ -223,7 +225,9 @@ class Pipeline:
     def normalize(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Normalize and count one batch without detecting (replay sorts the events first)."""
         normalized = self.normalizer.normalize_batch(records)
-        outcome = BatchOutcome(normalized.events, normalized.dead_letters)
+        outcome = BatchOutcome(
+            normalized.events, normalized.dead_letters, skipped=normalized.skipped
+        )
         self.stats.count(outcome, len(records))
         return outcome
 

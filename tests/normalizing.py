@@ -11,7 +11,7 @@ import json
 from functools import cache
 from typing import Any
 
-from detector.events.model import DeadLetter, Event
+from detector.events.model import DeadLetter, Event, Skipped
 from detector.events.normalizer import Normalizer
 from detector.events.taxonomy import Taxonomy
 from detector.sources.record import Position, RawRecord
@@ -52,7 +52,7 @@ def bundled_normalizer() -> Normalizer:
     return Normalizer(Taxonomy.bundled())
 
 
-def normalize_one(doc: Any) -> Event | DeadLetter:
+def normalize_one(doc: Any) -> Event | DeadLetter | Skipped:
     """The single event or dead letter the bundled normalizer makes of ``doc``."""
     record = RawRecord(value=json.dumps(doc).encode(), position=Position("test", 1))
     results = bundled_normalizer().normalize(record)

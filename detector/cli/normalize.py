@@ -1,4 +1,4 @@
-"""``ciwatch normalize``: vendor audit events (JSONL) → normalized events (JSONL)."""
+"""``ciwatch normalize``: vendor audit events (JSON files) → normalized events (JSONL)."""
 
 from __future__ import annotations
 
@@ -24,14 +24,18 @@ __all__ = ["add_command", "dead_letter_file", "dead_letter_summary", "write_dead
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     normalize = commands.add_parser(
         "normalize",
-        help="vendor audit events (JSONL) → normalized events (JSONL) on stdout",
+        help="vendor audit events (JSON files) → normalized events (JSONL) on stdout",
         description=(
-            "Read JSON Lines files (plain or gzip, '-' for stdin) in the order given, write one "
-            "normalized event per line to stdout, dead letters to --dead-letters or stderr, and "
-            "a summary line on stderr."
+            "Read files, directories (recursively, in sorted path order, hidden names "
+            "skipped) and '-' for stdin, in the order given; each file may be gzip or zstd "
+            "compressed, and JSON Lines, a JSON array of events, concatenated objects or one "
+            "pretty-printed document (detected per file). Write one normalized event per line "
+            "to stdout, dead letters to --dead-letters or stderr, and a summary line on stderr."
         ),
     )
-    normalize.add_argument("files", nargs="+", metavar="FILE")
+    normalize.add_argument(
+        "files", nargs="+", metavar="FILE", help="a file, a directory, or '-' for stdin"
+    )
     normalize.add_argument(
         "--format",
         default=AUTO,
@@ -63,6 +67,7 @@ def _run_normalize(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     events = 0
     reasons: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
     with (
         FileSource(args.files, max_record_bytes=limits.max_record_bytes) as source,
         dead_letter_file(args.dead_letters) as dead_file,
@@ -73,16 +78,26 @@ def _run_normalize(args: argparse.Namespace) -> int:
             for dead in result.dead_letters:
                 write_dead_letter(dead, dead_file)
                 reasons[dead.reason.value] += 1
+            skipped.update(item.reason.value for item in result.skipped)
             events += len(result.events)
     out.flush()
-    print(dead_letter_summary(events, reasons), file=sys.stderr)
+    print(dead_letter_summary(events, reasons, skipped), file=sys.stderr)
     return 0
 
 
-def dead_letter_summary(events: int, reasons: Counter[str]) -> str:
-    total = sum(reasons.values())
-    detail = ", ".join(f"{reason}: {count}" for reason, count in reasons.most_common())
-    return f"{events} events, {total} dead letters" + (f" ({detail})" if detail else "")
+def dead_letter_summary(
+    events: int, reasons: Counter[str], skipped: Counter[str] | None = None
+) -> str:
+    """``N events, M dead letters (reason: n, ...)``, then known non-events skipped, if any."""
+    summary = f"{events} events, {reasons.total()} dead letters" + _detail(reasons)
+    if skipped:
+        summary += f", {skipped.total()} skipped" + _detail(skipped)
+    return summary
+
+
+def _detail(counts: Counter[str]) -> str:
+    detail = ", ".join(f"{reason}: {count}" for reason, count in counts.most_common())
+    return f" ({detail})" if detail else ""
 
 
 def _line(data: object) -> bytes:

@@ -1,10 +1,20 @@
-"""``ciwatch replay``: the detection pipeline, offline, over JSONL files in order."""
+"""``ciwatch replay``: the detection pipeline, offline, over log files in event-time order.
+
+Every record is normalized first (streaming); the events are sorted by event
+time in bounded memory (:class:`~detector.events.ordering.EventSorter`, which
+spills sorted runs to temporary files past ``--sort-memory``) and then go
+through detection in that order. So the same set of files, in any order or
+split any way, gives the same alerts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import IO, Never
 
@@ -13,25 +23,36 @@ from tqdm import tqdm
 from detector.cli.normalize import dead_letter_file, write_dead_letter
 from detector.cli.report import replay_summary
 from detector.config import PipelineConfig, load_config
-from detector.events.model import DeadLetter
-from detector.pipeline import Pipeline, drive
+from detector.events.model import DeadLetter, Event
+from detector.events.ordering import DEFAULT_MEMORY_BUDGET, EventSorter
+from detector.pipeline import Pipeline, deliver
+from detector.sinks.base import Sink
 from detector.sinks.file import JsonlFileSink
 from detector.sources.files import FileSource
 
-__all__ = ["add_command"]
+__all__ = ["add_command", "memory_size", "replay_files"]
+
+_BATCH = 500
+_SIZE = re.compile(r"(\d+)\s*([kmg]?)(i?b)?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     replay = commands.add_parser(
         "replay",
-        help="run detection over JSONL files, alerts to a file",
+        help="run detection over log files, alerts to a file",
         description=(
-            "Run the same pipeline as the daemon over JSON Lines files (plain or gzip) read in "
-            "the order given, in event time: deterministic, the same input gives the same "
-            "alerts and ids. Ends with a summary table on stderr."
+            "Run the same pipeline as the daemon over files and directories (walked "
+            "recursively; gzip or zstd; JSON Lines, JSON arrays, concatenated or pretty-printed "
+            "objects, detected per file), with "
+            "every event sorted by event time first (in bounded memory, see --sort-memory): "
+            "deterministic, the same events in any file order or split give the same alerts "
+            "and ids. Ends with a summary table on stderr."
         ),
     )
-    replay.add_argument("files", nargs="+", metavar="FILE")
+    replay.add_argument(
+        "files", nargs="+", metavar="FILE", help="a file, a directory, or '-' for stdin"
+    )
     replay.add_argument(
         "--config", type=Path, metavar="FILE", help="pipeline YAML (default: the bundled one)"
     )
@@ -51,6 +72,16 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--dead-letters", type=Path, metavar="FILE", help="dead letters as JSONL (default: count)"
     )
     replay.add_argument(
+        "--sort-memory",
+        type=memory_size,
+        default=DEFAULT_MEMORY_BUDGET,
+        metavar="SIZE",
+        help=(
+            "events held in memory while sorting them by event time, as serialized bytes "
+            "(e.g. 64MiB, 512M, 2G; default 64MiB); beyond it sorted runs go to temporary files"
+        ),
+    )
+    replay.add_argument(
         "--progress",
         choices=["auto", "always", "never"],
         default="auto",
@@ -65,21 +96,83 @@ def _run_replay(args: argparse.Namespace) -> int:
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     started = time.perf_counter()
     with (
-        FileSource(args.files, max_record_bytes=config.normalizer.max_record_bytes) as source,
         JsonlFileSink(args.alerts_out, truncate=True) as sink,
         dead_letter_file(args.dead_letters) as dead_file,
-        tqdm(disable=not show, unit=" records", file=sys.stderr, dynamic_ncols=True) as bar,
+        EventSorter(args.sort_memory) as sorter,
     ):
-        drive(
-            source,
+        replay_files(
+            args.files,
             pipeline,
             [sink],
+            sorter,
             on_dead_letters=lambda dead: _keep_dead_letters(dead, dead_file),
-            on_batch=lambda _, records: _progress(bar, records, pipeline),
+            max_record_bytes=config.normalizer.max_record_bytes,
+            show_progress=show,
         )
     elapsed = time.perf_counter() - started
     print(replay_summary(pipeline.stats, elapsed), file=sys.stderr)
+    if sorter.runs_written:
+        print(
+            f"sorted in {sorter.runs_written:,} runs on disk "
+            f"({sorter.bytes_spilled / (1 << 20):,.1f} MiB written)",
+            file=sys.stderr,
+        )
     return 0
+
+
+def replay_files(
+    files: Sequence[str | Path],
+    pipeline: Pipeline,
+    sinks: Sequence[Sink],
+    sorter: EventSorter,
+    *,
+    on_dead_letters: Callable[[list[DeadLetter]], None] | None = None,
+    max_record_bytes: int = 1 << 20,
+    show_progress: bool = False,
+) -> None:
+    """Normalize every record of ``files``, then detect over the events in event-time order.
+
+    Dead letters are handed to ``on_dead_letters`` as they are found; alerts
+    go to every sink batch by batch, then the pipeline's final re-sends.
+    """
+    with (
+        FileSource(files, max_record_bytes=max_record_bytes) as source,
+        _bar(show_progress, "reading", " records") as bar,
+    ):
+        for batch in source.batches(_BATCH):
+            outcome = pipeline.normalize(batch)
+            if on_dead_letters and outcome.dead_letters:
+                on_dead_letters(outcome.dead_letters)
+            for event in outcome.events:
+                sorter.add(event)
+            bar.update(len(batch))
+    with _bar(show_progress, "detecting", " events", total=sorter.events) as bar:
+        for events in _batches(sorter.sorted_events()):
+            deliver(sinks, pipeline.detect(events))
+            bar.set_postfix(alerts=pipeline.stats.alerts.total(), refresh=False)
+            bar.update(len(events))
+    final = pipeline.finish()
+    pipeline.stats.add_alerts(final)
+    deliver(sinks, final)
+
+
+def memory_size(text: str) -> int:
+    """A byte count from ``64MiB``, ``512M``, ``2G``, ``65536`` (binary units)."""
+    found = _SIZE.fullmatch(text.strip())
+    if found is None or int(found[1]) == 0:
+        raise argparse.ArgumentTypeError(f"expected a size like 64MiB or 512M, got {text!r}")
+    return int(found[1]) * _UNITS[found[2].lower()]
+
+
+def _batches(events: Iterator[Event]) -> Iterator[list[Event]]:
+    while batch := list(islice(events, _BATCH)):
+        yield batch
+
+
+def _bar(show: bool, what: str, unit: str, total: int | None = None) -> tqdm[Never]:
+    return tqdm(
+        disable=not show, desc=what, unit=unit, total=total, file=sys.stderr, dynamic_ncols=True
+    )
 
 
 def with_model_options(
@@ -99,8 +192,3 @@ def _keep_dead_letters(dead: list[DeadLetter], dead_file: IO[bytes] | None) -> N
     if dead_file is not None:
         for item in dead:
             write_dead_letter(item, dead_file)
-
-
-def _progress(bar: tqdm[Never], records: int, pipeline: Pipeline) -> None:
-    bar.set_postfix(alerts=pipeline.stats.alerts.total(), refresh=False)
-    bar.update(records)

@@ -147,6 +147,31 @@ class Event:
             out["raw"] = self.raw
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, position: Position | None = None) -> Event:
+        """The event :meth:`to_dict` described (``with_raw=True`` keeps ``raw``).
+
+        ``position`` is given apart: the string form in ``data`` does not parse back.
+        """
+        return cls(
+            time=datetime.fromisoformat(data["time"]).astimezone(UTC),
+            source=data["source"],
+            action=data["action"],
+            category=Category(data["category"]),
+            outcome=Outcome(data["outcome"]),
+            actor=data["actor"],
+            actor_type=ActorType(data["actor_type"]),
+            id=data["id"],
+            position=position,
+            ip=data["ip"],
+            country=data["country"],
+            user_agent=data["user_agent"],
+            target=data["target"],
+            privileged=data["privileged"],
+            attributes=data["attributes"],
+            raw=data.get("raw", {}),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
@@ -182,3 +207,9 @@ class Skipped:
 
     reason: SkipReason
     position: Position | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "skipped": self.reason.value,
+            "position": str(self.position) if self.position else None,
+        }

@@ -18,16 +18,32 @@ from typing import Any
 import orjson
 
 from detector.errors import ConfigError
-from detector.events.envelopes import unwrap
+from detector.events.envelopes import Failed, Found, Opener, Reader
 from detector.events.model import (
     ActorType,
     DeadLetter,
     DeadLetterReason,
     Event,
     ParseError,
+    Skipped,
+    SkipReason,
 )
 from detector.events.parsers import PARSERS, Parsed, Parser
 from detector.events.taxonomy import Taxonomy
+from detector.sources.framing import (
+    BOM,
+    FRAGMENT_DETAIL,
+    BadRecord,
+    CompressionError,
+    DecompressedTooLargeError,
+    Piece,
+    PieceKind,
+    compression_of,
+    decompress,
+    looks_like_fragment,
+    opens_batch,
+    split_values,
+)
 from detector.sources.record import Position, RawRecord
 
 __all__ = ["AUTO", "Limits", "Normalized", "Normalizer"]
@@ -42,14 +58,17 @@ class Limits:
 
     max_record_bytes: int = 1 << 20
     max_depth: int = 64
+    max_decompressed_bytes: int = 64 << 20
+    """What one gzip or zstd record may expand to; past it the rest is not read (``too_large``)."""
 
 
 @dataclass(slots=True)
 class Normalized:
-    """The outcome of a batch: events in input order, and dead letters."""
+    """The outcome of a batch: events in input order, dead letters and skipped non-events."""
 
     events: list[Event] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 class Normalizer:
@@ -79,6 +98,8 @@ class Normalizer:
                 known = ", ".join(sorted(self._parsers))
                 raise ConfigError(f"unknown format {name!r} (known: auto, {known})", where=where)
         self._default_format = default_format
+        self._opener = Opener()
+        self._reader = Reader(self._decode_inner, self.limits.max_record_bytes)
 
     def normalize_batch(self, records: Iterable[RawRecord]) -> Normalized:
         out = Normalized()
@@ -86,36 +107,148 @@ class Normalizer:
             for item in self.normalize(record):
                 if isinstance(item, Event):
                     out.events.append(item)
+                elif isinstance(item, Skipped):
+                    out.skipped.append(item)
                 else:
                     out.dead_letters.append(item)
         return out
 
-    def normalize(self, record: RawRecord) -> list[Event | DeadLetter]:
-        """All events in one record (an envelope may hold several), or why not."""
+    def normalize(self, record: RawRecord) -> list[Event | DeadLetter | Skipped]:
+        """All events in one record (an envelope may hold several), or why not.
+
+        A record may also hold several documents: a JSON array of them, concatenated
+        objects or JSON Lines, gzip or zstd compressed (framing); each is checked and
+        normalized on its own.
+        """
         value, position = record.value, record.position
+        if isinstance(record, BadRecord):  # the source already knows why (a cut file, bad gzip)
+            return [_dead(DeadLetterReason(record.reason), record.detail, position, value)]
         if len(value) > self.limits.max_record_bytes:
             limit = self.limits.max_record_bytes
             return [
                 _dead(DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > {limit}", position, value)
             ]
         try:
-            doc = _decode(value)
-        except ValueError as exc:
-            # Past orjson's own nesting limit the decoder refuses; that is depth, not syntax.
-            deep = any(word in str(exc).lower() for word in ("recursion", "depth limit"))
-            reason = DeadLetterReason.TOO_DEEP if deep else DeadLetterReason.INVALID_JSON
-            return [_dead(reason, str(exc), position, value)]
-        if not isinstance(doc, Mapping):
-            detail = f"top level is {type(doc).__name__}, not an object"
-            return [_dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, value)]
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            return self._unframe(value, position, exc)
+        return self._document(doc, value, position)
+
+    def _document(
+        self, doc: Any, value: bytes, position: Position
+    ) -> list[Event | DeadLetter | Skipped]:
+        """One decoded document (``value`` its JSON text): checked, then its envelopes opened."""
+        if type(doc) is not dict:
+            if opens_batch(doc):
+                return self._batch(doc, value, position)
+            if not isinstance(doc, Mapping | list):  # a list may be Fluentd's [time, record]
+                detail = f"top level is {type(doc).__name__}, not an object"
+                return [_dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, value)]
         if _too_deep(value, doc, self.limits.max_depth):
             detail = f"nesting deeper than {self.limits.max_depth}"
             return [_dead(DeadLetterReason.TOO_DEEP, detail, position, value)]
-        return [self._normalize_doc(item, position) for item in unwrap(doc)]
+        return self._open_envelopes(doc, position)
 
-    def _normalize_doc(self, doc: Any, position: Position) -> Event | DeadLetter:
+    def _batch(
+        self, docs: list[Any], value: bytes, position: Position
+    ) -> list[Event | DeadLetter | Skipped]:
+        """A JSON array of documents: each element is a document of its own."""
+        if not docs:
+            return [Skipped(SkipReason.EMPTY_BATCH, position)]
+        max_depth = self.limits.max_depth
+        # The array is one level; only when the whole could be too deep is each element walked.
+        walk = _too_deep(value, docs, max_depth + 1)
+        out: list[Event | DeadLetter | Skipped] = []
+        for doc in docs:
+            if walk and isinstance(doc, Mapping | list) and _deeper_than(doc, max_depth):
+                detail = f"nesting deeper than {max_depth}"
+                out.append(_dead(DeadLetterReason.TOO_DEEP, detail, position, doc))
+            elif opens_batch(doc):
+                out.extend(self._batch(doc, value, position))
+            else:
+                out.extend(self._open_envelopes(doc, position))
+        return out
+
+    def _unframe(
+        self, value: bytes, position: Position, error: ValueError
+    ) -> list[Event | DeadLetter | Skipped]:
+        """A record that is not one strict JSON value: decompress, drop a BOM, then split."""
+        limits = self.limits
+        if compression_of(value):
+            try:
+                value = decompress(value, limits.max_decompressed_bytes)
+            except DecompressedTooLargeError as exc:
+                detail = f"{exc} (max_decompressed_bytes): the rest is not read"
+                return [_dead(DeadLetterReason.TOO_LARGE, detail, position, b"")]
+            except CompressionError as exc:
+                detail = f"cannot decompress: {exc}"
+                return [_dead(DeadLetterReason.INVALID_JSON, detail, position, value)]
+        if value.startswith(BOM):
+            value = value[len(BOM) :]
+        try:
+            doc = _decode(value)
+        except ValueError as exc:
+            error = exc
+        else:
+            if len(value) > limits.max_record_bytes and not opens_batch(doc):
+                detail = f"{len(value)} bytes (decompressed) > {limits.max_record_bytes}"
+                return [_dead(DeadLetterReason.TOO_LARGE, detail, position, value)]
+            return self._document(doc, value, position)
+        pieces = list(split_values(value, limits.max_record_bytes))
+        if len(pieces) <= 1 and not (pieces and pieces[0].size > limits.max_record_bytes):
+            return [_undecodable(value, error, position)]  # one bad value, not several
+        out: list[Event | DeadLetter | Skipped] = []
+        for piece in pieces:
+            out.extend(self._piece(piece, position))
+        return out
+
+    def _piece(self, piece: Piece, position: Position) -> list[Event | DeadLetter | Skipped]:
+        """One of several values found in a record."""
+        limit = self.limits.max_record_bytes
+        if piece.size > limit:
+            detail = f"{piece.size} bytes > {limit}"
+            return [_dead(DeadLetterReason.TOO_LARGE, detail, position, piece.data)]
+        if piece.kind is PieceKind.VALUE:
+            try:
+                doc = _decode(piece.data)
+            except ValueError as exc:
+                return [_undecodable(piece.data, exc, position)]
+            return self._document(doc, piece.data, position)
+        if looks_like_fragment(piece.data):
+            return [_dead(DeadLetterReason.JSON_FRAGMENT, FRAGMENT_DETAIL, position, piece.data)]
+        if piece.kind is PieceKind.UNTERMINATED:
+            detail = f"the record ends inside a JSON value that starts at line {piece.line}"
+        else:
+            detail = f"not JSON, at line {piece.line} of the record (skipped to the next line)"
+        return [_dead(DeadLetterReason.INVALID_JSON, detail, position, piece.data)]
+
+    def _open_envelopes(self, doc: Any, position: Position) -> list[Event | DeadLetter | Skipped]:
+        out: list[Event | DeadLetter | Skipped] = []
+        for item in self._opener.open(doc, self._reader):
+            if isinstance(item, Found):
+                out.append(self._normalize_doc(item.doc, position, item.fallback_time))
+            elif isinstance(item, Failed):
+                detail = f"{item.envelope}: {item.detail}"
+                out.append(_dead(DeadLetterReason.BAD_ENVELOPE, detail, position, item.value))
+            else:
+                out.append(Skipped(item, position))
+        return out
+
+    def _decode_inner(self, text: str | bytes) -> Any:
+        """JSON text inside an envelope, within the same size and depth limits as a record."""
+        value = text.encode() if isinstance(text, str) else text
+        if len(value) > self.limits.max_record_bytes:
+            raise ValueError(f"{len(value)} bytes > {self.limits.max_record_bytes}")
+        doc = _decode(value)
+        if isinstance(doc, Mapping | list) and _too_deep(value, doc, self.limits.max_depth):
+            raise ValueError(f"nesting deeper than {self.limits.max_depth}")
+        return doc
+
+    def _normalize_doc(
+        self, doc: Any, position: Position, fallback_time: Any = None
+    ) -> Event | DeadLetter:
         if not isinstance(doc, Mapping):
-            detail = f"envelope item is {type(doc).__name__}, not an object"
+            detail = f"{type(doc).__name__}, not an object"
             return _dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, doc)
         parser = self._choose(doc, position.stream)
         if parser is None:
@@ -123,7 +256,10 @@ class Normalizer:
                 DeadLetterReason.UNKNOWN_FORMAT, "no parser recognises this shape", position, doc
             )
         try:
-            parsed = parser.parse(doc)
+            try:
+                parsed = parser.parse(doc)
+            except ParseError as exc:
+                parsed = _parse_with_shipper_time(parser, doc, fallback_time, exc)
         except ParseError as exc:
             return _dead(exc.reason, exc.message, position, doc, parser.name)
         except Exception as exc:  # a parser bug must cost one record, not the daemon
@@ -169,6 +305,22 @@ class Normalizer:
         )
 
 
+def _parse_with_shipper_time(
+    parser: Parser, doc: Mapping[str, Any], fallback: Any, error: ParseError
+) -> Parsed:
+    """For an event without a time, the parser's result with the shipper's time, else ``error``.
+
+    The event's own time always wins: the shipper's (the document's own Logstash or
+    Filebeat ``@timestamp``, else the envelope's) is only used when it has none.
+    """
+    if error.reason is not DeadLetterReason.MISSING_TIME:
+        raise error
+    shipped = doc.get("@timestamp") or fallback
+    if shipped is None or doc.get(parser.time_field) == shipped:
+        raise error
+    return parser.parse({**doc, parser.time_field: shipped})
+
+
 def _decode(value: bytes) -> Any:
     try:
         return orjson.loads(value)
@@ -180,10 +332,14 @@ def _decode(value: bytes) -> Any:
             raise ValueError(str(strict_error)) from None
 
 
-def _too_deep(value: bytes, doc: Mapping[str, Any], max_depth: int) -> bool:
+def _too_deep(value: bytes, doc: Mapping[str, Any] | list[Any], max_depth: int) -> bool:
     # Counting brackets in C is cheap; only records that could be too deep are walked.
-    if value.count(b"{") + value.count(b"[") <= max_depth:
+    if value and value.count(b"{") + value.count(b"[") <= max_depth:
         return False
+    return _deeper_than(doc, max_depth)
+
+
+def _deeper_than(doc: Mapping[str, Any] | list[Any], max_depth: int) -> bool:
     stack: list[tuple[Any, int]] = [(doc, 1)]
     while stack:
         node, depth = stack.pop()
@@ -192,6 +348,16 @@ def _too_deep(value: bytes, doc: Mapping[str, Any], max_depth: int) -> bool:
         children = node.values() if isinstance(node, Mapping) else node
         stack.extend((c, depth + 1) for c in children if isinstance(c, Mapping | list))
     return False
+
+
+def _undecodable(value: bytes, error: ValueError, position: Position) -> DeadLetter:
+    """Why one value does not decode: a line of pretty-printed JSON, too deep, or not JSON."""
+    # Past orjson's own nesting limit the decoder refuses; that is depth, not syntax.
+    if any(word in str(error).lower() for word in ("recursion", "depth limit")):
+        return _dead(DeadLetterReason.TOO_DEEP, str(error), position, value)
+    if looks_like_fragment(value):
+        return _dead(DeadLetterReason.JSON_FRAGMENT, FRAGMENT_DETAIL, position, value)
+    return _dead(DeadLetterReason.INVALID_JSON, str(error), position, value)
 
 
 def _stable_id(source: str, doc: Mapping[str, Any]) -> str:

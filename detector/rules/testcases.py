@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from detector.errors import RuleError
-from detector.events.model import ActorType, DeadLetter, Event
+from detector.events.model import ActorType, DeadLetter, Event, Skipped
 from detector.events.normalizer import Normalizer
 from detector.rules.model import TestCase, TestEvent
 from detector.sources.record import Position, RawRecord
@@ -98,6 +98,11 @@ def _normalize_raw(
         if isinstance(result, DeadLetter):
             raise RuleError(
                 f"raw event did not normalize: {result.reason.value}: {result.detail}", where=where
+            )
+        if isinstance(result, Skipped):
+            raise RuleError(
+                f"raw event is a known non-event ({result.reason.value}), not an event",
+                where=where,
             )
         events.append(result)
     if spec.at is not None:

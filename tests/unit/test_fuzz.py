@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.events.model import DeadLetter, Event, ParseError
+from detector.events.model import DeadLetter, Event, ParseError, Skipped
 from detector.events.normalizer import Normalizer
 from detector.events.parsers import PARSERS
 from detector.events.taxonomy import Taxonomy
@@ -37,7 +37,7 @@ json_values = st.recursive(
 json_objects = st.dictionaries(st.sampled_from(VENDOR_KEYS), json_values, max_size=8)
 
 
-def normalize(value: bytes) -> list[Event | DeadLetter]:
+def normalize(value: bytes) -> list[Event | DeadLetter | Skipped]:
     return NORMALIZER.normalize(RawRecord(value, Position("fuzz", 1, 0)))
 
 
@@ -46,7 +46,7 @@ def normalize(value: bytes) -> list[Event | DeadLetter]:
 def test_arbitrary_bytes_never_crash(value: bytes) -> None:
     results = normalize(value)
     assert results
-    assert all(isinstance(r, Event | DeadLetter) for r in results)
+    assert all(isinstance(r, Event | DeadLetter | Skipped) for r in results)
 
 
 @settings(max_examples=600, deadline=None)
@@ -54,7 +54,7 @@ def test_arbitrary_bytes_never_crash(value: bytes) -> None:
 def test_arbitrary_json_objects_never_crash(doc: dict[str, Any]) -> None:
     # The stdlib encoder, unlike orjson, writes integers past 64 bits: they reach the decoder too.
     results = normalize(json.dumps(doc).encode())
-    assert all(isinstance(r, Event | DeadLetter) for r in results)
+    assert all(isinstance(r, Event | DeadLetter | Skipped) for r in results)
     assert not any(isinstance(r, DeadLetter) and r.reason == "parser_error" for r in results)
 
 

@@ -10,13 +10,14 @@ import json
 
 import pytest
 
-from detector.events.model import Event
+from detector.events.model import DeadLetter, Event, Skipped
 from detector.events.normalizer import Normalizer
 from detector.events.taxonomy import Taxonomy
 from detector.sources.record import Position, RawRecord
 from tests.samples import SAMPLES_DIR, load_samples
 
 GOLDEN_DIR = SAMPLES_DIR.parent / "golden"
+_KINDS = {Event: "event", DeadLetter: "dead_letter", Skipped: "skipped"}
 SAMPLE_FILES = sorted(path.stem for path in SAMPLES_DIR.glob("*.jsonl"))
 
 
@@ -27,7 +28,7 @@ def normalized_lines(name: str) -> list[str]:
         raw = json.dumps(item.event).encode()
         results = normalizer.normalize(RawRecord(raw, Position(f"{name}.jsonl", item.line)))
         rendered = [r.to_dict() for r in results]
-        kinds = ["event" if isinstance(r, Event) else "dead_letter" for r in results]
+        kinds = [_KINDS[type(r)] for r in results]
         row = {"line": item.line, "case": item.case, "kinds": kinds, "results": rendered}
         lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False))
     return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,113 @@ def test_validate_lists_every_service_problem_one_line_each(
     text = "\n".join(lines)
     assert "service.state_dir" in text and "missing-key" in text
     assert "TLS files unusable" in text and "needs token_file or token_env" in text
+
+
+# Replay orders its input by event time: the same records in any file order or
+# split give byte-identical alerts (issue: "A CloudTrail export directory in any
+# file order gives identical alerts").
+
+SAMPLES = Path(__file__).parents[1] / "data" / "samples"
+
+
+def published_cloudtrail() -> list[bytes]:
+    """The published CloudTrail records (AWS docs, Panther scenarios), one JSON line each."""
+    lines = (SAMPLES / "cloudtrail.jsonl").read_bytes().splitlines()
+    return [json.dumps(json.loads(line)["event"]).encode() for line in lines]
+
+
+def write_split(records: list[bytes], directory: Path, parts: int, seed: int) -> list[Path]:
+    """``records`` shuffled and written as ``parts`` files; the files in shuffled order."""
+    rng = random.Random(seed)
+    shuffled = records[:]
+    rng.shuffle(shuffled)
+    directory.mkdir()
+    cuts = sorted(rng.sample(range(1, len(shuffled)), parts - 1))
+    paths = []
+    for number, (start, end) in enumerate(zip([0, *cuts], [*cuts, len(shuffled)], strict=True)):
+        path = directory / f"123456789012_CloudTrail_region{number}_{seed}.json"
+        path.write_bytes(b"\n".join(shuffled[start:end]) + b"\n")
+        paths.append(path)
+    rng.shuffle(paths)
+    return paths
+
+
+def replay_paths(paths: list[Path], out: Path, *extra: str) -> bytes:
+    assert main(["replay", *map(str, paths), "--alerts-out", str(out), "--no-models", *extra]) == 0
+    return out.read_bytes()
+
+
+def test_cloudtrail_records_in_any_file_order_or_split_give_identical_alerts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = published_cloudtrail()
+    single = tmp_path / "one.jsonl"
+    single.write_bytes(b"\n".join(records) + b"\n")
+    expected = replay_paths([single], tmp_path / "expected.jsonl")
+    assert expected.count(b'"revision":0') >= 5
+    summary = capsys.readouterr().err
+    assert "duplicates" in summary  # the samples repeat ids: which copy counts is fixed too
+    for seed, parts in [(1, 2), (2, 5), (3, 12), (4, 40)]:
+        paths = write_split(records, tmp_path / f"split{seed}", parts, seed)
+        assert replay_paths(paths, tmp_path / f"alerts{seed}.jsonl") == expected
+        assert replay_paths(paths[::-1], tmp_path / f"reversed{seed}.jsonl") == expected
+        # The counts are those of the single file, whatever the split.
+        assert capsys.readouterr().err.count(summary.split("throughput")[0]) == 2
+
+
+def test_a_tiny_sort_memory_spills_runs_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = write_split(published_cloudtrail(), tmp_path / "export", 6, seed=9)
+    expected = replay_paths(paths, tmp_path / "memory.jsonl")
+    capsys.readouterr()
+    assert replay_paths(paths, tmp_path / "spilled.jsonl", "--sort-memory", "16KiB") == expected
+    assert "runs on disk" in capsys.readouterr().err
+
+
+def test_a_generated_world_gives_the_same_alerts_merged_or_per_source_in_any_order(
+    tmp_path: Path,
+) -> None:
+    from detector.generator import MERGED, SOURCES, generate, write
+
+    paths = write(generate(seed=7, days=3), tmp_path / "world")
+    merged = replay_paths([paths[MERGED]], tmp_path / "merged.jsonl")
+    per_source = [paths[f"{source}.jsonl"] for source in SOURCES]
+    assert replay_paths(per_source[::-1], tmp_path / "per_source.jsonl") == merged
+    records = paths[MERGED].read_bytes().splitlines()
+    resplit = write_split(records, tmp_path / "resplit", 7, seed=3)
+    assert replay_paths(resplit, tmp_path / "resplit.jsonl", "--sort-memory", "1MiB") == merged
+
+
+def test_records_a_few_minutes_out_of_order_are_not_late(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Five sign-in failures, written newest first as a region's file might hold them.
+    lines = [
+        json.dumps(
+            {
+                "eventVersion": "1.08",
+                "eventTime": f"2026-01-05T10:{12 - 3 * n:02d}:00Z",
+                "eventSource": "signin.amazonaws.com",
+                "eventName": "ConsoleLogin",
+                "eventID": f"e{n}",
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "203.0.113.9",
+                "userIdentity": {"type": "IAMUser", "userName": "alice", "accountId": "1"},
+                "responseElements": {"ConsoleLogin": "Failure"},
+                "errorMessage": "Failed authentication",
+            }
+        ).encode()
+        for n in range(5)
+    ]
+    path = tmp_path / "out_of_order.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    replay_paths([path], tmp_path / "alerts.jsonl")
+    err = capsys.readouterr().err
+    assert "events       5\n" in err  # no "(n late)"
+
+
+def test_a_bad_sort_memory_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["replay", "x.jsonl", "--alerts-out", "a.jsonl", "--sort-memory", "lots"])
+    assert "expected a size like 64MiB" in capsys.readouterr().err

@@ -157,7 +157,7 @@ class AzureActivityParser(Parser):
         if _is_row(doc):
             return True
         operation = _operation(doc)
-        if operation is None or doc.get("category") in _FOREIGN_CATEGORIES:
+        if operation is None or first_str(doc, "category") in _FOREIGN_CATEGORIES:
             return False
         resource = (first_str(doc, "resourceId") or "").lower()
         if resource.startswith("/tenants/"):

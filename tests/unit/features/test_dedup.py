@@ -32,14 +32,14 @@ def event(event_id: str, seconds: float, source: str = "okta_system_log") -> Eve
 
 
 def test_an_id_seen_within_the_window_is_a_duplicate() -> None:
-    ids = RecentIds(DuplicateSettings(window="1h"))
+    ids = RecentIds(DuplicateSettings(window=timedelta(hours=1)))
     assert not ids.is_duplicate(event("a", 0))
     assert ids.is_duplicate(event("a", 0))
     assert ids.is_duplicate(event("a", 1800))
 
 
 def test_an_id_is_forgotten_once_its_source_has_moved_past_the_window() -> None:
-    ids = RecentIds(DuplicateSettings(window="1h"))
+    ids = RecentIds(DuplicateSettings(window=timedelta(hours=1)))
     ids.is_duplicate(event("a", 0))
     ids.is_duplicate(event("b", 3601))
     assert not ids.is_duplicate(event("a", 0))
@@ -83,7 +83,9 @@ def failed_okta_sign_ins(count: int) -> list[RawRecord]:
 
 
 def brute_force_summaries(records: list[RawRecord], *, recognise: bool = True) -> list[str]:
-    config = PipelineConfig(models={"enabled": False}, duplicates={"enabled": recognise})
+    config = PipelineConfig.model_validate(
+        {"models": {"enabled": False}, "duplicates": {"enabled": recognise}}
+    )
     pipeline = Pipeline.from_config(config)
     outcome = pipeline.process(records)
     alerts = [*outcome.alerts, *pipeline.finish()]
@@ -103,7 +105,7 @@ def test_failed_sign_ins_delivered_twice_count_once() -> None:
 
 
 def test_the_pipeline_counts_duplicates_per_source() -> None:
-    pipeline = Pipeline.from_config(PipelineConfig(models={"enabled": False}))
+    pipeline = Pipeline.from_config(PipelineConfig.model_validate({"models": {"enabled": False}}))
     records = failed_okta_sign_ins(5)
     pipeline.process(records + records)
     assert pipeline.stats.duplicates == {"okta_system_log": 5}
@@ -111,7 +113,7 @@ def test_the_pipeline_counts_duplicates_per_source() -> None:
 
 
 def test_a_restored_pipeline_still_knows_what_it_has_seen() -> None:
-    config = PipelineConfig(models={"enabled": False})
+    config = PipelineConfig.model_validate({"models": {"enabled": False}})
     first = Pipeline.from_config(config)
     records = failed_okta_sign_ins(3)
     first.process(records)
