@@ -46,6 +46,8 @@ class _Section(BaseModel):
 class NormalizerSettings(_Section):
     max_record_bytes: int = Field(default=1 << 20, gt=0)
     max_depth: int = Field(default=64, gt=0)
+    max_decompressed_bytes: int = Field(default=64 << 20, gt=0)
+    """A compressed record (a gzip or zstd Kafka message) inflates to at most this much."""
     default_format: str | None = None
     """Parser for records no parser recognises; None sends them to dead letters."""
 

@@ -294,7 +294,9 @@ def build_normalizer(config: PipelineConfig) -> Normalizer:
     return Normalizer(
         taxonomy,
         default_format=settings.default_format or AUTO,
-        limits=Limits(settings.max_record_bytes, settings.max_depth),
+        limits=Limits(
+            settings.max_record_bytes, settings.max_depth, settings.max_decompressed_bytes
+        ),
     )
 
 

@@ -36,6 +36,7 @@ TIME_FIELD = {
     "k8s_audit": "requestReceivedTimestamp",
     "azure_entra_id": "time",
     "github_audit": "created_at",
+    "gcp_audit": "timestamp",
 }
 
 
@@ -307,8 +308,9 @@ def _pubsub_message(record: Any, n: int) -> dict[str, Any]:
 
 
 def pubsub() -> Fixture:
-    pushed = published("k8s_audit", 2, skip=8)
-    pulled = published("okta_system_log", 2, skip=12)
+    # Cloud Logging sinks publish LogEntry records; GKE's among them become k8s_audit events.
+    pushed = published("gcp_audit", 3, skip=20) + published("k8s_audit", 1, skip=8)
+    pulled = published("gcp_audit", 2, skip=40) + published("okta_system_log", 1, skip=12)
     push = [
         {"message": _pubsub_message(r, n), "subscription": "projects/p/subscriptions/ciwatch"}
         for n, r in enumerate(pushed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from pathlib import Path
@@ -200,6 +201,46 @@ def test_cloudtrail_records_in_any_file_order_or_split_give_identical_alerts(
         assert replay_paths(paths[::-1], tmp_path / f"reversed{seed}.jsonl") == expected
         # The counts are those of the single file, whatever the split.
         assert capsys.readouterr().err.count(summary.split("throughput")[0]) == 2
+
+
+def write_s3_export(records: list[bytes], root: Path, seed: int) -> None:
+    """``records`` as an S3 CloudTrail export: gzip ``{"Records": [...]}`` files under
+    ``AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/``, shuffled across regions and
+    days, with a digest file beside them as CloudTrail writes one every hour."""
+    rng = random.Random(seed)
+    shuffled = [json.loads(record) for record in records]
+    rng.shuffle(shuffled)
+    for number in range(0, len(shuffled), 25):
+        region = rng.choice(["us-east-1", "eu-west-1", "ap-south-1"])
+        day = f"2024/0{rng.randint(1, 9)}/1{rng.randint(0, 9)}"
+        folder = root / "AWSLogs" / "123456789012" / "CloudTrail" / region / day
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"123456789012_CloudTrail_{region}_{seed}{number:04d}Z_{rng.random():.6f}.json.gz"
+        batch = {"Records": shuffled[number : number + 25]}
+        (folder / name).write_bytes(gzip.compress(json.dumps(batch).encode()))
+    digest = root / "AWSLogs" / "123456789012" / "CloudTrail-Digest" / "us-east-1" / "2024"
+    digest.mkdir(parents=True)
+    summary = {"awsAccountId": "123456789012", "digestStartTime": "2024-01-01T00:00:00Z",
+               "digestEndTime": "2024-01-01T01:00:00Z", "logFiles": []}  # fmt: skip
+    (digest / f"123456789012_CloudTrail-Digest_us-east-1_{seed}.json.gz").write_bytes(
+        gzip.compress(json.dumps(summary).encode())
+    )
+
+
+def test_a_cloudtrail_export_directory_in_any_file_order_gives_identical_alerts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = published_cloudtrail()
+    single = tmp_path / "one.jsonl"
+    single.write_bytes(b"\n".join(records) + b"\n")
+    expected = replay_paths([single], tmp_path / "expected.jsonl")
+    capsys.readouterr()
+    for seed in (5, 6, 7):
+        root = tmp_path / f"export{seed}"
+        write_s3_export(records, root, seed)
+        assert replay_paths([root], tmp_path / f"alerts{seed}.jsonl") == expected
+        summary = capsys.readouterr().err
+        assert "skipped      1 (cloudtrail_digest: 1)" in summary
 
 
 def test_a_tiny_sort_memory_spills_runs_and_changes_nothing(
