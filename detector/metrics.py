@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from detector.alerts.model import Alert
-from detector.events.model import DeadLetter, Event
+from detector.events.model import DeadLetter, Event, SkipReason
 
 __all__ = ["Metrics", "MetricsServer"]
 
@@ -64,6 +64,8 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        for reason in SkipReason:  # a fixed set: exported at 0 from the start
+            self.skipped.labels(reason.value)
         self.alerts = Counter(
             "ciwatch_alerts",
             "Alerts raised (first sends; repeats fold into them)",
@@ -157,6 +159,7 @@ class Metrics:
             self.records.labels(topic).inc(count)
         for source, count in Tally(event.source for event in events).items():
             self.events.labels(source).inc(count)
+            self.duplicates.labels(source)  # 0 until the first: a log type's series exists
         for reason, count in Tally(letter.reason.value for letter in dead_letters).items():
             self.dead_letters.labels(reason).inc(count)
         if late_events:
