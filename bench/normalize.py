@@ -26,8 +26,8 @@ from detector.sources.record import RawRecord
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "samples"
 
 
-def sample_records() -> list[RawRecord]:
-    with FileSource(sorted(SAMPLES.glob("*.jsonl"))) as source:
+def sample_records(directory: Path = SAMPLES) -> list[RawRecord]:
+    with FileSource(sorted(directory.glob("*.jsonl"))) as source:
         return [r for batch in source.batches() for r in batch]
 
 
@@ -81,8 +81,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--kafka", type=int, default=50_000, help="records through Kafka (0: skip)")
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        default=SAMPLES,
+        metavar="DIR",
+        help="the *.jsonl sample files to normalize (default: tests/data/samples)",
+    )
     args = parser.parse_args()
-    records = sample_records()
+    records = sample_records(args.samples)
     bench_normalizer(records, args.repeat)
     if args.kafka:
         bench_kafka(records, args.kafka)

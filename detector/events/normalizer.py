@@ -105,9 +105,9 @@ class Normalizer:
         out = Normalized()
         for record in records:
             for item in self.normalize(record):
-                if isinstance(item, Event):
+                if type(item) is Event:
                     out.events.append(item)
-                elif isinstance(item, Skipped):
+                elif type(item) is Skipped:
                     out.skipped.append(item)
                 else:
                     out.dead_letters.append(item)
@@ -223,8 +223,11 @@ class Normalizer:
         return [_dead(DeadLetterReason.INVALID_JSON, detail, position, piece.data)]
 
     def _open_envelopes(self, doc: Any, position: Position) -> list[Event | DeadLetter | Skipped]:
+        envelope = self._opener.recognise(doc)
+        if envelope is None:  # most records: a bare vendor event
+            return [self._normalize_doc(doc, position)]
         out: list[Event | DeadLetter | Skipped] = []
-        for item in self._opener.open(doc, self._reader):
+        for item in self._opener.open_as(envelope, doc, self._reader):
             if isinstance(item, Found):
                 out.append(self._normalize_doc(item.doc, position, item.fallback_time))
             elif isinstance(item, Failed):

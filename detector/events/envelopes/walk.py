@@ -63,9 +63,9 @@ class Opener:
                 return next((e for e in self._for_lists if e.matches(doc)), None)
             if not is_object(doc):
                 return None
-        hits = self._triggers.intersection(doc)
-        if not hits:
+        if self._triggers.isdisjoint(doc):
             return None
+        hits = self._triggers.intersection(doc)
         key: str | frozenset[str] = next(iter(hits)) if len(hits) == 1 else frozenset(hits)
         candidates = self._candidates.get(key)
         if candidates is None:
@@ -86,8 +86,12 @@ class Opener:
         Inner JSON texts are decoded with ``reader`` (the normalizer's size and depth limits).
         """
         envelope = self.recognise(doc)
-        if envelope is None:  # most records: no envelope, found with one set intersection
+        if envelope is None:  # most records: no envelope, found with one set test
             return [Found(doc)]
+        return self.open_as(envelope, doc, reader)
+
+    def open_as(self, envelope: Envelope, doc: Any, reader: Reader) -> list[Opened]:
+        """Everything inside ``doc``, which :meth:`recognise` found to be ``envelope``."""
         out: list[Opened] = []
         self._open_one(envelope, doc, None, 0, reader, out)
         return out

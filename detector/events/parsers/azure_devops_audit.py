@@ -46,6 +46,11 @@ _ACTION_FIELDS = ("ActionId", "OperationName")
 # Keys every audit entry carries whatever its spelling; two of them identify the shape.
 _ACTOR_KEYS = ("ActorCUID", "ActorUserId")
 _SCOPE_KEYS = ("ScopeType", "ScopeId", "ScopeDisplayName")
+# The actor keys in every spelling: auto-detection asks every record, so a dict lookup
+# or six must turn away the other log types before anything slower runs.
+_ACTOR_SPELLINGS = frozenset(
+    spelling for key in _ACTOR_KEYS for spelling in (key, key[0].lower() + key[1:], key.lower())
+)
 # What Data names, most specific first (keys as in Microsoft's list of auditing events).
 _DATA_TARGETS = (
     "RepoName",
@@ -81,6 +86,8 @@ class AzureDevOpsAuditParser(Parser):
     priority = 20
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
+        if _ACTOR_SPELLINGS.isdisjoint(doc):
+            return False
         has_action = any(isinstance(_field(doc, key), str) for key in _ACTION_FIELDS)
         return (
             has_action
