@@ -105,9 +105,9 @@ class Normalizer:
         out = Normalized()
         for record in records:
             for item in self.normalize(record):
-                if type(item) is Event:
+                if isinstance(item, Event):
                     out.events.append(item)
-                elif type(item) is Skipped:
+                elif isinstance(item, Skipped):
                     out.skipped.append(item)
                 else:
                     out.dead_letters.append(item)
