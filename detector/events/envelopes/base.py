@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, TypeAlias, TypeVar
 
 from detector.events.model import SkipReason
+from detector.sources.framing import CompressionError, DecompressedTooLargeError, decompress
 
 __all__ = [
     "ENVELOPES",
@@ -29,7 +29,7 @@ __all__ = [
     "Opening",
     "Reader",
     "b64decode",
-    "gunzip_if_gzipped",
+    "decompressed",
     "is_object",
     "items_of",
     "register",
@@ -119,23 +119,17 @@ def b64decode(text: Any, what: str) -> bytes:
         raise EnvelopeError(f"{what} is not valid base64: {exc}") from None
 
 
-def gunzip_if_gzipped(data: bytes, max_bytes: int, what: str) -> bytes:
-    """``data`` decompressed when it starts with the gzip magic, at most ``max_bytes`` of it.
+def decompressed(data: bytes, max_bytes: int, what: str) -> bytes:
+    """``data`` decompressed when it starts with a gzip or zstd magic, at most ``max_bytes``.
 
     Bounded so that a small hostile payload cannot expand into gigabytes in memory.
     """
-    if not data.startswith(b"\x1f\x8b"):
-        return data
-    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
     try:
-        out = inflater.decompress(data, max_bytes + 1)
-    except zlib.error as exc:
-        raise EnvelopeError(f"{what} is not valid gzip: {exc}") from None
-    if len(out) > max_bytes:
-        raise EnvelopeError(f"{what} decompresses to more than {max_bytes} bytes")
-    if not inflater.eof:
-        raise EnvelopeError(f"{what} is truncated gzip")
-    return out
+        return decompress(data, max_bytes)
+    except CompressionError as exc:
+        raise EnvelopeError(f"{what} is not valid {exc}") from None
+    except DecompressedTooLargeError as exc:
+        raise EnvelopeError(f"{what}: {exc}") from None
 
 
 def items_of(batch: Any, what: str, fallback_time: Any = None) -> list[Inner]:

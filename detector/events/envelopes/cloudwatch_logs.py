@@ -18,7 +18,7 @@ from detector.events.envelopes.base import (
     Opening,
     Reader,
     b64decode,
-    gunzip_if_gzipped,
+    decompressed,
     is_object,
     register,
 )
@@ -56,4 +56,4 @@ class CloudWatchLambda(Envelope):
 
     def open(self, doc: Any, reader: Reader) -> Opening:
         data = b64decode(doc["awslogs"]["data"], "awslogs.data")
-        return [Inner(gunzip_if_gzipped(data, reader.max_bytes, "awslogs.data"))]
+        return [Inner(decompressed(data, reader.max_bytes, "awslogs.data"))]

@@ -17,7 +17,7 @@ from detector.events.envelopes.base import (
     Opening,
     Reader,
     b64decode,
-    gunzip_if_gzipped,
+    decompressed,
     is_object,
     items_of,
     register,
@@ -60,5 +60,5 @@ class FirehoseRecord(Envelope):
 
     def open(self, doc: Any, reader: Reader) -> Opening:
         data = b64decode(doc["data"], "data")
-        payload = gunzip_if_gzipped(data, reader.max_bytes, "data")
+        payload = decompressed(data, reader.max_bytes, "data")
         return [Inner(payload, doc.get("approximateArrivalTimestamp"))]
