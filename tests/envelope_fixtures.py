@@ -298,6 +298,33 @@ def firehose() -> Fixture:
     return Fixture([batch], records)
 
 
+def _kinesis_record(data: str, n: int) -> dict[str, Any]:
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": f"key-{n}",
+            "sequenceNumber": f"4959031477432740934127580389880059713426731856283{n:05d}",
+            "data": data,
+            "approximateArrivalTimestamp": 1704067200.5,
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"shardId-000000000000:4959031477432740934127580389880059713426731856283{n:05d}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::123456789012:role/ciwatch-reader",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/cloudtrail",
+    }
+
+
+def kinesis() -> Fixture:
+    records = published("cloudtrail", 4, skip=70)
+    plain = [base64.b64encode(_json(r).encode()).decode() for r in records[:2]]
+    via_logs = _gzip_b64(_subscription(records[2:], "stream-k"))
+    items = [_kinesis_record(data, n) for n, data in enumerate([*plain, via_logs])]
+    return Fixture([{"Records": items}], records)
+
+
 def _pubsub_message(record: Any, n: int) -> dict[str, Any]:
     return {
         "data": base64.b64encode(_json(record).encode()).decode(),
@@ -445,6 +472,7 @@ FIXTURES: dict[str, Callable[[], Fixture]] = {
     "eventbridge": eventbridge,
     "cloudwatch_logs": cloudwatch_logs,
     "firehose": firehose,
+    "kinesis": kinesis,
     "pubsub": pubsub,
     "kafka_connect": kafka_connect,
     "cloudtrail_lookup": cloudtrail_lookup,

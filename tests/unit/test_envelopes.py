@@ -219,6 +219,7 @@ def test_every_envelope_has_a_fixture_or_a_test() -> None:
         "splunk_hec",
         "eventbridge",
         "cloudwatch_logs",
+        "kinesis",
         "cloudwatch_lambda",
         "firehose",
         "firehose_record",

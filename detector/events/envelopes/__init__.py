@@ -24,6 +24,7 @@ from detector.events.envelopes import (  # noqa: F401  (each module registers it
     firehose,
     fluent,
     kafka_connect,
+    kinesis,
     logstash,
     pubsub,
     sample_fixture,
