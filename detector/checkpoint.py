@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -71,9 +71,28 @@ class Checkpoint:
             if document.get("version") != _VERSION:
                 version = document.get("version")
                 raise ConfigError(f"unsupported checkpoint version {version}", where=str(self.path))
-            offsets = {
-                (str(item["topic"]), int(item["partition"])): int(item["offset"])
-                for item in document["offsets"]
-            }
-            return document["pipeline"], offsets
+            return _contents(document, self.path)
         return None
+
+
+def _contents(document: dict[str, Any], path: Path) -> tuple[dict[str, Any], Offsets]:
+    """The pipeline state and offsets of a checkpoint document, its shape checked."""
+    pipeline = document.get("pipeline")
+    items = document.get("offsets")
+    if not isinstance(pipeline, dict):
+        raise ConfigError("damaged checkpoint: 'pipeline' is not an object", where=str(path))
+    if not isinstance(items, list):
+        raise ConfigError("damaged checkpoint: 'offsets' is not a list", where=str(path))
+    offsets: Offsets = {}
+    for number, item in enumerate(items):
+        entry = item if isinstance(item, dict) else {}
+        topic, partition, offset = entry.get("topic"), entry.get("partition"), entry.get("offset")
+        if not (isinstance(topic, str) and _is_int(partition) and _is_int(offset)):
+            message = f"damaged checkpoint: offsets[{number}] needs topic, partition and offset"
+            raise ConfigError(message, where=str(path))
+        offsets[(topic, partition)] = offset
+    return pipeline, offsets
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import FrameType
 
 from detector.alerts.model import Alert
@@ -83,7 +84,8 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self.signals = Signals()
         self._log = log or (lambda line: print(f"ciwatch: {line}", file=sys.stderr, flush=True))
-        self.pipeline = Pipeline.from_config(config)
+        # Only the daemon compares event times with the wall clock: replays read old files.
+        self.pipeline = Pipeline.from_config(config, wall_clock=lambda: datetime.now(UTC))
         directory = self.settings.state_dir
         self.checkpoint = Checkpoint(directory) if directory is not None else None
         self._offsets: Offsets = {}

@@ -12,6 +12,7 @@ import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +123,14 @@ class Pipeline:
         rules: Sequence[Rule] | None = None,
         normalizer: Normalizer | None = None,
         clock: Clock | None = None,
+        wall_clock: Callable[[], datetime] | None = None,
     ) -> Pipeline:
         """The pipeline a config describes.
 
         ``rules`` and ``normalizer`` replace what the config would build: rule
-        tests run one rule at a time and share one normalizer.
+        tests run one rule at a time and share one normalizer. ``wall_clock``
+        (the daemon's) dead-letters events dated further ahead of it than
+        ``normalizer.max_future_skew``; replays pass none.
         """
         context = RuleContext(
             change_windows=config.change_windows,
@@ -138,7 +142,7 @@ class Pipeline:
             clock=clock, max_evidence=alerts.max_evidence, max_open=alerts.max_open
         )
         pipeline = cls(
-            normalizer or build_normalizer(config),
+            normalizer or build_normalizer(config, wall_clock=wall_clock),
             FeatureStore(config.features),
             None,
             suppressor,
@@ -285,8 +289,14 @@ class Pipeline:
         self.duplicates.restore(state.get("duplicates", {}))
 
 
-def build_normalizer(config: PipelineConfig) -> Normalizer:
-    """The normalizer with the bundled taxonomy, the configured overlays and limits."""
+def build_normalizer(
+    config: PipelineConfig, *, wall_clock: Callable[[], datetime] | None = None
+) -> Normalizer:
+    """The normalizer with the bundled taxonomy, the configured overlays and limits.
+
+    With a ``wall_clock``, events further ahead of it than ``max_future_skew`` are
+    ``future_time`` dead letters (the daemon); without, none are (replay, normalize).
+    """
     taxonomy = Taxonomy.from_dirs(
         [bundled_taxonomy_dir(), *config.taxonomy.dirs], automation=config.taxonomy.automation
     )
@@ -297,6 +307,8 @@ def build_normalizer(config: PipelineConfig) -> Normalizer:
         limits=Limits(
             settings.max_record_bytes, settings.max_depth, settings.max_decompressed_bytes
         ),
+        clock=wall_clock,
+        max_future_skew=settings.max_future_skew,
     )
 
 
@@ -306,9 +318,19 @@ def models_directory(config: PipelineConfig) -> Path | None:
     if not settings.enabled:
         return None
     if settings.dir is not None:
+        _check_models_dir(settings.dir)
         return settings.dir
     bundled = bundled_models_dir()
     return bundled if bundled is not None and any(bundled.glob("*.json")) else None
+
+
+def _check_models_dir(directory: Path) -> None:
+    """A configured model directory must hold models: else detection is silently rules only."""
+    if not directory.is_dir():
+        raise ConfigError("no such model directory (models.dir or --models)", where=str(directory))
+    if not any(directory.glob("*.json")):
+        message = "no models in this directory: `ciwatch train --out DIR` writes them"
+        raise ConfigError(message, where=str(directory))
 
 
 def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:

@@ -20,12 +20,15 @@ file: the settings name a file or an environment variable to read them from.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from detector.detections import Severity
 from detector.features.settings import Duration
@@ -37,7 +40,11 @@ __all__ = [
     "ServiceSettings",
     "WebhookSettings",
     "apply_environment",
+    "is_loopback_host",
+    "redact_url",
 ]
+
+_HIDDEN = "***"
 
 
 class _Section(BaseModel):
@@ -47,6 +54,12 @@ class _Section(BaseModel):
 class WebhookSettings(_Section):
     """Where and how alerts reach the SIEM (see docs/webhook.md)."""
 
+    # A url may hold credentials: keep it out of validation messages.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    allow_insecure_http: bool = False
+    """Accept a plain ``http://`` url to a host other than loopback (alerts and token in clear)."""
+    # Declared before ``url`` so that the url's check can see it.
     url: str = Field(pattern=r"^https?://")
     format: Literal["json", "splunk_hec", "ecs"] = "json"
     min_severity: Severity = Severity.LOW
@@ -69,6 +82,21 @@ class WebhookSettings(_Section):
     """Splunk HEC indexer acknowledgement: a request counts as delivered once indexed."""
     ack_timeout: Duration = timedelta(seconds=60)
     """How long to wait for Splunk's acknowledgement before sending the request again."""
+
+    @field_validator("url")
+    @classmethod
+    def _https_unless_loopback(cls, url: str, info: ValidationInfo) -> str:
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "http" or info.data.get("allow_insecure_http"):
+            return url
+        if not is_loopback_host(parts.hostname or ""):
+            raise PydanticCustomError(
+                "insecure_http",
+                "plain http:// to {host} sends alerts and the token in clear text: use "
+                "https://, or set service.webhook.allow_insecure_http: true",
+                {"host": parts.hostname or "(no host)"},
+            )
+        return url
 
     @model_validator(mode="after")
     def _check_combinations(self) -> WebhookSettings:
@@ -109,6 +137,38 @@ class ServiceSettings(_Section):
     """Also append every alert to this JSONL file."""
     webhook: WebhookSettings | None = None
     alerts_topic: AlertsTopicSettings | None = None
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a log line: user info and query values as ``***``, no fragment.
+
+    ``https://user:pw@siem/in?token=s3cret&x=1#f`` → ``https://***@siem/in?token=***&x=***``.
+    A url that does not parse at all is not shown.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a malformed port
+    except ValueError:
+        return "<unparsable url>"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    if "@" in parts.netloc:
+        netloc = f"{_HIDDEN}@{netloc}"
+    names = (field.split("=", 1)[0] for field in parts.query.split("&") if field)
+    query = "&".join(f"{name}={_HIDDEN}" for name in names)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1: traffic that never leaves the machine."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 ENVIRONMENT: Mapping[str, tuple[tuple[str, ...], Literal["text", "list"]]] = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detector.alerts.model import Alert, alert_id
@@ -37,6 +37,21 @@ class _Open:
     sent_count: int
     order: int
     """When it was opened, among all alerts: re-sends keep that order."""
+
+
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def _period_end(start: datetime, period: timedelta) -> datetime:
+    """``start + period``, held at the last representable time rather than overflowing.
+
+    Event times stop at 2200 (:data:`detector.events.fields.LATEST_TIME`), but a
+    rule's ``suppress`` is not bounded: an alert open "forever" stays open, not crashed.
+    """
+    try:
+        return start + period
+    except OverflowError:
+        return _END_OF_TIME
 
 
 class Suppressor:
@@ -84,7 +99,7 @@ class Suppressor:
                 evidence=detection.evidence[-self._max_evidence :],
                 related=self._related(detection),
             )
-            self._add(slot, alert, detection.time + detection.suppress, 1)
+            self._add(slot, alert, _period_end(detection.time, detection.suppress), 1)
             out.append(alert)
             if len(self._open) > self._max_open:
                 out.extend(self._close(self._pop_soonest()))

@@ -7,9 +7,9 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
+from detector.cli.generate import add_world_options, check_world_options
 from detector.demo import DemoOptions, run_demo
 from detector.features.durations import parse_duration
-from detector.generator import DEFAULT_PEOPLE
 
 __all__ = ["add_command"]
 
@@ -24,6 +24,7 @@ def add_command(commands: Any) -> None:
             "daemon on them with the bundled rules and models, and show events per second "
             "and each alert as it reaches a local webhook receiver. Ends with a table of "
             "the injected attacks: caught or not, by which rule or model, how fast. "
+            "Below it, the alerts that matched no attack, one a line. "
             "Ctrl-C ends it early, with the table."
         ),
     )
@@ -40,14 +41,7 @@ def add_command(commands: Any) -> None:
         metavar="N",
         help="event seconds per wall second (default: fit the world into --duration)",
     )
-    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    demo.add_argument("--days", type=int, default=10, help="days of event time (default 10)")
-    demo.add_argument(
-        "--people",
-        type=int,
-        default=DEFAULT_PEOPLE,
-        help=f"people in the organisation (default {DEFAULT_PEOPLE})",
-    )
+    add_world_options(demo, days=10)
     demo.set_defaults(handler=_run)
 
 
@@ -69,5 +63,6 @@ def _speed(text: str) -> float:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_world_options(args)  # before the broker starts: a bad value is one line, at once
     options = DemoOptions(args.duration, args.speed, args.seed, args.days, args.people)
     return run_demo(options)

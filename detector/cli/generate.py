@@ -5,9 +5,43 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from detector.generator import DEFAULT_PEOPLE, generate, labels, write
+from detector.errors import ConfigError
+from detector.generator import (
+    DEFAULT_PEOPLE,
+    MAX_PEOPLE,
+    MIN_DAYS,
+    MIN_PEOPLE,
+    generate,
+    labels,
+    write,
+)
 
-__all__ = ["add_command"]
+__all__ = [
+    "MAX_DAYS",
+    "MAX_SEED",
+    "add_command",
+    "add_world_options",
+    "check_world_options",
+    "world_ranges",
+]
+
+MAX_SEED = 2**32 - 1
+"""Seeds run from 0 to this: ``random.Random`` folds a negative seed onto its absolute value."""
+MAX_DAYS = 365
+"""A year of event time: more only costs memory and minutes (a year at 20 people is ~350k)."""
+
+
+def world_ranges() -> dict[str, tuple[int, int]]:
+    """The valid range, inclusive, of each world option: ``seed``, ``days``, ``people``."""
+    return {"seed": (0, MAX_SEED), "days": (MIN_DAYS, MAX_DAYS), "people": (MIN_PEOPLE, MAX_PEOPLE)}
+
+
+def check_world_options(args: argparse.Namespace) -> None:
+    """Raise :class:`ConfigError` (one line, exit status 2) for a value out of its range."""
+    for name, (low, high) in world_ranges().items():
+        value = getattr(args, name)
+        if not low <= value <= high:
+            raise ConfigError(f"must be from {low} to {high}", where=name)
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,16 +56,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ),
     )
     command.add_argument("--out", type=Path, required=True, metavar="DIR", help="write here")
-    command.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    command.add_argument(
-        "--days", type=int, default=7, help="days of event time, at least 3 (default 7)"
-    )
-    command.add_argument(
-        "--people",
-        type=int,
-        default=DEFAULT_PEOPLE,
-        help=f"people in the organisation (default {DEFAULT_PEOPLE})",
-    )
+    add_world_options(command, days=7)
     command.add_argument(
         "--no-attacks",
         action="store_true",
@@ -40,7 +65,38 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     command.set_defaults(handler=_run_generate)
 
 
+def add_world_options(command: argparse.ArgumentParser, *, days: int) -> None:
+    """``--seed``, ``--days`` and ``--people``, their valid ranges in the help."""
+    ranges = world_ranges()
+    command.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        metavar="N",
+        help="random seed, {} to {} (default 7)".format(*ranges["seed"]),
+    )
+    command.add_argument(
+        "--days",
+        type=int,
+        default=days,
+        metavar="N",
+        help="days of event time, {} to {} (default {}); attacks start after day two".format(
+            *ranges["days"], days
+        ),
+    )
+    command.add_argument(
+        "--people",
+        type=int,
+        default=DEFAULT_PEOPLE,
+        metavar="N",
+        help="people in the organisation, {} to {} (default {})".format(
+            *ranges["people"], DEFAULT_PEOPLE
+        ),
+    )
+
+
 def _run_generate(args: argparse.Namespace) -> int:
+    check_world_options(args)
     world = generate(args.seed, args.days, args.people, attacks=not args.no_attacks)
     write(world, args.out)
     summary = labels(world)

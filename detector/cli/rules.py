@@ -14,6 +14,7 @@ from detector.errors import CiwatchError
 from detector.pipeline import Pipeline, configured_rules
 from detector.rules.loader import load_rules
 from detector.ruletests import run_rule_tests
+from detector.service_settings import redact_url
 
 __all__ = ["add_commands"]
 
@@ -79,4 +80,6 @@ def _run_validate(args: argparse.Namespace) -> int:
     rules, sources = len(pipeline.rules.rules), len(pipeline.normalizer.taxonomy.sources)
     models = len(list(pipeline.scorer.describe())) if pipeline.scorer is not None else 0
     print(f"ok: {rules} rules enabled, {sources} log types classified, {models} models loaded")
+    if (hook := config.service.webhook) is not None:
+        print(f"webhook: {hook.format} to {redact_url(hook.url)}")
     return 0

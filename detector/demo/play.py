@@ -7,17 +7,18 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 from kafka import KafkaProducer
 
 from detector.daemon import Daemon
 from detector.demo.receiver import AlertReceiver
+from detector.events.printable import printable
 from detector.generator import World
 from detector.generator.world import START
 
-__all__ = ["TOPIC", "Player", "ProgressView"]
+__all__ = ["TOPIC", "Player", "ProgressView", "alert_line"]
 
 TOPIC = "ciwatch-demo"
 _READY_WAIT_S = 30.0  # the group join takes about half the session timeout on this broker
@@ -159,11 +160,7 @@ class ProgressView:
                 alert = receiver.arrivals.get_nowait()
             except queue.Empty:
                 return
-            name = alert.get("rule") or alert.get("model")
-            self.say(
-                f"  ALERT {alert['severity']:<8} {alert['kind']} {name}  "
-                f"[{str(alert['time'])[:16]}] {alert.get('summary', '')}"
-            )
+            self.say(alert_line(alert))
 
     def _show(
         self,
@@ -185,3 +182,17 @@ class ProgressView:
             else:
                 self.err.write(f"{status}\n")
             self.err.flush()
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    """The progress view's line for one alert; every field escaped, as it came over HTTP.
+
+    Whatever reaches the receiver (a summary quoting an attacker's user name)
+    is shown with its control characters escaped, so it cannot move the
+    cursor, recolour or clear the terminal.
+    """
+    name = alert.get("rule") or alert.get("model")
+    fields = (alert.get("severity"), alert.get("kind"), name, str(alert.get("time"))[:16])
+    severity, kind, detector, time_text = (printable(str(field), limit=80) for field in fields)
+    summary = printable(str(alert.get("summary") or ""), limit=400)
+    return f"  ALERT {severity:<8} {kind} {detector}  [{time_text}] {summary}"

@@ -13,11 +13,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from detector.demo.receiver import AlertReceiver
+from detector.events.printable import printable
 
-__all__ = ["SLACK", "Attack", "match_alerts", "report"]
+__all__ = ["FALSE_SHOWN", "SLACK", "Attack", "false_alert_lines", "match_alerts", "report"]
 
 SLACK = timedelta(minutes=2)
 """How far outside an attack's span an alert naming its actors still counts as about it."""
+
+FALSE_SHOWN = 20
+"""How many of the alerts matching no attack the report names, one a line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,8 @@ def match_alerts(
 
 
 def report(attacks: Sequence[Attack], receiver: AlertReceiver, sent_at: dict[str, float]) -> str:
-    """The closing table: each attack, caught or not, by what, how fast; then the totals.
+    """The closing table: each attack, caught or not, by what, how fast; then the totals,
+    and the alerts counted as false (:func:`false_alert_lines`).
 
     Time to detect is given twice: wall seconds from sending the attack's first
     event to the first matching alert reaching the receiver, and in event time
@@ -102,7 +107,30 @@ def report(attacks: Sequence[Attack], receiver: AlertReceiver, sent_at: dict[str
         f"({total[0]}/{total[1]}); {len(alerts)} alerts, {len(false_alerts)} false "
         "(matching no attack)"
     )
+    lines.extend(false_alert_lines(false_alerts))
     return "\n".join(lines) + "\n"
+
+
+def false_alert_lines(
+    false_alerts: Sequence[dict[str, Any]], shown: int = FALSE_SHOWN
+) -> list[str]:
+    """The alerts matching no attack, in event-time order: time, kind, rule or model, actor.
+
+    At most ``shown`` lines, then a count of the rest; fields escaped for the terminal.
+    """
+    if not false_alerts:
+        return []
+    ordered = sorted(false_alerts, key=lambda alert: str(alert.get("time")))
+    lines = ["false alerts (matching no attack):"]
+    for alert in ordered[:shown]:
+        name = alert.get("rule") or alert.get("model") or "-"
+        fields = (str(alert.get("time"))[:16].replace("T", " "), alert.get("kind"), name)
+        when, kind, detector = (printable(str(field), limit=80) for field in fields)
+        actor = printable(str(alert.get("actor") or "-"), limit=80)
+        lines.append(f"  {when}  {kind} {detector}  {actor}")
+    if len(ordered) > shown:
+        lines.append(f"  ... and {len(ordered) - shown} more")
+    return lines
 
 
 def _caught(

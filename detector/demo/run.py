@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import sys
 import tempfile
-from contextlib import ExitStack
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ from detector.daemon import Daemon
 from detector.demo.play import TOPIC, Player, ProgressView
 from detector.demo.receiver import AlertReceiver
 from detector.demo.results import Attack, report
+from detector.events.printable import printable
 from detector.generator import DEFAULT_PEOPLE, generate, labels
 from detector.generator.world import START
 from detector.metrics import Metrics
@@ -63,9 +66,14 @@ def demo_config(
 
 
 def run_demo(options: DemoOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Run the demo (see the module docstring); 0 however it ends, Ctrl-C included."""
+    """Run the demo (see the module docstring); 0 however it ends, Ctrl-C included.
+
+    The embedded broker runs in a session of its own (Ctrl-C at the terminal
+    does not reach it) and is stopped here on every way out: the end of the
+    stream, ``--duration``, Ctrl-C, SIGTERM or SIGHUP, an error.
+    """
     try:
-        with ExitStack() as stack:
+        with _interrupted_by_termination(), ExitStack() as stack:
             return _run(options, stack, out, err)
     except KeyboardInterrupt:
         print("ciwatch demo: interrupted", file=err)
@@ -78,8 +86,7 @@ def _run(options: DemoOptions, stack: ExitStack, out: TextIO, err: TextIO) -> in
     duration = options.duration.total_seconds()
     span = (world.end - START).total_seconds()
     speed = options.speed or span / (duration * (1 - _DRAIN_SHARE))
-    broker = _shielded(EmbeddedBroker())
-    stack.callback(broker.stop)
+    broker = stack.enter_context(EmbeddedBroker())
     broker.create_topics([TOPIC])
     receiver = stack.enter_context(AlertReceiver())
     work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ciwatch-demo-")))
@@ -89,7 +96,7 @@ def _run(options: DemoOptions, stack: ExitStack, out: TextIO, err: TextIO) -> in
     view = ProgressView(err)
 
     def log(line: str) -> None:
-        view.say(f"ciwatch: {line}")
+        view.say(f"ciwatch: {printable(line, limit=1000)}")
 
     sink = WebhookSink(config.service.webhook, spool_dir=work / "spool", metrics=metrics, log=log)
     daemon = Daemon(config, [sink], metrics=metrics, log=log)
@@ -126,14 +133,25 @@ _HANDLED = tuple(
 )  # what Daemon.run installs handlers for; put back afterwards
 
 
-def _shielded(broker: EmbeddedBroker) -> EmbeddedBroker:
-    """Start the broker with SIGINT ignored, which its process inherits.
+@contextmanager
+def _interrupted_by_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt while the demo sets up or reports.
 
-    Ctrl-C in a terminal signals the whole process group: the broker would die
-    under the daemon while it finishes its batch and commits.
+    Their default action ends the process at once, leaving the broker (in a
+    session of its own) running; as an exception they unwind the ExitStack,
+    which stops it. While the daemon runs, its own handlers take over.
     """
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    numbers = [number for number in _HANDLED if number != signal.SIGINT]
+    previous = {number: signal.signal(number, _raise_interrupt) for number in numbers}
     try:
-        return broker.start()
+        yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _raise_interrupt(number: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(number).name)

@@ -18,6 +18,9 @@ from typing import Any
 from detector.events.model import DeadLetterReason, ParseError
 
 __all__ = [
+    "EARLIEST_TIME",
+    "LATEST_TIME",
+    "MAX_SHOWN_CHARS",
     "first_str",
     "get",
     "get_path",
@@ -26,6 +29,15 @@ __all__ = [
     "str_or_none",
     "valid_ip",
 ]
+
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest event time accepted: audit logs do not predate the Unix epoch."""
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+"""Event times from here on are ``invalid_time``: far enough ahead for any real clock, and far
+enough below ``datetime.max`` (year 9999) that windows, suppression periods and lateness added
+to an accepted time never overflow."""
+MAX_SHOWN_CHARS = 200
+"""At most this much of a bad value goes into a dead letter's detail (one can be megabytes)."""
 
 _MISSING = object()
 # Epoch magnitudes: seconds below 1e11 (year 5138), then milliseconds, microseconds, nanoseconds.
@@ -111,24 +123,65 @@ def parse_time(value: Any) -> datetime:
     Accepts ISO 8601 (``Z``, offsets, up to nanosecond fractions, space or
     ``T``; naive means UTC) and epoch seconds, milliseconds or microseconds as
     numbers or digit strings. Raises :class:`ParseError` (``missing_time`` or
-    ``invalid_time``).
+    ``invalid_time``); a time outside :data:`EARLIEST_TIME` ..
+    :data:`LATEST_TIME` is ``invalid_time`` too, and the detail shows at most
+    :data:`MAX_SHOWN_CHARS` of the value.
     """
     if value is None or value == "":
         raise ParseError(DeadLetterReason.MISSING_TIME, "no timestamp")
     try:
         if isinstance(value, bool):
             raise ValueError("boolean")
-        if isinstance(value, int | float):
-            return _from_epoch(float(value))
-        text = str(value).strip()
-        if text.lstrip("-").replace(".", "", 1).isdigit():
-            return _from_epoch(float(text))
-        parsed = _from_iso(text)
+        parsed = _read_time(value)
     except (ValueError, OverflowError, OSError) as exc:
-        raise ParseError(DeadLetterReason.INVALID_TIME, f"bad timestamp {value!r}: {exc}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        detail = f"bad timestamp {_shown(value)}: {_cause(exc)}"
+        raise ParseError(DeadLetterReason.INVALID_TIME, detail) from None
+    if not EARLIEST_TIME <= parsed < LATEST_TIME:
+        # One record dated in year 2900 would otherwise move the watermark past every real event.
+        detail = f"timestamp {_shown(value)} is outside the supported range {_SUPPORTED_RANGE}"
+        raise ParseError(DeadLetterReason.INVALID_TIME, detail)
+    return parsed
+
+
+def _read_time(value: Any) -> datetime:
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    text = str(value).strip()
+    if text.lstrip("-").replace(".", "", 1).isdigit():
+        return _from_epoch(float(text))
+    parsed = _from_iso(text)
+    # Raises, inside the caller's try, for a time near year 1 or 9999 moved to UTC.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+_SUPPORTED_RANGE = f"{EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut to :data:`MAX_SHOWN_CHARS` (saying how long it was) if longer."""
+    if isinstance(value, str) and len(value) > MAX_SHOWN_CHARS:
+        return f"{value[:MAX_SHOWN_CHARS]!r}... ({len(value):,} characters)"
+    try:
+        return _shorten(repr(value))
+    except ValueError:  # an integer past Python's 4300-digit conversion limit
+        return f"a {type(value).__name__} too long to show"
+
+
+def _cause(error: Exception) -> str:
+    """The error's message; when it quotes a long value, only the words before the quote."""
+    message = str(error)
+    if len(message) <= _MAX_CAUSE_CHARS:
+        return message
+    return message.split(":", 1)[0][:_MAX_CAUSE_CHARS]
+
+
+_MAX_CAUSE_CHARS = 100
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text
+    return f"{text[:MAX_SHOWN_CHARS]}... ({len(text):,} characters)"
 
 
 def _from_iso(text: str) -> datetime:

@@ -78,6 +78,8 @@ class DeadLetterReason(StrEnum):
     """A piece of a JSON document (one line of pretty-printed JSON sent as a record)."""
     BAD_ENVELOPE = "bad_envelope"
     """A shipper's envelope whose payload cannot be opened (bad base64, gzip or JSON)."""
+    FUTURE_TIME = "future_time"
+    """Event time further ahead of the daemon's wall clock than ``normalizer.max_future_skew``."""
 
 
 class SkipReason(StrEnum):

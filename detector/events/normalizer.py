@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -77,6 +78,12 @@ class Normalizer:
     ``formats`` maps a stream (topic or file path) to a parser name, overriding
     auto-detection for that stream; ``default_format`` applies to the rest.
     ``parsers`` replaces the registered parsers (tests, custom deployments).
+
+    With a ``clock`` (the daemon's wall clock) and a ``max_future_skew``, an
+    event dated further ahead of the clock than the skew is a ``future_time``
+    dead letter: one record stamped in a far year must not move the watermark
+    past every real event. Without a clock (replay, ``ciwatch normalize``)
+    event times are not compared with the wall clock.
     """
 
     def __init__(
@@ -87,6 +94,8 @@ class Normalizer:
         default_format: str = AUTO,
         limits: Limits | None = None,
         parsers: Mapping[str, Parser] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        max_future_skew: timedelta | None = None,
     ) -> None:
         self.taxonomy = taxonomy
         self.limits = limits or Limits()
@@ -100,11 +109,16 @@ class Normalizer:
         self._default_format = default_format
         self._opener = Opener()
         self._reader = Reader(self._decode_inner, self.limits.max_record_bytes)
+        self._clock = clock if max_future_skew else None
+        self._max_future_skew = max_future_skew or timedelta(0)
+        self._latest_time: datetime | None = None
+        """Events after this are ``future_time``; the clock is read once per batch or record."""
 
     def normalize_batch(self, records: Iterable[RawRecord]) -> Normalized:
         out = Normalized()
+        self._read_clock()
         for record in records:
-            for item in self.normalize(record):
+            for item in self._normalize_record(record):
                 if isinstance(item, Event):
                     out.events.append(item)
                 elif isinstance(item, Skipped):
@@ -120,6 +134,14 @@ class Normalizer:
         objects or JSON Lines, gzip or zstd compressed (framing); each is checked and
         normalized on its own.
         """
+        self._read_clock()
+        return self._normalize_record(record)
+
+    def _read_clock(self) -> None:
+        if self._clock is not None:
+            self._latest_time = self._clock() + self._max_future_skew
+
+    def _normalize_record(self, record: RawRecord) -> list[Event | DeadLetter | Skipped]:
         value, position = record.value, record.position
         if isinstance(record, BadRecord):  # the source already knows why (a cut file, bad gzip)
             return [_dead(DeadLetterReason(record.reason), record.detail, position, value)]
@@ -268,7 +290,19 @@ class Normalizer:
         except Exception as exc:  # a parser bug must cost one record, not the daemon
             detail = f"{type(exc).__name__}: {exc}"
             return _dead(DeadLetterReason.PARSER_ERROR, detail, position, doc, parser.name)
+        if self._latest_time is not None and parsed.time > self._latest_time:
+            return self._from_the_future(parsed, doc, position, parser.name)
         return self._build(parsed.source or parser.name, parsed, doc, position)
+
+    def _from_the_future(
+        self, parsed: Parsed, doc: Mapping[str, Any], position: Position, format_name: str
+    ) -> DeadLetter:
+        skew = int(self._max_future_skew.total_seconds())
+        detail = (
+            f"event time {parsed.time.isoformat()} is more than {skew}s ahead of the wall clock "
+            "(normalizer.max_future_skew)"
+        )
+        return _dead(DeadLetterReason.FUTURE_TIME, detail, position, doc, format_name)
 
     def _choose(self, doc: Mapping[str, Any], stream: str) -> Parser | None:
         name = self._formats.get(stream, self._default_format)

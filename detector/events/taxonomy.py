@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from detector.errors import TaxonomyError
 from detector.events.model import Category
 from detector.resources import pipelines_dir
-from detector.yamlfile import load_yaml
+from detector.yamlfile import load_yaml, not_utf8
 
 __all__ = ["Classification", "Taxonomy", "bundled_taxonomy_dir"]
 
@@ -204,6 +204,8 @@ def _load(path: Path) -> _File:
         data: Any = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise TaxonomyError(f"cannot read: {exc}".splitlines()[0], where=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise TaxonomyError(not_utf8(exc), where=str(path)) from None
     if not isinstance(data, Mapping):
         raise TaxonomyError("expected a mapping at the top", where=str(path))
     try:

@@ -22,6 +22,7 @@ from typing import Any
 from detector.detections import Detection, DetectorKind
 from detector.errors import CiwatchError, RuleError
 from detector.events.model import isoformat
+from detector.events.printable import printable
 from detector.features.observation import Observation
 from detector.rules.conditions import (
     Predicate,
@@ -287,12 +288,16 @@ class RuleEngine:
                 self.swept += compiled.evaluator.sweep(horizon)
 
 
+_MAX_SUMMARY_CHARS = 1000
+
+
 def _detection(
     compiled: _Compiled, observation: Observation, key: tuple[str | None, ...], firing: Firing
 ) -> Detection:
     rule, event = compiled.rule, observation.event
     pairs = tuple((path.text, value or "") for path, value in zip(compiled.group, key, strict=True))
-    summary = firing.default_summary
+    # Default sentences name actors, IPs and values straight from input: escaped, as templates are.
+    summary = printable(firing.default_summary, limit=_MAX_SUMMARY_CHARS)
     if rule.summary is not None:
         values = _template_values(rule, observation, pairs, firing)
         summary = render_template(rule.summary, values) or summary

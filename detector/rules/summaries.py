@@ -14,6 +14,8 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from detector.events.printable import printable
+
 __all__ = [
     "COMMON_FIELDS",
     "KIND_FIELDS",
@@ -96,10 +98,16 @@ def check_template(template: str, kind: str) -> None:
 
 
 def render_template(template: str, values: Mapping[str, Any]) -> str | None:
-    """The rendered template, or ``None`` if it cannot be rendered with these values."""
+    """The rendered template, or ``None`` if it cannot be rendered with these values.
+
+    Text values come from input: their control characters are escaped
+    (:func:`~detector.events.printable.printable`) before they reach the sentence.
+    """
     lenient = _Lenient(
         {
-            key: _Lenient(value) if isinstance(value, Mapping) else _text(value)
+            key: _Lenient({k: _text(v) for k, v in value.items()})
+            if isinstance(value, Mapping)
+            else _text(value)
             for key, value in values.items()
         }
     )
@@ -116,6 +124,10 @@ def _render(template: str, values: Mapping[str, Any]) -> str | None:
 def _text(value: Any) -> Any:
     if value is None:
         return _MISSING
+    if isinstance(value, str):
+        return printable(value)
+    # Numbers keep their type, so format specs like {count:d} still apply; containers
+    # render their items with repr(), which already escapes control characters.
     return value
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from detector.events.model import Event
+from detector.events.printable import printable
 from detector.scoring.calibration import FeatureStats
 
 __all__ = ["FeatureReason", "actor_expectation", "describe", "top_features"]
@@ -135,9 +136,13 @@ def top_features(
 
 
 def describe(event: Event, reasons: Sequence[FeatureReason], new_values: Mapping[str, str]) -> str:
-    """One sentence: the actor, then each top feature with its numbers."""
+    """One sentence: the actor, then each top feature with its numbers.
+
+    Values from input (the actor, a first-seen value) have their control
+    characters escaped (:func:`~detector.events.printable.printable`).
+    """
     parts = [_phrase(reason, event, new_values) for reason in reasons]
-    return f"{event.actor}: {'; '.join(parts)}"
+    return f"{printable(event.actor)}: {'; '.join(parts)}"
 
 
 def _phrase(reason: FeatureReason, event: Event, new_values: Mapping[str, str]) -> str:
@@ -148,7 +153,7 @@ def _phrase(reason: FeatureReason, event: Event, new_values: Mapping[str, str]) 
     if name.startswith("actor.new."):
         field = name.removeprefix("actor.new.")
         seen = new_values.get(field)
-        return f"first time with this {field}" + (f" ({seen})" if seen else "")
+        return f"first time with this {field}" + (f" ({printable(seen)})" if seen else "")
     if name in _FLAGS:
         return _FLAGS[name] if value else f"not {_FLAGS[name]}"
     if name == "actor.active_hours_of_week":

@@ -1,8 +1,14 @@
-"""Alerts as JSON lines in a file (``ciwatch replay --alerts-out``), fsynced on flush."""
+"""Alerts as JSON lines in a file (``ciwatch replay --alerts-out``), fsynced on flush.
+
+Not only regular files: ``/dev/null``, ``/dev/stdout`` or a pipe work too (they
+are not fsynced, there is nothing to sync). A write that fails (a full disk)
+ends the command with one line naming the file.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,15 +38,30 @@ class JsonlFileSink(Sink):
         self.path = path
         try:
             self._handle = path.open("wb" if truncate else "ab")
+            # fsync fails on devices and pipes (EINVAL): only a regular file needs it.
+            self._durable = stat.S_ISREG(os.fstat(self._handle.fileno()).st_mode)
         except OSError as exc:
             raise ConfigError(f"cannot write alerts: {exc.strerror}", where=str(path)) from None
 
     def send(self, batch: Sequence[Alert]) -> None:
-        self._handle.write(b"".join(orjson.dumps(a.to_dict()) + b"\n" for a in batch))
+        try:
+            self._handle.write(b"".join(orjson.dumps(a.to_dict()) + b"\n" for a in batch))
+        except OSError as exc:
+            raise self._write_error(exc) from None
 
     def flush(self) -> None:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        try:
+            self._handle.flush()
+            if self._durable:
+                os.fsync(self._handle.fileno())
+        except OSError as exc:
+            raise self._write_error(exc) from None
 
     def close(self) -> None:
-        self._handle.close()
+        try:
+            self._handle.close()
+        except OSError as exc:  # the last buffered alerts did not reach the file
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: OSError) -> ConfigError:
+        return ConfigError(f"cannot write alerts: {exc.strerror}", where=str(self.path))

