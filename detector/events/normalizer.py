@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from detector.errors import ConfigError
+from detector.events.decoding import decode_json, deeper_than, too_deep
 from detector.events.envelopes import Failed, Found, Opener, Reader
 from detector.events.model import (
     ActorType,
@@ -166,7 +167,7 @@ class Normalizer:
             if not isinstance(doc, Mapping | list):  # a list may be Fluentd's [time, record]
                 detail = f"top level is {type(doc).__name__}, not an object"
                 return [_dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, value)]
-        if _too_deep(value, doc, self.limits.max_depth):
+        if too_deep(value, doc, self.limits.max_depth):
             detail = f"nesting deeper than {self.limits.max_depth}"
             return [_dead(DeadLetterReason.TOO_DEEP, detail, position, value)]
         return self._open_envelopes(doc, position)
@@ -179,10 +180,10 @@ class Normalizer:
             return [Skipped(SkipReason.EMPTY_BATCH, position)]
         max_depth = self.limits.max_depth
         # The array is one level; only when the whole could be too deep is each element walked.
-        walk = _too_deep(value, docs, max_depth + 1)
+        walk = too_deep(value, docs, max_depth + 1)
         out: list[Event | DeadLetter | Skipped] = []
         for doc in docs:
-            if walk and isinstance(doc, Mapping | list) and _deeper_than(doc, max_depth):
+            if walk and isinstance(doc, Mapping | list) and deeper_than(doc, max_depth):
                 detail = f"nesting deeper than {max_depth}"
                 out.append(_dead(DeadLetterReason.TOO_DEEP, detail, position, doc))
             elif opens_batch(doc):
@@ -208,7 +209,7 @@ class Normalizer:
         if value.startswith(BOM):
             value = value[len(BOM) :]
         try:
-            doc = _decode(value)
+            doc = decode_json(value)
         except ValueError as exc:
             error = exc
         else:
@@ -232,7 +233,7 @@ class Normalizer:
             return [_dead(DeadLetterReason.TOO_LARGE, detail, position, piece.data)]
         if piece.kind is PieceKind.VALUE:
             try:
-                doc = _decode(piece.data)
+                doc = decode_json(piece.data)
             except ValueError as exc:
                 return [_undecodable(piece.data, exc, position)]
             return self._document(doc, piece.data, position)
@@ -264,8 +265,8 @@ class Normalizer:
         value = text.encode() if isinstance(text, str) else text
         if len(value) > self.limits.max_record_bytes:
             raise ValueError(f"{len(value)} bytes > {self.limits.max_record_bytes}")
-        doc = _decode(value)
-        if isinstance(doc, Mapping | list) and _too_deep(value, doc, self.limits.max_depth):
+        doc = decode_json(value)
+        if isinstance(doc, Mapping | list) and too_deep(value, doc, self.limits.max_depth):
             raise ValueError(f"nesting deeper than {self.limits.max_depth}")
         return doc
 
@@ -356,35 +357,6 @@ def _parse_with_shipper_time(
     if shipped is None or doc.get(parser.time_field) == shipped:
         raise error
     return parser.parse({**doc, parser.time_field: shipped})
-
-
-def _decode(value: bytes) -> Any:
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError as strict_error:
-        try:
-            # Vendors (AWS docs among them) publish raw control characters inside strings.
-            return json.loads(value.decode("utf-8"), strict=False)
-        except (ValueError, RecursionError):
-            raise ValueError(str(strict_error)) from None
-
-
-def _too_deep(value: bytes, doc: Mapping[str, Any] | list[Any], max_depth: int) -> bool:
-    # Counting brackets in C is cheap; only records that could be too deep are walked.
-    if value and value.count(b"{") + value.count(b"[") <= max_depth:
-        return False
-    return _deeper_than(doc, max_depth)
-
-
-def _deeper_than(doc: Mapping[str, Any] | list[Any], max_depth: int) -> bool:
-    stack: list[tuple[Any, int]] = [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            return True
-        children = node.values() if isinstance(node, Mapping) else node
-        stack.extend((c, depth + 1) for c in children if isinstance(c, Mapping | list))
-    return False
 
 
 def _undecodable(value: bytes, error: ValueError, position: Position) -> DeadLetter:

@@ -8,11 +8,9 @@ and tests: the documents inside one decoded value, without limits or fallback ti
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
-import orjson
-
+from detector.events.decoding import decode_json
 from detector.events.envelopes import (  # noqa: F401  (each module registers its envelopes)
     azure_diagnostic,
     cloudtrail_digest,
@@ -61,17 +59,7 @@ __all__ = [
 _UNLIMITED = 1 << 30
 
 
-def _decode(text: str | bytes) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        try:
-            return json.loads(text, strict=False)
-        except (ValueError, RecursionError):
-            raise ValueError(str(exc)) from None
-
-
-_PLAIN = Reader(_decode, _UNLIMITED)
+_PLAIN = Reader(decode_json, _UNLIMITED)
 
 
 def unwrap(doc: Any) -> list[Any]:
