@@ -29,6 +29,7 @@ from types import FrameType
 from detector.alerts.model import Alert
 from detector.checkpoint import Checkpoint, Offsets
 from detector.config import PipelineConfig
+from detector.errors import ConfigError
 from detector.metrics import Metrics, MetricsServer
 from detector.pipeline import Pipeline, deliver
 from detector.sinks.base import Sink
@@ -206,7 +207,13 @@ class Daemon:
             self._log(f"no checkpoint in {self.checkpoint.path.parent}: starting afresh")
             return None
         state, offsets = saved
-        self.pipeline.restore(state)
+        try:
+            self.pipeline.restore(state)
+        except (ConfigError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Valid JSON of the wrong shape inside: one line naming the file, not a traceback.
+            what = exc if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            detail = f"damaged checkpoint: {what}"[:300]
+            raise ConfigError(detail, where=str(self.checkpoint.path)) from None
         self._offsets = dict(offsets)
         self._log(f"restored state at {len(offsets)} partition offsets from {self.checkpoint.path}")
         return offsets

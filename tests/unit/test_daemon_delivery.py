@@ -12,6 +12,7 @@ import pytest
 from detector.alerts.model import Alert
 from detector.config import load_config
 from detector.daemon import Daemon
+from detector.errors import ConfigError
 from detector.sinks.base import Sink
 from tests.receiver import running_receiver
 from tests.unit.sinks.test_webhook_format import make_alert
@@ -69,3 +70,17 @@ def test_spooled_alerts_go_out_when_the_siem_returns_without_new_alerts(tmp_path
             daemon.retry_spooled()
             time.sleep(0.05)
         assert receiver.first_sends() == {alert.id}
+
+
+@pytest.mark.parametrize("pipeline_state", [{}, {"version": 1}, {"version": 1, "features": 3}])
+def test_a_checkpoint_whose_state_is_of_the_wrong_shape_is_one_line(
+    tmp_path: Path, pipeline_state: dict[str, object]
+) -> None:
+    config_path = tmp_path / "ciwatch.yaml"
+    config_path.write_text(f"models: {{enabled: false}}\nservice: {{state_dir: {tmp_path}}}\n")
+    daemon = Daemon(load_config(config_path), [], log=lambda line: None)
+    assert daemon.checkpoint is not None
+    daemon.checkpoint.save(pipeline_state, {("audit", 0): 5})
+    with pytest.raises(ConfigError, match="damaged checkpoint") as raised:
+        daemon._restore()
+    assert raised.value.where == str(daemon.checkpoint.path)
