@@ -10,7 +10,6 @@ daemon dead-letters events too far ahead of its wall clock (``future_time``).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,9 @@ from detector.events.fields import EARLIEST_TIME, LATEST_TIME, MAX_SHOWN_CHARS, 
 from detector.events.model import DeadLetterReason, ParseError
 from detector.events.ordering import EventSorter
 from detector.pipeline import BatchOutcome, Pipeline
-from detector.sinks.base import Sink
 from detector.sources.record import Position, RawRecord
 from tests.samples import sample
+from tests.unit.test_daemon_delivery import Collecting
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NOW = START + timedelta(minutes=30)
@@ -239,17 +238,6 @@ def test_a_suppression_period_past_the_last_representable_time_does_not_overflow
 
 
 # -- replay ----------------------------------------------------------------------------
-
-
-class Collecting(Sink):
-    name = "collecting"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.got: list[Alert] = []
-
-    def send(self, batch: Sequence[Alert]) -> None:
-        self.got.extend(batch)
 
 
 def test_a_far_future_record_in_a_replay_neither_blinds_nor_crashes(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "Opening",
     "Reader",
     "b64decode",
+    "base64_payload",
     "decompressed",
     "is_object",
     "items_of",
@@ -130,6 +131,11 @@ def decompressed(data: bytes, max_bytes: int, what: str) -> bytes:
         raise EnvelopeError(f"{what} is not valid {exc}") from None
     except DecompressedTooLargeError as exc:
         raise EnvelopeError(f"{what}: {exc}") from None
+
+
+def base64_payload(text: Any, reader: Reader, what: str) -> bytes:
+    """A base64 payload field, decompressed when gzip or zstd, within ``reader``'s bound."""
+    return decompressed(b64decode(text, what), reader.max_bytes, what)
 
 
 def items_of(batch: Any, what: str, fallback_time: Any = None) -> list[Inner]:

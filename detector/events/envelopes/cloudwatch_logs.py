@@ -17,8 +17,7 @@ from detector.events.envelopes.base import (
     Inner,
     Opening,
     Reader,
-    b64decode,
-    decompressed,
+    base64_payload,
     is_object,
     register,
 )
@@ -55,5 +54,4 @@ class CloudWatchLambda(Envelope):
         return is_object(doc["awslogs"]) and "data" in doc["awslogs"]
 
     def open(self, doc: Any, reader: Reader) -> Opening:
-        data = b64decode(doc["awslogs"]["data"], "awslogs.data")
-        return [Inner(decompressed(data, reader.max_bytes, "awslogs.data"))]
+        return [Inner(base64_payload(doc["awslogs"]["data"], reader, "awslogs.data"))]

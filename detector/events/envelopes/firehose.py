@@ -16,8 +16,7 @@ from detector.events.envelopes.base import (
     Inner,
     Opening,
     Reader,
-    b64decode,
-    decompressed,
+    base64_payload,
     is_object,
     items_of,
     register,
@@ -59,6 +58,5 @@ class FirehoseRecord(Envelope):
         return type(doc["data"]) is str and doc.keys() <= _RECORD_KEYS
 
     def open(self, doc: Any, reader: Reader) -> Opening:
-        data = b64decode(doc["data"], "data")
-        payload = decompressed(data, reader.max_bytes, "data")
+        payload = base64_payload(doc["data"], reader, "data")
         return [Inner(payload, doc.get("approximateArrivalTimestamp"))]

@@ -15,12 +15,10 @@ from typing import Any
 
 from detector.events.envelopes.base import (
     Envelope,
-    EnvelopeError,
     Inner,
     Opening,
     Reader,
-    b64decode,
-    decompressed,
+    base64_payload,
     is_object,
     register,
 )
@@ -38,9 +36,5 @@ class KinesisRecord(Envelope):
 
     def open(self, doc: Any, reader: Reader) -> Opening:
         record = doc["kinesis"]
-        if not isinstance(record, dict):
-            raise EnvelopeError("kinesis is not an object")
-        payload = decompressed(
-            b64decode(record["data"], "kinesis.data"), reader.max_bytes, "kinesis.data"
-        )
+        payload = base64_payload(record["data"], reader, "kinesis.data")
         return [Inner(payload, record.get("approximateArrivalTimestamp"))]

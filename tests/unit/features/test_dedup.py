@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import orjson
 
@@ -12,8 +10,8 @@ from detector.config import PipelineConfig
 from detector.events.model import ActorType, Category, Event, Outcome
 from detector.features.dedup import DuplicateSettings, RecentIds
 from detector.pipeline import Pipeline
-from detector.sources.record import Position, RawRecord
-from tests.samples import sample
+from detector.sources.record import RawRecord
+from tests.unit.test_time_sanity import okta_failure, record
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -72,14 +70,10 @@ def test_the_remembered_ids_survive_a_snapshot() -> None:
 
 def failed_okta_sign_ins(count: int) -> list[RawRecord]:
     """The published failed Okta sign-in, as ``count`` distinct attempts 20 s apart."""
-    published = sample("okta_system_log", "Okta.Login.Success: Failed Login")
-    records = []
-    for number in range(count):
-        attempt: dict[str, Any] = copy.deepcopy(published)
-        attempt["uuid"] = f"{published['uuid']}-{number}"
-        attempt["published"] = (START + timedelta(seconds=20 * number)).isoformat()
-        records.append(RawRecord(orjson.dumps(attempt), Position("okta", number)))
-    return records
+    return [
+        record(okta_failure(START + timedelta(seconds=20 * number), number), number)
+        for number in range(count)
+    ]
 
 
 def brute_force_summaries(records: list[RawRecord], *, recognise: bool = True) -> list[str]:
