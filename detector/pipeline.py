@@ -268,6 +268,7 @@ class Pipeline:
         """Alerts still folding repeats, sent again with their final counts."""
         alerts = self.suppressor.flush()
         self.stats.folded = self.suppressor.folded
+        self.stats.add_alerts(alerts)
         return alerts
 
     def snapshot(self) -> dict[str, Any]:
@@ -395,9 +396,7 @@ def drive(
         source.commit(record.position for record in batch)
         if on_batch:
             on_batch(outcome, len(batch))
-    final = pipeline.finish()
-    pipeline.stats.add_alerts(final)
-    deliver(sinks, final)
+    deliver(sinks, pipeline.finish())
 
 
 def deliver(

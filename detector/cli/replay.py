@@ -151,9 +151,7 @@ def replay_files(
             deliver(sinks, pipeline.detect(events))
             bar.set_postfix(alerts=pipeline.stats.alerts.total(), refresh=False)
             bar.update(len(events))
-    final = pipeline.finish()
-    pipeline.stats.add_alerts(final)
-    deliver(sinks, final)
+    deliver(sinks, pipeline.finish())
 
 
 def memory_size(text: str) -> int:
