@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from detector.errors import ConfigError
+
 __all__ = ["HIGH_SCORE", "THRESHOLD_SCORE", "Calibration", "FeatureStats"]
 
 THRESHOLD_SCORE = 0.5
@@ -66,7 +68,8 @@ class Calibration:
     def fit(cls, scores: Scores, *, target_alert_rate: float) -> Calibration:
         """Calibrate on the raw scores of the training rows."""
         if not 0.0 < target_alert_rate < 1.0:
-            raise ValueError(f"target_alert_rate must be in (0, 1), got {target_alert_rate}")
+            message = f"must be above 0 and below 1, got {target_alert_rate}"
+            raise ConfigError(message, where="target_alert_rate")
         top = 1.0 - target_alert_rate
         quantiles = np.quantile(scores, np.linspace(0.0, top, _KNOTS))
         threshold = _threshold(np.sort(scores), target_alert_rate)

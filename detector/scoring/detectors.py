@@ -12,6 +12,7 @@ Names (:data:`DETECTORS`, plus any ``pyod:<Name>`` that ``pyod.models`` has):
 - ``ecod`` — ECOD's per-feature tail probabilities, scored against the
   training rows only (pyod's ECOD ranks each batch with them: batch-dependent).
 - ``pyod:IForest``, ``pyod:ECOD``, ``pyod:HBOS``, ``pyod:COPOD``, ...
+  (model files hold only :data:`SAVEABLE` ones: see :mod:`detector.scoring.pyod_detector`)
 - ``ensemble`` — the mean of its members' rank-normalized scores; named without
   members, :data:`DEFAULT_ENSEMBLE` (``iforest`` and ``ecod``), the default.
 
@@ -20,28 +21,38 @@ ensemble: ``{"name": "ensemble", "members": [spec, ...]}``):
 
 >>> make_detector("iforest").spec
 {'name': 'iforest', 'params': {'n_estimators': 200, 'max_samples': 1024}}
+
+A fitted detector's state is plain numeric arrays (``to_arrays``);
+:func:`detector_from_arrays` rebuilds it from them and its spec, without pickle.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import inspect
-import re
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from detector.errors import CiwatchError, ConfigError
-from detector.scoring.forest import forest_scores
+from detector.errors import ConfigError
+from detector.scoring.base import (
+    Arrays,
+    Detector,
+    Fitted,
+    Matrix,
+    NotFittedError,
+    StateError,
+    numeric,
+    sample_rows,
+)
+from detector.scoring.forest import Forest, ForestError, forest_arrays
+from detector.scoring.pyod_detector import PYOD_PREFIX, SAVEABLE_PYOD, PyodDetector
 
 __all__ = [
     "DEFAULT_DETECTOR",
     "DEFAULT_ENSEMBLE",
     "DETECTORS",
+    "SAVEABLE",
     "Detector",
     "DetectorSpec",
     "EnsembleDetector",
@@ -49,63 +60,16 @@ __all__ = [
     "Matrix",
     "NotFittedError",
     "PyodDetector",
+    "StateError",
     "TailProbabilityDetector",
+    "detector_from_arrays",
     "make_detector",
 ]
 
-Matrix = npt.NDArray[np.float64]
 DetectorSpec = str | Mapping[str, Any]
 
-_PYOD_PREFIX = "pyod:"
-_PYOD_NAME = re.compile(r"^[A-Z][A-Za-z0-9_]*$")
-# pyod class → module where the module is not simply the lowercased class name.
-_PYOD_MODULES = {
-    "AutoEncoder": "auto_encoder",
-    "DeepSVDD": "deep_svdd",
-    "FeatureBagging": "feature_bagging",
-    "KDE": "kde",
-    "LODA": "loda",
-    "LUNAR": "lunar",
-    "SUOD": "suod",
-    "VAE": "vae",
-}
 
-
-class NotFittedError(CiwatchError):
-    """A detector was asked to score before it was fitted."""
-
-
-@runtime_checkable
-class Detector(Protocol):
-    """pyod's contract: ``fit(X)``, then ``decision_function(X)``, higher = more anomalous.
-
-    ``spec`` is the canonical mapping :func:`make_detector` rebuilds it from
-    (recorded in the model envelope).
-    """
-
-    @property
-    def spec(self) -> dict[str, Any]: ...
-
-    def fit(self, matrix: Matrix) -> Detector: ...
-
-    def decision_function(self, matrix: Matrix) -> Matrix: ...
-
-
-class _Fitted:
-    """Holds the fitted estimator; raises :class:`NotFittedError` until there is one."""
-
-    _name = "detector"
-
-    def __init__(self) -> None:
-        self._model: Any = None
-
-    def _estimator(self) -> Any:
-        if self._model is None:
-            raise NotFittedError("score requested before fit", where=self._name)
-        return self._model
-
-
-class IsolationForestDetector(_Fitted):
+class IsolationForestDetector(Fitted):
     """scikit-learn's ``IsolationForest``; the raw score is minus ``score_samples``.
 
     Defaults: 200 trees of up to 1024 samples each (fewer if the training set
@@ -133,30 +97,29 @@ class IsolationForestDetector(_Fitted):
             params["max_samples"] = min(params["max_samples"], len(matrix))
         model = IsolationForest(**params, random_state=self._seed)
         model.fit(matrix)
-        self._model = model
+        # Scored from its node arrays, fitted or loaded alike (detector.scoring.forest).
+        self._model = Forest.from_arrays(forest_arrays(model))
         return self
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Whether the fast loop agrees is checked again wherever the artifact is loaded.
-        return {key: value for key, value in self.__dict__.items() if key != "_fast"}
-
     def decision_function(self, matrix: Matrix) -> Matrix:
-        model = self._estimator()
-        # The loop of detector.scoring.forest, once checked against scikit-learn's own.
-        agreed: bool | None = getattr(self, "_fast", None)
-        if agreed is not False:
-            fast = forest_scores(model, matrix)
-            if agreed is None:
-                agreed = fast is not None and np.allclose(fast, -model.score_samples(matrix))
-                self._fast = agreed
-            if agreed and fast is not None:
-                return fast
-        # score_samples is higher for normal points; flip it to pyod's direction.
-        scores: Matrix = -np.asarray(model.score_samples(matrix), dtype=np.float64)
-        return scores
+        forest: Forest = self._estimator()
+        return forest.scores(matrix)
+
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The forest's node arrays (:data:`~detector.scoring.forest.FOREST_ARRAYS`)."""
+        forest: Forest = self._estimator()
+        return forest.to_arrays()
+
+    def load_arrays(self, arrays: Arrays) -> IsolationForestDetector:
+        """This detector, fitted with ``arrays`` from :meth:`to_arrays`."""
+        try:
+            self._model = Forest.from_arrays(dict(arrays))
+        except ForestError as error:
+            raise StateError(f"iforest: {error}") from None
+        return self
 
 
-class TailProbabilityDetector(_Fitted):
+class TailProbabilityDetector(Fitted):
     """ECOD (Li et al., 2022) scored against the training rows alone.
 
     Per feature, the left and right tail probabilities of a value among the
@@ -181,12 +144,28 @@ class TailProbabilityDetector(_Fitted):
         return {"name": self._name, "params": {"fit_rows": self._fit_rows}}
 
     def fit(self, matrix: Matrix) -> TailProbabilityDetector:
-        rows = _sample_rows(matrix, self._fit_rows, self._seed)
+        rows = sample_rows(matrix, self._fit_rows, self._seed)
         centred = rows - rows.mean(axis=0)
         spread = np.sqrt((centred**2).mean(axis=0))
         third = (centred**3).mean(axis=0)
         skew = np.sign(np.where(spread > 0, third, 0.0))
         self._model = (np.sort(rows, axis=0), skew)
+        return self
+
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """``columns``: the training rows, each column sorted; ``skew``: each column's sign."""
+        columns, skew = self._estimator()
+        return {"columns": columns, "skew": skew}
+
+    def load_arrays(self, arrays: Arrays) -> TailProbabilityDetector:
+        """This detector, fitted with ``arrays`` from :meth:`to_arrays`."""
+        columns = numeric(arrays, "columns", 2).astype(np.float64)
+        skew = numeric(arrays, "skew", 1).astype(np.float64)
+        if len(columns) == 0 or columns.shape[1] != len(skew):
+            raise StateError("ecod: columns and skew do not fit together")
+        if np.any(np.diff(columns, axis=0) < 0):
+            raise StateError("ecod: columns are not sorted")
+        self._model = (columns, skew)
         return self
 
     def decision_function(self, matrix: Matrix) -> Matrix:
@@ -205,68 +184,7 @@ class TailProbabilityDetector(_Fitted):
         return scores
 
 
-def _sample_rows(matrix: Matrix, limit: int | None, seed: int) -> Matrix:
-    """``matrix``, or a seeded random ``limit`` of its rows (in their order) if it has more."""
-    if limit is None or len(matrix) <= limit:
-        return matrix
-    chosen = np.random.default_rng(seed).choice(len(matrix), limit, replace=False)
-    sampled: Matrix = matrix[np.sort(chosen)]
-    return sampled
-
-
-class PyodDetector(_Fitted):
-    """Any detector class of ``pyod.models`` (imported when first built, pyod is slow to load).
-
-    ``fit_rows`` (ciwatch's, not pyod's): fit on at most that many rows, drawn at
-    random with the seed. For detectors that keep their training data and
-    compare every scored row with it (ECOD, COPOD, KNN), it bounds the artifact's
-    size and the cost of each scoring call, whatever the length of the history.
-    """
-
-    def __init__(
-        self, class_name: str, *, seed: int = 0, fit_rows: int | None = None, **params: Any
-    ) -> None:
-        super().__init__()
-        self._class = _pyod_class(class_name)
-        self._name = f"{_PYOD_PREFIX}{class_name}"
-        self._params = dict(params)
-        self._fit_rows = fit_rows
-        self._seed = seed
-        if "random_state" in _init_parameters(self._class) and "random_state" not in params:
-            self._params["random_state"] = seed
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        extra = {} if self._fit_rows is None else {"fit_rows": self._fit_rows}
-        return {"name": self._name, "params": {**self._params, **extra}}
-
-    def fit(self, matrix: Matrix) -> PyodDetector:
-        model = self._class(**self._params)
-        with _quiet_constant_columns():
-            model.fit(_sample_rows(matrix, self._fit_rows, self._seed))
-        self._model = model
-        return self
-
-    def decision_function(self, matrix: Matrix) -> Matrix:
-        with _quiet_constant_columns():
-            scores = self._estimator().decision_function(matrix)
-        return np.asarray(scores, dtype=np.float64)
-
-
-@contextlib.contextmanager
-def _quiet_constant_columns() -> Iterator[None]:
-    """Silence scipy's warning on the skew of a constant column (ECOD, COPOD).
-
-    Features that never vary in a family's training rows are common (a flag
-    nobody raised) and harmless: pyod turns the NaN skew into 0. Left alone,
-    the warning would be printed on every scoring call of the daemon.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-        yield
-
-
-class EnsembleDetector(_Fitted):
+class EnsembleDetector(Fitted):
     """The mean of its members' scores, each mapped to its rank among its training scores.
 
     Rank normalization (the share of training scores at or below a score,
@@ -300,6 +218,29 @@ class EnsembleDetector(_Fitted):
         ]
         mean: Matrix = np.mean(ranks, axis=0).astype(np.float64)
         return mean
+
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """Member i's arrays as ``member<i>.<name>``, its training scores as ``reference<i>``."""
+        references: list[Matrix] = self._estimator()
+        arrays: dict[str, npt.NDArray[Any]] = {}
+        for index, (member, reference) in enumerate(zip(self._members, references, strict=True)):
+            arrays[f"reference{index}"] = reference
+            arrays.update({f"member{index}.{k}": v for k, v in member.to_arrays().items()})
+        return arrays
+
+    def load_arrays(self, arrays: Arrays) -> EnsembleDetector:
+        """This ensemble and its members, fitted with ``arrays`` from :meth:`to_arrays`."""
+        references = []
+        for index, member in enumerate(self._members):
+            reference = numeric(arrays, f"reference{index}", 1).astype(np.float64)
+            if len(reference) == 0 or np.any(np.diff(reference) < 0):
+                raise StateError(f"ensemble: reference{index} is empty or not sorted")
+            prefix = f"member{index}."
+            own = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+            _load(member, own)
+            references.append(reference)
+        self._model = references
+        return self
 
 
 def _rank(scores: Matrix, reference: Matrix) -> Matrix:
@@ -349,8 +290,8 @@ def make_detector(spec: DetectorSpec, *, seed: int = 0) -> Detector:
     if name == "ensemble":
         chosen = DEFAULT_ENSEMBLE if members is None else members
         return EnsembleDetector([make_detector(member, seed=seed) for member in chosen])
-    if name.startswith(_PYOD_PREFIX):
-        return PyodDetector(name.removeprefix(_PYOD_PREFIX), seed=seed, **params)
+    if name.startswith(PYOD_PREFIX):
+        return PyodDetector(name.removeprefix(PYOD_PREFIX), seed=seed, **params)
     factory = DETECTORS.get(name)
     if factory is None:
         known = ", ".join([*sorted(DETECTORS), "ensemble", "pyod:<Name>"])
@@ -381,21 +322,23 @@ def _parse_spec(
     return name, dict(params), members
 
 
-def _pyod_class(class_name: str) -> Any:
-    where = f"detector {_PYOD_PREFIX}{class_name}"
-    if not _PYOD_NAME.match(class_name):
-        raise ConfigError("not a pyod class name", where=where)
-    module_name = _PYOD_MODULES.get(class_name, class_name.lower())
-    try:
-        module = importlib.import_module(f"pyod.models.{module_name}")
-    except ImportError as error:
-        message = f"pyod.models has no {module_name} module ({error})"
-        raise ConfigError(message, where=where) from None
-    found = getattr(module, class_name, None)
-    if not isinstance(found, type):
-        raise ConfigError(f"pyod.models.{module_name} has no class {class_name}", where=where)
-    return found
+SAVEABLE = ("iforest", "ecod", "ensemble", *(PYOD_PREFIX + name for name in SAVEABLE_PYOD))
+"""Detectors a model file can hold (an ensemble if all its members can)."""
 
 
-def _init_parameters(cls: type) -> tuple[str, ...]:
-    return tuple(inspect.signature(cls).parameters)
+def detector_from_arrays(spec: DetectorSpec, arrays: Arrays) -> Detector:
+    """The fitted detector ``spec`` names, rebuilt from its :meth:`~Detector.to_arrays`.
+
+    Only numbers are read: nothing is unpickled or imported beyond the classes the
+    spec names. Arrays that do not fit the detector raise :class:`StateError`.
+    """
+    detector = make_detector(spec)
+    _load(detector, arrays)
+    return detector
+
+
+def _load(detector: Detector, arrays: Arrays) -> None:
+    load = getattr(detector, "load_arrays", None)
+    if load is None:
+        raise StateError(f"{detector.spec['name']} cannot be read from plain arrays")
+    load(arrays)

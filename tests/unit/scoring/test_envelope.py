@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib  # type: ignore[import-untyped]
 import numpy as np
 import orjson
 import pytest
@@ -45,7 +44,7 @@ def test_round_trip_scores_identically(model_set: ModelSet, saved: Path) -> None
 
 def test_directory_holds_artifact_envelope_and_card(saved: Path) -> None:
     assert sorted(path.name for path in saved.iterdir()) == sorted(
-        f"{name}.{suffix}" for name in FAMILIES for suffix in ("joblib", "json", "md")
+        f"{name}.{suffix}" for name in FAMILIES for suffix in ("npz", "json", "md")
     )
     data = orjson.loads((saved / "code.json").read_bytes())
     assert data["created_at"] == CREATED.isoformat()
@@ -62,18 +61,18 @@ def test_directory_holds_artifact_envelope_and_card(saved: Path) -> None:
     assert "your own" in card
 
 
-def test_tampered_artifact_is_refused_before_unpickling(
+def test_tampered_artifact_is_refused_before_reading(
     saved: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    artifact = saved / "code.joblib"
+    artifact = saved / "code.npz"
     artifact.write_bytes(artifact.read_bytes() + b"\x00")
     for other in ("auth", "infra"):
         (saved / f"{other}.json").unlink()
 
-    def never(*args: object) -> object:
-        raise AssertionError("joblib.load called on an unverified artifact")
+    def never(*args: object, **kwargs: object) -> object:
+        raise AssertionError("np.load called on an unverified artifact")
 
-    monkeypatch.setattr(joblib, "load", never)
+    monkeypatch.setattr(np, "load", never)
     with pytest.raises(ModelError) as raised:
         load_models(saved)
     assert raised.value.where == str(artifact)
@@ -105,8 +104,9 @@ def test_feature_list_edited_without_its_hash_is_refused(saved: Path) -> None:
         ({"colour": "red"}, "colour"),
         ({"threshold": 1.0}, "threshold"),
         ({"format": 99}, "format 99"),
+        ({"format": 1}, "retrain"),
         ({"family": "billing"}, "unknown model family"),
-        ({"artifact": "../elsewhere.joblib"}, "not found"),
+        ({"artifact": "../elsewhere.npz"}, "not found"),
     ],
 )
 def test_malformed_envelope_is_refused(saved: Path, change: dict[str, Any], message: str) -> None:
