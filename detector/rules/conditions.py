@@ -19,8 +19,10 @@ A missing value satisfies no operator except ``exists: false`` and ``not``
 (plain negation). Raw paths may reach several values: an operator holds if it
 holds for any of them, ``exists`` asks whether there is at least one, and
 ``not`` negates the whole. Every string operator but ``regex`` ignores case;
-``regex`` searches (anchor it yourself) with a time bound, counting timeouts as
-non-matches in :class:`RegexGuard`.
+``regex`` searches (anchor it yourself) in linear time, on at most
+``max_length`` characters of a value (see :mod:`detector.rules.regexes`)::
+
+      raw.commandLine: {regex: {pattern: "(?i)curl .*\\| *sh", max_length: 4096}}
 """
 
 from __future__ import annotations
@@ -28,13 +30,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
-
-import regex
 
 from detector.features.observation import Observation
 from detector.rules.fields import FieldPathError, LocatedError, as_text, parse_field_path
+from detector.rules.regexes import RegexError, RegexGuard, compile_regex
 
 __all__ = [
     "OPERATORS",
@@ -65,19 +65,11 @@ OPERATORS = (
     "not",
 )
 _GROUPS = ("any", "all")
-DEFAULT_REGEX_TIMEOUT = 0.05
+_REGEX_OPTIONS = ("pattern", "max_length")
 
 
 class ConditionError(LocatedError):
     """A condition map is invalid; ``path`` says where inside it (``actor.regex``)."""
-
-
-@dataclass(slots=True)
-class RegexGuard:
-    """The time bound for regex matchers, and how often it cut a match short."""
-
-    timeout: float = DEFAULT_REGEX_TIMEOUT
-    timeouts: int = 0
 
 
 def compile_condition_map(
@@ -166,7 +158,7 @@ def _leaf(operator: str, argument: Any, guard: RegexGuard, path: str) -> Matcher
             (key := compare_key(value)) is not None and bool(compiled.fullmatch(key))
         )
     if operator == "regex":
-        return _regex(_string(argument, path), guard, path)
+        return _regex(argument, guard, path)
     return _numeric(operator, argument, path)
 
 
@@ -178,22 +170,34 @@ def _text_test(operator: str, expected: str) -> Matcher:
     return lambda value: (key := compare_key(value)) is not None and expected in key
 
 
-def _regex(pattern: str, guard: RegexGuard, path: str) -> Matcher:
+def _regex(argument: Any, guard: RegexGuard, path: str) -> Matcher:
+    """``regex: pattern`` or ``regex: {pattern: ..., max_length: n}``."""
+    max_length = None
+    if isinstance(argument, Mapping):
+        unknown = [str(key) for key in argument if key not in _REGEX_OPTIONS]
+        if unknown:
+            known = ", ".join(_REGEX_OPTIONS)
+            raise ConditionError(path, f"unknown regex option {unknown[0]!r} (known: {known})")
+        max_length = argument.get("max_length")
+        if max_length is not None and not _positive_int(max_length):
+            got = _kind(max_length)
+            raise ConditionError(f"{path}.max_length", f"expected a count of at least 1, got {got}")
+        argument, path = argument.get("pattern"), f"{path}.pattern"
     try:
-        compiled = regex.compile(pattern)
-    except regex.error as exc:
-        raise ConditionError(path, f"bad regex {pattern!r}: {exc}") from None
+        search = compile_regex(_string(argument, path), guard, path, max_length=max_length)
+    except RegexError as exc:
+        raise ConditionError(exc.path, exc.message) from None
 
     def test(value: Any) -> bool:
         if value is None or isinstance(value, Mapping | list):
             return False
-        try:
-            return compiled.search(as_text(value), timeout=guard.timeout) is not None
-        except TimeoutError:
-            guard.timeouts += 1
-            return False
+        return search(as_text(value))
 
     return test
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _numeric(operator: str, argument: Any, path: str) -> Matcher:
