@@ -1,0 +1,167 @@
+"""The daemon's intake: poll Kafka, normalize, merge the partitions in event time.
+
+Each :meth:`Intake.next_batch` polls once, normalizes what came (so that every
+record has the event time it will be detected at: its earliest event's, or
+none for a dead letter or a skipped non-event) and adds it to a
+:class:`~detector.merge.PartitionMerge`, then takes what the merge releases.
+Partitions that hold a fair share of the buffer are paused, so that the
+others can be fetched and the buffer stays within ``service.partition_buffer``.
+
+A released :class:`Batch` is a prefix of each partition's polled records:
+committing the offsets after its records never skips a record still held.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from detector.events.model import DeadLetter, Event, Skipped
+from detector.events.ordering import in_event_time_order
+from detector.merge import PartitionMerge
+from detector.pipeline import BatchOutcome
+from detector.sources.record import Position, RawRecord
+
+__all__ = ["Batch", "Intake", "PartitionedSource"]
+
+Partition = tuple[str, int]
+"""(topic, partition)."""
+
+
+class PartitionedSource(Protocol):
+    """What the intake needs of :class:`~detector.sources.kafka.KafkaSource`."""
+
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[RawRecord]: ...
+
+    def unfinished(self) -> set[Partition]: ...
+
+    def assigned(self) -> set[Partition]: ...
+
+    def pause_only(self, partitions: Collection[Partition]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Normalized:
+    """One polled record and what normalizing it gave."""
+
+    record: RawRecord
+    events: list[Event] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def time(self) -> datetime | None:
+        return min((event.time for event in self.events), default=None)
+
+
+@dataclass(slots=True)
+class Batch:
+    """Records the merge released, normalized; ``events`` in event-time order."""
+
+    records: list[RawRecord] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Per reason, records known not to be events."""
+
+
+class Intake:
+    """Polls ``source`` and hands out batches merged in event time (see the module).
+
+    ``normalize``: the pipeline's (it counts what it normalizes).
+    ``max_wait_s``: longest one poll blocks; ``wait_s``: longest the merge waits
+    for a partition (``service.partition_wait``); ``capacity``: most records held.
+    """
+
+    def __init__(
+        self,
+        source: PartitionedSource,
+        normalize: Callable[[Sequence[RawRecord]], BatchOutcome],
+        *,
+        max_records: int,
+        max_wait_s: float,
+        wait_s: float,
+        capacity: int,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.source = source
+        self._normalize = normalize
+        self.max_records = max_records
+        self.max_wait_s = max_wait_s
+        extra = {"clock": clock} if clock is not None else {}
+        self.merge = PartitionMerge[Partition, _Normalized](
+            wait_s=wait_s, capacity=capacity, **extra
+        )
+        self._timeout_s = max_wait_s
+
+    def next_batch(self) -> Batch:
+        """Poll once, then what the merge releases (often nothing while it waits)."""
+        assigned = self.source.assigned()
+        share = self.merge.capacity // max(1, len(assigned))
+        # Each poll may bring one partition this many records: pausing a partition
+        # before it can pass its share keeps the buffer under its capacity.
+        size = max(1, min(self.max_records, share // 2, self.merge.capacity - len(self.merge)))
+        held = {p: self.merge.held(p) for p in assigned}
+        self.source.pause_only([p for p, n in held.items() if n and n + size > share])
+        records = []
+        if len(self.merge) < self.merge.capacity:
+            records = self.source.poll(size, self._timeout_s)
+        self._add(records)
+        pending = self.source.unfinished()
+        released = self.merge.take(self.max_records, pending=pending)
+        self._timeout_s = self._next_timeout(pending)
+        return _batch(released)
+
+    def drop(self, partitions: Collection[Partition]) -> int:
+        """Forget the records held for ``partitions`` (revoked); how many."""
+        return self.merge.drop(partitions)
+
+    def _add(self, records: list[RawRecord]) -> None:
+        if not records:
+            return
+        outcome = self._normalize(records)
+        units = {record.position: _Normalized(record) for record in records}
+        last = units[records[-1].position]
+        for event in outcome.events:
+            _unit(units, event.position, last).events.append(event)
+        for letter in outcome.dead_letters:
+            _unit(units, letter.position, last).dead_letters.append(letter)
+        for skipped in outcome.skipped:
+            _unit(units, skipped.position, last).skipped.append(skipped)
+        by_partition: dict[Partition, list[tuple[_Normalized, datetime | None]]] = {}
+        for unit in units.values():
+            position = unit.record.position
+            key = (position.stream, position.partition or 0)
+            by_partition.setdefault(key, []).append((unit, unit.time))
+        for partition, held in by_partition.items():
+            self.merge.add(partition, held)
+
+    def _next_timeout(self, pending: Collection[Partition]) -> float:
+        """Block the next poll only while nothing can be released now."""
+        if not len(self.merge):
+            return self.max_wait_s
+        left = self.merge.wait_left(pending)
+        return 0.0 if left is None else min(left, self.max_wait_s)
+
+
+def _unit(
+    units: dict[Position, _Normalized], position: Position | None, last: _Normalized
+) -> _Normalized:
+    # Every item carries its record's position; one without stays with the poll's last record.
+    found = units.get(position) if position is not None else None
+    return found if found is not None else last
+
+
+def _batch(released: list[_Normalized]) -> Batch:
+    batch = Batch()
+    for unit in released:
+        batch.records.append(unit.record)
+        batch.events.extend(unit.events)
+        batch.dead_letters.extend(unit.dead_letters)
+        batch.skipped.update(skipped.reason.value for skipped in unit.skipped)
+    # Records are released oldest first; the events inside one record may not be.
+    batch.events = in_event_time_order(batch.events)
+    return batch
