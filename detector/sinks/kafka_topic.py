@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 
 from detector.alerts.model import Alert
 from detector.detections import Severity
-from detector.errors import SourceError
+from detector.errors import UnreachableError
 from detector.sinks.base import Sink
 
 __all__ = ["KafkaTopicSink"]
@@ -45,7 +45,8 @@ class KafkaTopicSink(Sink):
                 acks="all", linger_ms=5, retries=2_147_483_647, **connection
             )
         except KafkaError as exc:
-            raise SourceError(f"cannot connect the alerts producer: {exc}", where=topic) from None
+            message = f"cannot connect the alerts producer: {exc}"
+            raise UnreachableError(message, where=topic) from None
         self._pending: list[Any] = []
 
     def send(self, batch: Sequence[Alert]) -> None:

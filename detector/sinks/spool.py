@@ -12,13 +12,20 @@ On open a torn last record is truncated away, and a record failing its checksum
 is skipped and counted in ``corrupt_records``. A damaged length field looks like
 a torn tail and loses the rest of its segment: frames carry no resync marker.
 
-One owner per directory (a lock file refuses a second process); not
-thread-safe. After an ``OSError`` from ``append``/``sync``, reopen the spool.
+A write that fails (``ENOSPC``, ``EIO``: an ``OSError`` from ``append`` or
+``sync``) is rolled back: the segment is truncated to where it was, so the
+records of that call are neither on disk nor counted, and the same spool can
+be written again later (when space returns). An ``ack`` whose checkpoint
+cannot be written stays in effect in memory and becomes durable with the next
+one that can (until then a restart redelivers).
+
+One owner per directory (a lock file refuses a second process); not thread-safe.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import fcntl
 import os
 import struct
@@ -30,12 +37,14 @@ from typing import BinaryIO
 from crc32c import crc32c
 
 from detector.errors import CiwatchError, ConfigError
+from detector.files import fsync_directory, remove_stale_temporaries, write_atomically
 
 __all__ = ["DiskSpool", "SpoolFull", "SpoolPosition", "SpooledRecord"]
 
 _HEADER = struct.Struct(">II")  # payload length, CRC32C of the payload
 _POSITION = struct.Struct(">QQ")  # the checkpoint: segment, offset; then its CRC32C
 _SUFFIX = ".seg"
+_ACK = "ack"  # the checkpoint file: the acknowledged position
 
 
 class SpoolFull(CiwatchError):  # noqa: N818  (reads as a state, like queue.Full)
@@ -82,7 +91,7 @@ class DiskSpool:
         try:
             if not directory.exists():
                 directory.mkdir(parents=True)
-                _fsync_directory(directory.parent)
+                fsync_directory(directory.parent)
             self._lock = (directory / "lock").open("wb")
         except OSError as exc:
             raise ConfigError(f"cannot use spool: {exc.strerror}", where=str(directory)) from None
@@ -91,9 +100,14 @@ class DiskSpool:
         except OSError:
             self._lock.close()
             raise ConfigError("spool is in use by another process", where=str(directory)) from None
+        with contextlib.suppress(OSError):  # what a crash mid-acknowledgement left; harmless
+            remove_stale_temporaries(directory / _ACK)
         self._sizes: dict[int, int] = {}  # segment number -> bytes in it, oldest first
         self._acked = self._open_segments()
-        self._writer: BinaryIO = self._segment(self._last).open("ab")
+        # Unbuffered: a failed write is known at once, with how much of it reached the file.
+        self._writer: BinaryIO | None = self._open_writer()
+        self._synced = dict(self._sizes)  # segment sizes as of the last sync
+        self._unsynced = 0  # records appended since then
         # The first sync also makes the directory entries of this open durable.
         self._directory_dirty = True
         # Everything before `_checked` has been verified and counted, so a corrupt
@@ -117,7 +131,8 @@ class DiskSpool:
     def append(self, payloads: Sequence[builtins.bytes]) -> None:
         """Append ``payloads`` in order; durable only after ``sync``.
 
-        Raises :class:`SpoolFull`, writing nothing, if they do not fit in ``max_bytes``.
+        Raises :class:`SpoolFull`, writing nothing, if they do not fit in ``max_bytes``;
+        on an ``OSError`` nothing of this call stays in the spool.
         """
         frames = [_HEADER.pack(len(p), crc32c(p)) + p for p in payloads]
         size = sum(len(frame) for frame in frames)
@@ -127,23 +142,38 @@ class DiskSpool:
                 f"{self.max_bytes} bytes in use",
                 where=str(self.directory),
             )
-        for frame in frames:
-            if (
-                self._sizes[self._last]
-                and self._sizes[self._last] + len(frame) > self.segment_bytes
-            ):
-                self._roll()
-            self._writer.write(frame)
-            self._sizes[self._last] += len(frame)
+        before = dict(self._sizes)
+        try:
+            for frame in frames:
+                if (
+                    self._sizes[self._last]
+                    and self._sizes[self._last] + len(frame) > self.segment_bytes
+                ):
+                    self._roll()
+                self._write(frame)
+        except OSError:
+            self._roll_back(before)
+            raise
         self._depth += len(frames)
+        self._unsynced += len(frames)
 
     def sync(self) -> None:
-        """Make every appended record survive a crash before returning."""
-        self._writer.flush()
-        os.fsync(self._writer.fileno())
-        if self._directory_dirty:
-            _fsync_directory(self.directory)
-            self._directory_dirty = False
+        """Make every appended record survive a crash before returning.
+
+        On an ``OSError`` the records appended since the last sync are dropped
+        (the caller still holds them and may append them again).
+        """
+        try:
+            os.fsync(self._writable().fileno())
+            if self._directory_dirty:
+                fsync_directory(self.directory)
+                self._directory_dirty = False
+        except OSError:
+            self._depth -= self._unsynced
+            self._roll_back(self._synced)
+            raise
+        self._synced = dict(self._sizes)
+        self._unsynced = 0
 
     def peek(self, limit: int) -> list[SpooledRecord]:
         """Up to ``limit`` of the oldest unacknowledged records, oldest first."""
@@ -179,14 +209,16 @@ class DiskSpool:
             raise ValueError(f"cannot acknowledge up to {upto!r}: no such record waiting")
         self._depth -= passed
         self._acked = self._skip_finished(target)
-        self._save_checkpoint(self._acked)
+        self._save_checkpoint(self._acked)  # on OSError: acknowledged in memory only, for now
         for number in [n for n in self._sizes if n < self._acked.segment]:
             del self._sizes[number]
+            self._synced.pop(number, None)
             self._segment(number).unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Flush to the OS and release the directory; call ``sync`` first for durability."""
-        self._writer.close()
+        """Release the directory; call ``sync`` first for durability."""
+        if self._writer is not None:
+            self._writer.close()
         self._lock.close()
 
     @property
@@ -228,7 +260,6 @@ class DiskSpool:
 
     def _walk(self, start: SpoolPosition) -> Iterator[tuple[SpoolPosition, builtins.bytes | None]]:
         """Each record from ``start``: its end and its payload, or None if it is corrupt."""
-        self._writer.flush()
         for number, size in list(self._sizes.items()):
             if number < start.segment:
                 continue
@@ -256,18 +287,59 @@ class DiskSpool:
 
     def _roll(self) -> None:
         """Start a new segment; the old one is fsynced first, so only the last can be torn."""
-        self._writer.flush()
-        os.fsync(self._writer.fileno())
-        self._writer.close()
+        os.fsync(self._writable().fileno())
         number = self._last + 1
-        self._writer = self._segment(number).open("ab")
+        writer = self._segment(number).open("ab", buffering=0)
+        self._close_writer()
+        self._writer = writer
         self._sizes[number] = 0
         self._directory_dirty = True
+
+    def _open_writer(self) -> BinaryIO:
+        return self._segment(self._last).open("ab", buffering=0)
+
+    def _writable(self) -> BinaryIO:
+        """The last segment, open for appending (again, after a failed write closed it)."""
+        if self._writer is None:
+            self._writer = self._open_writer()
+        return self._writer
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(OSError):
+                self._writer.close()
+            self._writer = None
+
+    def _write(self, frame: builtins.bytes) -> None:
+        """Write all of ``frame`` to the last segment, counting each byte that reached it."""
+        view = memoryview(frame)
+        while view:
+            written = self._writable().write(view) or 0
+            self._sizes[self._last] += written
+            view = view[written:]
+
+    def _roll_back(self, sizes: dict[int, int]) -> None:
+        """Cut the segments back to ``sizes`` after a failed write; newer segments go.
+
+        The writer is closed and reopened on next use, so no half-written
+        state survives in it. If truncating fails too, the torn tail is
+        repaired when the spool is next opened (frames are checksummed).
+        """
+        self._close_writer()
+        for number in [n for n in self._sizes if n not in sizes and n != min(self._sizes)]:
+            del self._sizes[number]
+            self._segment(number).unlink(missing_ok=True)
+        for number, size in self._sizes.items():
+            if size != sizes.get(number, 0):
+                with contextlib.suppress(OSError):
+                    os.truncate(self._segment(number), sizes.get(number, 0))
+                self._sizes[number] = sizes.get(number, 0)
+        self._unsynced = 0
 
     def _load_checkpoint(self) -> SpoolPosition | None:
         """The acknowledged position; None (start at the oldest record) if missing or damaged."""
         try:
-            data = (self.directory / "ack").read_bytes()
+            data = (self.directory / _ACK).read_bytes()
         except FileNotFoundError:
             return None
         body, checksum = data[: _POSITION.size], data[_POSITION.size :]
@@ -278,13 +350,7 @@ class DiskSpool:
     def _save_checkpoint(self, acked: SpoolPosition) -> None:
         """Write ``acked`` to the checkpoint file atomically (rename) and durably (fsync)."""
         body = _POSITION.pack(acked.segment, acked.offset)
-        temporary = self.directory / "ack.tmp"
-        with temporary.open("wb") as handle:
-            handle.write(body + crc32c(body).to_bytes(4, "big"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(self.directory / "ack")
-        _fsync_directory(self.directory)
+        write_atomically(self.directory / _ACK, body + crc32c(body).to_bytes(4, "big"))
 
 
 def _frames(handle: BinaryIO, offset: int, size: int) -> Iterator[tuple[int, bytes | None]]:
@@ -298,12 +364,3 @@ def _frames(handle: BinaryIO, offset: int, size: int) -> Iterator[tuple[int, byt
         payload = handle.read(length)
         yield end, payload if crc32c(payload) == checksum else None
         offset = end
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make file creations and renames in ``directory`` durable."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -5,8 +5,15 @@ Delivery guarantees (Vector's, which falcosidekick lacks):
 - :meth:`WebhookSink.flush` returns only when every alert it was sent is
   delivered or in the fsync'd disk spool (:mod:`detector.sinks.spool`), so
   the daemon's offset commit after it loses nothing.
-- Requests go out in the order they were spooled; while the SIEM fails, new
-  batches queue behind the oldest one. Retries back off exponentially with
+- A healthy SIEM gets alerts straight from memory: the disk is written only
+  for what it does not take (an outage, a retry), so a full disk does not
+  matter while the SIEM is up. If what it did not take cannot be spooled
+  either (``ENOSPC``, ``EIO``), ``flush`` raises the ``OSError``, counted in
+  ``ciwatch_spool_write_errors_total``; the requests stay in memory and the
+  next ``flush`` tries the SIEM and the disk again (the daemon pauses
+  consumption meanwhile and commits nothing).
+- Requests go out in order: the spool first, oldest first; while the SIEM
+  fails, new batches queue behind the oldest one. Retries back off exponentially with
   full jitter, capped at ``max_backoff``, and honour ``Retry-After``.
   Between attempts the consumer keeps running and spooling: a down SIEM
   does not stall detection. A full spool does: ``flush`` then blocks,
@@ -15,16 +22,19 @@ Delivery guarantees (Vector's, which falcosidekick lacks):
   indexer acknowledges it (polled on the sink's channel), else sent again.
 - A request the SIEM refuses for good (other 4xx) goes to the dead-letter
   file with the response, counted; so does 401/403, logged loudly each time:
-  a wrong token must be seen, not spooled forever.
+  a wrong token must be seen, not spooled forever. A dead letter the disk
+  refuses is an ``OSError`` out of ``flush`` like a spool write's (counted in
+  ``ciwatch_spool_write_errors_total``, the daemon pauses); the request stays
+  where it was and is offered to the SIEM again afterwards.
 - The spool holds bodies only: the token and the signature (fresh timestamp)
   are added at each attempt, so no secret reaches the disk.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import ssl
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -36,19 +46,20 @@ import httpx
 import orjson
 
 from detector.alerts.model import Alert
-from detector.errors import ConfigError
+from detector.logs import line_log
 from detector.metrics import Metrics
+from detector.secrets import read_secret
 from detector.service_settings import WebhookSettings, redact_url
 from detector.sinks.base import Sink
-from detector.sinks.spool import DiskSpool, SpoolFull
+from detector.sinks.spool import DiskSpool, SpooledRecord, SpoolFull
 from detector.sinks.webhook_format import (
     FORMATS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     build_request,
-    read_secret,
     sign,
 )
+from detector.tls import client_context
 
 __all__ = ["Outcome", "WebhookSink", "tls_context"]
 
@@ -96,14 +107,15 @@ class WebhookSink(Sink):
         self._spool = DiskSpool(spool_dir, max_bytes=settings.spool_max_bytes)
         self._dead_letters = settings.dead_letter_file or spool_dir / "dead-letters.jsonl"
         self._metrics = metrics or Metrics()
-        self._log = log or (lambda line: print(f"ciwatch: webhook: {line}", file=sys.stderr))
+        self._log = line_log("ciwatch.sinks.webhook", log)
         self._shown_url = redact_url(settings.url)  # the url may carry credentials
         self._sleep = sleep
         self._client = httpx.Client(
             verify=tls_context(settings), timeout=settings.timeout.total_seconds()
         )
         self._channel = str(uuid.uuid4())  # Splunk HEC: acknowledgements are per channel
-        self._pending: list[bytes] = []
+        self._pending: list[dict[str, Any]] = []  # requests sent, neither delivered nor spooled
+        self._ack_failing = False  # the spool's acknowledgement could not be written
         self._failures = 0
         self._next_attempt = 0.0
         self._publish_spool()
@@ -115,19 +127,40 @@ class WebhookSink(Sink):
             request = build_request(chunk, format=self.settings.format, token=self._token)
             headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
             record = {"headers": headers, "body": request.body.decode(), "count": len(chunk)}
-            self._pending.append(orjson.dumps(record))
+            self._pending.append(record)
 
     def flush(self) -> None:
-        """Spool what was sent (fsync'd), then deliver what the SIEM takes now."""
-        if self._pending:
-            self._spool_pending()
-        if time.monotonic() >= self._next_attempt:
-            self._drain()
-        self._publish_spool()
+        """Deliver what was sent, spooled requests first; spool (fsync'd) what the SIEM refused.
+
+        Raises ``OSError`` if that cannot be spooled; the requests are kept for the next call.
+        """
+        try:
+            while True:
+                if time.monotonic() >= self._next_attempt:
+                    self._drain()
+                    if not self._spool.depth:
+                        self._send_pending()
+                if not self._pending or self._spool_pending():
+                    return
+                # Back-pressure: a full spool waits for the SIEM rather than hold alerts in memory.
+                self.keepalive()
+                self._sleep(max(0.0, self._next_attempt - time.monotonic()))
+                self._publish_spool()
+        finally:
+            self._publish_spool()
 
     def close(self) -> None:
-        if self._pending:
-            self._spool_pending()
+        try:
+            if self._pending and not self._spool_pending():
+                raise OSError("the spool is full")
+        except OSError as exc:
+            # Not committed either: the source gives these alerts again after a restart.
+            self._log(
+                f"{len(self._pending)} requests not spooled at close: {exc}",
+                level=logging.WARNING,
+                sink=self.name,
+                error_type=type(exc).__name__,
+            )
         self._client.close()
         self._spool.close()
 
@@ -136,34 +169,72 @@ class WebhookSink(Sink):
         """Requests waiting in the spool."""
         return self._spool.depth
 
-    def _spool_pending(self) -> None:
-        while True:
-            try:
-                self._spool.append(self._pending)
-                break
-            except SpoolFull:
-                # Back-pressure: wait for the SIEM rather than hold alerts in memory.
-                self.keepalive()
-                self._sleep(max(0.0, self._next_attempt - time.monotonic()))
-                self._drain()
-                self._publish_spool()
-        self._spool.sync()
+    def _spool_pending(self) -> bool:
+        """Append the pending requests to the spool, fsync'd; False if they do not fit."""
+        try:
+            self._spool.append([orjson.dumps(request) for request in self._pending])
+            self._spool.sync()
+        except SpoolFull:
+            return False
+        except OSError:
+            self._metrics.spool_write_errors.labels(self.name).inc()
+            raise  # the spool rolled the write back: the requests are still only here
         self._pending = []
+        return True
+
+    def _send_pending(self) -> None:
+        """Deliver the pending requests straight from memory, in order, until one must wait."""
+        while self._pending:
+            if not self._deliver(self._pending[0], path="direct"):
+                return
+            self._pending.pop(0)
 
     def _drain(self) -> None:
         """Deliver from the oldest spooled request until empty or a retryable failure."""
         while self._spool.depth:
             [record] = self._spool.peek(1)
-            request = orjson.loads(record.payload)
-            outcome, retry_after = self._attempt(request)
-            count = int(request["count"])
-            self._metrics.deliveries.labels(self.name, outcome.value).inc(count)
-            if outcome is Outcome.RETRY:
-                self._failures += 1
-                self._next_attempt = time.monotonic() + self._backoff(retry_after)
+            if not self._deliver(orjson.loads(record.payload), path="spool"):
                 return
-            self._failures = 0
+            self._acknowledge(record)
+
+    def _deliver(self, request: dict[str, Any], *, path: str) -> bool:
+        """One attempt at ``request``; whether it is done with (delivered or refused for good)."""
+        outcome, retry_after = self._attempt(request)
+        count = int(request["count"])
+        self._metrics.deliveries.labels(self.name, outcome.value).inc(count)
+        if outcome is Outcome.RETRY:
+            self._failures += 1
+            self._next_attempt = time.monotonic() + self._backoff(retry_after)
+            return False
+        self._failures = 0
+        if outcome is Outcome.DELIVERED:
+            self._metrics.delivered_via.labels(self.name, path).inc(count)
+        return True
+
+    def _acknowledge(self, record: SpooledRecord) -> None:
+        """Drop a delivered record from the spool; a full disk only delays making that durable.
+
+        The acknowledgement holds in memory either way (a restart before the
+        next durable one sends the record again: at-least-once), so delivery
+        goes on. Logged once when it starts failing and once when it works again.
+        """
+        try:
             self._spool.ack(record.position)
+        except OSError as exc:
+            self._metrics.spool_write_errors.labels(self.name).inc()
+            if not self._ack_failing:
+                self._log(
+                    f"cannot record deliveries in the spool ({exc.strerror}); a restart "
+                    "would send them again",
+                    level=logging.WARNING,
+                    sink=self.name,
+                    error_type=type(exc).__name__,
+                )
+            self._ack_failing = True
+            return
+        if self._ack_failing:
+            self._log("deliveries recorded in the spool again", sink=self.name)
+        self._ack_failing = False
 
     def _attempt(self, request: dict[str, Any]) -> tuple[Outcome, float | None]:
         body = str(request["body"]).encode()
@@ -178,7 +249,13 @@ class WebhookSink(Sink):
         try:
             response = self._client.post(self.settings.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            self._log(f"cannot reach {self._shown_url}: {type(exc).__name__}; will retry")
+            self._log(
+                f"cannot reach {self._shown_url}: {type(exc).__name__}; will retry",
+                level=logging.WARNING,
+                sink=self.name,
+                url=self._shown_url,
+                error_type=type(exc).__name__,
+            )
             return Outcome.RETRY, None
         status = response.status_code
         if status < 300:
@@ -189,7 +266,13 @@ class WebhookSink(Sink):
             return Outcome.RETRY, _retry_after(response)
         outcome = Outcome.UNAUTHORIZED if status in (401, 403) else Outcome.REFUSED
         if outcome is Outcome.UNAUTHORIZED:
-            self._log(f"ERROR: {self._shown_url} answered {status}: check the token")
+            self._log(
+                f"ERROR: {self._shown_url} answered {status}: check the token",
+                level=logging.ERROR,
+                sink=self.name,
+                url=self._shown_url,
+                status=status,
+            )
         self._dead_letter(request, response)
         return outcome, None
 
@@ -202,7 +285,11 @@ class WebhookSink(Sink):
         try:
             ack_id = int(response.json()["ackId"])
         except (ValueError, KeyError, TypeError):
-            self._log("Splunk answered without an ackId: is indexer acknowledgement on?")
+            self._log(
+                "Splunk answered without an ackId: is indexer acknowledgement on?",
+                level=logging.WARNING,
+                sink=self.name,
+            )
             return False
         url = self.settings.url.split("/services/collector", 1)[0] + "/services/collector/ack"
         headers = {_SPLUNK_CHANNEL: self._channel, **self._authorization()}
@@ -238,8 +325,14 @@ class WebhookSink(Sink):
             "headers": request["headers"],
             "body": request["body"],
         }
-        with self._dead_letters.open("ab") as handle:
-            handle.write(orjson.dumps(letter) + b"\n")
+        try:
+            with self._dead_letters.open("ab") as handle:
+                handle.write(orjson.dumps(letter) + b"\n")
+        except OSError:
+            # Raised out of flush, so the daemon pauses: the request is still pending
+            # (or spooled), asked again after the pause and dead-lettered then.
+            self._metrics.spool_write_errors.labels(self.name).inc()
+            raise
 
     def _publish_spool(self) -> None:
         self._metrics.spool_depth.labels(self.name).set(self._spool.depth)
@@ -249,15 +342,13 @@ class WebhookSink(Sink):
 
 def tls_context(settings: WebhookSettings) -> ssl.SSLContext:
     """Verification against the system CAs or ``ca_file``, hostname checked; client cert if any."""
-    cafile = str(settings.ca_file) if settings.ca_file else None
-    try:
-        context = ssl.create_default_context(cafile=cafile)
-        if settings.client_cert_file is not None:
-            key = settings.client_key_file
-            context.load_cert_chain(settings.client_cert_file, key if key else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"TLS files unusable: {exc}", where="service.webhook") from None
-    return context
+    return client_context(
+        settings.ca_file,
+        settings.client_cert_file,
+        settings.client_key_file,
+        cafile_key="service.webhook.ca_file",
+        certfile_key="service.webhook.client_cert_file",
+    )
 
 
 def _retry_after(response: httpx.Response) -> float | None:

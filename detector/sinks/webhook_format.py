@@ -10,8 +10,8 @@ Schema). Every request carries an ``Idempotency-Key`` and, when signing keys
 are configured, an HMAC-SHA256 signature that receivers check with
 :func:`verify_signature` or the standard-library recipe in docs/webhook.md.
 
-Secrets (the token, the signing keys) travel as :class:`pydantic.SecretStr`
-and are masked wherever this module prints them.
+Secrets (the token, the signing keys; read by :mod:`detector.secrets`) travel
+as :class:`pydantic.SecretStr` and are masked wherever this module prints them.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import os
 import re
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -47,7 +45,6 @@ __all__ = [
     "ecs_document",
     "hec_event",
     "idempotency_key",
-    "read_secret",
     "sign",
     "verify_signature",
 ]
@@ -327,34 +324,3 @@ def verify_signature(
     ]
     expected = [_hmac(key, signed).encode() for key in keys]
     return any(hmac.compare_digest(want, got) for want in expected for got in given)
-
-
-def read_secret(path: Path | None, env: str | None, *, name: str | None = None) -> SecretStr | None:
-    """A secret from the file ``path`` (trailing newline stripped) or else the variable ``env``.
-
-    A configured file that is missing, unreadable or empty is a
-    :class:`ConfigError` naming ``name`` (the setting, e.g.
-    ``webhook.signing_key_file``) or the path; so is a variable that is set
-    but empty. Neither configured, or the variable unset: ``None``.
-    """
-    if path is not None:
-        where = name or str(path)
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"secret file {path} does not exist", where=where) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigError(f"cannot read secret file {path}: {reason}", where=where) from None
-        value = text.rstrip("\r\n")
-        if not value:
-            raise ConfigError(f"secret file {path} is empty", where=where)
-        return SecretStr(value)
-    if env is not None:
-        found = os.environ.get(env)
-        if found is None:
-            return None
-        if not found:
-            raise ConfigError(f"environment variable {env} is empty", where=name or env)
-        return SecretStr(found)
-    return None

@@ -24,7 +24,6 @@ from detector.sinks.webhook_format import (
     TIMESTAMP_HEADER,
     build_request,
     idempotency_key,
-    read_secret,
     verify_signature,
 )
 
@@ -320,63 +319,3 @@ def test_request_repr_masks_the_token() -> None:
     for text in (repr(request), str(request), f"{request}"):
         assert TOKEN not in text
         assert "Authorization" in text and "Idempotency-Key" in text
-
-
-def test_secrets_are_masked(tmp_path: Path) -> None:
-    path = tmp_path / "key"
-    path.write_text(NEW_KEY + "\n")
-    secret = read_secret(path, None)
-    assert secret is not None
-    assert NEW_KEY not in repr(secret) and NEW_KEY not in str(secret)
-    assert secret.get_secret_value() == NEW_KEY
-
-
-def test_read_secret_from_file_strips_the_trailing_newline(tmp_path: Path) -> None:
-    path = tmp_path / "token"
-    path.write_text(" tok en \r\n")
-    secret = read_secret(path, "CIWATCH_TEST_UNUSED")
-    assert secret is not None and secret.get_secret_value() == " tok en "
-
-
-def test_read_secret_file_wins_over_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "token"
-    path.write_text("from-file")
-    monkeypatch.setenv("CIWATCH_TEST_TOKEN", "from-env")
-    secret = read_secret(path, "CIWATCH_TEST_TOKEN")
-    assert secret is not None and secret.get_secret_value() == "from-file"
-
-
-def test_read_secret_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CIWATCH_TEST_TOKEN", "from-env")
-    secret = read_secret(None, "CIWATCH_TEST_TOKEN")
-    assert secret is not None and secret.get_secret_value() == "from-env"
-    monkeypatch.delenv("CIWATCH_TEST_TOKEN")
-    assert read_secret(None, "CIWATCH_TEST_TOKEN") is None
-    assert read_secret(None, None) is None
-
-
-def test_read_secret_empty_env_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CIWATCH_TEST_TOKEN", "")
-    with pytest.raises(ConfigError, match=r"^webhook\.token: environment variable .* is empty"):
-        read_secret(None, "CIWATCH_TEST_TOKEN", name="webhook.token")
-
-
-def test_read_secret_missing_file_names_the_key(tmp_path: Path) -> None:
-    path = tmp_path / "absent"
-    with pytest.raises(ConfigError, match=r"^webhook\.signing_key_file: .*does not exist") as info:
-        read_secret(path, None, name="webhook.signing_key_file")
-    assert info.value.where == "webhook.signing_key_file"
-
-
-@pytest.mark.parametrize("content", ["", "\n", "\r\n\n"])
-def test_read_secret_empty_file_is_an_error(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "empty"
-    path.write_text(content)
-    with pytest.raises(ConfigError, match="is empty") as info:
-        read_secret(path, None)
-    assert info.value.where == str(path)
-
-
-def test_read_secret_unreadable_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read secret file"):
-        read_secret(tmp_path, None, name="webhook.token_file")
