@@ -2,7 +2,22 @@
 
 Every error ciwatch raises on purpose derives from :class:`CiwatchError` and
 renders as one line naming where the problem is (file and line, config key,
-topic/partition/offset), so the CLI can print it without a traceback.
+topic/partition/offset), so the CLI can print it without a traceback::
+
+    CiwatchError
+    ├── ConfigError            a setting, option, config or input file to fix (exit 2)
+    │   ├── TaxonomyError
+    │   ├── RuleError          (rules.fields.LocatedError, FieldPathError, ConditionError)
+    │   └── ModelError         (scoring.envelope: an artifact that fails its checks)
+    ├── SourceError            input cannot be read: a file, a corrupt stream (exit 2)
+    │   ├── UnreachableError   a broker cannot be reached: retrying may work (exit 3)
+    │   └── CompressionError, DecompressedTooLargeError (sources.framing)
+    ├── ParseError, EnvelopeError  one bad record: a dead letter, never a CLI error
+    └── NotFittedError, EngineStateError, SpoolFull
+
+Errors raised inside pydantic validators also derive from ``ValueError``, which
+pydantic turns into validation errors. The exit statuses are the CLI's
+(:mod:`detector.cli`).
 """
 
 from __future__ import annotations
@@ -13,6 +28,7 @@ __all__ = [
     "RuleError",
     "SourceError",
     "TaxonomyError",
+    "UnreachableError",
 ]
 
 
@@ -39,3 +55,7 @@ class RuleError(ConfigError):
 
 class SourceError(CiwatchError):
     """A source (file, Kafka, embedded broker) cannot be read or started."""
+
+
+class UnreachableError(SourceError):
+    """A broker or service cannot be reached (refused, timed out): it may work later."""

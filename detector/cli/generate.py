@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from detector.cli.options import output_directory
 from detector.errors import ConfigError
 from detector.generator import (
     DEFAULT_PEOPLE,
@@ -97,6 +98,7 @@ def add_world_options(command: argparse.ArgumentParser, *, days: int) -> None:
 
 def _run_generate(args: argparse.Namespace) -> int:
     check_world_options(args)
+    output_directory(args.out, "the generated logs")
     world = generate(args.seed, args.days, args.people, attacks=not args.no_attacks)
     write(world, args.out)
     summary = labels(world)

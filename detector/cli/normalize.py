@@ -11,6 +11,7 @@ from typing import IO
 
 import orjson
 
+from detector.cli.options import int_option
 from detector.errors import ConfigError
 from detector.events.model import DeadLetter
 from detector.events.normalizer import AUTO, Limits, Normalizer
@@ -54,7 +55,11 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="extra taxonomy directory, loaded after the bundled one (repeatable)",
     )
     normalize.add_argument(
-        "--max-record-bytes", type=int, default=Limits().max_record_bytes, metavar="N"
+        "--max-record-bytes",
+        type=int_option(1),
+        default=Limits().max_record_bytes,
+        metavar="N",
+        help="longest record read; longer ones are dead letters (default 1 MiB)",
     )
     normalize.add_argument("--with-raw", action="store_true", help="include the vendor object")
     normalize.set_defaults(handler=_run_normalize)

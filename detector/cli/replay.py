@@ -23,11 +23,12 @@ from tqdm import tqdm
 from detector.cli.normalize import dead_letter_file, write_dead_letter
 from detector.cli.report import replay_summary
 from detector.config import PipelineConfig, load_config
+from detector.errors import ConfigError
 from detector.events.model import DeadLetter, Event
 from detector.events.ordering import DEFAULT_MEMORY_BUDGET, EventSorter
 from detector.pipeline import Pipeline, deliver
 from detector.sinks.base import Sink
-from detector.sinks.file import JsonlFileSink
+from detector.sinks.file import AlertsFileError, JsonlFileSink
 from detector.sources.files import FileSource
 
 __all__ = ["add_command", "memory_size", "replay_files"]
@@ -95,20 +96,23 @@ def _run_replay(args: argparse.Namespace) -> int:
     pipeline = Pipeline.from_config(config)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     started = time.perf_counter()
-    with (
-        JsonlFileSink(args.alerts_out, truncate=True) as sink,
-        dead_letter_file(args.dead_letters) as dead_file,
-        EventSorter(args.sort_memory) as sorter,
-    ):
-        replay_files(
-            args.files,
-            pipeline,
-            [sink],
-            sorter,
-            on_dead_letters=lambda dead: _keep_dead_letters(dead, dead_file),
-            max_record_bytes=config.normalizer.max_record_bytes,
-            show_progress=show,
-        )
+    try:
+        with (
+            JsonlFileSink(args.alerts_out, truncate=True) as sink,
+            dead_letter_file(args.dead_letters) as dead_file,
+            EventSorter(args.sort_memory) as sorter,
+        ):
+            replay_files(
+                args.files,
+                pipeline,
+                [sink],
+                sorter,
+                on_dead_letters=lambda dead: _keep_dead_letters(dead, dead_file),
+                max_record_bytes=config.normalizer.max_record_bytes,
+                show_progress=show,
+            )
+    except AlertsFileError as exc:  # the daemon pauses on it; a replay has nobody to wait for
+        raise ConfigError(f"cannot write alerts: {exc.strerror}", where=exc.filename) from None
     elapsed = time.perf_counter() - started
     print(replay_summary(pipeline.stats, elapsed), file=sys.stderr)
     if sorter.runs_written:

@@ -1,4 +1,8 @@
-"""``ciwatch test-rules`` and ``ciwatch validate``: check rule packs and config before deploying."""
+"""``ciwatch test-rules`` and ``ciwatch validate``: check rule packs and config before deploying.
+
+Both exit 1 when what they check fails (a rule test, a problem found) and 2 when
+they cannot check at all (a missing or invalid file, an unknown rule id).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 from detector.cli.report import table
 from detector.cli.run import service_problems
 from detector.config import load_config
-from detector.errors import CiwatchError
+from detector.errors import CiwatchError, ConfigError
 from detector.pipeline import Pipeline, configured_rules
 from detector.rules.loader import load_rules
 from detector.ruletests import run_rule_tests
@@ -47,9 +51,14 @@ def _run_test_rules(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     tracked = config.features.tracked
     rules = load_rules(args.packs, tracked=tracked) if args.packs else configured_rules(config)
+    if not rules:
+        # Nothing tested is not a pass: a wrong path or an empty pack, say so.
+        raise ConfigError("no rules here", where=", ".join(map(str, args.packs)) or "--config")
     if args.rule:
-        wanted = set(args.rule)
-        rules = [rule for rule in rules if rule.id in wanted]
+        unknown = sorted(set(args.rule) - {rule.id for rule in rules})
+        if unknown:
+            raise ConfigError(f"no such rule: {', '.join(unknown)}", where="--rule")
+        rules = [rule for rule in rules if rule.id in set(args.rule)]
     results = run_rule_tests(rules, config)
     failed = [r for r in results if not r.passed]
     shown = results if args.verbose else failed

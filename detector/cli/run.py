@@ -13,11 +13,12 @@ from detector.config import PipelineConfig, load_config
 from detector.daemon import Daemon
 from detector.errors import CiwatchError, ConfigError
 from detector.metrics import Metrics
+from detector.secrets import read_secret
 from detector.sinks.base import Sink
 from detector.sinks.file import JsonlFileSink
 from detector.sinks.kafka_topic import KafkaTopicSink
 from detector.sinks.webhook import WebhookSink, tls_context
-from detector.sinks.webhook_format import FORMATS, read_secret
+from detector.sinks.webhook_format import FORMATS
 
 __all__ = ["add_command", "build_sinks", "service_problems"]
 
@@ -42,7 +43,7 @@ def build_sinks(config: PipelineConfig, metrics: Metrics) -> list[Sink]:
     service = config.service
     sinks: list[Sink] = []
     if service.alerts_file is not None:
-        sinks.append(JsonlFileSink(service.alerts_file))
+        sinks.append(JsonlFileSink(service.alerts_file, metrics=metrics))
     if service.webhook is not None:
         if service.state_dir is None:
             message = "the webhook spool needs a state directory"

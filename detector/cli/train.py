@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from detector.cli.generate import MAX_SEED
+from detector.cli.options import int_option, output_directory, rate_option
 from detector.cli.report import table
 from detector.config import PipelineConfig, load_config
 from detector.events.model import Event
 from detector.features.batch import build_frame
 from detector.pipeline import build_normalizer
-from detector.scoring import ModelSet, save_models, train_models
+from detector.scoring import ModelSet, make_detector, save_models, train_models
 from detector.sources.files import FileSource
 
 __all__ = ["add_command"]
+
+_logger = logging.getLogger("ciwatch.train")
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,23 +43,32 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     train.add_argument(
         "--target-alert-rate",
-        type=float,
+        type=rate_option(below=0.5),
         metavar="RATE",
-        help="share of training events above the threshold (default: the config's)",
+        help="share of training events above the threshold, below 0.5 (default: the config's)",
     )
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument(
+        "--seed",
+        type=int_option(0, MAX_SEED),
+        default=0,
+        metavar="N",
+        help=f"random seed, 0 to {MAX_SEED} (default 0)",
+    )
     train.set_defaults(handler=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    detector = args.detector or config.models.detector
+    make_detector(detector)  # an unknown detector: one line now, not after the features
+    output_directory(args.out, "models")
     started = time.perf_counter()
     history = _History(args.files, config)
     # Streamed: the frame keeps the numbers, not a million vendor documents.
     frame = build_frame(history.events(), config.features)
     models = train_models(
         frame,
-        detector=args.detector or config.models.detector,
+        detector=detector,
         target_alert_rate=args.target_alert_rate or config.models.target_alert_rate,
         seed=args.seed,
     )
@@ -63,7 +76,7 @@ def _run_train(args: argparse.Namespace) -> int:
     save_models(models, args.out, history.newest)
     print(_training_summary(models, history.count, time.perf_counter() - started))
     for warning in models.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        _logger.warning(warning)
     return 0 if len(models) else 1
 
 
