@@ -3,6 +3,9 @@
 Settings, rule packs and CLI options all accept these strings, so the parser
 lives here, upstream of every layer that needs it.
 
+Settings type their fields with :data:`Duration` (above zero),
+:data:`DurationOrZero` or :data:`DurationOrOff` (0 or null: None).
+
 >>> parse_duration("90s")
 datetime.timedelta(seconds=90)
 >>> format_duration(timedelta(hours=1))
@@ -13,8 +16,18 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated
 
-__all__ = ["coerce_duration", "format_duration", "parse_duration"]
+from pydantic import BeforeValidator
+
+__all__ = [
+    "Duration",
+    "DurationOrOff",
+    "DurationOrZero",
+    "coerce_duration",
+    "format_duration",
+    "parse_duration",
+]
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"(\d+)([smhdw])")
@@ -80,3 +93,25 @@ def format_duration(duration: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def _positive(value: object) -> timedelta:
+    return coerce_duration(value)
+
+
+def _zero_allowed(value: object) -> timedelta:
+    return coerce_duration(value, allow_zero=True)
+
+
+def _zero_is_off(value: object) -> timedelta | None:
+    return None if value is None else coerce_duration(value, allow_zero=True) or None
+
+
+Duration = Annotated[timedelta, BeforeValidator(_positive)]
+"""A pydantic field above zero: a ``timedelta``, seconds, or a string like ``"5m"``."""
+
+DurationOrZero = Annotated[timedelta, BeforeValidator(_zero_allowed)]
+"""As :data:`Duration`, and zero is allowed (``0s``: none at all)."""
+
+DurationOrOff = Annotated[timedelta | None, BeforeValidator(_zero_is_off)]
+"""As :data:`Duration`, or 0 or null for off (both None)."""

@@ -10,6 +10,10 @@ __all__ = ["HOURS_PER_WEEK", "HourOfWeekProfile", "hour_of_week"]
 HOURS_PER_WEEK = 168
 _THURSDAY_HOURS = 3 * 24  # 1970-01-01 was a Thursday; Monday 00:00 UTC is hour 0
 _PROFILE_LIMIT = 1 << 31  # halve the profile before a count could overflow array("I")
+# Counts start as bytes and widen when one outgrows them: most keys never count
+# 256 events in one hour of the week, and a profile per actor is 168 counts.
+_WIDER = {"B": "H", "H": "I"}
+_SMALLEST = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32))
 
 
 def hour_of_week(time: float) -> int:
@@ -21,12 +25,13 @@ class HourOfWeekProfile:
     """How many of a key's events fell in each of the 168 hours of the week (UTC).
 
     Counts are halved when one would overflow, so very old habits fade slowly.
+    They are held in the narrowest array that fits them (1, 2 or 4 bytes each).
     """
 
     __slots__ = ("_active", "_counts", "_total")
 
     def __init__(self) -> None:
-        self._counts = array("I", bytes(4 * HOURS_PER_WEEK))
+        self._counts = array("B", bytes(HOURS_PER_WEEK))
         self._total = 0
         self._active = 0
 
@@ -38,7 +43,11 @@ class HourOfWeekProfile:
             count = self._counts[hour]
         elif not count:
             self._active += 1
-        self._counts[hour] = count + 1
+        try:
+            self._counts[hour] = count + 1
+        except OverflowError:
+            self._counts = array(_WIDER[self._counts.typecode], self._counts)
+            self._counts[hour] = count + 1
         self._total += 1
 
     def share(self, time: float) -> float:
@@ -79,11 +88,15 @@ class HourOfWeekProfile:
 
     @classmethod
     def from_state(cls, state: list[list[int]]) -> HourOfWeekProfile:
-        profile = cls()
+        counts = [0] * HOURS_PER_WEEK
         for hour, count in state:
             if not 0 <= hour < HOURS_PER_WEEK or not 0 < count < 1 << 32:
                 raise ValueError(f"hour of week {hour} (count {count}) is out of range")
-            profile._counts[hour] = int(count)
-        profile._total = sum(profile._counts)
+            counts[hour] = int(count)
+        profile = cls()
+        largest = max(counts)
+        typecode = next(code for code, bound in _SMALLEST if largest < bound)
+        profile._counts = array(typecode, counts)
+        profile._total = sum(counts)
         profile._active = HOURS_PER_WEEK - profile._counts.count(0)
         return profile

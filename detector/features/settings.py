@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from detector.features.durations import coerce_duration, format_duration
+from detector.features.durations import Duration, DurationOrZero, format_duration
 
 __all__ = [
     "DEFAULT_SOURCE_LATENESS",
@@ -23,19 +23,6 @@ __all__ = [
     "window_label",
 ]
 
-
-def _positive_duration(value: object) -> timedelta:
-    return coerce_duration(value)
-
-
-def _duration_or_zero(value: object) -> timedelta:
-    return coerce_duration(value, allow_zero=True)
-
-
-Duration = Annotated[timedelta, BeforeValidator(_positive_duration)]
-"""A positive duration: a ``timedelta``, seconds, or a string like ``"5m"``."""
-
-_DurationOrZero = Annotated[timedelta, BeforeValidator(_duration_or_zero)]
 
 EVENT_FIELDS = ("ip", "country", "user_agent", "target", "action", "source")
 """Event fields a tracked name may refer to; any other name is an ``attributes`` key."""
@@ -114,14 +101,14 @@ class FeatureSettings(BaseModel):
         timedelta(hours=1),
         timedelta(hours=24),
     )
-    allowed_lateness: _DurationOrZero = timedelta(minutes=5)
-    source_lateness: dict[str, _DurationOrZero] = Field(
+    allowed_lateness: DurationOrZero = timedelta(minutes=5)
+    source_lateness: dict[str, DurationOrZero] = Field(
         default_factory=lambda: dict(DEFAULT_SOURCE_LATENESS)
     )
-    learning_period: _DurationOrZero = timedelta(days=7)
+    learning_period: DurationOrZero = timedelta(days=7)
     forget_after: Duration = timedelta(days=90)
     evict_idle_after: Duration = timedelta(days=30)
-    max_keys: int = Field(default=200_000, ge=1)
+    max_keys: int = Field(default=50_000, ge=1)
     max_values_per_set: int = Field(default=256, ge=1)
     tracked: tuple[str, ...] = ("ip", "country", "user_agent", "repo", "namespace")
     production_namespaces: tuple[str, ...] = ("prod*", "production*")

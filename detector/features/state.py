@@ -13,10 +13,7 @@ A snapshot is one JSON object: ``format``, ``version``, ``feature_schema``,
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from detector.errors import ConfigError
@@ -46,7 +43,6 @@ __all__ = [
     "count_key",
     "snapshot_header",
     "trim_set",
-    "write_atomically",
 ]
 
 SNAPSHOT_FORMAT = "ciwatch-features"
@@ -166,25 +162,6 @@ def check_snapshot(data: Any, spec: WindowSpec, *, where: str) -> None:
             f"{list(spec.seconds)}; delete it or set the old windows again",
             where=where,
         )
-
-
-def write_atomically(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so readers see the old content or the new, never a mix.
-
-    The bytes go to a temporary file in the same directory, are flushed to
-    disk, and the file is renamed over ``path``.
-    """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("wb") as file:
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        temporary.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
 
 
 def count_key(

@@ -16,9 +16,11 @@ most about ``max_values_per_set`` values. See docs/features.md.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from sys import intern
 from typing import Any, TypeVar
 
 import orjson
@@ -44,7 +46,6 @@ from detector.features.state import (
     count_key,
     snapshot_header,
     trim_set,
-    write_atomically,
 )
 from detector.features.vector import FeatureLayout, FeatureVector
 from detector.features.windows import (
@@ -54,6 +55,7 @@ from detector.features.windows import (
     WindowSpec,
     lane,
 )
+from detector.files import write_atomically
 
 __all__ = ["FeatureStore"]
 
@@ -79,14 +81,17 @@ class FeatureStore:
     """Per-actor, per-IP and per-target state; one :meth:`observe` per event.
 
     ``late_events`` counts events too old to count; ``evicted_keys`` counts
-    keys dropped for being idle or beyond ``max_keys``. ``feature_names``: the
-    names every observation carries, in vector order (docs/features.md).
+    keys dropped for being idle or beyond ``max_keys`` (kept in snapshots);
+    ``evictions``: keys this process dropped, by (kind, ``idle`` | ``cap``), for
+    the metrics. ``feature_names``: the names every observation carries, in
+    vector order (docs/features.md).
     """
 
     def __init__(self, settings: FeatureSettings) -> None:
         self.settings = settings
         self.late_events = 0
         self.evicted_keys = 0
+        self.evictions: Counter[tuple[str, str]] = Counter()
         self._layout = FeatureLayout(settings)
         self.feature_names = self._layout.names
         self._spec = WindowSpec([window.total_seconds() for window in settings.windows])
@@ -256,7 +261,8 @@ class FeatureStore:
         if state is None:
             if len(table) >= self.settings.max_keys:
                 self._make_room(table)
-            state = table[key] = new(time)
+            # Interned: the same string is a value in other keys' sets (an IP's actors).
+            state = table[intern(key)] = new(time)
         elif time > state.last:
             state.last = time
         return state
@@ -268,6 +274,8 @@ class FeatureStore:
         for key, _ in oldest:
             del table[key]
         self.evicted_keys += len(oldest)
+        kind = "actor" if table is self._actors else "ip" if table is self._ips else "target"
+        self.evictions[kind, "cap"] += len(oldest)
 
     def _new_actor(self, time: float) -> ActorState:
         return ActorState(time, WindowCounter(self._spec))
@@ -307,11 +315,12 @@ class FeatureStore:
             return 0
         horizon = self._watermark - self._idle
         evicted = 0
-        for table in (self._actors, self._ips, self._targets):
+        for kind, table in (("actor", self._actors), ("ip", self._ips), ("target", self._targets)):
             idle = [key for key, state in table.items() if state.last < horizon]
             for key in idle:
                 del table[key]
             evicted += len(idle)
+            self.evictions[kind, "idle"] += len(idle)
         self.evicted_keys += evicted
         return evicted
 
@@ -378,12 +387,13 @@ class FeatureStore:
         self.late_events = int(data["late_events"])
         self.evicted_keys = int(data["evicted_keys"])
         limits = {field.name: field.limits for field in self._fields}
+        spec, window_limits = self._spec, self._window_limits
         for name, state in data["actors"].items():
-            self._actors[name] = ActorState.from_state(self._spec, limits, state)
+            self._actors[intern(name)] = ActorState.from_state(spec, limits, state)
         for ip, state in data["ips"].items():
-            self._ips[ip] = KeyState.from_state(self._spec, self._window_limits, state)
+            self._ips[intern(ip)] = KeyState.from_state(spec, window_limits, state)
         for target, state in data["targets"].items():
-            self._targets[target] = KeyState.from_state(self._spec, self._window_limits, state)
+            self._targets[intern(target)] = KeyState.from_state(spec, window_limits, state)
 
     def save(self, path: Path) -> None:
         """Write :meth:`snapshot` to ``path`` atomically: readers see the old file or the new."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from sys import intern
 from typing import Any
 
 __all__ = [
@@ -286,6 +287,11 @@ class FirstSeenSet:
         """Record ``value`` seen at ``time``; its previous last sighting, ``None`` if new."""
         last = self._last.get(value)
         if last is None or time - last >= self._limits.forget_after:
+            if last is None:
+                # One copy of a value many keys share (a country, a user agent, an
+                # actor seen on many IPs) instead of one per key: every event brings
+                # its own copy of each string.
+                value = intern(value)
             self._last[value] = time
             if self._first is not None:
                 self._first[value] = time
@@ -347,7 +353,8 @@ class FirstSeenSet:
     def from_state(cls, limits: SetLimits, state: list[list[Any]]) -> FirstSeenSet:
         seen = cls(limits)
         for value, last, *first in state:
-            seen._last[str(value)] = float(last)
+            name = intern(str(value))
+            seen._last[name] = float(last)
             if seen._first is not None:
-                seen._first[str(value)] = float(first[0]) if first else float(last)
+                seen._first[name] = float(first[0]) if first else float(last)
         return seen

@@ -5,8 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
-from detector.features.durations import coerce_duration, format_duration, parse_duration
+from detector.features.durations import (
+    Duration,
+    DurationOrOff,
+    DurationOrZero,
+    coerce_duration,
+    format_duration,
+    parse_duration,
+)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +89,15 @@ def test_format_is_read_back_as_the_same_duration(text: str) -> None:
 def test_format_of_fractions_and_zero() -> None:
     assert format_duration(timedelta(milliseconds=1500)) == "1.5s"
     assert format_duration(timedelta(0)) == "0s"
+
+
+def test_the_pydantic_duration_types_differ_only_in_what_zero_means() -> None:
+    assert TypeAdapter(Duration).validate_python("90s") == timedelta(seconds=90)
+    with pytest.raises(ValidationError, match="greater than zero"):
+        TypeAdapter(Duration).validate_python("0s")
+    assert TypeAdapter(DurationOrZero).validate_python(0) == timedelta(0)
+    assert TypeAdapter(DurationOrOff).validate_python("0s") is None
+    assert TypeAdapter(DurationOrOff).validate_python(None) is None
+    assert TypeAdapter(DurationOrOff).validate_python("1h") == timedelta(hours=1)
+    with pytest.raises(ValidationError, match="invalid duration"):
+        TypeAdapter(DurationOrZero).validate_python("soon")

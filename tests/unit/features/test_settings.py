@@ -17,7 +17,7 @@ def test_defaults_match_the_documented_ones() -> None:
     assert settings.learning_period == timedelta(days=7)
     assert settings.forget_after == timedelta(days=90)
     assert settings.evict_idle_after == timedelta(days=30)
-    assert settings.max_keys == 200_000
+    assert settings.max_keys == 50_000
     assert settings.max_values_per_set == 256
     assert settings.tracked == ("ip", "country", "user_agent", "repo", "namespace")
     assert settings.window_labels == ("5m", "1h", "24h")
