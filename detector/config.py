@@ -14,20 +14,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detector.errors import ConfigError
 from detector.features.dedup import DuplicateSettings
-from detector.features.durations import coerce_duration
+from detector.features.durations import DurationOrOff
 from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
 from detector.rules.context import ChangeWindow
 from detector.scoring.detectors import DEFAULT_DETECTOR
 from detector.service_settings import ServiceSettings, apply_environment
-from detector.yamlfile import load_yaml, not_utf8
+from detector.yamlfile import read_yaml_file
 
 __all__ = [
     "AlertSettings",
@@ -45,14 +44,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _skew_or_off(value: object) -> timedelta | None:
-    return None if value is None else coerce_duration(value, allow_zero=True) or None
-
-
-_SkewOrOff = Annotated[timedelta | None, BeforeValidator(_skew_or_off)]
-"""A duration like ``"1h"``; 0 or null (off) are both None."""
-
-
 class NormalizerSettings(_Section):
     max_record_bytes: int = Field(default=1 << 20, gt=0)
     max_depth: int = Field(default=64, gt=0)
@@ -60,7 +51,7 @@ class NormalizerSettings(_Section):
     """A compressed record (a gzip or zstd Kafka message) inflates to at most this much."""
     default_format: str | None = None
     """Parser for records no parser recognises; None sends them to dead letters."""
-    max_future_skew: _SkewOrOff = timedelta(hours=1)
+    max_future_skew: DurationOrOff = timedelta(hours=1)
     """``ciwatch run`` dead-letters events dated further ahead of its wall clock than this
     (``future_time``); 0 or null switches the check off. Replay never compares with the clock."""
 
@@ -125,16 +116,7 @@ def load_config(
     do not depend on the caller's environment. ``ciwatch run`` passes ``os.environ``.
     """
     path = path or default_config_path()
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", where=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"cannot read config: {not_utf8(exc)}", where=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", where=where) from None
+    data = read_yaml_file(path, ConfigError, what="config")
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -1,6 +1,7 @@
 """``ciwatch run``: Kafka consumer group → pipeline → sinks, for months, losing nothing.
 
-Per batch (``poll(max_records)``): normalize and detect, hand the alerts to
+Per batch (polled and normalized, its partitions merged in event time by
+:mod:`detector.intake`; at most ``max_records``): detect, hand the alerts to
 every sink and flush them (each delivers or durably spools), and only then
 commit the batch's offsets — at-least-once. A batch without alerts (or an
 empty poll) flushes the sinks anyway, so a spool drains when the SIEM is back
@@ -18,23 +19,27 @@ once (they are also reloaded when their files change, checked every
 
 from __future__ import annotations
 
+import logging
 import signal
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 from detector.alerts.model import Alert
 from detector.checkpoint import Checkpoint, Offsets
 from detector.config import PipelineConfig
-from detector.errors import ConfigError
+from detector.delivery import Abandoned, Delivery, idle_paused
+from detector.errors import CiwatchError, ConfigError
+from detector.intake import Batch, Intake
+from detector.logs import line_log
 from detector.metrics import Metrics, MetricsServer
-from detector.pipeline import Pipeline, deliver
+from detector.pipeline import Pipeline
 from detector.sinks.base import Sink
 from detector.sources.kafka import KafkaSource
-from detector.sources.record import RawRecord, next_offsets
+from detector.sources.record import next_offsets
 
 __all__ = ["Daemon", "Signals"]
 
@@ -68,7 +73,8 @@ class Daemon:
     """One consumer of the group: builds everything from the config and runs the loop.
 
     ``sinks``: where alerts go (the CLI builds them from ``service``);
-    ``log``: one line per notable thing (start, reloads, stop), to stderr by default.
+    ``log``: one line per notable thing (start, reloads, stop); by default to the
+    ``ciwatch.daemon`` logger (:mod:`detector.logs`), a callable given gets the message.
     """
 
     def __init__(
@@ -84,13 +90,23 @@ class Daemon:
         self.sinks = list(sinks)
         self.metrics = metrics or Metrics()
         self.signals = Signals()
-        self._log = log or (lambda line: print(f"ciwatch: {line}", file=sys.stderr, flush=True))
+        self._log = line_log("ciwatch.daemon", log)
         # Only the daemon compares event times with the wall clock: replays read old files.
         self.pipeline = Pipeline.from_config(config, wall_clock=lambda: datetime.now(UTC))
         directory = self.settings.state_dir
-        self.checkpoint = Checkpoint(directory) if directory is not None else None
+        self.checkpoint = Checkpoint(directory, log=self._log) if directory is not None else None
+        self._checkpoint_failing = False
+        self.delivery = Delivery(
+            self.sinks,
+            self.metrics,
+            self._log,
+            stopping=lambda: self.signals.stop,
+            idle=self._idle_paused,
+        )
         self._offsets: Offsets = {}
         self.source: KafkaSource | None = None
+        self.intake: Intake | None = None
+        self._merge_counted = (0, 0)  # (waits timed out, records forced) already in metrics
         self.server: MetricsServer | None = None
 
     def run(self) -> int:
@@ -108,11 +124,14 @@ class Daemon:
         self._log(f"metrics on http://{self.settings.http_host}:{self.server.port}/metrics")
         for sink in self.sinks:
             sink.keepalive = self.server.beat
-        self.source = KafkaSource(self.settings.kafka, start_at=start_at)
+        self.source = KafkaSource(self.settings.kafka, start_at=start_at, on_revoked=self._revoked)
+        self.intake = self._intake(self.source)
         clean = False
         try:
-            self._loop(self.source, self.server)
+            self._loop(self.source, self.intake, self.server)
             clean = True
+        except Abandoned as abandoned:  # a stop while paused: exit, but commit and save nothing
+            self._log(str(abandoned), level=logging.WARNING)
         finally:
             self._shutdown(clean)
         return 0
@@ -123,19 +142,53 @@ class Daemon:
         self.signals.stop = True
 
     def ready(self) -> bool:
-        """Connected, partitions assigned, and models loaded (unless switched off)."""
+        """Connected, partitions assigned, models loaded (unless switched off), not paused."""
         models_ok = self.pipeline.scorer is not None or not self.config.models.enabled
-        return self.source is not None and bool(self.source.assignment()) and models_ok
+        assigned = self.source is not None and bool(self.source.assignment())
+        return assigned and models_ok and self.delivery.paused is None
 
-    def _loop(self, source: KafkaSource, server: MetricsServer) -> None:
+    def _idle_paused(self) -> None:
+        """A moment of a pause (:mod:`detector.delivery`): poll reading nothing, stay alive."""
+        idle_paused(self.source, self.settings.max_batch_wait.total_seconds())
+        if self.server is not None:
+            self.server.beat()
+        self.metrics.ready.set(0)
+
+    def _intake(self, source: KafkaSource) -> Intake:
+        """Polls ``source`` and merges its partitions in event time (:mod:`detector.intake`)."""
+        settings = self.settings
+        return Intake(
+            source,
+            self.pipeline.normalize,
+            max_records=settings.max_records,
+            max_wait_s=settings.max_batch_wait.total_seconds(),
+            wait_s=settings.partition_wait.total_seconds(),
+            capacity=settings.partition_buffer,
+        )
+
+    def _revoked(self, partitions: list[tuple[str, int]]) -> None:
+        # Held records were not committed: the partitions' next owner reads them.
+        dropped = self.intake.drop(partitions) if self.intake is not None else 0
+        if dropped:
+            self._log(f"dropped {dropped} polled records of {len(partitions)} revoked partitions")
+
+    def _count_merge(self, intake: Intake) -> None:
+        merge, metrics = intake.merge, self.metrics
+        metrics.merge_buffered.set(len(merge))
+        metrics.merge_wait_timeouts.inc(merge.waits_timed_out - self._merge_counted[0])
+        metrics.merge_forced.inc(merge.forced - self._merge_counted[1])
+        self._merge_counted = (merge.waits_timed_out, merge.forced)
+
+    def _loop(self, source: KafkaSource, intake: Intake, server: MetricsServer) -> None:
         settings = self.settings
         next_snapshot = time.monotonic() + settings.snapshot_every.total_seconds()
         next_reload = time.monotonic() + settings.reload_every.total_seconds()
         next_lag = 0.0
         while not self.signals.stop:
-            records = source.poll(settings.max_records, settings.max_batch_wait.total_seconds())
+            batch = intake.next_batch()
             server.beat()
-            if not (records and self._process(source, records)):
+            self._count_merge(intake)
+            if not (batch.records and self._process(source, batch)):
                 self.retry_spooled()
             now = time.monotonic()
             self.metrics.ready.set(1 if self.ready() else 0)
@@ -151,15 +204,18 @@ class Daemon:
                 self._save_checkpoint(source)
                 next_snapshot = now + settings.snapshot_every.total_seconds()
 
-    def _process(self, source: KafkaSource, records: list[RawRecord]) -> bool:
-        """Process, deliver and commit one batch; whether it raised alerts."""
+    def _process(self, source: KafkaSource, batch: Batch) -> bool:
+        """Detect on, deliver and commit one normalized batch; whether it raised alerts."""
         started = time.perf_counter()
         stats = self.pipeline.stats
         late_before, duplicates_before = stats.late_events, stats.duplicates.copy()
-        skipped_before = stats.skipped.copy()
-        outcome = self.pipeline.process(records)
-        self._deliver(outcome.alerts)
-        committed = next_offsets(record.position for record in records)
+        rules = self.pipeline.rules  # reloads happen between batches, never inside one
+        regex_before = rules.regex_limits
+        alerts = self.pipeline.detect(batch.events)  # normalized and ordered by the intake
+        self.metrics.count_regex_limits(rules.regex_limits - regex_before)
+        self._deliver(alerts)
+        # Each partition's records here come before any the intake still holds.
+        committed = next_offsets(record.position for record in batch.records)
         first_commits = committed.keys() - self._offsets.keys()
         self._offsets.update(committed)
         if first_commits:
@@ -167,55 +223,59 @@ class Daemon:
             # checkpoint once committed: a restart never resumes it at a committed
             # offset whose records the restored state has not seen.
             self._save_checkpoint(source)
-        source.commit_offsets(committed)
+        if not source.commit_offsets(committed):
+            self.metrics.commit_refusals.inc()
+            message = "commit refused: the group is rebalancing; the records are read again"
+            self._log(message, level=logging.WARNING)
         self.metrics.count_batch(
-            (record.position.stream for record in records),
-            outcome.events,
-            outcome.dead_letters,
+            (record.position.stream for record in batch.records),
+            batch.events,
+            batch.dead_letters,
             stats.late_events - late_before,
             duplicates=stats.duplicates - duplicates_before,
-            skipped=stats.skipped - skipped_before,
+            skipped=batch.skipped,
         )
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        return bool(outcome.alerts)
+        return bool(alerts)
 
     def retry_spooled(self) -> None:
         """Flush every sink when no batch did, so spooled alerts go out once the SIEM is back."""
-        for sink in self.sinks:
-            try:
-                sink.flush()
-            except Exception as exc:  # nothing to commit hangs on it: log, retry next time
-                self._log(f"sink {sink.name} failed: {type(exc).__name__}: {exc}")
+        self.delivery.retry()
 
     def _deliver(self, alerts: list[Alert]) -> None:
-        """Deliver to every sink (:func:`~detector.pipeline.deliver`), counting failures."""
+        """Every sink delivers or spools ``alerts``; a full disk pauses until it can.
 
-        def failed(sink: Sink, exc: Exception) -> None:
-            self.metrics.deliveries.labels(sink.name, "failed").inc(len(alerts))
-            self._log(f"sink {sink.name} failed: {type(exc).__name__}: {exc}")
-
-        deliver(self.sinks, alerts, on_failure=failed)
-        if alerts:
-            self.metrics.count_alerts(alerts)
+        See :class:`~detector.delivery.Delivery`: a failure other than the
+        disk's is raised, so the batch is not committed.
+        """
+        self.delivery.deliver(alerts)
 
     def _restore(self) -> Offsets | None:
-        """Restore the checkpoint; the offsets it reflects (None: no checkpoint)."""
+        """Restore the checkpoint; the offsets it reflects (None: no checkpoint).
+
+        State of the wrong shape falls back to ``checkpoint.json.prev``
+        (:meth:`~detector.checkpoint.Checkpoint.restore`); both failing is one line.
+        """
         if self.checkpoint is None:
             return None
-        saved = self.checkpoint.load()
-        if saved is None:
+
+        def apply(state: dict[str, Any]) -> None:
+            try:
+                self.pipeline.restore(state)  # replaces every part: a second try starts clean
+            except (CiwatchError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                # Valid JSON of the wrong shape inside: the previous checkpoint is tried,
+                # then one line naming the file, not a traceback.
+                what = exc if isinstance(exc, CiwatchError) else f"{type(exc).__name__}: {exc}"
+                raise ConfigError(f"damaged checkpoint: {what}"[:300]) from None
+
+        offsets = self.checkpoint.restore(apply)
+        if offsets is None:
             self._log(f"no checkpoint in {self.checkpoint.path.parent}: starting afresh")
             return None
-        state, offsets = saved
-        try:
-            self.pipeline.restore(state)
-        except (ConfigError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            # Valid JSON of the wrong shape inside: one line naming the file, not a traceback.
-            what = exc if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
-            detail = f"damaged checkpoint: {what}"[:300]
-            raise ConfigError(detail, where=str(self.checkpoint.path)) from None
         self._offsets = dict(offsets)
-        self._log(f"restored state at {len(offsets)} partition offsets from {self.checkpoint.path}")
+        self._log(
+            f"restored state at {len(offsets)} partition offsets from {self.checkpoint.loaded}"
+        )
         return offsets
 
     def _save_checkpoint(self, source: KafkaSource) -> None:
@@ -229,12 +289,24 @@ class Daemon:
             self._offsets = {key: at for key, at in self._offsets.items() if key in held}
         try:
             self.checkpoint.save(self.pipeline.snapshot(), self._offsets)
-        except OSError as exc:
+        except OSError as exc:  # a full disk: the previous checkpoint stays; tried again later
             self.metrics.snapshots.labels("error").inc()
-            self._log(f"checkpoint failed: {exc}")
+            if not self._checkpoint_failing:  # once, not every snapshot_every
+                self._log(
+                    f"checkpoint failed: {exc}; retrying quietly",
+                    level=logging.ERROR,
+                    file=str(self.checkpoint.path),
+                    error_type=type(exc).__name__,
+                )
+            self._checkpoint_failing = True
             return
+        if self._checkpoint_failing:
+            self._log("checkpoint written again", file=str(self.checkpoint.path))
+        self._checkpoint_failing = False
         self.metrics.snapshots.labels("ok").inc()
         self.metrics.set_state(self.pipeline.features.key_counts)
+        rule_groups = {("rule_group", "cap"): self.pipeline.rules.evicted_groups()}
+        self.metrics.count_evictions({**self.pipeline.features.evictions, **rule_groups})
 
     def _reload_rules(self, *, forced: bool) -> None:
         errors = self.pipeline.rule_reload_errors
@@ -242,7 +314,7 @@ class Daemon:
             self.metrics.rules_loaded.set(len(self.pipeline.rules.rules))
             self._log(f"rules reloaded: {len(self.pipeline.rules.rules)} enabled")
         if self.pipeline.rule_reload_errors > errors:
-            self._log(f"rules not reloaded: {self.pipeline.last_rule_error}")
+            self._log(f"rules not reloaded: {self.pipeline.last_rule_error}", level=logging.WARNING)
 
     def _reload_models(self, *, forced: bool) -> None:
         errors = self.pipeline.model_reload_errors
@@ -251,7 +323,9 @@ class Daemon:
             self._log("models reloaded")
         if self.pipeline.model_reload_errors > errors:
             self.metrics.model_reload_errors.inc(self.pipeline.model_reload_errors - errors)
-            self._log(f"models not reloaded: {self.pipeline.last_model_error}")
+            self._log(
+                f"models not reloaded: {self.pipeline.last_model_error}", level=logging.WARNING
+            )
 
     def _publish_models(self) -> None:
         scorer = self.pipeline.scorer
@@ -263,6 +337,8 @@ class Daemon:
 
     def _shutdown(self, clean: bool) -> None:
         stopped_by = ", ".join(self.signals.received) or "error"
+        if self.intake is not None and (held := self.intake.merge.clear()):
+            self._log(f"{held} polled records not processed: read again after a restart")
         if clean and self.source is not None:
             # Not after an error: the state may hold a batch whose offsets were never
             # committed, and a restart from the last checkpoint is consistent.

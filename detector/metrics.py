@@ -100,6 +100,26 @@ class Metrics:
             ["sink"],
             registry=r,
         )
+        self.delivered_via = Counter(
+            "ciwatch_sink_delivered_via",
+            "Alerts a sink delivered, by path: direct (never on disk) or from its spool",
+            ["sink", "path"],
+            registry=r,
+        )
+        self.spool_write_errors = Counter(
+            "ciwatch_spool_write_errors",
+            "Writes to a sink's disk files (spool, dead letters, alerts file) that failed (a full "
+            "disk, an I/O error)",
+            ["sink"],
+            registry=r,
+        )
+        self.paused = Gauge(
+            "ciwatch_paused",
+            "1 while the consumer reads nothing new, by reason (disk: a sink cannot write)",
+            ["reason"],
+            registry=r,
+        )
+        self.paused.labels("disk")  # 0 from the start: alert rules see the series
         self.lag = Gauge(
             "ciwatch_consumer_lag",
             "Records behind the end of each assigned partition",
@@ -134,13 +154,48 @@ class Metrics:
             "ciwatch_model_reload_errors", "Model directories that failed to load", registry=r
         )
         self.rules_loaded = Gauge("ciwatch_rules_loaded", "Rules evaluated", registry=r)
+        self.commit_refusals = Counter(
+            "ciwatch_commit_refusals",
+            "Offset commits the group refused while rebalancing (the records are read again)",
+            registry=r,
+        )
+        self.regex_limits = Counter(
+            "ciwatch_rule_regex_limits",
+            "Rule regex matches that hit a bound: too_long (prefix searched), "
+            "fallback (backtracking engine), timeout (counted as no match)",
+            ["rule", "reason"],
+            registry=r,
+        )
         self.keys_tracked = Gauge(
             "ciwatch_state_keys", "Keys held in the feature state", ["kind"], registry=r
         )
+        self.evictions = Counter(
+            "ciwatch_state_evictions",
+            "State keys dropped: idle for evict_idle_after, or a full table (cap: max_keys,"
+            " max_groups_per_rule; raise the cap and the memory limit if this grows)",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self._evictions_seen: dict[tuple[str, str], int] = {}
         self.snapshots = Counter(
             "ciwatch_state_snapshots", "State snapshots written", ["status"], registry=r
         )
         self.ready = Gauge("ciwatch_ready", "1 when ready to process events", registry=r)
+        self.merge_buffered = Gauge(
+            "ciwatch_merge_buffered_records",
+            "Records polled and held to merge the partitions in event-time order",
+            registry=r,
+        )
+        self.merge_wait_timeouts = Counter(
+            "ciwatch_merge_wait_timeouts",
+            "Waits for an empty partition that ran out (service.partition_wait)",
+            registry=r,
+        )
+        self.merge_forced = Counter(
+            "ciwatch_merge_forced_records",
+            "Records released while a partition was waited for, as the merge buffer was full",
+            registry=r,
+        )
 
     def count_batch(
         self,
@@ -192,9 +247,25 @@ class Metrics:
             if trained is not None:
                 self.model_trained.labels(family).set(trained.timestamp())
 
+    def count_regex_limits(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add (rule id, reason) → regex matches that hit a bound (RuleEngine.regex_limits)."""
+        for (rule, reason), count in counts.items():
+            self.regex_limits.labels(rule, reason).inc(count)
+
     def set_state(self, keys: Mapping[str, int]) -> None:
         for kind, count in keys.items():
             self.keys_tracked.labels(kind).set(count)
+
+    def count_evictions(self, totals: Mapping[tuple[str, str], int]) -> None:
+        """Advance ``ciwatch_state_evictions`` to running totals per (kind, reason).
+
+        A total smaller than the last one seen started again (a restored
+        feature store, reloaded rules): all of it is new.
+        """
+        for (kind, reason), total in totals.items():
+            seen = self._evictions_seen.get((kind, reason), 0)
+            self.evictions.labels(kind, reason).inc(total - seen if total >= seen else total)
+            self._evictions_seen[kind, reason] = total
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""

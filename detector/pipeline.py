@@ -28,7 +28,7 @@ from detector.features.dedup import DuplicateSettings, RecentIds
 from detector.features.store import FeatureStore
 from detector.resources import bundled_models_dir, pipelines_dir
 from detector.rules.engine import RuleContext, RuleEngine
-from detector.rules.loader import load_rules
+from detector.rules.loader import load_rules, rule_files
 from detector.rules.model import Rule
 from detector.scoring import AnomalyScorer, ModelError, load_models
 from detector.sinks.base import Sink
@@ -337,7 +337,7 @@ def _check_models_dir(directory: Path) -> None:
 def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
     """Names, sizes and modification times of the model files: cheap change detection."""
     try:
-        files = sorted(p for p in directory.iterdir() if p.suffix in {".json", ".joblib"})
+        files = sorted(p for p in directory.iterdir() if p.suffix in {".json", ".npz"})
         return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     except OSError:
         return ()
@@ -348,7 +348,8 @@ def _rules_signature(config: PipelineConfig) -> tuple[tuple[str, int, int], ...]
     roots = [pipelines_dir() / "rules"] if config.rules.bundled else []
     files: list[Path] = []
     for root in [*roots, *config.rules.packs]:
-        files.extend(sorted(root.glob("*.y*ml")) if root.is_dir() else [root])
+        with contextlib.suppress(CiwatchError):  # a missing pack: loading it reports that
+            files.extend(rule_files([root]))
     found = []
     for path in files:
         with contextlib.suppress(OSError):

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from detector.detections import Severity
-from detector.features.settings import Duration
+from detector.features.durations import Duration, DurationOrZero
 from detector.sources.kafka import KafkaSettings
 
 __all__ = [
@@ -131,6 +131,11 @@ class ServiceSettings(_Section):
     """Records per poll, and so per batch."""
     max_batch_wait: Duration = timedelta(seconds=1)
     """Longest a poll waits when no records are there (records that are, return at once)."""
+    partition_wait: DurationOrZero = timedelta(seconds=2)
+    """How long the event-time merge of the assigned partitions waits for one that has
+    nothing buffered and is not caught up before going on without it (0: never waits)."""
+    partition_buffer: int = Field(default=20_000, gt=0)
+    """Most polled records held for that merge; at the cap the oldest go on regardless."""
     reload_every: Duration = timedelta(seconds=30)
     """How often the model directory is checked for a new training."""
     alerts_file: Path | None = None
@@ -140,10 +145,12 @@ class ServiceSettings(_Section):
 
 
 def redact_url(url: str) -> str:
-    """``url`` fit for a log line: user info and query values as ``***``, no fragment.
+    """``url`` fit for a log line: user info, query values and token-like path segments as ``***``.
 
     ``https://user:pw@siem/in?token=s3cret&x=1#f`` → ``https://***@siem/in?token=***&x=***``.
-    A url that does not parse at all is not shown.
+    Slack, Teams and Discord webhooks carry their secret in the path
+    (``/services/T0/B0/XXXXXXXXXXXXXXXXXXXXXXXX``), so a path segment that looks
+    like a token is hidden too. A url that does not parse at all is not shown.
     """
     try:
         parts = urlsplit(url)
@@ -158,7 +165,18 @@ def redact_url(url: str) -> str:
         netloc = f"{_HIDDEN}@{netloc}"
     names = (field.split("=", 1)[0] for field in parts.query.split("&") if field)
     query = "&".join(f"{name}={_HIDDEN}" for name in names)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    path = "/".join(_HIDDEN if _looks_like_token(part) else part for part in parts.path.split("/"))
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+_TOKEN_LENGTH = 16
+"""A path segment this long with a digit in it, or half as long again, is taken for a secret."""
+
+
+def _looks_like_token(segment: str) -> bool:
+    if len(segment) < _TOKEN_LENGTH:
+        return False
+    return any(c.isdigit() for c in segment) or len(segment) >= _TOKEN_LENGTH * 3 // 2
 
 
 def is_loopback_host(host: str) -> bool:

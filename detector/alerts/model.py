@@ -1,4 +1,4 @@
-"""The Alert contract (DESIGN.md; JSON Schema in docs/alert-schema.json).
+"""The Alert contract (docs/architecture.md; JSON Schema in docs/alert-schema.json).
 
 An alert is a :class:`~detector.detections.Detection` with a stable id and the
 bookkeeping of suppression: how many firings it folds (``count``), the event

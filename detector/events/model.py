@@ -1,6 +1,6 @@
 """The normalized Event and the dead letter: the contracts every later layer reads.
 
-An :class:`Event` is one vendor audit record reduced to the fields of DESIGN.md;
+An :class:`Event` is one vendor audit record reduced to the fields of docs/architecture.md;
 a :class:`DeadLetter` is a record that could not become one, with a reason code
 from the small fixed set in :class:`DeadLetterReason`. Both are frozen
 dataclasses with slots (cheap per event) and serialize with ``orjson`` as is.
@@ -100,7 +100,7 @@ class ParseError(CiwatchError):
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One normalized audit event (the DESIGN.md contract).
+    """One normalized audit event (the contract in docs/architecture.md).
 
     ``time`` is UTC and comes from the event itself; ``action`` is the vendor's
     action verbatim; ``attributes`` holds a few normalized extras a parser knows

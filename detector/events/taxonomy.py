@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from detector.errors import TaxonomyError
 from detector.events.model import Category
 from detector.resources import pipelines_dir
-from detector.yamlfile import load_yaml, not_utf8
+from detector.yamlfile import read_yaml_file, yaml_files_in
 
 __all__ = ["Classification", "Taxonomy", "bundled_taxonomy_dir"]
 
@@ -106,12 +105,12 @@ class Taxonomy:
 
     @classmethod
     def from_dirs(cls, dirs: Iterable[Path], *, automation: Iterable[str] = ()) -> Taxonomy:
-        """Load every ``*.yaml`` of each directory, directories and files in order."""
+        """Load the YAML files of each directory (``*.yaml``, ``*.yml``), in order."""
         files: list[Path] = []
         for directory in dirs:
             if not directory.is_dir():
                 raise TaxonomyError("not a directory", where=str(directory))
-            files.extend(sorted(directory.glob("*.yaml")))
+            files.extend(yaml_files_in(directory, TaxonomyError))
         return cls(files, automation=automation)
 
     @classmethod
@@ -200,12 +199,7 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 
 def _load(path: Path) -> _File:
-    try:
-        data: Any = load_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise TaxonomyError(f"cannot read: {exc}".splitlines()[0], where=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise TaxonomyError(not_utf8(exc), where=str(path)) from None
+    data: Any = read_yaml_file(path, TaxonomyError, what="taxonomy")
     if not isinstance(data, Mapping):
         raise TaxonomyError("expected a mapping at the top", where=str(path))
     try:

@@ -13,26 +13,20 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 from functools import cache
-from typing import Annotated, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from detector.features.durations import coerce_duration
+from detector.features.durations import DurationOrZero
 from detector.features.settings import FeatureSettings
+from detector.rules.regexes import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
 
 __all__ = ["DAYS", "ChangeWindow", "RuleContext"]
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-
-
-def _duration_or_zero(value: object) -> timedelta:
-    return coerce_duration(value, allow_zero=True)
-
-
-_DurationOrZero = Annotated[timedelta, BeforeValidator(_duration_or_zero)]
 
 
 class ChangeWindow(BaseModel):
@@ -113,16 +107,19 @@ class RuleContext(BaseModel):
     source (``FeatureSettings.longest_lateness``), so that idle rule state is kept
     long enough for every source's in-time stragglers.
     ``max_groups_per_rule``: beyond it, the least recently active group keys of a
-    stateful rule are dropped. ``regex_timeout``: seconds one regex match may take.
+    stateful rule are dropped. ``regex_timeout``: seconds one match of a pattern RE2
+    cannot compile may take on the backtracking engine. ``regex_max_length``: the
+    characters of a value a ``regex`` condition searches, unless it sets ``max_length``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     change_windows: tuple[ChangeWindow, ...] = ()
     tracked: tuple[str, ...] = Field(default_factory=lambda: FeatureSettings().tracked)
-    allowed_lateness: _DurationOrZero = timedelta(minutes=5)
+    allowed_lateness: DurationOrZero = timedelta(minutes=5)
     max_groups_per_rule: int = Field(default=100_000, ge=1)
-    regex_timeout: float = Field(default=0.05, gt=0, le=10)
+    regex_timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, le=10)
+    regex_max_length: int = Field(default=DEFAULT_MAX_LENGTH, ge=1)
 
     def in_change_window(self, moment: datetime) -> bool:
         """True if ``moment`` is inside any configured change window."""

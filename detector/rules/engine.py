@@ -9,11 +9,12 @@ then the change windows, then its kind (registered by name in
 that source's events. Threshold and sequence state lives per rule and group
 key, is swept of groups idle beyond their window, and round-trips through
 :meth:`RuleEngine.snapshot` / :meth:`RuleEngine.restore` as plain JSON. No wall
-clock is read anywhere (only the regex time bound is wall-clock).
+clock is read anywhere (only the time bound of backtracking regexes is wall-clock).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,7 +34,7 @@ from detector.rules.conditions import (
 )
 from detector.rules.context import ChangeWindow, RuleContext
 from detector.rules.fields import FieldPath, parse_field_path
-from detector.rules.loader import check_tracked
+from detector.rules.loader import check_tracked, check_unique_ids
 from detector.rules.model import Rule, RuleKind
 from detector.rules.sequence import SequenceEvaluator, Step
 from detector.rules.state import Evaluator, Firing, to_micros
@@ -133,10 +134,11 @@ class RuleEngine:
         known_values: KnownValues | None = None,
     ) -> None:
         self.context = context or RuleContext()
-        self.guard = RegexGuard(timeout=self.context.regex_timeout)
-        self._compiled = [
-            self._compile(rule, known_values) for rule in _unique(rules) if rule.enabled
-        ]
+        self.guard = RegexGuard(
+            timeout=self.context.regex_timeout, max_length=self.context.regex_max_length
+        )
+        check_unique_ids(rules)
+        self._compiled = [self._compile(rule, known_values) for rule in rules if rule.enabled]
         self._by_source: dict[str, list[_Compiled]] = {}
         self._by_event: dict[tuple[str, str], list[_Compiled]] = {}
         self._watermark: int | None = None
@@ -152,6 +154,12 @@ class RuleEngine:
     def regex_timeouts(self) -> int:
         """Regex matches cut short by the time bound (counted as non-matches)."""
         return self.guard.timeouts
+
+    @property
+    def regex_limits(self) -> Counter[tuple[str, str]]:
+        """(rule id, reason) → regex matches that hit a bound so far (a copy; reasons in
+        :class:`~detector.rules.regexes.LimitReason`), for ``ciwatch_rule_regex_limits_total``."""
+        return Counter(self.guard.limits)
 
     def group_counts(self) -> dict[str, int]:
         """Live group keys per stateful rule (for metrics and tests of the bounds)."""
@@ -226,12 +234,13 @@ class RuleEngine:
     def _compile(self, rule: Rule, known_values: KnownValues | None) -> _Compiled:
         check_tracked(rule, self.context.tracked)
         where = f"{rule.origin or '<rules>'}: rule {rule.id}"
+        guard = self.guard.for_rule(rule.id)  # regex limits are counted per rule
         try:
-            build = _Build(rule, self.context, self.guard, known_values)
+            build = _Build(rule, self.context, guard, known_values)
             return _Compiled(
                 rule=rule,
-                where=compile_condition_map(rule.where, self.guard, allow_empty=True),
-                unless=compile_any_of(rule.unless, self.guard),
+                where=compile_condition_map(rule.where, guard, allow_empty=True),
+                unless=compile_any_of(rule.unless, guard),
                 group=tuple(parse_field_path(path) for path in rule.group_by),
                 evaluator=EVALUATORS[rule.kind](build),
                 sources=_pinned(rule.where, "source"),
@@ -396,16 +405,6 @@ def _pinned_by_field(spec: Any) -> frozenset[str] | None:
     if not items or not all(isinstance(item, str) for item in items):
         return None
     return frozenset(key for item in items if (key := compare_key(item)) is not None)
-
-
-def _unique(rules: Sequence[Rule]) -> list[Rule]:
-    seen: set[str] = set()
-    for rule in rules:
-        if rule.id in seen:
-            where = f"{rule.origin or '<rules>'}: rule {rule.id}: id"
-            raise RuleError("duplicate rule id", where=where)
-        seen.add(rule.id)
-    return list(rules)
 
 
 def _optional_int(value: Any) -> int | None:

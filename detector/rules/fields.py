@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+from detector.errors import RuleError
 from detector.features.observation import Observation
 
 __all__ = [
@@ -44,16 +45,18 @@ NORMALIZED_FIELDS = (
 _PREFIXES = ("attributes", "raw", "features", "new_values")
 
 
-class LocatedError(ValueError):
-    """A rule is invalid at ``path`` (relative to where the validator sits: ``actor.regex``)."""
+class LocatedError(RuleError, ValueError):
+    """A rule is invalid at ``path`` (relative to where the validator sits: ``actor.regex``).
+
+    Also a ``ValueError``, so that pydantic validators report it as a validation error.
+    """
 
     def __init__(self, path: str, message: str) -> None:
+        super().__init__(message, where=path or None)
         self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
 
 
-class FieldPathError(ValueError):
+class FieldPathError(RuleError, ValueError):
     """A field path in a rule names nothing an Observation has."""
 
 

@@ -8,11 +8,10 @@ duration '10x' ...``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -21,11 +20,10 @@ from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
 from detector.rules.fields import LocatedError
 from detector.rules.model import Rule, RuleKind
-from detector.yamlfile import load_yaml
+from detector.yamlfile import read_yaml_file, yaml_files_in
 
-__all__ = ["bundled_rules_dir", "load_rules", "rule_files"]
+__all__ = ["bundled_rules_dir", "check_tracked", "check_unique_ids", "load_rules", "rule_files"]
 
-_SUFFIXES = (".yaml", ".yml")
 _TOP_LEVEL = frozenset({"rules"})
 
 
@@ -43,19 +41,24 @@ def load_rules(paths: Sequence[Path | str], *, tracked: Sequence[str] | None = N
     path is an error.
     """
     allowed = tuple(tracked) if tracked is not None else _default_tracked()
-    rules: list[Rule] = []
-    seen: dict[str, str] = {}
-    for path in rule_files(paths):
-        for rule in _load_file(path):
-            if rule.id in seen:
-                raise RuleError(
-                    f"duplicate rule id (first in {seen[rule.id]})",
-                    where=f"{path}: rule {rule.id}: id",
-                )
-            seen[rule.id] = str(path)
-            check_tracked(rule, allowed)
-            rules.append(rule)
+    rules = [rule for path in rule_files(paths) for rule in _load_file(path)]
+    check_unique_ids(rules)
+    for rule in rules:
+        check_tracked(rule, allowed)
     return rules
+
+
+def check_unique_ids(rules: Iterable[Rule]) -> None:
+    """Raise :class:`RuleError` at the second rule with an id already used, naming the first."""
+    first: dict[str, str] = {}
+    for rule in rules:
+        origin = rule.origin or "<rules>"
+        if rule.id in first:
+            raise RuleError(
+                f"duplicate rule id (first in {first[rule.id]})",
+                where=f"{origin}: rule {rule.id}: id",
+            )
+        first[rule.id] = origin
 
 
 def check_tracked(rule: Rule, tracked: Sequence[str]) -> None:
@@ -70,16 +73,19 @@ def check_tracked(rule: Rule, tracked: Sequence[str]) -> None:
 
 
 def rule_files(paths: Sequence[Path | str]) -> list[Path]:
-    """The YAML files ``paths`` stand for: files as given, directories sorted by name."""
+    """The YAML files ``paths`` stand for: files as given, directories' ``*.yaml`` and
+    ``*.yml`` files sorted by name (hidden ones skipped)."""
     files: list[Path] = []
     bundled = _bundled_or_none()
     for path in map(Path, paths):
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file()))
+            files.extend(yaml_files_in(path, RuleError))
         elif path.is_file():
             files.append(path)
         elif bundled is not None and path.resolve() == bundled.resolve():
             continue
+        elif path.exists():
+            raise RuleError("not a regular file or a directory", where=str(path))
         else:
             raise RuleError("no such file or directory", where=str(path))
     return files
@@ -102,11 +108,7 @@ def _load_file(path: Path) -> list[Rule]:
 
 
 def _read_entries(path: Path) -> list[Any]:
-    try:
-        data: Any = load_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RuleError(f"cannot read: {first_line}", where=str(path)) from None
+    data: Any = read_yaml_file(path, RuleError, what="rule pack")
     if data is None:
         return []
     if not isinstance(data, Mapping):

@@ -26,7 +26,7 @@ from pydantic import (
 
 from detector.detections import Severity
 from detector.events.model import ActorType, Category, Outcome
-from detector.features.durations import coerce_duration
+from detector.features.durations import Duration, coerce_duration
 from detector.rules.conditions import RegexGuard, compile_any_of, compile_condition_map
 from detector.rules.fields import FieldPathError, LocatedError, parse_field_path
 from detector.rules.summaries import check_template
@@ -74,7 +74,6 @@ def _check_field(value: Any) -> Any:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(coerce_duration)]
 Conditions = Annotated[dict[str, Any], BeforeValidator(_check_where)]
 StepConditions = Annotated[dict[str, Any], BeforeValidator(_check_step_where)]
 Exceptions = Annotated[list[dict[str, Any]], BeforeValidator(_check_unless)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from types import TracebackType
+from typing import Self
 
 from detector.sources.record import Position, RawRecord
 
@@ -41,7 +42,7 @@ class Source(ABC):
             if batch:
                 yield batch
 
-    def __enter__(self) -> Source:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

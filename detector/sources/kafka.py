@@ -10,25 +10,38 @@ without a mechanism, a certificate without its key, a missing CA file) are
 rejected when the settings are validated.
 
 ``poll(max_records=...)`` is used rather than iteration: on a 2-core machine it
-is several times faster, and it keeps batches aligned with commits.
+is several times faster, and it keeps batches aligned with commits. The
+daemon merges the partitions in event-time order (:mod:`detector.merge`); for
+that it asks which partitions may still hold records (:meth:`KafkaSource.unfinished`),
+pauses the ones it holds enough of (:meth:`KafkaSource.pause_only`) and hears of
+revoked partitions (``on_revoked``) to drop what it buffered of them.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    IllegalStateError,
+    KafkaError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from detector.errors import ConfigError, SourceError
+from detector.errors import SourceError, UnreachableError
+from detector.secrets import read_secret_file
 from detector.sources.base import Source
 from detector.sources.record import Position, RawRecord, next_offsets
+from detector.tls import client_context
 
 __all__ = ["KafkaSettings", "KafkaSource"]
 
@@ -53,6 +66,8 @@ class KafkaSettings(BaseModel):
     session_timeout_ms: int = Field(default=45_000, ge=1_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
+    bootstrap_timeout_ms: int = Field(default=30_000, ge=100)
+    """How long start-up retries the bootstrap servers before giving up (exit status 3)."""
     fetch_max_bytes: int = Field(default=52_428_800, ge=1)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     ssl_cafile: str | None = None
@@ -112,7 +127,8 @@ class KafkaSettings(BaseModel):
         """Keyword arguments for ``KafkaConsumer``, secrets revealed only here.
 
         Secret files are read now, so a rotated password is picked up by the
-        next consumer; one that cannot be read raises :class:`ConfigError`.
+        next consumer; one that is missing, unreadable or empty raises
+        :class:`~detector.errors.ConfigError` naming its setting (:mod:`detector.secrets`).
         """
         exclude = {"topics", *_SECRET_FILES.values()}
         config: dict[str, Any] = self.model_dump(exclude=exclude, exclude_none=True)
@@ -122,7 +138,7 @@ class KafkaSettings(BaseModel):
             if value is not None:
                 config[secret] = value.get_secret_value()
             elif path is not None:
-                config[secret] = _read_secret(path, file_key)
+                config[secret] = read_secret_file(path, name=file_key).get_secret_value()
         return config
 
     def connection_config(self) -> dict[str, Any]:
@@ -139,14 +155,6 @@ _CONNECTION = frozenset(
 """Settings a producer to the same cluster shares with the consumer."""
 
 
-def _read_secret(path: Path, key: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", where=key) from None
-    return text.rstrip("\r\n")
-
-
 def _check_tls(config: Mapping[str, Any], timeout_s: float = 10.0) -> None:
     """Fail fast, naming the cause, when TLS to the bootstrap servers cannot work.
 
@@ -157,7 +165,15 @@ def _check_tls(config: Mapping[str, Any], timeout_s: float = 10.0) -> None:
     """
     if not str(config.get("security_protocol", "")).endswith("SSL"):
         return
-    context = _tls_context(config)
+    context = client_context(
+        config.get("ssl_cafile"),
+        config.get("ssl_certfile"),
+        config.get("ssl_keyfile"),
+        config.get("ssl_password"),
+        check_hostname=bool(config.get("ssl_check_hostname", True)),
+        cafile_key="ssl_cafile",
+        certfile_key="ssl_certfile",
+    )
     for server in config["bootstrap_servers"]:
         host, _, port = server.rpartition(":")
         host = host.strip("[]")
@@ -178,27 +194,13 @@ def _check_tls(config: Mapping[str, Any], timeout_s: float = 10.0) -> None:
             continue
 
 
-def _tls_context(config: Mapping[str, Any]) -> ssl.SSLContext:
-    """The context kafka-python builds from the same settings."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = bool(config.get("ssl_check_hostname", True))
-    try:
-        if config.get("ssl_cafile"):
-            context.load_verify_locations(config["ssl_cafile"])
-        else:
-            context.load_default_certs()
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load the CA file: {exc}", where="ssl_cafile") from None
-    try:
-        if config.get("ssl_certfile"):
-            context.load_cert_chain(
-                config["ssl_certfile"], config.get("ssl_keyfile"), config.get("ssl_password")
-            )
-    except (OSError, ssl.SSLError) as exc:
-        message = f"cannot load the client certificate or key: {exc}"
-        raise ConfigError(message, where="ssl_certfile") from None
-    return context
+_REBALANCING = (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
+"""What a commit raises while the group rebalances or after this member was dropped from it."""
 
 
 class KafkaSource(Source):
@@ -213,15 +215,23 @@ class KafkaSource(Source):
     commit, so its own partitions are always listed) or, with none, where
     ``auto_offset_reset`` says. ``None`` (no snapshot): every partition resumes
     at the committed offsets. Later assignments (a rebalance) do too.
-    Nothing needs committing on revoke: every batch is committed before the
-    next poll, inside which a rebalance happens.
+    Nothing needs committing on revoke: every processed batch is committed
+    before the next poll, inside which a rebalance happens; records polled but
+    not processed yet were not committed, so the partition's next owner reads
+    them. ``on_revoked`` hears the revoked (topic, partition) pairs, so that
+    whoever buffers polled records drops theirs.
     """
 
     def __init__(
-        self, settings: KafkaSettings, *, start_at: Mapping[tuple[str, int], int] | None = None
+        self,
+        settings: KafkaSettings,
+        *,
+        start_at: Mapping[tuple[str, int], int] | None = None,
+        on_revoked: Callable[[list[tuple[str, int]]], None] | None = None,
     ) -> None:
         self.settings = settings
         self._start_at = dict(start_at) if start_at is not None else None
+        self._on_revoked = on_revoked
         self._placed: set[tuple[str, int]] = set()
         config = settings.consumer_config()
         _check_tls(config)
@@ -230,7 +240,7 @@ class KafkaSource(Source):
             self._consumer.subscribe(settings.topics, listener=_Rewind(self))
         except KafkaError as exc:
             servers = ",".join(settings.bootstrap_servers)
-            raise SourceError(f"cannot connect: {exc}", where=servers) from None
+            raise UnreachableError(f"cannot connect: {exc}", where=servers) from None
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[RawRecord]:
         fetched = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
@@ -249,18 +259,73 @@ class KafkaSource(Source):
         """Commit, per partition, the offset after the highest position given."""
         self.commit_offsets(next_offsets(positions))
 
-    def commit_offsets(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        """Commit these next offsets, per (topic, partition) (see :func:`next_offsets`)."""
-        if offsets:
+    def commit_offsets(self, offsets: Mapping[tuple[str, int], int]) -> bool:
+        """Commit these next offsets, per (topic, partition) (see :func:`next_offsets`).
+
+        False when the group was rebalancing and refused the commit: the
+        records are then read again by the partition's next owner (at least
+        once; alert ids are stable), which is no reason to stop the daemon.
+        """
+        if not offsets:
+            return True
+        try:
             self._consumer.commit(
                 {
                     TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
                     for (topic, partition), offset in offsets.items()
                 }
             )
+        except _REBALANCING:
+            return False
+        return True
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())
+
+    def assigned(self) -> set[tuple[str, int]]:
+        """The assigned partitions as (topic, partition) pairs."""
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def unfinished(self) -> set[tuple[str, int]]:
+        """Assigned partitions that may hold records not polled yet (KIP-695).
+
+        A partition is finished when its position equals its highwater mark;
+        both come from the last fetch responses, without a request. One not
+        fetched yet (no highwater known) may hold records.
+        """
+        found = set()
+        for tp in self._consumer.assignment():
+            try:
+                end = self._consumer.highwater(tp)
+                at = self._consumer.position(tp, timeout_ms=0) if end is not None else None
+            except (IllegalStateError, KafkaError):  # revoked meanwhile, or no position yet
+                end = at = None
+            if end is None or at is None or at < end:
+                found.add((tp.topic, tp.partition))
+        return found
+
+    def pause_only(self, partitions: Collection[tuple[str, int]]) -> None:
+        """Fetch nothing more from these assigned partitions for now; resume the others."""
+        wanted = {TopicPartition(topic, partition) for topic, partition in partitions}
+        assigned = set(self._consumer.assignment())
+        paused = set(self._consumer.paused())
+        if pause := (wanted & assigned) - paused:
+            self._consumer.pause(*pause)
+        if resume := (paused & assigned) - wanted:
+            self._consumer.resume(*resume)
+
+    def unread(self, records: Iterable[RawRecord]) -> None:
+        """Seek each partition back to its first record in ``records``: they are read again.
+
+        For records a poll returned while the daemon is paused (a partition
+        assigned inside that poll was not paused yet): none is skipped.
+        """
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.position.stream, record.position.partition)
+            first[tp] = min(first.get(tp, record.position.offset), record.position.offset)
+        for tp, offset in first.items():
+            self._consumer.seek(tp, offset)
 
     def lag(self) -> dict[TopicPartition, int]:
         """Records between the consumer's position and the end, per assigned partition."""
@@ -287,13 +352,15 @@ class KafkaSource(Source):
 
 
 class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python has no types
-    """Seeks newly assigned partitions to the source's ``start_at`` offsets."""
+    """Seeks newly assigned partitions to ``start_at``; passes revoked ones to ``on_revoked``."""
 
     def __init__(self, source: KafkaSource) -> None:
         self._source = source
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        return  # batches are committed before each poll: nothing in flight
+        # Processed batches are committed before each poll: nothing to commit.
+        if self._source._on_revoked is not None:
+            self._source._on_revoked([(tp.topic, tp.partition) for tp in revoked])
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self._source._rewind(assigned)

@@ -123,7 +123,7 @@ def test_statefulset_defaults(rendered: dict[str, list[dict[str, Any]]]) -> None
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["resources"]["limits"]["memory"] == "1Gi"
+    assert container["resources"]["limits"]["memory"] == "2Gi"  # docs/sizing.md
     (budget,) = find(manifests, "PodDisruptionBudget")
     assert budget["spec"]["maxUnavailable"] == 1
     (account,) = find(manifests, "ServiceAccount")

@@ -48,7 +48,7 @@ def test_a_broken_directory_keeps_the_current_models(history: Path, tmp_path: Pa
     train(history, tmp_path, seed=0)
     pipeline = pipeline_for(tmp_path)
     before = pipeline.scorer
-    artifact = tmp_path / "auth.joblib"
+    artifact = tmp_path / "auth.npz"
     artifact.write_bytes(artifact.read_bytes() + b"tampered")
     assert pipeline.reload_models() is False
     assert pipeline.scorer is before

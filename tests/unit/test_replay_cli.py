@@ -148,7 +148,8 @@ def test_validate_lists_every_service_problem_one_line_each(
     assert all(line.startswith("ciwatch: error: ") for line in lines)
     text = "\n".join(lines)
     assert "service.state_dir" in text and "missing-key" in text
-    assert "TLS files unusable" in text and "needs token_file or token_env" in text
+    assert "service.webhook.ca_file: cannot load the CA file" in text
+    assert "needs token_file or token_env" in text
 
 
 # Replay orders its input by event time: the same records in any file order or

@@ -57,6 +57,18 @@ def closed_port() -> int:
         ("http://[::1]:8080/in?flag", "http://[::1]:8080/in?flag=***"),
         ("https://token@siem.example/", "https://***@siem.example/"),
         ("https://siem.example:notaport/?token=s3cret", "<unparsable url>"),
+        (
+            "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+            "https://hooks.slack.com/services/T00000000/B00000000/***",
+        ),
+        (
+            "https://siem.example/api/9f86d081884c7d659a2feaa0c55ad015/events",
+            "https://siem.example/api/***/events",
+        ),
+        (
+            "https://siem.example/services/collector/event",
+            "https://siem.example/services/collector/event",
+        ),
     ],
 )
 def test_redact_url_hides_user_info_query_values_and_fragment(url: str, shown: str) -> None:

@@ -199,14 +199,30 @@ def test_non_mapping_yaml_is_rejected(write: Writer, text: str) -> None:
     assert "mapping" in error.message
 
 
-def test_invalid_yaml_is_rejected(write: Writer) -> None:
-    error = error_for(write("broken.yaml", "source: [vcs\nactions: {\n"))
-    assert error.message.startswith("cannot read:")
+def test_invalid_yaml_names_the_file_and_line(write: Writer) -> None:
+    path = write("broken.yaml", "source: [vcs\nactions: {\n")
+    with pytest.raises(TaxonomyError) as info:
+        Taxonomy([path])
+    assert info.value.where == f"{path}:2"
+    assert info.value.message.startswith("not valid YAML:")
+    assert "\n" not in str(info.value)
 
 
 def test_unreadable_file_is_rejected(tmp_path: Path) -> None:
     error = error_for(tmp_path / "missing.yaml")
-    assert error.message.startswith("cannot read:")
+    assert error.message == "cannot read taxonomy: No such file or directory"
+
+
+def test_directories_list_yaml_and_yml_files_by_name_without_hidden_ones(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "b.yml").write_text("source: vcs\nactions: {repo.create: code_access}\n")
+    (tmp_path / "a.yaml").write_text("source: vcs\nactions: {repo.create: other}\n")
+    (tmp_path / ".swap.yaml").write_text("not: [valid\n")
+    (tmp_path / "notes.txt").write_text("ignored\n")
+    taxonomy = Taxonomy.from_dirs([tmp_path])
+    # b.yml is read after a.yaml, so it wins.
+    assert taxonomy.classify("vcs", "repo.create") == Classification(Category.CODE_ACCESS)
 
 
 def test_bundled_taxonomy_loads() -> None:

@@ -55,7 +55,7 @@ def test_a_tampered_model_is_refused_in_one_line(
 ) -> None:
     models = tmp_path / "models"
     main(["train", str(world / MERGED), "--out", str(models)])
-    artifact = models / "code.joblib"
+    artifact = models / "code.npz"
     artifact.write_bytes(artifact.read_bytes() + b"x")
     capsys.readouterr()
     code = main(

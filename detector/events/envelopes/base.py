@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, TypeAlias, TypeVar
 
+from detector.errors import CiwatchError
 from detector.events.model import SkipReason
 from detector.sources.framing import CompressionError, DecompressedTooLargeError, decompress
 
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(CiwatchError, ValueError):
     """An envelope recognised but impossible to open (bad base64, gzip, a missing payload).
 
     The normalizer turns it into a ``bad_envelope`` dead letter naming the envelope.

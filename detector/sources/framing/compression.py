@@ -17,6 +17,8 @@ import io
 import zlib
 from typing import IO, TYPE_CHECKING, Any, cast
 
+from detector.errors import SourceError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -36,11 +38,11 @@ _CHUNK = 1 << 18
 _STEP = 1 << 20  # a compressed record is decompressed this much at a time
 
 
-class CompressionError(ValueError):
+class CompressionError(SourceError, ValueError):
     """A gzip or zstd stream that is corrupt or ends early; the message names which."""
 
 
-class DecompressedTooLargeError(ValueError):
+class DecompressedTooLargeError(SourceError, ValueError):
     """A compressed record that expands past the bound it was read with."""
 
 

@@ -185,9 +185,10 @@ def test_unless_list_holds_if_any_map_holds_entirely() -> None:
     assert not compile_any_of([], RegexGuard())(obs())
 
 
-def test_regex_is_time_bounded_and_counts_timeouts() -> None:
+def test_a_backtracking_regex_is_time_bounded_and_counts_timeouts() -> None:
     guard = RegexGuard(timeout=0.02)
-    predicate = compile_condition_map({"actor": {"regex": "^(a|aa)+$"}}, guard)
+    # The lookahead keeps the pattern off RE2 (linear time, see test_regexes.py).
+    predicate = compile_condition_map({"actor": {"regex": "^(?=a)(a|aa)+$"}}, guard)
     started = time.perf_counter()
     assert not predicate(obs(actor="a" * 5000 + "!"))
     assert time.perf_counter() - started < 2.0
@@ -212,6 +213,11 @@ def test_regex_is_time_bounded_and_counts_timeouts() -> None:
         ("actor: {gt: ten}", "actor.gt"),
         ("actor: {exists: yes-please}", "actor.exists"),
         ("actor: {not: {regex: '['}}", "actor.not.regex"),
+        ("actor: {regex: {pattern: '(?<x'}}", "actor.regex.pattern"),
+        ("actor: {regex: {pattern: a, max_length: 0}}", "actor.regex.max_length"),
+        ("actor: {regex: {pattern: a, max_length: many}}", "actor.regex.max_length"),
+        ("actor: {regex: {pattern: a, flags: i}}", "actor.regex"),
+        ("actor: {regex: {max_length: 10}}", "actor.regex.pattern"),
         ("any: []", "any"),
         ("any: [{actor: a}, {bogus: b}]", "any[1].bogus"),
         ("time: 2026-01-05", "time"),  # an unquoted YAML date is not a string

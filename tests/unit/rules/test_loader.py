@@ -12,6 +12,7 @@ from detector.detections import Severity
 from detector.errors import RuleError
 from detector.rules import RuleKind, bundled_rules_dir, load_rules
 from detector.rules import loader as loader_module
+from detector.rules.loader import rule_files
 
 GOOD = """\
 - id: okta-brute-force
@@ -155,6 +156,16 @@ RULE_ERRORS = [
         "bad regex",
     ),
     (
+        GOOD.replace("    outcome: failure", "    outcome: {regex: {pattern: '(?<f'}}"),
+        "where.outcome.regex.pattern",
+        "bad regex",
+    ),
+    (
+        GOOD.replace("    outcome: failure", "    outcome: {regex: {pattern: f, max_length: 0}}"),
+        "where.outcome.regex.max_length",
+        "at least 1",
+    ),
+    (
         GOOD.replace("    outcome: failure", "    outcome: {matches: failure}"),
         "where.outcome",
         "unknown operator 'matches'",
@@ -223,6 +234,17 @@ def test_duplicate_ids_across_files_name_both(tmp_path: Path) -> None:
     assert str(first) in caught.value.message
 
 
+def test_a_directory_gives_its_yaml_and_yml_files_by_name_without_hidden_ones(
+    tmp_path: Path,
+) -> None:
+    second = write(tmp_path, "b.yml", GOOD.replace("okta-brute-force", "second"))
+    first = write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, ".#a.yaml", GOOD)  # an editor's lock file: same id, but skipped
+    (tmp_path / "README.md").write_text("not a pack\n")
+    assert rule_files([tmp_path]) == [first, second]
+    assert [rule.id for rule in load_rules([tmp_path])] == ["okta-brute-force", "second"]
+
+
 def test_new_value_fields_must_be_tracked(tmp_path: Path) -> None:
     text = """\
     - id: new-country
@@ -246,7 +268,7 @@ def test_new_value_fields_must_be_tracked(tmp_path: Path) -> None:
         ("rule:\n  - id: x\n", "unknown top-level key 'rule'"),
         ("- id: x\n", "expected a mapping with a 'rules' list"),
         ("rules: {id: x}\n", "'rules' must be a list"),
-        ("rules: [\n", "cannot read"),
+        ("rules: [\n", "not valid YAML"),
         ("rules:\n  - just a string\n", "each rule must be a mapping"),
     ],
 )
