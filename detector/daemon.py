@@ -115,6 +115,8 @@ class Daemon:
         start_at = self._restore()
         self._publish_models()
         self.metrics.rules_loaded.set(len(self.pipeline.rules.rules))
+        self.metrics.watch_regex_rules(self.pipeline.rules.regex_rules)
+        self.metrics.watch_sinks(sink.name for sink in self.sinks)
         self.server = MetricsServer(
             self.metrics,
             host=self.settings.http_host,
@@ -312,6 +314,7 @@ class Daemon:
         errors = self.pipeline.rule_reload_errors
         if self.pipeline.reload_rules(self.config, force=forced):
             self.metrics.rules_loaded.set(len(self.pipeline.rules.rules))
+            self.metrics.watch_regex_rules(self.pipeline.rules.regex_rules)
             self._log(f"rules reloaded: {len(self.pipeline.rules.rules)} enabled")
         if self.pipeline.rule_reload_errors > errors:
             self._log(f"rules not reloaded: {self.pipeline.last_rule_error}", level=logging.WARNING)

@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from detector.alerts.model import Alert
 from detector.events.model import DeadLetter, Event, SkipReason
+from detector.rules.regexes import LimitReason
 
 __all__ = ["Metrics", "MetricsServer"]
 
@@ -246,6 +247,17 @@ class Metrics:
             self.model_info.labels(family, detector).set(1)
             if trained is not None:
                 self.model_trained.labels(family).set(trained.timestamp())
+
+    def watch_regex_rules(self, rules: Iterable[str]) -> None:
+        """Export each rule's regex-limit series from 0, so a rate over them has data."""
+        for rule in rules:
+            for reason in LimitReason:
+                self.regex_limits.labels(rule, reason.value)
+
+    def watch_sinks(self, sinks: Iterable[str]) -> None:
+        """Export each sink's failure series from 0."""
+        for sink in sinks:
+            self.spool_write_errors.labels(sink)
 
     def count_regex_limits(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Add (rule id, reason) → regex matches that hit a bound (RuleEngine.regex_limits)."""

@@ -161,6 +161,11 @@ class RuleEngine:
         :class:`~detector.rules.regexes.LimitReason`), for ``ciwatch_rule_regex_limits_total``."""
         return Counter(self.guard.limits)
 
+    @property
+    def regex_rules(self) -> frozenset[str]:
+        """Ids of the rules with a regex condition: their limit series are exported from 0."""
+        return frozenset(self.guard.rules)
+
     def group_counts(self) -> dict[str, int]:
         """Live group keys per stateful rule (for metrics and tests of the bounds)."""
         return {

@@ -67,6 +67,8 @@ class RegexGuard:
     max_length: int = DEFAULT_MAX_LENGTH
     rule: str = ""
     limits: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rules: set[str] = field(default_factory=set)
+    """Rules with a regex condition, shared like the tally (their metric series start at 0)."""
 
     def for_rule(self, rule: str) -> RegexGuard:
         """The same bounds and tally, counting under ``rule``."""
@@ -107,6 +109,7 @@ def compile_regex(
     Raises :class:`RegexError` if neither RE2 nor the ``regex`` module compiles it.
     """
     limit = max_length or guard.max_length
+    guard.rules.add(guard.rule)
     linear = _compile_re2(pattern)
     if linear is not None:
         return _linear_test(linear, guard, limit)
