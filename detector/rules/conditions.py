@@ -23,6 +23,11 @@ holds for any of them, ``exists`` asks whether there is at least one, and
 ``max_length`` characters of a value (see :mod:`detector.rules.regexes`)::
 
       raw.commandLine: {regex: {pattern: "(?i)curl .*\\| *sh", max_length: 4096}}
+
+``equals_field`` compares with another field of the same event rather than a constant
+(Sigma's ``fieldref``); negate it with ``not`` ("a key created for someone else")::
+
+      raw.requestParameters.userName: {not: {equals_field: actor}}
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from detector.features.observation import Observation
-from detector.rules.fields import FieldPathError, LocatedError, as_text, parse_field_path
+from detector.rules.fields import (
+    FieldPath,
+    FieldPathError,
+    LocatedError,
+    as_text,
+    parse_field_path,
+)
 from detector.rules.regexes import RegexError, RegexGuard, compile_regex
 
 __all__ = [
@@ -63,6 +74,7 @@ OPERATORS = (
     "lte",
     "exists",
     "not",
+    "equals_field",
 )
 _GROUPS = ("any", "all")
 _REGEX_OPTIONS = ("pattern", "max_length")
@@ -90,6 +102,10 @@ def compile_condition_map(
             field = parse_field_path(key)
         except FieldPathError as exc:
             raise ConditionError(here, str(exc)) from None
+        reference = _field_reference(field, value, here)
+        if reference is not None:
+            tests.append(reference)
+            continue
         matcher = compile_matcher(value, guard, here, multi=field.multi)
         keys = None if field.multi else _equality_keys(value)
         if keys is not None:
@@ -137,6 +153,40 @@ def compile_matcher(spec: Any, guard: RegexGuard, path: str, *, multi: bool) -> 
     if multi:
         return lambda values: any(leaf(value) for value in values)
     return leaf
+
+
+def _field_reference(field: FieldPath, spec: Any, path: str) -> Predicate | None:
+    """``{equals_field: <path>}``, possibly under ``not``; ``None`` for every other matcher.
+
+    Compiled here rather than in :func:`compile_matcher` because it reads two fields of the
+    observation, not one value. It holds when both fields are present and a value of one
+    equals a value of the other, ignoring case; so ``not`` holds when either is missing.
+    """
+    if not isinstance(spec, Mapping) or len(spec) != 1:
+        return None
+    ((operator, argument),) = spec.items()
+    if operator == "not":
+        inner = _field_reference(field, argument, _join(path, "not"))
+        return None if inner is None else (lambda observation: not inner(observation))
+    if operator != "equals_field":
+        return None
+    here = _join(path, "equals_field")
+    try:
+        other = parse_field_path(argument)
+    except FieldPathError as exc:
+        raise ConditionError(here, str(exc)) from None
+
+    def same(observation: Observation) -> bool:
+        mine = _comparable(field, observation)
+        return bool(mine) and not mine.isdisjoint(_comparable(other, observation))
+
+    return same
+
+
+def _comparable(field: FieldPath, observation: Observation) -> set[str]:
+    value = field.get(observation)
+    values = value if field.multi else (value,)
+    return {key for item in values if (key := compare_key(item)) is not None}
 
 
 def _leaf(operator: str, argument: Any, guard: RegexGuard, path: str) -> Matcher:

@@ -129,6 +129,11 @@ _ATTRIBUTES = {
     "session": "sessionId",
     "service": "loggedByService",
     "operation_type": "operationType",
+    # Sign-ins: the strongest authentication any step asked for (singleFactorAuthentication,
+    # multiFactorAuthentication) and whether conditional access applied (success, failure,
+    # notApplied). Together they say whether the sign-in was let through on a password alone.
+    "auth_requirement": "authenticationRequirement",
+    "conditional_access": "conditionalAccessStatus",
 }
 
 

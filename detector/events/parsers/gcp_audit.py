@@ -41,6 +41,7 @@ from typing import Any
 from detector.events.fields import first_str, get, get_path, parse_time, str_or_none, valid_ip
 from detector.events.model import ActorType, DeadLetterReason, Outcome, ParseError
 from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.k8s_pod_spec import WORKLOAD_RESOURCES, pod_privileges
 
 __all__ = ["GcpAuditParser"]
 
@@ -321,6 +322,10 @@ def _kubernetes(doc: Mapping[str, Any], payload: Mapping[str, Any], method: str)
         "api_group": ref.get("api_group"),
         "cluster": first_str(labels, "cluster_name"),
         "platform": "gke",
+        # GKE logs the request body as protoPayload.request: the same pod spec.
+        "pod_privileges": (
+            pod_privileges(get_path(payload, "request")) if resource in WORKLOAD_RESOURCES else None
+        ),
         **_common(doc, payload),
     }
     return Parsed(

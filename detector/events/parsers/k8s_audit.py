@@ -29,6 +29,7 @@ from typing import Any
 from detector.events.fields import first_str, get, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, DeadLetterReason, Outcome, ParseError
 from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.k8s_pod_spec import WORKLOAD_RESOURCES, pod_privileges
 
 __all__ = ["K8sAuditParser"]
 
@@ -180,5 +181,14 @@ def _attributes(event: Mapping[str, Any], outer: Mapping[str, Any], verb: str) -
         "impersonated_user": first_str(event, "impersonatedUser.username"),
         # AKS: ".../providers/Microsoft.ContainerService/managedClusters/<cluster>".
         "cluster": resource_id.rsplit("/", 1)[-1] if resource_id else None,
+        "pod_privileges": _pod_privileges(event),
     }
     return {key: value for key, value in candidates.items() if value is not None}
+
+
+def _pod_privileges(event: Mapping[str, Any]) -> str | None:
+    """Privileged containers, host namespaces and host paths a workload request asks for
+    (needs an audit policy that logs request bodies: level Request or above)."""
+    if first_str(event, "objectRef.resource") not in WORKLOAD_RESOURCES:
+        return None
+    return pod_privileges(get(event, "requestObject"))

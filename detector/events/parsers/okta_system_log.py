@@ -63,6 +63,7 @@ _SERVICE_TYPES = frozenset(
     }
 )
 _DETAIL_TARGET_TYPES = frozenset({"AuthenticatorEnrollment", "Authenticator"})
+_FACTOR_MODE_PATH = "detailEntry.policyRuleFactorMode"
 _ACTOR_PATHS = ("actor.alternateId", "actor.displayName", "actor.id")
 _TARGET_PATHS = ("alternateId", "displayName", "id")
 _ATTRIBUTES = {
@@ -170,7 +171,25 @@ def _attributes(event: Mapping[str, Any], target: Mapping[str, Any] | None) -> d
     proxy = _flag(event, "securityContext.isProxy")
     if proxy is not None:
         out["is_proxy"] = proxy
+    if (mode := _factor_mode(event)) is not None:
+        out["factor_mode"] = mode
     return out
+
+
+def _factor_mode(event: Mapping[str, Any]) -> str | None:
+    """``1FA`` or ``2FA``: what the matched sign-on policy rule asked for.
+
+    Identity Engine's ``policy.evaluate_sign_on`` names the policy rule that decided among
+    its targets, with ``detailEntry.policyRuleFactorMode``; no other field says whether
+    a second factor was required for the sign-in.
+    """
+    targets = get(event, "target")
+    if not isinstance(targets, list):
+        return None
+    for item in targets:
+        if isinstance(item, Mapping) and (mode := first_str(item, _FACTOR_MODE_PATH)):
+            return mode.upper()
+    return None
 
 
 def _flag(event: Mapping[str, Any], path: str) -> str | None:

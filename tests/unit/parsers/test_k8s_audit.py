@@ -64,6 +64,7 @@ def test_eks_pod_creation_with_panther_time() -> None:
         "namespace": "default",
         "resource": "pods",
         "stage": "ResponseComplete",
+        "pod_privileges": "privileged",
     }
 
 
