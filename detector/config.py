@@ -26,7 +26,7 @@ from detector.resources import pipelines_dir
 from detector.rules.context import ChangeWindow
 from detector.scoring.detectors import DEFAULT_DETECTOR
 from detector.service_settings import ServiceSettings, apply_environment
-from detector.yamlfile import read_yaml_file
+from detector.yamlfile import line_of, read_yaml_file
 
 __all__ = [
     "AlertSettings",
@@ -125,7 +125,9 @@ def load_config(
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        where = f"{path}: {_location(exc)}"
+        # The line is found only now, by composing the file again (loading keeps none).
+        line = line_of(path, exc.errors()[0]["loc"])
+        where = f"{path}{f':{line}' if line is not None else ''}: {_location(exc)}"
         if applied:
             where += f" (environment: {', '.join(applied)})"
         raise ConfigError(_first_problem(exc), where=where) from None

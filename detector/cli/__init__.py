@@ -32,6 +32,7 @@ from detector.cli.normalize import add_command as add_normalize
 from detector.cli.replay import add_command as add_replay
 from detector.cli.rules import add_commands as add_rule_commands
 from detector.cli.run import add_command as add_run
+from detector.cli.sigma import add_command as add_sigma
 from detector.cli.train import add_command as add_train
 from detector.errors import CiwatchError, UnreachableError
 from detector.events.printable import printable
@@ -111,6 +112,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_train(commands)
     add_run(commands)
     add_demo(commands)
+    add_sigma(commands)
     _add_log_options(parser, default=None)
     for command in {id(sub): sub for sub in commands.choices.values()}.values():
         # After the command too (`ciwatch run --log-level debug`); unset there, the

@@ -11,9 +11,10 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from detector.config import PipelineConfig
 from detector.errors import ConfigError
 
-__all__ = ["int_option", "output_directory", "rate_option"]
+__all__ = ["add_rules_option", "int_option", "output_directory", "rate_option", "with_rule_packs"]
 
 
 def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -60,3 +61,23 @@ def output_directory(path: Path, what: str) -> Path:
     except OSError as exc:
         raise ConfigError(f"cannot write {what}: {exc.strerror or exc}", where=str(path)) from None
     return path
+
+
+def add_rules_option(parser: argparse.ArgumentParser) -> None:
+    """``--rules PATH`` (repeatable): rule packs to load besides those the config names."""
+    parser.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="also load this rule pack, file or directory (repeatable), e.g. from `sigma convert`",
+    )
+
+
+def with_rule_packs(config: PipelineConfig, packs: list[Path]) -> PipelineConfig:
+    """The config with ``packs`` loaded after the packs it names (``--rules``)."""
+    if not packs:
+        return config
+    rules = config.rules.model_copy(update={"packs": (*config.rules.packs, *packs)})
+    return config.model_copy(update={"rules": rules})

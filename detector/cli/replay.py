@@ -21,6 +21,7 @@ from typing import IO, Never
 from tqdm import tqdm
 
 from detector.cli.normalize import dead_letter_file, write_dead_letter
+from detector.cli.options import add_rules_option, with_rule_packs
 from detector.cli.report import replay_summary
 from detector.config import PipelineConfig, load_config
 from detector.errors import ConfigError
@@ -88,11 +89,13 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="auto",
         help="progress bar on stderr (auto: only on a terminal)",
     )
+    add_rules_option(replay)
     replay.set_defaults(handler=_run_replay)
 
 
 def _run_replay(args: argparse.Namespace) -> int:
     config = with_model_options(load_config(args.config), args.models, args.no_models)
+    config = with_rule_packs(config, args.rules)
     pipeline = Pipeline.from_config(config)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     started = time.perf_counter()

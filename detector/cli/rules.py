@@ -11,13 +11,14 @@ import os
 import sys
 from pathlib import Path
 
+from detector.cli.options import add_rules_option, with_rule_packs
 from detector.cli.report import table
 from detector.cli.run import service_problems
 from detector.config import load_config
 from detector.errors import CiwatchError, ConfigError
 from detector.pipeline import Pipeline, configured_rules
 from detector.rules.loader import load_rules
-from detector.ruletests import run_rule_tests
+from detector.ruletests import failure_report, run_rule_tests
 from detector.service_settings import redact_url
 
 __all__ = ["add_commands"]
@@ -35,7 +36,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     test.add_argument("packs", nargs="*", type=Path, metavar="PACK")
     test.add_argument("--config", type=Path, metavar="FILE", help="pipeline YAML")
     test.add_argument("--rule", action="append", default=[], metavar="ID", help="only this rule")
-    test.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
+    test.add_argument("-v", "--verbose", action="store_true", help="all tests, every reason")
+    add_rules_option(test)
     test.set_defaults(handler=_run_test_rules)
 
     validate = commands.add_parser(
@@ -44,13 +46,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Load the config, taxonomy and rules as the daemon would; report problems.",
     )
     validate.add_argument("--config", type=Path, metavar="FILE", help="pipeline YAML")
+    add_rules_option(validate)
     validate.set_defaults(handler=_run_validate)
 
 
 def _run_test_rules(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = with_rule_packs(load_config(args.config), args.rules)
     tracked = config.features.tracked
-    rules = load_rules(args.packs, tracked=tracked) if args.packs else configured_rules(config)
+    packs = [*args.packs, *args.rules]
+    rules = load_rules(packs, tracked=tracked) if args.packs else configured_rules(config)
     if not rules:
         # Nothing tested is not a pass: a wrong path or an empty pack, say so.
         raise ConfigError("no rules here", where=", ".join(map(str, args.packs)) or "--config")
@@ -61,22 +65,20 @@ def _run_test_rules(args: argparse.Namespace) -> int:
         rules = [rule for rule in rules if rule.id in set(args.rule)]
     results = run_rule_tests(rules, config)
     failed = [r for r in results if not r.passed]
-    shown = results if args.verbose else failed
-    if shown:
+    if args.verbose:
         rows = [
             [r.rule, r.test, str(r.expected), str(r.alerts), "ok" if r.passed else "FAIL"]
-            for r in shown
+            for r in results
         ]
         print(table(["rule", "test", "expected", "alerts", "result"], rows))
     for result in failed:
-        detail = result.error or "; ".join(result.summaries) or "no alerts"
-        print(f"FAIL {result.rule} / {result.test}: {detail}", file=sys.stderr)
+        print("\n".join(failure_report(result, verbose=args.verbose)), file=sys.stderr)
     print(f"{len(results) - len(failed)} of {len(results)} rule tests passed ({len(rules)} rules)")
     return 1 if failed else 0
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    config = load_config(args.config, environ=os.environ)
+    config = with_rule_packs(load_config(args.config, environ=os.environ), args.rules)
     problems = service_problems(config)
     try:
         pipeline = Pipeline.from_config(config)

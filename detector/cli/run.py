@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from detector.cli.options import add_rules_option, with_rule_packs
 from detector.config import PipelineConfig, load_config
 from detector.daemon import Daemon
 from detector.errors import CiwatchError, ConfigError
@@ -35,6 +36,7 @@ def add_command(commands: Any) -> None:
         ),
     )
     run.add_argument("--config", type=Path, metavar="FILE", help="pipeline YAML")
+    add_rules_option(run)
     run.set_defaults(handler=_run)
 
 
@@ -84,6 +86,6 @@ def service_problems(config: PipelineConfig) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = load_config(args.config, environ=os.environ)
+    config = with_rule_packs(load_config(args.config, environ=os.environ), args.rules)
     metrics = Metrics()
     return Daemon(config, build_sinks(config, metrics), metrics=metrics).run()

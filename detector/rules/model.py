@@ -38,6 +38,7 @@ __all__ = [
     "RuleKind",
     "SequenceSpec",
     "SequenceStep",
+    "SigmaOrigin",
     "TestCase",
     "TestEvent",
     "ThresholdSpec",
@@ -129,6 +130,21 @@ class SequenceSpec(_Strict):
 
     window: Duration
     steps: list[SequenceStep] = Field(min_length=2, max_length=10)
+
+
+class SigmaOrigin(_Strict):
+    """Where a rule converted by ``ciwatch sigma convert`` came from, with its attribution.
+
+    SigmaHQ's rules are under the Detection Rule License 1.1, which asks that a
+    derived rule keep the author and a reference to the original.
+    """
+
+    id: str | None = None
+    author: str | None = None
+    license: Text = "DRL-1.1"
+    status: str | None = None
+    date: str | None = None
+    modified: str | None = None
 
 
 class TestEvent(_Strict):
@@ -224,6 +240,9 @@ class Rule(_Strict):
     summary: Text | None = None
     suppress: Duration = timedelta(hours=1)
     tests: tuple[TestCase, ...] = ()
+    references: tuple[Text, ...] = ()
+    false_positives: tuple[Text, ...] = ()
+    sigma: SigmaOrigin | None = None
 
     _origin: str = PrivateAttr(default="")
 

@@ -19,7 +19,7 @@ from detector.events.normalizer import Normalizer
 from detector.rules.model import TestCase, TestEvent
 from detector.sources.record import Position, RawRecord
 
-__all__ = ["TEST_BASE_TIME", "build_test_events"]
+__all__ = ["TEST_BASE_TIME", "TestEventError", "build_test_events"]
 
 TEST_BASE_TIME = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 """Where a test's events start unless they say otherwise (a Monday, 10:00 UTC)."""
@@ -27,11 +27,21 @@ TEST_BASE_TIME = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 _FOLLOW = timedelta(seconds=1)
 
 
+class TestEventError(RuleError):
+    """A test event that cannot become an event; ``index`` is its place in ``events``."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, message: str, *, where: str, index: int) -> None:
+        super().__init__(message, where=where)
+        self.index = index
+
+
 def build_test_events(test: TestCase, normalizer: Normalizer, *, where: str = "") -> list[Event]:
     """The events of ``test`` in the order written, ``repeat`` copies expanded in place.
 
     ``where`` prefixes error locations (``pipelines/rules/x.yaml: rule y``). A
-    raw document that does not normalize raises :class:`RuleError` naming the
+    raw document that does not normalize raises :class:`TestEventError` naming the
     test and the event.
     """
     stream = f"test:{test.name}"
@@ -40,7 +50,7 @@ def build_test_events(test: TestCase, normalizer: Normalizer, *, where: str = ""
     for index, spec in enumerate(test.events):
         here = f"{where + ': ' if where else ''}tests[{test.name}].events[{index}]"
         if spec.raw is not None:
-            firsts = _normalize_raw(spec, normalizer, Position(stream, index + 1), here)
+            firsts = _normalize_raw(spec, normalizer, Position(stream, index + 1), here, index)
         else:
             start = _compact_start(spec, previous)
             firsts = [_compact(spec, normalizer, start, Position(stream, index + 1), len(events))]
@@ -89,21 +99,18 @@ def _compact(
 
 
 def _normalize_raw(
-    spec: TestEvent, normalizer: Normalizer, position: Position, where: str
+    spec: TestEvent, normalizer: Normalizer, position: Position, where: str, index: int
 ) -> list[Event]:
     record = RawRecord(value=orjson.dumps(spec.raw), position=position)
     results = normalizer.normalize(record)
     events: list[Event] = []
     for result in results:
         if isinstance(result, DeadLetter):
-            raise RuleError(
-                f"raw event did not normalize: {result.reason.value}: {result.detail}", where=where
-            )
+            message = f"raw event did not normalize: {result.reason.value}: {result.detail}"
+            raise TestEventError(message, where=where, index=index)
         if isinstance(result, Skipped):
-            raise RuleError(
-                f"raw event is a known non-event ({result.reason.value}), not an event",
-                where=where,
-            )
+            message = f"raw event is a known non-event ({result.reason.value}), not an event"
+            raise TestEventError(message, where=where, index=index)
         events.append(result)
     if spec.at is not None:
         events = [replace(event, time=TEST_BASE_TIME + spec.at) for event in events]

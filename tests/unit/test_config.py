@@ -63,8 +63,15 @@ def test_a_bad_key_is_one_line_naming_it(
         load_config(path)
     line = str(error.value)
     assert "\n" not in line
-    assert line.startswith(f"{path}: {where}: ")
+    assert line.startswith(f"{path}:1: {where}: ")
     assert message in line
+
+
+def test_a_bad_key_names_its_line(tmp_path: Path) -> None:
+    text = "features:\n  learning_period: 14d\n\n  windows:\n    - 5m\n    - 5 minutes\n"
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text))
+    assert str(error.value).startswith(f"{tmp_path / 'pipeline.yaml'}:6: features.windows.1: ")
 
 
 def test_yaml_syntax_errors_name_the_line(tmp_path: Path) -> None:

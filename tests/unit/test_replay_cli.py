@@ -125,7 +125,7 @@ rules:
     assert main(["test-rules", str(pack)]) == 1
     out, err = capsys.readouterr()
     assert "0 of 1 rule tests passed (1 rules)" in out
-    assert "FAIL any-repo-create / expects two but one fires" in err
+    assert "rule any-repo-create, test 'expects two but one fires': expected 2 alerts, got 1" in err
 
 
 def test_validate_reports_the_rules(capsys: pytest.CaptureFixture[str]) -> None:

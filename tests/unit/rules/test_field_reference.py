@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
 
@@ -87,5 +89,5 @@ def test_a_rule_with_a_field_reference_loads_and_fires() -> None:
     assert where(other) and not where(own)
 
 
-def _fields(observation: Observation) -> dict[str, object]:
+def _fields(observation: Observation) -> dict[str, Any]:
     return {"actor": observation.event.actor, "raw": observation.event.raw}
