@@ -28,6 +28,7 @@ from typing import Any
 
 from detector.events.fields import first_str, get, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, Outcome
+from detector.events.parsers.aws_policy import grants_everyone
 from detector.events.parsers.base import Parsed, Parser, register
 
 __all__ = ["CloudTrailParser"]
@@ -253,5 +254,7 @@ def _attributes(doc: Mapping[str, Any], identity: _Identity) -> dict[str, str]:
         "identity_type": first_str(doc, "userIdentity.type"),
         "role": identity.role,
         "mfa_used": first_str(doc, "additionalEventData.MFAUsed"),
+        # Present only when the request writes a policy that lets anyone in (aws_policy).
+        "policy_public": "true" if grants_everyone(get(doc, "requestParameters")) else None,
     }
     return {key: value for key, value in candidates.items() if value is not None}

@@ -61,6 +61,8 @@ _LOCATION_LABELS = ("location", "region", "zone")
 # IAM changes can list hundreds of members; attributes stay short.
 _MAX_LISTED = 10
 _MAX_ATTRIBUTE_CHARS = 500
+# IAM members that mean "anyone on the internet" and "anyone with a Google account".
+_PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 
 # --- GKE: Kubernetes audit events carried in Cloud Audit Logs
 _K8S_SERVICE = "k8s.io"
@@ -227,11 +229,10 @@ def _resource_location(payload: Mapping[str, Any]) -> str | None:
 
 def _attributes(doc: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, str]:
     raw_ip = first_str(payload, *_CALLER_IP)
-    status_code = first_str(payload, "status.code")
     candidates = {
         **_common(doc, payload),
         "severity": first_str(doc, "severity"),
-        "status_code": status_code if status_code not in (None, "0") else None,
+        "status_code": _failure_code(payload),
         "caller_ip": raw_ip if raw_ip is not None and valid_ip(raw_ip) is None else None,
         "delegated_from": _delegated_from(payload),
         "update_mask": _bounded([first_str(payload, "request.updateMask")]),
@@ -239,6 +240,12 @@ def _attributes(doc: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str,
         **_policy_delta(payload),
     }
     return {key: value for key, value in candidates.items() if value is not None}
+
+
+def _failure_code(payload: Mapping[str, Any]) -> str | None:
+    """The gRPC status code of a failed call (0, OK, is left out)."""
+    code = first_str(payload, "status.code")
+    return code if code not in (None, "0") else None
 
 
 def _acts_on_self(payload: Mapping[str, Any]) -> bool:
@@ -263,7 +270,8 @@ def _delegated_from(payload: Mapping[str, Any]) -> str | None:
 
 
 def _policy_delta(payload: Mapping[str, Any]) -> dict[str, str | None]:
-    """IAM changes: roles granted and removed, members concerned, audit log types removed."""
+    """IAM changes: roles granted and removed, members concerned, public members added,
+    audit log types removed."""
     delta = get_path(payload, "serviceData.policyDelta")
     bindings = get(delta, "bindingDeltas")
     bindings = [b for b in bindings if isinstance(b, Mapping)] if isinstance(bindings, list) else []
@@ -273,6 +281,12 @@ def _policy_delta(payload: Mapping[str, Any]) -> dict[str, str | None]:
         "granted_roles": _bounded(first_str(b, "role") for b in bindings if _is(b, "ADD")),
         "removed_roles": _bounded(first_str(b, "role") for b in bindings if _is(b, "REMOVE")),
         "members": _bounded(first_str(b, "member") for b in bindings),
+        # Only additions: removing public access is the cure, not the exposure.
+        "public_members": _bounded(
+            first_str(b, "member")
+            for b in bindings
+            if _is(b, "ADD") and first_str(b, "member") in _PUBLIC_MEMBERS
+        ),
         "removed_audit_logs": _bounded(
             f"{first_str(a, 'service') or '*'}:{first_str(a, 'logType') or '*'}"
             for a in audits
@@ -322,6 +336,8 @@ def _kubernetes(doc: Mapping[str, Any], payload: Mapping[str, Any], method: str)
         "api_group": ref.get("api_group"),
         "cluster": first_str(labels, "cluster_name"),
         "platform": "gke",
+        # gRPC codes: 7 PERMISSION_DENIED and 16 UNAUTHENTICATED are GKE's 403 and 401.
+        "status_code": _failure_code(payload),
         # GKE logs the request body as protoPayload.request: the same pod spec.
         "pod_privileges": (
             pod_privileges(get_path(payload, "request")) if resource in WORKLOAD_RESOURCES else None

@@ -178,6 +178,9 @@ def _attributes(event: Mapping[str, Any], outer: Mapping[str, Any], verb: str) -
         "subresource": first_str(event, "objectRef.subresource"),
         "api_group": first_str(event, "objectRef.apiGroup"),
         "stage": first_str(event, "stage"),
+        # 401/403 (refused) tell probing apart from 404/409 (lookups, conflicts); AKS hides
+        # the event in a JSON string, out of reach of raw.* conditions.
+        "status_code": str_or_none(get(get(event, "responseStatus"), "code")),
         "impersonated_user": first_str(event, "impersonatedUser.username"),
         # AKS: ".../providers/Microsoft.ContainerService/managedClusters/<cluster>".
         "cluster": resource_id.rsplit("/", 1)[-1] if resource_id else None,

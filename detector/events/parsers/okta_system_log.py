@@ -18,6 +18,7 @@ not resolve, so that placeholder is skipped when choosing the actor.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,6 +65,9 @@ _SERVICE_TYPES = frozenset(
 )
 _DETAIL_TARGET_TYPES = frozenset({"AuthenticatorEnrollment", "Authenticator"})
 _FACTOR_MODE_PATH = "detailEntry.policyRuleFactorMode"
+_BEHAVIORS_PATH = "debugContext.debugData.behaviors"
+_SECURITY_DATA_PATH = "debugContext.debugData.logOnlySecurityData"
+_POSITIVE = "POSITIVE"
 _ACTOR_PATHS = ("actor.alternateId", "actor.displayName", "actor.id")
 _TARGET_PATHS = ("alternateId", "displayName", "id")
 _ATTRIBUTES = {
@@ -173,6 +177,8 @@ def _attributes(event: Mapping[str, Any], target: Mapping[str, Any] | None) -> d
         out["is_proxy"] = proxy
     if (mode := _factor_mode(event)) is not None:
         out["factor_mode"] = mode
+    if behaviors := _positive_behaviors(event):
+        out["behaviors"] = ",".join(behaviors)
     return out
 
 
@@ -190,6 +196,48 @@ def _factor_mode(event: Mapping[str, Any]) -> str | None:
         if isinstance(item, Mapping) and (mode := first_str(item, _FACTOR_MODE_PATH)):
             return mode.upper()
     return None
+
+
+def _positive_behaviors(event: Mapping[str, Any]) -> list[str]:
+    """The names of Okta's sign-in behaviours that came out POSITIVE (``New Device``, ``New IP``).
+
+    Okta writes them in several shapes: ``behaviors`` as ``"{New IP=POSITIVE, ...}"`` text or
+    a list of ``Name=VERDICT`` items, and ``logOnlySecurityData.behaviors`` as a mapping of
+    name to verdict, sometimes inside a JSON string. Rules only need which were POSITIVE.
+    """
+    found: list[str] = []
+    for name, verdict in _behavior_pairs(get_path(event, _BEHAVIORS_PATH)):
+        if verdict == _POSITIVE and name not in found:
+            found.append(name)
+    security_data = get_path(event, _SECURITY_DATA_PATH)
+    if isinstance(security_data, str):
+        try:
+            security_data = json.loads(security_data)
+        except ValueError:
+            security_data = None
+    for name, verdict in _behavior_pairs(get(security_data, "behaviors")):
+        if verdict == _POSITIVE and name not in found:
+            found.append(name)
+    return sorted(found)
+
+
+def _behavior_pairs(value: Any) -> list[tuple[str, str]]:
+    """``(name, VERDICT)`` pairs out of any of the shapes Okta uses for behaviours."""
+    if isinstance(value, Mapping):
+        # Either {"New IP": "POSITIVE"} or, as some exports have it, {"New IP=POSITIVE": null}.
+        items = [k if v is None else f"{k}={v}" for k, v in value.items()]
+    elif isinstance(value, list):
+        items = [item for item in value if isinstance(item, str)]
+    elif isinstance(value, str):
+        items = value.strip("{}[] ").split(",")
+    else:
+        return []
+    pairs = []
+    for item in items:
+        name, sep, verdict = str(item).partition("=")
+        if sep:
+            pairs.append((name.strip(), verdict.strip().upper()))
+    return pairs
 
 
 def _flag(event: Mapping[str, Any], path: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,6 +143,29 @@ def test_iam_summary_is_bounded() -> None:
     members = as_event(entry(payload), SOURCE).attributes["members"]
     assert members.endswith(",(+30 more)")
     assert members.count("@") == 10
+
+
+def test_public_members_are_the_public_principals_added_never_those_removed() -> None:
+    def attributes(*deltas: dict[str, str]) -> Mapping[str, str]:
+        payload = {
+            "serviceName": "storage.googleapis.com",
+            "methodName": "storage.setIamPermissions",
+            "authenticationInfo": {"principalEmail": "ana@example.com"},
+            "serviceData": {"policyDelta": {"bindingDeltas": list(deltas)}},
+        }
+        return as_event(entry(payload), SOURCE).attributes
+
+    viewer = "roles/storage.objectViewer"
+    opened = attributes(
+        {"action": "ADD", "role": viewer, "member": "allUsers"},
+        {"action": "ADD", "role": viewer, "member": "allAuthenticatedUsers"},
+    )
+    assert opened["public_members"] == "allAuthenticatedUsers,allUsers"
+    closed = attributes(
+        {"action": "REMOVE", "role": viewer, "member": "allUsers"},
+        {"action": "ADD", "role": viewer, "member": "group:readers@example.com"},
+    )
+    assert "public_members" not in closed
 
 
 def test_gke_exec_becomes_a_kubernetes_event() -> None:

@@ -64,6 +64,7 @@ def test_eks_pod_creation_with_panther_time() -> None:
         "namespace": "default",
         "resource": "pods",
         "stage": "ResponseComplete",
+        "status_code": "201",
         "pod_privileges": "privileged",
     }
 
@@ -77,6 +78,13 @@ def test_forbidden_service_account_request_is_a_failure() -> None:
     assert event.ip == "10.0.27.115"
     assert event.target == "endpointslices"
     assert event.attributes["api_group"] == "discovery.k8s.io"
+    assert event.attributes["status_code"] == "403"
+
+
+def test_status_code_is_read_inside_the_aks_wrapper() -> None:
+    inner = sample(SOURCE, "EKS failed secret get (403 Forbidden)")
+    event = as_event(aks_record(inner, time="2024-03-20T10:00:00.0000000Z"), SOURCE)
+    assert (event.outcome.value, event.attributes["status_code"]) == ("failure", "403")
 
 
 def test_falco_v1beta1_event() -> None:

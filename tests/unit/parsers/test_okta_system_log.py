@@ -120,6 +120,37 @@ def test_threat_detected_from_an_ip_actor() -> None:
     assert event.outcome is Outcome.FAILURE
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        "New Behavior Accessing Admin Console (behavior)",  # a list of Name=VERDICT
+        "(logSecurityDataOnly) [",  # logOnlySecurityData as a mapping
+        "(logSecurityDataOnly) - not jsonified string",  # the same mapping as JSON text
+        "Org2Org modified",  # a mapping keyed by Name=VERDICT
+    ],
+)
+def test_positive_behaviors_are_read_from_every_shape(case: str) -> None:
+    event = sample_event(SOURCE, case)
+    assert event.attributes["behaviors"] == "New Device,New IP"
+
+
+def test_behaviors_in_okta_text_form_and_none_positive() -> None:
+    base = {
+        "uuid": "b1",
+        "published": "2026-01-05T10:00:00.000Z",
+        "eventType": "policy.evaluate_sign_on",
+        "actor": {"alternateId": "it.admin@example.com", "type": "User"},
+    }
+    text = "{New Geo-Location=NEGATIVE, New Device=POSITIVE, Velocity=POSITIVE}"
+    event = normalize_one({**base, "debugContext": {"debugData": {"behaviors": text}}})
+    assert isinstance(event, Event)
+    assert event.attributes["behaviors"] == "New Device,Velocity"
+    quiet = {"behaviors": "{New Device=NEGATIVE}", "logOnlySecurityData": "{not json"}
+    event = normalize_one({**base, "debugContext": {"debugData": quiet}})
+    assert isinstance(event, Event)
+    assert "behaviors" not in event.attributes
+
+
 def test_panther_event_time_is_the_last_resort() -> None:
     event = sample_event(SOURCE, "Standard.BruteForceByIP: Okta - Failed Login")
     assert event.time == datetime(2021, 6, 4, 9, 59, 53, 650807, tzinfo=UTC)
