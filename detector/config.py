@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from detector.alerts.risk import RiskSettings
 from detector.errors import ConfigError
 from detector.features.dedup import DuplicateSettings
 from detector.features.durations import DurationOrOff
@@ -30,6 +31,7 @@ from detector.yamlfile import line_of, read_yaml_file
 
 __all__ = [
     "AlertSettings",
+    "EvidenceSettings",
     "ModelSettings",
     "NormalizerSettings",
     "PipelineConfig",
@@ -77,6 +79,17 @@ class AlertSettings(_Section):
     max_open: int = Field(default=100_000, gt=0)
 
 
+class EvidenceSettings(_Section):
+    """What an anomaly needs to become an alert (docs/models.md, "Evidence")."""
+
+    actor_quantile: float = Field(default=0.95, ge=0.5, lt=1.0)
+    """A feature is evidence only above the actor's own quantile of it (streaming estimate)."""
+    population_quantile: float = Field(default=0.95, ge=0.5, le=0.95)
+    """... and above the population's quantile recorded in the model (median to p95)."""
+    min_actor_rows: int = Field(default=10, ge=1)
+    """Rows of an actor before its own quantile counts; until then the population's alone."""
+
+
 class ModelSettings(_Section):
     dir: Path | None = None
     """Model directory (``ciwatch train --out``); None uses the models shipped with ciwatch."""
@@ -86,6 +99,8 @@ class ModelSettings(_Section):
     """What ``ciwatch train`` fits: ensemble (isolation forest + ECOD), iforest, pyod:ECOD, ..."""
     target_alert_rate: float = Field(default=0.001, gt=0, lt=0.5)
     """Share of training events above the alert threshold."""
+    evidence: EvidenceSettings = EvidenceSettings()
+    """An anomaly alerts only with a feature beyond the actor's and the population's quantile."""
 
 
 class PipelineConfig(_Section):
@@ -98,6 +113,7 @@ class PipelineConfig(_Section):
     rules: RuleSettings = RuleSettings()
     change_windows: tuple[ChangeWindow, ...] = ()
     alerts: AlertSettings = AlertSettings()
+    risk: RiskSettings = RiskSettings()
     models: ModelSettings = ModelSettings()
     service: ServiceSettings = ServiceSettings()
 

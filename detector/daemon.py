@@ -307,6 +307,7 @@ class Daemon:
         self._checkpoint_failing = False
         self.metrics.snapshots.labels("ok").inc()
         self.metrics.set_state(self.pipeline.features.key_counts)
+        self.metrics.risk_elevated.set(self.pipeline.risk.elevated())
         rule_groups = {("rule_group", "cap"): self.pipeline.rules.evicted_groups()}
         self.metrics.count_evictions({**self.pipeline.features.evictions, **rule_groups})
 

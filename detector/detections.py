@@ -21,6 +21,8 @@ __all__ = ["Detection", "DetectorKind", "Severity"]
 class DetectorKind(StrEnum):
     RULE = "rule"
     ANOMALY = "anomaly"
+    RISK = "risk"
+    """Several rule and anomaly alerts on one actor (:mod:`detector.alerts.risk`)."""
 
 
 class Severity(StrEnum):

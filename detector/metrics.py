@@ -76,6 +76,17 @@ class Metrics:
         self.alert_updates = Counter(
             "ciwatch_alert_updates", "Alerts re-sent with a final count", ["kind"], registry=r
         )
+        self.risk_alerts = Counter(
+            "ciwatch_risk_alerts",
+            "Risk alerts raised: actors whose alerts from several detectors crossed the risk "
+            "threshold (one per actor and episode; revisions not counted)",
+            registry=r,
+        )
+        self.risk_elevated = Gauge(
+            "ciwatch_risk_actors_elevated",
+            "Actors whose risk is at least half the risk threshold (at the newest alert time)",
+            registry=r,
+        )
         self.anomaly_score = Histogram(
             "ciwatch_anomaly_score",
             "Scores of anomaly alerts, in [0, 1]",
@@ -234,6 +245,8 @@ class Metrics:
                 self.alert_updates.labels(found.kind.value).inc()
                 continue
             self.alerts.labels(found.kind.value, found.name, found.severity.value).inc()
+            if found.kind.value == "risk":
+                self.risk_alerts.inc()
             if found.score is not None and found.kind.value == "anomaly":
                 self.anomaly_score.labels(found.name).observe(found.score)
             newest = alert.last_time or found.time

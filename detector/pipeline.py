@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.alerts.model import Alert
+from detector.alerts.risk import RiskScorer
 from detector.alerts.suppression import Clock, Suppressor
 from detector.config import PipelineConfig
 from detector.errors import CiwatchError, ConfigError
@@ -31,6 +32,7 @@ from detector.rules.engine import RuleContext, RuleEngine
 from detector.rules.loader import load_rules, rule_files
 from detector.rules.model import Rule
 from detector.scoring import AnomalyScorer, ModelError, load_models
+from detector.scoring.evidence import EvidenceRule
 from detector.sinks.base import Sink
 from detector.sources.base import Source
 from detector.sources.record import RawRecord
@@ -99,6 +101,7 @@ class Pipeline:
         suppressor: Suppressor,
         scorer: AnomalyScorer | None = None,
         duplicates: RecentIds | None = None,
+        risk: RiskScorer | None = None,
     ) -> None:
         self.normalizer = normalizer
         self.features = features
@@ -106,7 +109,9 @@ class Pipeline:
         self.rules = rules if rules is not None else RuleEngine([])
         self.suppressor = suppressor
         self.scorer = scorer
+        self.risk = risk if risk is not None else RiskScorer()
         self.models_dir: Path | None = None
+        self.evidence = EvidenceRule()
         self._models_signature: tuple[tuple[str, int, int], ...] = ()
         self.model_reload_errors = 0
         self.last_model_error: str | None = None
@@ -147,6 +152,7 @@ class Pipeline:
             None,
             suppressor,
             duplicates=RecentIds(config.duplicates),
+            risk=RiskScorer(config.risk, clock=clock, max_evidence=alerts.max_evidence),
         )
         pipeline.rules = pipeline._rule_engine(
             build_rules(config) if rules is None else rules, context
@@ -154,6 +160,7 @@ class Pipeline:
         if rules is None:
             pipeline._rules_signature = _rules_signature(config)
         pipeline.models_dir = models_directory(config)
+        pipeline.evidence = EvidenceRule(**config.models.evidence.model_dump())
         pipeline.reload_models()
         return pipeline
 
@@ -179,7 +186,9 @@ class Pipeline:
             if not self._models_signature:
                 raise  # at start-up, bad models are a configuration error
             return False
-        self.scorer = AnomalyScorer(models, baseline=lambda actor: self.features.baseline(actor))
+        # The actors' own quantiles carry over: new models, same people.
+        history = self.scorer.history if self.scorer is not None else None
+        self.scorer = AnomalyScorer(models, evidence=self.evidence, history=history)
         self._models_signature = signature
         self.last_model_error = None
         return True
@@ -262,11 +271,12 @@ class Pipeline:
         watermark = self.features.watermark
         if watermark is not None:
             alerts.extend(self.suppressor.advance(watermark))
-        return alerts
+        # After suppression: risk adds up distinct alerts, not the firings they fold.
+        return self.risk.process(alerts)
 
     def finish(self) -> list[Alert]:
         """Alerts still folding repeats, sent again with their final counts."""
-        alerts = self.suppressor.flush()
+        alerts = self.risk.process(self.suppressor.flush())
         self.stats.folded = self.suppressor.folded
         self.stats.add_alerts(alerts)
         return alerts
@@ -278,6 +288,8 @@ class Pipeline:
             "rules": self.rules.snapshot(),
             "alerts": self.suppressor.snapshot(),
             "duplicates": self.duplicates.snapshot(),
+            "risk": self.risk.snapshot(),
+            "anomaly_actors": self.scorer.history.snapshot() if self.scorer is not None else {},
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -288,6 +300,10 @@ class Pipeline:
         self.suppressor.restore(state["alerts"])
         # Checkpoints written before duplicates were recognised have no ids: start empty.
         self.duplicates.restore(state.get("duplicates", {}))
+        # Checkpoints written before risk scoring have none: start with no risk.
+        self.risk.restore(state.get("risk", {}))
+        if self.scorer is not None:  # older checkpoints: actors relearn their usual
+            self.scorer.history.restore(state.get("anomaly_actors", {}))
 
 
 def build_normalizer(

@@ -49,7 +49,11 @@ class Alert:
     evidence: tuple[str, ...] = ()
     revision: int = 0
     related: tuple[str, ...] = ()
-    """Ids of open alerts of the other detector kind (rule vs model) about the same actor."""
+    """Ids of open alerts of the other detector kind (rule vs model) about the same actor;
+    for a risk alert, the alerts that make up its risk."""
+    risk: float | None = None
+    """The actor's risk when the alert was sent (:mod:`detector.alerts.risk`); None without
+    an actor or with risk scoring switched off."""
 
     @property
     def severity(self) -> Severity:
@@ -62,15 +66,15 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """The alert as JSON-ready data, in the shape docs/alert-schema.json describes."""
         found = self.detection
-        is_rule = found.kind is DetectorKind.RULE
+        is_model = found.kind is DetectorKind.ANOMALY
         return {
             "id": self.id,
             "revision": self.revision,
             "time": isoformat(found.time),
             "detected_at": isoformat(self.detected_at),
             "kind": found.kind.value,
-            "rule": found.name if is_rule else None,
-            "model": None if is_rule else found.name,
+            "rule": None if is_model else found.name,
+            "model": found.name if is_model else None,
             "title": found.title,
             "severity": found.severity.value,
             "actor": found.actor,
@@ -87,4 +91,5 @@ class Alert:
             "tags": list(found.tags),
             "runbook": found.runbook,
             "related": list(self.related),
+            "risk": self.risk,
         }

@@ -6,11 +6,23 @@ evidence grow — instead of being dropped. When event time passes the end of
 the period (or the pipeline finishes), an alert that folded more firings since
 it was last sent is sent again with the same id and a higher ``revision``, so a
 receiver that deduplicates on the id ends with the full count.
+
+Anomaly detections carry their evidence window as ``suppress`` (the longest
+window of the features that made them unusual). A folded anomaly keeps its
+alert open until its own evidence window has passed: a burst that stays in a
+24 h window for a day is one alert, revised, not one alert per hour.
+
+An anomaly whose only evidence is sign-in failures, about an actor a rule
+alert named as a target within ``link_for`` (the accounts a password spray
+tried, the user a brute force aimed at), is linked to that rule alert instead
+of raised: the victims of a spray are in the spray's alert, not alerts of
+their own. Such anomalies are counted per rule in ``linked``.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -18,7 +30,7 @@ from typing import Any
 
 from detector.alerts.model import Alert, alert_id
 from detector.alerts.state import detection_from_state, detection_to_state
-from detector.detections import Detection
+from detector.detections import Detection, DetectorKind
 
 __all__ = ["Suppressor"]
 
@@ -64,7 +76,12 @@ class Suppressor:
     """
 
     def __init__(
-        self, *, clock: Clock | None = None, max_evidence: int = 50, max_open: int = 100_000
+        self,
+        *,
+        clock: Clock | None = None,
+        max_evidence: int = 50,
+        max_open: int = 100_000,
+        link_for: timedelta = timedelta(hours=24),
     ) -> None:
         self._clock = clock or (lambda detection: detection.time)
         self._max_evidence = max_evidence
@@ -77,17 +94,29 @@ class Suppressor:
         self._by_actor: dict[str, dict[Slot, None]] = {}
         self._opened = 0
         self.folded = 0
+        # Actors named as targets by rule alerts: actor → (rule, alert id, until), and the
+        # order they expire in (entries refreshed since are skipped when they surface).
+        self._link_for = link_for
+        self._targets: dict[str, tuple[str, str, datetime]] = {}
+        self._expiring: deque[tuple[datetime, str]] = deque()
+        self.linked: Counter[str] = Counter()
+        """Per rule: anomalies linked to its alerts instead of raised."""
 
     def process(self, detections: Iterable[Detection]) -> list[Alert]:
         """New alerts for new situations, and re-sends of alerts whose period ended."""
         out: list[Alert] = []
         for detection in detections:
             out.extend(self.advance(detection.time))
+            if self._is_linked(detection):
+                continue
             slot = (detection.kind.value, detection.name, detection.key)
             current = self._open.get(slot)
             if current is not None and detection.time < current.closes_at:
                 current.alert = self._fold(current.alert, detection)
                 self.folded += 1
+                if detection.kind is DetectorKind.ANOMALY:
+                    self._extend(slot, current, _period_end(detection.time, detection.suppress))
+                self._note_targets(detection, current.alert.id)
                 continue
             out.extend(self._close(slot))
             alert = Alert(
@@ -100,6 +129,7 @@ class Suppressor:
                 related=self._related(detection),
             )
             self._add(slot, alert, _period_end(detection.time, detection.suppress), 1)
+            self._note_targets(detection, alert.id)
             out.append(alert)
             if len(self._open) > self._max_open:
                 out.extend(self._close(self._pop_soonest()))
@@ -109,10 +139,15 @@ class Suppressor:
         """Close the alerts whose suppression period ended before event time ``now``."""
         ended = []
         while self._closing and self._closing[0][0] <= now:
-            _, order, slot = heapq.heappop(self._closing)
+            closes_at, order, slot = heapq.heappop(self._closing)
             item = self._open.get(slot)
-            if item is not None and item.order == order:
+            if item is not None and item.order == order and item.closes_at == closes_at:
                 ended.append((order, slot))
+        while self._expiring and self._expiring[0][0] <= now:
+            until, actor = self._expiring.popleft()
+            target = self._targets.get(actor)
+            if target is not None and target[2] == until:
+                del self._targets[actor]
         return [alert for _, slot in sorted(ended) for alert in self._close(slot)]
 
     def flush(self) -> list[Alert]:
@@ -155,6 +190,37 @@ class Suppressor:
             evidence=tuple(evidence)[-self._max_evidence :],
         )
 
+    def _extend(self, slot: Slot, item: _Open, closes_at: datetime) -> None:
+        """Keep an open alert open until ``closes_at`` (never shorten it)."""
+        if closes_at > item.closes_at:
+            item.closes_at = closes_at
+            heapq.heappush(self._closing, (closes_at, item.order, slot))
+
+    def _note_targets(self, detection: Detection, alert_id: str) -> None:
+        """Remember the actors a rule detection names: its actor, and a distinct-actor list."""
+        if detection.kind is not DetectorKind.RULE:
+            return
+        named = [detection.actor] if detection.actor else []
+        if detection.explanation.get("field") == "actor":
+            named.extend(str(v) for v in detection.explanation.get("distinct_values", ()))
+        until = _period_end(detection.time, self._link_for)
+        for actor in named:
+            self._targets[actor] = (detection.name, alert_id, until)
+            self._expiring.append((until, actor))
+
+    def _is_linked(self, detection: Detection) -> bool:
+        """An anomaly with failures as its only evidence, about an actor a rule alert targeted."""
+        if detection.kind is not DetectorKind.ANOMALY or detection.actor is None:
+            return False
+        target = self._targets.get(detection.actor)
+        evidence = detection.explanation.get("evidence", ())
+        if target is None or detection.time >= target[2] or not evidence:
+            return False
+        if not all("failure" in str(feature) for feature in evidence):
+            return False
+        self.linked[target[0]] += 1
+        return True
+
     def _add(self, slot: Slot, alert: Alert, closes_at: datetime, sent_count: int) -> None:
         self._opened += 1
         self._open[slot] = _Open(alert, closes_at, sent_count, self._opened)
@@ -166,9 +232,9 @@ class Suppressor:
     def _pop_soonest(self) -> Slot:
         """The open slot closing first (the earliest opened among ties)."""
         while True:
-            _, order, slot = heapq.heappop(self._closing)
+            closes_at, order, slot = heapq.heappop(self._closing)
             item = self._open.get(slot)
-            if item is not None and item.order == order:
+            if item is not None and item.order == order and item.closes_at == closes_at:
                 return slot
 
     def _close(self, slot: Slot) -> list[Alert]:
@@ -205,6 +271,10 @@ class Suppressor:
                 }
                 for item in self._open.values()
             ],
+            "targets": [
+                [actor, rule, alert_id, until.isoformat()]
+                for actor, (rule, alert_id, until) in self._targets.items()
+            ],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -214,7 +284,14 @@ class Suppressor:
         self._open.clear()
         self._closing.clear()
         self._by_actor.clear()
+        self._targets.clear()
+        self._expiring.clear()
         self.folded = int(state["folded"])
+        for actor, rule, opened, until in state.get("targets", ()):
+            self._targets[actor] = (rule, opened, datetime.fromisoformat(until))
+        self._expiring.extend(
+            sorted((until, actor) for actor, (_, _, until) in self._targets.items())
+        )
         for row in state["open"]:
             detection = detection_from_state(row["detection"])
             alert = Alert(

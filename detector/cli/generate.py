@@ -9,9 +9,13 @@ from detector.cli.options import output_directory
 from detector.errors import ConfigError
 from detector.generator import (
     DEFAULT_PEOPLE,
+    DEFAULT_SHAPE,
+    HOME_PLACES,
     MAX_PEOPLE,
     MIN_DAYS,
     MIN_PEOPLE,
+    SHAPE_RANGES,
+    Shape,
     generate,
     labels,
     write,
@@ -21,8 +25,10 @@ __all__ = [
     "MAX_DAYS",
     "MAX_SEED",
     "add_command",
+    "add_shape_options",
     "add_world_options",
     "check_world_options",
+    "shape_from",
     "world_ranges",
 ]
 
@@ -63,7 +69,55 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="leave the attacks out: a clean history to train models on",
     )
+    add_shape_options(command)
     command.set_defaults(handler=_run_generate)
+
+
+SHAPE_HELP = {
+    "admin_share": "people who are GitHub owners and AWS admins, in percent, {} to {} (default {})",
+    "k8s_share": "people with Kubernetes access, in percent, {} to {} (default {})",
+    "aws_share": "people with AWS access, in percent, {} to {} (default {})",
+    "work_start": "local hour work starts (for some up to 2 h later), {} to {} (default {})",
+    "bot_share": (
+        "machine identities as a share of all identities, in percent, {} to {} "
+        "(default {}: only the organisation's own CI and operators)"
+    ),
+}
+
+
+def add_shape_options(command: argparse.ArgumentParser) -> None:
+    """The organisation's shape: role mix, homes, working hours, share of machines."""
+    group = command.add_argument_group(
+        "organisation shape", "the defaults are the shape the bundled models were trained on"
+    )
+    for name, text in SHAPE_HELP.items():
+        default = getattr(DEFAULT_SHAPE, name)
+        group.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=int,
+            default=default,
+            metavar="HOUR" if name == "work_start" else "PCT",
+            help=text.format(*SHAPE_RANGES[name], default),
+        )
+    group.add_argument(
+        "--homes",
+        default="",
+        metavar="PLACE,...",
+        help=(
+            f"where people live (their time zones), everyone in turn: one or more of "
+            f"{', '.join(HOME_PLACES)} (default: seven places from San Francisco to Bengaluru)"
+        ),
+    )
+
+
+def shape_from(args: argparse.Namespace) -> Shape:
+    """The :class:`Shape` the options ask for; :class:`ConfigError` naming a bad one."""
+    homes = tuple(home.strip() for home in args.homes.split(",")) if args.homes else ()
+    if any(not home for home in homes):
+        raise ConfigError("an empty place in the list", where="homes")
+    values = {name: getattr(args, name) for name in SHAPE_HELP}
+    return Shape(homes=homes, **values)
 
 
 def add_world_options(command: argparse.ArgumentParser, *, days: int) -> None:
@@ -98,8 +152,9 @@ def add_world_options(command: argparse.ArgumentParser, *, days: int) -> None:
 
 def _run_generate(args: argparse.Namespace) -> int:
     check_world_options(args)
+    shape = shape_from(args)
     output_directory(args.out, "the generated logs")
-    world = generate(args.seed, args.days, args.people, attacks=not args.no_attacks)
+    world = generate(args.seed, args.days, args.people, attacks=not args.no_attacks, shape=shape)
     write(world, args.out)
     summary = labels(world)
     counts = ", ".join(f"{source} {count}" for source, count in summary["counts"].items())
@@ -108,5 +163,6 @@ def _run_generate(args: argparse.Namespace) -> int:
         f"{summary['events']} events ({counts}); {kinds.count('rule')} rule-shaped and "
         f"{kinds.count('behavioural')} behavioural attacks and {len(summary['benign'])} "
         f"benign scenarios labeled in {args.out / 'labels.json'}"
+        + ("" if shape.is_default else f"; shape: {shape.describe()}")
     )
     return 0

@@ -1,7 +1,8 @@
 """An organisation's audit logs with injected attacks, labeled: ``ciwatch generate``.
 
-People in seven countries (twenty by default, up to hundreds with ``people``)
-and a few machine identities working around the clock (``org``) leave GitHub
+People in seven countries (twenty by default, up to 2,000 with ``people``; a
+:class:`Shape` moves them elsewhere, changes their hours and role mix and adds
+machines) and a few machine identities working around the clock (``org``) leave GitHub
 audit-log streaming, Okta System Log, Kubernetes audit (EKS) and CloudTrail
 records in the vendors' own JSON (``records``) over ``days`` days of event time
 from 2026-01-05T00:00:00Z, a Monday. After day two, attacks are injected, one
@@ -34,21 +35,27 @@ import orjson
 
 from detector.errors import ConfigError
 from detector.generator.attacks import ATTACK, ATTACKS, BEHAVIOURAL, RULE, lookalikes
+from detector.generator.bots import service_bots
 from detector.generator.org import everyday, organisation
 from detector.generator.people import BASE_PEOPLE, MAX_PEOPLE
 from detector.generator.schedule import inject
+from detector.generator.shape import DEFAULT_SHAPE, HOME_PLACES, SHAPE_RANGES, Shape
 from detector.generator.world import START, World, isoformat
 
 __all__ = [
     "ATTACK_IDS",
     "BEHAVIOURAL_ATTACK_IDS",
     "DEFAULT_PEOPLE",
+    "DEFAULT_SHAPE",
+    "HOME_PLACES",
     "MAX_PEOPLE",
     "MERGED",
     "MIN_DAYS",
     "MIN_PEOPLE",
     "RULE_ATTACK_IDS",
+    "SHAPE_RANGES",
     "SOURCES",
+    "Shape",
     "World",
     "generate",
     "labels",
@@ -65,12 +72,18 @@ BEHAVIOURAL_ATTACK_IDS = tuple(sid for sid, spec in ATTACKS.items() if spec.kind
 
 
 def generate(
-    seed: int = 7, days: int = 7, people: int = DEFAULT_PEOPLE, *, attacks: bool = True
+    seed: int = 7,
+    days: int = 7,
+    people: int = DEFAULT_PEOPLE,
+    *,
+    attacks: bool = True,
+    shape: Shape = DEFAULT_SHAPE,
 ) -> World:
     """The world for ``seed`` over ``days`` days with ``people`` people; records in time order.
 
     ``attacks=False`` leaves the attacks out (benign look-alikes stay): a clean
-    history to train models on.
+    history to train models on. ``shape`` changes the role mix, homes, working
+    hours and share of machines (:class:`Shape`; the default changes nothing).
 
     Raises :class:`~detector.errors.ConfigError` naming ``days`` or ``people``
     when there are too few days for the attacks or too few (or too many) people.
@@ -79,9 +92,10 @@ def generate(
         raise ConfigError(f"must be at least {MIN_DAYS}: attacks start after day two", where="days")
     if not MIN_PEOPLE <= people <= MAX_PEOPLE:
         raise ConfigError(f"must be from {MIN_PEOPLE} to {MAX_PEOPLE}", where="people")
-    world = World(seed, days, people)
+    world = World(seed, days, people, shape)
     org = organisation(world, people)
     everyday(world, org)
+    service_bots(world, org)  # none in the default shape: no draws, the same output as ever
     org = lookalikes(world, org)
     if attacks:
         inject(world, org)
@@ -93,14 +107,17 @@ def labels(world: World) -> dict[str, Any]:
     """What ``labels.json`` holds: the run's parameters, file names, counts and scenarios.
 
     ``attacks`` holds both kinds, each with its ``kind`` (``rule`` or ``behavioural``).
+    ``shape`` (only when not the default) holds the shape's changes.
     """
     counts = Counter(record.source for record in world.records)
     scenarios = [s.to_dict() for s in world.scenarios.values()]
+    shape = {} if world.shape.is_default else {"shape": world.shape.changes()}
     return {
         "generator": "ciwatch generate",
         "seed": world.seed,
         "days": world.days,
         "people": world.people,
+        **shape,
         "start": isoformat(START),
         "end": isoformat(world.end),
         "events": len(world.records),

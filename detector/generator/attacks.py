@@ -37,6 +37,7 @@ Matches = tuple[Sequence[str], Sequence[str]]
 """What an alert about an attack may name: actors (the main one first), then keys (addresses)."""
 Build = Callable[[World, Org, datetime], Matches]
 NEW_COUNTRY = "okta-new-country-login"
+PROXY_ISP = "M247 Europe SRL"  # a hosting provider, where no one of the organisation signs in
 BROWSER_OF_ATTACKER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Gecko/20100101 Firefox/121.0"
 
 
@@ -114,9 +115,10 @@ def _okta_password_spray(w: World, org: Org, t: datetime) -> Matches:
 @attack("okta-success-after-failures", "8 failed Okta sign-ins, then a success with MFA")
 def _okta_success_after_failures(w: World, org: Org, t: datetime) -> Matches:
     americans = [p for p in org.staff() if p.home.code == "US"]
-    victim, ip = w.cast(americans, avoid=org.calm), w.new_ip()
+    victim, ip = w.cast(americans or org.staff(), avoid=org.calm), w.new_ip()
     # A proxy in the victim's own country: nothing new about the country.
-    you = Session(w, victim, PLACES["ashburn"], ip, BROWSER_OF_ATTACKER)
+    proxy = PLACES["ashburn"] if americans else replace(victim.home, isp=PROXY_ISP)
+    you = Session(w, victim, proxy, ip, BROWSER_OF_ATTACKER)
     last = _sign_in_failures(you, t, 8, (70, 100))
     you.okta(seconds_after(last, 40), "user.session.start")
     you.okta(seconds_after(last, 55), "user.authentication.auth_via_mfa", target=factor())

@@ -101,9 +101,9 @@ class Workday:
 
 
 def organisation(w: World, people: int) -> Org:
-    """The first ``people`` of the roster, each working on five repositories."""
+    """The first ``people`` of the roster, in the world's shape, each on five repositories."""
     staff = []
-    for m in roster(people):
+    for m in roster(people, w.shape):
         repos = tuple(w.rng.sample(REPOS, 5))
         staff.append(Person(m.login, m.name, m.home, m.ip, m.admin, m.k8s, m.aws, repos))
     return Org(tuple(staff))
@@ -127,7 +127,8 @@ def workday(w: World, person: Person, day: int) -> Workday | None:
     if not weekday and w.rng.random() > 0.1:
         return None
     local_midnight = START + timedelta(days=day, hours=-place.offset)
-    begin = local_midnight + timedelta(hours=w.rng.uniform(8.0, 10.0))
+    start = float(w.shape.work_start)  # 8.0 by default: the same draws as ever
+    begin = local_midnight + timedelta(hours=w.rng.uniform(start, start + 2.0))
     end = begin + timedelta(hours=w.rng.uniform(7.5, 9.5) if weekday else 1.0)
     begin, end = max(begin, START + timedelta(minutes=5)), min(end, w.end - timedelta(minutes=5))
     return Workday(Session(w, person, place, ip), begin, end) if begin < end else None

@@ -3,14 +3,18 @@
 The first twenty people are always the same hand-picked cast (the look-alikes
 name some of them: the traveller, the break-glass user's owner). A larger
 organisation adds people with names made from two fixed lists, at the same
-seven home places in turn, so the roster never depends on the seed.
+seven home places in turn, so the roster never depends on the seed. A
+:class:`~detector.generator.shape.Shape` may put everyone elsewhere and change
+the shares of admins, Kubernetes and AWS users.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import product
 
+from detector.generator.shape import DEFAULT_SHAPE, Shape
 from detector.generator.world import Place
 
 __all__ = [
@@ -34,6 +38,8 @@ PLACES = {
     "amsterdam": Place("NL", "Netherlands", "Amsterdam", 1, "DigitalOcean, LLC"),
     "ashburn": Place("US", "United States", "Ashburn", -5, "Amazon.com, Inc."),
     "hanoi": Place("VN", "Vietnam", "Hanoi", 7, "Viettel Group"),
+    "singapore": Place("SG", "Singapore", "Singapore", 8, "Singtel"),
+    "sydney": Place("AU", "Australia", "Sydney", 11, "Telstra"),
 }
 HOMES = ("sf", "ny", "london", "berlin", "warsaw", "bengaluru", "sao-paulo")
 # name@home of the hand-picked cast.
@@ -56,10 +62,22 @@ LAST_NAMES = (
     *("ivanova", "jensen", "kim", "lopez", "muller", "novak", "okafor", "park"),
     *("quint", "rossi", "sato", "tanaka", "ueda", "varga", "weber", "young"),
 )
-MAX_PEOPLE = BASE_PEOPLE + len(FIRST_NAMES) * len(LAST_NAMES)
-# Shares of the organisation with each power, as in the hand-picked cast (2, 12 and 8 of 20);
-# the first people of the roster hold them.
-ADMIN_SHARE, K8S_SHARE, AWS_SHARE = 0.1, 0.6, 0.4
+# Beyond the first lists' 720 pairs, names pair up with these too (after them, so that a
+# smaller organisation's roster stays as it was).
+MORE_FIRST_NAMES = (
+    *("aiko", "bruna", "cem", "dimitri", "esra", "fatima", "goran", "hana", "ivo", "jin"),
+    *("kasia", "luca", "mei", "nadia", "oskar", "pedro", "rania", "stefan", "tomas", "ulla"),
+    *("vera", "wiktor", "yara", "zeno", "amara", "boris", "chloe", "daniel", "elena", "femi"),
+)
+MORE_LAST_NAMES = (
+    *("almeida", "bianchi", "chowdhury", "dahl", "evans", "farouk", "gomez", "holm"),
+    *("ito", "jovanovic", "kowalczyk", "lindgren", "mendes", "nguyen", "oliveira", "petrov"),
+    *("qureshi", "ruiz", "svensson", "torres", "usman", "vidal", "wagner", "xu", "yilmaz"),
+    *("zimmer",),
+)
+MAX_PEOPLE = 2000
+# The shares of the organisation with each power come from the shape (by default 10, 60 and 40 %,
+# as in the hand-picked cast: 2, 12 and 8 of 20); the first people of the roster hold them.
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +93,20 @@ class Member:
     aws: bool
 
 
-def roster(count: int) -> list[Member]:
+def roster(count: int, shape: Shape = DEFAULT_SHAPE) -> list[Member]:
     """The first ``count`` people (at most :data:`MAX_PEOPLE`), always in the same order."""
     if count > MAX_PEOPLE:
         raise ValueError(f"at most {MAX_PEOPLE} people")
     entries = [entry.partition("@")[::2] for entry in CAST]
-    extra = (f"{first}.{last}" for first, last in product(FIRST_NAMES, LAST_NAMES))
+    extra = (f"{first}.{last}" for first, last in _name_pairs())
     while len(entries) < count:
         entries.append((next(extra), HOMES[len(entries) % len(HOMES)]))
-    admins, k8s_users = max(2, round(count * ADMIN_SHARE)), round(count * K8S_SHARE)
-    aws_users = round(count * AWS_SHARE)
+    if shape.homes:
+        entries = [(name, shape.homes[i % len(shape.homes)]) for i, (name, _) in enumerate(entries)]
+    # 10 / 100 is the same float as 0.1: the default shape rounds exactly as it always did.
+    admins = max(2, round(count * (shape.admin_share / 100)))
+    k8s_users = max(2, round(count * (shape.k8s_share / 100)))
+    aws_users = round(count * (shape.aws_share / 100))
     members: list[Member] = []
     logins: set[str] = set()
     for index, (name, home) in enumerate(entries[:count]):
@@ -93,6 +115,13 @@ def roster(count: int) -> list[Member]:
         powers = {"admin": index < admins, "k8s": index < k8s_users, "aws": index < aws_users}
         members.append(Member(name, login, PLACES[home], _office_ip(index), **powers))
     return members
+
+
+def _name_pairs() -> Iterator[tuple[str, str]]:
+    """First and last names, the original lists' pairs first."""
+    yield from product(FIRST_NAMES, LAST_NAMES)
+    yield from product(FIRST_NAMES, MORE_LAST_NAMES)
+    yield from product(MORE_FIRST_NAMES, (*LAST_NAMES, *MORE_LAST_NAMES))
 
 
 def _login(name: str, taken: set[str]) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detector.events.model import isoformat
+from detector.generator.shape import DEFAULT_SHAPE, Shape
 
 __all__ = ["DOMAIN", "START", "Person", "Place", "Record", "Scenario", "World", "isoformat"]
 
@@ -122,8 +123,10 @@ class World:
     Records added inside :meth:`scenario` blocks are labeled with that scenario.
     """
 
-    def __init__(self, seed: int, days: int, people: int = 20) -> None:
-        self.seed, self.days, self.people = seed, days, people
+    def __init__(
+        self, seed: int, days: int, people: int = 20, shape: Shape = DEFAULT_SHAPE
+    ) -> None:
+        self.seed, self.days, self.people, self.shape = seed, days, people, shape
         self.end = START + timedelta(days=days)
         self.rng = random.Random(seed)
         self.records: list[Record] = []

@@ -145,5 +145,16 @@ class FeatureStats:
     median: float
     p95: float
 
+    def quantile(self, q: float) -> float:
+        """The population's ``q`` quantile, for ``q`` from 0.5 to 0.95.
+
+        Models record the median and the 95th percentile only; in between, the
+        quantile is interpolated on the ``log1p`` scale the models use.
+        """
+        if not 0.5 <= q <= 0.95:
+            raise ValueError(f"population quantile must be from 0.5 to 0.95, got {q}")
+        low, high = np.log1p(max(self.median, 0.0)), np.log1p(max(self.p95, 0.0))
+        return float(np.expm1(low + (high - low) * (q - 0.5) / 0.45))
+
     def to_dict(self) -> dict[str, float]:
         return {"median": self.median, "p95": self.p95}

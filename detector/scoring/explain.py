@@ -1,14 +1,15 @@
-"""Why a model found an event unusual: the features furthest above the usual, in words.
+"""Why a model found an event unusual: the evidencing features, in plain words with units.
 
-The detectors are not additive, so the explanation is model-agnostic: each
-feature's **deviation** is how far its value lies above the population median
+Only features that are evidence (:mod:`detector.scoring.evidence`: beyond both
+the actor's own and the population's high quantile) are named. They are
+ranked by **deviation**, how far the value lies above the population median
 in units of the population's spread, on the model's ``log1p`` scale:
-``(log1p(v) - log1p(median)) / max(log1p(p95) - log1p(median), log1p(1))``
-(a spread of at least "one more than usual", so sparse features with median
-and p95 both 0 still compare). ``contribution`` is a feature's share of the
-positive deviations. The top features are then put into a sentence with the
-actor's own baseline where one is known:
-"ivan: 45 distinct repos in 1h vs usual 3; active at 01:00 UTC, rare for them".
+``(log1p(v) - log1p(median)) / max(log1p(p95) - log1p(median), log1p(1))``;
+``contribution`` is a feature's share of the evidence's deviations. Each is
+put in words with the actor's usual and the organisation's, e.g.
+"ivan: 15 distinct repositories in 1 h (their usual at most 1; organisation's
+95th percentile 3)".
+
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from detector.events.model import Event
 from detector.events.printable import printable
 from detector.scoring.calibration import FeatureStats
 
-__all__ = ["FeatureReason", "actor_expectation", "describe", "top_features"]
+__all__ = ["Evidence", "FeatureReason", "describe", "deviation", "evidence_reasons"]
 
 _MIN_SPREAD = math.log1p(1.0)
 _RARE_HOUR = math.log(20.0)  # fewer than about 1 in 20 of the actor's events at this hour
@@ -32,7 +33,7 @@ _NOUNS = {
     "distinct_ips": "distinct IPs",
     "distinct_countries": "distinct countries",
     "distinct_targets": "distinct targets",
-    "distinct_repos": "distinct repos",
+    "distinct_repos": "distinct repositories",
     "distinct_namespaces": "distinct namespaces",
     "distinct_user_agents": "distinct user agents",
     "distinct_actors": "distinct actors",
@@ -43,6 +44,7 @@ _NOUNS = {
     "privilege_change": "permission changes",
     "config_change": "settings changes",
     "production": "actions on production",
+    "novel": "events with something new to them",
 }
 _FLAGS = {
     "event.failure": "a failure",
@@ -50,12 +52,17 @@ _FLAGS = {
     "event.mutating": "a change",
     "event.production": "on production",
 }
-_WINDOW_HOURS = {"5m": 5 / 60, "1h": 1.0, "24h": 24.0}
+_WINDOW_WORDS = {"5m": "5 min", "1h": "1 h", "24h": "24 h"}
 
 
 @dataclass(frozen=True, slots=True)
 class FeatureReason:
-    """One feature's part in an explanation (the JSON shape of ``explanation.top_features``)."""
+    """One evidencing feature (the JSON shape of ``explanation.top_features``).
+
+    ``actor_baseline``: the actor's own high quantile of the feature before
+    this event (``None`` while too few of its rows were seen);
+    ``population_high``: the population's high quantile it exceeds.
+    """
 
     feature: str
     value: float
@@ -64,6 +71,8 @@ class FeatureReason:
     population_p95: float
     deviation: float
     contribution: float
+    population_high: float = 0.0
+    population_quantile: float = 0.95
 
     def to_dict(self) -> dict[str, float | str | None]:
         return {
@@ -72,6 +81,8 @@ class FeatureReason:
             "actor_baseline": self.actor_baseline,
             "population_median": self.population_median,
             "population_p95": self.population_p95,
+            "population_high": self.population_high,
+            "population_quantile": self.population_quantile,
             "deviation": round(self.deviation, 3),
             "contribution": round(self.contribution, 3),
         }
@@ -84,59 +95,48 @@ def deviation(value: float, stats: FeatureStats) -> float:
     return (math.log1p(max(value, 0.0)) - low) / spread
 
 
-def actor_expectation(feature: str, baseline: Mapping[str, float]) -> float | None:
-    """The actor's usual value of ``feature`` from its baseline, where one can be derived.
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One feature found beyond both quantiles, before ranking."""
 
-    ``baseline`` may carry the feature itself; otherwise ``actor.events.<w>``
-    is the actor's ``events_per_hour`` times the window's hours, and
-    ``actor.events_vs_baseline.<w>`` is about 1 by construction.
-    """
-    if feature in baseline:
-        return float(baseline[feature])
-    kind, _, rest = feature.partition(".")
-    channel, _, window = rest.rpartition(".")
-    hours = _WINDOW_HOURS.get(window)
-    if kind != "actor" or hours is None:
-        return None
-    if channel == "events" and "events_per_hour" in baseline:
-        return round(float(baseline["events_per_hour"]) * hours, 1)
-    if channel == "events_vs_baseline" and baseline:
-        return 1.0
-    return None
+    feature: str
+    value: float
+    actor_high: float | None
+    population_high: float
 
 
-def top_features(
-    values: Mapping[str, float],
+def evidence_reasons(
+    found: Sequence[Evidence],
     population: Mapping[str, FeatureStats],
-    baseline: Mapping[str, float],
     *,
+    population_quantile: float,
     limit: int = 3,
 ) -> list[FeatureReason]:
-    """The ``limit`` features with the largest positive deviation (largest absolute if none)."""
-    deviations = {name: deviation(values[name], stats) for name, stats in population.items()}
-    positive = sum(max(d, 0.0) for d in deviations.values())
-    ranked = sorted(deviations, key=lambda name: (-deviations[name], name))
-    if not ranked or deviations[ranked[0]] <= 0.0:
-        ranked = sorted(deviations, key=lambda name: (-abs(deviations[name]), name))
+    """The ``limit`` evidencing features with the largest deviation, as reasons."""
+    deviations = {item.feature: deviation(item.value, population[item.feature]) for item in found}
+    total = sum(max(d, 0.0) for d in deviations.values())
+    ranked = sorted(found, key=lambda item: (-deviations[item.feature], item.feature))
     reasons = []
-    for name in ranked[:limit]:
-        stats = population[name]
+    for item in ranked[:limit]:
+        stats, spread = population[item.feature], deviations[item.feature]
         reasons.append(
             FeatureReason(
-                feature=name,
-                value=float(values[name]),
-                actor_baseline=actor_expectation(name, baseline),
+                feature=item.feature,
+                value=item.value,
+                actor_baseline=item.actor_high,
                 population_median=stats.median,
                 population_p95=stats.p95,
-                deviation=deviations[name],
-                contribution=max(deviations[name], 0.0) / positive if positive else 0.0,
+                deviation=spread,
+                contribution=max(spread, 0.0) / total if total else 0.0,
+                population_high=item.population_high,
+                population_quantile=population_quantile,
             )
         )
     return reasons
 
 
 def describe(event: Event, reasons: Sequence[FeatureReason], new_values: Mapping[str, str]) -> str:
-    """One sentence: the actor, then each top feature with its numbers.
+    """One sentence: the actor, then each evidencing feature with its numbers.
 
     Values from input (the actor, a first-seen value) have their control
     characters escaped (:func:`~detector.events.printable.printable`).
@@ -156,24 +156,49 @@ def _phrase(reason: FeatureReason, event: Event, new_values: Mapping[str, str]) 
         return f"first time with this {field}" + (f" ({printable(seen)})" if seen else "")
     if name in _FLAGS:
         return _FLAGS[name] if value else f"not {_FLAGS[name]}"
-    if name == "actor.active_hours_of_week":
-        return f"active in {_number(value)} hours of the week vs typically {_usual(reason)}"
     kind, _, rest = name.partition(".")
     channel, _, window = rest.rpartition(".")
+    span = _WINDOW_WORDS.get(window, window)
     if channel == "events_vs_baseline":
-        return f"{value:.1f} times their usual activity over {window}"
+        return f"{value:.1f} times their usual activity over {span}{_usual(reason, ratio=True)}"
     if channel == "failure_ratio":
-        typical = reason.population_median
-        return f"{value:.0%} of events failed in {window} vs typically {typical:.0%}"
+        return f"{value:.0%} of events failed in {span}{_usual(reason, percent=True)}"
+    if name == "actor.active_hours_of_week":
+        return f"active in {_number(value)} hours of the week{_usual(reason)}"
     noun = _NOUNS.get(channel, channel.replace("_", " "))
     whose = {"ip": " from this IP", "target": " on this target"}.get(kind, "")
-    return f"{_number(value)} {noun}{whose} in {window} vs {_usual(reason)}"
+    return f"{_number(value)} {noun}{whose} in {span}{_usual(reason)}"
 
 
-def _usual(reason: FeatureReason) -> str:
-    if reason.actor_baseline is not None:
-        return f"usual {_number(reason.actor_baseline)} for them"
-    return f"{_number(reason.population_median)} typical (p95 {_number(reason.population_p95)})"
+def _usual(reason: FeatureReason, *, ratio: bool = False, percent: bool = False) -> str:
+    """`` (their usual at most 1; organisation's 95th percentile 3)``."""
+
+    def shown(number: float) -> str:
+        if percent:
+            return f"{number:.0%}"
+        if ratio:
+            return f"{number:.1f}"
+        if float(reason.value).is_integer():
+            # Counts are whole: an estimate of 2.6 means the actor's usual reaches 2, not 3.
+            return _number(math.floor(number + 1e-6))
+        return _number(round(number, 1))
+
+    organisation = (
+        f"organisation's {_ordinal(reason.population_quantile)} percentile "
+        f"{shown(reason.population_high)}"
+    )
+    if reason.actor_baseline is None:
+        return f" ({organisation})"
+    return f" (their usual at most {shown(reason.actor_baseline)}; {organisation})"
+
+
+def _ordinal(quantile: float) -> str:
+    number = round(quantile * 100, 1)
+    text = f"{number:g}"
+    if float(number).is_integer() and 10 <= int(number) % 100 <= 20:
+        return f"{text}th"
+    suffix = {"1": "st", "2": "nd", "3": "rd"}.get(text[-1], "th")
+    return f"{text}{suffix}"
 
 
 def _number(value: float) -> str:

@@ -3,21 +3,31 @@
 Per pipeline batch, :meth:`AnomalyScorer.score` groups the observations by
 family (an event may belong to several, or none), builds one matrix per
 family from the family's features, scores it in one vectorized call, and
-turns each event at or above the threshold into a :class:`Detection`
-(``kind=anomaly``, ``name=<family>-anomaly``, key ``actor``). Observations of
-late events and of actors with less than a day of history are skipped: the models were not
-trained on them and their windows say little. People and service identities are scored by
-different families (see :mod:`detector.features.families`).
+turns each event at or above the threshold *that has evidence* into a
+:class:`Detection` (``kind=anomaly``, ``name=<family>-anomaly``, key ``actor``).
+Evidence is at least one feature beyond both the actor's own and the
+population's high quantile (:mod:`detector.scoring.evidence`); a score at or
+above the threshold without it is counted in ``without_evidence``, not raised.
 
-Every qualifying event becomes a detection, whatever the batch boundaries
-(replay and daemon batch differently); the alert layer folds repeats for the
-same actor within ``suppress``.
+Observations of late events are neither scored nor learnt from; those of
+actors with less than a day of history are learnt from (the actor's own
+quantiles) but not scored: the models were not trained on them. People and
+service identities are scored by different families (see
+:mod:`detector.features.families`).
+
+Everything here depends on the order of the observations only, never on the
+batch boundaries (replay and daemon batch differently): the actor's quantiles
+are updated row by row, each row judged against the actor's past before it.
+A detection's ``suppress`` is its **evidence window**, the longest window of
+its evidencing features (at least an hour): while the burst stays in that
+window, the alert layer folds further detections into one alert.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -28,15 +38,16 @@ from detector.errors import ConfigError
 from detector.features.families import FAMILIES, Family
 from detector.features.observation import Observation
 from detector.scoring.calibration import HIGH_SCORE, THRESHOLD_SCORE
-from detector.scoring.explain import describe, top_features
+from detector.scoring.evidence import ActorQuantiles, EvidenceRule, beyond, is_evidence_capable
+from detector.scoring.explain import Evidence, describe, evidence_reasons
 from detector.scoring.training import MIN_HISTORY_DAYS, ModelSet, TrainedModel
+from detector.scoring.triage import RUNBOOKS, TAGS
 
-__all__ = ["TITLES", "AnomalyScorer", "BaselineLookup", "severity_for"]
-
-BaselineLookup = Callable[[str], Mapping[str, float]]
-"""Actor → its usual behaviour (``FeatureStore.baseline``), for explanations."""
+__all__ = ["TITLES", "AnomalyScorer", "evidence_window", "severity_for"]
 
 _AGE = "actor.age_days"
+_WINDOW = re.compile(r"\.(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 TITLES = {
     "auth": "Unusual sign-in activity",
     "code": "Unusual source-code activity",
@@ -55,91 +66,155 @@ def severity_for(score: float) -> Severity | None:
     return None
 
 
-def _no_baseline(actor: str) -> Mapping[str, float]:
-    return {}
+def evidence_window(features: Sequence[str], *, least: timedelta) -> timedelta:
+    """The longest window among ``features`` (``actor.failures.24h`` → 24 h), at least ``least``."""
+    longest = least
+    for name in features:
+        found = _WINDOW.search(name)
+        if found is not None:
+            seconds = int(found.group(1)) * _UNITS[found.group(2)]
+            longest = max(longest, timedelta(seconds=seconds))
+    return longest
+
+
+class _Prepared:
+    """What one model needs per row, computed once: population quantiles, capable features."""
+
+    def __init__(self, model: TrainedModel, rule: EvidenceRule) -> None:
+        self.model = model
+        quantile = rule.population_quantile
+        stats = [model.population.get(name) for name in model.features]
+        self.population_high = [math.inf if s is None else s.quantile(quantile) for s in stats]
+        self.capable = [is_evidence_capable(name) for name in model.features]
 
 
 class AnomalyScorer:
     """The trained models of a :class:`ModelSet`, applied to observations in batches.
 
-    ``baseline``: actor → its usual behaviour (pass ``FeatureStore.baseline``);
     ``families``: family definitions by name (the models' families must be
-    among them); ``top``: how many features an explanation names.
+    among them); ``evidence``: the quantiles a feature must exceed;
+    ``history``: the actors' own quantiles (pass the previous scorer's when
+    models are reloaded, so actors keep their usual); ``suppress``: the least
+    evidence window; ``top``: how many features an explanation names at most.
 
     ``scored`` counts observations scored and ``skipped`` those left out
-    (late or new actor), per family, for metrics.
+    (late or new actor), per family; ``without_evidence`` the scores at or
+    above the threshold that had no evidence, per family, for metrics.
     """
 
     def __init__(
         self,
         models: ModelSet,
         *,
-        baseline: BaselineLookup | None = None,
         families: Mapping[str, Family] = FAMILIES,
+        evidence: EvidenceRule | None = None,
+        history: ActorQuantiles | None = None,
         suppress: timedelta = timedelta(hours=1),
         top: int = 3,
     ) -> None:
         unknown = [model.family for model in models if model.family not in families]
         if unknown:
             raise ConfigError(f"no family definition for models {unknown}", where="models")
-        self._models = [(families[model.family], model) for model in models]
-        self._baseline = baseline or _no_baseline
+        self.rule = evidence or EvidenceRule()
+        if history is None or history.quantile != self.rule.actor_quantile:
+            history = ActorQuantiles(self.rule.actor_quantile)
+        self.history = history
+        self._models = [(families[model.family], _Prepared(model, self.rule)) for model in models]
         self._suppress = suppress
         self._top = top
         self.scored: dict[str, int] = {model.family: 0 for model in models}
+        self.without_evidence: dict[str, int] = {model.family: 0 for model in models}
         self.skipped = 0
 
     def describe(self) -> list[tuple[str, str, datetime | None]]:
         """(family, detector name, end of the training window) per model, for metrics."""
         return [
-            (model.family, str(model.detector.spec.get("name", "")), model.window.last)
-            for _, model in self._models
+            (
+                item.model.family,
+                str(item.model.detector.spec.get("name", "")),
+                item.model.window.last,
+            )
+            for _, item in self._models
         ]
 
     def score(self, observations: Sequence[Observation]) -> list[Detection]:
         """Detections for the observations at or above their family's threshold, in input order."""
-        usable = [
-            o
-            for o in observations
-            if not o.late and o.features.get(_AGE, math.inf) >= MIN_HISTORY_DAYS
-        ]
-        self.skipped += len(observations) - len(usable)
+        timely = [o for o in observations if not o.late]
+        mature = {id(o) for o in timely if o.features.get(_AGE, math.inf) >= MIN_HISTORY_DAYS}
+        self.skipped += len(observations) - len(mature)
         found: list[tuple[int, Detection]] = []
-        if not usable:
-            return []
-        position = {id(observation): index for index, observation in enumerate(usable)}
-        for family, model in self._models:
-            members = [o for o in usable if family.applies(o.event)]
-            if not members:
-                continue
-            self.scored[model.family] += len(members)
-            matrix = np.array(
-                [[o.features[name] for name in model.features] for o in members],
-                dtype=np.float64,
-            ).reshape(len(members), len(model.features))
-            raw = model.raw_scores(matrix)
-            scores = model.calibration.normalize(raw)
-            for index in np.flatnonzero(scores >= THRESHOLD_SCORE):
-                observation = members[index]
-                detection = self._detection(
-                    model, observation, matrix[index], float(scores[index]), float(raw[index])
+        position = {id(observation): index for index, observation in enumerate(timely)}
+        for family, prepared in self._models:
+            members = [o for o in timely if family.applies(o.event)]
+            if members:
+                found.extend(
+                    (position[id(o)], detection)
+                    for o, detection in self._score_family(prepared, members, mature)
                 )
-                found.append((position[id(observation)], detection))
         found.sort(key=lambda item: item[0])
         return [detection for _, detection in found]
+
+    def _score_family(
+        self, prepared: _Prepared, members: list[Observation], mature: set[int]
+    ) -> list[tuple[Observation, Detection]]:
+        """Score the mature members in one call; judge and learn from every member in order."""
+        model = prepared.model
+        matrix = np.array(
+            [[o.features[name] for name in model.features] for o in members], dtype=np.float64
+        ).reshape(len(members), len(model.features))
+        logged = np.log1p(np.maximum(matrix, 0.0))
+        scored = [index for index, o in enumerate(members) if id(o) in mature]
+        self.scored[model.family] += len(scored)
+        scores = np.zeros(len(members))
+        raw = np.zeros(len(members))
+        if scored:
+            raw[scored] = model.raw_scores(matrix[scored])
+            scores[scored] = model.calibration.normalize(raw[scored])
+        flagged = {int(index) for index in np.flatnonzero(scores >= THRESHOLD_SCORE)}
+        out = []
+        for index, observation in enumerate(members):
+            actor = observation.event.actor
+            if index in flagged:
+                estimate, rows = self.history.current(model.family, actor, len(model.features))
+                trusted = estimate if rows >= self.rule.min_actor_rows else None
+                evidence = beyond(
+                    logged[index], trusted, prepared.population_high, prepared.capable
+                )
+                if evidence:
+                    found = [
+                        Evidence(
+                            model.features[i],
+                            float(matrix[index, i]),
+                            None if trusted is None else float(np.expm1(trusted[i])),
+                            prepared.population_high[i],
+                        )
+                        for i in evidence
+                    ]
+                    detection = self._detection(
+                        model, observation, matrix[index], found, (scores[index], raw[index])
+                    )
+                    out.append((observation, detection))
+                else:
+                    self.without_evidence[model.family] += 1
+            self.history.update(model.family, actor, logged[index])
+        return out
 
     def _detection(
         self,
         model: TrainedModel,
         observation: Observation,
         row: npt.NDArray[np.float64],
-        score: float,
-        raw: float,
+        found: list[Evidence],
+        scores: tuple[float, float],
     ) -> Detection:
         event = observation.event
+        score, raw = float(scores[0]), float(scores[1])
         values = dict(zip(model.features, (float(value) for value in row), strict=True))
-        reasons = top_features(
-            values, model.population, self._baseline(event.actor), limit=self._top
+        reasons = evidence_reasons(
+            found,
+            model.population,
+            population_quantile=self.rule.population_quantile,
+            limit=self._top,
         )
         severity = severity_for(score) or Severity.MEDIUM
         return Detection(
@@ -153,8 +228,10 @@ class AnomalyScorer:
             source=event.source,
             summary=describe(event, reasons, observation.new_values),
             evidence=(event.id,),
-            suppress=self._suppress,
+            suppress=evidence_window([item.feature for item in found], least=self._suppress),
+            tags=TAGS.get(model.family, ()),
             score=round(score, 4),
+            runbook=RUNBOOKS.get(model.family),
             features=values,
             explanation={
                 "model": model.family,
@@ -162,6 +239,9 @@ class AnomalyScorer:
                 "threshold": THRESHOLD_SCORE,
                 "raw_score": raw,
                 "raw_threshold": model.calibration.threshold,
+                "evidence": [item.feature for item in found],
+                "actor_quantile": self.rule.actor_quantile,
+                "population_quantile": self.rule.population_quantile,
                 "top_features": [reason.to_dict() for reason in reasons],
             },
         )

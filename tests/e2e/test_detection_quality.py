@@ -42,16 +42,20 @@ def replay(tmp_path: Path, seed: int, *options: str) -> tuple[Path, str]:
 def test_one_alert_per_attack_and_none_on_look_alikes(seed: int, tmp_path: Path) -> None:
     alerts_path, stderr = replay(tmp_path, seed, "--no-models")
     attacks, benign, _ = replay_quality.read_labels(tmp_path / "labels.json")
-    result = replay_quality.score(
-        replay_quality.read_alerts(alerts_path), attacks, benign, timedelta(minutes=2)
-    )
+    alerts = replay_quality.read_alerts(alerts_path)
+    # Risk alerts (docs/risk.md) sum up alerts already sent: checked apart, never false.
+    risk = [alert for alert in alerts if alert.rule == "risk"]
+    risk_result = replay_quality.score(risk, attacks, benign, timedelta(minutes=2))
+    assert [(a.actor, why) for a, why in risk_result.false_alerts] == []
+    detections = [alert for alert in alerts if alert.rule != "risk"]
+    result = replay_quality.score(detections, attacks, benign, timedelta(minutes=2))
     per_attack = {attack: len(found) for attack, found in result.per_attack.items()}
     assert per_attack == dict.fromkeys(scenarios.RULE_ATTACK_IDS, 1)
     # The behavioural attacks are for the models: no rule may see them.
     per_behavioural = {attack: len(found) for attack, found in result.per_behavioural.items()}
     assert per_behavioural == dict.fromkeys(scenarios.BEHAVIOURAL_ATTACK_IDS, 0)
     assert [(a.rule, a.actor, why) for a, why in result.false_alerts] == []
-    assert "events" in stderr and "alerts       16" in stderr
+    assert "events" in stderr and f"alerts       {16 + len(risk)}" in stderr
 
 
 def test_the_bundled_models_find_every_behavioural_attack_and_explain_it(

@@ -14,7 +14,7 @@ from detector.generator import World, generate, labels
 from detector.sources.record import Position, RawRecord
 from tests.normalizing import bundled_normalizer
 
-__all__ = ["Normalized", "normalized_world", "span"]
+__all__ = ["Normalized", "normalize", "normalized_world", "span"]
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,22 @@ class Normalized:
         return [e for e in self.events if e.actor == actor and e.time < moment]
 
 
-@cache
-def normalized_world(seed: int, days: int, people: int = 20) -> Normalized:
-    world = generate(seed, days, people)
+def normalize(world: World) -> list[Event]:
+    """Every record of ``world`` as the bundled normalizer makes it (none may be dead)."""
     records = [
         RawRecord(orjson.dumps(record.doc), Position("generated", index + 1))
         for index, record in enumerate(world.records)
     ]
     result = bundled_normalizer().normalize_batch(records)
     assert result.dead_letters == []
-    return Normalized(world, labels(world), result.events, {e.id: e for e in result.events})
+    return result.events
+
+
+@cache
+def normalized_world(seed: int, days: int, people: int = 20) -> Normalized:
+    world = generate(seed, days, people)
+    events = normalize(world)
+    return Normalized(world, labels(world), events, {e.id: e for e in events})
 
 
 def span(events: list[Event]) -> timedelta:

@@ -12,9 +12,10 @@ from detector.detections import DetectorKind, Severity
 from detector.events.model import ActorType, Category
 from detector.features.families import FAMILIES
 from detector.features.observation import Observation
-from detector.scoring.calibration import THRESHOLD_SCORE
+from detector.scoring.calibration import THRESHOLD_SCORE, FeatureStats
 from detector.scoring.scorer import AnomalyScorer
 from detector.scoring.training import ModelSet, TrainedModel
+from detector.scoring.triage import RUNBOOKS, TAGS
 from tests.unit.features.helpers import event
 from tests.unit.scoring.synthetic import ordinary_row
 
@@ -63,9 +64,7 @@ def _observation(
 
 @pytest.fixture
 def scorer(code_model: TrainedModel) -> AnomalyScorer:
-    return AnomalyScorer(
-        ModelSet({"code": code_model}), baseline=lambda actor: {"events_per_hour": 2.0}
-    )
+    return AnomalyScorer(ModelSet({"code": code_model}))
 
 
 def test_ordinary_event_gives_no_detection(scorer: AnomalyScorer) -> None:
@@ -84,7 +83,10 @@ def test_outlier_detection_names_the_feature_that_made_it_unusual(
     assert detection.actor == "ivan"
     assert detection.time == sweep.event.time
     assert detection.evidence == (sweep.event.id,)
-    assert detection.suppress == timedelta(hours=1)
+    # Its evidence includes 24-hour counts: the alert stays open while they stay high.
+    assert detection.suppress == timedelta(hours=24)
+    assert detection.tags == TAGS["code"] and "attack.t1213.003" in detection.tags
+    assert detection.runbook == RUNBOOKS["code"]
     assert detection.score is not None
     assert THRESHOLD_SCORE <= detection.score <= 1.0
     assert detection.severity in (Severity.MEDIUM, Severity.HIGH)
@@ -94,17 +96,23 @@ def test_outlier_detection_names_the_feature_that_made_it_unusual(
     assert top["feature"] == "actor.distinct_repos.1h"
     assert top["value"] == 150.0
     assert top["population_median"] == population.median
-    expected = f"ivan: 150 distinct repos in 1h vs {population.median:.0f} typical"
+    # No history of ivan yet: the organisation's quantile is the only usual named.
+    high = population.quantile(0.95)
+    expected = f"ivan: 150 distinct repositories in 1 h (organisation's 95th percentile {high:.0f})"
     assert detection.summary.startswith(expected)
 
 
-def test_actor_baseline_reaches_the_explanation(scorer: AnomalyScorer) -> None:
-    sweep = {**SWEEP, "actor.events.1h": 4000.0}
-    [detection] = scorer.score([_observation(sweep)])
+def test_the_actors_own_usual_reaches_the_explanation(scorer: AnomalyScorer) -> None:
+    habit = [_observation(number=number) for number in range(30)]
+    assert scorer.score(habit) == []
+    [detection] = scorer.score([_observation(SWEEP, number=31)])
     top = detection.explanation["top_features"][0]
-    assert top["feature"] == "actor.events.1h"
-    assert top["actor_baseline"] == 2.0
-    assert "4000 events in 1h vs usual 2 for them" in detection.summary
+    assert top["feature"] == "actor.distinct_repos.1h"
+    usual = top["actor_baseline"]
+    assert usual is not None and 0 <= usual < 150
+    assert f"150 distinct repositories in 1 h (their usual at most {usual:.0f}; " in (
+        detection.summary
+    )
 
 
 def test_late_and_new_actor_observations_are_skipped(scorer: AnomalyScorer) -> None:
@@ -132,12 +140,66 @@ def test_events_of_families_without_a_model_are_not_scored(scorer: AnomalyScorer
     assert scorer.scored == {"code": 0}
 
 
-def test_detections_come_back_in_input_order_regardless_of_batching(scorer: AnomalyScorer) -> None:
+def test_detections_come_back_in_input_order_regardless_of_batching(
+    scorer: AnomalyScorer, code_model: TrainedModel
+) -> None:
     observations = [
         _observation(_sweep(100 + number * 50) if number % 2 else None, number=number)
         for number in range(6)
     ]
     together = scorer.score(observations)
-    one_by_one = [found for item in observations for found in scorer.score([item])]
+    fresh = AnomalyScorer(ModelSet({"code": code_model}))
+    one_by_one = [found for item in observations for found in fresh.score([item])]
     assert [d.evidence for d in together] == [(o.event.id,) for o in observations[1::2]]
     assert together == one_by_one
+
+
+def test_a_high_score_without_a_feature_beyond_both_quantiles_is_counted_not_raised(
+    code_model: TrainedModel,
+) -> None:
+    # A population quantile no value can pass: the score stays high, the evidence is none.
+    strict = dataclasses.replace(
+        code_model,
+        population={name: FeatureStats(1e9, 1e9) for name in code_model.population},
+    )
+    scorer = AnomalyScorer(ModelSet({"code": strict}))
+    assert scorer.score([_observation(SWEEP)]) == []
+    assert scorer.without_evidence == {"code": 1}
+
+
+def test_an_actor_whose_sweeps_are_routine_is_not_alerted_for_one_more(
+    scorer: AnomalyScorer,
+) -> None:
+    """A bulk cloner (a backup job run by hand): 150 repositories is their usual, not evidence."""
+    routine = [_observation(SWEEP, number=number) for number in range(40)]
+    found = scorer.score(routine)
+    # Sweeps alert until the actor's own usual counts (min_actor_rows); then they are habit.
+    assert len(found) <= scorer.rule.min_actor_rows
+    assert scorer.score([_observation(SWEEP, number=41)]) == []
+    assert scorer.without_evidence["code"] > 0
+
+
+def test_explanations_name_only_features_beyond_both_quantiles(scorer: AnomalyScorer) -> None:
+    [detection] = scorer.score([_observation(SWEEP)])
+    for reason in detection.explanation["top_features"]:
+        assert reason["value"] > reason["population_high"]
+        assert reason["feature"] in detection.explanation["evidence"]
+    assert "event." not in " ".join(detection.explanation["evidence"])
+
+
+@pytest.mark.parametrize("size", [1, 7, 500])
+def test_scoring_in_batches_of_any_size_gives_the_same_detections(
+    code_model: TrainedModel, size: int
+) -> None:
+    observations = [
+        _observation(_sweep(60 + number) if number % 9 == 4 else None, number=number)
+        for number in range(60)
+    ]
+    reference = AnomalyScorer(ModelSet({"code": code_model})).score(observations)
+    scorer = AnomalyScorer(ModelSet({"code": code_model}))
+    batched = [
+        found
+        for start in range(0, len(observations), size)
+        for found in scorer.score(observations[start : start + size])
+    ]
+    assert reference and batched == reference

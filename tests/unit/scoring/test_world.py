@@ -39,7 +39,7 @@ def test_models_trained_on_a_world_alert_on_about_the_target_share(
     trained = train_models(frame, target_alert_rate=RATE, seed=2)
     assert set(trained.models) == set(FAMILIES)
     save_models(trained, tmp_path, datetime(2026, 3, 1, tzinfo=UTC))
-    scorer = AnomalyScorer(load_models(tmp_path), baseline=store.baseline)
+    scorer = AnomalyScorer(load_models(tmp_path))
     detections = scorer.score(observations)
     scored = sum(scorer.scored.values())
     assert scored == sum(model.window.rows for model in trained)
@@ -48,4 +48,4 @@ def test_models_trained_on_a_world_alert_on_about_the_target_share(
         family = detection.name.removesuffix("-anomaly")
         assert set(detection.features) == set(trained.models[family].features)
         assert detection.summary.startswith(f"{detection.actor}: ")
-        assert len(detection.explanation["top_features"]) == 3
+        assert 1 <= len(detection.explanation["top_features"]) <= 3

@@ -1,0 +1,148 @@
+"""Evidence for an anomaly: features beyond both the actor's own and the population's usual.
+
+A model's score says *that* a row is unusual, not *what* about it; the score
+alone raised alerts whose explanations named nothing unusual ("1 distinct user
+agents in 1h vs 1 typical"). An anomaly becomes an alert only when at least one
+feature lies beyond both
+
+- the **actor's own high quantile** (``actor_quantile``, default 0.95) of that
+  feature for that family, tracked per actor by :class:`ActorQuantiles`, and
+- the **population's high quantile** (``population_quantile``, default 0.95)
+  recorded in the model when it was trained (:class:`FeatureStats`).
+
+Those features are the evidence; the explanation names only them.
+
+The actor's quantile is a streaming estimate on the ``log1p`` scale, updated
+with every row of the actor in event order (``m += step * (q - [x <= m])``,
+the step shrinking from 1 to ``_MIN_STEP`` as rows accumulate). It depends on
+the order of the events only, never on how they were batched, and it is
+computed *before* the row it judges, so a burst is measured against the
+actor's past, not against itself. A value is beyond it when it exceeds the
+estimate by more than the estimate's own jitter (``_RESOLUTION``): integer
+counts that tie with the usual are not evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["ActorQuantiles", "EvidenceRule", "is_evidence_capable"]
+
+_MIN_STEP = 0.05
+_RESOLUTION = 0.1
+"""Log1p units: about the most the estimate moves on one row once settled, plus margin."""
+_STATE_VERSION = 1
+
+Row = npt.NDArray[np.float64]
+
+
+def is_evidence_capable(feature: str) -> bool:
+    """Whether a feature can be evidence on its own.
+
+    ``event.*`` flags describe the event itself (a failure, a change), not
+    behaviour, and ``actor.active_hours_of_week`` grows with ordinary habit:
+    neither says on its own that something is wrong.
+    """
+    return not feature.startswith("event.") and feature != "actor.active_hours_of_week"
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRule:
+    """The two quantiles a feature must exceed, and how many rows make an actor's own usual.
+
+    ``min_actor_rows``: below this many rows of a family, the actor's estimate
+    is not yet trusted and only the population's quantile applies (an actor
+    the daemon has not seen since a restart without state, a rare signer-in).
+    """
+
+    actor_quantile: float = 0.95
+    population_quantile: float = 0.95
+    min_actor_rows: int = 10
+
+
+@dataclass(slots=True)
+class _Track:
+    estimate: Row
+    rows: int
+
+
+class ActorQuantiles:
+    """Per (family, actor): a streaming high-quantile estimate of each feature (log1p scale).
+
+    ``max_actors`` bounds memory: beyond it, the least recently updated
+    (family, actor) is forgotten. The estimates are part of the pipeline's
+    snapshot (:meth:`snapshot` / :meth:`restore`).
+    """
+
+    def __init__(self, quantile: float = 0.95, *, max_actors: int = 200_000) -> None:
+        self.quantile = quantile
+        self._max = max_actors
+        self._tracks: OrderedDict[tuple[str, str], _Track] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+    def current(self, family: str, actor: str, width: int) -> tuple[Row | None, int]:
+        """The actor's estimate (log1p scale, ``None`` if unknown) and how many rows made it."""
+        track = self._tracks.get((family, actor))
+        if track is None or len(track.estimate) != width:
+            return None, 0
+        return track.estimate, track.rows
+
+    def update(self, family: str, actor: str, logged: Row) -> None:
+        """Move the actor's estimate towards its quantile with one more row (log1p scale)."""
+        key = (family, actor)
+        track = self._tracks.get(key)
+        if track is None or len(track.estimate) != len(logged):
+            self._tracks[key] = _Track(logged.copy(), 1)
+            if len(self._tracks) > self._max:
+                self._tracks.popitem(last=False)
+            return
+        self._tracks.move_to_end(key)
+        step = max(_MIN_STEP, 1.0 / math.sqrt(track.rows + 1))
+        below = (logged <= track.estimate).astype(np.float64)
+        track.estimate += step * (self.quantile - below)
+        np.maximum(track.estimate, 0.0, out=track.estimate)
+        track.rows += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain JSON data: ``[family, actor, rows, [estimates]]`` per tracked actor."""
+        rows = [
+            [family, actor, track.rows, [round(float(v), 6) for v in track.estimate]]
+            for (family, actor), track in self._tracks.items()
+        ]
+        return {"version": _STATE_VERSION, "quantile": self.quantile, "tracks": rows}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Load what :meth:`snapshot` returned; state of another version or quantile is dropped."""
+        self._tracks.clear()
+        if state.get("version") != _STATE_VERSION or state.get("quantile") != self.quantile:
+            return
+        for family, actor, rows, estimate in state.get("tracks", ()):
+            self._tracks[(str(family), str(actor))] = _Track(
+                np.asarray(estimate, dtype=np.float64), int(rows)
+            )
+
+
+def beyond(
+    logged: Row,
+    estimate: Row | None,
+    population_high: Sequence[float],
+    capable: Sequence[bool],
+) -> list[int]:
+    """Indices of the features that are evidence (see the module docs)."""
+    found = []
+    for index, value in enumerate(logged):
+        if not capable[index] or value <= math.log1p(max(population_high[index], 0.0)):
+            continue
+        if estimate is not None and value <= estimate[index] + _RESOLUTION:
+            continue
+        found.append(index)
+    return found
