@@ -19,6 +19,8 @@ from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations.base import FieldMappingTransformationBase
 from sigma.rule import SigmaLogSource
 
+from detector.events.parsers.azure_entra_id import LOG_ANALYTICS_ENVELOPE, LOG_ANALYTICS_RENAMED
+
 __all__ = [
     "ENTRA_ENVELOPE",
     "ENTRA_RENAMED",
@@ -53,29 +55,9 @@ class LogSource:
 
 
 # Log Analytics columns that Entra's diagnostic export keeps in the envelope, and columns
-# whose record field is not the column with a lower-case first letter. The same tables as
-# detector/events/parsers/azure_entra_id.py (a unit test keeps them equal).
-ENTRA_ENVELOPE = {
-    "TimeGenerated": "time",
-    "ResourceId": "resourceId",
-    "OperationName": "operationName",
-    "OperationVersion": "operationVersion",
-    "ResultType": "resultType",
-    "ResultSignature": "resultSignature",
-    "ResultDescription": "resultDescription",
-    "DurationMs": "durationMs",
-    "CorrelationId": "correlationId",
-    "Level": "level",
-    "Location": "location",
-    "Identity": "identity",
-    "TenantId": "tenantId",
-}
-ENTRA_RENAMED = {
-    "IPAddress": "ipAddress",
-    "LocationDetails": "location",
-    "AADOperationType": "operationType",
-    "AADTenantId": "tenantId",
-}
+# whose record field is not the column with a lower-case first letter: the parser's tables.
+ENTRA_ENVELOPE = LOG_ANALYTICS_ENVELOPE
+ENTRA_RENAMED = LOG_ANALYTICS_RENAMED
 
 
 def _entra_paths(name: str) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from detector.sources.broker import EmbeddedBroker, free_port
+from tests.full_disk import free, on_full_device
 from tests.integration.running import (
     Daemon,
     expected_ids,
@@ -37,8 +38,7 @@ def test_a_full_alerts_file_pauses_the_daemon_and_is_written_once_space_returns(
     port = free_port()
     config = write_config(tmp_path / "ciwatch.yaml", broker, topic, port, receiver.url)
     expected = expected_ids(config, world, tmp_path)
-    alerts_file = tmp_path / "alerts.jsonl"  # the config's service.alerts_file
-    alerts_file.symlink_to("/dev/full")
+    alerts_file = on_full_device(tmp_path / "alerts.jsonl")  # the config's service.alerts_file
     daemon = Daemon(config)
     produce(broker, topic, world)
     wait_for(lambda: paused(port) == 1, "the daemon to pause")
@@ -51,8 +51,7 @@ def test_a_full_alerts_file_pauses_the_daemon_and_is_written_once_space_returns(
     assert daemon.process.poll() is None  # no crash, no restart
     assert receiver.first_sends()  # the SIEM got the batch in hand: sinks fail independently
 
-    alerts_file.unlink()
-    alerts_file.touch()  # space returns
+    free(alerts_file)  # space returns
     wait_for(lambda: paused(port) == 0, "the daemon to resume")
     wait_for(lambda: total(metrics(port), "ciwatch_records_consumed") == len(world), "all consumed")
     wait_for(lambda: receiver.first_sends() >= expected, "every alert at the SIEM")

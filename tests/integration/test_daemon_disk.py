@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from detector.sources.broker import EmbeddedBroker, free_port
+from tests.full_disk import free
 from tests.integration.running import (
     Daemon,
     expected_ids,
@@ -25,7 +26,7 @@ from tests.integration.running import (
 )
 from tests.integration.test_kafka_source import consume_until, kafka_source, keys
 from tests.receiver import Receiver
-from tests.unit.sinks.test_webhook_disk import fill_disk, free_disk
+from tests.unit.sinks.test_webhook_disk import fill_disk
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,7 @@ def test_a_full_disk_pauses_the_daemon_until_space_returns(
     assert daemon.process.poll() is None  # no crash, no restart
     assert scrape(port, "/healthz")[0] == 200  # alive, only not ready
 
-    free_disk(segment)
+    free(segment)
     receiver.answers.clear()  # and the SIEM is back
     wait_for(lambda: receiver.first_sends() >= expected, "every alert after the pause")
     wait_for(lambda: paused(port) == 0, "the daemon to resume")

@@ -21,8 +21,9 @@ from detector.delivery import Abandoned
 from detector.metrics import Metrics
 from detector.sinks.base import Sink
 from detector.sources.record import Position, RawRecord
+from tests.full_disk import free
 from tests.receiver import running_receiver
-from tests.unit.sinks.test_webhook_disk import fill_disk, free_disk
+from tests.unit.sinks.test_webhook_disk import fill_disk
 from tests.unit.sinks.test_webhook_format import make_alert
 from tests.unit.sinks.test_webhook_sink import make_sink, sample, wait_for
 
@@ -101,7 +102,7 @@ def test_a_full_disk_pauses_consumption_and_resumes_when_space_returns(tmp_path:
         assert [line for line in lines if "paused" in line] == [lines[0]]  # once, not per retry
         assert "No space left on device" in lines[0]
 
-        free_disk(segment)
+        free(segment)
         delivering.join(timeout=20)
         assert not delivering.is_alive() and errors == []
         wait_for(lambda: sink.depth == 0, "the spool to drain", daemon.retry_spooled)

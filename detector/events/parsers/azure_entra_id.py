@@ -96,7 +96,7 @@ _LA_TABLES = {
     "AuditLogs": "AuditLogs",
 }
 # Row columns that are the export's envelope, not the record in "properties".
-_LA_ENVELOPE = {
+LOG_ANALYTICS_ENVELOPE = {
     "TimeGenerated": "time",
     "ResourceId": "resourceId",
     "OperationName": "operationName",
@@ -115,7 +115,7 @@ _LA_DROPPED = frozenset(
     {"Type", "SourceSystem", "Resource", "ResourceGroup", "ResourceProvider", "_ResourceId"}
 )
 # Columns whose record field is not the column name with a lower-case first letter.
-_LA_RENAMED = {
+LOG_ANALYTICS_RENAMED = {
     "IPAddress": "ipAddress",
     "LocationDetails": "location",
     "AADOperationType": "operationType",
@@ -211,13 +211,13 @@ def reshape_entra_row(row: Mapping[str, Any], table: str) -> dict[str, Any]:
     for column, value in row.items():
         if value is None or value == "" or column in _LA_DROPPED:
             continue
-        if column in _LA_ENVELOPE:
-            record[_LA_ENVELOPE[column]] = value
+        if column in LOG_ANALYTICS_ENVELOPE:
+            record[LOG_ANALYTICS_ENVELOPE[column]] = value
         elif column == "Category" and table != "AuditLogs":
             record["category"] = value
         else:
             # An audit row's Category is the audit category (RoleManagement ...), a record field.
-            field = _LA_RENAMED.get(column) or column[:1].lower() + column[1:]
+            field = LOG_ANALYTICS_RENAMED.get(column) or column[:1].lower() + column[1:]
             body[field] = dynamic(value)
     record.setdefault("category", _LA_TABLES[table])
     if table == "AuditLogs":

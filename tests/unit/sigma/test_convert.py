@@ -274,9 +274,9 @@ def test_entra_columns_reach_both_shapes() -> None:
     }
 
 
-def test_entra_tables_match_the_parser() -> None:
-    assert ENTRA_ENVELOPE == azure_entra_id._LA_ENVELOPE
-    assert ENTRA_RENAMED == azure_entra_id._LA_RENAMED
+def test_entra_tables_are_the_parsers() -> None:
+    assert ENTRA_ENVELOPE is azure_entra_id.LOG_ANALYTICS_ENVELOPE
+    assert ENTRA_RENAMED is azure_entra_id.LOG_ANALYTICS_RENAMED
 
 
 def test_gcp_audit_covers_gke_and_strips_the_data_wrapper() -> None:

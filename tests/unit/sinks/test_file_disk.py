@@ -21,23 +21,12 @@ import pytest
 from detector.alerts.model import Alert
 from detector.metrics import Metrics
 from detector.sinks.file import JsonlFileSink
+from tests.full_disk import free, on_full_device
 from tests.receiver import running_receiver
 from tests.unit.sinks.test_webhook_format import make_alert
 from tests.unit.sinks.test_webhook_sink import make_sink, sample
 from tests.unit.sinks.test_webhook_sink import wait_for as wait_until
 from tests.unit.test_daemon_pause import PausedSource, in_thread, make_daemon
-
-
-def full_file(path: Path) -> Path:
-    """``path`` made a file on a full device."""
-    path.unlink(missing_ok=True)
-    path.symlink_to("/dev/full")
-    return path
-
-
-def free(path: Path) -> None:
-    path.unlink()
-    path.touch()
 
 
 def ids_in(path: Path) -> list[str]:
@@ -65,7 +54,7 @@ def test_a_full_disk_raises_an_oserror_and_keeps_the_alerts_until_space_returns(
     tmp_path: Path,
 ) -> None:
     metrics = Metrics()
-    path = full_file(tmp_path / "alerts.jsonl")
+    path = on_full_device(tmp_path / "alerts.jsonl")
     sink = JsonlFileSink(path, metrics=metrics)
     sent = alerts(3)
     sink.accept(sent)
@@ -117,7 +106,7 @@ def test_a_file_rotated_away_while_failing_gets_none_and_the_new_file_every_line
 
 
 def test_close_with_alerts_pending_does_not_raise(tmp_path: Path) -> None:
-    path = full_file(tmp_path / "alerts.jsonl")
+    path = on_full_device(tmp_path / "alerts.jsonl")
     sink = JsonlFileSink(path)
     sink.accept(alerts(1))
     with pytest.raises(OSError):
@@ -127,7 +116,7 @@ def test_close_with_alerts_pending_does_not_raise(tmp_path: Path) -> None:
 
 def test_the_daemon_pauses_on_a_full_alerts_file_and_resumes(tmp_path: Path) -> None:
     metrics = Metrics()
-    path = full_file(tmp_path / "alerts.jsonl")
+    path = on_full_device(tmp_path / "alerts.jsonl")
     sink = JsonlFileSink(path, metrics=metrics)
     lines: list[str] = []
     daemon = make_daemon(tmp_path, [sink], lines, metrics)
@@ -153,7 +142,7 @@ def test_a_dead_letter_the_disk_refuses_is_counted_and_raised_then_written(
     tmp_path: Path,
 ) -> None:
     metrics = Metrics()
-    letters = full_file(tmp_path / "dead-letters.jsonl")
+    letters = on_full_device(tmp_path / "dead-letters.jsonl")
     alert = make_alert()
     with running_receiver() as receiver:
         receiver.answers = [(400, {})] * 2  # refused for good, and again when asked again

@@ -16,6 +16,7 @@ import pytest
 
 from detector.metrics import Metrics
 from detector.sinks.spool import DiskSpool
+from tests.full_disk import free, on_full_device
 from tests.receiver import running_receiver
 from tests.unit.sinks.test_webhook_format import make_alert
 from tests.unit.sinks.test_webhook_sink import make_sink, sample, wait_for
@@ -23,16 +24,7 @@ from tests.unit.sinks.test_webhook_sink import make_sink, sample, wait_for
 
 def fill_disk(spool_dir: Path) -> Path:
     """Make the spool's first segment a file on a full device; its path."""
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    segment = spool_dir / f"{0:020d}.seg"
-    segment.unlink(missing_ok=True)
-    segment.symlink_to("/dev/full")
-    return segment
-
-
-def free_disk(segment: Path) -> None:
-    segment.unlink()
-    segment.touch()
+    return on_full_device(spool_dir / f"{0:020d}.seg")
 
 
 def test_a_healthy_siem_gets_alerts_even_when_the_disk_is_full(tmp_path: Path) -> None:
@@ -72,7 +64,7 @@ def test_an_outage_on_a_full_disk_raises_keeps_the_alerts_and_recovers(tmp_path:
         assert raised.value.errno == errno.ENOSPC
         assert sink.depth == 0
         assert sample(metrics, "ciwatch_spool_write_errors_total", sink="webhook") == 1
-        free_disk(segment)
+        free(segment)
         wait_for(lambda: sink.depth == 0 and not sink._pending, "the alerts to go out", sink.flush)
         assert list(dict.fromkeys(receiver.ids())) == [alert.id for alert in alerts]
         assert receiver.first_sends() == {alert.id for alert in alerts}
@@ -86,7 +78,7 @@ def test_a_failed_spool_write_is_rolled_back_and_the_spool_stays_usable(tmp_path
         spool.append([b"lost-1", b"lost-2"])
     assert raised.value.errno == errno.ENOSPC
     assert spool.depth == 0 and spool.bytes == 0
-    free_disk(segment)
+    free(segment)
     spool.append([b"kept"])
     spool.sync()
     spool.close()
