@@ -113,9 +113,13 @@ class ActorQuantiles:
         track.rows += 1
 
     def snapshot(self) -> dict[str, Any]:
-        """Plain JSON data: ``[family, actor, rows, [estimates]]`` per tracked actor."""
+        """Plain JSON data: ``[family, actor, rows, [estimates]]`` per tracked actor.
+
+        Estimates are kept whole (JSON floats round-trip exactly): rounded, a
+        restored daemon could decide differently from one never stopped.
+        """
         rows = [
-            [family, actor, track.rows, [round(float(v), 6) for v in track.estimate]]
+            [family, actor, track.rows, [float(v) for v in track.estimate]]
             for (family, actor), track in self._tracks.items()
         ]
         return {"version": _STATE_VERSION, "quantile": self.quantile, "tracks": rows}
