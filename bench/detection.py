@@ -1,6 +1,6 @@
 """Detection benchmark on held-out organisations: rules, models and both, per kind of models.
 
-    python bench/detection.py [--quick] [--only NAME ...] [--models bundled trained]
+    python bench/detection.py [--quick] [--only NAME ...] [--models bundled trained learned]
                               [--work DIR] [--json FILE]
 
 For each organisation of the held-out set (``bench/heldout.py``: seeds and
@@ -14,10 +14,14 @@ rule pack switched off) and both — and scores the alerts against the labels
   default-shaped organisation;
 * ``trained``: ``ciwatch train`` on a clean history of the same organisation
   (its ``history_seed``, no attacks, the same shape, people and days), as a
-  team would train on its own past before turning the models on.
+  team would train on its own past before turning the models on;
+* ``learned``: ``ciwatch replay --learn``, the models ciwatch learns from the
+  events as they come, as ``ciwatch run`` does (``bench/learned.py``). It
+  replays the same organisation generated over the learning period (14 days)
+  plus its days, attacks only after the learning period, and counts false
+  alerts and actor-days from the day after the learning period.
 
-Each kind adds its own ``ciwatch replay`` options (:data:`MODEL_KINDS`): a kind
-that learns while it replays (``--learn``) fits the same seam.
+Each kind adds its own ``ciwatch replay`` options (:data:`MODEL_KINDS`).
 
 It prints one table per kind of models — rows rules / models / both; columns
 rule-shaped and behavioural attacks found, false alerts per 1,000 actor-days
@@ -26,7 +30,7 @@ first event to its first alert — then the same per organisation, the false
 alerts by rule and look-alike, and the attacks missed. Everything is
 deterministic: the same code gives the same figures. Nothing here asserts a
 figure. ``--quick`` measures only the two small organisations (about two
-minutes); the whole set takes about fifteen on two cores.
+minutes); the whole set takes about fifteen on two cores, without ``learned``.
 """
 
 from __future__ import annotations
@@ -40,13 +44,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import replay_quality as rq
 from heldout import HeldOut, select
+from learned import counted_from, fresh_learn_dir, learned, learned_world, learning_days, since
 
 from detector.generator import MERGED, generate, write
 
@@ -78,6 +83,7 @@ def trained(held: HeldOut, work: Path) -> list[str]:
 MODEL_KINDS: dict[str, Callable[[HeldOut, Path], list[str]]] = {
     "bundled": bundled,
     "trained": trained,
+    "learned": learned,
 }
 """Each kind of models by name: what it prepares, and the replay options that use it."""
 
@@ -85,8 +91,8 @@ MODEL_KINDS: dict[str, Callable[[HeldOut, Path], list[str]]] = {
 # --- scoring ----------------------------------------------------------------------------
 
 
-def actor_days(path: Path) -> int:
-    """Distinct (actor, UTC day) pairs, read from the normalized events."""
+def actor_days(path: Path, start: datetime | None = None) -> int:
+    """Distinct (actor, UTC day) pairs of the events at ``start`` or later (None: all)."""
     from detector.config import load_config
     from detector.pipeline import build_normalizer
     from detector.sources.files import FileSource
@@ -95,7 +101,10 @@ def actor_days(path: Path) -> int:
     seen: set[tuple[str, object]] = set()
     with FileSource([path]) as source:
         for batch in source.batches(5000):
-            seen.update((e.actor, e.time.date()) for e in normalizer.normalize_batch(batch).events)
+            events = normalizer.normalize_batch(batch).events
+            seen.update(
+                (e.actor, e.time.date()) for e in events if start is None or e.time >= start
+            )
     return len(seen)
 
 
@@ -178,25 +187,59 @@ Key = tuple[str, str, str]
 
 
 def measure(held: HeldOut, kinds: Sequence[str], work: Path, tallies: dict[Key, Tally]) -> None:
-    """Every detector and kind of models on one organisation, into ``tallies``."""
-    world = work / "world"
-    write(generate(held.seed, held.days, held.people, shape=held.shape), world)
-    days = actor_days(world / MERGED)
+    """Every detector and kind of models on one organisation, into ``tallies``.
+
+    The ``learned`` kind replays a world of its own (:func:`learned.learned_world`),
+    with its own rules-only row, counted after the learning period.
+    """
+    prepared = [kind for kind in kinds if kind != "learned"]
+    if prepared:
+        world = work / "world"
+        write(generate(held.seed, held.days, held.people, shape=held.shape), world)
+        measure_world(held, world, prepared, tallies, None)
+    if "learned" in kinds:
+        started = time.perf_counter()
+        world = work / "world-learned"
+        write(learned_world(held), world)
+        measure_world(held, world, ["learned"], tallies, counted_from())
+        print(f"    {held.name}, learned: {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def measure_world(
+    held: HeldOut,
+    world: Path,
+    kinds: Sequence[str],
+    tallies: dict[Key, Tally],
+    start: datetime | None,
+) -> None:
+    """Rules alone, then models alone and both per kind, on ``world``; counted from ``start``."""
+    work = world.parent
+    days = actor_days(world / MERGED, start)
     rules_off = work / "rules-off.yaml"
     rules_off.write_text("rules: {bundled: false}\n")
-    rules_only = replay(world, work / "alerts-rules.jsonl", ["--no-models"])
+    rules_only = replay(world, work / f"alerts-{world.name}-rules.jsonl", ["--no-models"])
     for kind in kinds:
         options = MODEL_KINDS[kind](held, work)
-        models_only = [*options, "--config", str(rules_off)]
-        runs = {
-            "rules": rules_only,
-            "models": replay(world, work / f"alerts-{kind}-models.jsonl", models_only),
-            "both": replay(world, work / f"alerts-{kind}-both.jsonl", options),
-        }
+        runs = {"rules": rules_only}
+        for detectors, extra in (("models", ["--config", str(rules_off)]), ("both", [])):
+            learn = fresh_learn_dir(options, work / f"learn-{kind}-{detectors}")
+            alerts = work / f"alerts-{kind}-{detectors}.jsonl"
+            runs[detectors] = replay(world, alerts, [*learn, *extra])
         for detectors, result in runs.items():
             for scope in (held.name, "all"):
                 tally = tallies.setdefault((scope, kind, detectors), Tally())
-                tally.add(result, world, days, held.name)
+                tally.add(since(result, start), world, days, held.name)
+
+
+def measured_over(kind: str) -> str:
+    """What a kind's table measures, when its worlds are not the held-out ones as they are."""
+    if kind != "learned":
+        return ""
+    days = learning_days()
+    return (
+        f" (each over {days} learning days plus its days, attacks after them; false alerts "
+        f"and actor-days counted from day {days}, counted from 0)"
+    )
 
 
 HEADER = (
@@ -207,7 +250,7 @@ HEADER = (
 
 def print_tables(held: Sequence[HeldOut], kinds: Sequence[str], tallies: dict[Key, Tally]) -> None:
     for kind in kinds:
-        print(f"\n{kind} models, {len(held)} held-out organisations")
+        print(f"\n{kind} models, {len(held)} held-out organisations{measured_over(kind)}")
         print(HEADER.format(first="detectors") + "\n|---|---|---|---|---|")
         for detectors in DETECTORS:
             print(f"| {detectors} | " + " | ".join(tallies["all", kind, detectors].cells()) + " |")

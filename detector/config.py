@@ -26,10 +26,12 @@ from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
 from detector.rules.context import ChangeWindow
 from detector.scoring.detectors import DEFAULT_DETECTOR
+from detector.scoring.learn_settings import LearnSettings
 from detector.service_settings import ServiceSettings, apply_environment
 from detector.yamlfile import line_of, read_yaml_file
 
 __all__ = [
+    "BUNDLED",
     "AlertSettings",
     "EvidenceSettings",
     "ModelSettings",
@@ -88,11 +90,18 @@ class EvidenceSettings(_Section):
     """... and above the population's quantile recorded in the model (median to p95)."""
     min_actor_rows: int = Field(default=10, ge=1)
     """Rows of an actor before its own quantile counts; until then the population's alone."""
+    population_margin: float = Field(default=0.5, ge=0.0, le=5.0)
+    """How far (log1p units) a count must lie beyond the population's quantile to be evidence."""
+
+
+BUNDLED = Path("bundled")
+"""``models.dir: bundled``: the models shipped with ciwatch (trained on a generated world)."""
 
 
 class ModelSettings(_Section):
     dir: Path | None = None
-    """Model directory (``ciwatch train --out``); None uses the models shipped with ciwatch."""
+    """Model directory (``ciwatch train --out``), or ``bundled``; None: learn in the state
+    directory (``ciwatch run``, ``ciwatch replay --learn``)."""
     enabled: bool = True
     """Score events with the anomaly models beside the rules."""
     detector: str = DEFAULT_DETECTOR
@@ -101,6 +110,8 @@ class ModelSettings(_Section):
     """Share of training events above the alert threshold."""
     evidence: EvidenceSettings = EvidenceSettings()
     """An anomaly alerts only with a feature beyond the actor's and the population's quantile."""
+    learn: LearnSettings = LearnSettings()
+    """How the daemon learns its models when ``dir`` is null (docs/models.md, "Learning")."""
 
 
 class PipelineConfig(_Section):
@@ -171,7 +182,7 @@ def _resolve_paths(config: PipelineConfig, base: Path) -> PipelineConfig:
         "taxonomy": config.taxonomy.model_copy(update={"dirs": resolved(config.taxonomy.dirs)}),
         "rules": config.rules.model_copy(update={"packs": resolved(config.rules.packs)}),
     }
-    if config.models.dir is not None:
+    if config.models.dir not in (None, BUNDLED):
         (models_dir,) = resolved((config.models.dir,))
         changes["models"] = config.models.model_copy(update={"dir": models_dir})
     return config.model_copy(update=changes)

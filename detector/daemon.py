@@ -34,6 +34,7 @@ from detector.config import PipelineConfig
 from detector.delivery import Abandoned, Delivery, idle_paused
 from detector.errors import CiwatchError, ConfigError
 from detector.intake import Batch, Intake
+from detector.learning import BackgroundLearning
 from detector.logs import line_log
 from detector.metrics import Metrics, MetricsServer
 from detector.pipeline import Pipeline
@@ -92,8 +93,19 @@ class Daemon:
         self.signals = Signals()
         self._log = line_log("ciwatch.daemon", log)
         # Only the daemon compares event times with the wall clock: replays read old files.
-        self.pipeline = Pipeline.from_config(config, wall_clock=lambda: datetime.now(UTC))
         directory = self.settings.state_dir
+        self.pipeline = Pipeline.from_config(
+            config,
+            wall_clock=lambda: datetime.now(UTC),
+            learn_dir=directory,
+            bundled_fallback=False,
+        )
+        learner = self.pipeline.learner
+        self.learning = (
+            BackgroundLearning(self.pipeline, learner, self.metrics, self._log)
+            if learner is not None
+            else None
+        )
         self.checkpoint = Checkpoint(directory, log=self._log) if directory is not None else None
         self._checkpoint_failing = False
         self.delivery = Delivery(
@@ -113,6 +125,7 @@ class Daemon:
         """Consume until a stop signal; 0 on a clean stop."""
         self.signals.install()
         start_at = self._restore()
+        self._log(self._models_line())
         self._publish_models()
         self.metrics.rules_loaded.set(len(self.pipeline.rules.rules))
         self.metrics.watch_regex_rules(self.pipeline.rules.regex_rules)
@@ -143,9 +156,25 @@ class Daemon:
         self.signals.received.append(reason)
         self.signals.stop = True
 
+    def _models_line(self) -> str:
+        """One start-up line on where anomaly models come from."""
+        learner = self.pipeline.learner
+        if learner is not None:
+            generation = learner.generation
+            using = f"generation {generation.number}" if generation else "no generation yet"
+            start = learner.alert_from
+            alerts = f"anomaly alerts from {start.isoformat()}" if start else "nothing seen yet"
+            return f"learning models in {self.settings.state_dir}: {using}; {alerts}"
+        if self.pipeline.models_dir is not None:
+            return f"anomaly models from {self.pipeline.models_dir}"
+        if not self.config.models.enabled:
+            return "anomaly models switched off (models.enabled): rules only"
+        return "no anomaly models: rules only (set service.state_dir to learn, or models.dir)"
+
     def ready(self) -> bool:
         """Connected, partitions assigned, models loaded (unless switched off), not paused."""
-        models_ok = self.pipeline.scorer is not None or not self.config.models.enabled
+        # A learning daemon is ready before its first generation: it is learning.
+        models_ok = self.pipeline.scorer is not None or self.pipeline.models_dir is None
         assigned = self.source is not None and bool(self.source.assignment())
         return assigned and models_ok and self.delivery.paused is None
 
@@ -202,6 +231,8 @@ class Daemon:
                 self._reload_rules(forced=forced)
                 self._reload_models(forced=forced)
                 next_reload = now + settings.reload_every.total_seconds()
+            if self.learning is not None:
+                self.learning.step()
             if now >= next_snapshot:
                 self._save_checkpoint(source)
                 next_snapshot = now + settings.snapshot_every.total_seconds()
@@ -290,6 +321,8 @@ class Daemon:
         if held:
             self._offsets = {key: at for key, at in self._offsets.items() if key in held}
         try:
+            if self.learning is not None:  # the history first: re-read records merge into it
+                self.learning.flush()
             self.checkpoint.save(self.pipeline.snapshot(), self._offsets)
         except OSError as exc:  # a full disk: the previous checkpoint stays; tried again later
             self.metrics.snapshots.labels("error").inc()
@@ -321,6 +354,9 @@ class Daemon:
             self._log(f"rules not reloaded: {self.pipeline.last_rule_error}", level=logging.WARNING)
 
     def _reload_models(self, *, forced: bool) -> None:
+        if self.learning is not None:
+            self.learning.follow_rollback()
+            self._publish_models()
         errors = self.pipeline.model_reload_errors
         if self.pipeline.reload_models(force=forced):
             self._publish_models()
@@ -341,6 +377,8 @@ class Daemon:
 
     def _shutdown(self, clean: bool) -> None:
         stopped_by = ", ".join(self.signals.received) or "error"
+        if self.learning is not None:
+            self.learning.abandon()
         if self.intake is not None and (held := self.intake.merge.clear()):
             self._log(f"{held} polled records not processed: read again after a restart")
         if clean and self.source is not None:

@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from detector.alerts.model import Alert
 from detector.events.model import DeadLetter, Event, SkipReason
+from detector.model_metrics import ModelMetrics
 from detector.rules.regexes import LimitReason
 
 __all__ = ["Metrics", "MetricsServer"]
@@ -165,6 +166,7 @@ class Metrics:
         self.model_reload_errors = Counter(
             "ciwatch_model_reload_errors", "Model directories that failed to load", registry=r
         )
+        self.models = ModelMetrics(r)
         self.rules_loaded = Gauge("ciwatch_rules_loaded", "Rules evaluated", registry=r)
         self.commit_refusals = Counter(
             "ciwatch_commit_refusals",

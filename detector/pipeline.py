@@ -19,7 +19,7 @@ from typing import Any
 from detector.alerts.model import Alert
 from detector.alerts.risk import RiskScorer
 from detector.alerts.suppression import Clock, Suppressor
-from detector.config import PipelineConfig
+from detector.config import BUNDLED, PipelineConfig
 from detector.errors import CiwatchError, ConfigError
 from detector.events.model import DeadLetter, Event, Skipped
 from detector.events.normalizer import AUTO, Limits, Normalizer
@@ -31,8 +31,9 @@ from detector.resources import bundled_models_dir, pipelines_dir
 from detector.rules.engine import RuleContext, RuleEngine
 from detector.rules.loader import load_rules, rule_files
 from detector.rules.model import Rule
-from detector.scoring import AnomalyScorer, ModelError, load_models
+from detector.scoring import AnomalyScorer, ModelError, ModelSet, load_models
 from detector.scoring.evidence import EvidenceRule
+from detector.scoring.learner import Learner, TrainingResult
 from detector.sinks.base import Sink
 from detector.sources.base import Source
 from detector.sources.record import RawRecord
@@ -110,6 +111,7 @@ class Pipeline:
         self.suppressor = suppressor
         self.scorer = scorer
         self.risk = risk if risk is not None else RiskScorer()
+        self.learner: Learner | None = None
         self.models_dir: Path | None = None
         self.evidence = EvidenceRule()
         self._models_signature: tuple[tuple[str, int, int], ...] = ()
@@ -129,13 +131,19 @@ class Pipeline:
         normalizer: Normalizer | None = None,
         clock: Clock | None = None,
         wall_clock: Callable[[], datetime] | None = None,
+        learn_dir: Path | None = None,
+        bundled_fallback: bool = True,
     ) -> Pipeline:
         """The pipeline a config describes.
 
         ``rules`` and ``normalizer`` replace what the config would build: rule
         tests run one rule at a time and share one normalizer. ``wall_clock``
         (the daemon's) dead-letters events dated further ahead of it than
-        ``normalizer.max_future_skew``; replays pass none.
+        ``normalizer.max_future_skew``; replays pass none. ``learn_dir``: the
+        state directory models are learnt in when ``models.dir`` is null
+        (:mod:`detector.scoring.learner`); without one, a null ``models.dir``
+        means the bundled models unless ``bundled_fallback`` is off (the daemon:
+        it scores only with models it learnt or was told to use).
         """
         context = RuleContext(
             change_windows=config.change_windows,
@@ -159,10 +167,45 @@ class Pipeline:
         )
         if rules is None:
             pipeline._rules_signature = _rules_signature(config)
-        pipeline.models_dir = models_directory(config)
+        learning = learn_dir is not None and learns(config)
+        pipeline.models_dir = models_directory(config, fallback=bundled_fallback and not learning)
         pipeline.evidence = EvidenceRule(**config.models.evidence.model_dump())
+        if learn_dir is not None and learning:
+            pipeline.learner = _learner(config, learn_dir)
+            pipeline.use_models(pipeline.learner.current_models() or ModelSet({}))
         pipeline.reload_models()
         return pipeline
+
+    def use_models(self, models: ModelSet) -> None:
+        """Score with ``models`` from now on; actors keep their usual, counters carry on."""
+        previous = self.scorer
+        scorer = AnomalyScorer(
+            models,
+            evidence=self.evidence,
+            history=previous.history if previous is not None else None,
+            alert_from=self.learner.alert_from if self.learner is not None else None,
+        )
+        if previous is not None:
+            scorer.carry(previous)
+        self.scorer = scorer
+
+    def train_if_due(self, now: datetime) -> TrainingResult | None:
+        """Train here and now if the learner is due at event time ``now`` (replay; the daemon
+        trains in the background with :meth:`Learner.prepare` and :meth:`install`)."""
+        cut = self.learner.due(now) if self.learner is not None else None
+        if cut is None or self.learner is None:
+            return None
+        result = self.learner.prepare(cut).run()
+        self.install(result)
+        return result
+
+    def install(self, result: TrainingResult) -> None:
+        """A finished training: its generation (if one was published) scores from now on."""
+        if self.learner is None:
+            return
+        self.learner.finished(result)
+        if result.models is not None:
+            self.use_models(result.models)
 
     def reload_models(self, *, force: bool = False) -> bool:
         """Load :attr:`models_dir` again if its files changed; True if new models now score.
@@ -186,9 +229,7 @@ class Pipeline:
             if not self._models_signature:
                 raise  # at start-up, bad models are a configuration error
             return False
-        # The actors' own quantiles carry over: new models, same people.
-        history = self.scorer.history if self.scorer is not None else None
-        self.scorer = AnomalyScorer(models, evidence=self.evidence, history=history)
+        self.use_models(models)
         self._models_signature = signature
         self.last_model_error = None
         return True
@@ -262,6 +303,9 @@ class Pipeline:
                 self.stats.late_events += 1
             observations.append(observation)
             detections.extend(self.rules.evaluate(observation))
+        if self.learner is not None and self.scorer is not None:
+            self.learner.observe(observations)
+            self.scorer.alert_from = self.learner.alert_from
         if self.scorer is not None:
             # Models score the batch at once (vectorized); merged in event time so that
             # suppression and rule/model linking see them in the order they happened.
@@ -281,6 +325,20 @@ class Pipeline:
         self.stats.add_alerts(alerts)
         return alerts
 
+    def held_back(self) -> dict[tuple[str, str], int]:
+        """(model family, reason) → high anomaly scores not raised so far (for metrics)."""
+        totals: dict[tuple[str, str], int] = {}
+        scorer = self.scorer
+        if scorer is not None:
+            for reason, counts in (
+                ("in_learning", scorer.in_learning),
+                ("without_evidence", scorer.without_evidence),
+            ):
+                totals.update({(family, reason): n for family, n in counts.items()})
+        for name, n in self.suppressor.linked_anomalies.items():
+            totals[(name.removesuffix("-anomaly"), "linked")] = n
+        return totals
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "version": _STATE_VERSION,
@@ -290,6 +348,7 @@ class Pipeline:
             "duplicates": self.duplicates.snapshot(),
             "risk": self.risk.snapshot(),
             "anomaly_actors": self.scorer.history.snapshot() if self.scorer is not None else {},
+            "learner": self.learner.snapshot() if self.learner is not None else {},
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -304,6 +363,9 @@ class Pipeline:
         self.risk.restore(state.get("risk", {}))
         if self.scorer is not None:  # older checkpoints: actors relearn their usual
             self.scorer.history.restore(state.get("anomaly_actors", {}))
+        if self.learner is not None and self.scorer is not None:
+            self.learner.restore(state.get("learner", {}))
+            self.scorer.alert_from = self.learner.alert_from
 
 
 def build_normalizer(
@@ -329,16 +391,41 @@ def build_normalizer(
     )
 
 
-def models_directory(config: PipelineConfig) -> Path | None:
-    """Where models come from: the configured directory, else the bundled one, if any."""
+def models_directory(config: PipelineConfig, *, fallback: bool = True) -> Path | None:
+    """Where fixed models come from: the configured directory, or the bundled one.
+
+    ``models.dir: bundled`` names the bundled models; a null ``models.dir`` falls
+    back to them only with ``fallback`` (offline runs), else there are no fixed
+    models (the daemon learns its own, see :func:`learns`).
+    """
     settings = config.models
-    if not settings.enabled:
+    if not settings.enabled or (settings.dir is None and not fallback):
         return None
-    if settings.dir is not None:
+    if settings.dir is not None and settings.dir != BUNDLED:
         _check_models_dir(settings.dir)
         return settings.dir
     bundled = bundled_models_dir()
-    return bundled if bundled is not None and any(bundled.glob("*.json")) else None
+    if bundled is None or not any(bundled.glob("*.json")):
+        if settings.dir == BUNDLED:
+            raise ConfigError("this install ships no models", where="models.dir: bundled")
+        return None
+    return bundled
+
+
+def learns(config: PipelineConfig) -> bool:
+    """Whether models are learnt where ciwatch runs: enabled, learning on, no fixed directory."""
+    models = config.models
+    return models.enabled and models.learn.enabled and models.dir is None
+
+
+def _learner(config: PipelineConfig, directory: Path) -> Learner:
+    models = config.models
+    return Learner(
+        directory,
+        models.learn,
+        detector=models.detector,
+        target_alert_rate=models.target_alert_rate,
+    )
 
 
 def _check_models_dir(directory: Path) -> None:

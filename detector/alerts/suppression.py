@@ -101,6 +101,8 @@ class Suppressor:
         self._expiring: deque[tuple[datetime, str]] = deque()
         self.linked: Counter[str] = Counter()
         """Per rule: anomalies linked to its alerts instead of raised."""
+        self.linked_anomalies: Counter[str] = Counter()
+        """Per anomaly model: the same anomalies, counted by the model that found them."""
 
     def process(self, detections: Iterable[Detection]) -> list[Alert]:
         """New alerts for new situations, and re-sends of alerts whose period ended."""
@@ -219,6 +221,7 @@ class Suppressor:
         if not all("failure" in str(feature) for feature in evidence):
             return False
         self.linked[target[0]] += 1
+        self.linked_anomalies[detection.name] += 1
         return True
 
     def _add(self, slot: Slot, alert: Alert, closes_at: datetime, sent_count: int) -> None:

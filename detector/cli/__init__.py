@@ -28,6 +28,7 @@ from typing import NoReturn, cast
 from detector import __version__, logs
 from detector.cli.demo import add_command as add_demo
 from detector.cli.generate import add_command as add_generate
+from detector.cli.models import add_command as add_models
 from detector.cli.normalize import add_command as add_normalize
 from detector.cli.replay import add_command as add_replay
 from detector.cli.rules import add_commands as add_rule_commands
@@ -110,6 +111,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_replay(commands)
     add_rule_commands(commands)
     add_train(commands)
+    add_models(commands)
     add_run(commands)
     add_demo(commands)
     add_sigma(commands)

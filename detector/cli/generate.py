@@ -8,6 +8,7 @@ from pathlib import Path
 from detector.cli.options import output_directory
 from detector.errors import ConfigError
 from detector.generator import (
+    ATTACKS_FROM,
     DEFAULT_PEOPLE,
     DEFAULT_SHAPE,
     HOME_PLACES,
@@ -16,6 +17,7 @@ from detector.generator import (
     MIN_PEOPLE,
     SHAPE_RANGES,
     Shape,
+    check_attacks_from,
     generate,
     labels,
     write,
@@ -57,7 +59,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="write a generated organisation's audit logs with labeled attacks",
         description=(
             "Write GitHub, Okta, Kubernetes and CloudTrail audit logs of a generated "
-            "organisation, with rule-shaped and behavioural attacks injected after day two: "
+            "organisation, with rule-shaped and behavioural attacks injected after day two "
+            "(or from --attacks-from DAY): "
             "one JSONL file per source, all.jsonl (every record in event-time order) and "
             "labels.json. The same options always give byte-identical files."
         ),
@@ -68,6 +71,17 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--no-attacks",
         action="store_true",
         help="leave the attacks out: a clean history to train models on",
+    )
+    command.add_argument(
+        "--attacks-from",
+        type=int,
+        default=ATTACKS_FROM,
+        metavar="DAY",
+        help=(
+            f"the first day attacks fall on, counted from 0, {ATTACKS_FROM} to --days - 1 "
+            f"(default {ATTACKS_FROM}); the days before stay clean, e.g. a learning period: "
+            "--days 25 --attacks-from 15 gives 15 clean days"
+        ),
     )
     add_shape_options(command)
     command.set_defaults(handler=_run_generate)
@@ -152,9 +166,17 @@ def add_world_options(command: argparse.ArgumentParser, *, days: int) -> None:
 
 def _run_generate(args: argparse.Namespace) -> int:
     check_world_options(args)
+    check_attacks_from(args.attacks_from, args.days)  # before the directory: nothing written
     shape = shape_from(args)
     output_directory(args.out, "the generated logs")
-    world = generate(args.seed, args.days, args.people, attacks=not args.no_attacks, shape=shape)
+    world = generate(
+        args.seed,
+        args.days,
+        args.people,
+        attacks=not args.no_attacks,
+        shape=shape,
+        attacks_from=args.attacks_from,
+    )
     write(world, args.out)
     summary = labels(world)
     counts = ", ".join(f"{source} {count}" for source, count in summary["counts"].items())
@@ -164,5 +186,6 @@ def _run_generate(args: argparse.Namespace) -> int:
         f"{kinds.count('behavioural')} behavioural attacks and {len(summary['benign'])} "
         f"benign scenarios labeled in {args.out / 'labels.json'}"
         + ("" if shape.is_default else f"; shape: {shape.describe()}")
+        + ("" if args.attacks_from == ATTACKS_FROM else f"; attacks from day {args.attacks_from}")
     )
     return 0

@@ -10,8 +10,10 @@ split any way, gives the same alerts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
@@ -22,12 +24,12 @@ from tqdm import tqdm
 
 from detector.cli.normalize import dead_letter_file, write_dead_letter
 from detector.cli.options import add_rules_option, with_rule_packs
-from detector.cli.report import replay_summary
+from detector.cli.report import learning_summary, replay_summary
 from detector.config import PipelineConfig, load_config
 from detector.errors import ConfigError
 from detector.events.model import DeadLetter, Event
 from detector.events.ordering import DEFAULT_MEMORY_BUDGET, EventSorter
-from detector.pipeline import Pipeline, deliver
+from detector.pipeline import Pipeline, deliver, learns
 from detector.sinks.base import Sink
 from detector.sinks.file import AlertsFileError, JsonlFileSink
 from detector.sources.files import FileSource
@@ -68,6 +70,22 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--no-models", action="store_true", help="rules only: do not score with anomaly models"
     )
     replay.add_argument(
+        "--learn",
+        action="store_true",
+        help=(
+            "learn the models from these files as the daemon would from an empty state "
+            "(models.learn: learning period, daily retraining, checks), instead of using "
+            "fixed models"
+        ),
+    )
+    replay.add_argument(
+        "--learn-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --learn: keep the history and model generations here (default: a "
+        "temporary directory, removed at the end); an existing one is continued",
+    )
+    replay.add_argument(
         "--alerts-out", type=Path, metavar="FILE", required=True, help="alerts as JSONL"
     )
     replay.add_argument(
@@ -96,7 +114,31 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _run_replay(args: argparse.Namespace) -> int:
     config = with_model_options(load_config(args.config), args.models, args.no_models)
     config = with_rule_packs(config, args.rules)
-    pipeline = Pipeline.from_config(config)
+    with _learn_dir(args, config) as learn_dir:
+        pipeline = Pipeline.from_config(config, learn_dir=learn_dir)
+        return _replay(args, config, pipeline)
+
+
+@contextlib.contextmanager
+def _learn_dir(args: argparse.Namespace, config: PipelineConfig) -> Iterator[Path | None]:
+    """The state directory ``--learn`` learns in (a temporary one unless ``--learn-dir``)."""
+    if not args.learn:
+        if args.learn_dir is not None:
+            raise ConfigError("--learn-dir needs --learn", where="--learn-dir")
+        yield None
+        return
+    if not learns(config):
+        what = "--models" if args.models else "models.dir" if config.models.dir else "config"
+        raise ConfigError("--learn needs models.dir null and models.learn.enabled", where=what)
+    if args.learn_dir is not None:
+        args.learn_dir.mkdir(parents=True, exist_ok=True)
+        yield args.learn_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="ciwatch-learn-") as temporary:
+        yield Path(temporary)
+
+
+def _replay(args: argparse.Namespace, config: PipelineConfig, pipeline: Pipeline) -> int:
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     started = time.perf_counter()
     try:
@@ -118,6 +160,8 @@ def _run_replay(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot write alerts: {exc.strerror}", where=exc.filename) from None
     elapsed = time.perf_counter() - started
     print(replay_summary(pipeline.stats, elapsed), file=sys.stderr)
+    if pipeline.learner is not None:
+        print(learning_summary(pipeline), file=sys.stderr)
     if sorter.runs_written:
         print(
             f"sorted in {sorter.runs_written:,} runs on disk "
@@ -153,8 +197,11 @@ def replay_files(
             for event in outcome.events:
                 sorter.add(event)
             bar.update(len(batch))
+    hourly = pipeline.learner is not None
     with _bar(show_progress, "detecting", " events", total=sorter.events) as bar:
-        for events in _batches(sorter.sorted_events()):
+        for events in _batches(sorter.sorted_events(), hourly=hourly):
+            if hourly:  # each batch starts an hour: train if due at its start, as the daemon
+                pipeline.train_if_due(events[0].time)
             deliver(sinks, pipeline.detect(events))
             bar.set_postfix(alerts=pipeline.stats.alerts.total(), refresh=False)
             bar.update(len(events))
@@ -169,9 +216,25 @@ def memory_size(text: str) -> int:
     return int(found[1]) * _UNITS[found[2].lower()]
 
 
-def _batches(events: Iterator[Event]) -> Iterator[list[Event]]:
-    while batch := list(islice(events, _BATCH)):
+def _batches(events: Iterator[Event], *, hourly: bool = False) -> Iterator[list[Event]]:
+    """Batches of at most :data:`_BATCH` events; ``hourly``: none spans two hours of event
+    time, so training at the turn of an hour sees the same rows whatever the batch size."""
+    if not hourly:
+        while chunk := list(islice(events, _BATCH)):
+            yield chunk
+        return
+    batch: list[Event] = []
+    for event in events:
+        if batch and (len(batch) >= _BATCH or _hour(event) != _hour(batch[0])):
+            yield batch
+            batch = []
+        batch.append(event)
+    if batch:
         yield batch
+
+
+def _hour(event: Event) -> int:
+    return int(event.time.timestamp() // 3600)
 
 
 def _bar(show: bool, what: str, unit: str, total: int | None = None) -> tqdm[Never]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 from detector.detections import Severity
-from detector.pipeline import RunStats
+from detector.pipeline import Pipeline, RunStats
 
-__all__ = ["replay_summary", "table"]
+__all__ = ["learning_summary", "replay_summary", "table"]
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -75,3 +75,33 @@ def _alert_table(alerts: Counter[tuple[str, str]]) -> str:
         for rule in order
     ]
     return table(["rule", *(s.value for s in severities), "total"], rows)
+
+
+def learning_summary(pipeline: Pipeline) -> str:
+    """What ``--learn`` did: the generations published, the checks, the learning period."""
+    learner, scorer = pipeline.learner, pipeline.scorer
+    if learner is None:
+        return ""
+    generations = learner.store.generations()
+    held = sum(scorer.in_learning.values()) if scorer is not None else 0
+    start = learner.alert_from
+    lines = [
+        "",
+        f"learning     alerts from {start.isoformat() if start else 'never (no rows)'}; "
+        f"{held:,} anomalies scored in the learning period, not alerted",
+        f"generations  {len(generations):,} kept"
+        + (f", current {learner.generation.number}" if learner.generation else ", none yet"),
+    ]
+    rows = [
+        [
+            str(g.number),
+            g.trained_until.isoformat() if g.trained_until else "",
+            f"{sum(g.rows.values()):,}",
+            ",".join(g.families),
+            ",".join(g.carried) or "-",
+        ]
+        for g in generations
+    ]
+    if rows:
+        lines += ["", table(["generation", "trained until", "rows", "families", "carried"], rows)]
+    return "\n".join(lines)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-from detector.config import PipelineConfig, load_config
+from detector.config import BUNDLED, PipelineConfig, load_config
 from detector.daemon import Daemon
 from detector.demo.play import TOPIC, Player, ProgressView
 from detector.demo.receiver import AlertReceiver
@@ -62,7 +62,10 @@ def demo_config(
         max_batch_wait=timedelta(milliseconds=200),
         webhook=WebhookSettings(url=webhook_url),
     )
-    return load_config(None).model_copy(update={"service": service})
+    config = load_config(None)
+    # The demo shows detection at once: the bundled models, not a 14-day learning period.
+    models = config.models.model_copy(update={"dir": BUNDLED})
+    return config.model_copy(update={"service": service, "models": models})
 
 
 def run_demo(options: DemoOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

@@ -5,7 +5,8 @@ People in seven countries (twenty by default, up to 2,000 with ``people``; a
 machines) and a few machine identities working around the clock (``org``) leave GitHub
 audit-log streaming, Okta System Log, Kubernetes audit (EKS) and CloudTrail
 records in the vendors' own JSON (``records``) over ``days`` days of event time
-from 2026-01-05T00:00:00Z, a Monday. After day two, attacks are injected, one
+from 2026-01-05T00:00:00Z, a Monday. After day two (or from the day
+``attacks_from`` names, the days before staying clean), attacks are injected, one
 of each (``schedule``): sixteen rule-shaped ones, each what one rule of the
 default pack is for (``attacks``, labeled kind ``rule``), and five that no rule
 covers (``behavioural``, kind ``behavioural``). Next to them are benign
@@ -40,9 +41,10 @@ from detector.generator.org import everyday, organisation
 from detector.generator.people import BASE_PEOPLE, MAX_PEOPLE
 from detector.generator.schedule import inject
 from detector.generator.shape import DEFAULT_SHAPE, HOME_PLACES, SHAPE_RANGES, Shape
-from detector.generator.world import START, World, isoformat
+from detector.generator.world import ATTACKS_FROM, START, World, isoformat
 
 __all__ = [
+    "ATTACKS_FROM",
     "ATTACK_IDS",
     "BEHAVIOURAL_ATTACK_IDS",
     "DEFAULT_PEOPLE",
@@ -57,6 +59,7 @@ __all__ = [
     "SOURCES",
     "Shape",
     "World",
+    "check_attacks_from",
     "generate",
     "labels",
     "write",
@@ -78,21 +81,26 @@ def generate(
     *,
     attacks: bool = True,
     shape: Shape = DEFAULT_SHAPE,
+    attacks_from: int = ATTACKS_FROM,
 ) -> World:
     """The world for ``seed`` over ``days`` days with ``people`` people; records in time order.
 
     ``attacks=False`` leaves the attacks out (benign look-alikes stay): a clean
     history to train models on. ``shape`` changes the role mix, homes, working
     hours and share of machines (:class:`Shape`; the default changes nothing).
+    ``attacks_from`` is the first day (counted from 0) an attack may fall on; the
+    days before are clean, e.g. for a learning period (the default, two, changes nothing).
 
-    Raises :class:`~detector.errors.ConfigError` naming ``days`` or ``people``
-    when there are too few days for the attacks or too few (or too many) people.
+    Raises :class:`~detector.errors.ConfigError` naming ``days``, ``people`` or
+    ``attacks-from`` when there are too few days for the attacks, too few (or too
+    many) people, or the first attack day is before day two or not before the end.
     """
     if days < MIN_DAYS:
         raise ConfigError(f"must be at least {MIN_DAYS}: attacks start after day two", where="days")
     if not MIN_PEOPLE <= people <= MAX_PEOPLE:
         raise ConfigError(f"must be from {MIN_PEOPLE} to {MAX_PEOPLE}", where="people")
-    world = World(seed, days, people, shape)
+    check_attacks_from(attacks_from, days)
+    world = World(seed, days, people, shape, attacks_from=attacks_from)
     org = organisation(world, people)
     everyday(world, org)
     service_bots(world, org)  # none in the default shape: no draws, the same output as ever
@@ -103,21 +111,31 @@ def generate(
     return world
 
 
+def check_attacks_from(attacks_from: int, days: int) -> None:
+    """:class:`ConfigError` naming ``attacks-from`` unless it is a day from two to ``days - 1``."""
+    if not ATTACKS_FROM <= attacks_from < days:
+        within = f"from {ATTACKS_FROM} to {days - 1}, a day of the {days} generated"
+        raise ConfigError(f"must be {within}", where="attacks-from")
+
+
 def labels(world: World) -> dict[str, Any]:
     """What ``labels.json`` holds: the run's parameters, file names, counts and scenarios.
 
     ``attacks`` holds both kinds, each with its ``kind`` (``rule`` or ``behavioural``).
-    ``shape`` (only when not the default) holds the shape's changes.
+    ``shape`` (only when not the default) holds the shape's changes, ``attacks_from``
+    (only when not the default) the first day attacks may fall on.
     """
     counts = Counter(record.source for record in world.records)
     scenarios = [s.to_dict() for s in world.scenarios.values()]
-    shape = {} if world.shape.is_default else {"shape": world.shape.changes()}
+    extra: dict[str, Any] = {} if world.shape.is_default else {"shape": world.shape.changes()}
+    if world.attacks_from != ATTACKS_FROM:  # absent by default: the same bytes as ever
+        extra["attacks_from"] = world.attacks_from
     return {
         "generator": "ciwatch generate",
         "seed": world.seed,
         "days": world.days,
         "people": world.people,
-        **shape,
+        **extra,
         "start": isoformat(START),
         "end": isoformat(world.end),
         "events": len(world.records),

@@ -1,4 +1,9 @@
-"""When each attack happens: one slot each after day two, the new-country login last.
+"""When each attack happens: one slot each from the world's first attack day, new-country last.
+
+Attacks fall on day ``World.attacks_from`` (counted from 0; two by default, so
+after day two) or later, up to two hours before the end: the days before are
+clean history, for example the learning period of models trained as events
+come in.
 
 Every attack is over within 30 minutes and each gets a slot of its own, at a
 random time inside it at least :data:`SLOT_MARGIN` before the slot ends, so
@@ -24,11 +29,12 @@ SLOT_MARGIN = timedelta(minutes=45)
 
 
 def inject(w: World, org: Org) -> None:
-    """Every registered attack, shuffled, in distinct slots after day two."""
+    """Every registered attack, shuffled, in distinct slots from ``w.attacks_from`` on."""
     order = [sid for sid in ATTACKS if sid != NEW_COUNTRY]
     w.rng.shuffle(order)
     order.append(NEW_COUNTRY)
-    first, last = START + timedelta(days=2, hours=1), w.end - timedelta(hours=2)
+    first = START + timedelta(days=w.attacks_from, hours=1)
+    last = w.end - timedelta(hours=2)
     slot = (last - first) / len(order)
     moments: dict[str, datetime] = {}
     for index, sid in enumerate(order):

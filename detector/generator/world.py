@@ -18,9 +18,21 @@ from typing import Any
 from detector.events.model import isoformat
 from detector.generator.shape import DEFAULT_SHAPE, Shape
 
-__all__ = ["DOMAIN", "START", "Person", "Place", "Record", "Scenario", "World", "isoformat"]
+__all__ = [
+    "ATTACKS_FROM",
+    "DOMAIN",
+    "START",
+    "Person",
+    "Place",
+    "Record",
+    "Scenario",
+    "World",
+    "isoformat",
+]
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
+ATTACKS_FROM = 2
+"""The first day (counted from 0 at :data:`START`) attacks fall on by default: two clean days."""
 DOMAIN = "acme.example"
 
 
@@ -121,12 +133,20 @@ class World:
     """The generator's state: one seeded random source, the records, the scenarios.
 
     Records added inside :meth:`scenario` blocks are labeled with that scenario.
+    Attacks fall on day ``attacks_from`` (counted from 0) or later; the days before are clean.
     """
 
     def __init__(
-        self, seed: int, days: int, people: int = 20, shape: Shape = DEFAULT_SHAPE
+        self,
+        seed: int,
+        days: int,
+        people: int = 20,
+        shape: Shape = DEFAULT_SHAPE,
+        *,
+        attacks_from: int = ATTACKS_FROM,
     ) -> None:
         self.seed, self.days, self.people, self.shape = seed, days, people, shape
+        self.attacks_from = attacks_from
         self.end = START + timedelta(days=days)
         self.rng = random.Random(seed)
         self.records: list[Record] = []

@@ -10,7 +10,23 @@ feature lies beyond both
 - the **population's high quantile** (``population_quantile``, default 0.95)
   recorded in the model when it was trained (:class:`FeatureStats`).
 
-Those features are the evidence; the explanation names only them.
+Those features are the evidence; the explanation names only them. Two
+refinements keep the habits of a busy organisation from reading as attacks:
+
+- **Clearly beyond the population**: a count must exceed the population's
+  quantile by ``population_margin`` on the ``log1p`` scale (default 0.5, about
+  1.65 times on the count + 1 scale): with the organisation's 95th percentile
+  at 1 distinct namespace in an hour, 3 are evidence, 2 are not (one more than
+  the organisation's usual high is what its busiest people do every day).
+  Context features (below) need only exceed the quantile: they are flags and
+  an hour's rarity, not counts.
+- **Context needs company**: :func:`is_context` features, the hour's rarity
+  for the actor and the first-seen flags (``actor.new.*``), say *when* or
+  *that something is new*, not what is wrong: a dependency bot whose schedule
+  drifts through the week meets a new hour every few hours, a person their
+  first namespace every week. Such a feature alone is no evidence; beside any
+  other evidencing feature (another first sighting included: a bot's token
+  with a new client on a new repository) it is.
 
 The actor's quantile is a streaming estimate on the ``log1p`` scale, updated
 with every row of the actor in event order (``m += step * (q - [x <= m])``,
@@ -33,7 +49,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ActorQuantiles", "EvidenceRule", "is_evidence_capable"]
+__all__ = ["ActorQuantiles", "EvidenceRule", "is_context", "is_evidence_capable"]
 
 _MIN_STEP = 0.05
 _RESOLUTION = 0.1
@@ -53,6 +69,17 @@ def is_evidence_capable(feature: str) -> bool:
     return not feature.startswith("event.") and feature != "actor.active_hours_of_week"
 
 
+def is_context(feature: str) -> bool:
+    """Whether a feature is context: evidence only beside another evidencing feature.
+
+    The hour's rarity for the actor and the first-seen flags (``actor.new.*``)
+    say when something happened or that it is new to the actor, which
+    ordinary work produces every week (a bot's drifting schedule, a person's
+    first change in a namespace); they corroborate, they do not accuse.
+    """
+    return feature == "actor.hour_of_week_rarity" or feature.startswith("actor.new.")
+
+
 @dataclass(frozen=True, slots=True)
 class EvidenceRule:
     """The two quantiles a feature must exceed, and how many rows make an actor's own usual.
@@ -60,11 +87,14 @@ class EvidenceRule:
     ``min_actor_rows``: below this many rows of a family, the actor's estimate
     is not yet trusted and only the population's quantile applies (an actor
     the daemon has not seen since a restart without state, a rare signer-in).
+    ``population_margin``: how far (``log1p`` units) a count must lie beyond
+    the population's quantile; context features need only exceed it.
     """
 
     actor_quantile: float = 0.95
     population_quantile: float = 0.95
     min_actor_rows: int = 10
+    population_margin: float = 0.5
 
 
 @dataclass(slots=True)
@@ -140,13 +170,24 @@ def beyond(
     estimate: Row | None,
     population_high: Sequence[float],
     capable: Sequence[bool],
+    *,
+    context: Sequence[bool] | None = None,
+    population_margin: float = 0.0,
 ) -> list[int]:
-    """Indices of the features that are evidence (see the module docs)."""
+    """Indices of the features that are evidence (see the module docs).
+
+    ``context`` marks the :func:`is_context` features (none when omitted): they
+    need no margin, and one of them alone is no evidence.
+    """
     found = []
     for index, value in enumerate(logged):
-        if not capable[index] or value <= math.log1p(max(population_high[index], 0.0)):
+        is_flag = context is not None and context[index]
+        margin = 0.0 if is_flag else population_margin
+        if not capable[index] or value <= math.log1p(max(population_high[index], 0.0)) + margin:
             continue
         if estimate is not None and value <= estimate[index] + _RESOLUTION:
             continue
         found.append(index)
+    if context is not None and len(found) == 1 and context[found[0]]:
+        return []
     return found

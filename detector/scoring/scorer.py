@@ -38,7 +38,13 @@ from detector.errors import ConfigError
 from detector.features.families import FAMILIES, Family
 from detector.features.observation import Observation
 from detector.scoring.calibration import HIGH_SCORE, THRESHOLD_SCORE
-from detector.scoring.evidence import ActorQuantiles, EvidenceRule, beyond, is_evidence_capable
+from detector.scoring.evidence import (
+    ActorQuantiles,
+    EvidenceRule,
+    beyond,
+    is_context,
+    is_evidence_capable,
+)
 from detector.scoring.explain import Evidence, describe, evidence_reasons
 from detector.scoring.training import MIN_HISTORY_DAYS, ModelSet, TrainedModel
 from detector.scoring.triage import RUNBOOKS, TAGS
@@ -86,6 +92,8 @@ class _Prepared:
         stats = [model.population.get(name) for name in model.features]
         self.population_high = [math.inf if s is None else s.quantile(quantile) for s in stats]
         self.capable = [is_evidence_capable(name) for name in model.features]
+        self.context = [is_context(name) for name in model.features]
+        self.margin = rule.population_margin
 
 
 class AnomalyScorer:
@@ -96,6 +104,9 @@ class AnomalyScorer:
     ``history``: the actors' own quantiles (pass the previous scorer's when
     models are reloaded, so actors keep their usual); ``suppress``: the least
     evidence window; ``top``: how many features an explanation names at most.
+
+    ``alert_from``: the event time alerts start at (the learner's learning
+    period); detections before it are counted in ``in_learning``, not returned.
 
     ``scored`` counts observations scored and ``skipped`` those left out
     (late or new actor), per family; ``without_evidence`` the scores at or
@@ -111,6 +122,7 @@ class AnomalyScorer:
         history: ActorQuantiles | None = None,
         suppress: timedelta = timedelta(hours=1),
         top: int = 3,
+        alert_from: datetime | None = None,
     ) -> None:
         unknown = [model.family for model in models if model.family not in families]
         if unknown:
@@ -120,11 +132,26 @@ class AnomalyScorer:
             history = ActorQuantiles(self.rule.actor_quantile)
         self.history = history
         self._models = [(families[model.family], _Prepared(model, self.rule)) for model in models]
+        # Families without a model still learn their actors' usual, for the model to come.
+        self._unscored = [family for name, family in families.items() if name not in models.models]
         self._suppress = suppress
         self._top = top
+        self.alert_from = alert_from
         self.scored: dict[str, int] = {model.family: 0 for model in models}
         self.without_evidence: dict[str, int] = {model.family: 0 for model in models}
+        self.in_learning: dict[str, int] = {model.family: 0 for model in models}
         self.skipped = 0
+
+    def carry(self, previous: AnomalyScorer) -> None:
+        """Take over a replaced scorer's counts, so counters only ever grow."""
+        for mine, theirs in (
+            (self.scored, previous.scored),
+            (self.without_evidence, previous.without_evidence),
+            (self.in_learning, previous.in_learning),
+        ):
+            for family, count in theirs.items():
+                mine[family] = mine.get(family, 0) + count
+        self.skipped += previous.skipped
 
     def describe(self) -> list[tuple[str, str, datetime | None]]:
         """(family, detector name, end of the training window) per model, for metrics."""
@@ -151,8 +178,30 @@ class AnomalyScorer:
                     (position[id(o)], detection)
                     for o, detection in self._score_family(prepared, members, mature)
                 )
+        for family in self._unscored:
+            self._learn_family(family, [o for o in timely if family.applies(o.event)])
         found.sort(key=lambda item: item[0])
-        return [detection for _, detection in found]
+        return [detection for _, detection in found if self._alerting(detection)]
+
+    def _alerting(self, detection: Detection) -> bool:
+        """Whether a detection may alert: not inside the learning period (counted there)."""
+        if self.alert_from is None or detection.time >= self.alert_from:
+            return True
+        family = detection.name.removesuffix("-anomaly")
+        self.in_learning[family] = self.in_learning.get(family, 0) + 1
+        return False
+
+    def _learn_family(self, family: Family, members: list[Observation]) -> None:
+        """Update the actors' own quantiles of a family no model scores yet."""
+        members = [o for o in members if all(name in o.features for name in family.features)]
+        if not members:
+            return
+        matrix = np.array(
+            [[o.features[name] for name in family.features] for o in members], dtype=np.float64
+        ).reshape(len(members), len(family.features))
+        logged = np.log1p(np.maximum(matrix, 0.0))
+        for index, observation in enumerate(members):
+            self.history.update(family.name, observation.event.actor, logged[index])
 
     def _score_family(
         self, prepared: _Prepared, members: list[Observation], mature: set[int]
@@ -178,7 +227,12 @@ class AnomalyScorer:
                 estimate, rows = self.history.current(model.family, actor, len(model.features))
                 trusted = estimate if rows >= self.rule.min_actor_rows else None
                 evidence = beyond(
-                    logged[index], trusted, prepared.population_high, prepared.capable
+                    logged[index],
+                    trusted,
+                    prepared.population_high,
+                    prepared.capable,
+                    context=prepared.context,
+                    population_margin=prepared.margin,
                 )
                 if evidence:
                     found = [

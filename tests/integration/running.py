@@ -34,6 +34,8 @@ def write_config(path: Path, broker: EmbeddedBroker, topic: str, port: int, webh
         f"  http_host: 127.0.0.1\n  http_port: {port}\n  state_dir: '{state}'\n"
         f"  alerts_file: '{path.parent / 'alerts.jsonl'}'\n  snapshot_every: 1s\n"
         f"  webhook: {{url: '{webhook}', min_severity: info, max_backoff: 1s}}\n"
+        # The bundled models in the daemon and the replay it is compared with, not learnt ones.
+        "models: {dir: bundled}\n"
     )
     return path
 
