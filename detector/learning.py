@@ -92,6 +92,10 @@ class BackgroundLearning:
         self.metrics.training_seconds.set(result.seconds)
         for family, check in result.check.families.items():
             self.metrics.check_passed.labels(family).set(1 if check.passed else 0)
+        if result.overtaken:
+            self.metrics.trainings.labels("overtaken").inc()
+            self._log("new models not published: a rollback changed the generation meanwhile")
+            return
         if result.generation is None:
             self.metrics.trainings.labels("rejected").inc()
             self._log(f"new models rejected: {result.check.summary()}", level=logging.WARNING)

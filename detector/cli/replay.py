@@ -198,14 +198,29 @@ def replay_files(
                 sorter.add(event)
             bar.update(len(batch))
     hourly = pipeline.learner is not None
+    hour = -1
     with _bar(show_progress, "detecting", " events", total=sorter.events) as bar:
         for events in _batches(sorter.sorted_events(), hourly=hourly):
-            if hourly:  # each batch starts an hour: train if due at its start, as the daemon
-                pipeline.train_if_due(events[0].time)
+            if hourly and _hour(events[0]) != hour:
+                hour = _hour(events[0])
+                _hour_starts(pipeline, events[0])
             deliver(sinks, pipeline.detect(events))
             bar.set_postfix(alerts=pipeline.stats.alerts.total(), refresh=False)
             bar.update(len(events))
+    if pipeline.learner is not None:
+        pipeline.learner.history.flush()
     deliver(sinks, pipeline.finish())
+
+
+def _hour_starts(pipeline: Pipeline, first: Event) -> None:
+    """At the first batch of an hour: write the history at a new day (bounded memory, kept
+    in --learn-dir) and train if due, as the daemon does. Only here: a later batch of the
+    hour would count rows past the cut, making when it trains depend on the batch size."""
+    learner = pipeline.learner
+    latest = learner.latest if learner is not None else None
+    if learner is not None and latest is not None and latest.date() != first.time.date():
+        learner.history.flush()
+    pipeline.train_if_due(first.time)
 
 
 def memory_size(text: str) -> int:

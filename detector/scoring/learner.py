@@ -63,6 +63,11 @@ class TrainingResult:
     models: ModelSet | None
     check: CheckOutcome
     seconds: float
+    tried: tuple[str, ...] = ()
+    """Every family with enough rows before the cut (trained, or skipped as too few were
+    left once the check period was held out)."""
+    overtaken: bool = False
+    """A rollback changed the current generation while training: nothing was published."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,10 @@ class TrainingJob:
     target_alert_rate: float
     families: Mapping[str, Family]
     clock: Callable[[], datetime]
+    current: tuple[int, ...] = ()
+    """The store's :meth:`~GenerationStore.signature` when prepared."""
+    ready: tuple[str, ...] = ()
+    """The families with :data:`MIN_TRAINING_ROWS` rows before the cut."""
 
     def run(self) -> TrainingResult:
         """Train every family with enough rows, check, publish the passing ones (slow)."""
@@ -97,7 +106,9 @@ class TrainingJob:
         )
         chosen, carried = self._compose(models, check)
         generation = None
-        if set(chosen) - set(carried):
+        # A rollback while this trained wins: publishing now would silently undo it.
+        overtaken = self.store.signature() != self.current
+        if set(chosen) - set(carried) and not overtaken:
             generation = self.store.publish(
                 ModelSet(chosen, models.skipped),
                 check,
@@ -110,7 +121,9 @@ class TrainingJob:
             chosen = {}
         seconds = (self.clock() - started).total_seconds()
         published = ModelSet(chosen) if generation is not None else None
-        return TrainingResult(self.cut, generation, published, check, seconds)
+        return TrainingResult(
+            self.cut, generation, published, check, seconds, self.ready, overtaken
+        )
 
     def _compose(
         self, models: ModelSet, check: CheckOutcome
@@ -163,6 +176,7 @@ class Learner:
         self.generation: Generation | None = current
         if current is not None:
             self.last_cut = current.cut
+            self.attempted = set(current.families)
 
     # -- what the pipeline asks ------------------------------------------------------------
 
@@ -220,10 +234,13 @@ class Learner:
         start = cut - settings.window
         train: dict[str, pd.DataFrame] = {}
         recent: dict[str, pd.DataFrame] = {}
+        ready = []
         for name in self.families:
             rows = self.history.frame(name, start, cut)
             if rows.empty:
                 continue
+            if len(rows) >= MIN_TRAINING_ROWS:
+                ready.append(name)
             held_from = cut - settings.check_period
             span = rows["time"].iloc[-1] - rows["time"].iloc[0]
             if span >= 2 * settings.check_period:
@@ -242,12 +259,16 @@ class Learner:
             self._target,
             self.families,
             self._clock,
+            self.store.signature(),
+            tuple(ready),
         )
 
     def finished(self, result: TrainingResult) -> None:
         """Record a training's outcome: the cut is done whether or not it was published."""
         self.last_cut = result.cut
-        self.attempted |= {name for name, check in result.check.families.items() if check.rows}
+        # Every family trained was attempted, also one with no recent rows to check on (else
+        # it would be "never trained" and retrain everything every hour).
+        self.attempted |= set(result.check.families) | set(result.tried)
         if result.generation is not None:
             self.generation = result.generation
 
@@ -286,6 +307,8 @@ class Learner:
         # A generation published after the checkpoint was written still counts.
         self.last_cut = max((t for t in (cut, published) if t is not None), default=None)
         self.attempted = set(state.get("attempted", ()))
+        if self.generation is not None:  # its families were trained, checkpoint or not
+            self.attempted |= set(self.generation.families)
 
 
 def _floor(moment: datetime, step: timedelta) -> datetime:
