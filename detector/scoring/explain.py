@@ -152,7 +152,9 @@ def _phrase(reason: FeatureReason, event: Event, new_values: Mapping[str, str]) 
         return f"active at {event.time:%H:00} UTC on a {event.time:%A}, {rare}"
     if name.startswith("actor.new."):
         field = name.removeprefix("actor.new.")
-        seen = new_values.get(field)
+        # In the first-seen learning period the store reports no new values (rules would
+        # alert on them); the event itself still says which value was new.
+        seen = new_values.get(field) or _event_value(event, field)
         return f"first time with this {field}" + (f" ({printable(seen)})" if seen else "")
     if name in _FLAGS:
         return _FLAGS[name] if value else f"not {_FLAGS[name]}"
@@ -206,3 +208,12 @@ def _number(value: float) -> str:
     if float(value).is_integer():
         return f"{value:.0f}"
     return f"{value:.2f}" if abs(value) < 1 else f"{value:.1f}"
+
+
+def _event_value(event: Event, field: str) -> str | None:
+    """The event's value of a tracked field: an event field, else an attribute."""
+    value = getattr(event, field, None) if field in _EVENT_FIELDS else event.attributes.get(field)
+    return value if isinstance(value, str) and value else None
+
+
+_EVENT_FIELDS = frozenset({"ip", "country", "user_agent", "target", "action", "source"})
