@@ -316,11 +316,28 @@ class Pipeline:
         if watermark is not None:
             alerts.extend(self.suppressor.advance(watermark))
         # After suppression: risk adds up distinct alerts, not the firings they fold.
-        return self.risk.process(alerts)
+        alerts = self.risk.process(alerts)
+        self._keep_out_of_training(alerts)
+        return alerts
+
+    def _keep_out_of_training(self, alerts: Sequence[Alert]) -> None:
+        """A learning pipeline keeps alerted activity out of its training (incidents)."""
+        if self.learner is not None and alerts:
+            self.learner.exclude(
+                (
+                    alert.id,
+                    alert.detection.actor,
+                    alert.detection.time,
+                    alert.last_time or alert.detection.time,
+                )
+                for alert in alerts
+                if alert.detection.actor
+            )
 
     def finish(self) -> list[Alert]:
         """Alerts still folding repeats, sent again with their final counts."""
         alerts = self.risk.process(self.suppressor.flush())
+        self._keep_out_of_training(alerts)
         self.stats.folded = self.suppressor.folded
         self.stats.add_alerts(alerts)
         return alerts

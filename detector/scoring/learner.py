@@ -32,7 +32,7 @@ start; the next cut trains again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +45,7 @@ from detector.features.observation import Observation
 from detector.scoring.envelope import ModelError
 from detector.scoring.generations import CheckOutcome, Generation, GenerationStore, check_models
 from detector.scoring.history import FeatureHistory
+from detector.scoring.incidents import Incident, Incidents
 from detector.scoring.learn_settings import LearnSettings
 from detector.scoring.training import MIN_TRAINING_ROWS, ModelSet, TrainedModel, train_models
 
@@ -171,6 +172,9 @@ class Learner:
         self.first_seen, self.latest = self.history.span()
         self.last_cut: datetime | None = None
         self.attempted: set[str] = set()
+        self.incidents = Incidents()
+        self.excluded_rows = 0
+        """Rows the last prepared training left out as incidents."""
         current = self.store.current()
         self._signature = self.store.signature()
         self.generation: Generation | None = current
@@ -235,8 +239,13 @@ class Learner:
         train: dict[str, pd.DataFrame] = {}
         recent: dict[str, pd.DataFrame] = {}
         ready = []
+        self.incidents.forget_before(start)
+        self.excluded_rows = 0
         for name in self.families:
             rows = self.history.frame(name, start, cut)
+            inside = self.incidents.mask(rows)
+            self.excluded_rows += int(inside.sum())
+            rows = rows.loc[~inside]
             if rows.empty:
                 continue
             if len(rows) >= MIN_TRAINING_ROWS:
@@ -272,6 +281,10 @@ class Learner:
         if result.generation is not None:
             self.generation = result.generation
 
+    def exclude(self, incidents: Iterable[Incident]) -> None:
+        """Keep these alerts' actors out of training around them (:mod:`.incidents`)."""
+        self.incidents.add(incidents)
+
     def give_up(self, cut: datetime) -> None:
         """A training that failed outright (a full disk): tried again at the next retraining."""
         self.last_cut = cut
@@ -297,6 +310,7 @@ class Learner:
             "latest": _iso(self.latest),
             "last_cut": _iso(self.last_cut),
             "attempted": sorted(self.attempted),
+            "incidents": self.incidents.snapshot(),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -307,6 +321,7 @@ class Learner:
         # A generation published after the checkpoint was written still counts.
         self.last_cut = max((t for t in (cut, published) if t is not None), default=None)
         self.attempted = set(state.get("attempted", ()))
+        self.incidents.restore(state.get("incidents", {}))
         if self.generation is not None:  # its families were trained, checkpoint or not
             self.attempted |= set(self.generation.families)
 

@@ -325,3 +325,37 @@ def test_restore_of_an_empty_checkpoint_starts_from_nothing(
     subject.restore(state)
     assert (subject.first_seen, subject.latest, subject.last_cut) == (None, None, None)
     assert subject.attempted == set() and subject.learning()
+
+
+# --- incidents kept out of training ------------------------------------------------------
+
+
+def test_an_alerted_actors_rows_around_the_alert_are_left_out_of_training(tmp_path: Path) -> None:
+    subject = learner(tmp_path)
+    subject.observe(rows("code", timedelta(0), 10, 18))  # person0..8, 18 rows an hour
+    alert_time = T0 + 5 * HOUR
+    subject.exclude([("alert-1", "person3", alert_time, alert_time + 10 * timedelta(minutes=1))])
+    job = subject.prepare(T0 + 10 * HOUR)
+    kept = job.train["code"]
+    end = alert_time + 10 * timedelta(minutes=1) + HOUR  # an hour either side of the alert
+    window = (kept["time"] >= alert_time - HOUR) & (kept["time"] <= end)
+    assert not (window & (kept["actor"] == "person3")).any()
+    assert (window & (kept["actor"] == "person4")).any()  # others stay
+    assert ((kept["actor"] == "person3") & (kept["time"] < alert_time - 2 * HOUR)).any()
+    assert subject.excluded_rows > 0
+
+
+def test_a_revision_widens_the_incident_and_incidents_survive_a_restart(tmp_path: Path) -> None:
+    subject = learner(tmp_path)
+    subject.observe(rows("code", timedelta(0), 10, 18))
+    first = T0 + 2 * HOUR
+    subject.exclude([("alert-1", "person3", first, first)])
+    subject.exclude([("alert-1", "person3", first, first + 5 * HOUR)])  # revised: later events
+    subject.history.flush()
+    again = learner(tmp_path)
+    again.restore(json.loads(json.dumps(subject.snapshot())))
+    kept = again.prepare(T0 + 10 * HOUR).train["code"]
+    late = (
+        (kept["actor"] == "person3") & (kept["time"] >= first) & (kept["time"] <= first + 6 * HOUR)
+    )
+    assert not late.any()
