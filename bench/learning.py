@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
 import os
 import re
 import shutil
@@ -62,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from memory import proc_status, reset_peak, rss
 
 from detector.cli import main as ciwatch
 from detector.config import load_config
@@ -79,24 +79,6 @@ MiB = 2**20
 DAY = timedelta(days=1)
 _START = datetime(2026, 1, 5, tzinfo=UTC)
 _AGE = "actor.age_days"
-
-
-def proc_status(field: str) -> int:
-    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
-
-
-def rss() -> int:
-    gc.collect()
-    return proc_status("VmRSS")
-
-
-def reset_peak() -> None:
-    """Make VmHWM start again from the current RSS (Linux: clear_refs 5)."""
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 # -- 1. one training at the bound ---------------------------------------------------------
