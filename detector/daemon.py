@@ -268,6 +268,7 @@ class Daemon:
             duplicates=stats.duplicates - duplicates_before,
             skipped=batch.skipped,
         )
+        self.metrics.models.count_held_back(self.pipeline.held_back())
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return bool(alerts)
 
@@ -370,6 +371,7 @@ class Daemon:
     def _publish_models(self) -> None:
         scorer = self.pipeline.scorer
         self.metrics.set_models(scorer.describe() if scorer is not None else [])
+        self.metrics.models.set_training_rows(scorer.training_rows() if scorer is not None else {})
 
     def _update_lag(self, source: KafkaSource) -> None:
         for tp, behind in source.lag().items():

@@ -126,7 +126,7 @@ class BackgroundLearning:
         self.learner.history.flush()
 
     def publish(self) -> None:
-        """Set the learning gauges and advance the held-back counters."""
+        """Set the learning gauges (the daemon counts what was held back, per batch)."""
         learner, metrics = self.learner, self.metrics
         metrics.learning.set(1 if learner.learning() else 0)
         for family, rows in learner.history.rows().items():
@@ -142,7 +142,6 @@ class BackgroundLearning:
                 generation.rows,
                 {name: True for name in generation.families if name not in generation.carried},
             )
-        metrics.count_held_back(self.pipeline.held_back())
 
     def abandon(self) -> None:
         """At a stop: a training in progress is left to die with the process."""

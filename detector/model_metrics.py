@@ -12,7 +12,9 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-__all__ = ["ModelMetrics"]
+__all__ = ["OUTCOMES", "ModelMetrics"]
+
+OUTCOMES = ("published", "rejected", "overtaken", "error")
 
 
 class ModelMetrics:
@@ -44,6 +46,8 @@ class ModelMetrics:
             ["outcome"],
             registry=r,
         )
+        for outcome in OUTCOMES:  # exported from 0, so a rate over them has data
+            self.trainings.labels(outcome)
         self.training_seconds = Gauge(
             "ciwatch_model_training_seconds", "Wall time of the last training", registry=r
         )
@@ -86,11 +90,15 @@ class ModelMetrics:
         """The generation in use: its number, creation (Unix time), rows and check per family."""
         self.generation.set(number)
         self._created = created
+        self.set_training_rows(rows)
+        for family, passed in checks.items():
+            self.check_passed.labels(family).set(1 if passed else 0)
+
+    def set_training_rows(self, rows: Mapping[str, int]) -> None:
+        """Rows each model in use was trained on (learnt or loaded from a directory)."""
         self.training_rows.clear()
         for family, count in rows.items():
             self.training_rows.labels(family).set(count)
-        for family, passed in checks.items():
-            self.check_passed.labels(family).set(1 if passed else 0)
 
     def count_held_back(self, totals: Mapping[tuple[str, str], int]) -> None:
         """Advance the held-back counters to running totals per (model, reason)."""

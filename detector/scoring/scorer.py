@@ -153,6 +153,10 @@ class AnomalyScorer:
                 mine[family] = mine.get(family, 0) + count
         self.skipped += previous.skipped
 
+    def training_rows(self) -> dict[str, int]:
+        """Rows each model was trained on, per family (for metrics)."""
+        return {item.model.family: item.model.window.rows for _, item in self._models}
+
     def describe(self) -> list[tuple[str, str, datetime | None]]:
         """(family, detector name, end of the training window) per model, for metrics."""
         return [
