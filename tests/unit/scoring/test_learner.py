@@ -216,7 +216,8 @@ def test_a_family_failing_its_check_keeps_the_previous_model(tmp_path: Path) -> 
     assert sorted(second.generation.families) == ["code", "infra"]
     carried, before = second.models.models["infra"], first.models.models["infra"]
     assert carried.window == before.window  # the previous generation's model, not a new one
-    assert second.models.models["code"].window.last > first.models.models["code"].window.last
+    newer, older = second.models.models["code"].window.last, first.models.models["code"].window.last
+    assert newer is not None and older is not None and newer > older
     record = orjson.loads((second.generation.directory / "generation.json").read_bytes())
     assert record["carried"] == ["infra"] and record["parent"] == 1
     assert subject.generation == second.generation
