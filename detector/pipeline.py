@@ -8,7 +8,6 @@ the sinks and commits the source's positions only after every sink flushed.
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,17 +18,23 @@ from typing import Any
 from detector.alerts.model import Alert
 from detector.alerts.risk import RiskScorer
 from detector.alerts.suppression import Clock, Suppressor
-from detector.config import BUNDLED, PipelineConfig
-from detector.errors import CiwatchError, ConfigError
+from detector.assembly import (
+    build_learner,
+    build_rules,
+    learns,
+    model_files_signature,
+    models_directory,
+    rules_signature,
+)
+from detector.config import PipelineConfig
+from detector.errors import CiwatchError
 from detector.events.model import DeadLetter, Event, Skipped
 from detector.events.normalizer import AUTO, Limits, Normalizer
 from detector.events.ordering import in_event_time_order
 from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
 from detector.features.dedup import DuplicateSettings, RecentIds
 from detector.features.store import FeatureStore
-from detector.resources import bundled_models_dir, pipelines_dir
 from detector.rules.engine import RuleContext, RuleEngine
-from detector.rules.loader import load_rules, rule_files
 from detector.rules.model import Rule
 from detector.scoring import AnomalyScorer, ModelError, ModelSet, load_models
 from detector.scoring.evidence import EvidenceRule
@@ -43,8 +48,6 @@ __all__ = [
     "Pipeline",
     "RunStats",
     "build_normalizer",
-    "build_rules",
-    "configured_rules",
     "deliver",
     "drive",
 ]
@@ -166,12 +169,12 @@ class Pipeline:
             build_rules(config) if rules is None else rules, context
         )
         if rules is None:
-            pipeline._rules_signature = _rules_signature(config)
+            pipeline._rules_signature = rules_signature(config)
         learning = learn_dir is not None and learns(config)
         pipeline.models_dir = models_directory(config, fallback=bundled_fallback and not learning)
         pipeline.evidence = EvidenceRule(**config.models.evidence.model_dump())
         if learn_dir is not None and learning:
-            pipeline.learner = _learner(config, learn_dir)
+            pipeline.learner = build_learner(config, learn_dir)
             pipeline.use_models(pipeline.learner.current_models() or ModelSet({}))
         pipeline.reload_models()
         return pipeline
@@ -218,7 +221,7 @@ class Pipeline:
         """
         if self.models_dir is None:
             return False
-        signature = _signature(self.models_dir)
+        signature = model_files_signature(self.models_dir)
         if signature == self._models_signature and not force:
             return False
         try:
@@ -242,7 +245,7 @@ class Pipeline:
         longer loads leaves the current rules in place, its error in
         :attr:`last_rule_error`.
         """
-        signature = _rules_signature(config)
+        signature = rules_signature(config)
         if signature == self._rules_signature and not force:
             return False
         try:
@@ -406,92 +409,6 @@ def build_normalizer(
         clock=wall_clock,
         max_future_skew=settings.max_future_skew,
     )
-
-
-def models_directory(config: PipelineConfig, *, fallback: bool = True) -> Path | None:
-    """Where fixed models come from: the configured directory, or the bundled one.
-
-    ``models.dir: bundled`` names the bundled models; a null ``models.dir`` falls
-    back to them only with ``fallback`` (offline runs), else there are no fixed
-    models (the daemon learns its own, see :func:`learns`).
-    """
-    settings = config.models
-    if not settings.enabled or (settings.dir is None and not fallback):
-        return None
-    if settings.dir is not None and settings.dir != BUNDLED:
-        _check_models_dir(settings.dir)
-        return settings.dir
-    bundled = bundled_models_dir()
-    if bundled is None or not any(bundled.glob("*.json")):
-        if settings.dir == BUNDLED:
-            raise ConfigError("this install ships no models", where="models.dir: bundled")
-        return None
-    return bundled
-
-
-def learns(config: PipelineConfig) -> bool:
-    """Whether models are learnt where ciwatch runs: enabled, learning on, no fixed directory."""
-    models = config.models
-    return models.enabled and models.learn.enabled and models.dir is None
-
-
-def _learner(config: PipelineConfig, directory: Path) -> Learner:
-    models = config.models
-    return Learner(
-        directory,
-        models.learn,
-        detector=models.detector,
-        target_alert_rate=models.target_alert_rate,
-    )
-
-
-def _check_models_dir(directory: Path) -> None:
-    """A configured model directory must hold models: else detection is silently rules only."""
-    if not directory.is_dir():
-        raise ConfigError("no such model directory (models.dir or --models)", where=str(directory))
-    if not any(directory.glob("*.json")):
-        message = "no models in this directory: `ciwatch train --out DIR` writes them"
-        raise ConfigError(message, where=str(directory))
-
-
-def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and modification times of the model files: cheap change detection."""
-    try:
-        files = sorted(p for p in directory.iterdir() if p.suffix in {".json", ".npz"})
-        return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    except OSError:
-        return ()
-
-
-def _rules_signature(config: PipelineConfig) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and modification times of every rule file the config loads."""
-    roots = [pipelines_dir() / "rules"] if config.rules.bundled else []
-    files: list[Path] = []
-    for root in [*roots, *config.rules.packs]:
-        with contextlib.suppress(CiwatchError):  # a missing pack: loading it reports that
-            files.extend(rule_files([root]))
-    found = []
-    for path in files:
-        with contextlib.suppress(OSError):
-            status = path.stat()
-            found.append((str(path), status.st_size, status.st_mtime_ns))
-    return tuple(found)
-
-
-def configured_rules(config: PipelineConfig) -> list[Rule]:
-    """Every rule the config loads: the bundled pack (unless switched off), then its packs."""
-    paths = [pipelines_dir() / "rules"] if config.rules.bundled else []
-    return load_rules([*paths, *config.rules.packs], tracked=config.features.tracked)
-
-
-def build_rules(config: PipelineConfig) -> list[Rule]:
-    """The rules that run: configured, enabled and not disabled by the config."""
-    rules = configured_rules(config)
-    unknown = sorted(set(config.rules.disabled) - {rule.id for rule in rules})
-    if unknown:
-        raise ConfigError(f"unknown rule id {unknown[0]!r}", where="rules.disabled")
-    disabled = set(config.rules.disabled)
-    return [rule for rule in rules if rule.enabled and rule.id not in disabled]
 
 
 def drive(

@@ -22,6 +22,7 @@ from typing import IO, Never
 
 from tqdm import tqdm
 
+from detector.assembly import learns
 from detector.cli.normalize import dead_letter_file, write_dead_letter
 from detector.cli.options import add_rules_option, with_rule_packs
 from detector.cli.report import learning_summary, replay_summary
@@ -29,7 +30,7 @@ from detector.config import PipelineConfig, load_config
 from detector.errors import ConfigError
 from detector.events.model import DeadLetter, Event
 from detector.events.ordering import DEFAULT_MEMORY_BUDGET, EventSorter
-from detector.pipeline import Pipeline, deliver, learns
+from detector.pipeline import Pipeline, deliver
 from detector.sinks.base import Sink
 from detector.sinks.file import AlertsFileError, JsonlFileSink
 from detector.sources.files import FileSource

@@ -11,12 +11,13 @@ import os
 import sys
 from pathlib import Path
 
+from detector.assembly import configured_rules
 from detector.cli.options import add_rules_option, with_rule_packs
 from detector.cli.report import table
 from detector.cli.run import service_problems
 from detector.config import load_config
 from detector.errors import CiwatchError, ConfigError
-from detector.pipeline import Pipeline, configured_rules
+from detector.pipeline import Pipeline
 from detector.rules.loader import load_rules
 from detector.ruletests import failure_report, run_rule_tests
 from detector.service_settings import redact_url
