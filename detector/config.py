@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from detector.alerts.risk import RiskSettings
 from detector.errors import ConfigError
+from detector.events.normalizer import AUTO
+from detector.events.parsers import PARSERS
 from detector.features.dedup import DuplicateSettings
 from detector.features.durations import DurationOrOff
 from detector.features.settings import FeatureSettings
@@ -48,13 +51,31 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _known_log_type(name: str) -> str:
+    # Checked here, not only by Normalizer, so the error names normalizer.formats.<stream>
+    # and its line in the file rather than the stream alone.
+    if name != AUTO and name not in PARSERS:
+        known = ", ".join([AUTO, *sorted(PARSERS)])
+        raise PydanticCustomError("unknown_log_type", f"unknown log type {name!r} (known: {known})")
+    return name
+
+
+LogType = Annotated[str, AfterValidator(_known_log_type)]
+"""A registered parser name (``cloudtrail``, ``okta_system_log``, ...) or ``auto``."""
+
+
 class NormalizerSettings(_Section):
     max_record_bytes: int = Field(default=1 << 20, gt=0)
     max_depth: int = Field(default=64, gt=0)
     max_decompressed_bytes: int = Field(default=64 << 20, gt=0)
     """A compressed record (a gzip or zstd Kafka message) inflates to at most this much."""
     default_format: str | None = None
-    """Parser for records no parser recognises; None sends them to dead letters."""
+    """A log type that replaces detection for every stream not in ``formats``; None
+    detects per record (and an unrecognised record is an ``unknown_format`` dead letter)."""
+    formats: dict[str, LogType] = {}
+    """Stream → log type, skipping auto-detection for that stream: a Kafka topic name, or a
+    file path as the file source reports it (the path as given; inside a directory given,
+    that directory joined with the path below it; ``-`` for standard input)."""
     max_future_skew: DurationOrOff = timedelta(hours=1)
     """``ciwatch run`` dead-letters events dated further ahead of its wall clock than this
     (``future_time``); 0 or null switches the check off. Replay never compares with the clock."""

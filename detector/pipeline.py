@@ -402,6 +402,7 @@ def build_normalizer(
     settings = config.normalizer
     return Normalizer(
         taxonomy,
+        formats=settings.formats,
         default_format=settings.default_format or AUTO,
         limits=Limits(
             settings.max_record_bytes, settings.max_depth, settings.max_decompressed_bytes
