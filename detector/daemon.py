@@ -355,9 +355,8 @@ class Daemon:
             self._log(f"rules not reloaded: {self.pipeline.last_rule_error}", level=logging.WARNING)
 
     def _reload_models(self, *, forced: bool) -> None:
-        if self.learning is not None:
+        if self.learning is not None:  # its gauges follow at the next step (publish)
             self.learning.follow_rollback()
-            self._publish_models()
         errors = self.pipeline.model_reload_errors
         if self.pipeline.reload_models(force=forced):
             self._publish_models()

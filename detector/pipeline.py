@@ -195,8 +195,7 @@ class Pipeline:
     def train_if_due(self, now: datetime) -> TrainingResult | None:
         """Train here and now if the learner is due at event time ``now`` (replay; the daemon
         trains in the background with :meth:`Learner.prepare` and :meth:`install`)."""
-        cut = self.learner.due(now) if self.learner is not None else None
-        if cut is None or self.learner is None:
+        if self.learner is None or (cut := self.learner.due(now)) is None:
             return None
         result = self.learner.prepare(cut).run()
         self.install(result)

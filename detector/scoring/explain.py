@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from detector.events.model import Event
 from detector.events.printable import printable
+from detector.features.settings import EVENT_FIELDS
 from detector.scoring.calibration import FeatureStats
 
 __all__ = ["Evidence", "FeatureReason", "describe", "deviation", "evidence_reasons"]
@@ -212,8 +213,5 @@ def _number(value: float) -> str:
 
 def _event_value(event: Event, field: str) -> str | None:
     """The event's value of a tracked field: an event field, else an attribute."""
-    value = getattr(event, field, None) if field in _EVENT_FIELDS else event.attributes.get(field)
+    value = getattr(event, field, None) if field in EVENT_FIELDS else event.attributes.get(field)
     return value if isinstance(value, str) and value else None
-
-
-_EVENT_FIELDS = frozenset({"ip", "country", "user_agent", "target", "action", "source"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,19 +10,12 @@ import pytest
 
 from detector.cli import main
 from detector.errors import ConfigError
-from detector.generator import ATTACK_IDS, ATTACKS_FROM, World, generate, labels
+from detector.generator import ATTACK_IDS, ATTACKS_FROM, generate, labels
 from detector.generator.world import START, isoformat
+from tests.unit.generator.test_shape import digest
 
 # Digest of generate(7, 10, 20) taken before --attacks-from existed: the default keeps it.
 BEFORE_ATTACKS_FROM = "0a2aeff07da15c27aa8b37613a6ca4967682de9d302a6370b374bb8645446c1c"
-
-
-def digest(world: World) -> str:
-    found = hashlib.sha256()
-    for record in world.records:
-        found.update(orjson.dumps(record.doc))
-    found.update(orjson.dumps(labels(world)))
-    return found.hexdigest()
 
 
 def test_the_default_gives_the_same_bytes_as_before_and_no_label_for_it() -> None:
