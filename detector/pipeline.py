@@ -9,7 +9,7 @@ the sinks and commits the source's positions only after every sink flushed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,12 +27,14 @@ from detector.assembly import (
     rules_signature,
 )
 from detector.config import PipelineConfig
+from detector.detections import Detection
 from detector.errors import CiwatchError
 from detector.events.model import DeadLetter, Event, Skipped
 from detector.events.normalizer import AUTO, Limits, Normalizer
 from detector.events.ordering import in_event_time_order
 from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
 from detector.features.dedup import DuplicateSettings, RecentIds
+from detector.features.observation import Observation
 from detector.features.store import FeatureStore
 from detector.rules.engine import RuleContext, RuleEngine
 from detector.rules.model import Rule
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 _STATE_VERSION = 1
+_NONE: Mapping[str, Mapping[str, Sequence[int]]] = {}
 
 
 @dataclass(slots=True)
@@ -294,17 +297,33 @@ class Pipeline:
         return alerts
 
     def process_events(self, events: Iterable[Event]) -> list[Alert]:
+        return self.raise_alerts(*self.observe(events))
+
+    def observe(
+        self, events: Iterable[Event], carried: Mapping[str, Mapping[str, Sequence[int]]] = _NONE
+    ) -> tuple[list[Observation], list[Detection]]:
+        """Features and rule firings of new events (duplicates counted and left out).
+
+        ``carried``: event id → the window counts upstream scale-out stages
+        computed for it (:meth:`FeatureStore.observe`).
+        """
         detections = []
         observations = []
         for event in events:
             if self.duplicates.is_duplicate(event):
                 self.stats.duplicates[event.source] += 1
                 continue
-            observation = self.features.observe(event)
+            observation = self.features.observe(event, carried.get(event.id))
             if observation.late:
                 self.stats.late_events += 1
             observations.append(observation)
             detections.extend(self.rules.evaluate(observation))
+        return observations, detections
+
+    def raise_alerts(
+        self, observations: list[Observation], detections: list[Detection]
+    ) -> list[Alert]:
+        """Scoring, suppression and risk over what :meth:`observe` gave: the alerts to send."""
         if self.learner is not None and self.scorer is not None:
             self.learner.observe(observations)
             self.scorer.alert_from = self.learner.alert_from
@@ -373,7 +392,10 @@ class Pipeline:
     def restore(self, state: dict[str, Any]) -> None:
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"unsupported pipeline state version {state.get('version')!r}")
-        self.features = FeatureStore.restore(self.features.settings, state["features"])
+        features = self.features
+        self.features = FeatureStore.restore(
+            features.settings, state["features"], kinds=features.kinds
+        )
         self.rules.restore(state["rules"])
         self.suppressor.restore(state["alerts"])
         # Checkpoints written before duplicates were recognised have no ids: start empty.

@@ -102,6 +102,8 @@ class Suppressor:
         self.linked: Counter[str] = Counter()
         """Per rule: anomalies linked to its alerts instead of raised."""
         self.linked_anomalies: Counter[str] = Counter()
+        self.on_target: Callable[[str, str, str, datetime, datetime], None] | None = None
+        """Hears every actor a rule alert names (scale-out carries them to the actor's stage)."""
         """Per anomaly model: the same anomalies, counted by the model that found them."""
 
     def process(self, detections: Iterable[Detection]) -> list[Alert]:
@@ -207,8 +209,19 @@ class Suppressor:
             named.extend(str(v) for v in detection.explanation.get("distinct_values", ()))
         until = _period_end(detection.time, self._link_for)
         for actor in named:
-            self._targets[actor] = (detection.name, alert_id, until)
-            self._expiring.append((until, actor))
+            self.note_target(actor, detection.name, alert_id, until)
+            if self.on_target is not None:
+                self.on_target(actor, detection.name, alert_id, detection.time, until)
+
+    def note_target(self, actor: str, rule: str, alert_id: str, until: datetime) -> None:
+        """``actor`` was named by rule alert ``alert_id``: link its failure anomalies until then.
+
+        Called for this suppressor's own rule alerts, and in scale-out for those a
+        stage keyed by IP raised (:mod:`detector.scale`), which it hears through
+        ``on_target``.
+        """
+        self._targets[actor] = (rule, alert_id, until)
+        self._expiring.append((until, actor))
 
     def _is_linked(self, detection: Detection) -> bool:
         """An anomaly with failures as its only evidence, about an actor a rule alert targeted."""

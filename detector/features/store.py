@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from sys import intern
@@ -57,7 +57,7 @@ from detector.features.windows import (
 )
 from detector.files import write_atomically
 
-__all__ = ["FeatureStore"]
+__all__ = ["KINDS", "FeatureStore"]
 
 _FAILURE = Outcome.FAILURE
 _ACTOR_EVENT = lane(ACTOR_CHANNELS.index("events"))
@@ -73,6 +73,8 @@ _IP_FAILURE = lane(IP_CHANNELS.index("failures"))
 _IP_ACTOR = lane(IP_CHANNELS.index("distinct_actors"))
 _TARGET_ACTOR = lane(TARGET_CHANNELS.index("distinct_actors"))
 _SECONDS_PER_DAY = 86_400.0
+KINDS = ("actor", "ip", "target")
+"""Key kinds, in the order their window counts lead each feature vector."""
 
 _State = TypeVar("_State", ActorState, KeyState)
 
@@ -87,8 +89,14 @@ class FeatureStore:
     vector order (docs/features.md).
     """
 
-    def __init__(self, settings: FeatureSettings) -> None:
+    def __init__(self, settings: FeatureSettings, *, kinds: Collection[str] = KINDS) -> None:
         self.settings = settings
+        # A scale-out stage counts only the key kind its partitions are keyed by
+        # (:mod:`detector.scale`): another kind's keys are spread over every partition.
+        self.kinds = frozenset(kinds)
+        self._actors_counted = "actor" in self.kinds
+        self._ips_counted = "ip" in self.kinds
+        self._targets_counted = "target" in self.kinds
         self.late_events = 0
         self.evicted_keys = 0
         self.evictions: Counter[tuple[str, str]] = Counter()
@@ -121,6 +129,9 @@ class FeatureStore:
         self._no_new_values = [0] * len(settings.tracked)
         self._production = ProductionMatcher(settings.production_namespaces)
         self._window_hours = [seconds / 3600.0 for seconds in self._spec.seconds]
+        # What a store without actor state puts after the key counts: no scalars, no flags.
+        scalars = self._actor_scalars(HourOfWeekProfile(), 0.0, 0.0, True, self._no_counts)
+        self._no_actor = [0.0] * (len(scalars) + len(self._no_new_values) + 4)
 
     @property
     def watermark(self) -> datetime | None:
@@ -134,8 +145,15 @@ class FeatureStore:
         """How many keys of each kind the store holds (for metrics)."""
         return {"actor": len(self._actors), "ip": len(self._ips), "target": len(self._targets)}
 
-    def observe(self, event: Event) -> Observation:
-        """Add ``event`` to its keys' state and describe it; late events are only described."""
+    def observe(
+        self, event: Event, carried: Mapping[str, Sequence[int]] | None = None
+    ) -> Observation:
+        """Add ``event`` to its keys' state and describe it; late events are only described.
+
+        ``carried``: key kind (``ip``, ``target``) → the packed window counts an
+        upstream stage keyed by that kind computed for this event (scale-out,
+        :mod:`detector.scale`); those kinds are not counted here.
+        """
         time = event.time.timestamp()
         watermark = self._watermark
         if watermark is None or time > watermark:
@@ -156,18 +174,23 @@ class FeatureStore:
         if production:
             increment += _ACTOR_PRODUCTION
         ids = self._spec.bucket_ids(time)
-        actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
-        if event.ip:
-            ip_increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
-            state = self._touch(self._ips, event.ip, time, self._new_key)
-            ip_counts = count_key(state, event.actor, time, ids, ip_increment, _IP_ACTOR)
-        else:
+        ip_counts = carried.get("ip") if carried else None
+        if ip_counts is None:
             ip_counts = self._no_counts
-        if event.target:
-            state = self._touch(self._targets, event.target, time, self._new_key)
-            target_counts = count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
-        else:
+            if event.ip and self._ips_counted:
+                ip_increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
+                state = self._touch(self._ips, event.ip, time, self._new_key)
+                ip_counts = count_key(state, event.actor, time, ids, ip_increment, _IP_ACTOR)
+        target_counts = carried.get("target") if carried else None
+        if target_counts is None:
             target_counts = self._no_counts
+            if event.target and self._targets_counted:
+                state = self._touch(self._targets, event.target, time, self._new_key)
+                target_counts = count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
+        if not self._actors_counted:
+            parts = [*self._no_counts, *ip_counts, *target_counts, *self._no_actor]
+            return Observation(event, False, False, {}, FeatureVector(self._layout, parts))
+        actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
         parts = [
             *actor_counts,
             *ip_counts,
@@ -181,6 +204,15 @@ class FeatureStore:
         # after the learning period, when a new value has become worth an alert.
         reported = {} if learning else new_values
         return Observation(event, False, learning, reported, FeatureVector(self._layout, parts))
+
+    def counts_of(self, observation: Observation, kind: str) -> list[int]:
+        """The packed window counts of one key kind in ``observation`` (to carry downstream)."""
+        width = len(self._no_counts)
+        start = KINDS.index(kind) * width
+        features = observation.features
+        if not isinstance(features, FeatureVector):  # observations the store did not make
+            return [0] * width
+        return [int(value) for value in features.packed(start, start + width)]
 
     def _actor_scalars(
         self,
@@ -366,7 +398,12 @@ class FeatureStore:
 
     @classmethod
     def restore(
-        cls, settings: FeatureSettings, data: Any, *, where: str = "feature snapshot"
+        cls,
+        settings: FeatureSettings,
+        data: Any,
+        *,
+        where: str = "feature snapshot",
+        kinds: Collection[str] = KINDS,
     ) -> FeatureStore:
         """A store continuing exactly where :meth:`snapshot` left off.
 
@@ -374,7 +411,7 @@ class FeatureStore:
         data is not a snapshot of this version, was taken with other windows,
         or is damaged.
         """
-        store = cls(settings)
+        store = cls(settings, kinds=kinds)
         check_snapshot(data, store._spec, where=where)
         try:
             store._load(data)

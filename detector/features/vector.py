@@ -90,6 +90,10 @@ class FeatureVector(Mapping[str, float]):
             for part, shift in self._layout.positions
         ]
 
+    def packed(self, start: int, stop: int) -> Sequence[float]:
+        """The raw parts ``start:stop`` (packed window counts; see :func:`windows.lane`)."""
+        return self._parts[start:stop]
+
     def to_dict(self) -> dict[str, float]:
         """A plain dict (for JSON and printing)."""
         return dict(zip(self._layout.names, self.vector(), strict=True))

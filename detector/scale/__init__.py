@@ -1,0 +1,1 @@
+"""Scaling ``ciwatch run`` out: partitioned stages whose state moves with the partition."""

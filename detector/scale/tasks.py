@@ -1,0 +1,159 @@
+"""One task per partition of a stage's topic: that partition's whole detection state.
+
+As in Kafka Streams, a partition's keys are owned by whichever replica owns the
+partition, so a task is a :class:`~detector.pipeline.Pipeline` of its own (the
+stage's rules, a feature store counting only the stage's key kind, its own
+suppression, dedup and risk), snapshotted whole to the stage's changelog
+(:mod:`detector.scale.changelog`) and restored by the next owner.
+
+A task of a stage before the actor's hands on each event it observed with the
+window counts of its key kind added, and each actor its rule alerts named
+(the accounts a spray tried) as a *note* for that actor's task, so that the
+actor stage links those accounts' failure anomalies to the spray alert as one
+process does (:meth:`~detector.alerts.suppression.Suppressor.note_target`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from detector.alerts.model import Alert
+from detector.config import PipelineConfig
+from detector.events.model import Event
+from detector.events.normalizer import Normalizer
+from detector.features.store import FeatureStore
+from detector.pipeline import Pipeline
+from detector.rules.model import Rule
+from detector.scale.topology import Topology
+from detector.scale.wire import Note, Outgoing, encode_event, encode_note
+from detector.scoring import ModelSet
+
+__all__ = ["Task", "TaskFactory"]
+
+
+@dataclass(slots=True)
+class Task:
+    """The state of one partition of one stage; ``offset``: the next input offset it reflects."""
+
+    stage: str
+    partition: int
+    pipeline: Pipeline
+    topology: Topology
+    offset: int | None = None
+    saved: bool = False
+    """Whether the changelog holds this task (it must before its partition's first commit)."""
+    _notes: list[Note] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.pipeline.suppressor.on_target = self._named
+
+    def process(
+        self,
+        items: Sequence[Event | Note],
+        carried: Mapping[str, Mapping[str, Sequence[int]]],
+    ) -> tuple[list[Alert], list[Outgoing]]:
+        """Detect on events and apply notes in event time; alerts and what goes on.
+
+        A note goes before events of its time: one process handles the rule alert
+        that named the actor before the anomalies of that moment.
+        """
+        alerts: list[Alert] = []
+        outgoing: list[Outgoing] = []
+        run: list[Event] = []
+        for item in sorted(items, key=_when):
+            if isinstance(item, Event):
+                run.append(item)
+                continue
+            self._detect(run, carried, alerts, outgoing)
+            run = []
+            self.pipeline.suppressor.note_target(item.actor, item.rule, item.alert_id, item.until)
+        self._detect(run, carried, alerts, outgoing)
+        return alerts, outgoing
+
+    def _detect(
+        self,
+        events: list[Event],
+        carried: Mapping[str, Mapping[str, Sequence[int]]],
+        alerts: list[Alert],
+        outgoing: list[Outgoing],
+    ) -> None:
+        if not events:
+            return
+        pipeline = self.pipeline
+        observations, detections = pipeline.observe(events, carried)
+        alerts.extend(pipeline.raise_alerts(observations, detections))
+        after = self.topology.after(self.stage)
+        if after is None:
+            return
+        topic = self.topology.topic(after)
+        for observation in observations:
+            event = observation.event
+            counts = {**carried.get(event.id, {})}
+            counts[self.stage] = pipeline.features.counts_of(observation, self.stage)
+            value = encode_event(event, counts)
+            outgoing.append(Outgoing(topic, Topology.key(after, event), value, event.time))
+        outgoing.extend(
+            Outgoing(self.topology.topic("actor"), note.actor, encode_note(note), note.time)
+            for note in self._notes
+        )
+        self._notes.clear()
+
+    def _named(self, actor: str, rule: str, alert_id: str, time: datetime, until: datetime) -> None:
+        if self.stage != "actor":
+            self._notes.append(Note(actor, rule, alert_id, time, until))
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.pipeline.snapshot()
+
+    def restore(self, state: dict[str, Any], offset: int) -> None:
+        self.pipeline.restore(state)
+        self.offset = offset
+        self.saved = True
+
+
+class TaskFactory:
+    """Builds the tasks of each stage from one config: the rules split by stage, shared models."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        topology: Topology,
+        rules: Sequence[Rule],
+        normalizer: Normalizer,
+        models: ModelSet | None,
+    ) -> None:
+        self.config = config
+        self.topology = topology
+        self.rules = {stage: Topology.rules_of(stage, rules) for stage in topology.stages}
+        self.normalizer = normalizer
+        self.models = models
+        # Models are shared (read-only); each task loads none of its own.
+        self._without_models = config.model_copy(
+            update={"models": config.models.model_copy(update={"enabled": False})}
+        )
+
+    def task(self, stage: str, partition: int) -> Task:
+        pipeline = Pipeline.from_config(
+            self._without_models, rules=self.rules[stage], normalizer=self.normalizer
+        )
+        kinds: tuple[str, ...] = (stage,)
+        if stage == "actor":
+            # Kinds without a stage of their own are counted here, as one process does.
+            kinds = tuple(k for k in ("actor", "ip", "target") if k not in self.topology.carried)
+            if self.models is not None:
+                pipeline.use_models(self.models)
+        pipeline.features = FeatureStore(self.config.features, kinds=kinds)
+        return Task(stage, partition, pipeline, self.topology)
+
+    def use_models(self, models: ModelSet, tasks: Sequence[Task]) -> None:
+        self.models = models
+        for task in tasks:
+            if task.stage == "actor":
+                task.pipeline.use_models(models)
+
+
+def _when(item: Event | Note) -> tuple[datetime, int]:
+    return (item.time, 1) if isinstance(item, Event) else (item.time, 0)

@@ -1,0 +1,79 @@
+"""The records of the internal topics: a normalized event with carried counts, or a note.
+
+An event record is the event as :meth:`Event.to_dict` gives it (its raw record
+included: rules may read raw fields), plus ``carried``: key kind → the packed
+window counts a stage keyed by that kind computed for it. A note tells an
+actor's task that a rule alert raised in another stage named the actor. Both
+are orjson; the record key is the partitioning key (:meth:`Topology.key`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from detector.events.fields import parse_time
+from detector.events.model import Event, isoformat
+from detector.sources.record import Position
+
+__all__ = ["Note", "Outgoing", "decode", "encode_event", "encode_note"]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Rule alert ``alert_id`` (``rule``) named ``actor`` at ``time``; linking lasts ``until``."""
+
+    actor: str
+    rule: str
+    alert_id: str
+    time: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A record to produce to an internal topic; ``time``: its event's (to produce in order)."""
+
+    topic: str
+    key: str
+    value: bytes
+    time: datetime
+
+
+def encode_event(event: Event, carried: Mapping[str, Sequence[int]]) -> bytes:
+    data = event.to_dict(with_raw=True)
+    del data["position"]  # the reader's position is the internal record's
+    # Packed counts (several window lanes in one integer) pass 64 bits: as text.
+    counts = {kind: [str(n) for n in packed] for kind, packed in carried.items()}
+    return orjson.dumps({"event": data, "carried": counts})
+
+
+def encode_note(note: Note) -> bytes:
+    return orjson.dumps(
+        {
+            "note": {
+                "actor": note.actor,
+                "rule": note.rule,
+                "alert_id": note.alert_id,
+                "time": isoformat(note.time),
+                "until": isoformat(note.until),
+            }
+        }
+    )
+
+
+def decode(value: bytes, position: Position) -> tuple[Event, dict[str, list[int]]] | Note:
+    """An internal record; ValueError (with the reason) if it is not one."""
+    data: Any = orjson.loads(value)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if "note" in data:
+        note = data["note"]
+        times = parse_time(note["time"]), parse_time(note["until"])
+        return Note(note["actor"], note["rule"], note["alert_id"], *times)
+    carried = {str(kind): [int(n) for n in counts] for kind, counts in data["carried"].items()}
+    return Event.from_dict(data["event"], position=position), carried
