@@ -28,7 +28,7 @@ from detector.features.store import FeatureStore
 from detector.pipeline import Pipeline
 from detector.rules.model import Rule
 from detector.scale.topology import Topology
-from detector.scale.wire import Note, Outgoing, encode_event, encode_note
+from detector.scale.wire import Note, Outgoing, encode_event, encode_mark, encode_note
 from detector.scoring import ModelSet
 
 __all__ = ["Task", "TaskFactory"]
@@ -45,10 +45,30 @@ class Task:
     offset: int | None = None
     saved: bool = False
     """Whether the changelog holds this task (it must before its partition's first commit)."""
+    passed: datetime | None = None
+    """The newest event time this task processed (what its marks say)."""
     _notes: list[Note] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.pipeline.suppressor.on_target = self._named
+
+    @property
+    def name(self) -> str:
+        """This task as a producer to the next stage (``ip/3``)."""
+        return f"{self.stage}/{self.partition}"
+
+    def marks(self) -> list[Outgoing]:
+        """A mark to every partition this task hands records to: it has passed :attr:`passed`."""
+        after = self.topology.after(self.stage)
+        if after is None or self.passed is None:
+            return []
+        topics = dict.fromkeys((self.topology.topic(after), self.topology.topic("actor")))
+        value = encode_mark(self.name, self.passed)
+        return [
+            Outgoing(topic, "", value, self.passed, partition)
+            for topic in topics
+            for partition in range(self.topology.partitions)
+        ]
 
     def process(
         self,
@@ -83,6 +103,9 @@ class Task:
         if not events:
             return
         pipeline = self.pipeline
+        newest = max(event.time for event in events)
+        if self.passed is None or newest > self.passed:
+            self.passed = newest
         observations, detections = pipeline.observe(events, carried)
         alerts.extend(pipeline.raise_alerts(observations, detections))
         after = self.topology.after(self.stage)
@@ -93,10 +116,15 @@ class Task:
             event = observation.event
             counts = {**carried.get(event.id, {})}
             counts[self.stage] = pipeline.features.counts_of(observation, self.stage)
-            value = encode_event(event, counts)
+            value = encode_event(event, counts, producer=self.name)
             outgoing.append(Outgoing(topic, Topology.key(after, event), value, event.time))
         outgoing.extend(
-            Outgoing(self.topology.topic("actor"), note.actor, encode_note(note), note.time)
+            Outgoing(
+                self.topology.topic("actor"),
+                note.actor,
+                encode_note(note, producer=self.name),
+                note.time,
+            )
             for note in self._notes
         )
         self._notes.clear()

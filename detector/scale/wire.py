@@ -20,7 +20,16 @@ from detector.events.fields import parse_time
 from detector.events.model import Event, isoformat
 from detector.sources.record import Position
 
-__all__ = ["Note", "Outgoing", "decode", "encode_event", "encode_note"]
+__all__ = [
+    "Note",
+    "Outgoing",
+    "Received",
+    "decode",
+    "encode_event",
+    "encode_mark",
+    "encode_note",
+    "read",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,41 +45,85 @@ class Note:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A record to produce to an internal topic; ``time``: its event's (to produce in order)."""
+    """A record to produce to an internal topic; ``time``: its event's (to produce in order).
+
+    ``partition``: set for marks, which go to every partition; else the key decides.
+    """
 
     topic: str
     key: str
     value: bytes
     time: datetime
+    partition: int | None = None
 
 
-def encode_event(event: Event, carried: Mapping[str, Sequence[int]]) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An internal record read back: who produced it, its event time, and what it holds.
+
+    ``item`` None: a mark (the producer has passed ``time``).
+    """
+
+    producer: str
+    time: datetime
+    item: Event | Note | None
+    carried: dict[str, list[int]]
+
+
+def encode_event(
+    event: Event, carried: Mapping[str, Sequence[int]], *, producer: str = ""
+) -> bytes:
     data = event.to_dict(with_raw=True)
     del data["position"]  # the reader's position is the internal record's
     # Packed counts (several window lanes in one integer) pass 64 bits: as text.
     counts = {kind: [str(n) for n in packed] for kind, packed in carried.items()}
-    return orjson.dumps({"event": data, "carried": counts})
+    return orjson.dumps({"from": producer, "event": data, "carried": counts})
 
 
-def encode_note(note: Note) -> bytes:
+def encode_mark(producer: str, time: datetime) -> bytes:
+    return orjson.dumps({"from": producer, "mark": isoformat(time)})
+
+
+def encode_note(note: Note, *, producer: str = "") -> bytes:
     return orjson.dumps(
         {
+            "from": producer,
             "note": {
                 "actor": note.actor,
                 "rule": note.rule,
                 "alert_id": note.alert_id,
                 "time": isoformat(note.time),
                 "until": isoformat(note.until),
-            }
+            },
         }
     )
 
 
 def decode(value: bytes, position: Position) -> tuple[Event, dict[str, list[int]]] | Note:
-    """An internal record; ValueError (with the reason) if it is not one."""
+    """An event or note record; ValueError (with the reason) if it is not one."""
+    return _item(_object(value), position)
+
+
+def read(value: bytes, position: Position) -> Received:
+    """Any internal record, marks included; ValueError (with the reason) if it is not one."""
+    data = _object(value)
+    producer = str(data.get("from", ""))
+    if "mark" in data:
+        return Received(producer, parse_time(data["mark"]), None, {})
+    item = _item(data, position)
+    if isinstance(item, Note):
+        return Received(producer, item.time, item, {})
+    return Received(producer, item[0].time, item[0], item[1])
+
+
+def _object(value: bytes) -> dict[str, Any]:
     data: Any = orjson.loads(value)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
+    return data
+
+
+def _item(data: dict[str, Any], position: Position) -> tuple[Event, dict[str, list[int]]] | Note:
     if "note" in data:
         note = data["note"]
         times = parse_time(note["time"]), parse_time(note["until"])

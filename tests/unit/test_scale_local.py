@@ -20,7 +20,7 @@ from detector.features.store import FeatureStore
 from detector.generator import MERGED, generate, write
 from detector.pipeline import Pipeline
 from detector.rules.model import Rule
-from detector.scale.local import run_in_memory
+from detector.scale.local import run_concurrently, run_in_memory
 from detector.scale.topology import ScaleSettings, Topology, rule_stage
 from detector.scale.wire import Note, decode, encode_event, encode_note
 from detector.sources.files import FileSource
@@ -123,3 +123,22 @@ def test_a_store_given_another_stages_counts_describes_the_event_as_one_store_do
         carried = {"ip": by_ip.counts_of(upstream, "ip")}
         assert by_actor.observe(event, carried).features == whole.observe(event).features
     assert by_ip.key_counts["actor"] == 0 and by_actor.key_counts["ip"] == 0
+
+
+def test_stages_running_side_by_side_at_different_speeds_raise_what_one_pipeline_raises(
+    tmp_path: Path,
+) -> None:
+    config = PipelineConfig()
+    events = world_events(tmp_path, 7, 40)
+    expected = replayed_ids(config, events)
+
+    def speed(stage: str, partition: int) -> int:  # 40 to 220 records per round
+        return 40 + 60 * ((partition * 7 + len(stage)) % 4)
+
+    alerts, late = run_concurrently(config, events, partitions=6, speed=speed, wait_rounds=10)
+    assert {alert.id for alert in alerts} == expected
+    assert late == 0
+    # The skew is real: read as they arrive, most events are late and attacks are missed.
+    alerts, late = run_concurrently(config, events, partitions=6, speed=speed, reorder=False)
+    assert late > len(events) // 2
+    assert not expected <= {alert.id for alert in alerts}

@@ -1,0 +1,145 @@
+"""One partition of an internal topic, written by several producers, read back in event time.
+
+A stage's task hands on what it processed in event time, but the partition a
+record lands on downstream is written by every upstream task (the IP stage's
+twelve partitions, on three replicas at three speeds): interleaved, one
+actor's events may arrive out of order by more than the allowed lateness and
+miss the rules. As Flink does with watermarks, each record names its
+producer (``from``) and each producer's records are in event time; a producer
+also sends *marks* (the event time it has passed) to every partition after a
+batch. :class:`Reorder` keeps one queue per producer and releases the oldest
+head only while no producer that might still send something older is silent:
+a producer with an empty queue whose mark is older than that head. Such a
+producer is waited for at most ``wait_s`` (wall clock), then not again until
+it sends (it may be gone: revoked, crashed, idle); that wait is counted.
+
+Held records were not processed: :meth:`Reorder.lowest_offset` is the first
+offset of the partition still held, which is where committing stops.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+__all__ = ["Reorder"]
+
+T = TypeVar("T")
+_NEVER = datetime.min.replace(tzinfo=UTC)
+"""The mark of a producer not heard from yet: before everything."""
+
+
+@dataclass(slots=True)
+class _Producer(Generic[T]):
+    queue: deque[tuple[datetime, int, T]] = field(default_factory=deque)
+    mark: datetime | None = None
+    given_up: bool = False
+
+
+class Reorder(Generic[T]):
+    """Records of one partition, per producer, released oldest first (see the module)."""
+
+    def __init__(self, *, wait_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.wait_s = wait_s
+        self._clock = clock
+        self._producers: dict[str, _Producer[T]] = {}
+        self._offsets: list[int] = []  # a heap; released offsets are removed lazily
+        self._released: set[int] = set()
+        self._waiting_since: float | None = None
+        self.waits_timed_out = 0
+
+    def __len__(self) -> int:
+        return sum(len(producer.queue) for producer in self._producers.values())
+
+    def expect(self, producers: Iterable[str]) -> None:
+        """Producers known to write here (every task of the stage before): until one is
+        heard from, nothing is released past it (at most ``wait_s``)."""
+        for producer in producers:
+            self._producers.setdefault(producer, _Producer())
+
+    def add(self, producer: str, offset: int, at: datetime, item: T | None) -> None:
+        """A record of ``producer`` at event time ``at``; ``item`` None: a mark only."""
+        state = self._producers.setdefault(producer, _Producer())
+        if state.mark is None or at > state.mark:
+            state.mark = at
+        if item is not None:
+            state.queue.append((at, offset, item))
+            state.given_up = False
+            heapq.heappush(self._offsets, offset)
+
+    def take(self, limit: int) -> list[T]:
+        """Up to ``limit`` held records, oldest first, as far as every producer allows."""
+        out: list[T] = []
+        heads = [(p.queue[0][0], name) for name, p in self._producers.items() if p.queue]
+        heapq.heapify(heads)
+        floor = self._floor()
+        while heads and len(out) < limit:
+            at, name = heads[0]
+            if floor is not None and at > floor:
+                if not self._wait_over():
+                    break
+                floor = self._floor()
+                continue
+            self._waiting_since = None
+            producer = self._producers[name]
+            _, offset, item = producer.queue.popleft()
+            self._released.add(offset)
+            out.append(item)
+            if producer.queue:
+                heapq.heapreplace(heads, (producer.queue[0][0], name))
+            else:
+                heapq.heappop(heads)
+                floor = self._floor()
+        return out
+
+    def take_all(self) -> list[T]:
+        """Every held record in the order it arrived, whatever the producers (for comparison)."""
+        held = sorted(
+            (offset, item) for p in self._producers.values() for _, offset, item in p.queue
+        )
+        for producer in self._producers.values():
+            producer.queue.clear()
+        self._released.update(offset for offset, _ in held)
+        return [item for _, item in held]
+
+    def lowest_offset(self) -> int | None:
+        """The first offset still held (commit below it), None when nothing is held."""
+        while self._offsets and self._offsets[0] in self._released:
+            self._released.discard(heapq.heappop(self._offsets))
+        return self._offsets[0] if self._offsets else None
+
+    def wait_left(self) -> float | None:
+        """Seconds until the current wait runs out; None when nothing waits."""
+        if self._waiting_since is None:
+            return None
+        return max(0.0, self._waiting_since + self.wait_s - self._clock())
+
+    def _floor(self) -> datetime | None:
+        """The oldest mark of a producer that has nothing queued and is still waited for."""
+        marks = [
+            _NEVER if p.mark is None else p.mark
+            for p in self._producers.values()
+            if not p.queue and not p.given_up
+        ]
+        return min(marks) if marks else None
+
+    def _wait_over(self) -> bool:
+        """Whether the silent producers were waited for long enough (then given up on)."""
+        now = self._clock()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        if now - self._waiting_since < self.wait_s:
+            return False
+        floor = self._floor()
+        for producer in self._producers.values():
+            mark = _NEVER if producer.mark is None else producer.mark
+            if not producer.queue and not producer.given_up and mark == floor:
+                producer.given_up = True
+                self.waits_timed_out += 1
+        self._waiting_since = now
+        return True
