@@ -39,7 +39,7 @@ class FeatureLayout:
     pair: shift is the channel's bit offset, or -1 for a scalar part.
     """
 
-    __slots__ = ("index", "names", "positions", "scalars_at")
+    __slots__ = ("_columns", "index", "names", "positions", "scalars_at")
 
     def __init__(self, settings: FeatureSettings) -> None:
         self.names = feature_names(settings)
@@ -58,6 +58,14 @@ class FeatureLayout:
         positions += [(part + offset, _SCALAR) for offset in range(scalars)]
         self.positions = tuple(positions)
         self.index = dict(zip(self.names, self.positions, strict=True))
+        self._columns: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
+
+    def columns(self, names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+        """The positions of ``names``, in that order (remembered: a model asks for the same)."""
+        found = self._columns.get(names)
+        if found is None:
+            found = self._columns[names] = tuple(self.index[name] for name in names)
+        return found
 
 
 class FeatureVector(Mapping[str, float]):
@@ -88,6 +96,14 @@ class FeatureVector(Mapping[str, float]):
         return [
             parts[part] if shift == _SCALAR else (int(parts[part]) >> shift) & LANE_MASK
             for part, shift in self._layout.positions
+        ]
+
+    def take(self, names: tuple[str, ...]) -> list[float]:
+        """``[self[name] for name in names]``, unpacked in one pass (a model's matrix row)."""
+        parts = self._parts
+        return [
+            parts[part] if shift == _SCALAR else (int(parts[part]) >> shift) & LANE_MASK
+            for part, shift in self._layout.columns(names)
         ]
 
     def packed(self, start: int, stop: int) -> Sequence[float]:

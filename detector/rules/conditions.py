@@ -50,10 +50,14 @@ from detector.rules.regexes import RegexError, RegexGuard, compile_regex
 __all__ = [
     "OPERATORS",
     "ConditionError",
+    "Matcher",
     "Predicate",
     "RegexGuard",
+    "all_of",
+    "any_of",
     "compile_any_of",
     "compile_condition_map",
+    "compile_matcher",
 ]
 
 Predicate = Callable[[Observation], bool]
@@ -112,7 +116,7 @@ def compile_condition_map(
             tests.append(_membership_test(field.get, keys))
         else:
             tests.append(_field_test(field.get, matcher))
-    return _all_of(tests)
+    return all_of(tests)
 
 
 def compile_any_of(specs: Any, guard: RegexGuard, path: str = "") -> Predicate:
@@ -122,7 +126,7 @@ def compile_any_of(specs: Any, guard: RegexGuard, path: str = "") -> Predicate:
     predicates = [
         compile_condition_map(item, guard, f"{path}[{index}]") for index, item in enumerate(specs)
     ]
-    return _any_of(predicates)
+    return any_of(predicates)
 
 
 def compile_matcher(spec: Any, guard: RegexGuard, path: str, *, multi: bool) -> Matcher:
@@ -325,7 +329,7 @@ def _compile_group(name: str, value: Any, guard: RegexGuard, path: str) -> Predi
     predicates = [
         compile_condition_map(item, guard, f"{path}[{index}]") for index, item in enumerate(value)
     ]
-    return _any_of(predicates) if name == "any" else _all_of(predicates)
+    return any_of(predicates) if name == "any" else all_of(predicates)
 
 
 def _field_test(getter: Callable[[Observation], Any], matcher: Matcher) -> Predicate:
@@ -355,7 +359,7 @@ def _membership_test(getter: Callable[[Observation], Any], keys: frozenset[str])
     return test
 
 
-def _all_of(predicates: Sequence[Predicate]) -> Predicate:
+def all_of(predicates: Sequence[Predicate]) -> Predicate:
     if len(predicates) == 1:
         return predicates[0]
     frozen = tuple(predicates)
@@ -370,7 +374,7 @@ def _all_of(predicates: Sequence[Predicate]) -> Predicate:
     return every
 
 
-def _any_of(predicates: Sequence[Predicate]) -> Predicate:
+def any_of(predicates: Sequence[Predicate]) -> Predicate:
     if len(predicates) == 1:
         return predicates[0]
     frozen = tuple(predicates)

@@ -5,11 +5,13 @@
 
 Rules run in pack order; a rule's ``where`` is checked first, then ``unless``,
 then the change windows, then its kind (registered by name in
-:data:`EVALUATORS`). Rules whose ``where`` pins a ``source`` are only tried on
-that source's events. Threshold and sequence state lives per rule and group
-key, is swept of groups idle beyond their window, and round-trips through
-:meth:`RuleEngine.snapshot` / :meth:`RuleEngine.restore` as plain JSON. No wall
-clock is read anywhere (only the time bound of backtracking regexes is wall-clock).
+:data:`EVALUATORS`). What ``where`` and ``unless`` ask of ``source`` and
+``action`` is decided once per pair (:mod:`detector.rules.gates`): an event is
+only tried against the rules its pair admits, on the conditions left. Threshold
+and sequence state lives per rule and group key, is swept of groups idle beyond
+their window, and round-trips through :meth:`RuleEngine.snapshot` /
+:meth:`RuleEngine.restore` as plain JSON. No wall clock is read anywhere (only
+the time bound of backtracking regexes is wall-clock).
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ from detector.features.observation import Observation
 from detector.rules.conditions import (
     Predicate,
     RegexGuard,
-    compare_key,
     compile_any_of,
     compile_condition_map,
 )
 from detector.rules.context import ChangeWindow, RuleContext
 from detector.rules.fields import FieldPath, parse_field_path
+from detector.rules.gates import Gate, unless_gate, where_gate
 from detector.rules.loader import check_tracked, check_unique_ids
 from detector.rules.model import Rule, RuleKind
 from detector.rules.sequence import SequenceEvaluator, Step
@@ -115,8 +117,17 @@ class _Compiled:
     unless: Predicate
     group: tuple[FieldPath, ...]
     evaluator: Evaluator
-    sources: frozenset[str] | None  # case-folded sources the rule's where pins, if any
-    actions: frozenset[str] | None  # the same for actions
+    where_gate: Gate
+    unless_gate: Gate
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A rule an event's (source, action) admits, with what is left of its conditions."""
+
+    compiled: _Compiled
+    where: Predicate | None  # None: the pair alone satisfies where
+    unless: Predicate | None  # None: the pair alone rules unless out
 
 
 class RuleEngine:
@@ -139,10 +150,15 @@ class RuleEngine:
         )
         check_unique_ids(rules)
         self._compiled = [self._compile(rule, known_values) for rule in rules if rule.enabled]
-        self._by_source: dict[str, list[_Compiled]] = {}
-        self._by_event: dict[tuple[str, str], list[_Compiled]] = {}
+        self._by_event: dict[tuple[str, str], list[_Candidate]] = {}
         self._watermark: int | None = None
         self._next_sweep: int | None = None
+        # (evaluator, window in µs) of the stateful rules with a window: what a sweep visits.
+        self._windowed = [
+            (c.evaluator, c.rule.window // timedelta(microseconds=1))
+            for c in self._compiled
+            if c.evaluator.stateful and c.rule.window is not None
+        ]
         self.swept = 0
 
     @property
@@ -183,11 +199,15 @@ class RuleEngine:
             self._advance(to_micros(event.time))
         detections: list[Detection] = []
         in_window: bool | None = None
-        for compiled in self._candidates(event.source, event.action):
+        for candidate in self._candidates(event.source, event.action):
+            compiled = candidate.compiled
             evaluator = compiled.evaluator
             if observation.late and evaluator.stateful:
                 continue
-            if not compiled.where(observation) or compiled.unless(observation):
+            where, unless = candidate.where, candidate.unless
+            if (where is not None and not where(observation)) or (
+                unless is not None and unless(observation)
+            ):
                 continue
             if compiled.rule.unless_change_window:
                 if in_window is None:
@@ -248,38 +268,37 @@ class RuleEngine:
                 unless=compile_any_of(rule.unless, guard),
                 group=tuple(parse_field_path(path) for path in rule.group_by),
                 evaluator=EVALUATORS[rule.kind](build),
-                sources=_pinned(rule.where, "source"),
-                actions=_pinned(rule.where, "action"),
+                where_gate=where_gate(rule.where, guard, allow_empty=True),
+                unless_gate=unless_gate(rule.unless, guard),
             )
         except ValueError as exc:  # the model validated these; only a hand-built rule gets here
             raise RuleError(str(exc), where=where) from None
 
-    def _candidates(self, source: str, action: str) -> list[_Compiled]:
-        """The rules whose pinned sources and actions admit an event's, in rule order.
+    def _candidates(self, source: str, action: str) -> list[_Candidate]:
+        """The rules an event's source and action admit, in rule order.
 
-        Most rules name their source and actions outright: indexing them by both
-        spares every event the conditions of rules that cannot match it.
+        Most rules name their sources and actions: deciding those conditions once
+        per pair spares every event the rules that cannot match it, and the tests
+        of the two fields in the rules that can.
         """
         key = (source, action)
         found = self._by_event.get(key)
         if found is None:
             if len(self._by_event) >= _CANDIDATE_CACHE:
                 self._by_event.clear()  # vendors' action vocabularies are small; be safe anyway
-            folded = compare_key(action) if action else None
-            found = [
-                c
-                for c in self._for_source(source)
-                if c.actions is None or (folded is not None and folded in c.actions)
-            ]
+            found = []
+            for compiled in self._compiled:
+                where = compiled.where_gate.decide(source, action)
+                unless = compiled.unless_gate.decide(source, action) if where else True
+                if where is not False and unless is not True:
+                    found.append(
+                        _Candidate(
+                            compiled,
+                            None if where is True else where,
+                            None if unless is False else unless,
+                        )
+                    )
             self._by_event[key] = found
-        return found
-
-    def _for_source(self, source: str) -> list[_Compiled]:
-        found = self._by_source.get(source)
-        if found is None:
-            folded = source.casefold()
-            found = [c for c in self._compiled if c.sources is None or folded in c.sources]
-            self._by_source[source] = found
         return found
 
     def _advance(self, now: int) -> None:
@@ -295,11 +314,8 @@ class RuleEngine:
         # The longest lateness of any source: a group idle for its window is kept
         # until no source can still deliver an in-time event into it.
         grace = self.context.allowed_lateness // timedelta(microseconds=1)
-        for compiled in self._compiled:
-            window = compiled.rule.window
-            if compiled.evaluator.stateful and window is not None:
-                horizon = watermark - window // timedelta(microseconds=1) - grace
-                self.swept += compiled.evaluator.sweep(horizon)
+        for evaluator, window in self._windowed:
+            self.swept += evaluator.sweep(watermark - window - grace)
 
 
 _MAX_SUMMARY_CHARS = 1000
@@ -372,44 +388,6 @@ def _template_values(
         "features": dict(observation.features),
         **firing.values,
     }
-
-
-def _pinned(where: Mapping[str, Any], field: str) -> frozenset[str] | None:
-    """The values of ``field`` a condition map can match, if it says (else ``None``: any).
-
-    An equals/in condition on the field pins them; so does an ``any:`` group whose
-    every alternative pins the field (the union), or one ``all:`` member.
-    """
-    pinned = _pinned_by_field(where.get(field))
-    if pinned is not None:
-        return pinned
-    alternatives = where.get("any")
-    if isinstance(alternatives, list) and alternatives:
-        found = [
-            _pinned(item, field) if isinstance(item, Mapping) else None for item in alternatives
-        ]
-        if all(item is not None for item in found):
-            return frozenset().union(*(item for item in found if item is not None))
-    members = where.get("all")
-    if isinstance(members, list):
-        for member in members:
-            pinned = _pinned(member, field) if isinstance(member, Mapping) else None
-            if pinned is not None:
-                return pinned
-    return None
-
-
-def _pinned_by_field(spec: Any) -> frozenset[str] | None:
-    if spec is None:
-        return None
-    if isinstance(spec, Mapping) and len(spec) == 1:
-        ((operator, spec),) = spec.items()
-        if operator not in ("equals", "in"):
-            return None
-    items = spec if isinstance(spec, list) else [spec]
-    if not items or not all(isinstance(item, str) for item in items):
-        return None
-    return frozenset(key for item in items if (key := compare_key(item)) is not None)
 
 
 def _optional_int(value: Any) -> int | None:

@@ -130,6 +130,9 @@ class GroupTable(Generic[S]):
         self.max_groups = max_groups
         self.evicted = 0
         self._groups: dict[GroupKey, tuple[int, S]] = {}
+        # At most the earliest last event time of any group: a sweep short of it has nothing
+        # to drop and skips the scan (groups only leave between sweeps, so it stays a bound).
+        self._oldest: int | None = None
 
     def __len__(self) -> int:
         return len(self._groups)
@@ -142,6 +145,8 @@ class GroupTable(Generic[S]):
         """Store ``state`` as the most recently active group (its last event at ``last`` µs)."""
         self._groups.pop(key, None)
         self._groups[key] = (last, state)
+        if self._oldest is None or last < self._oldest:
+            self._oldest = last
         while len(self._groups) > self.max_groups:
             del self._groups[next(iter(self._groups))]
             self.evicted += 1
@@ -155,9 +160,12 @@ class GroupTable(Generic[S]):
         self._groups.pop(key, None)
 
     def sweep(self, horizon: int) -> int:
+        if self._oldest is None or self._oldest >= horizon:
+            return 0
         idle = [key for key, (last, _) in self._groups.items() if last < horizon]
         for key in idle:
             del self._groups[key]
+        self._oldest = min((last for last, _ in self._groups.values()), default=None)
         return len(idle)
 
     def items(self) -> Iterator[tuple[GroupKey, int, S]]:
@@ -171,3 +179,4 @@ class GroupTable(Generic[S]):
         self._groups.clear()
         for key, last, state in rows:
             self._groups[tuple(str(part) for part in key)] = (int(last), decode(state))
+        self._oldest = min((last for last, _ in self._groups.values()), default=None)

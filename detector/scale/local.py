@@ -73,12 +73,14 @@ class _Stages:
             at = partition_of(record.key, self.partitions) if at is None else at
             partitions[at].append(record.value)
 
-    def process(self, stage: str, partition: int, items: list[_Item]) -> list[Alert]:
+    def process(
+        self, stage: str, partition: int, items: list[_Item]
+    ) -> tuple[list[Alert], list[Outgoing]]:
+        """The task's alerts, and what it hands on (its marks included)."""
         task = self.task(stage, partition)
         carried = {item.id: counts for item, counts in items if isinstance(item, Event)}
         alerts, outgoing = task.process([item for item, _ in items], carried)
-        self.send([*outgoing, *task.marks()])
-        return alerts
+        return alerts, [*outgoing, *task.marks()]
 
     def first(self, event: Event, producer: str) -> Outgoing:
         stage = self.topology.stages[0]
@@ -100,8 +102,12 @@ def run_in_memory(
             by_partition: dict[int, list[_Item]] = {}
             for partition, item in chunk:
                 by_partition.setdefault(partition, []).append(item)
+            outgoing: list[Outgoing] = []
             for partition, items in by_partition.items():
-                alerts.extend(stages.process(stage, partition, items))
+                found, handed_on = stages.process(stage, partition, items)
+                alerts.extend(found)
+                outgoing.extend(handed_on)
+            stages.send(outgoing)  # the chunk's, together: one replica's batch
     for task in stages.tasks.values():
         alerts.extend(task.pipeline.finish())
     return alerts, records
@@ -152,7 +158,9 @@ def run_concurrently(
                 held.add(found.producer, offset, found.time, item)
             items = held.take(1 << 30) if reorder else held.take_all()
             if items:
-                alerts.extend(stages.process(stage, partition, items))
+                raised, outgoing = stages.process(stage, partition, items)
+                alerts.extend(raised)
+                stages.send(outgoing)
             moved = moved or bool(new or items)
         if not moved and not any(len(held) for held in reorders.values()):
             break

@@ -11,7 +11,8 @@ file stores these arrays and nothing else, so loading one never runs code.
 :class:`Forest` walks every tree at once, one level per step, for the whole
 batch — one vectorised step per level instead of one task per tree, which is
 what makes scikit-learn's own ``score_samples`` slow on the daemon's small
-batches. Rows are compared as float32, as scikit-learn's trees compare them.
+batches. Long runs walk the trees compiled instead (:mod:`.forest_walk`), to the same
+leaves. Rows are compared as float32, as scikit-learn's trees compare them.
 The scores equal ``-IsolationForest.score_samples`` to rounding (summation order).
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detector.errors import CiwatchError
+from detector.scoring.forest_walk import compiled_walk
 
 __all__ = ["FOREST_ARRAYS", "Forest", "ForestError", "forest_arrays"]
 
@@ -168,8 +170,28 @@ class Forest:
         return scores
 
     def _depths(self, rows: npt.NDArray[np.float64]) -> Scores:
-        """Each row's path length summed over the trees, all trees walked one level per step."""
+        """Each row's path length summed over the trees."""
+        lengths: Scores = self.arrays["path_length"][self._leaves(rows)].sum(axis=1)
+        return lengths
+
+    def _leaves(self, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+        """The leaf each row reaches in each tree: compiled walks, else all trees one level
+        per step (the same comparisons, so the same leaves; see :mod:`.forest_walk`)."""
         threshold = self.arrays["threshold"]
+        walk = compiled_walk(len(rows))
+        if walk is not None:
+            leaves = np.empty((len(rows), len(self.roots)), dtype=np.intp)
+            limits = threshold.astype(np.float64, copy=False)
+            walk(
+                np.ascontiguousarray(rows),
+                self.roots,
+                self.children,
+                self.feature,
+                limits,
+                self.depth,
+                leaves,
+            )
+            return leaves
         flat_rows = rows.ravel()
         starts = (np.arange(len(rows), dtype=np.intp) * rows.shape[1])[:, None]
         node = np.broadcast_to(self.roots, (len(rows), len(self.roots))).copy()
@@ -177,8 +199,7 @@ class Forest:
             # Right where the value is above the threshold (or NaN), as in scikit-learn.
             right = ~(flat_rows[starts + self.feature[node]] <= threshold[node])
             node = self.children[node * 2 + right]
-        lengths: Scores = self.arrays["path_length"][node].sum(axis=1)
-        return lengths
+        return node
 
 
 def _depth(children: npt.NDArray[np.intp], roots: npt.NDArray[np.intp]) -> int:

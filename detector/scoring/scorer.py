@@ -37,6 +37,7 @@ from detector.detections import Detection, DetectorKind, Severity
 from detector.errors import ConfigError
 from detector.features.families import FAMILIES, Family
 from detector.features.observation import Observation
+from detector.features.vector import FeatureVector
 from detector.scoring.calibration import HIGH_SCORE, THRESHOLD_SCORE
 from detector.scoring.evidence import (
     ActorQuantiles,
@@ -49,7 +50,7 @@ from detector.scoring.explain import Evidence, describe, evidence_reasons
 from detector.scoring.training import MIN_HISTORY_DAYS, ModelSet, TrainedModel
 from detector.scoring.triage import RUNBOOKS, TAGS
 
-__all__ = ["TITLES", "AnomalyScorer", "evidence_window", "severity_for"]
+__all__ = ["TITLES", "AnomalyScorer", "evidence_window", "feature_matrix", "severity_for"]
 
 _AGE = "actor.age_days"
 _WINDOW = re.compile(r"\.(\d+)([smhd])$")
@@ -200,9 +201,7 @@ class AnomalyScorer:
         members = [o for o in members if all(name in o.features for name in family.features)]
         if not members:
             return
-        matrix = np.array(
-            [[o.features[name] for name in family.features] for o in members], dtype=np.float64
-        ).reshape(len(members), len(family.features))
+        matrix = feature_matrix(members, family.features)
         logged = np.log1p(np.maximum(matrix, 0.0))
         for index, observation in enumerate(members):
             self.history.update(family.name, observation.event.actor, logged[index])
@@ -212,9 +211,7 @@ class AnomalyScorer:
     ) -> list[tuple[Observation, Detection]]:
         """Score the mature members in one call; judge and learn from every member in order."""
         model = prepared.model
-        matrix = np.array(
-            [[o.features[name] for name in model.features] for o in members], dtype=np.float64
-        ).reshape(len(members), len(model.features))
+        matrix = feature_matrix(members, model.features)
         logged = np.log1p(np.maximum(matrix, 0.0))
         scored = [index for index, o in enumerate(members) if id(o) in mature]
         self.scored[model.family] += len(scored)
@@ -303,3 +300,16 @@ class AnomalyScorer:
                 "top_features": [reason.to_dict() for reason in reasons],
             },
         )
+
+
+def feature_matrix(
+    observations: Sequence[Observation], names: tuple[str, ...]
+) -> npt.NDArray[np.float64]:
+    """The observations' values of ``names`` as rows (one per observation), in float64."""
+    rows = [
+        features.take(names)
+        if isinstance(features := o.features, FeatureVector)
+        else [features[name] for name in names]
+        for o in observations
+    ]
+    return np.array(rows, dtype=np.float64).reshape(len(observations), len(names))

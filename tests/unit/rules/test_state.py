@@ -10,6 +10,7 @@ import pytest
 from detector.detections import Detection
 from detector.features.observation import Observation
 from detector.rules import EngineStateError, Rule, RuleContext, RuleEngine
+from detector.rules.state import GroupTable
 from tests.unit.rules.factories import obs, observe_all, rule, rules
 
 PACK = """
@@ -169,3 +170,17 @@ def test_same_input_same_detections_and_state() -> None:
     second: list[Detection] = observe_all(two, events)
     assert first == second
     assert orjson.dumps(one.snapshot()) == orjson.dumps(two.snapshot())
+
+
+def test_a_sweep_drops_exactly_the_idle_groups_whatever_the_order_of_their_events() -> None:
+    table: GroupTable[str] = GroupTable(100)
+    for key, last in [("a", 50), ("b", 10), ("c", 30), ("a", 5), ("d", 70)]:
+        table.put((key,), last, key)  # "a" again, older: out of order
+    assert table.sweep(5) == 0  # nothing older than the bound: no scan needed
+    assert table.sweep(31) == 3  # a (5), b (10), c (30)
+    assert [key for key, _, _ in table.items()] == [("d",)]
+    assert table.sweep(70) == 0
+    restored: GroupTable[str] = GroupTable(100)
+    restored.load_state([[["x"], 40, "x"], [["y"], 20, "y"]], str)
+    assert restored.sweep(30) == 1
+    assert [key for key, _, _ in restored.items()] == [("x",)]

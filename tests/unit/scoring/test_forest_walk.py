@@ -1,0 +1,50 @@
+"""The compiled tree walk reaches the same leaves as the NumPy walk: scores equal bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
+
+from detector.scoring import forest as forest_module
+from detector.scoring import forest_walk
+from detector.scoring.forest import Forest, forest_arrays
+
+
+def _scores(
+    forest: Forest, rows: np.ndarray, compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> np.ndarray:
+    walk = forest_walk._kernel() if compiled else None
+    monkeypatch.setattr(forest_module, "compiled_walk", lambda count: walk)
+    return forest.scores(rows)
+
+
+def test_compiled_and_numpy_walks_score_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(11)
+    train = np.vstack([rng.normal(0, 1, (800, 5)), np.floor(rng.exponential(2.0, (200, 5)))])
+    model = IsolationForest(n_estimators=40, max_features=0.6, random_state=2).fit(train)
+    forest = Forest.from_arrays(forest_arrays(model))
+    thresholds = forest.arrays["threshold"][forest.arrays["left"] != -1]
+    rows = np.vstack(
+        [
+            rng.normal(0, 2, (1500, 5)),
+            np.resize(thresholds, (40, 5)),  # values on a split: the comparison's edge
+            np.full((3, 5), np.nan),
+            np.zeros((2, 5)),
+        ]
+    )
+    assert forest_walk._kernel() is not None  # numba is installed with pyod
+    compiled = _scores(forest, rows, True, monkeypatch)
+    walked = _scores(forest, rows, False, monkeypatch)
+    assert compiled.tobytes() == walked.tobytes()
+    finite = ~np.isnan(rows).any(axis=1)
+    expected = -model.score_samples(rows[finite])
+    assert np.allclose(compiled[finite], expected, rtol=0, atol=1e-12)
+
+
+def test_numba_starts_only_after_enough_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forest_walk, "COMPILE_AFTER_ROWS", 1000)
+    monkeypatch.setattr(forest_walk, "_walked", [0])
+    assert forest_walk.compiled_walk(600) is None
+    assert forest_walk.compiled_walk(600) is None  # 600 walked before: still short of 1000
+    assert forest_walk.compiled_walk(10) is forest_walk._kernel()
