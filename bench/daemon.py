@@ -1,23 +1,27 @@
 """End-to-end benchmark of ``ciwatch run`` through a real Kafka-protocol broker.
 
-    python bench/daemon.py [--people 300] [--days 22] [--seed 7] [--live-seconds 60] [--rate R]
+    python bench/daemon.py [--people 300] [--days 22] [--seed 7] [--live-seconds 60]
+                           [--rate R | --latency-at 0.5 0.9] [--workers N] [--partitions P]
 
 Starts the embedded broker, generates a world (300 people x 22 days ≈ 100k
 records of GitHub, Okta, Kubernetes and CloudTrail audit logs) and loads it
-into a one-partition topic, then prints:
+into a topic of ``--partitions`` partitions (record ``i`` on ``i % P``), then
+prints:
 
 1. **The floor**: a bare kafka-python consumer (the daemon's own consumer
    settings, ``poll(max_records=2000)``) that only ``orjson``-parses each
    record, over the same topic: records/s from the end of its first batch
    (the group join is over) to its last record.
-2. **Sustained end-to-end throughput**: ``python -m detector run`` as a
-   process, with the bundled rules and models and a webhook sink posting to
+2. **Sustained end-to-end throughput**: ``python -m detector run
+   --workers N`` as a process, with the bundled rules and models
+   (``models.dir: bundled``) and a webhook sink posting to
    a receiver in this process, over the pre-loaded topic. It scrapes
    ``ciwatch_records_consumed_total`` from ``/metrics`` every 50 ms; the
    counter moves after a batch is delivered and committed, so the rate is
    (last - first non-zero reading) / the time between them — the group join
    and start-up are left out — and its ratio to the floor.
-3. **Event-to-alert latency at half that rate** (or ``--rate``): a fresh
+3. **Event-to-alert latency at each ``--latency-at`` share of that rate**
+   (0.5 and 0.9 by default; or at ``--rate``): a fresh
    daemon on a fresh topic; once it is ready (``/readyz``), the world's first
    records are produced live at the fixed rate for ``--live-seconds``
    (``linger_ms=5``, as a log shipper would; with no linger the producer's
@@ -100,10 +104,10 @@ def kafka_settings(broker: EmbeddedBroker, topic: str, group: str) -> KafkaSetti
     )  # fmt: skip
 
 
-def preload(broker: EmbeddedBroker, topic: str, values: list[bytes]) -> None:
+def preload(broker: EmbeddedBroker, topic: str, values: list[bytes], partitions: int) -> None:
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20, batch_size=1 << 18)
-    for value in values:
-        producer.send(topic, value)
+    for number, value in enumerate(values):
+        producer.send(topic, value, partition=number % partitions)
     producer.flush()
     producer.close()
 
@@ -134,7 +138,9 @@ def bench_floor(broker: EmbeddedBroker, topic: str, count: int) -> float:
 class DaemonProcess:
     """``python -m detector run`` on a config of its own, with its log and /metrics."""
 
-    def __init__(self, work: Path, settings: KafkaSettings, webhook: str) -> None:
+    def __init__(
+        self, work: Path, settings: KafkaSettings, webhook: str, *, workers: int = 1
+    ) -> None:
         work.mkdir(parents=True)
         self.port = free_port()
         config = work / "ciwatch.yaml"
@@ -143,11 +149,13 @@ class DaemonProcess:
             f"service:\n  kafka: {kafka}\n  http_host: 127.0.0.1\n  http_port: {self.port}\n"
             f"  state_dir: '{work / 'state'}'\n"
             f"  webhook: {{url: '{webhook}', min_severity: info, max_backoff: 1s}}\n"
+            "models: {dir: bundled}\n"
         )
+        command = [sys.executable, "-m", "detector", "run", "--config", str(config)]
         self.log = work / "daemon.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "detector", "run", "--config", str(config)],
+                [*command, "--workers", str(workers)],
                 stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
 
@@ -280,7 +288,7 @@ def describe(values: list[float]) -> str:
 
 def bench_latency(
     broker: EmbeddedBroker, daemon: DaemonProcess, receiver: AlertReceiver,
-    values: list[bytes], rate: float,
+    values: list[bytes], rate: float, topic: str,
 ) -> None:  # fmt: skip
     """Produce live once the daemon is ready, wait until all is committed, print latencies."""
     wait_for(daemon.ready, "the live daemon to be ready (group joined, models loaded)")
@@ -295,7 +303,7 @@ def bench_latency(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    produce_live(broker, "live", values, rate, sent)
+    produce_live(broker, topic, values, rate, sent)
     done.set()
     sampler.join()
     print(f"live: largest backlog seen (produced - committed, every 0.5 s): {backlog[0]:,} records")
@@ -320,25 +328,35 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=300)
     parser.add_argument("--days", type=int, default=22)
     parser.add_argument("--live-seconds", type=float, default=60.0)
-    parser.add_argument("--rate", type=float, help="live records/s (default: half of end-to-end)")
+    parser.add_argument("--rate", type=float, help="live records/s (instead of --latency-at)")
+    parser.add_argument("--latency-at", type=float, nargs="+", default=[0.5, 0.9],
+                        help="live rates as shares of the sustained rate")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="ciwatch run --workers N")
+    parser.add_argument("--partitions", type=int, default=1, help="partitions of the topics")
     args = parser.parse_args()
     values = world_records(args.seed, args.days, args.people)
     print(f"world: seed {args.seed}, {args.people} people x {args.days} days"
-          f" = {len(values):,} records")  # fmt: skip
+          f" = {len(values):,} records; {args.partitions} partitions,"
+          f" {args.workers} workers")  # fmt: skip
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="ciwatch-bench-") as tmp:
-        broker.create_topics(["bench", "live"], partitions=1)
-        preload(broker, "bench", values)
+        rates = [args.rate] if args.rate else args.latency_at
+        lives = [f"live-{number}" for number in range(len(rates))]
+        broker.create_topics(["bench", *lives], partitions=args.partitions)
+        preload(broker, "bench", values, args.partitions)
         floor = bench_floor(broker, "bench", len(values))
         with AlertReceiver() as receiver:
             settings = kafka_settings(broker, "bench", "bench-daemon")
-            daemon = DaemonProcess(Path(tmp) / "throughput", settings, receiver.url)
+            work = Path(tmp) / "throughput"
+            daemon = DaemonProcess(work, settings, receiver.url, workers=args.workers)
             sustained, _ = bench_end_to_end(daemon, len(values), floor)
-        rate = args.rate or sustained / 2
-        live = values[: int(rate * args.live_seconds)]
-        with AlertReceiver() as receiver:
-            settings = kafka_settings(broker, "live", "live-daemon")
-            daemon = DaemonProcess(Path(tmp) / "live", settings, receiver.url)
-            bench_latency(broker, daemon, receiver, live, rate)
+        for topic, share in zip(lives, rates, strict=True):
+            rate = share if args.rate else sustained * share
+            live = values[: int(rate * args.live_seconds)]
+            with AlertReceiver() as receiver:
+                settings = kafka_settings(broker, topic, f"{topic}-daemon")
+                work = Path(tmp) / topic
+                daemon = DaemonProcess(work, settings, receiver.url, workers=args.workers)
+                bench_latency(broker, daemon, receiver, live, rate, topic)
 
 
 if __name__ == "__main__":

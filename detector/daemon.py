@@ -39,7 +39,7 @@ from detector.logs import line_log
 from detector.metrics import Metrics, MetricsServer
 from detector.pipeline import Pipeline
 from detector.sinks.base import Sink
-from detector.sources.kafka import KafkaSource
+from detector.sources.factory import ConsumerSource, open_source
 from detector.sources.record import next_offsets
 
 __all__ = ["Daemon", "Signals"]
@@ -116,7 +116,7 @@ class Daemon:
             idle=self._idle_paused,
         )
         self._offsets: Offsets = {}
-        self.source: KafkaSource | None = None
+        self.source: ConsumerSource | None = None
         self.intake: Intake | None = None
         self._merge_counted = (0, 0)  # (waits timed out, records forced) already in metrics
         self.server: MetricsServer | None = None
@@ -139,7 +139,7 @@ class Daemon:
         self._log(f"metrics on http://{self.settings.http_host}:{self.server.port}/metrics")
         for sink in self.sinks:
             sink.keepalive = self.server.beat
-        self.source = KafkaSource(self.settings.kafka, start_at=start_at, on_revoked=self._revoked)
+        self.source = self._open_source(start_at)
         self.intake = self._intake(self.source)
         clean = False
         try:
@@ -150,6 +150,10 @@ class Daemon:
         finally:
             self._shutdown(clean)
         return 0
+
+    def _open_source(self, start_at: Offsets | None) -> ConsumerSource:
+        """The consumer of the group (scale-out subscribes to its internal topics too)."""
+        return open_source(self.settings.kafka, start_at=start_at, on_revoked=self._revoked)
 
     def stop(self, reason: str) -> None:
         """Ask the loop to stop after the batch in hand (from another thread); logged as why."""
@@ -185,7 +189,7 @@ class Daemon:
             self.server.beat()
         self.metrics.ready.set(0)
 
-    def _intake(self, source: KafkaSource) -> Intake:
+    def _intake(self, source: ConsumerSource) -> Intake:
         """Polls ``source`` and merges its partitions in event time (:mod:`detector.intake`)."""
         settings = self.settings
         return Intake(
@@ -210,7 +214,7 @@ class Daemon:
         metrics.merge_forced.inc(merge.forced - self._merge_counted[1])
         self._merge_counted = (merge.waits_timed_out, merge.forced)
 
-    def _loop(self, source: KafkaSource, intake: Intake, server: MetricsServer) -> None:
+    def _loop(self, source: ConsumerSource, intake: Intake, server: MetricsServer) -> None:
         settings = self.settings
         next_snapshot = time.monotonic() + settings.snapshot_every.total_seconds()
         next_reload = time.monotonic() + settings.reload_every.total_seconds()
@@ -237,7 +241,7 @@ class Daemon:
                 self._save_checkpoint(source)
                 next_snapshot = now + settings.snapshot_every.total_seconds()
 
-    def _process(self, source: KafkaSource, batch: Batch) -> bool:
+    def _process(self, source: ConsumerSource, batch: Batch) -> bool:
         """Detect on, deliver and commit one normalized batch; whether it raised alerts."""
         started = time.perf_counter()
         stats = self.pipeline.stats
@@ -312,7 +316,7 @@ class Daemon:
         )
         return offsets
 
-    def _save_checkpoint(self, source: KafkaSource) -> None:
+    def _save_checkpoint(self, source: ConsumerSource) -> None:
         if self.checkpoint is None:
             return
         # Only the partitions held now: one a rebalance moved to another replica
@@ -372,7 +376,7 @@ class Daemon:
         self.metrics.set_models(scorer.describe() if scorer is not None else [])
         self.metrics.models.set_training_rows(scorer.training_rows() if scorer is not None else {})
 
-    def _update_lag(self, source: KafkaSource) -> None:
+    def _update_lag(self, source: ConsumerSource) -> None:
         for tp, behind in source.lag().items():
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(behind)
 

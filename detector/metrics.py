@@ -19,6 +19,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -27,8 +28,9 @@ from detector.alerts.model import Alert
 from detector.events.model import DeadLetter, Event, SkipReason
 from detector.model_metrics import ModelMetrics
 from detector.rules.regexes import LimitReason
+from detector.worker_metrics import WorkerMetrics
 
-__all__ = ["Metrics", "MetricsServer"]
+__all__ = ["Exposition", "Metrics", "MetricsServer"]
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 _SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0)
@@ -167,6 +169,7 @@ class Metrics:
             "ciwatch_model_reload_errors", "Model directories that failed to load", registry=r
         )
         self.models = ModelMetrics(r)
+        self.workers = WorkerMetrics(r)  # one process, one worker; ciwatch run --workers: theirs
         self.rules_loaded = Gauge("ciwatch_rules_loaded", "Rules evaluated", registry=r)
         self.commit_refusals = Counter(
             "ciwatch_commit_refusals",
@@ -299,6 +302,12 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class Exposition(Protocol):
+    """What ``/metrics`` serves: :class:`Metrics`, or a pod's workers (:mod:`detector.workers`)."""
+
+    def exposition(self) -> bytes: ...
+
+
 class MetricsServer:
     """``/metrics``, ``/healthz`` and ``/readyz`` on one port, in a daemon thread.
 
@@ -309,7 +318,7 @@ class MetricsServer:
 
     def __init__(
         self,
-        metrics: Metrics,
+        metrics: Exposition,
         *,
         host: str,
         port: int,

@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from detector.detections import Severity
 from detector.features.durations import Duration, DurationOrZero
+from detector.scale.topology import ScaleSettings
 from detector.sources.kafka import KafkaSettings
 
 __all__ = [
@@ -142,6 +143,8 @@ class ServiceSettings(_Section):
     """Also append every alert to this JSONL file."""
     webhook: WebhookSettings | None = None
     alerts_topic: AlertsTopicSettings | None = None
+    scale: ScaleSettings = Field(default_factory=ScaleSettings)
+    """Run as keyed stages over internal topics, state in changelogs (docs/scaling.md)."""
 
 
 def redact_url(url: str) -> str:

@@ -20,8 +20,9 @@ from detector.alerts.model import Alert
 from detector.detections import Severity
 from detector.errors import UnreachableError
 from detector.sinks.base import Sink
+from detector.sources.kafka import KafkaSettings
 
-__all__ = ["KafkaTopicSink"]
+__all__ = ["KafkaTopicSink", "open_topic_sink"]
 
 
 class KafkaTopicSink(Sink):
@@ -64,3 +65,19 @@ class KafkaTopicSink(Sink):
 
     def close(self) -> None:
         self._producer.close(timeout=self._timeout_s)
+
+
+def open_topic_sink(
+    kafka: KafkaSettings, topic: str, *, min_severity: Severity = Severity.INFO
+) -> Sink:
+    """The alerts-topic sink for ``kafka.client``, connected as the source is (same cluster)."""
+    # The same client as the source: one library to install, tune and trust per deployment.
+    from detector.sources.factory import require_client
+
+    require_client(kafka)
+    if kafka.client == "confluent":
+        from detector.sinks.kafka_topic_confluent import ConfluentTopicSink
+        from detector.sources.librdkafka import connection_config
+
+        return ConfluentTopicSink(connection_config(kafka), topic, min_severity=min_severity)
+    return KafkaTopicSink(kafka.connection_config(), topic, min_severity=min_severity)

@@ -43,7 +43,10 @@ from detector.sources.base import Source
 from detector.sources.record import Position, RawRecord, next_offsets
 from detector.tls import client_context
 
-__all__ = ["KafkaSettings", "KafkaSource"]
+__all__ = ["KafkaClient", "KafkaSettings", "KafkaSource", "check_tls"]
+
+KafkaClient = Literal["kafka-python", "confluent"]
+"""The client libraries ``service.kafka.client`` may name."""
 
 _SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 _SECRET_FILES = {
@@ -58,6 +61,9 @@ class KafkaSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    client: KafkaClient = "kafka-python"
+    """The client library: kafka-python (always installed) or confluent-kafka (librdkafka,
+    faster; ``pip install 'ciwatch[fast]'``), see :func:`detector.sources.factory.open_source`."""
     bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"])
     topics: list[str] = Field(min_length=1)
     group_id: str = "ciwatch"
@@ -130,7 +136,7 @@ class KafkaSettings(BaseModel):
         next consumer; one that is missing, unreadable or empty raises
         :class:`~detector.errors.ConfigError` naming its setting (:mod:`detector.secrets`).
         """
-        exclude = {"topics", *_SECRET_FILES.values()}
+        exclude = {"topics", "client", *_SECRET_FILES.values()}
         config: dict[str, Any] = self.model_dump(exclude=exclude, exclude_none=True)
         for secret, file_key in _SECRET_FILES.items():
             value: SecretStr | None = getattr(self, secret)
@@ -155,7 +161,7 @@ _CONNECTION = frozenset(
 """Settings a producer to the same cluster shares with the consumer."""
 
 
-def _check_tls(config: Mapping[str, Any], timeout_s: float = 10.0) -> None:
+def check_tls(config: Mapping[str, Any], timeout_s: float = 10.0) -> None:
     """Fail fast, naming the cause, when TLS to the bootstrap servers cannot work.
 
     kafka-python only logs a refused certificate and retries until its
@@ -219,7 +225,9 @@ class KafkaSource(Source):
     before the next poll, inside which a rebalance happens; records polled but
     not processed yet were not committed, so the partition's next owner reads
     them. ``on_revoked`` hears the revoked (topic, partition) pairs, so that
-    whoever buffers polled records drops theirs.
+    whoever buffers polled records drops theirs. ``on_assigned`` hears the
+    newly assigned ones (after ``start_at``) and returns offsets to seek them
+    to: where a partition's state restored from a changelog resumes.
     """
 
     def __init__(
@@ -228,13 +236,15 @@ class KafkaSource(Source):
         *,
         start_at: Mapping[tuple[str, int], int] | None = None,
         on_revoked: Callable[[list[tuple[str, int]]], None] | None = None,
+        on_assigned: Callable[[list[tuple[str, int]]], Mapping[tuple[str, int], int]] | None = None,
     ) -> None:
         self.settings = settings
         self._start_at = dict(start_at) if start_at is not None else None
         self._on_revoked = on_revoked
+        self._on_assigned = on_assigned
         self._placed: set[tuple[str, int]] = set()
         config = settings.consumer_config()
-        _check_tls(config)
+        check_tls(config)
         try:
             self._consumer = KafkaConsumer(enable_auto_commit=False, **config)
             self._consumer.subscribe(settings.topics, listener=_Rewind(self))
@@ -243,6 +253,7 @@ class KafkaSource(Source):
             raise UnreachableError(f"cannot connect: {exc}", where=servers) from None
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[RawRecord]:
+        _free_inline_slot(self._consumer)
         fetched = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         return [
             RawRecord(
@@ -351,6 +362,20 @@ class KafkaSource(Source):
         self._consumer.close(autocommit=False)
 
 
+def _free_inline_slot(consumer: Any) -> None:
+    """Work around kafka-python 3.0: a resumed partition whose fetched records were parked
+    while it was paused is never fetched again.
+
+    Its fetcher puts parked records back only while its in-line slot is None, but leaves a
+    drained (falsy) one there; and it fetches nothing for a partition with parked records.
+    Emptying a drained slot before each poll lets one parked partition back per poll.
+    """
+    fetcher = getattr(consumer, "_fetcher", None)
+    slot = getattr(fetcher, "_next_partition_records", None)
+    if slot is not None and not slot:
+        fetcher._next_partition_records = None  # type: ignore[union-attr]
+
+
 class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python has no types
     """Seeks newly assigned partitions to ``start_at``; passes revoked ones to ``on_revoked``."""
 
@@ -364,3 +389,7 @@ class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python 
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self._source._rewind(assigned)
+        if self._source._on_assigned is not None:
+            seeks = self._source._on_assigned([(tp.topic, tp.partition) for tp in assigned])
+            for (topic, partition), offset in seeks.items():
+                self._source._consumer.seek(TopicPartition(topic, partition), offset)

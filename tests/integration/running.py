@@ -25,11 +25,21 @@ WAIT_S = 90.0
 """How long a test waits for a condition on a running daemon."""
 
 
-def write_config(path: Path, broker: EmbeddedBroker, topic: str, port: int, webhook: str) -> Path:
+def write_config(
+    path: Path,
+    broker: EmbeddedBroker,
+    topic: str,
+    port: int,
+    webhook: str,
+    *,
+    client: str = "kafka-python",
+) -> Path:
+    """``client``: the Kafka client library (``service.kafka.client``)."""
     state = path.parent / "state"
     path.write_text(
         "service:\n"
-        f"  kafka: {{bootstrap_servers: ['{broker.bootstrap}'], topics: ['{topic}'],"
+        f"  kafka: {{client: {client}, bootstrap_servers: ['{broker.bootstrap}'],"
+        f" topics: ['{topic}'],"
         f" group_id: '{topic}-group', session_timeout_ms: 6000, heartbeat_interval_ms: 1000}}\n"
         f"  http_host: 127.0.0.1\n  http_port: {port}\n  state_dir: '{state}'\n"
         f"  alerts_file: '{path.parent / 'alerts.jsonl'}'\n  snapshot_every: 1s\n"

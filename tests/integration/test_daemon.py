@@ -47,11 +47,19 @@ MOVING = [
 """Metrics a run over the world must have moved (counts, sums or gauges above zero)."""
 
 
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
 def test_daemon_delivers_what_replay_raises_and_stops_cleanly(
-    broker: EmbeddedBroker, topic: str, world: list[bytes], tmp_path: Path, receiver: Receiver
+    broker: EmbeddedBroker,
+    topic: str,
+    world: list[bytes],
+    tmp_path: Path,
+    receiver: Receiver,
+    client: str,
 ) -> None:
     port = free_port()
-    config = write_config(tmp_path / "ciwatch.yaml", broker, topic, port, receiver.url)
+    config = write_config(
+        tmp_path / "ciwatch.yaml", broker, topic, port, receiver.url, client=client
+    )
     expected = expected_ids(config, world, tmp_path)
     assert len(expected) >= 16
     daemon = Daemon(config)

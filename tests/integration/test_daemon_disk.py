@@ -80,7 +80,7 @@ def test_a_paused_poll_reads_nothing_and_unread_records_come_again(
     broker: EmbeddedBroker, topic: str
 ) -> None:
     produce(broker, topic, [f'{{"n": {n}}}'.encode() for n in range(5)])
-    source = kafka_source(broker, [topic], f"{topic}-unread")
+    source = kafka_source(broker, [topic], f"{topic}-unread", "kafka-python")
     try:
         first = consume_until(source, lambda seen: len(seen) >= 2, commit=False)
         source.unread(first)  # as the pause does with records a rebalance handed over

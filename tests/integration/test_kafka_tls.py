@@ -1,9 +1,11 @@
-"""Kafka over TLS for real: the embedded broker behind stunnel, kafka-python on both ends.
+"""Kafka over TLS for real: the embedded broker behind stunnel, each client consuming.
 
 The broker advertises stunnel's port, and the clients speak TLS, so every
 connection — bootstrap and the ones metadata points to — is a TLS connection;
 a plain one to the broker's own port would fail the handshake. Nothing is
-skipped: without stunnel these tests fail (``.ci/run`` installs it).
+skipped: without stunnel these tests fail (``.ci/run`` installs it). The
+source tests run on both clients (``service.kafka.client``); the producer
+that fills the topic is kafka-python.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from kafka import KafkaProducer
 
 from detector.errors import SourceError
 from detector.sources.broker import EmbeddedBroker, free_port
-from detector.sources.kafka import KafkaSettings, KafkaSource
+from detector.sources.factory import ConsumerSource, open_source
+from detector.sources.kafka import KafkaClient, KafkaSettings
 from detector.sources.record import RawRecord
 from tests.integration.tls import Certificates, Stunnel, make_certificates
 
 pytestmark = pytest.mark.integration
 
 WAIT_S = 60.0
+CLIENTS: list[KafkaClient] = ["kafka-python", "confluent"]
 
 
 @dataclass(frozen=True)
@@ -56,29 +60,36 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
         yield TlsBroker(certificates, broker, stunnel)
 
 
-def tls_source(tls_broker: TlsBroker, topic: str, group: str, cafile: Path) -> KafkaSource:
+def tls_source(
+    tls_broker: TlsBroker, topic: str, group: str, cafile: Path, client: KafkaClient
+) -> ConsumerSource:
     settings = KafkaSettings(
+        client=client,
         topics=[topic],
         group_id=group,
         session_timeout_ms=6000,  # this broker's group join takes half of it
         heartbeat_interval_ms=1000,
         **tls_broker.client_config(cafile),
     )
-    return KafkaSource(settings)
+    return open_source(settings)
 
 
-def test_records_are_produced_and_consumed_through_tls(tls_broker: TlsBroker) -> None:
-    tls_broker.broker.create_topics(
-        ["tls-events"], partitions=2, client_config=tls_broker.client_config()
-    )
+@pytest.mark.parametrize("client", CLIENTS)
+def test_records_are_produced_and_consumed_through_tls(
+    tls_broker: TlsBroker, client: KafkaClient
+) -> None:
+    topic = f"tls-events-{client}"
+    tls_broker.broker.create_topics([topic], partitions=2, client_config=tls_broker.client_config())
     values = [f'{{"n": {n}}}'.encode() for n in range(40)]
     producer = KafkaProducer(linger_ms=5, **tls_broker.client_config())
     for index, value in enumerate(values):
-        producer.send("tls-events", key=str(index % 3).encode(), value=value)
+        producer.send(topic, key=str(index % 3).encode(), value=value)
     producer.flush()
     producer.close()
 
-    source = tls_source(tls_broker, "tls-events", "tls-group", tls_broker.certificates.ca)
+    source = tls_source(
+        tls_broker, topic, f"tls-group-{client}", tls_broker.certificates.ca, client
+    )
     seen: list[RawRecord] = []
     deadline = time.monotonic() + WAIT_S
     try:
@@ -95,12 +106,13 @@ def test_records_are_produced_and_consumed_through_tls(tls_broker: TlsBroker) ->
     assert "Service [kafka] accepted connection" in tls_broker.stunnel.log()
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 def test_a_certificate_from_another_ca_is_refused_with_a_clear_error(
-    tls_broker: TlsBroker,
+    tls_broker: TlsBroker, client: KafkaClient
 ) -> None:
     started = time.monotonic()
     with pytest.raises(SourceError) as refused:
-        tls_source(tls_broker, "tls-events", "wrong-ca", tls_broker.certificates.other_ca)
+        tls_source(tls_broker, "tls-events", "wrong-ca", tls_broker.certificates.other_ca, client)
 
     assert refused.value.where == tls_broker.stunnel.address
     assert "TLS certificate refused" in refused.value.message

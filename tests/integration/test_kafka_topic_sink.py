@@ -1,4 +1,7 @@
-"""The alerts-topic sink against a real broker: every alert acknowledged, keyed by its id."""
+"""The alerts-topic sink against a real broker: every alert acknowledged, keyed by its id.
+
+Runs on both clients (``service.kafka.client``): the sink each one builds keeps the same contract.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from detector.detections import Severity
-from detector.sinks.kafka_topic import KafkaTopicSink
+from detector.sinks.kafka_topic import open_topic_sink
 from detector.sources.broker import EmbeddedBroker
-from detector.sources.kafka import KafkaSettings
+from detector.sources.kafka import KafkaClient, KafkaSettings
 from tests.unit.sinks.test_webhook_format import make_alert
 
 pytestmark = pytest.mark.integration
@@ -20,13 +23,15 @@ pytestmark = pytest.mark.integration
 WAIT_S = 30.0
 
 
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
 def test_alerts_reach_the_topic_keyed_by_id_and_filtered_by_severity(
-    broker: EmbeddedBroker,
+    broker: EmbeddedBroker, client: KafkaClient
 ) -> None:
-    topic = "alerts-out"
+    topic = f"alerts-out-{client}"
     broker.create_topics([topic])
-    settings = KafkaSettings(bootstrap_servers=[broker.bootstrap], topics=["unused"])
-    sink = KafkaTopicSink(settings.connection_config(), topic, min_severity=Severity.MEDIUM)
+    settings = KafkaSettings(client=client, bootstrap_servers=[broker.bootstrap], topics=["unused"])
+    sink = open_topic_sink(settings, topic, min_severity=Severity.MEDIUM)
+    assert sink.name == "kafka"
     wanted = [make_alert(f"user{i}") for i in range(5)]
     quiet = make_alert("low-one", severity=Severity.LOW)
     sink.accept([*wanted, quiet])

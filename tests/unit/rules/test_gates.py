@@ -42,7 +42,7 @@ PAIRS = [
     ("k8s_audit", "alice"),
     ("cloudtrail", ""),
 ]
-OTHERS = [
+OTHERS: list[dict[str, Any]] = [
     {"actor": "alice", "outcome": "success", "ip": None},
     {"actor": "bob", "outcome": "failure", "attributes": {"repo": "a/b", "op": "git.clone"}},
     {"actor": "alice", "outcome": "success", "ip": "10.0.0.1", "attributes": {"op": "x"}},

@@ -1,0 +1,399 @@
+"""``ciwatch run`` as keyed stages on Kafka (``service.scale.enabled``), as Kafka Streams runs.
+
+One consumer of the group reads the vendor topics and every stage's internal
+topic (:class:`~detector.scale.topology.Topology`). A source record is
+normalized and handed to the first stage, keyed by its key; a stage record is
+decoded and detected on by the :class:`~detector.scale.tasks.Task` of its
+partition, which hands what it observed to the next stage. It is
+:func:`~detector.scale.local.run_in_memory` on a broker:
+
+- the intake merges all owned partitions in event time (:mod:`detector.intake`),
+  and waits for the stage partitions this replica has just written to and not
+  read back yet (:mod:`detector.scale.pending`), so the records handed to the
+  next stage are in event-time order;
+- per batch: every task runs on its partition's items; the records for the next
+  stage are produced sorted by event time (``acks=all``) and flushed; the alerts
+  are delivered; a task never saved is saved to its changelog; then the offsets
+  are committed. A crash anywhere reads the batch again (at least once: alert ids
+  are stable and a task leaves out events it has seen, so a re-produced record
+  changes nothing downstream);
+- a stage partition's state moves with it: on assignment its task is restored
+  from the changelog partition of the same number and the partition is read from
+  the offset that state reflects; on revocation, every ``snapshot_every`` and at
+  a clean stop the owned tasks are saved (:mod:`detector.scale.changelog`).
+
+Models are fixed (``models.dir`` or the bundled ones), loaded once and shared by
+every task: learning is per process, not per partition, and is refused.
+
+Two replicas catching up a backlog each hand the next stage events of their
+own event-time progress: the next stage gets them interleaved, and those
+further apart than the allowed lateness count as late. One replica at a time
+(or replicas keeping up with live traffic) gives ``replay``'s alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from detector.assembly import build_rules, learns, models_directory
+from detector.checkpoint import Offsets
+from detector.config import PipelineConfig
+from detector.daemon import Daemon
+from detector.errors import CiwatchError, ConfigError, SourceError, UnreachableError
+from detector.events.model import DeadLetter, DeadLetterReason, Event
+from detector.intake import Batch, Intake
+from detector.metrics import Metrics
+from detector.pipeline import BatchOutcome
+from detector.scale.changelog import Changelog, ensure_topics
+from detector.scale.pending import OwnWrites
+from detector.scale.tasks import Task, TaskFactory
+from detector.scale.topology import Topology
+from detector.scale.wire import Note, Outgoing, decode, encode_event
+from detector.scoring import load_models
+from detector.sinks.base import Sink
+from detector.sources.factory import ConsumerSource, require_client
+from detector.sources.kafka import KafkaSource
+from detector.sources.record import Position, RawRecord, next_offsets
+
+__all__ = ["ScaledDaemon", "refuse_learning"]
+
+Partition = tuple[str, int]
+"""(topic, partition)."""
+_Decoded = Note | tuple[Event, dict[str, list[int]]]
+_Items = tuple[list[Event | Note], dict[str, dict[str, list[int]]]]
+_PRODUCE_TIMEOUT_S = 60.0
+_EXCERPT = 200
+
+
+def refuse_learning(config: PipelineConfig) -> None:
+    """Scale-out scores with fixed models: learning them (per process) is refused at start-up."""
+    if learns(config):
+        raise ConfigError(
+            "models are learnt per process, not per partition: set models.dir: bundled"
+            " or a path, or models.enabled: false",
+            where="service.scale",
+        )
+
+
+class ScaledDaemon(Daemon):
+    """One replica of the scaled-out stages; everything else as :class:`Daemon` (see the module)."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        sinks: Sequence[Sink],
+        *,
+        metrics: Metrics | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        refuse_learning(config)
+        super().__init__(config, sinks, metrics=metrics, log=log)
+        rules = build_rules(config)
+        directory = models_directory(config, fallback=False)
+        models = load_models(directory) if directory is not None else None
+        self.topology = Topology.plan(config.service.scale, rules, models=models is not None)
+        self.factory = TaskFactory(config, self.topology, rules, self.pipeline.normalizer, models)
+        self.tasks: dict[Partition, Task] = {}
+        self._saved: dict[Partition, int] = {}
+        """The offset of each owned task's newest changelog snapshot."""
+        self._decoded: dict[Position, _Decoded] = {}
+        """Stage records decoded by the intake, until the merge releases them."""
+        self._changelogs: dict[str, Changelog] = {}
+        self._producer: Any = None
+        self._failure: CiwatchError | None = None
+        self._writes: OwnWrites | None = None
+        """A changelog that could not be read on assignment: raised by the next batch."""
+
+    # -- start and stop ---------------------------------------------------------------
+
+    def _restore(self) -> Offsets | None:
+        """Create the internal topics and connect to them; state comes with each partition."""
+        connection = self.settings.kafka.connection_config()
+        topology = self.topology
+        ensure_topics(connection, topology.topics, compacted=topology.changelogs)
+        self._changelogs = {
+            stage: Changelog(connection, topology.changelog(stage), log=self._log)
+            for stage in topology.stages
+        }
+        try:
+            self._producer = KafkaProducer(
+                acks="all",
+                linger_ms=5,
+                max_in_flight_requests_per_connection=1,  # retries keep each partition's order
+                **connection,
+            )
+        except KafkaError as exc:
+            where = ",".join(self.settings.kafka.bootstrap_servers)
+            raise UnreachableError(
+                f"cannot connect the stage producer: {exc}", where=where
+            ) from None
+        stages = " → ".join(topology.stages)
+        self._log(
+            f"scale-out: stages {stages} over {topology.partitions} partitions"
+            f" of {topology.prefix}.by-*"
+        )
+        return None
+
+    def _open_source(self, start_at: Offsets | None) -> ConsumerSource:
+        kafka = self.settings.kafka
+        internal = [self.topology.topic(stage) for stage in self.topology.stages]
+        settings = kafka.model_copy(update={"topics": [*kafka.topics, *internal]})
+        require_client(settings)
+        if settings.client == "confluent":
+            from detector.sources.kafka_confluent import ConfluentSource
+
+            return ConfluentSource(settings, on_revoked=self._revoked, on_assigned=self._assigned)
+        return KafkaSource(settings, on_revoked=self._revoked, on_assigned=self._assigned)
+
+    def _intake(self, source: ConsumerSource) -> Intake:
+        settings = self.settings
+        self._writes = OwnWrites(source)
+        return Intake(
+            self._writes,
+            self._normalize,
+            max_records=settings.max_records,
+            max_wait_s=settings.max_batch_wait.total_seconds(),
+            wait_s=settings.partition_wait.total_seconds(),
+            capacity=settings.partition_buffer,
+        )
+
+    def _models_line(self) -> str:
+        return f"{super()._models_line()} (shared by every actor-stage task)"
+
+    def _reload_rules(self, *, forced: bool) -> None:
+        if forced:  # a changed rule may move to another stage: the topology is planned anew
+            self._log("rules are reloaded by a restart in scale-out", level=logging.WARNING)
+
+    def _reload_models(self, *, forced: bool) -> None:
+        before = self.pipeline.scorer
+        super()._reload_models(forced=forced)
+        directory = self.pipeline.models_dir
+        if self.pipeline.scorer is not before and directory is not None:
+            self.factory.use_models(load_models(directory), list(self.tasks.values()))
+
+    def _shutdown(self, clean: bool) -> None:
+        super()._shutdown(clean)  # saves the owned tasks on a clean stop
+        if self._producer is not None:
+            self._producer.close(timeout=_PRODUCE_TIMEOUT_S)
+        for changelog in self._changelogs.values():
+            changelog.close()
+
+    # -- partitions come and go -------------------------------------------------------
+
+    def _assigned(self, partitions: list[Partition]) -> dict[Partition, int]:
+        """Restore the tasks of newly assigned stage partitions; where each resumes."""
+        seeks: dict[Partition, int] = {}
+        for key in partitions:
+            stage = self.topology.stage_of(key[0])
+            if stage is None or key in self.tasks:
+                continue  # a source partition: stateless, read from the committed offset
+            try:
+                task = self._restored(stage, key[1])
+            except CiwatchError as exc:
+                self._failure = exc  # the consumer callback must not raise: the loop does
+                continue
+            self.tasks[key] = task
+            if task.offset is not None:
+                seeks[key] = self._saved[key] = task.offset
+        return seeks
+
+    def _restored(self, stage: str, partition: int) -> Task:
+        """The partition's task from its changelog; a fresh one if none (or none readable)."""
+        task = self.factory.task(stage, partition)
+        changelog = self._changelogs[stage]
+        try:
+            found = changelog.restore(partition)
+            if found is not None:
+                task.restore(*found)
+        except UnreachableError:
+            raise
+        except (SourceError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            message = f"changelog {changelog.topic}[{partition}] not restored ({exc}): afresh"
+            self._log(message[:300], level=logging.ERROR)
+            task = self.factory.task(stage, partition)
+        return task
+
+    def _revoked(self, partitions: list[Partition]) -> None:
+        """Save the revoked tasks for their next owner, forget them and their held records."""
+        for key in partitions:
+            task = self.tasks.pop(key, None)
+            if task is not None:
+                try:
+                    self._save_task(key, task)
+                except CiwatchError as exc:
+                    # The next owner restores the older snapshot and reads on from its offset.
+                    self._log(f"revoked task not saved: {exc}", level=logging.WARNING)
+            self._saved.pop(key, None)
+        super()._revoked(partitions)
+        if self._writes is not None:
+            self._writes.forget(partitions)
+        gone = set(partitions)
+        for position in [p for p in self._decoded if (p.stream, p.partition or 0) in gone]:
+            del self._decoded[position]
+
+    # -- one batch --------------------------------------------------------------------
+
+    def _normalize(self, records: Sequence[RawRecord]) -> BatchOutcome:
+        """Source records through the pipeline's normalizer; stage records decoded."""
+        stage_of = self.topology.stage_of
+        polled = [record for record in records if stage_of(record.position.stream) is None]
+        outcome = self.pipeline.normalize(polled) if polled else BatchOutcome()
+        for record in records:
+            if stage_of(record.position.stream) is None:
+                continue
+            try:
+                item = decode(record.value, record.position)
+            except (ValueError, KeyError, TypeError, AttributeError, CiwatchError) as exc:
+                outcome.dead_letters.append(_undecodable(record, exc))
+                continue
+            self._decoded[record.position] = item
+            if not isinstance(item, Note):
+                outcome.events.append(item[0])
+        return outcome
+
+    def _process(self, source: ConsumerSource, batch: Batch) -> bool:
+        """Detect on, hand on, deliver and commit one batch; whether it raised alerts."""
+        if self._failure is not None:
+            raise self._failure
+        started = time.perf_counter()
+        source_events, items = self._split(batch)
+        first = self.topology.stages[0]
+        topic = self.topology.topic(first)
+        outgoing = [
+            Outgoing(topic, Topology.key(first, event), encode_event(event, {}), event.time)
+            for event in source_events
+        ]
+        late_before, duplicates_before = self._late_and_duplicates()
+        alerts = []
+        for key, (found, carried) in items.items():
+            raised, handed_on = self.tasks[key].process(found, carried)
+            alerts.extend(raised)
+            outgoing.extend(handed_on)
+        self._produce(outgoing)
+        self._deliver(alerts)
+        self._commit(source, batch)
+        late, duplicates = self._late_and_duplicates()
+        self.metrics.count_batch(
+            (record.position.stream for record in batch.records),
+            source_events,
+            batch.dead_letters,
+            late - late_before,
+            duplicates={k: n - duplicates_before.get(k, 0) for k, n in duplicates.items()},
+            skipped=batch.skipped,
+        )
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return bool(alerts)
+
+    def _split(self, batch: Batch) -> tuple[list[Event], dict[Partition, _Items]]:
+        """The batch's source events, and each stage partition's decoded items."""
+        stage_of = self.topology.stage_of
+        source_events = [e for e in batch.events if stage_of(_stream(e)) is None]
+        items: dict[Partition, _Items] = {}
+        for record in batch.records:
+            position = record.position
+            item = self._decoded.pop(position, None)
+            if item is None:
+                continue  # a source record or a dead letter
+            key = (position.stream, position.partition or 0)
+            if key not in self.tasks:
+                raise SourceError("no task for this partition", where=str(position))
+            found, carried = items.setdefault(key, ([], {}))
+            if isinstance(item, Note):
+                found.append(item)
+            else:
+                found.append(item[0])
+                carried[item[0].id] = item[1]
+        return source_events, items
+
+    def _produce(self, outgoing: list[Outgoing]) -> None:
+        """Every record to its stage's topic in event time, acknowledged by all replicas."""
+        if not outgoing:
+            return
+        outgoing.sort(key=lambda record: record.time)
+        try:
+            sends = [
+                self._producer.send(record.topic, key=record.key.encode(), value=record.value)
+                for record in outgoing
+            ]
+            self._producer.flush(timeout=_PRODUCE_TIMEOUT_S)
+            ends: dict[Partition, int] = {}
+            for sent in sends:
+                written = sent.get(timeout=_PRODUCE_TIMEOUT_S)  # raises the send's error, if any
+                key = (written.topic, written.partition)
+                ends[key] = max(ends.get(key, 0), written.offset + 1)
+        except KafkaError as exc:
+            raise UnreachableError(f"stage records not produced: {exc}", where="stages") from None
+        if self._writes is not None:
+            self._writes.wrote(ends)
+
+    def _commit(self, source: ConsumerSource, batch: Batch) -> None:
+        """Commit the batch, each stage partition's task saved before its first commit."""
+        committed = next_offsets(record.position for record in batch.records)
+        for key, offset in committed.items():
+            task = self.tasks.get(key)
+            if task is None:
+                continue
+            task.offset = offset
+            if not task.saved:
+                # A committed partition always has a snapshot: its next owner never
+                # resumes at a committed offset whose records its state has not seen.
+                self._save_task(key, task)
+        if not source.commit_offsets(committed):
+            self.metrics.commit_refusals.inc()
+            message = "commit refused: the group is rebalancing; the records are read again"
+            self._log(message, level=logging.WARNING)
+
+    def _late_and_duplicates(self) -> tuple[int, dict[str, int]]:
+        late, duplicates = 0, dict[str, int]()
+        for task in self.tasks.values():
+            stats = task.pipeline.stats
+            late += stats.late_events
+            for source, count in stats.duplicates.items():
+                duplicates[source] = duplicates.get(source, 0) + count
+        return late, duplicates
+
+    # -- state ------------------------------------------------------------------------
+
+    def _save_checkpoint(self, source: ConsumerSource) -> None:
+        """Save every owned task that moved on since its last snapshot."""
+        try:
+            for key, task in list(self.tasks.items()):
+                if task.offset is not None and self._saved.get(key) != task.offset:
+                    self._save_task(key, task)
+        except CiwatchError as exc:  # the broker: the previous snapshots stay; tried again later
+            self.metrics.snapshots.labels("error").inc()
+            if not self._checkpoint_failing:
+                self._log(f"changelog save failed: {exc}; retrying quietly", level=logging.ERROR)
+            self._checkpoint_failing = True
+            return
+        if self._checkpoint_failing:
+            self._log("changelog saved again")
+        self._checkpoint_failing = False
+        self.metrics.snapshots.labels("ok").inc()
+
+    def _save_task(self, key: Partition, task: Task) -> None:
+        if task.offset is None:
+            return  # nothing read yet: nothing to keep
+        self._changelogs[task.stage].save(task.partition, task.snapshot(), task.offset)
+        task.saved = True
+        self._saved[key] = task.offset
+
+
+def _stream(event: Event) -> str:
+    return event.position.stream if event.position is not None else ""
+
+
+def _undecodable(record: RawRecord, exc: Exception) -> DeadLetter:
+    return DeadLetter(
+        DeadLetterReason.PARSER_ERROR,
+        f"not an internal record: {type(exc).__name__}: {exc}"[:300],
+        record.position,
+        record.value[:_EXCERPT].decode("utf-8", "replace"),
+        format="ciwatch-internal",
+    )
