@@ -1,7 +1,7 @@
 """Memory per actor of the whole pipeline state, and of its checkpoint.
 
     python bench/memory.py [--actors 10000 50000 100000] [--events-per-actor 12]
-                           [--no-models] [--restore]
+                           [--no-models] [--restore] [--breakdown]
 
 Builds the pipeline exactly as ``ciwatch run`` does with the default config
 (bundled rules and models: the **baseline**), then feeds it ever more
@@ -29,7 +29,9 @@ After each cohort, printed per actor count:
 - the checkpoint: bytes on disk per actor, and the peak RSS (VmHWM, reset
   before) while writing it, above the RSS before;
 - with ``--restore``: a fresh process that builds the pipeline and restores
-  the checkpoint, its peak RSS (what a pod restarted with this state needs).
+  the checkpoint, its peak RSS (what a pod restarted with this state needs);
+- with ``--breakdown``, at the end: the feature store's deep size per actor
+  by key kind and part of a key's state (counter, remembered values, profile).
 
 Nothing here asserts a figure. 100,000 actors take about 4 minutes on two cores.
 """
@@ -185,6 +187,30 @@ def part_sizes(pipeline: Pipeline) -> dict[str, int]:
     }
 
 
+def feature_parts(pipeline: Pipeline) -> dict[str, int]:
+    """Deep sizes of the feature store's parts, per key kind and per part of a key's state.
+
+    Reads the store's tables (private: this is a measurement, not an interface).
+    A key's own string counts with its table; values shared between keys (a
+    country, a user agent, an actor's name in its IP's set) count where first met.
+    """
+    store = pipeline.features
+    seen = {id(store.settings)}
+    seen.update(id(obj) for obj in gc.get_referents(store.settings))
+    sizes: dict[str, int] = {}
+    for kind, table in (("actor", store._actors), ("ip", store._ips), ("target", store._targets)):
+        sizes[f"{kind} table"] = deep_size(list(table), seen) + sys.getsizeof(table)
+        for state in table.values():
+            for name in state.__slots__:
+                value = getattr(state, name)
+                part = f"{kind}.{name}"
+                if isinstance(value, float):
+                    part = f"{kind} state"
+                sizes[part] = sizes.get(part, 0) + deep_size(value, seen)
+            sizes[f"{kind} state"] = sizes.get(f"{kind} state", 0) + sys.getsizeof(state)
+    return sizes
+
+
 def checkpoint_cost(pipeline: Pipeline, directory: Path) -> tuple[int, int]:
     """Bytes written, and the peak RSS above the RSS before, while writing a checkpoint."""
     before = rss()
@@ -239,6 +265,9 @@ def main() -> None:
     parser.add_argument("--events-per-actor", type=int, default=12)
     parser.add_argument("--no-models", action="store_true")
     parser.add_argument("--restore", action="store_true", help="also restore in a fresh process")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also the feature store's deep size by part"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -283,6 +312,13 @@ def main() -> None:
                 flush=True,
             )
             done, previous = target, now
+    if args.breakdown:
+        actors = max(args.actors)
+        parts = feature_parts(pipeline)
+        print("feature store, deep size per actor by part:")
+        for part, size in sorted(parts.items(), key=lambda item: -item[1]):
+            print(f"  {part:16} {size / actors:7,.0f} B")
+        print(f"  {'total':16} {sum(parts.values()) / actors:7,.0f} B")
     groups = sum(pipeline.rules.group_counts().values())
     print(
         f"keys: {pipeline.features.key_counts}; rule groups: {groups};"

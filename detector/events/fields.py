@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from detector.events.model import DeadLetterReason, ParseError
 
@@ -24,6 +24,7 @@ __all__ = [
     "first_str",
     "get",
     "get_path",
+    "is_mapping",
     "parse_time",
     "require",
     "str_or_none",
@@ -49,10 +50,25 @@ _LOOSE_ISO = re.compile(
 )
 
 
+_NEVER_MAPPINGS = frozenset({str, int, float, bool, list, type(None)})
+
+
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, answered without the ABC machinery for JSON's types.
+
+    A negative ``isinstance`` against an ABC costs several times a dict lookup, and
+    parsers ask it of strings, numbers and missing values many times per record.
+    """
+    kind = type(value)
+    if kind is dict:
+        return True
+    return kind not in _NEVER_MAPPINGS and isinstance(value, Mapping)
+
+
 def get(obj: Any, key: str) -> Any:
     """``obj[key]`` for a mapping, trying the data-lake lower-case spelling too; else None."""
     # The exact-type test first: parsed JSON is always a dict, and ABC checks are slow.
-    if type(obj) is not dict and not isinstance(obj, Mapping):
+    if type(obj) is not dict and not is_mapping(obj):
         return None
     value = obj.get(key, _MISSING)
     if value is _MISSING:
@@ -62,29 +78,43 @@ def get(obj: Any, key: str) -> Any:
 
 def get_path(obj: Any, path: str) -> Any:
     """Follow a dotted path (``"userIdentity.sessionIssuer.arn"``); None if absent."""
-    keys = _KEYS.get(path)
-    if keys is None:
-        keys = _KEYS[path] = tuple(path.split("."))
-    for key in keys:
+    steps = _STEPS.get(path)
+    if steps is None:
+        steps = _steps(path)
+    for key, lower in steps:
         # get(), inlined: parsers call this some thirty times per record.
-        if type(obj) is not dict and not isinstance(obj, Mapping):
+        if type(obj) is not dict and not is_mapping(obj):
             return None
         value = obj.get(key, _MISSING)
-        obj = obj.get(key.lower()) if value is _MISSING else value
+        if value is _MISSING:
+            value = None if lower is None else obj.get(lower)
+        obj = value
         if obj is None:
             return None
     return obj
 
 
-_KEYS: dict[str, tuple[str, ...]] = {}
-"""Dotted path → its keys; paths are the parsers' constants, so this stays small."""
+_STEPS: dict[str, tuple[tuple[str, str | None], ...]] = {}
+"""Dotted path → (key, its lower-case spelling or None when it is the same) per step; paths
+are the parsers' constants, so this stays small. A lower-case key is looked up once."""
+
+
+def _steps(path: str) -> tuple[tuple[str, str | None], ...]:
+    steps = tuple((key, None if key.lower() == key else key.lower()) for key in path.split("."))
+    _STEPS[path] = steps
+    return steps
 
 
 def str_or_none(value: Any) -> str | None:
     """A non-empty string form of a scalar, or None for missing, empty and containers."""
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         return value.strip() or None
-    if value is None or isinstance(value, Mapping | list | bool):
+    if (
+        kind is not int
+        and kind is not float
+        and (value is None or is_mapping(value) or isinstance(value, list | bool))
+    ):
         return None
     text = str(value).strip()
     return text or None
@@ -92,12 +122,31 @@ def str_or_none(value: Any) -> str | None:
 
 def first_str(obj: Any, *paths: str) -> str | None:
     """The first of several dotted paths that holds a non-empty scalar, as a string."""
+    # get_path() and str_or_none() inlined: this is the parsers' hottest helper.
+    if type(obj) is not dict and not is_mapping(obj):
+        return None
     for path in paths:
-        value = get_path(obj, path)
+        steps = _STEPS.get(path)
+        if steps is None:
+            steps = _steps(path)
+        value: Any = obj
+        for key, lower in steps:
+            if type(value) is not dict and not is_mapping(value):
+                value = None
+                break
+            found = value.get(key, _MISSING)
+            if found is _MISSING:
+                found = None if lower is None else value.get(lower)
+            value = found
+            if value is None:
+                break
         if value is None:
             continue
-        text = str_or_none(value)
-        if text is not None:
+        if type(value) is str:
+            text: str | None = value.strip()
+        else:
+            text = str_or_none(value)
+        if text:
             return text
     return None
 
@@ -199,8 +248,11 @@ def _from_iso(text: str) -> datetime:
 def _from_epoch(number: float) -> datetime:
     if not math.isfinite(number):
         raise ValueError("not a finite number")
-    divisor = next(scale for bound, scale in _EPOCH_SCALES if abs(number) < bound)
-    return datetime.fromtimestamp(number / divisor, tz=UTC)
+    magnitude = abs(number)
+    for bound, divisor in _EPOCH_SCALES:  # the last bound is infinite: one always fits
+        if magnitude < bound:
+            return datetime.fromtimestamp(number / divisor, tz=UTC)
+    raise AssertionError("unreachable: the last epoch bound is infinite")
 
 
 def require(value: str | None, what: str) -> str:

@@ -21,6 +21,7 @@ import orjson
 from detector.errors import ConfigError
 from detector.events.decoding import decode_json, deeper_than, too_deep
 from detector.events.envelopes import Failed, Found, Opener, Reader
+from detector.events.fields import is_mapping
 from detector.events.model import (
     ActorType,
     DeadLetter,
@@ -31,6 +32,7 @@ from detector.events.model import (
     SkipReason,
 )
 from detector.events.parsers import PARSERS, Parsed, Parser
+from detector.events.parsers.choice import ParserChoice
 from detector.events.taxonomy import Taxonomy
 from detector.sources.framing import (
     BOM,
@@ -101,7 +103,7 @@ class Normalizer:
         self.taxonomy = taxonomy
         self.limits = limits or Limits()
         self._parsers = dict(parsers) if parsers else {n: cls() for n, cls in PARSERS.items()}
-        self._detect_order = sorted(self._parsers.values(), key=lambda p: (p.priority, p.name))
+        self._detection = ParserChoice(self._parsers.values())
         self._formats = dict(formats or {})
         for where, name in [*self._formats.items(), ("default_format", default_format)]:
             if name != AUTO and name not in self._parsers:
@@ -273,7 +275,7 @@ class Normalizer:
     def _normalize_doc(
         self, doc: Any, position: Position, fallback_time: Any = None
     ) -> Event | DeadLetter:
-        if not isinstance(doc, Mapping):
+        if not is_mapping(doc):
             detail = f"{type(doc).__name__}, not an object"
             return _dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, doc)
         parser = self._choose(doc, position.stream)
@@ -309,10 +311,7 @@ class Normalizer:
         name = self._formats.get(stream, self._default_format)
         if name != AUTO:
             return self._parsers[name]
-        for parser in self._detect_order:
-            if parser.matches(doc):
-                return parser
-        return None
+        return self._detection.choose(doc)
 
     def _build(
         self, source: str, parsed: Parsed, doc: Mapping[str, Any], position: Position

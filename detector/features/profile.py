@@ -14,6 +14,8 @@ _PROFILE_LIMIT = 1 << 31  # halve the profile before a count could overflow arra
 # 256 events in one hour of the week, and a profile per actor is 168 counts.
 _WIDER = {"B": "H", "H": "I"}
 _SMALLEST = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32))
+# Up to this many active hours a profile keeps (hour, count) pairs, not 168 counts.
+_SPARSE_HOURS = 48
 
 
 def hour_of_week(time: float) -> int:
@@ -25,34 +27,64 @@ class HourOfWeekProfile:
     """How many of a key's events fell in each of the 168 hours of the week (UTC).
 
     Counts are halved when one would overflow, so very old habits fade slowly.
-    They are held in the narrowest array that fits them (1, 2 or 4 bytes each).
+    They are held in the narrowest array that fits them (1, 2 or 4 bytes each)
+    and, while the key was active in few hours, only for those hours: most
+    actors are, and 168 counts would be most of a small actor's memory.
     """
 
-    __slots__ = ("_active", "_counts", "_total")
+    __slots__ = ("_active", "_counts", "_hours", "_total")
 
     def __init__(self) -> None:
-        self._counts = array("B", bytes(HOURS_PER_WEEK))
+        # Sparse: _counts[i] counts hour _hours[i]. Dense (_hours None): one count per hour.
+        self._hours: bytearray | None = bytearray()
+        self._counts = array("B")
         self._total = 0
         self._active = 0
 
+    def _count(self, hour: int) -> int:
+        hours = self._hours
+        if hours is None:
+            return self._counts[hour]
+        position = hours.find(hour)
+        return self._counts[position] if position >= 0 else 0
+
+    def _slot(self, hour: int) -> int:
+        """Where ``hour``'s count is in ``_counts``, made room for if need be."""
+        hours = self._hours
+        if hours is None:
+            return hour
+        position = hours.find(hour)
+        if position >= 0:
+            return position
+        if len(hours) < _SPARSE_HOURS:
+            hours.append(hour)
+            self._counts.append(0)
+            return len(hours) - 1
+        dense = array(self._counts.typecode, bytes(HOURS_PER_WEEK * self._counts.itemsize))
+        for known, count in zip(hours, self._counts, strict=True):
+            dense[known] = count
+        self._hours, self._counts = None, dense
+        return hour
+
     def add(self, time: float) -> None:
         hour = hour_of_week(time)
-        count = self._counts[hour]
+        slot = self._slot(hour)
+        count = self._counts[slot]
         if count >= _PROFILE_LIMIT:
             self._halve()
-            count = self._counts[hour]
+            count = self._counts[slot]
         elif not count:
             self._active += 1
         try:
-            self._counts[hour] = count + 1
+            self._counts[slot] = count + 1
         except OverflowError:
             self._counts = array(_WIDER[self._counts.typecode], self._counts)
-            self._counts[hour] = count + 1
+            self._counts[slot] = count + 1
         self._total += 1
 
     def share(self, time: float) -> float:
         """The share of the counted events in the hour of week of ``time`` (0 if none)."""
-        return self._counts[hour_of_week(time)] / self._total if self._total else 0.0
+        return self._count(hour_of_week(time)) / self._total if self._total else 0.0
 
     def share_and_rarity(self, time: float) -> tuple[float, float]:
         """:meth:`share`, and how surprising the hour of ``time`` is for the key.
@@ -62,7 +94,7 @@ class HourOfWeekProfile:
         history gives ``ln 168`` (about 5.12), a usual hour little, and an
         hour never used more the longer the history.
         """
-        count = self._counts[hour_of_week(time)]
+        count = self._count(hour_of_week(time))
         total = self._total
         share = count / total if total else 0.0
         return share, log((total + HOURS_PER_WEEK) / (count + 1))
@@ -77,14 +109,17 @@ class HourOfWeekProfile:
         return self._active
 
     def _halve(self) -> None:
-        for hour, count in enumerate(self._counts):
-            self._counts[hour] = count // 2
+        for slot, count in enumerate(self._counts):
+            self._counts[slot] = count // 2
         self._total = sum(self._counts)
-        self._active = HOURS_PER_WEEK - self._counts.count(0)
+        self._active = len(self._counts) - self._counts.count(0)
 
     def to_state(self) -> list[list[int]]:
         """Plain JSON: ``[hour, count]`` for the hours with a count."""
-        return [[hour, count] for hour, count in enumerate(self._counts) if count]
+        hours = range(HOURS_PER_WEEK) if self._hours is None else self._hours
+        return sorted(
+            [hour, count] for hour, count in zip(hours, self._counts, strict=True) if count
+        )
 
     @classmethod
     def from_state(cls, state: list[list[int]]) -> HourOfWeekProfile:
@@ -96,7 +131,12 @@ class HourOfWeekProfile:
         profile = cls()
         largest = max(counts)
         typecode = next(code for code, bound in _SMALLEST if largest < bound)
-        profile._counts = array(typecode, counts)
+        active = [hour for hour, count in enumerate(counts) if count]
+        if len(active) <= _SPARSE_HOURS:
+            profile._hours = bytearray(active)
+            profile._counts = array(typecode, [counts[hour] for hour in active])
+        else:
+            profile._hours, profile._counts = None, array(typecode, counts)
         profile._total = sum(counts)
-        profile._active = HOURS_PER_WEEK - profile._counts.count(0)
+        profile._active = len(active)
         return profile

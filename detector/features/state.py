@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from detector.errors import ConfigError
 from detector.features.profile import HourOfWeekProfile
+from detector.features.remembered import RememberedValues
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_DISTINCT_FIELDS,
@@ -67,35 +68,39 @@ class TrackedField(NamedTuple):
 class ActorState:
     """One actor: its first and newest event time, counters, remembered values and profile."""
 
-    __slots__ = ("counter", "first", "last", "profile", "sets")
+    __slots__ = ("counter", "first", "last", "profile", "remembered")
 
     def __init__(self, time: float, counter: WindowCounter) -> None:
         self.first = time
         self.last = time
         self.counter = counter
-        self.sets: dict[str, FirstSeenSet] = {}
+        self.remembered = RememberedValues()
         self.profile = HourOfWeekProfile()
 
-    def to_state(self) -> dict[str, Any]:
+    def to_state(self, fields: tuple[TrackedField, ...]) -> dict[str, Any]:
+        """Plain JSON; ``fields``: the store's remembered fields, by field number."""
+        names = tuple(field.name for field in fields)
+        limits = tuple(field.limits for field in fields)
         return {
             "first": self.first,
             "last": self.last,
             "counter": self.counter.to_state(),
-            "sets": {field: seen.to_state() for field, seen in self.sets.items()},
+            "sets": self.remembered.to_state(names, limits),
             "profile": self.profile.to_state(),
         }
 
     @classmethod
     def from_state(
-        cls, spec: WindowSpec, limits: Mapping[str, SetLimits], state: Mapping[str, Any]
+        cls, spec: WindowSpec, numbers: dict[str, int], state: Mapping[str, Any]
     ) -> ActorState:
-        """Rebuild from :meth:`to_state`; sets of fields no longer remembered are left out."""
+        """Rebuild from :meth:`to_state`; sets of fields no longer remembered are left out.
+
+        ``numbers``: the name → number of each field the store remembers.
+        """
         counter = WindowCounter.from_state(spec, state["counter"])
         actor = cls(float(state["first"]), counter)
         actor.last = float(state["last"])
-        for field, rows in state["sets"].items():
-            if field in limits:
-                actor.sets[field] = FirstSeenSet.from_state(limits[field], rows)
+        actor.remembered = RememberedValues.from_state(numbers, state["sets"])
         actor.profile = HourOfWeekProfile.from_state(state["profile"])
         return actor
 

@@ -45,7 +45,6 @@ from detector.features.state import (
     check_snapshot,
     count_key,
     snapshot_header,
-    trim_set,
 )
 from detector.features.vector import FeatureLayout, FeatureVector
 from detector.features.windows import (
@@ -121,6 +120,7 @@ class FeatureStore:
             self._spec.seconds[-1], settings.max_values_per_set, remember_first=False
         )
         self._fields = actor_fields(settings, self._tracked_limits, self._window_limits)
+        self._field_numbers = {field.name: number for number, field in enumerate(self._fields)}
         self._actors: dict[str, ActorState] = {}
         self._ips: dict[str, KeyState] = {}
         self._targets: dict[str, KeyState] = {}
@@ -243,28 +243,25 @@ class FeatureStore:
         learning = time - state.first < self._learning_period
         increments = [increment] * len(ids)
         counter = state.counter
-        sets = state.sets
+        remembered = state.remembered
         attributes = event.attributes
         new_values: dict[str, str] = {}
         new_units = 0
-        full: list[tuple[FirstSeenSet, int]] = []
+        full: list[int] = []
         # Values seen again usually were all last seen at the actor's previous
         # event: their units move between the same buckets together, in one call.
         moving_from, moving = 0.0, 0
-        for name, on_event, unit, tracked, limits in self._fields:
+        for number, (name, on_event, unit, tracked, limits) in enumerate(self._fields):
             value = getattr(event, name) if on_event else attributes.get(name)
             if not value:
                 continue
-            seen = sets.get(name)
-            if seen is None:
-                seen = sets[name] = FirstSeenSet(limits)
-            previous = seen.observe(value, time)
+            previous = remembered.observe(number, value, time, limits)
             if previous is None:
                 if tracked:
                     new_values[name] = value
                 new_units += unit
-                if seen.full:
-                    full.append((seen, unit))
+                if remembered.full(number, limits):
+                    full.append(number)
             elif unit and previous < time:
                 if previous != moving_from and moving:
                     counter.move(moving_from, ids, moving, increments)
@@ -278,8 +275,11 @@ class FeatureStore:
         if new_units:
             increments = [count + new_units for count in increments]
         counts = counter.add(ids, increments)
-        for seen, unit in full:  # after add, so a dropped value is taken back exactly
-            trim_set(seen, time, counter, unit)
+        for number in full:  # after add, so a dropped value is taken back exactly
+            field = self._fields[number]
+            for last in remembered.trim(number, time, field.limits):
+                if field.unit:
+                    counter.discard(last, field.unit)
         return state, counts, new_values, learning
 
     def _new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
@@ -374,15 +374,16 @@ class FeatureStore:
             "learning": 1 if history < self._learning_period else 0,
         }
         for field in self.settings.tracked:
-            seen = state.sets.get(field)
-            baseline[f"known.{field}"] = len(seen) if seen is not None else 0
+            baseline[f"known.{field}"] = state.remembered.count(self._field_numbers[field])
         return baseline
 
     def known_values(self, actor: str, field: str, limit: int = 10) -> tuple[str, ...]:
         """The values of ``field`` the actor is remembered with, most recently seen first."""
         state = self._actors.get(actor)
-        seen = state.sets.get(field) if state is not None else None
-        return tuple(seen.recent(limit)) if seen is not None else ()
+        number = self._field_numbers.get(field)
+        if state is None or number is None:
+            return ()
+        return tuple(state.remembered.recent(number, limit))
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state as versioned plain JSON data (see :meth:`restore`)."""
@@ -391,7 +392,7 @@ class FeatureStore:
             "watermark": self._watermark,
             "late_events": self.late_events,
             "evicted_keys": self.evicted_keys,
-            "actors": {name: state.to_state() for name, state in self._actors.items()},
+            "actors": {name: state.to_state(self._fields) for name, state in self._actors.items()},
             "ips": {ip: state.to_state() for ip, state in self._ips.items()},
             "targets": {target: state.to_state() for target, state in self._targets.items()},
         }
@@ -423,10 +424,9 @@ class FeatureStore:
         self._watermark = None if data["watermark"] is None else float(data["watermark"])
         self.late_events = int(data["late_events"])
         self.evicted_keys = int(data["evicted_keys"])
-        limits = {field.name: field.limits for field in self._fields}
-        spec, window_limits = self._spec, self._window_limits
+        spec, window_limits, numbers = self._spec, self._window_limits, self._field_numbers
         for name, state in data["actors"].items():
-            self._actors[intern(name)] = ActorState.from_state(spec, limits, state)
+            self._actors[intern(name)] = ActorState.from_state(spec, numbers, state)
         for ip, state in data["ips"].items():
             self._ips[intern(ip)] = KeyState.from_state(spec, window_limits, state)
         for target, state in data["targets"].items():

@@ -8,22 +8,27 @@ clock, so replaying the same events gives the same numbers.
   of width ``window / 60``; its count covers the buckets ending at the key's
   newest time, so a window's edge is exact to one bucket. Memory per window is
   at most 60 buckets, whatever the event rate.
-- :class:`FirstSeenSet` remembers values with their last (and optionally
-  first) sighting, capped, forgetting values unseen for ``forget_after``.
-  Counting each value once, in the bucket of its last sighting, turns a
-  counter channel into a distinct count per window.
+- :class:`FirstSeenSet` (:mod:`detector.features.seen`, re-exported here)
+  remembers values with their last (and optionally first) sighting, capped,
+  forgetting values unseen for ``forget_after``. Counting each value once, in
+  the bucket of its last sighting, turns a counter channel into a distinct
+  count per window.
 
-Every class has ``to_state()`` / ``from_state()`` with plain JSON data. The
-classes hold only ints and floats in dicts and arrays, which the garbage
-collector does not track: a store holds millions of them.
+Every class has ``to_state()`` / ``from_state()`` with plain JSON data. A
+store holds millions of these objects, so they keep numbers in flat arrays
+and lists rather than dicts of int and float objects (docs/features.md,
+"Memory bounds").
 """
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from itertools import pairwise
-from sys import intern
+from itertools import accumulate, pairwise
 from typing import Any
+
+from detector.features.seen import FirstSeenSet, SetLimits
 
 __all__ = [
     "BUCKETS_PER_WINDOW",
@@ -102,6 +107,12 @@ class WindowCounter:
     time lands in its own bucket while that bucket is still in the window,
     otherwise it is ignored for that window.
 
+    The buckets of every window live in two flat sequences, window after
+    window, each window's run sorted by bucket: their ids in one
+    ``array("q")`` and their packed counts in one list. A counter exists per
+    actor, IP and target, and this costs a third of a dict per window keyed by
+    bucket-id ints.
+
     >>> spec = WindowSpec([300.0])
     >>> counter = WindowCounter(spec)
     >>> _ = counter.add(spec.bucket_ids(1000.0), [lane(0) + lane(1)])
@@ -111,14 +122,18 @@ class WindowCounter:
     [0, 0]
     """
 
-    __slots__ = ("_buckets", "_newest", "_spec", "_totals")
+    __slots__ = ("_counts", "_ids", "_marks", "_spec", "_totals")
 
     def __init__(self, spec: WindowSpec) -> None:
         self._spec = spec
         windows = len(spec.widths)
-        self._buckets: list[dict[int, int]] = [{} for _ in range(windows)]
+        self._ids = array("q")
+        self._counts: list[int] = []
+        # The newest bucket of each window, then how many buckets each window
+        # holds: window w's run starts after the runs of windows 0 .. w-1. Every
+        # method walks the windows in order, adding up where each run starts.
+        self._marks = array("q", [_NO_BUCKET] * windows + [0] * windows)
         self._totals = [0] * windows
-        self._newest = [_NO_BUCKET] * windows
 
     def add(self, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
         """Add the packed ``increments[w]`` to bucket ``ids[w]``; the packed totals per window.
@@ -126,26 +141,56 @@ class WindowCounter:
         The returned list is the counter's own: read it, do not keep or change it.
         """
         span = self._spec.buckets
-        newest_of = self._newest
-        totals = self._totals
+        marks, keys, counts, totals = self._marks, self._ids, self._counts, self._totals
+        windows = len(totals)
+        start = 0
         for window, bucket in enumerate(ids):
-            newest = newest_of[window]
-            if bucket > newest:
-                self._advance(window, bucket, newest)
-            elif bucket <= newest - span:
-                continue  # already outside this window
+            newest = marks[window]
             increment = increments[window]
-            if increment:
-                buckets = self._buckets[window]
-                count = buckets.get(bucket)
-                if count is not None:
-                    buckets[bucket] = count + increment
+            length = marks[windows + window]
+            if bucket > newest:
+                marks[window] = bucket
+                if length and keys[start] <= bucket - span:
+                    length = self._expire(window, start, length, bucket, newest)
+                if increment:  # the newest bucket goes last in its window's run
+                    keys.insert(start + length, bucket)
+                    counts.insert(start + length, increment)
+                    marks[windows + window] = length = length + 1
+                    totals[window] += increment
+            elif increment and bucket > newest - span:
+                end = start + length
+                if length and keys[end - 1] == bucket:
+                    counts[end - 1] += increment
                 else:
-                    buckets[bucket] = increment
-                    if bucket < newest:
-                        self._sort(window)
+                    position = bisect_left(keys, bucket, start, end)
+                    if position < end and keys[position] == bucket:
+                        counts[position] += increment
+                    else:  # rare: an out-of-order time opens a bucket within the run
+                        keys.insert(position, bucket)
+                        counts.insert(position, increment)
+                        marks[windows + window] = length = length + 1
                 totals[window] += increment
+            start += length
         return totals
+
+    def _expire(self, window: int, start: int, length: int, bucket: int, previous: int) -> int:
+        """Drop the buckets of ``window`` now older than its span; how many it keeps."""
+        end = start + length
+        cutoff = bucket - self._spec.buckets
+        if previous <= cutoff:  # idle for a whole window: all expired
+            stop = end
+            self._totals[window] = 0
+        elif length == 1 or self._ids[start + 1] > cutoff:  # most often: just the oldest
+            stop = start + 1
+            self._totals[window] -= self._counts[start]
+        else:
+            stop = bisect_right(self._ids, cutoff, start, end)
+            self._totals[window] -= sum(self._counts[start:stop])
+        del self._ids[start:stop]
+        del self._counts[start:stop]
+        length -= stop - start
+        self._marks[len(self._totals) + window] = length
+        return length
 
     def move(self, previous: float, ids: Sequence[int], unit: int, increments: list[int]) -> None:
         """A distinct value counted (``unit``) at time ``previous`` is seen again in ``ids``.
@@ -154,70 +199,70 @@ class WindowCounter:
         ``unit`` to ``increments`` for those windows, for the coming :meth:`add`.
         """
         nested = self._spec.nested
+        span = self._spec.buckets
+        marks, keys, counts, totals = self._marks, self._ids, self._counts, self._totals
+        windows = len(totals)
+        start = 0
         for window, width in enumerate(self._spec.widths):
             old = int(previous // width)
             if old == ids[window]:
                 if nested:
                     return
+                start += marks[windows + window]
                 continue
-            buckets = self._buckets[window]
-            count = buckets.get(old)
-            if count is not None:
-                buckets[old] = count - unit
-                self._totals[window] -= unit
+            end = start + marks[windows + window]
+            # Every bucket a window holds is newer than its newest minus its span.
+            if old > marks[window] - span:
+                position = end - 1  # most often the value was last seen in the newest bucket
+                if position < start or keys[position] != old:
+                    position = bisect_left(keys, old, start, end)
+                if position < end and keys[position] == old:
+                    counts[position] -= unit
+                    totals[window] -= unit
             increments[window] += unit
+            start = end
 
     def discard(self, time: float, unit: int) -> None:
         """Take back ``unit`` counted at ``time``, in the windows still holding its bucket."""
+        marks, keys, totals = self._marks, self._ids, self._totals
+        windows = len(totals)
+        start = 0
         for window, width in enumerate(self._spec.widths):
-            buckets = self._buckets[window]
             bucket = int(time // width)
-            count = buckets.get(bucket)
-            if count is not None:
-                buckets[bucket] = count - unit
-                self._totals[window] -= unit
+            end = start + marks[windows + window]
+            position = bisect_left(keys, bucket, start, end)
+            if position < end and keys[position] == bucket:
+                self._counts[position] -= unit
+                totals[window] -= unit
+            start = end
 
     def counts(self, now: float) -> list[int]:
         """Per window, the packed totals of the window ending at ``now`` (own list: read only)."""
+        marks, windows = self._marks, len(self._totals)
+        start = 0
         for window, bucket in enumerate(self._spec.bucket_ids(now)):
-            if bucket > self._newest[window]:
-                self._advance(window, bucket, self._newest[window])
+            length = marks[windows + window]
+            newest = marks[window]
+            if bucket > newest:
+                marks[window] = bucket
+                if length and self._ids[start] <= bucket - self._spec.buckets:
+                    length = self._expire(window, start, length, bucket, newest)
+            start += length
         return self._totals
 
-    def _advance(self, window: int, bucket: int, previous: int) -> None:
-        """Make ``bucket`` the newest of ``window`` (after ``previous``); drop what fell out."""
-        self._newest[window] = bucket
-        buckets = self._buckets[window]
-        if not buckets:
-            return
-        cutoff = bucket - self._spec.buckets
-        if previous <= cutoff:  # idle for a whole window: everything expired
-            buckets.clear()
-            self._totals[window] = 0
-            return
-        while True:
-            oldest = next(iter(buckets))
-            if oldest > cutoff:
-                return
-            self._totals[window] -= buckets.pop(oldest)
-            if not buckets:
-                return
-
-    def _sort(self, window: int) -> None:
-        # Rare: an out-of-order time opened a bucket. Keep buckets sorted so
-        # expiry can stop at the first bucket still inside the window.
-        buckets = self._buckets[window]
-        ordered = sorted(buckets.items())
-        buckets.clear()
-        buckets.update(ordered)
+    def _windows(self) -> list[list[tuple[int, int]]]:
+        """Per window, its ``(bucket, packed count)`` pairs in bucket order."""
+        pairs = list(zip(self._ids, self._counts, strict=True))
+        ends = accumulate(self._marks[len(self._totals) :], initial=0)
+        return [pairs[start:end] for start, end in pairwise(ends)]
 
     def to_state(self) -> dict[str, Any]:
         """Plain JSON: per window the newest bucket and ``[bucket, count per channel...]`` rows."""
+        newest = self._marks[: len(self._totals)]
         return {
-            "newest": [None if newest == _NO_BUCKET else newest for newest in self._newest],
+            "newest": [None if bucket == _NO_BUCKET else bucket for bucket in newest],
             "buckets": [
-                [[bucket, *_lanes(count)] for bucket, count in buckets.items()]
-                for buckets in self._buckets
+                [[bucket, *_lanes(count)] for bucket, count in pairs] for pairs in self._windows()
             ],
         }
 
@@ -226,135 +271,21 @@ class WindowCounter:
         """Rebuild a counter from :meth:`to_state`; raises ``ValueError`` if it does not fit."""
         counter = cls(spec)
         newest, rows_per_window = state["newest"], state["buckets"]
-        if len(newest) != len(spec.widths) or len(rows_per_window) != len(spec.widths):
+        windows = len(spec.widths)
+        if len(newest) != windows or len(rows_per_window) != windows:
             raise ValueError("counter state has a different number of windows")
         for window, rows in enumerate(rows_per_window):
-            counter._newest[window] = _NO_BUCKET if newest[window] is None else int(newest[window])
-            buckets = counter._buckets[window]
+            counter._marks[window] = _NO_BUCKET if newest[window] is None else int(newest[window])
+            buckets: dict[int, int] = {}
             for bucket, *counts in rows:
                 if not all(0 <= int(count) <= LANE_MASK for count in counts):
                     raise ValueError(f"bucket {bucket} has a count out of range")
                 buckets[int(bucket)] = sum(
                     lane(channel) * int(count) for channel, count in enumerate(counts)
                 )
+            for bucket in sorted(buckets):
+                counter._ids.append(bucket)
+                counter._counts.append(buckets[bucket])
+            counter._marks[windows + window] = len(buckets)
             counter._totals[window] = sum(buckets.values())
         return counter
-
-
-class SetLimits:
-    """How a :class:`FirstSeenSet` forgets: after ``forget_after`` unseen, or beyond ``cap`` values.
-
-    ``remember_first``: also keep each value's first sighting (first-seen sets
-    do; sets that only count distinct values do not need it).
-    """
-
-    __slots__ = ("cap", "forget_after", "remember_first")
-
-    def __init__(self, forget_after: float, cap: int, *, remember_first: bool = True) -> None:
-        self.forget_after = forget_after
-        self.cap = cap
-        self.remember_first = remember_first
-
-
-class FirstSeenSet:
-    """Values with their last (and first) sighting, at most about ``cap`` of them.
-
-    ``observe(value, t)`` returns the value's previous last sighting, or
-    ``None`` when the value is new: never seen, not seen for ``forget_after``
-    (its first sighting then restarts at ``t``), or dropped from a full set.
-    When new values make the set exceed ``cap`` (:attr:`full`), the owner
-    calls :meth:`trim`: forgotten values go and, if that is not enough, the
-    least recently seen ones down to three quarters of ``cap``. Trimming in
-    batches keeps ``observe`` O(1) (the set is never reordered); ``trim``
-    returns the dropped values' last sightings so a distinct count can take
-    them back.
-
-    >>> seen = FirstSeenSet(SetLimits(forget_after=86400.0, cap=8))
-    >>> seen.observe("DE", 0.0) is None, seen.observe("DE", 60.0)
-    (True, 0.0)
-    >>> seen.observe("DE", 60.0 + 86400.0) is None
-    True
-    """
-
-    __slots__ = ("_first", "_last", "_limits")
-
-    def __init__(self, limits: SetLimits) -> None:
-        self._limits = limits
-        self._last: dict[str, float] = {}
-        self._first: dict[str, float] | None = {} if limits.remember_first else None
-
-    def observe(self, value: str, time: float) -> float | None:
-        """Record ``value`` seen at ``time``; its previous last sighting, ``None`` if new."""
-        last = self._last.get(value)
-        if last is None or time - last >= self._limits.forget_after:
-            if last is None:
-                # One copy of a value many keys share (a country, a user agent, an
-                # actor seen on many IPs) instead of one per key: every event brings
-                # its own copy of each string.
-                value = intern(value)
-            self._last[value] = time
-            if self._first is not None:
-                self._first[value] = time
-            return None
-        if time > last:
-            self._last[value] = time
-        elif self._first is not None and time < self._first[value]:
-            self._first[value] = time
-        return last
-
-    @property
-    def full(self) -> bool:
-        """More values than ``cap``: time to :meth:`trim`."""
-        return len(self._last) > self._limits.cap
-
-    def trim(self, now: float) -> list[float]:
-        """Drop forgotten values, then the least recently seen down to 3/4 of ``cap``.
-
-        Returns the last sightings of the dropped values.
-        """
-        horizon = now - self._limits.forget_after
-        kept = [value for value, last in self._last.items() if last > horizon]
-        keep = max(1, self._limits.cap * 3 // 4)
-        if len(kept) > keep:
-            recent = set(sorted(kept, key=self._last.__getitem__, reverse=True)[:keep])
-            kept = [value for value in kept if value in recent]
-        chosen = set(kept)
-        dropped = [last for value, last in self._last.items() if value not in chosen]
-        self._last = {value: self._last[value] for value in kept}
-        if self._first is not None:
-            self._first = {value: self._first[value] for value in kept}
-        return dropped
-
-    def __contains__(self, value: object) -> bool:
-        return value in self._last
-
-    def __len__(self) -> int:
-        return len(self._last)
-
-    def first_seen(self, value: str) -> float | None:
-        """When ``value`` was first seen (since last forgotten); ``None`` if not remembered."""
-        return self._first.get(value) if self._first is not None else None
-
-    def last_seen(self, value: str) -> float | None:
-        return self._last.get(value)
-
-    def recent(self, limit: int | None = None) -> list[str]:
-        """The values, most recently seen first (at most ``limit``)."""
-        return sorted(self._last, key=self._last.__getitem__, reverse=True)[:limit]
-
-    def to_state(self) -> list[list[Any]]:
-        """Plain JSON: ``[value, last]`` or ``[value, last, first]`` rows, in the set's order."""
-        first = self._first
-        if first is None:
-            return [[value, last] for value, last in self._last.items()]
-        return [[value, last, first[value]] for value, last in self._last.items()]
-
-    @classmethod
-    def from_state(cls, limits: SetLimits, state: list[list[Any]]) -> FirstSeenSet:
-        seen = cls(limits)
-        for value, last, *first in state:
-            name = intern(str(value))
-            seen._last[name] = float(last)
-            if seen._first is not None:
-                seen._first[name] = float(first[0]) if first else float(last)
-        return seen

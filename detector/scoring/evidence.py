@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from detector.scoring.quantile_kernel import compiled_update
+
 __all__ = ["ActorQuantiles", "EvidenceRule", "is_context", "is_evidence_capable"]
 
 _MIN_STEP = 0.05
@@ -57,6 +59,7 @@ _RESOLUTION = 0.1
 _STATE_VERSION = 1
 
 Row = npt.NDArray[np.float64]
+Rows = npt.NDArray[np.float64]
 
 
 def is_evidence_capable(feature: str) -> bool:
@@ -141,6 +144,55 @@ class ActorQuantiles:
         track.estimate += step * (self.quantile - below)
         np.maximum(track.estimate, 0.0, out=track.estimate)
         track.rows += 1
+
+    def update_rows(self, family: str, actors: Sequence[str], logged: Rows) -> None:
+        """:meth:`update` with each row of ``logged`` in order (``actors[i]``'s row ``i``),
+        in one compiled call when the kernel is running; the same estimates either way."""
+        if not actors:
+            return
+        kernel = compiled_update(len(actors))
+        slots: dict[str, int] = {}
+        order = [slots.setdefault(actor, len(slots)) for actor in actors]
+        tracks = [self._tracks.get((family, actor)) for actor in slots]
+        width = logged.shape[1]
+        if (
+            kernel is None
+            or len(self._tracks) + tracks.count(None) > self._max  # someone is forgotten
+            # A restored track of another width, or of no rows, is not what the kernel moves.
+            or any(t is not None and (len(t.estimate) != width or t.rows < 1) for t in tracks)
+        ):
+            for actor, row in zip(actors, logged, strict=True):
+                self.update(family, actor, row)
+            return
+        estimates = np.zeros((len(slots), width))
+        counts = np.zeros(len(slots), dtype=np.int64)
+        for slot, track in enumerate(tracks):
+            if track is not None:
+                estimates[slot] = track.estimate
+                counts[slot] = track.rows
+        kernel(estimates, counts, np.array(order, dtype=np.int64), logged, self.quantile, _MIN_STEP)
+        self._store(family, slots, tracks, estimates, counts, order)
+
+    def _store(
+        self,
+        family: str,
+        slots: dict[str, int],
+        tracks: list[_Track | None],
+        estimates: Rows,
+        counts: npt.NDArray[np.int64],
+        order: list[int],
+    ) -> None:
+        """Write a batch's estimates back, in the recency order its rows one by one leave."""
+        last = {slot: index for index, slot in enumerate(order)}
+        actors = list(slots)
+        for slot in sorted(last, key=last.__getitem__):
+            track, key = tracks[slot], (family, actors[slot])
+            if track is None:
+                self._tracks[key] = _Track(estimates[slot].copy(), int(counts[slot]))
+            else:
+                track.estimate[:] = estimates[slot]
+                track.rows = int(counts[slot])
+                self._tracks.move_to_end(key)
 
     def snapshot(self) -> dict[str, Any]:
         """Plain JSON data: ``[family, actor, rows, [estimates]]`` per tracked actor.

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detector.errors import CiwatchError
-from detector.scoring.forest_walk import compiled_walk
+from detector.scoring.forest_walk import Packed, compiled_walk, pack
 
 __all__ = ["FOREST_ARRAYS", "Forest", "ForestError", "forest_arrays"]
 
@@ -100,6 +100,7 @@ class Forest:
     children: npt.NDArray[np.intp]  # flat (left, right) pairs; a leaf points at itself twice
     feature: npt.NDArray[np.intp]  # 0 at leaves, where it is never used to choose
     depth: int
+    packed: Packed  # the same nodes, as the compiled walk reads them
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, npt.NDArray[Any]]) -> Forest:
@@ -123,6 +124,8 @@ class Forest:
             or np.any(np.diff(offsets) < 1)
         ):
             raise ForestError("offsets do not split the nodes into trees")
+        if nodes >= 2**31:  # the compiled walk indexes nodes with int32
+            raise ForestError(f"{nodes} nodes, more than a forest may have")
         if {len(right), len(feature), len(threshold), len(path_length)} != {nodes}:
             raise ForestError("node arrays of different lengths")
         if denominator.shape != () or not np.all(np.isfinite(path_length)):
@@ -147,7 +150,10 @@ class Forest:
         kept = {name: arrays[name] for name in FOREST_ARRAYS}
         roots = offsets[:-1].astype(np.intp)
         depth = _depth(children, roots)
-        return cls(kept, roots, children.ravel(), np.maximum(feature, 0).astype(np.intp), depth)
+        flat_children = children.ravel()
+        split_on = np.maximum(feature, 0).astype(np.intp)
+        packed = pack(roots, flat_children, split_on, threshold)
+        return cls(kept, roots, flat_children, split_on, depth, packed)
 
     def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
         """The arrays it was built from (see :data:`FOREST_ARRAYS`)."""
@@ -181,16 +187,8 @@ class Forest:
         walk = compiled_walk(len(rows))
         if walk is not None:
             leaves = np.empty((len(rows), len(self.roots)), dtype=np.intp)
-            limits = threshold.astype(np.float64, copy=False)
-            walk(
-                np.ascontiguousarray(rows),
-                self.roots,
-                self.children,
-                self.feature,
-                limits,
-                self.depth,
-                leaves,
-            )
+            # The rows hold float32 values (see scores): back to float32 exactly.
+            walk(rows.astype(np.float32), *self.packed, self.depth, leaves)
             return leaves
         flat_rows = rows.ravel()
         starts = (np.arange(len(rows), dtype=np.intp) * rows.shape[1])[:, None]

@@ -203,8 +203,7 @@ class AnomalyScorer:
             return
         matrix = feature_matrix(members, family.features)
         logged = np.log1p(np.maximum(matrix, 0.0))
-        for index, observation in enumerate(members):
-            self.history.update(family.name, observation.event.actor, logged[index])
+        self.history.update_rows(family.name, [o.event.actor for o in members], logged)
 
     def _score_family(
         self, prepared: _Prepared, members: list[Observation], mature: set[int]
@@ -220,39 +219,59 @@ class AnomalyScorer:
         if scored:
             raw[scored] = model.raw_scores(matrix[scored])
             scores[scored] = model.calibration.normalize(raw[scored])
-        flagged = {int(index) for index in np.flatnonzero(scores >= THRESHOLD_SCORE)}
+        flagged = [int(index) for index in np.flatnonzero(scores >= THRESHOLD_SCORE)]
+        actors = [observation.event.actor for observation in members]
         out = []
-        for index, observation in enumerate(members):
-            actor = observation.event.actor
-            if index in flagged:
-                estimate, rows = self.history.current(model.family, actor, len(model.features))
-                trusted = estimate if rows >= self.rule.min_actor_rows else None
-                evidence = beyond(
-                    logged[index],
-                    trusted,
-                    prepared.population_high,
-                    prepared.capable,
-                    context=prepared.context,
-                    population_margin=prepared.margin,
-                )
-                if evidence:
-                    found = [
-                        Evidence(
-                            model.features[i],
-                            float(matrix[index, i]),
-                            None if trusted is None else float(np.expm1(trusted[i])),
-                            prepared.population_high[i],
-                        )
-                        for i in evidence
-                    ]
-                    detection = self._detection(
-                        model, observation, matrix[index], found, (scores[index], raw[index])
-                    )
-                    out.append((observation, detection))
-                else:
-                    self.without_evidence[model.family] += 1
-            self.history.update(model.family, actor, logged[index])
+        start = 0
+        # Each flagged row is judged against its actor's estimate from the rows before it:
+        # the rows between flagged ones update the estimates together, in order.
+        for index in flagged:
+            self.history.update_rows(model.family, actors[start:index], logged[start:index])
+            detection = self._judge(
+                prepared, members[index], matrix[index], logged[index], (scores[index], raw[index])
+            )
+            if detection is not None:
+                out.append((members[index], detection))
+            self.history.update(model.family, actors[index], logged[index])
+            start = index + 1
+        self.history.update_rows(model.family, actors[start:], logged[start:])
         return out
+
+    def _judge(
+        self,
+        prepared: _Prepared,
+        observation: Observation,
+        row: npt.NDArray[np.float64],
+        logged: npt.NDArray[np.float64],
+        scores: tuple[float, float],
+    ) -> Detection | None:
+        """The detection of a row at or above the threshold, or None without evidence."""
+        model = prepared.model
+        estimate, rows = self.history.current(
+            model.family, observation.event.actor, len(model.features)
+        )
+        trusted = estimate if rows >= self.rule.min_actor_rows else None
+        evidence = beyond(
+            logged,
+            trusted,
+            prepared.population_high,
+            prepared.capable,
+            context=prepared.context,
+            population_margin=prepared.margin,
+        )
+        if not evidence:
+            self.without_evidence[model.family] += 1
+            return None
+        found = [
+            Evidence(
+                model.features[i],
+                float(row[i]),
+                None if trusted is None else float(np.expm1(trusted[i])),
+                prepared.population_high[i],
+            )
+            for i in evidence
+        ]
+        return self._detection(model, observation, row, found, scores)
 
     def _detection(
         self,

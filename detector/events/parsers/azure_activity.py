@@ -152,6 +152,7 @@ class AzureActivityParser(Parser):
     time_field = "time"
     # After k8s_audit and azure_entra_id (20), which own kube-audit and Entra categories.
     priority = 30
+    triggers = frozenset({"Type", "OperationNameValue", "operationName", "operationname"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if _is_row(doc):

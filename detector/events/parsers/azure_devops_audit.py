@@ -84,6 +84,7 @@ class AzureDevOpsAuditParser(Parser):
     name = "azure_devops_audit"
     time_field = "Timestamp"
     priority = 20
+    triggers = _ACTOR_SPELLINGS
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if _ACTOR_SPELLINGS.isdisjoint(doc):

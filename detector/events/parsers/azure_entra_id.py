@@ -142,6 +142,18 @@ class EntraIdParser(Parser):
     name = "azure_entra_id"
     time_field = "time"
     priority = 20
+    triggers = frozenset(
+        {
+            "Type",
+            "ActivityDisplayName",
+            "UserPrincipalName",
+            "properties",
+            "initiatedBy",
+            "initiatedby",
+            "createdDateTime",
+            "createddatetime",
+        }
+    )
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if _row_table(doc) is not None:

@@ -49,11 +49,15 @@ class Parser(ABC):
     """Turns one vendor JSON object into :class:`Parsed` fields.
 
     ``priority`` orders auto-detection (lower is tried first) so that specific
-    shapes win over the generic ECS fallback.
+    shapes win over the generic ECS fallback. ``triggers``: top-level keys of
+    which :meth:`matches` needs at least one to say yes (every spelling it reads,
+    the data-lake lower case included); auto-detection skips the parser, without
+    asking it, for a record that has none of them. ``None``: always asked.
     """
 
     name: ClassVar[str]
     priority: ClassVar[int] = 50
+    triggers: ClassVar[frozenset[str] | None] = None
     time_field: ClassVar[str]
     """Where this log type keeps its time. When an event arrives without one inside a
     shipper's envelope (Logstash's ``@timestamp``, Splunk HEC's ``time``), the normalizer

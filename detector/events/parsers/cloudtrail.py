@@ -66,6 +66,7 @@ class CloudTrailParser(Parser):
     name = "cloudtrail"
     time_field = "eventTime"
     priority = 20
+    triggers = frozenset({"eventName", "eventname"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if not isinstance(get(doc, "eventName"), str):

@@ -60,6 +60,7 @@ class EcsParser(Parser):
     name = "ecs"
     time_field = "@timestamp"
     priority = 100
+    triggers = frozenset({"@timestamp"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         return "@timestamp" in doc and isinstance(ecs_get(doc, "event.action"), str)

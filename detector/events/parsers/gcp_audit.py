@@ -77,6 +77,7 @@ class GcpAuditParser(Parser):
     name = "gcp_audit"
     time_field = "timestamp"
     priority = 20
+    triggers = frozenset({"protoPayload", "protopayload"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         payload = get(doc, "protoPayload")

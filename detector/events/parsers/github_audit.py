@@ -14,7 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detector.events.fields import first_str, get, parse_time, require, str_or_none, valid_ip
+from detector.events.fields import (
+    first_str,
+    get,
+    is_mapping,
+    parse_time,
+    require,
+    str_or_none,
+    valid_ip,
+)
 from detector.events.model import ActorType, Outcome
 from detector.events.parsers.base import Parsed, Parser, register
 
@@ -43,6 +51,7 @@ class GitHubAuditParser(Parser):
     name = "github_audit"
     time_field = "created_at"
     priority = 30
+    triggers = frozenset({"action"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         action = doc.get("action")
@@ -51,7 +60,7 @@ class GitHubAuditParser(Parser):
             return False
         actor = doc.get("actor")
         # Slack's audit log also has dotted actions, but its actor is an object.
-        return not isinstance(actor, Mapping) and ("." in action or isinstance(actor, str))
+        return not is_mapping(actor) and ("." in action or isinstance(actor, str))
 
     def parse(self, doc: Mapping[str, Any]) -> Parsed:
         action = require(first_str(doc, "action"), "action")

@@ -64,6 +64,7 @@ class GitLabAuditParser(Parser):
     name = "gitlab_audit"
     time_field = "created_at"
     priority = 20
+    triggers = frozenset({"p_log_type", "author_id", "event_type", "detail"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if doc.get("p_log_type") == _PANTHER_LOG_TYPE:

@@ -85,6 +85,7 @@ class JenkinsAuditParser(Parser):
     name = "jenkins_audit"
     time_field = "@timestamp"
     priority = 40
+    triggers = frozenset({"message"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         message = doc.get("message")

@@ -54,6 +54,7 @@ class K8sAuditParser(Parser):
     name = "k8s_audit"
     time_field = "requestReceivedTimestamp"
     priority = 20
+    triggers = frozenset({"category", "apiVersion", "apiversion", "kind", "verb"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if doc.get("category") in _AKS_CATEGORIES:

@@ -71,6 +71,7 @@ class M365AuditParser(Parser):
     name = "m365_audit"
     time_field = "CreationTime"
     priority = 20
+    triggers = frozenset({"CreationTime", "creationtime"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         # CreationTime is this schema's own name; RecordType or Workload confirm it. A record

@@ -26,6 +26,7 @@ from detector.events.fields import (
     first_str,
     get,
     get_path,
+    is_mapping,
     parse_time,
     require,
     str_or_none,
@@ -85,6 +86,7 @@ class OktaSystemLogParser(Parser):
     name = "okta_system_log"
     time_field = "published"
     priority = 20
+    triggers = frozenset({"p_log_type", "detail", "eventType", "eventtype"})
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if doc.get("p_log_type") == _PANTHER_LOG_TYPE:
@@ -95,7 +97,7 @@ class OktaSystemLogParser(Parser):
         if not isinstance(get(event, "eventType"), str):
             return False
         actor = get(event, "actor")
-        if isinstance(actor, Mapping) and "alternateId" in actor:
+        if is_mapping(actor) and "alternateId" in actor:
             return True
         return any(get(event, field) is not None for field in _SHAPE_FIELDS)
 
@@ -124,7 +126,7 @@ class OktaSystemLogParser(Parser):
 def _log_event(doc: Mapping[str, Any]) -> Mapping[str, Any]:
     """The LogEvent itself, out of an EventBridge envelope if it came in one."""
     detail = doc.get("detail")
-    if isinstance(detail, Mapping) and str(doc.get("source", "")).startswith(_EVENTBRIDGE_SOURCE):
+    if is_mapping(detail) and str(doc.get("source", "")).startswith(_EVENTBRIDGE_SOURCE):
         return detail
     return doc
 
@@ -157,7 +159,7 @@ def _target(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
     targets = get(event, "target")
     if not isinstance(targets, list):
         return None
-    named = [t for t in targets if isinstance(t, Mapping) and _name(t) is not None]
+    named = [t for t in targets if is_mapping(t) and _name(t) is not None]
     for item in named:
         if first_str(item, "type") not in _DETAIL_TARGET_TYPES:
             return item
@@ -193,7 +195,7 @@ def _factor_mode(event: Mapping[str, Any]) -> str | None:
     if not isinstance(targets, list):
         return None
     for item in targets:
-        if isinstance(item, Mapping) and (mode := first_str(item, _FACTOR_MODE_PATH)):
+        if is_mapping(item) and (mode := first_str(item, _FACTOR_MODE_PATH)):
             return mode.upper()
     return None
 
@@ -223,7 +225,7 @@ def _positive_behaviors(event: Mapping[str, Any]) -> list[str]:
 
 def _behavior_pairs(value: Any) -> list[tuple[str, str]]:
     """``(name, VERDICT)`` pairs out of any of the shapes Okta uses for behaviours."""
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         # Either {"New IP": "POSITIVE"} or, as some exports have it, {"New IP=POSITIVE": null}.
         items = [k if v is None else f"{k}={v}" for k, v in value.items()]
     elif isinstance(value, list):

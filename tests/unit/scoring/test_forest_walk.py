@@ -48,3 +48,23 @@ def test_numba_starts_only_after_enough_rows(monkeypatch: pytest.MonkeyPatch) ->
     assert forest_walk.compiled_walk(600) is None
     assert forest_walk.compiled_walk(600) is None  # 600 walked before: still short of 1000
     assert forest_walk.compiled_walk(10) is forest_walk._kernel()
+
+
+def test_float32_thresholds_split_float32_values_as_the_float64_ones() -> None:
+    rng = np.random.default_rng(5)
+    special = [0.0, -0.0, 1.1, 1e39, -1e39, np.inf, -np.inf, 2.0**-149 / 3]
+    t64 = np.concatenate([rng.normal(0, 3, 400), np.log1p(rng.integers(0, 1000, 100)), special])
+    empty = np.zeros(len(t64), dtype=np.intp)
+    packed = forest_walk.pack(empty[:1], np.zeros(2 * len(t64), dtype=np.intp), empty, t64)
+    with np.errstate(over="ignore"):
+        nearest = t64.astype(np.float32)
+    values = np.concatenate(
+        [
+            nearest,
+            np.nextafter(nearest, np.float32(np.inf)),
+            np.nextafter(nearest, np.float32(-np.inf)),
+            np.array([np.nan], dtype=np.float32),
+        ]
+    )[:, None]
+    assert packed.thresholds.dtype == np.float32
+    assert np.array_equal(values <= t64[None, :], values <= packed.thresholds[None, :])

@@ -1,0 +1,206 @@
+"""The compact per-key state gives exactly the numbers of the plain dict-based state.
+
+Each compact structure is checked against a straightforward reference over
+random operations: the window counter against dicts of buckets (the layout it
+replaced), an actor's remembered values against one first-seen set per field.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import sys
+from bisect import insort
+from collections.abc import Sequence
+
+import orjson
+
+from detector.features.profile import HOURS_PER_WEEK, HourOfWeekProfile
+from detector.features.remembered import RememberedValues
+from detector.features.settings import FeatureSettings
+from detector.features.store import FeatureStore
+from detector.features.windows import FirstSeenSet, SetLimits, WindowCounter, WindowSpec, lane
+from tests.unit.features.helpers import event
+
+SPEC = WindowSpec([300.0, 3600.0, 86_400.0])  # nested: 5 s, 1 m, 24 m buckets
+SKEWED = WindowSpec([300.0, 420.0])  # 5 s and 7 s buckets: not nested
+
+
+class DictCounter:
+    """The reference: per window a dict bucket → packed count, as counters used to be."""
+
+    def __init__(self, spec: WindowSpec) -> None:
+        self.spec = spec
+        self.buckets: list[dict[int, int]] = [{} for _ in spec.widths]
+        self.newest = [-(1 << 62)] * len(spec.widths)
+
+    def add(self, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
+        for window, bucket in enumerate(ids):
+            if bucket > self.newest[window]:
+                self.newest[window] = bucket
+                cutoff = bucket - self.spec.buckets
+                self.buckets[window] = {
+                    old: count for old, count in self.buckets[window].items() if old > cutoff
+                }
+            elif bucket <= self.newest[window] - self.spec.buckets:
+                continue
+            if increments[window]:
+                buckets = self.buckets[window]
+                buckets[bucket] = buckets.get(bucket, 0) + increments[window]
+        return [sum(buckets.values()) for buckets in self.buckets]
+
+    def move(self, previous: float, ids: Sequence[int], unit: int, increments: list[int]) -> None:
+        for window, width in enumerate(self.spec.widths):
+            old = int(previous // width)
+            if old == ids[window]:
+                if self.spec.nested:
+                    return
+                continue
+            self.discard_bucket(window, old, unit)
+            increments[window] += unit
+
+    def discard_bucket(self, window: int, bucket: int, unit: int) -> None:
+        if bucket in self.buckets[window]:
+            self.buckets[window][bucket] -= unit
+
+    def rows(self) -> list[list[tuple[int, int]]]:
+        return [sorted(buckets.items()) for buckets in self.buckets]
+
+
+def run_counters(spec: WindowSpec, seed: int) -> None:
+    """Random adds (some out of order or too old), moves and discards on both counters."""
+    rng = random.Random(seed)
+    compact, reference = WindowCounter(spec), DictCounter(spec)
+    time = 1_000_000.0
+    sightings: list[float] = []
+    for _ in range(3000):
+        time += rng.choice([0.5, 3.0, 40.0, 700.0, 9000.0])
+        at = time - rng.choice([0.0, 0.0, 0.0, 2.0, 30.0, 400.0, 100_000.0])
+        ids = spec.bucket_ids(at)
+        increments = [rng.choice([0, lane(0), lane(0) + lane(2)])] * len(ids)
+        mirrored = list(increments)
+        if sightings and rng.random() < 0.3:  # a distinct value seen again
+            previous = rng.choice(sightings)
+            compact.move(previous, ids, lane(1), increments)
+            reference.move(previous, ids, lane(1), mirrored)
+            assert increments == mirrored
+        if sightings and rng.random() < 0.05:  # a distinct value trimmed from its set
+            gone = rng.choice(sightings)
+            compact.discard(gone, lane(1))
+            for window, width in enumerate(spec.widths):
+                reference.discard_bucket(window, int(gone // width), lane(1))
+        insort(sightings, at)
+        assert compact.add(ids, increments) == reference.add(ids, mirrored)
+        assert compact._windows() == reference.rows()
+    now = time + 200.0  # reading later expires buckets the same way
+    assert compact.counts(now) == reference.add(spec.bucket_ids(now), [0] * len(spec.widths))
+    assert compact._windows() == reference.rows()
+
+
+def test_the_counter_matches_dicts_of_buckets_nested_and_not() -> None:
+    for seed in range(3):
+        run_counters(SPEC, seed)
+        run_counters(SKEWED, seed)
+
+
+def test_remembered_values_match_one_first_seen_set_per_field() -> None:
+    """Values shared between fields, forgetting, trimming and a table past its dict index."""
+    names = ("ip", "country", "target")
+    limits = (
+        SetLimits(forget_after=5000.0, cap=12),
+        SetLimits(forget_after=5000.0, cap=3),
+        SetLimits(forget_after=5000.0, cap=12, remember_first=False),
+    )
+    rng = random.Random(5)
+    remembered = RememberedValues()
+    sets = [FirstSeenSet(field_limits) for field_limits in limits]
+    time = 0.0
+    for _ in range(4000):
+        time += rng.choice([1.0, 60.0, 900.0])
+        at = time - rng.choice([0.0, 0.0, 30.0])
+        field = rng.randrange(len(names))
+        value = f"v{rng.randrange(30)}"  # the same text turns up in several fields
+        assert remembered.observe(field, value, at, limits[field]) == sets[field].observe(value, at)
+        full = remembered.full(field, limits[field])
+        assert full == sets[field].full
+        if full:
+            assert remembered.trim(field, at, limits[field]) == sets[field].trim(at)
+        for number, seen in enumerate(sets):
+            assert remembered.count(number) == len(seen)
+            assert remembered.recent(number, 5) == seen.recent(5)
+    state = remembered.to_state(names, limits)
+    assert state == {name: seen.to_state() for name, seen in zip(names, sets, strict=True) if seen}
+    numbers = {name: number for number, name in enumerate(names)}
+    restored = RememberedValues.from_state(numbers, orjson.loads(orjson.dumps(state)))
+    assert restored.to_state(names, limits) == state
+
+
+def test_an_empty_set_in_an_older_snapshot_restores_as_no_values() -> None:
+    store = FeatureStore(FeatureSettings())
+    store.observe(event(0.0))
+    data = orjson.loads(orjson.dumps(store.snapshot()))
+    data["actors"]["alice"]["sets"]["namespace"] = []  # older stores kept emptied sets
+    restored = FeatureStore.restore(FeatureSettings(), data)
+    assert restored.baseline("alice")["known.namespace"] == 0
+    assert restored.snapshot() == store.snapshot()
+
+
+def deep_size(root: object) -> int:
+    seen: set[int] = set()
+    size, stack = 0, [root]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, type):
+            continue
+        seen.add(id(item))
+        size += sys.getsizeof(item)
+        stack.extend(gc.get_referents(item))
+    return size
+
+
+def test_an_actor_with_its_ip_costs_under_five_kilobytes() -> None:
+    """Twelve events over two days each: 4.2 KB now; dicts of buckets and sets took 7.8 KB."""
+    settings = FeatureSettings()
+    empty = FeatureStore(settings)
+    store = FeatureStore(settings)
+    actors = 200
+    rng = random.Random(2)
+    times = sorted((rng.uniform(0, 172_800.0), number % actors) for number in range(actors * 12))
+    for number, (time, actor) in enumerate(times):
+        store.observe(
+            event(
+                time,
+                actor=f"user{actor}@example.com",
+                ip=f"10.1.{actor >> 8}.{actor & 255}",
+                attributes={"repo": f"acme/r{number % 7}", "namespace": "team-a"},
+                number=number,
+            )
+        )
+    assert store.late_events == 0
+    per_actor = (deep_size(store) - deep_size(empty)) / actors
+    assert per_actor < 5000
+
+
+def test_a_profile_kept_sparse_then_dense_counts_like_168_counters() -> None:
+    profile = HourOfWeekProfile()
+    counts = [0] * HOURS_PER_WEEK
+    rng = random.Random(9)
+    for step in range(3000):
+        hour = rng.randrange(8) if step < 500 else rng.randrange(HOURS_PER_WEEK)
+        time = hour * 3600.0 + 4 * 86_400.0  # 1970-01-05 was a Monday: hour 0
+        profile.add(time + rng.randrange(3600) + 7 * 86_400.0 * rng.randrange(50))
+        counts[hour] += 1 + 299 * (step == 100)  # one hour goes past a byte
+        if step == 100:
+            for _ in range(299):
+                profile.add(time)
+        share, rarity = profile.share_and_rarity(time)
+        assert share == counts[hour] / sum(counts)
+        assert rarity == math.log((sum(counts) + HOURS_PER_WEEK) / (counts[hour] + 1))
+        assert profile.active_hours == HOURS_PER_WEEK - counts.count(0)
+        if step in (100, 499, 2999):  # sparse, still sparse, dense
+            state = [[hour, count] for hour, count in enumerate(counts) if count]
+            assert profile.to_state() == state
+            restored = HourOfWeekProfile.from_state(state)
+            assert restored.to_state() == state
+            assert restored.share_and_rarity(time) == (share, rarity)
