@@ -23,6 +23,10 @@ from detector.scoring.learner import Learner, TrainingJob, TrainingResult
 __all__ = ["BackgroundLearning"]
 
 
+_STOP_WAIT_S = 10.0
+"""Most a stop waits for a training to end (well inside Kubernetes' 30 s grace)."""
+
+
 class _Training(threading.Thread):
     """One training on a daemon thread: its result, or the exception it raised."""
 
@@ -143,8 +147,14 @@ class BackgroundLearning:
                 {name: True for name in generation.families if name not in generation.carried},
             )
 
-    def abandon(self) -> None:
-        """At a stop: a training in progress is left to die with the process."""
+    def abandon(self, wait_s: float = _STOP_WAIT_S) -> None:
+        """At a stop: a training in progress is given ``wait_s`` to end, then left to die.
+
+        Its result is not installed either way. The wait is there because a thread
+        still inside native code (scikit-learn, numba) when the interpreter exits can
+        abort the process instead of letting it exit 0.
+        """
         if self._training is not None and self._training.is_alive():
             cut = self._training.job.cut.isoformat()
             self._log(f"training up to {cut} abandoned at stop: it runs again after a restart")
+            self._training.join(wait_s)

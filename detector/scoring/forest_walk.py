@@ -20,6 +20,7 @@ NumPy way: a daemon or a long replay switches early, a short run never starts nu
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any, NamedTuple
@@ -67,6 +68,13 @@ def compiled_walk(rows: int) -> Walk | None:
     (``None`` before that, or without numba: walk them with NumPy)."""
     if _walked[0] < COMPILE_AFTER_ROWS:
         _walked[0] += rows
+        return None
+    if (
+        not _kernel.cache_info().currsize
+        and threading.current_thread() is not threading.main_thread()
+    ):
+        # Compiled on the main thread only: a training thread left to die at a stop while
+        # inside LLVM aborts the whole process ("terminate called").
         return None
     return _kernel()
 

@@ -13,6 +13,7 @@ updated :data:`COMPILE_AFTER_ROWS` rows the plain way: a short run never starts 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from functools import cache
 
@@ -34,6 +35,13 @@ def compiled_update(rows: int) -> Update | None:
     (``None`` before that, or without numba: update them one by one)."""
     if _updated[0] < COMPILE_AFTER_ROWS:
         _updated[0] += rows
+        return None
+    if (
+        not _kernel.cache_info().currsize
+        and threading.current_thread() is not threading.main_thread()
+    ):
+        # Compiled on the main thread only: a training thread left to die at a stop while
+        # inside LLVM aborts the whole process ("terminate called").
         return None
     return _kernel()
 
