@@ -11,31 +11,23 @@ threshold is the float64 one rounded *down*, so for a float32 row value ``x``
 give the same leaves, so the scores summed from them stay bit for bit the same;
 without numba the NumPy walk runs.
 
-Starting numba costs a process about a second (its import, then loading the
-kernel numba cached beside this module, ``cache=True``; compiling it once after
-an install). That pays only on long runs, so :func:`compiled_walk` hands the
-kernel out once the process has walked :data:`COMPILE_AFTER_ROWS` rows the
-NumPy way: a daemon or a long replay switches early, a short run never starts numba.
+Starting numba costs a process about a second, so :func:`compiled_walk` hands the
+kernel out only once the process has walked
+:data:`~detector.scoring.jit.COMPILE_AFTER_ROWS` rows the NumPy way, and compiles
+it on the main thread only (:class:`~detector.scoring.jit.LazyKernel` says why):
+a daemon or a long replay switches early, a short run never starts numba.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from functools import cache
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["COMPILE_AFTER_ROWS", "Packed", "compiled_walk", "pack"]
+from detector.scoring.jit import Kernel, LazyKernel
 
-Walk = Callable[..., None]
-
-COMPILE_AFTER_ROWS = 100_000
-"""Rows walked with NumPy (about 15 µs each over four models) before numba pays its start."""
-
-_walked = [0]  # rows walked in this process so far
+__all__ = ["Packed", "compiled_walk", "pack", "walk_kernel"]
 
 
 class Packed(NamedTuple):
@@ -63,44 +55,11 @@ def pack(
     return Packed(roots.astype(np.int32), nodes, thresholds)
 
 
-def compiled_walk(rows: int) -> Walk | None:
+def compiled_walk(rows: int) -> Kernel | None:
     """The kernel to walk ``rows`` more rows with, once the process has walked enough
-    (``None`` before that, or without numba: walk them with NumPy)."""
-    if _walked[0] < COMPILE_AFTER_ROWS:
-        _walked[0] += rows
-        return None
-    if (
-        not _kernel.cache_info().currsize
-        and threading.current_thread() is not threading.main_thread()
-    ):
-        # Compiled on the main thread only: a training thread left to die at a stop while
-        # inside LLVM aborts the whole process ("terminate called").
-        return None
-    return _kernel()
-
-
-@cache
-def _kernel() -> Walk | None:
-    """``walk(rows, roots, nodes, thresholds, depth, out)``; ``None`` without numba."""
-    try:
-        import numba
-    except ImportError:  # numba comes with pyod; a stripped install still scores, slower
-        return None
-    try:
-        kernel: Walk = numba.njit(cache=True, nogil=True)(_walk)
-    except RuntimeError:  # no writable place for numba's cache (a read-only image): compile
-        kernel = numba.njit(nogil=True)(_walk)
-    try:  # compile (or load) now, on a one-node tree, so that a failure is here and not later
-        one_leaf = pack(
-            np.zeros(1, dtype=np.intp),
-            np.zeros(2, dtype=np.intp),
-            np.zeros(1, dtype=np.intp),
-            np.zeros(1),
-        )
-        kernel(np.zeros((1, 1), dtype=np.float32), *one_leaf, 1, np.zeros((1, 1), dtype=np.intp))
-    except Exception:  # any numba failure: the NumPy walk gives the same leaves
-        return None
-    return kernel
+    (``None`` before that, or without numba: walk them with NumPy); it is
+    ``walk(rows, roots, nodes, thresholds, depth, out)``."""
+    return walk_kernel.kernel(rows)
 
 
 def _walk(
@@ -129,3 +88,19 @@ def _walk(
                 right = not flat[row * width + nodes[node, 0]] <= thresholds[node]
                 at[row] = nodes[node, 1 + right]
         out[:, tree] = at
+
+
+_ONE_LEAF = pack(
+    np.zeros(1, dtype=np.intp), np.zeros(2, dtype=np.intp), np.zeros(1, dtype=np.intp), np.zeros(1)
+)
+
+walk_kernel = LazyKernel(
+    _walk,
+    sample_args=(
+        np.zeros((1, 1), dtype=np.float32),
+        *_ONE_LEAF,
+        1,
+        np.zeros((1, 1), dtype=np.intp),
+    ),
+)
+"""The compiled :func:`_walk`, counting the rows this process walked."""

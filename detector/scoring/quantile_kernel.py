@@ -6,70 +6,29 @@ by row in the same order, compiled with numba, costs well under a microsecond;
 each value goes through the same IEEE operations (no fast-math), so the
 estimates stay bit for bit those of the per-row updates.
 
-As :mod:`.forest_walk` does, the kernel is handed out only once the process has
-updated :data:`COMPILE_AFTER_ROWS` rows the plain way: a short run never starts numba.
+As for :mod:`.forest_walk`, :func:`compiled_update` hands the kernel out only once
+the process has updated :data:`~detector.scoring.jit.COMPILE_AFTER_ROWS` rows the
+plain way, and compiles it on the main thread only
+(:class:`~detector.scoring.jit.LazyKernel` says why): a short run never starts numba.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable
-from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["COMPILE_AFTER_ROWS", "compiled_update", "update_rows"]
+from detector.scoring.jit import Kernel, LazyKernel
 
-Update = Callable[..., None]
-
-COMPILE_AFTER_ROWS = 100_000
-"""Rows updated the per-row way before numba pays its start (about a second)."""
-
-_updated = [0]  # rows updated in this process so far
+__all__ = ["compiled_update", "update_kernel", "update_rows"]
 
 
-def compiled_update(rows: int) -> Update | None:
+def compiled_update(rows: int) -> Kernel | None:
     """The kernel to update ``rows`` more rows with, once the process has updated enough
-    (``None`` before that, or without numba: update them one by one)."""
-    if _updated[0] < COMPILE_AFTER_ROWS:
-        _updated[0] += rows
-        return None
-    if (
-        not _kernel.cache_info().currsize
-        and threading.current_thread() is not threading.main_thread()
-    ):
-        # Compiled on the main thread only: a training thread left to die at a stop while
-        # inside LLVM aborts the whole process ("terminate called").
-        return None
-    return _kernel()
-
-
-@cache
-def _kernel() -> Update | None:
-    """``update_rows(estimates, counts, slots, rows, quantile, min_step)``; ``None`` without
-    numba or when it fails to compile."""
-    try:
-        import numba
-    except ImportError:  # numba comes with pyod; a stripped install still scores, slower
-        return None
-    try:
-        kernel: Update = numba.njit(cache=True, nogil=True)(update_rows)
-    except RuntimeError:  # no writable place for numba's cache (a read-only image): compile
-        kernel = numba.njit(nogil=True)(update_rows)
-    try:  # compile (or load) now, so that a failure is here and not later
-        kernel(
-            np.zeros((1, 1)),
-            np.zeros(1, dtype=np.int64),
-            np.zeros(2, dtype=np.int64),
-            np.ones((2, 1)),
-            0.95,
-            0.05,
-        )
-    except Exception:  # any numba failure: the per-row updates give the same estimates
-        return None
-    return kernel
+    (``None`` before that, or without numba: update them one by one); it is
+    ``update_rows(estimates, counts, slots, rows, quantile, min_step)``."""
+    return update_kernel.kernel(rows)
 
 
 def update_rows(
@@ -104,3 +63,17 @@ def update_rows(
                 value = 0.0
             estimates[slot, column] = value
         counts[slot] += 1
+
+
+update_kernel = LazyKernel(
+    update_rows,
+    sample_args=(
+        np.zeros((1, 1)),
+        np.zeros(1, dtype=np.int64),
+        np.zeros(2, dtype=np.int64),
+        np.ones((2, 1)),
+        0.95,
+        0.05,
+    ),
+)
+"""The compiled :func:`update_rows`, counting the rows this process updated."""

@@ -14,7 +14,7 @@ from detector.scoring.forest import Forest, forest_arrays
 def _scores(
     forest: Forest, rows: np.ndarray, compiled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> np.ndarray:
-    walk = forest_walk._kernel() if compiled else None
+    walk = forest_walk.walk_kernel.compiled() if compiled else None
     monkeypatch.setattr(forest_module, "compiled_walk", lambda count: walk)
     return forest.scores(rows)
 
@@ -33,7 +33,7 @@ def test_compiled_and_numpy_walks_score_alike(monkeypatch: pytest.MonkeyPatch) -
             np.zeros((2, 5)),
         ]
     )
-    assert forest_walk._kernel() is not None  # numba is installed with pyod
+    assert forest_walk.walk_kernel.compiled() is not None  # numba is installed with pyod
     compiled = _scores(forest, rows, True, monkeypatch)
     walked = _scores(forest, rows, False, monkeypatch)
     assert compiled.tobytes() == walked.tobytes()
@@ -43,11 +43,11 @@ def test_compiled_and_numpy_walks_score_alike(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_numba_starts_only_after_enough_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(forest_walk, "COMPILE_AFTER_ROWS", 1000)
-    monkeypatch.setattr(forest_walk, "_walked", [0])
+    monkeypatch.setattr(forest_walk.walk_kernel, "after_rows", 1000)
+    monkeypatch.setattr(forest_walk.walk_kernel, "rows_seen", 0)
     assert forest_walk.compiled_walk(600) is None
     assert forest_walk.compiled_walk(600) is None  # 600 walked before: still short of 1000
-    assert forest_walk.compiled_walk(10) is forest_walk._kernel()
+    assert forest_walk.compiled_walk(10) is forest_walk.walk_kernel.compiled()
 
 
 def test_float32_thresholds_split_float32_values_as_the_float64_ones() -> None:

@@ -25,7 +25,7 @@ def _actors(seed: int, count: int) -> list[str]:
 
 
 def _compiled(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
-    kernel = quantile_kernel._kernel() if on else None
+    kernel = quantile_kernel.update_kernel.compiled() if on else None
     monkeypatch.setattr(evidence, "compiled_update", lambda rows: kernel)
 
 
@@ -51,7 +51,7 @@ def _fed(
 def test_batches_give_the_estimates_and_order_of_rows_one_by_one(
     monkeypatch: pytest.MonkeyPatch, max_actors: int, tracks: list[list[object]]
 ) -> None:
-    assert quantile_kernel._kernel() is not None  # numba is installed with pyod
+    assert quantile_kernel.update_kernel.compiled() is not None  # numba is installed with pyod
     batches = [(_actors(seed, 300), _rows(seed, 300, 5)) for seed in range(6)]
     batches.append(([], np.zeros((0, 5))))
     _compiled(monkeypatch, False)
@@ -71,8 +71,8 @@ def _same_bits(left: ActorQuantiles, right: ActorQuantiles) -> bool:
 
 
 def test_the_kernel_starts_only_after_enough_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(quantile_kernel, "COMPILE_AFTER_ROWS", 1000)
-    monkeypatch.setattr(quantile_kernel, "_updated", [0])
+    monkeypatch.setattr(quantile_kernel.update_kernel, "after_rows", 1000)
+    monkeypatch.setattr(quantile_kernel.update_kernel, "rows_seen", 0)
     assert quantile_kernel.compiled_update(600) is None
     assert quantile_kernel.compiled_update(600) is None  # 600 before: still short of 1000
-    assert quantile_kernel.compiled_update(10) is quantile_kernel._kernel()
+    assert quantile_kernel.compiled_update(10) is quantile_kernel.update_kernel.compiled()
