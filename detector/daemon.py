@@ -225,6 +225,7 @@ class Daemon:
             self._count_merge(intake)
             if not (batch.records and self._process(source, batch)):
                 self.retry_spooled()
+            self._after_batch(source)
             now = time.monotonic()
             self.metrics.ready.set(1 if self.ready() else 0)
             if now >= next_lag:
@@ -240,6 +241,9 @@ class Daemon:
             if now >= next_snapshot:
                 self._save_checkpoint(source)
                 next_snapshot = now + settings.snapshot_every.total_seconds()
+
+    def _after_batch(self, source: ConsumerSource) -> None:
+        """After each poll, with or without a batch: nothing here (scale-out sends its marks)."""
 
     def _process(self, source: ConsumerSource, batch: Batch) -> bool:
         """Detect on, deliver and commit one normalized batch; whether it raised alerts."""

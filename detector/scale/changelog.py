@@ -303,6 +303,22 @@ def ensure_topics(
         admin.close()
 
 
+def partition_counts(connection: dict[str, Any], topics: Collection[str]) -> dict[str, int]:
+    """Each topic's partitions; a topic not there (yet) is left out."""
+    try:
+        admin = KafkaAdminClient(**connection)
+    except KafkaError as exc:
+        servers = ",".join(connection.get("bootstrap_servers", []))
+        raise UnreachableError(f"cannot connect the admin client: {exc}", where=servers) from None
+    try:
+        described = admin.describe_topics(list(topics))
+    except KafkaError as exc:
+        raise UnreachableError(f"cannot describe topics: {exc}", where=",".join(topics)) from None
+    finally:
+        admin.close()
+    return {d["name"]: len(d["partitions"]) for d in described if not d["error_code"]}
+
+
 def _check_partitions(admin: Any, topics: Mapping[str, int]) -> list[str]:
     """The topics that do not exist yet; raise ConfigError on a partition count mismatch."""
     missing = []

@@ -11,7 +11,9 @@ batch. :class:`Reorder` keeps one queue per producer and releases the oldest
 head only while no producer that might still send something older is silent:
 a producer with an empty queue whose mark is older than that head. Such a
 producer is waited for at most ``wait_s`` (wall clock), then not again until
-it sends (it may be gone: revoked, crashed, idle); that wait is counted.
+it sends (it may be gone: revoked, crashed); that wait is counted. A producer
+whose own input is caught up says so with an *idle* mark (Flink's idleness): it
+is not waited for until it sends a record again.
 
 Held records were not processed: :meth:`Reorder.lowest_offset` is the first
 offset of the partition still held, which is where committing stops.
@@ -39,6 +41,7 @@ class _Producer(Generic[T]):
     queue: deque[tuple[datetime, int, T]] = field(default_factory=deque)
     mark: datetime | None = None
     given_up: bool = False
+    idle: bool = False
 
 
 class Reorder(Generic[T]):
@@ -62,15 +65,20 @@ class Reorder(Generic[T]):
         for producer in producers:
             self._producers.setdefault(producer, _Producer())
 
-    def add(self, producer: str, offset: int, at: datetime, item: T | None) -> None:
-        """A record of ``producer`` at event time ``at``; ``item`` None: a mark only."""
+    def add(
+        self, producer: str, offset: int, at: datetime, item: T | None, *, idle: bool = False
+    ) -> None:
+        """A record of ``producer`` at event time ``at``; ``item`` None: a mark only
+        (``idle``: the producer has nothing to send)."""
         state = self._producers.setdefault(producer, _Producer())
         if state.mark is None or at > state.mark:
             state.mark = at
-        if item is not None:
-            state.queue.append((at, offset, item))
-            state.given_up = False
-            heapq.heappush(self._offsets, offset)
+        if item is None:
+            state.idle, state.given_up = idle, False  # heard from again: waited for again
+            return
+        state.queue.append((at, offset, item))
+        state.given_up = state.idle = False
+        heapq.heappush(self._offsets, offset)
 
     def take(self, limit: int) -> list[T]:
         """Up to ``limit`` held records, oldest first, as far as every producer allows."""
@@ -113,6 +121,19 @@ class Reorder(Generic[T]):
             self._released.discard(heapq.heappop(self._offsets))
         return self._offsets[0] if self._offsets else None
 
+    def watermark(self) -> datetime | None:
+        """The event time this partition has passed: nothing older is released later (bar
+        producers given up on). ``datetime.min`` while a producer was never heard from (or
+        none is known); None when every producer is idle and nothing is held."""
+        if not self._producers:
+            return _NEVER  # nobody known to write here yet: nothing can be said
+        times = [
+            p.queue[0][0] if p.queue else _NEVER if p.mark is None else p.mark
+            for p in self._producers.values()
+            if p.queue or not (p.idle or p.given_up)
+        ]
+        return min(times) if times else None
+
     def wait_left(self) -> float | None:
         """Seconds until the current wait runs out; None when nothing waits."""
         if self._waiting_since is None:
@@ -124,7 +145,7 @@ class Reorder(Generic[T]):
         marks = [
             _NEVER if p.mark is None else p.mark
             for p in self._producers.values()
-            if not p.queue and not p.given_up
+            if not p.queue and not p.given_up and not p.idle
         ]
         return min(marks) if marks else None
 
@@ -138,7 +159,8 @@ class Reorder(Generic[T]):
         floor = self._floor()
         for producer in self._producers.values():
             mark = _NEVER if producer.mark is None else producer.mark
-            if not producer.queue and not producer.given_up and mark == floor:
+            silent = not (producer.queue or producer.given_up or producer.idle)
+            if silent and mark == floor:
                 producer.given_up = True
                 self.waits_timed_out += 1
         self._waiting_since = now

@@ -7,14 +7,16 @@ decoded and detected on by the :class:`~detector.scale.tasks.Task` of its
 partition, which hands what it observed to the next stage. It is
 :func:`~detector.scale.local.run_in_memory` on a broker:
 
-- the intake merges all owned partitions in event time (:mod:`detector.intake`),
-  and waits for the stage partitions this replica has just written to and not
-  read back yet (:mod:`detector.scale.pending`), so the records handed to the
-  next stage are in event-time order;
+- the intake merges the owned vendor partitions in event time
+  (:mod:`detector.intake`); each owned stage partition is read back in event
+  time through its producers' marks (:mod:`detector.scale.inbox`), which every
+  replica sends after each poll for the vendor partitions and tasks it owns
+  (:mod:`detector.scale.marking`);
 - per batch: every task runs on its partition's items; the records for the next
   stage are produced sorted by event time (``acks=all``) and flushed; the alerts
   are delivered; a task never saved is saved to its changelog; then the offsets
-  are committed. A crash anywhere reads the batch again (at least once: alert ids
+  are committed (a stage partition's up to its lowest record not processed
+  yet). A crash anywhere reads the batch again (at least once: alert ids
   are stable and a task leaves out events it has seen, so a re-produced record
   changes nothing downstream);
 - a stage partition's state moves with it: on assignment its task is restored
@@ -25,10 +27,9 @@ partition, which hands what it observed to the next stage. It is
 Models are fixed (``models.dir`` or the bundled ones), loaded once and shared by
 every task: learning is per process, not per partition, and is refused.
 
-Two replicas catching up a backlog each hand the next stage events of their
-own event-time progress: the next stage gets them interleaved, and those
-further apart than the allowed lateness count as late. One replica at a time
-(or replicas keeping up with live traffic) gives ``replay``'s alerts.
+Replicas at different speeds hand a stage partition their events interleaved;
+the marks put them back in event time, so several replicas, scaled up or down
+or killed while they run, give ``replay``'s alerts as one does.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ from detector.events.model import DeadLetter, DeadLetterReason, Event
 from detector.intake import Batch, Intake
 from detector.metrics import Metrics
 from detector.pipeline import BatchOutcome
-from detector.scale.changelog import Changelog, ensure_topics
-from detector.scale.pending import OwnWrites
+from detector.scale.changelog import Changelog, ensure_topics, partition_counts
+from detector.scale.inbox import Inbox, source_producer
+from detector.scale.marking import Marker
 from detector.scale.tasks import Task, TaskFactory
 from detector.scale.topology import Topology
 from detector.scale.wire import Note, Outgoing, decode, encode_event
@@ -68,6 +70,7 @@ Partition = tuple[str, int]
 _Decoded = Note | tuple[Event, dict[str, list[int]]]
 _Items = tuple[list[Event | Note], dict[str, dict[str, list[int]]]]
 _PRODUCE_TIMEOUT_S = 60.0
+_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, CiwatchError)
 _EXCERPT = 200
 
 
@@ -107,8 +110,13 @@ class ScaledDaemon(Daemon):
         self._changelogs: dict[str, Changelog] = {}
         self._producer: Any = None
         self._failure: CiwatchError | None = None
-        self._writes: OwnWrites | None = None
         """A changelog that could not be read on assignment: raised by the next batch."""
+        self._inbox: Inbox | None = None
+        self._sources: dict[str, int] = {}
+        """Vendor topic → partitions: the first stage's producers."""
+        self.marker = Marker(
+            self.topology, idle_after_s=self.settings.partition_wait.total_seconds()
+        )
 
     # -- start and stop ---------------------------------------------------------------
 
@@ -117,6 +125,7 @@ class ScaledDaemon(Daemon):
         connection = self.settings.kafka.connection_config()
         topology = self.topology
         ensure_topics(connection, topology.topics, compacted=topology.changelogs)
+        self._sources = partition_counts(connection, self.settings.kafka.topics)
         self._changelogs = {
             stage: Changelog(connection, topology.changelog(stage), log=self._log)
             for stage in topology.stages
@@ -153,9 +162,10 @@ class ScaledDaemon(Daemon):
 
     def _intake(self, source: ConsumerSource) -> Intake:
         settings = self.settings
-        self._writes = OwnWrites(source)
+        wait_s = settings.scale.producer_wait.total_seconds()
+        self._inbox = Inbox(source, self.topology, sources=self._sources, wait_s=wait_s)
         return Intake(
-            self._writes,
+            self._inbox,
             self._normalize,
             max_records=settings.max_records,
             max_wait_s=settings.max_batch_wait.total_seconds(),
@@ -189,10 +199,13 @@ class ScaledDaemon(Daemon):
     def _assigned(self, partitions: list[Partition]) -> dict[Partition, int]:
         """Restore the tasks of newly assigned stage partitions; where each resumes."""
         seeks: dict[Partition, int] = {}
+        self.marker.own([key for key in partitions if self.topology.stage_of(key[0]) is None])
         for key in partitions:
             stage = self.topology.stage_of(key[0])
             if stage is None or key in self.tasks:
                 continue  # a source partition: stateless, read from the committed offset
+            if self._inbox is not None:
+                self._inbox.open(key)
             try:
                 task = self._restored(stage, key[1])
             except CiwatchError as exc:
@@ -231,8 +244,9 @@ class ScaledDaemon(Daemon):
                     self._log(f"revoked task not saved: {exc}", level=logging.WARNING)
             self._saved.pop(key, None)
         super()._revoked(partitions)
-        if self._writes is not None:
-            self._writes.forget(partitions)
+        if self._inbox is not None:
+            self._inbox.forget(partitions)
+        self.marker.forget(partitions)
         gone = set(partitions)
         for position in [p for p in self._decoded if (p.stream, p.partition or 0) in gone]:
             del self._decoded[position]
@@ -240,21 +254,22 @@ class ScaledDaemon(Daemon):
     # -- one batch --------------------------------------------------------------------
 
     def _normalize(self, records: Sequence[RawRecord]) -> BatchOutcome:
-        """Source records through the pipeline's normalizer; stage records decoded."""
+        """Source records through the pipeline's normalizer; stage records as the inbox
+        decoded them (no event time for the merge: the inbox ordered them)."""
         stage_of = self.topology.stage_of
         polled = [record for record in records if stage_of(record.position.stream) is None]
         outcome = self.pipeline.normalize(polled) if polled else BatchOutcome()
+        received = self._inbox.received if self._inbox is not None else {}
         for record in records:
             if stage_of(record.position.stream) is None:
                 continue
-            try:
-                item = decode(record.value, record.position)
-            except (ValueError, KeyError, TypeError, AttributeError, CiwatchError) as exc:
-                outcome.dead_letters.append(_undecodable(record, exc))
-                continue
-            self._decoded[record.position] = item
-            if not isinstance(item, Note):
-                outcome.events.append(item[0])
+            found = received.pop(record.position, None)
+            if found is None or found.item is None:
+                outcome.dead_letters.append(_undecodable(record))
+            elif isinstance(found.item, Note):
+                self._decoded[record.position] = found.item
+            else:
+                self._decoded[record.position] = (found.item, found.carried)
         return outcome
 
     def _process(self, source: ConsumerSource, batch: Batch) -> bool:
@@ -266,7 +281,7 @@ class ScaledDaemon(Daemon):
         first = self.topology.stages[0]
         topic = self.topology.topic(first)
         outgoing = [
-            Outgoing(topic, Topology.key(first, event), encode_event(event, {}), event.time)
+            Outgoing(topic, Topology.key(first, event), _first_record(event), event.time)
             for event in source_events
         ]
         late_before, duplicates_before = self._late_and_duplicates()
@@ -277,7 +292,16 @@ class ScaledDaemon(Daemon):
             outgoing.extend(handed_on)
         self._produce(outgoing)
         self._deliver(alerts)
-        self._commit(source, batch)
+        for event in source_events:
+            if event.position is not None:
+                self.marker.passed(
+                    (event.position.stream, event.position.partition or 0), event.time
+                )
+        stage_of = self.topology.stage_of
+        if self._inbox is not None:
+            self._inbox.processed(batch.records)
+        vendor = (r.position for r in batch.records if stage_of(r.position.stream) is None)
+        self._commit(source, next_offsets(vendor))
         late, duplicates = self._late_and_duplicates()
         self.metrics.count_batch(
             (record.position.stream for record in batch.records),
@@ -318,23 +342,43 @@ class ScaledDaemon(Daemon):
         outgoing.sort(key=lambda record: record.time)
         try:
             sends = [
-                self._producer.send(record.topic, key=record.key.encode(), value=record.value)
+                self._producer.send(
+                    record.topic,
+                    key=record.key.encode(),
+                    value=record.value,
+                    partition=record.partition,
+                )
                 for record in outgoing
             ]
             self._producer.flush(timeout=_PRODUCE_TIMEOUT_S)
-            ends: dict[Partition, int] = {}
             for sent in sends:
-                written = sent.get(timeout=_PRODUCE_TIMEOUT_S)  # raises the send's error, if any
-                key = (written.topic, written.partition)
-                ends[key] = max(ends.get(key, 0), written.offset + 1)
+                sent.get(timeout=_PRODUCE_TIMEOUT_S)  # raises the send's error, if any
         except KafkaError as exc:
             raise UnreachableError(f"stage records not produced: {exc}", where="stages") from None
-        if self._writes is not None:
-            self._writes.wrote(ends)
 
-    def _commit(self, source: ConsumerSource, batch: Batch) -> None:
-        """Commit the batch, each stage partition's task saved before its first commit."""
-        committed = next_offsets(record.position for record in batch.records)
+    def _after_batch(self, source: ConsumerSource) -> None:
+        """Send the marks due; commit stage partitions that only read marks."""
+        if self._inbox is None or self.intake is None:
+            return
+        merge, stage_of = self.intake.merge, self.topology.stage_of
+        unfinished = source.unfinished()
+        caught_up = {
+            key: key not in unfinished and not merge.held(key)
+            for key in source.assigned()
+            if stage_of(key[0]) is None
+        }
+        self._produce(self.marker.marks(caught_up, self.tasks, self._inbox.watermark))
+        self._commit(source, {})
+
+    def _count_merge(self, intake: Intake) -> None:
+        super()._count_merge(intake)
+        if self._inbox is not None:  # the stage partitions' reorders hold records too
+            self.metrics.merge_buffered.inc(len(self._inbox))
+
+    def _commit(self, source: ConsumerSource, vendor: dict[Partition, int]) -> None:
+        """Commit vendor partitions after the batch's records and stage partitions up to
+        their first record not processed; each task saved before its first commit."""
+        committed = {**vendor, **(self._inbox.commit_points() if self._inbox else {})}
         for key, offset in committed.items():
             task = self.tasks.get(key)
             if task is None:
@@ -385,14 +429,26 @@ class ScaledDaemon(Daemon):
         self._saved[key] = task.offset
 
 
+def _first_record(event: Event) -> bytes:
+    """A vendor event for the first stage, from its vendor partition's reader."""
+    position = event.position
+    reader = ("", 0) if position is None else (position.stream, position.partition or 0)
+    return encode_event(event, {}, producer=source_producer(reader))
+
+
 def _stream(event: Event) -> str:
     return event.position.stream if event.position is not None else ""
 
 
-def _undecodable(record: RawRecord, exc: Exception) -> DeadLetter:
+def _undecodable(record: RawRecord) -> DeadLetter:
+    try:
+        decode(record.value, record.position)
+        reason = "not an internal record: a mark where an event or note was expected"
+    except _UNREADABLE as exc:
+        reason = f"not an internal record: {type(exc).__name__}: {exc}"
     return DeadLetter(
         DeadLetterReason.PARSER_ERROR,
-        f"not an internal record: {type(exc).__name__}: {exc}"[:300],
+        reason[:300],
         record.position,
         record.value[:_EXCERPT].decode("utf-8", "replace"),
         format="ciwatch-internal",

@@ -57,15 +57,17 @@ class Task:
         """This task as a producer to the next stage (``ip/3``)."""
         return f"{self.stage}/{self.partition}"
 
-    def marks(self) -> list[Outgoing]:
-        """A mark to every partition this task hands records to: it has passed :attr:`passed`."""
+    def marks(self, at: datetime | None = None, *, idle: bool = False) -> list[Outgoing]:
+        """A mark to every partition this task hands records to: it has passed ``at``
+        (by default :attr:`passed`; ``idle``: it has nothing to hand on)."""
         after = self.topology.after(self.stage)
-        if after is None or self.passed is None:
+        at = self.passed if at is None else at
+        if after is None or at is None:
             return []
         topics = dict.fromkeys((self.topology.topic(after), self.topology.topic("actor")))
-        value = encode_mark(self.name, self.passed)
+        value = encode_mark(self.name, at, idle=idle)
         return [
-            Outgoing(topic, "", value, self.passed, partition)
+            Outgoing(topic, "", value, at, partition)
             for topic in topics
             for partition in range(self.topology.partitions)
         ]

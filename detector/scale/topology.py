@@ -24,11 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.events.model import Event
+from detector.features.durations import DurationOrZero
 from detector.features.families import FAMILIES
 from detector.rules.model import Rule
 
@@ -48,6 +50,9 @@ class ScaleSettings(BaseModel):
     """Internal topics are ``<prefix>.by-<kind>`` and ``<prefix>.by-<kind>.changelog``."""
     partitions: int = Field(default=12, ge=1, le=10_000)
     """Partitions of each internal topic: the most consumers a stage can use."""
+    producer_wait: DurationOrZero = timedelta(seconds=60)
+    """Longest a stage partition waits for a silent producer (a replica that died, until
+    its partitions' next owner sends): past it, that producer's older records are late."""
 
 
 def rule_stage(rule: Rule) -> str:

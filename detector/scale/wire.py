@@ -61,13 +61,14 @@ class Outgoing:
 class Received:
     """An internal record read back: who produced it, its event time, and what it holds.
 
-    ``item`` None: a mark (the producer has passed ``time``).
+    ``item`` None: a mark (the producer has passed ``time``; ``idle``: it has nothing to send).
     """
 
     producer: str
     time: datetime
     item: Event | Note | None
     carried: dict[str, list[int]]
+    idle: bool = False
 
 
 def encode_event(
@@ -80,8 +81,8 @@ def encode_event(
     return orjson.dumps({"from": producer, "event": data, "carried": counts})
 
 
-def encode_mark(producer: str, time: datetime) -> bytes:
-    return orjson.dumps({"from": producer, "mark": isoformat(time)})
+def encode_mark(producer: str, time: datetime, *, idle: bool = False) -> bytes:
+    return orjson.dumps({"from": producer, "mark": isoformat(time), "idle": idle})
 
 
 def encode_note(note: Note, *, producer: str = "") -> bytes:
@@ -109,7 +110,7 @@ def read(value: bytes, position: Position) -> Received:
     data = _object(value)
     producer = str(data.get("from", ""))
     if "mark" in data:
-        return Received(producer, parse_time(data["mark"]), None, {})
+        return Received(producer, parse_time(data["mark"]), None, {}, bool(data.get("idle")))
     item = _item(data, position)
     if isinstance(item, Note):
         return Received(producer, item.time, item, {})

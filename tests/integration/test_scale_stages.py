@@ -170,19 +170,23 @@ def test_a_killed_replicas_partitions_and_state_move_to_the_other(
 ) -> None:
     """Two replicas of one group, one SIGKILLed: the other restores its tasks and reads all.
 
-    Not replay's ids: two replicas catching up a backlog hand the next stage
-    their events at event times far apart, and some arrive later than the
-    allowed lateness (counted as late). Exact ids hold for one replica at a time.
+    The two catch up the backlog at their own pace and hand each stage their
+    events hours apart; the producers' marks put them back in event time, so
+    the alerts are replay's. The survivor reads the killed replica's stage
+    partitions again from their commit points, which stop at the oldest record
+    a reorder held: records past it that were processed already count as late
+    when older than the duplicate window (printed, not asserted).
     """
     topic = "events-scale-replicas"
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()
     second_dir.mkdir()
     broker.create_topics([topic], partitions=PARTITIONS)
-    produce_round_robin(broker, topic, world)
     port, second_port = free_port(), free_port()
     config = scaled_config(broker, topic, port, receiver.url, first_dir)
     second_config = scaled_config(broker, topic, second_port, receiver.url, second_dir)
+    expected = expected_ids(config, world, tmp_path)
+    produce_round_robin(broker, topic, world)
     first, second = Daemon(config), Daemon(second_config)
     actors = f"{topic}.by-actor"
 
@@ -191,14 +195,19 @@ def test_a_killed_replicas_partitions_and_state_move_to_the_other(
 
     wait_for(both_at_work, "both replicas at work in the actor stage")
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    def restored() -> set[str]:
+        return set(re.findall(r"changelog (\S+\[\d+\]): restored", second.log.read_text()))
+
+    # It may be done with its own partitions before the group notices the kill.
+    wait_for(lambda: bool(restored()), "the killed replica's tasks restored by the other")
     ends = {p: len(range(p, len(world), PARTITIONS)) for p in range(PARTITIONS)}
     group = f"{topic}-group"
     wait_for(lambda: committed(broker, group, topic) == ends, "every source record committed")
     wait_for(quiet(second_port), "the surviving replica caught up")
     found = metrics(second_port)
     assert second.stop() == 0
-    restored = set(re.findall(r"changelog (\S+\[\d+\]): restored", second.log.read_text()))
     late = total(found, "ciwatch_late_events")
-    print(f"survivor restored {len(restored)} partitions; late {late}")
-    assert restored  # the killed replica's tasks, from the changelogs
-    assert delivered_ids(second_dir / "alerts.jsonl")
+    print(f"survivor restored {len(restored())} partitions; late {late}")
+    alerts = delivered_ids(first_dir / "alerts.jsonl") | delivered_ids(second_dir / "alerts.jsonl")
+    assert alerts == expected

@@ -1,4 +1,4 @@
-"""The scaled daemon's parts that need no broker: start-up checks, decoding, own writes."""
+"""The scaled daemon's parts that need no broker: start-up checks, decoding."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 
 from detector.config import PipelineConfig
 from detector.errors import ConfigError
-from detector.events.model import DeadLetterReason, Event
-from detector.scale.pending import OwnWrites
+from detector.events.model import DeadLetterReason
+from detector.scale.inbox import Inbox
 from detector.scale.stage import ScaledDaemon, refuse_learning
-from detector.scale.wire import encode_event
+from detector.scale.wire import encode_event, encode_mark
 from detector.sources.record import Position, RawRecord
 
 SAMPLES = Path(__file__).parents[1] / "data" / "samples"
@@ -35,31 +35,8 @@ def test_learning_models_is_refused_naming_service_scale() -> None:
         ScaledDaemon(scaled(), [])
 
 
-def test_source_records_are_normalized_and_stage_records_decoded_or_dead_lettered() -> None:
-    daemon = ScaledDaemon(scaled(enabled=False), [])
-    assert daemon.topology.stages == ("ip", "actor")  # the bundled spray rule groups by IP
-    line = (SAMPLES / "github_audit.jsonl").read_bytes().splitlines()[0]
-    source = RawRecord(line, Position("vendor-events", 0, 0))
-    event = daemon.pipeline.normalize([source]).events[0]
-    internal = daemon.topology.topic("actor")
-    good = RawRecord(encode_event(event, {}), Position(internal, 7, 1))
-    bad = [
-        RawRecord(b"not json", Position(internal, 8, 1)),
-        RawRecord(b'{"event": {}}', Position(internal, 9, 1)),
-        RawRecord(b"[1]", Position(internal, 10, 1)),
-    ]
-    outcome = daemon._normalize([source, good, *bad])
-    assert [e.position for e in outcome.events] == [source.position, good.position]
-    decoded = outcome.events[1]
-    assert isinstance(decoded, Event) and decoded.id == event.id
-    assert [d.position for d in outcome.dead_letters] == [r.position for r in bad]
-    assert {d.reason for d in outcome.dead_letters} == {DeadLetterReason.PARSER_ERROR}
-    assert all(d.detail.startswith("not an internal record") for d in outcome.dead_letters)
-    assert set(daemon._decoded) == {good.position}  # held until the merge releases it
-
-
 class Polled:
-    """A source of fixed records, assigned two partitions, caught up as far as it knows."""
+    """A source that hands out fixed records once, caught up as far as it knows."""
 
     def __init__(self, records: list[RawRecord]) -> None:
         self.records = records
@@ -72,20 +49,44 @@ class Polled:
         return set()
 
     def assigned(self) -> set[tuple[str, int]]:
-        return {("s", 0), ("s", 1)}
+        return set()
 
     def pause_only(self, partitions: Collection[tuple[str, int]]) -> None:
         pass
 
 
-def test_partitions_written_to_are_pending_until_polled_up_to_what_was_written() -> None:
-    records = [RawRecord(b"{}", Position("s", offset, 0)) for offset in range(3)]
-    writes = OwnWrites(Polled(records))
-    writes.wrote({("s", 0): 3, ("s", 1): 1, ("other", 0): 5})  # other: not assigned here
-    assert writes.unfinished() == {("s", 0), ("s", 1)}
-    writes.poll(2)
-    assert writes.unfinished() == {("s", 0), ("s", 1)}
-    writes.poll(2)
-    assert writes.unfinished() == {("s", 1)}
-    writes.forget([("s", 1)])
-    assert writes.unfinished() == set()
+def test_source_records_are_normalized_and_stage_records_decoded_or_dead_lettered() -> None:
+    daemon = ScaledDaemon(scaled(enabled=False), [])
+    assert daemon.topology.stages == ("ip", "actor")  # the bundled spray rule groups by IP
+    line = (SAMPLES / "github_audit.jsonl").read_bytes().splitlines()[0]
+    source = RawRecord(line, Position("vendor-events", 0, 0))
+    event = daemon.pipeline.normalize([source]).events[0]
+    internal = daemon.topology.topic("actor")
+    good = RawRecord(encode_event(event, {}, producer="ip/0"), Position(internal, 7, 1))
+    # The other producers of the actor stage have passed the event: the inbox releases it.
+    marks = [
+        RawRecord(encode_mark(f"ip/{n}", event.time), Position(internal, 7 + n, 1)) for n in (1, 2)
+    ]
+    bad = [
+        RawRecord(b"not json", Position(internal, 10, 1)),
+        RawRecord(b'{"event": {}}', Position(internal, 11, 1)),
+        RawRecord(b"[1]", Position(internal, 12, 1)),
+    ]
+    polled = Polled([source, good, *marks, *bad])
+    inbox = daemon._inbox = Inbox(polled, daemon.topology, sources={"vendor-events": 1}, wait_s=60)
+    records = inbox.poll()
+    assert [r.position for r in records] == [
+        source.position,
+        *(r.position for r in bad),
+        good.position,
+    ]
+    outcome = daemon._normalize(records)
+    # Only source events have an event time for the merge: stage records are already in order.
+    assert [e.position for e in outcome.events] == [source.position]
+    assert [d.position for d in outcome.dead_letters] == [r.position for r in bad]
+    assert {d.reason for d in outcome.dead_letters} == {DeadLetterReason.PARSER_ERROR}
+    assert all(d.detail.startswith("not an internal record") for d in outcome.dead_letters)
+    assert set(daemon._decoded) == {good.position}  # held until the merge releases it
+    decoded = daemon._decoded[good.position]
+    assert isinstance(decoded, tuple) and decoded[0].id == event.id
+    assert inbox.received == {}  # taken by the daemon

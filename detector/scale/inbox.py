@@ -1,0 +1,190 @@
+"""The stage partitions a replica owns, each read back in event time through its producers' marks.
+
+A stage partition is written by every task of the stages before it (and the
+first stage's by every vendor partition's reader), on whichever replicas own
+them, each at its own pace. :class:`Inbox` is the consumer as the intake sees
+it: vendor records pass untouched (the intake merges those partitions in event
+time), and each stage partition's records go through a
+:class:`~detector.scale.reorder.Reorder` that releases them oldest first as far
+as every producer's marks allow. A released record carries no event time for
+the intake's merge: tasks are independent, so only each partition's own order
+matters, and the merge hands it on at once.
+
+Producers are named after what they read, not after the replica: a vendor
+partition ``events[3]``, a task ``ip/3``. When a replica dies, the next owner of
+its partitions produces under the same names, from the offsets it resumes at,
+and the reorders wait for it (``service.scale.producer_wait``) instead of
+passing it by.
+
+A partition's records may so be processed out of offset order: its commit
+point is its lowest offset held or released and not processed yet
+(:meth:`Inbox.commit_points`). After a crash the records above it are read
+again, and the tasks leave out the events they saw.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
+
+from detector.errors import CiwatchError
+from detector.intake import PartitionedSource
+from detector.scale.reorder import Reorder
+from detector.scale.topology import Topology
+from detector.scale.wire import Received, read
+from detector.sources.record import Position, RawRecord
+
+__all__ = ["Inbox", "source_producer"]
+
+Partition = tuple[str, int]
+"""(topic, partition)."""
+_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, CiwatchError)
+
+
+def source_producer(partition: Partition) -> str:
+    """The producer name of a vendor partition's reader (``events[3]``)."""
+    return f"{partition[0]}[{partition[1]}]"
+
+
+class Inbox:
+    """``source`` as the intake sees it, stage partitions reordered (see the module).
+
+    ``sources``: vendor topic → partitions, the producers the first stage waits for.
+    """
+
+    def __init__(
+        self,
+        source: PartitionedSource,
+        topology: Topology,
+        *,
+        sources: Mapping[str, int],
+        wait_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.topology = topology
+        self.wait_s = wait_s
+        self._clock = clock
+        self._producers = _producers(topology, sources)
+        self._reorders: dict[Partition, Reorder[RawRecord]] = {}
+        self._polled: dict[Partition, int] = {}
+        """The offset after the last record polled, per stage partition."""
+        self._committed: dict[Partition, int] = {}
+        self._unprocessed: dict[Partition, dict[int, datetime | None]] = {}
+        """Offsets released and not yet :meth:`processed` (→ event time), per stage partition."""
+        self.received: dict[Position, Received] = {}
+        """Stage records decoded here, until the daemon takes them."""
+
+    def __len__(self) -> int:
+        return sum(len(reorder) for reorder in self._reorders.values())
+
+    @property
+    def waits_timed_out(self) -> int:
+        return sum(reorder.waits_timed_out for reorder in self._reorders.values())
+
+    def open(self, partition: Partition) -> None:
+        """An assigned stage partition: its producers are waited for from now on."""
+        self._reorder(partition)
+
+    def forget(self, partitions: Collection[Partition]) -> None:
+        """Revoked partitions: what they hold goes (not committed: their next owner reads it)."""
+        for key in partitions:
+            self._reorders.pop(key, None)
+            self._polled.pop(key, None)
+            self._committed.pop(key, None)
+            self._unprocessed.pop(key, None)
+        gone = set(partitions)
+        for position in [p for p in self.received if (p.stream, p.partition or 0) in gone]:
+            del self.received[position]
+
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[RawRecord]:
+        """Vendor records as polled, then at most ``max_records`` released stage records."""
+        out: list[RawRecord] = []
+        for record in self.source.poll(max_records, timeout_s):
+            position = record.position
+            key = (position.stream, position.partition or 0)
+            if self.topology.stage_of(key[0]) is None:
+                out.append(record)
+                continue
+            self._polled[key] = max(self._polled.get(key, 0), position.offset + 1)
+            try:
+                found = read(record.value, position)
+            except _UNREADABLE:
+                out.append(record)  # dead-lettered by the daemon's normalizer
+                self._unprocessed.setdefault(key, {})[position.offset] = None
+                continue
+            reorder = self._reorder(key)
+            if found.item is None:
+                reorder.add(found.producer, position.offset, found.time, None, idle=found.idle)
+                continue
+            self.received[position] = found
+            reorder.add(found.producer, position.offset, found.time, record)
+        budget = max_records
+        for key, reorder in self._reorders.items():
+            released = reorder.take(budget) if budget > 0 else []
+            budget -= len(released)
+            unprocessed = self._unprocessed.setdefault(key, {})
+            for record in released:
+                unprocessed[record.position.offset] = self.received[record.position].time
+            out.extend(released)
+        return out
+
+    def processed(self, records: Collection[RawRecord]) -> None:
+        """These records (of a batch) were processed: commit points may pass them."""
+        for record in records:
+            key = (record.position.stream, record.position.partition or 0)
+            self._unprocessed.get(key, {}).pop(record.position.offset, None)
+
+    def watermark(self, partition: Partition) -> datetime | None:
+        """What an owned stage partition has passed (:meth:`Reorder.watermark`), counting
+        the records released and not processed yet (the intake may still hold some)."""
+        found = self._reorder(partition).watermark()
+        waiting = [at for at in self._unprocessed.get(partition, {}).values() if at is not None]
+        return min([*waiting, *([] if found is None else [found])], default=None)
+
+    def commit_points(self) -> dict[Partition, int]:
+        """Stage partitions whose commit point moved since last asked: the lowest offset
+        not processed yet, or the offset after the last polled record."""
+        moved = {}
+        for key, polled in self._polled.items():
+            held = self._reorders[key].lowest_offset() if key in self._reorders else None
+            point = min(
+                [polled, *self._unprocessed.get(key, ()), *([] if held is None else [held])]
+            )
+            if self._committed.get(key) != point:
+                moved[key] = self._committed[key] = point
+        return moved
+
+    def unfinished(self) -> set[Partition]:
+        """Vendor partitions not caught up: the merge waits for those only."""
+        return {p for p in self.source.unfinished() if self.topology.stage_of(p[0]) is None}
+
+    def assigned(self) -> set[Partition]:
+        return self.source.assigned()
+
+    def pause_only(self, partitions: Collection[Partition]) -> None:
+        self.source.pause_only(partitions)
+
+    def _reorder(self, partition: Partition) -> Reorder[RawRecord]:
+        found = self._reorders.get(partition)
+        if found is None:
+            found = self._reorders[partition] = Reorder(wait_s=self.wait_s, clock=self._clock)
+            stage = self.topology.stage_of(partition[0])
+            found.expect(self._producers.get(stage or "", []))
+        return found
+
+
+def _producers(topology: Topology, sources: Mapping[str, int]) -> dict[str, list[str]]:
+    """Stage → the producers writing to its topic: vendor readers, then earlier tasks.
+
+    A task sends its events to the next stage and its notes and marks to the actor's.
+    """
+    stages = topology.stages
+    found = {stages[0]: [source_producer((t, p)) for t, n in sources.items() for p in range(n)]}
+    for stage in stages[1:]:
+        upstream = [
+            s for s in stages[: stages.index(stage)] if stage in (topology.after(s), "actor")
+        ]
+        found[stage] = [f"{s}/{p}" for s in upstream for p in range(topology.partitions)]
+    return found
