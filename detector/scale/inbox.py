@@ -28,23 +28,16 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 
-from detector.errors import CiwatchError
 from detector.intake import PartitionedSource
 from detector.scale.reorder import Reorder
 from detector.scale.topology import Topology
-from detector.scale.wire import Received, read
+from detector.scale.wire import UNREADABLE, Received, read, source_producer
 from detector.sources.record import Position, RawRecord
 
-__all__ = ["Inbox", "source_producer"]
+__all__ = ["Inbox"]
 
 Partition = tuple[str, int]
 """(topic, partition)."""
-_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, CiwatchError)
-
-
-def source_producer(partition: Partition) -> str:
-    """The producer name of a vendor partition's reader (``events[3]``)."""
-    return f"{partition[0]}[{partition[1]}]"
 
 
 class Inbox:
@@ -71,6 +64,7 @@ class Inbox:
         self._polled: dict[Partition, int] = {}
         """The offset after the last record polled, per stage partition."""
         self._committed: dict[Partition, int] = {}
+        self._waits_before = 0  # of the reorders of revoked partitions
         self._unprocessed: dict[Partition, dict[int, datetime | None]] = {}
         """Offsets released and not yet :meth:`processed` (→ event time), per stage partition."""
         self.received: dict[Position, Received] = {}
@@ -81,7 +75,8 @@ class Inbox:
 
     @property
     def waits_timed_out(self) -> int:
-        return sum(reorder.waits_timed_out for reorder in self._reorders.values())
+        """Silent producers given up on, since the start."""
+        return self._waits_before + sum(r.waits_timed_out for r in self._reorders.values())
 
     def open(self, partition: Partition) -> None:
         """An assigned stage partition: its producers are waited for from now on."""
@@ -90,7 +85,8 @@ class Inbox:
     def forget(self, partitions: Collection[Partition]) -> None:
         """Revoked partitions: what they hold goes (not committed: their next owner reads it)."""
         for key in partitions:
-            self._reorders.pop(key, None)
+            reorder = self._reorders.pop(key, None)
+            self._waits_before += reorder.waits_timed_out if reorder is not None else 0
             self._polled.pop(key, None)
             self._committed.pop(key, None)
             self._unprocessed.pop(key, None)
@@ -110,7 +106,7 @@ class Inbox:
             self._polled[key] = max(self._polled.get(key, 0), position.offset + 1)
             try:
                 found = read(record.value, position)
-            except _UNREADABLE:
+            except UNREADABLE:
                 out.append(record)  # dead-lettered by the daemon's normalizer
                 self._unprocessed.setdefault(key, {})[position.offset] = None
                 continue

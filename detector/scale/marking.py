@@ -27,10 +27,9 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from detector.scale.inbox import source_producer
 from detector.scale.tasks import Task
 from detector.scale.topology import Topology
-from detector.scale.wire import Outgoing, encode_mark
+from detector.scale.wire import Outgoing, encode_mark, source_producer
 
 __all__ = ["Marker"]
 

@@ -4,8 +4,7 @@ One consumer of the group reads the vendor topics and every stage's internal
 topic (:class:`~detector.scale.topology.Topology`). A source record is
 normalized and handed to the first stage, keyed by its key; a stage record is
 decoded and detected on by the :class:`~detector.scale.tasks.Task` of its
-partition, which hands what it observed to the next stage. It is
-:func:`~detector.scale.local.run_in_memory` on a broker:
+partition, which hands what it observed to the next stage:
 
 - the intake merges the owned vendor partitions in event time
   (:mod:`detector.intake`); each owned stage partition is read back in event
@@ -26,10 +25,8 @@ partition, which hands what it observed to the next stage. It is
 
 Models are fixed (``models.dir`` or the bundled ones), loaded once and shared by
 every task: learning is per process, not per partition, and is refused.
-
-Replicas at different speeds hand a stage partition their events interleaved;
-the marks put them back in event time, so several replicas, scaled up or down
-or killed while they run, give ``replay``'s alerts as one does.
+Several replicas, scaled up or down or killed while they run, so give
+``replay``'s alerts as one does.
 """
 
 from __future__ import annotations
@@ -37,26 +34,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
 
 from detector.assembly import build_rules, learns, models_directory
 from detector.checkpoint import Offsets
 from detector.config import PipelineConfig
 from detector.daemon import Daemon
 from detector.errors import CiwatchError, ConfigError, SourceError, UnreachableError
-from detector.events.model import DeadLetter, DeadLetterReason, Event
+from detector.events.model import Event
 from detector.intake import Batch, Intake
 from detector.metrics import Metrics
 from detector.pipeline import BatchOutcome
 from detector.scale.changelog import Changelog, ensure_topics, partition_counts
-from detector.scale.inbox import Inbox, source_producer
+from detector.scale.inbox import Inbox
 from detector.scale.marking import Marker
+from detector.scale.producing import StageProducer
 from detector.scale.tasks import Task, TaskFactory
 from detector.scale.topology import Topology
-from detector.scale.wire import Note, Outgoing, decode, encode_event
+from detector.scale.wire import Note, Outgoing, encode_first, not_internal
 from detector.scoring import load_models
 from detector.sinks.base import Sink
 from detector.sources.factory import ConsumerSource, require_client
@@ -69,9 +63,6 @@ Partition = tuple[str, int]
 """(topic, partition)."""
 _Decoded = Note | tuple[Event, dict[str, list[int]]]
 _Items = tuple[list[Event | Note], dict[str, dict[str, list[int]]]]
-_PRODUCE_TIMEOUT_S = 60.0
-_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, CiwatchError)
-_EXCERPT = 200
 
 
 def refuse_learning(config: PipelineConfig) -> None:
@@ -108,10 +99,11 @@ class ScaledDaemon(Daemon):
         self._decoded: dict[Position, _Decoded] = {}
         """Stage records decoded by the intake, until the merge releases them."""
         self._changelogs: dict[str, Changelog] = {}
-        self._producer: Any = None
+        self._producer: StageProducer | None = None
         self._failure: CiwatchError | None = None
         """A changelog that could not be read on assignment: raised by the next batch."""
         self._inbox: Inbox | None = None
+        self._waits_counted = 0
         self._sources: dict[str, int] = {}
         """Vendor topic → partitions: the first stage's producers."""
         self.marker = Marker(
@@ -130,18 +122,7 @@ class ScaledDaemon(Daemon):
             stage: Changelog(connection, topology.changelog(stage), log=self._log)
             for stage in topology.stages
         }
-        try:
-            self._producer = KafkaProducer(
-                acks="all",
-                linger_ms=5,
-                max_in_flight_requests_per_connection=1,  # retries keep each partition's order
-                **connection,
-            )
-        except KafkaError as exc:
-            where = ",".join(self.settings.kafka.bootstrap_servers)
-            raise UnreachableError(
-                f"cannot connect the stage producer: {exc}", where=where
-            ) from None
+        self._producer = StageProducer(connection)
         stages = " → ".join(topology.stages)
         self._log(
             f"scale-out: stages {stages} over {topology.partitions} partitions"
@@ -190,7 +171,7 @@ class ScaledDaemon(Daemon):
     def _shutdown(self, clean: bool) -> None:
         super()._shutdown(clean)  # saves the owned tasks on a clean stop
         if self._producer is not None:
-            self._producer.close(timeout=_PRODUCE_TIMEOUT_S)
+            self._producer.close()
         for changelog in self._changelogs.values():
             changelog.close()
 
@@ -265,7 +246,7 @@ class ScaledDaemon(Daemon):
                 continue
             found = received.pop(record.position, None)
             if found is None or found.item is None:
-                outcome.dead_letters.append(_undecodable(record))
+                outcome.dead_letters.append(not_internal(record))
             elif isinstance(found.item, Note):
                 self._decoded[record.position] = found.item
             else:
@@ -281,7 +262,7 @@ class ScaledDaemon(Daemon):
         first = self.topology.stages[0]
         topic = self.topology.topic(first)
         outgoing = [
-            Outgoing(topic, Topology.key(first, event), _first_record(event), event.time)
+            Outgoing(topic, Topology.key(first, event), encode_first(event), event.time)
             for event in source_events
         ]
         late_before, duplicates_before = self._late_and_duplicates()
@@ -336,25 +317,8 @@ class ScaledDaemon(Daemon):
         return source_events, items
 
     def _produce(self, outgoing: list[Outgoing]) -> None:
-        """Every record to its stage's topic in event time, acknowledged by all replicas."""
-        if not outgoing:
-            return
-        outgoing.sort(key=lambda record: record.time)
-        try:
-            sends = [
-                self._producer.send(
-                    record.topic,
-                    key=record.key.encode(),
-                    value=record.value,
-                    partition=record.partition,
-                )
-                for record in outgoing
-            ]
-            self._producer.flush(timeout=_PRODUCE_TIMEOUT_S)
-            for sent in sends:
-                sent.get(timeout=_PRODUCE_TIMEOUT_S)  # raises the send's error, if any
-        except KafkaError as exc:
-            raise UnreachableError(f"stage records not produced: {exc}", where="stages") from None
+        if self._producer is not None:
+            self._producer.send(outgoing)
 
     def _after_batch(self, source: ConsumerSource) -> None:
         """Send the marks due; commit stage partitions that only read marks."""
@@ -372,8 +336,10 @@ class ScaledDaemon(Daemon):
 
     def _count_merge(self, intake: Intake) -> None:
         super()._count_merge(intake)
-        if self._inbox is not None:  # the stage partitions' reorders hold records too
+        if self._inbox is not None:  # the stage partitions' reorders hold and wait too
             self.metrics.merge_buffered.inc(len(self._inbox))
+            self.metrics.merge_wait_timeouts.inc(self._inbox.waits_timed_out - self._waits_counted)
+            self._waits_counted = self._inbox.waits_timed_out
 
     def _commit(self, source: ConsumerSource, vendor: dict[Partition, int]) -> None:
         """Commit vendor partitions after the batch's records and stage partitions up to
@@ -429,27 +395,5 @@ class ScaledDaemon(Daemon):
         self._saved[key] = task.offset
 
 
-def _first_record(event: Event) -> bytes:
-    """A vendor event for the first stage, from its vendor partition's reader."""
-    position = event.position
-    reader = ("", 0) if position is None else (position.stream, position.partition or 0)
-    return encode_event(event, {}, producer=source_producer(reader))
-
-
 def _stream(event: Event) -> str:
     return event.position.stream if event.position is not None else ""
-
-
-def _undecodable(record: RawRecord) -> DeadLetter:
-    try:
-        decode(record.value, record.position)
-        reason = "not an internal record: a mark where an event or note was expected"
-    except _UNREADABLE as exc:
-        reason = f"not an internal record: {type(exc).__name__}: {exc}"
-    return DeadLetter(
-        DeadLetterReason.PARSER_ERROR,
-        reason[:300],
-        record.position,
-        record.value[:_EXCERPT].decode("utf-8", "replace"),
-        format="ciwatch-internal",
-    )

@@ -16,20 +16,29 @@ from typing import Any
 
 import orjson
 
+from detector.errors import CiwatchError
 from detector.events.fields import parse_time
-from detector.events.model import Event, isoformat
-from detector.sources.record import Position
+from detector.events.model import DeadLetter, DeadLetterReason, Event, isoformat
+from detector.sources.record import Position, RawRecord
 
 __all__ = [
+    "UNREADABLE",
     "Note",
     "Outgoing",
     "Received",
     "decode",
     "encode_event",
+    "encode_first",
     "encode_mark",
     "encode_note",
+    "not_internal",
     "read",
+    "source_producer",
 ]
+
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, CiwatchError)
+"""What decoding a record that is not an internal one raises."""
+_EXCERPT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,18 @@ def encode_event(
     # Packed counts (several window lanes in one integer) pass 64 bits: as text.
     counts = {kind: [str(n) for n in packed] for kind, packed in carried.items()}
     return orjson.dumps({"from": producer, "event": data, "carried": counts})
+
+
+def source_producer(partition: tuple[str, int]) -> str:
+    """The producer name of a vendor partition's reader (``events[3]``)."""
+    return f"{partition[0]}[{partition[1]}]"
+
+
+def encode_first(event: Event) -> bytes:
+    """A vendor event for the first stage, from its vendor partition's reader."""
+    position = event.position
+    reader = ("", 0) if position is None else (position.stream, position.partition or 0)
+    return encode_event(event, {}, producer=source_producer(reader))
 
 
 def encode_mark(producer: str, time: datetime, *, idle: bool = False) -> bytes:
@@ -131,3 +152,19 @@ def _item(data: dict[str, Any], position: Position) -> tuple[Event, dict[str, li
         return Note(note["actor"], note["rule"], note["alert_id"], *times)
     carried = {str(kind): [int(n) for n in counts] for kind, counts in data["carried"].items()}
     return Event.from_dict(data["event"], position=position), carried
+
+
+def not_internal(record: RawRecord) -> DeadLetter:
+    """The dead letter of a stage record that is neither an event nor a note, and why."""
+    try:
+        decode(record.value, record.position)
+        reason = "not an internal record: a mark where an event or note was expected"
+    except UNREADABLE as exc:
+        reason = f"not an internal record: {type(exc).__name__}: {exc}"
+    return DeadLetter(
+        DeadLetterReason.PARSER_ERROR,
+        reason[:300],
+        record.position,
+        record.value[:_EXCERPT].decode("utf-8", "replace"),
+        format="ciwatch-internal",
+    )

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from detector.assembly import build_rules
 from detector.config import PipelineConfig
 from detector.events.model import ActorType, Category, Event, Outcome
-from detector.scale.inbox import Inbox, source_producer
+from detector.scale.inbox import Inbox
 from detector.scale.topology import ScaleSettings, Topology
-from detector.scale.wire import encode_event, encode_mark
+from detector.scale.wire import encode_event, encode_mark, source_producer
 from detector.sources.record import Position, RawRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
