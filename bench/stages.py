@@ -1,6 +1,7 @@
 """Per-stage cost per event of the pipeline: the baseline for batched execution.
 
     python bench/stages.py [--people 300] [--days 10] [--seed 7] [--batch 500] [--repeat 3]
+                            [--default-gc]
 
 A generated world (``ciwatch generate``: ``--people`` x ``--days`` of GitHub,
 Okta, Kubernetes and CloudTrail audit logs, with its attacks), serialized as
@@ -34,6 +35,8 @@ counts, which must be equal. ``--repeat`` runs of each, alternated; of each
 kind, the run with the least total time is printed (two shared cores are
 noisy, ±10 % from run to run; the best run is the one least disturbed).
 ``Pipeline.finish`` (the end of a bounded source) is left out of both.
+The collector is set as every ``ciwatch`` command sets it
+(:mod:`detector.collector`); ``--default-gc`` keeps CPython's thresholds.
 Nothing here asserts a figure; the defaults take under a minute on two cores.
 """
 
@@ -48,6 +51,7 @@ from dataclasses import dataclass, field
 
 from daemon import world_records
 
+from detector import collector
 from detector.alerts.model import Alert
 from detector.config import BUNDLED, PipelineConfig, load_config
 from detector.detections import Detection
@@ -210,7 +214,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch", type=int, default=500, help="records per batch (drive's)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best is kept")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="CPython's collector thresholds, not ciwatch's"
+    )
     args = parser.parse_args()
+    if not args.default_gc:
+        collector.tune()  # as every ciwatch command does
     values = world_records(args.seed, args.days, args.people)
     work = batches(values, args.batch)
     config = bundled_config()

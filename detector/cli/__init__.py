@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, cast
 
-from detector import __version__, logs
+from detector import __version__, collector, logs
 from detector.cli.demo import add_command as add_demo
 from detector.cli.generate import add_command as add_generate
 from detector.cli.models import add_command as add_models
@@ -59,6 +59,7 @@ _SERVICES = frozenset({"run"})  # long-running: their logs are JSON lines unless
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    collector.tune()
     try:
         _configure_logging(args)
         status: int = args.handler(args)
