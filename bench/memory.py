@@ -1,7 +1,7 @@
 """Memory per actor of the whole pipeline state, and of its checkpoint.
 
     python bench/memory.py [--actors 10000 50000 100000] [--events-per-actor 12]
-                           [--no-models] [--restore] [--breakdown]
+                           [--no-models] [--restore] [--breakdown] [--max-keys N]
 
 Builds the pipeline exactly as ``ciwatch run`` does with the default config
 (bundled rules and models: the **baseline**), then feeds it ever more
@@ -252,10 +252,16 @@ def child(directory: str, models: bool) -> None:
     print(rss(), proc_status("VmHWM"))
 
 
-def configured(models: bool) -> PipelineConfig:
+def configured(models: bool, max_keys: int | None = None) -> PipelineConfig:
     config = load_config(None)
+    features = config.features
+    if max_keys is not None:  # the default cap (50,000 per kind) would evict past it
+        features = features.model_copy(update={"max_keys": max_keys})
     return config.model_copy(
-        update={"models": config.models.model_copy(update={"enabled": models})}
+        update={
+            "models": config.models.model_copy(update={"enabled": models}),
+            "features": features,
+        }
     )
 
 
@@ -269,6 +275,11 @@ def main() -> None:
         "--breakdown", action="store_true", help="also the feature store's deep size by part"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--max-keys",
+        type=int,
+        help="features.max_keys per kind (default: the config's 50,000; not --restore's process)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     models = not args.no_models
@@ -277,7 +288,7 @@ def main() -> None:
         return
     alone, alone_peak, seconds = in_child(None, models)
     templates = template_actors(args.seed)
-    pipeline = Pipeline.from_config(configured(models))
+    pipeline = Pipeline.from_config(configured(models, args.max_keys))
     baseline = rss()
     print(
         f"baseline, a fresh process with the pipeline built ({len(pipeline.rules.rules)} rules,"
