@@ -286,11 +286,7 @@ def ensure_topics(
     :class:`~detector.errors.ConfigError`: its partitions would no longer
     line up with the input's. Creation races with other replicas are fine.
     """
-    try:
-        admin = KafkaAdminClient(**connection)
-    except KafkaError as exc:
-        servers = ",".join(connection.get("bootstrap_servers", []))
-        raise UnreachableError(f"cannot connect the admin client: {exc}", where=servers) from None
+    admin = _admin(connection)
     try:
         missing = _check_partitions(admin, topics)
         if missing:
@@ -305,11 +301,7 @@ def ensure_topics(
 
 def partition_counts(connection: dict[str, Any], topics: Collection[str]) -> dict[str, int]:
     """Each topic's partitions; a topic not there (yet) is left out."""
-    try:
-        admin = KafkaAdminClient(**connection)
-    except KafkaError as exc:
-        servers = ",".join(connection.get("bootstrap_servers", []))
-        raise UnreachableError(f"cannot connect the admin client: {exc}", where=servers) from None
+    admin = _admin(connection)
     try:
         described = admin.describe_topics(list(topics))
     except KafkaError as exc:
@@ -317,6 +309,14 @@ def partition_counts(connection: dict[str, Any], topics: Collection[str]) -> dic
     finally:
         admin.close()
     return {d["name"]: len(d["partitions"]) for d in described if not d["error_code"]}
+
+
+def _admin(connection: dict[str, Any]) -> Any:
+    try:
+        return KafkaAdminClient(**connection)
+    except KafkaError as exc:
+        servers = ",".join(connection.get("bootstrap_servers", []))
+        raise UnreachableError(f"cannot connect the admin client: {exc}", where=servers) from None
 
 
 def _check_partitions(admin: Any, topics: Mapping[str, int]) -> list[str]:

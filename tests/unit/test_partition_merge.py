@@ -14,6 +14,7 @@ from detector.intake import Intake
 from detector.merge import PartitionMerge
 from detector.pipeline import Pipeline
 from detector.sources.record import Position, RawRecord
+from tests.clock import Clock
 from tests.unit.test_time_sanity import okta_failure
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -21,14 +22,6 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def at(minute: int) -> datetime:
     return START + timedelta(minutes=minute)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def merge(wait_s: float = 2.0, capacity: int = 100) -> tuple[PartitionMerge[str, str], Clock]:

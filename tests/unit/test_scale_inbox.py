@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from detector.assembly import build_rules
 from detector.config import PipelineConfig
@@ -12,8 +12,8 @@ from detector.scale.inbox import Inbox
 from detector.scale.topology import ScaleSettings, Topology
 from detector.scale.wire import encode_event, encode_mark, source_producer
 from detector.sources.record import Position, RawRecord
+from tests.clock import T0, Clock, at
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NEVER = datetime.min.replace(tzinfo=UTC)
 TOPOLOGY = Topology.plan(
     ScaleSettings(enabled=True, partitions=3), build_rules(PipelineConfig()), models=False
@@ -21,10 +21,6 @@ TOPOLOGY = Topology.plan(
 IP = TOPOLOGY.topic("ip")
 ACTOR = TOPOLOGY.topic("actor")
 Partition = tuple[str, int]
-
-
-def at(minute: int) -> datetime:
-    return T0 + timedelta(minutes=minute)
 
 
 def event(minute: int) -> Event:
@@ -39,14 +35,6 @@ def event(minute: int) -> Event:
         id=f"e{minute}",
         ip="198.51.100.7",
     )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Fed:

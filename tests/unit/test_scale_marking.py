@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from detector.assembly import build_rules
 from detector.config import PipelineConfig
@@ -12,8 +12,8 @@ from detector.scale.tasks import Task, TaskFactory
 from detector.scale.topology import ScaleSettings, Topology
 from detector.scale.wire import Outgoing, read
 from detector.sources.record import Position
+from tests.clock import Clock, at
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NEVER = datetime.min.replace(tzinfo=UTC)
 CONFIG = PipelineConfig()
@@ -25,18 +25,6 @@ VENDOR = ("vendor", 0)
 Partition = tuple[str, int]
 Mark = tuple[str, str, int, datetime, bool]
 """(topic, producer, partition, time, idle)."""
-
-
-def at(minute: int) -> datetime:
-    return T0 + timedelta(minutes=minute)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def decoded(outgoing: list[Outgoing]) -> list[Mark]:

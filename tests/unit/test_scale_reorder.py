@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from detector.scale.reorder import Reorder
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def at(minute: int) -> datetime:
-    return T0 + timedelta(minutes=minute)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock, at
 
 
 def test_records_of_several_producers_come_out_oldest_first() -> None:
