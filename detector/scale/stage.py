@@ -97,7 +97,7 @@ class ScaledDaemon(Daemon):
         self._saved: dict[Partition, int] = {}
         """The offset of each owned task's newest changelog snapshot."""
         self._decoded: dict[Position, _Decoded] = {}
-        """Stage records decoded by the intake, until the merge releases them."""
+        """Stage records the inbox released and decoded, until their batch is processed."""
         self._changelogs: dict[str, Changelog] = {}
         self._producer: StageProducer | None = None
         self._failure: CiwatchError | None = None
