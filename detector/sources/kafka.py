@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from detector.errors import SourceError, UnreachableError
 from detector.secrets import read_secret_file
 from detector.sources.base import Source
+from detector.sources.kafka_python_fixes import adopt_finished_join, free_inline_slot
 from detector.sources.record import Position, RawRecord, next_offsets
 from detector.tls import client_context
 
@@ -253,7 +254,8 @@ class KafkaSource(Source):
             raise UnreachableError(f"cannot connect: {exc}", where=servers) from None
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[RawRecord]:
-        _free_inline_slot(self._consumer)
+        adopt_finished_join(self._consumer)
+        free_inline_slot(self._consumer)
         fetched = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         return [
             RawRecord(
@@ -360,20 +362,6 @@ class KafkaSource(Source):
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
-
-
-def _free_inline_slot(consumer: Any) -> None:
-    """Work around kafka-python 3.0: a resumed partition whose fetched records were parked
-    while it was paused is never fetched again.
-
-    Its fetcher puts parked records back only while its in-line slot is None, but leaves a
-    drained (falsy) one there; and it fetches nothing for a partition with parked records.
-    Emptying a drained slot before each poll lets one parked partition back per poll.
-    """
-    fetcher = getattr(consumer, "_fetcher", None)
-    slot = getattr(fetcher, "_next_partition_records", None)
-    if slot is not None and not slot:
-        fetcher._next_partition_records = None  # type: ignore[union-attr]
 
 
 class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python has no types
