@@ -132,10 +132,9 @@ def test_the_stages_catch_up_a_backlog_and_raise_what_replay_raises(
     assert "scale-out: stages ip → actor" in daemon.log.read_text()
 
 
-# Passed in every run while it was written and in one clean-clone CI run; in the next, under
-# the full suite's load, the restarted replica did not deliver every replay id within the wait
-# (cause not found yet: open in issue 15). Runs every time; a failure is reported, not fatal.
-@pytest.mark.xfail(strict=False, reason="known flake under load: restart may not catch up in time")
+# It timed out once in CI (the restarted replica delivered not every id within the wait), as
+# kafka-python 3.0 could lose a group join that completed between two polls and rejoin for
+# ever; KafkaSource now completes such a join (detector/sources/kafka_python_fixes.py).
 def test_a_killed_and_restarted_replica_resumes_from_the_changelogs(
     broker: EmbeddedBroker, world: list[bytes], tmp_path: Path, receiver: Receiver
 ) -> None:
