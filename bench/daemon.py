@@ -66,7 +66,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from detector.config import load_config
 from detector.demo import AlertReceiver
 from detector.generator import MERGED, generate, write
-from detector.pipeline import build_normalizer
+from detector.normalizing import build_normalizer
 from detector.sources.broker import EmbeddedBroker, free_port
 from detector.sources.kafka import KafkaSettings
 from detector.sources.record import Position, RawRecord

@@ -96,7 +96,7 @@ MODEL_KINDS: dict[str, Callable[[HeldOut, Path], list[str]]] = {
 def actor_days(path: Path, start: datetime | None = None) -> int:
     """Distinct (actor, UTC day) pairs of the events at ``start`` or later (None: all)."""
     from detector.config import load_config
-    from detector.pipeline import build_normalizer
+    from detector.normalizing import build_normalizer
     from detector.sources.files import FileSource
 
     normalizer = build_normalizer(load_config(None))

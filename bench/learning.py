@@ -69,7 +69,7 @@ from detector.features.families import FAMILIES
 from detector.features.observation import Observation
 from detector.features.store import FeatureStore
 from detector.generator import generate, write
-from detector.pipeline import build_normalizer
+from detector.normalizing import build_normalizer
 from detector.scoring.history import FeatureHistory
 from detector.scoring.learner import Learner, TrainingJob
 from detector.scoring.training import MIN_HISTORY_DAYS

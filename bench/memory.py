@@ -58,7 +58,8 @@ from detector.checkpoint import Checkpoint
 from detector.config import PipelineConfig, load_config
 from detector.events.model import ActorType, Event
 from detector.generator import generate
-from detector.pipeline import Pipeline, build_normalizer
+from detector.normalizing import build_normalizer
+from detector.pipeline import Pipeline
 from detector.sources.record import Position, RawRecord
 
 MiB = 2**20

@@ -8,7 +8,7 @@ Okta, Kubernetes and CloudTrail audit logs, with its attacks), serialized as
 ``all.jsonl`` is (the bytes a Kafka record carries), goes through a pipeline
 built from the default config with the bundled rules and models
 (``models.dir: bundled``, as ``ciwatch demo``), in batches of ``--batch``
-records, as ``drive`` hands the daemon's batches to :meth:`Pipeline.process`.
+records, as the daemon's intake hands its batches to the pipeline.
 
 The staged run does what :meth:`Pipeline.process` does, step by step in the
 same order (the detector's code is not changed; its steps are called here),
@@ -212,7 +212,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=300)
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--batch", type=int, default=500, help="records per batch (drive's)")
+    parser.add_argument("--batch", type=int, default=500, help="records per batch (the daemon's)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best is kept")
     parser.add_argument(
         "--default-gc", action="store_true", help="CPython's collector thresholds, not ciwatch's"

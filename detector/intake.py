@@ -22,7 +22,7 @@ from typing import Protocol
 from detector.events.model import DeadLetter, Event, Skipped
 from detector.events.ordering import in_event_time_order
 from detector.merge import PartitionMerge
-from detector.pipeline import BatchOutcome
+from detector.outcomes import BatchOutcome
 from detector.sources.record import Position, RawRecord
 
 __all__ = ["Batch", "Intake", "PartitionedSource"]

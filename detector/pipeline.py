@@ -2,15 +2,13 @@
 
 :class:`Pipeline` is the detection itself, with no I/O: the same object runs in
 ``ciwatch run``, ``replay`` and ``demo``, so nothing about detection can differ
-between them. :func:`drive` moves batches from a source through a pipeline to
-the sinks and commits the source's positions only after every sink flushed.
+between them. What it hands back is in :mod:`detector.outcomes`; the daemon
+(:mod:`detector.daemon`) and ``ciwatch replay`` deliver its alerts and commit.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,72 +27,25 @@ from detector.assembly import (
 from detector.config import PipelineConfig
 from detector.detections import Detection
 from detector.errors import CiwatchError
-from detector.events.model import DeadLetter, Event, Skipped
-from detector.events.normalizer import AUTO, Limits, Normalizer
+from detector.events.model import Event
+from detector.events.normalizer import Normalizer
 from detector.events.ordering import in_event_time_order
-from detector.events.taxonomy import Taxonomy, bundled_taxonomy_dir
 from detector.features.dedup import DuplicateSettings, RecentIds
 from detector.features.observation import Observation
 from detector.features.store import FeatureStore
+from detector.normalizing import build_normalizer
+from detector.outcomes import BatchOutcome, RunStats
 from detector.rules.engine import RuleContext, RuleEngine
 from detector.rules.model import Rule
 from detector.scoring import AnomalyScorer, ModelError, ModelSet, load_models
 from detector.scoring.evidence import EvidenceRule
 from detector.scoring.learner import Learner, TrainingResult
-from detector.sinks.base import Sink
-from detector.sources.base import Source
 from detector.sources.record import RawRecord
 
-__all__ = [
-    "BatchOutcome",
-    "Pipeline",
-    "RunStats",
-    "build_normalizer",
-    "deliver",
-    "drive",
-]
+__all__ = ["Pipeline"]
 
 _STATE_VERSION = 1
 _NONE: Mapping[str, Mapping[str, Sequence[int]]] = {}
-
-
-@dataclass(slots=True)
-class BatchOutcome:
-    """What one batch of records produced."""
-
-    events: list[Event] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class RunStats:
-    """Running totals, for the replay summary and the daemon's metrics."""
-
-    records: int = 0
-    events: int = 0
-    late_events: int = 0
-    duplicates: Counter[str] = field(default_factory=Counter)
-    """Per source, events seen before (redelivered): counted, not detected on again."""
-    skipped: Counter[str] = field(default_factory=Counter)
-    """Per reason, records known not to be events (CloudTrail digests, heartbeats)."""
-    dead_letters: Counter[str] = field(default_factory=Counter)
-    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    """(rule or model, severity) → distinct alerts (first sends only)."""
-    folded: int = 0
-
-    def count(self, outcome: BatchOutcome, records: int) -> None:
-        self.records += records
-        self.events += len(outcome.events)
-        self.dead_letters.update(d.reason.value for d in outcome.dead_letters)
-        self.skipped.update(s.reason.value for s in outcome.skipped)
-        self.add_alerts(outcome.alerts)
-
-    def add_alerts(self, alerts: Iterable[Alert]) -> None:
-        for alert in alerts:
-            if alert.revision == 0:
-                self.alerts[(alert.detection.name, alert.severity.value)] += 1
 
 
 class Pipeline:
@@ -407,81 +358,3 @@ class Pipeline:
         if self.learner is not None and self.scorer is not None:
             self.learner.restore(state.get("learner", {}))
             self.scorer.alert_from = self.learner.alert_from
-
-
-def build_normalizer(
-    config: PipelineConfig, *, wall_clock: Callable[[], datetime] | None = None
-) -> Normalizer:
-    """The normalizer with the bundled taxonomy, the configured overlays and limits.
-
-    With a ``wall_clock``, events further ahead of it than ``max_future_skew`` are
-    ``future_time`` dead letters (the daemon); without, none are (replay, normalize).
-    """
-    taxonomy = Taxonomy.from_dirs(
-        [bundled_taxonomy_dir(), *config.taxonomy.dirs], automation=config.taxonomy.automation
-    )
-    settings = config.normalizer
-    return Normalizer(
-        taxonomy,
-        formats=settings.formats,
-        default_format=settings.default_format or AUTO,
-        limits=Limits(
-            settings.max_record_bytes, settings.max_depth, settings.max_decompressed_bytes
-        ),
-        clock=wall_clock,
-        max_future_skew=settings.max_future_skew,
-    )
-
-
-def drive(
-    source: Source,
-    pipeline: Pipeline,
-    sinks: Sequence[Sink],
-    *,
-    on_dead_letters: Callable[[list[DeadLetter]], None] | None = None,
-    on_batch: Callable[[BatchOutcome, int], None] | None = None,
-    max_records: int = 500,
-) -> None:
-    """Run a bounded or unbounded source through the pipeline into the sinks.
-
-    After each batch: alerts go to every sink, every sink flushes, and only then
-    are the batch's positions committed (at-least-once). A bounded source ends
-    with the pipeline's final re-sends.
-    """
-    for batch in source.batches(max_records):
-        outcome = pipeline.process(batch)
-        if on_dead_letters and outcome.dead_letters:
-            on_dead_letters(outcome.dead_letters)
-        deliver(sinks, outcome.alerts)
-        source.commit(record.position for record in batch)
-        if on_batch:
-            on_batch(outcome, len(batch))
-    deliver(sinks, pipeline.finish())
-
-
-def deliver(
-    sinks: Sequence[Sink],
-    alerts: list[Alert],
-    *,
-    on_failure: Callable[[Sink, Exception], None] | None = None,
-) -> None:
-    """Every sink delivers or spools ``alerts`` (accept, then flush) before anything is committed.
-
-    Sinks fail independently: each is tried whatever the others do. If one
-    fails (``on_failure`` hears of each), the first failure is raised after all
-    were tried, so the batch is not committed and is read again; the sinks
-    that took it get it again then, with the same ids.
-    """
-    if not alerts:
-        return
-    failure: Exception | None = None
-    for sink in sinks:
-        try:
-            sink.accept(alerts)
-            sink.flush()
-        except Exception as exc:  # any sink error: the others are tried first
-            if on_failure is not None:
-                on_failure(sink, exc)
-            failure = failure or exc
-    if failure is not None:
-        raise failure

@@ -22,7 +22,8 @@ from detector.errors import RuleError
 from detector.events.model import Event
 from detector.events.normalizer import Normalizer
 from detector.features.durations import format_duration
-from detector.pipeline import Pipeline, build_normalizer
+from detector.normalizing import build_normalizer
+from detector.pipeline import Pipeline
 from detector.rules.loader import rule_lines, rule_location
 from detector.rules.model import Rule, RuleKind
 from detector.rules.testcases import TestEventError, build_test_events

@@ -30,8 +30,9 @@ from detector.config import PipelineConfig, load_config
 from detector.errors import ConfigError
 from detector.events.model import DeadLetter, Event
 from detector.events.ordering import DEFAULT_MEMORY_BUDGET, EventSorter
-from detector.pipeline import Pipeline, deliver
+from detector.pipeline import Pipeline
 from detector.sinks.base import Sink
+from detector.sinks.fanout import deliver
 from detector.sinks.file import AlertsFileError, JsonlFileSink
 from detector.sources.files import FileSource
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from detector.detections import Severity
-from detector.pipeline import Pipeline, RunStats
+from detector.outcomes import RunStats
+from detector.pipeline import Pipeline
 
 __all__ = ["learning_summary", "replay_summary", "table"]
 

@@ -15,7 +15,7 @@ from detector.cli.report import table
 from detector.config import PipelineConfig, load_config
 from detector.events.model import Event
 from detector.features.batch import build_frame
-from detector.pipeline import build_normalizer
+from detector.normalizing import build_normalizer
 from detector.scoring import ModelSet, make_detector, save_models, train_models
 from detector.sources.files import FileSource
 

@@ -27,16 +27,8 @@ import orjson
 
 from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
-from detector.features.derived import ProductionMatcher, actor_ratios
 from detector.features.observation import Observation
-from detector.features.profile import HourOfWeekProfile
-from detector.features.schema import (
-    ACTOR_CHANNELS,
-    CATEGORY_CHANNELS,
-    IP_CHANNELS,
-    MUTATING_CATEGORIES,
-    TARGET_CHANNELS,
-)
+from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
 from detector.features.settings import FeatureSettings
 from detector.features.state import (
     ActorState,
@@ -47,6 +39,7 @@ from detector.features.state import (
     snapshot_header,
 )
 from detector.features.vector import FeatureLayout, FeatureVector
+from detector.features.vector_parts import VectorParts, event_flags
 from detector.features.windows import (
     FirstSeenSet,
     SetLimits,
@@ -125,13 +118,7 @@ class FeatureStore:
         self._ips: dict[str, KeyState] = {}
         self._targets: dict[str, KeyState] = {}
         self._watermark: float | None = None
-        self._no_counts = [0] * len(self._spec.widths)
-        self._no_new_values = [0] * len(settings.tracked)
-        self._production = ProductionMatcher(settings.production_namespaces)
-        self._window_hours = [seconds / 3600.0 for seconds in self._spec.seconds]
-        # What a store without actor state puts after the key counts: no scalars, no flags.
-        scalars = self._actor_scalars(HourOfWeekProfile(), 0.0, 0.0, True, self._no_counts)
-        self._no_actor = [0.0] * (len(scalars) + len(self._no_new_values) + 4)
+        self._parts = VectorParts(settings, self._spec, self._layout)
 
     @property
     def watermark(self) -> datetime | None:
@@ -155,6 +142,7 @@ class FeatureStore:
         :mod:`detector.scale`); those kinds are not counted here.
         """
         time = event.time.timestamp()
+        parts = self._parts
         watermark = self._watermark
         if watermark is None or time > watermark:
             self._watermark = time
@@ -165,7 +153,7 @@ class FeatureStore:
             self.late_events += 1
             return self._describe_late(event, time)
         failure = event.outcome is _FAILURE
-        production = self._production.event_is_production(event)
+        production = parts.production.event_is_production(event)
         increment = _ACTOR_EVENT + _CATEGORY_UNIT.get(event.category, 0)
         if failure:
             increment += _ACTOR_FAILURE
@@ -176,62 +164,43 @@ class FeatureStore:
         ids = self._spec.bucket_ids(time)
         ip_counts = carried.get("ip") if carried else None
         if ip_counts is None:
-            ip_counts = self._no_counts
+            ip_counts = parts.no_counts
             if event.ip and self._ips_counted:
                 ip_increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
                 state = self._touch(self._ips, event.ip, time, self._new_key)
                 ip_counts = count_key(state, event.actor, time, ids, ip_increment, _IP_ACTOR)
         target_counts = carried.get("target") if carried else None
         if target_counts is None:
-            target_counts = self._no_counts
+            target_counts = parts.no_counts
             if event.target and self._targets_counted:
                 state = self._touch(self._targets, event.target, time, self._new_key)
                 target_counts = count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
         if not self._actors_counted:
-            parts = [*self._no_counts, *ip_counts, *target_counts, *self._no_actor]
-            return Observation(event, False, False, {}, FeatureVector(self._layout, parts))
+            values = [*parts.no_counts, *ip_counts, *target_counts, *parts.no_actor]
+            return Observation(event, False, False, {}, FeatureVector(self._layout, values))
         actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
-        parts = [
+        values = [
             *actor_counts,
             *ip_counts,
             *target_counts,
-            *self._actor_scalars(actor.profile, time - actor.first, time, learning, actor_counts),
-            *(self._new_value_flags(new_values) if new_values else self._no_new_values),
-            *_event_flags(event, failure, production),
+            *parts.actor_scalars(actor.profile, time - actor.first, time, learning, actor_counts),
+            *(parts.new_value_flags(new_values) if new_values else parts.no_new_values),
+            *event_flags(event, failure, production),
         ]
         actor.profile.add(time)
         # The models see every first sighting (the flags above); rules see them only
         # after the learning period, when a new value has become worth an alert.
         reported = {} if learning else new_values
-        return Observation(event, False, learning, reported, FeatureVector(self._layout, parts))
+        return Observation(event, False, learning, reported, FeatureVector(self._layout, values))
 
     def counts_of(self, observation: Observation, kind: str) -> list[int]:
         """The packed window counts of one key kind in ``observation`` (to carry downstream)."""
-        width = len(self._no_counts)
+        width = len(self._parts.no_counts)
         start = KINDS.index(kind) * width
         features = observation.features
         if not isinstance(features, FeatureVector):  # observations the store did not make
             return [0] * width
         return [int(value) for value in features.packed(start, start + width)]
-
-    def _actor_scalars(
-        self,
-        profile: HourOfWeekProfile,
-        history: float,
-        time: float,
-        learning: bool,
-        counts: list[int],
-    ) -> list[float]:
-        """Hour-of-week share and rarity, active hours, age, learning, ratios per window."""
-        share, rarity = profile.share_and_rarity(time)
-        return [
-            share,
-            rarity,
-            profile.active_hours,
-            history / _SECONDS_PER_DAY,
-            1 if learning else 0,
-            *actor_ratios(counts, self._window_hours, profile.total, history),
-        ]
 
     def _observe_actor(
         self, event: Event, time: float, ids: list[int], increment: int
@@ -282,9 +251,6 @@ class FeatureStore:
                     counter.discard(last, field.unit)
         return state, counts, new_values, learning
 
-    def _new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
-        return [1 if field in new_values else 0 for field in self.settings.tracked]
-
     def _touch(
         self, table: dict[str, _State], key: str, time: float, new: Callable[[float], _State]
     ) -> _State:
@@ -317,29 +283,9 @@ class FeatureStore:
 
     def _describe_late(self, event: Event, time: float) -> Observation:
         """Features of a late event from the current state of its keys, changing nothing."""
-        actor = self._actors.get(event.actor)
         ip = self._ips.get(event.ip) if event.ip else None
         target = self._targets.get(event.target) if event.target else None
-        if actor is None:
-            learning = True
-            actor_counts = self._no_counts
-            scalars = self._actor_scalars(HourOfWeekProfile(), 0.0, time, True, actor_counts)
-        else:
-            learning = time - actor.first < self._learning_period
-            actor_counts = actor.counter.counts(actor.last)
-            history = max(0.0, time - actor.first)
-            scalars = self._actor_scalars(actor.profile, history, time, learning, actor_counts)
-        parts = [
-            *actor_counts,
-            *(ip.counter.counts(ip.last) if ip else self._no_counts),
-            *(target.counter.counts(target.last) if target else self._no_counts),
-            *scalars,
-            *self._no_new_values,
-            *_event_flags(
-                event, event.outcome is _FAILURE, self._production.event_is_production(event)
-            ),
-        ]
-        return Observation(event, True, learning, {}, FeatureVector(self._layout, parts))
+        return self._parts.describe_late(event, time, self._actors.get(event.actor), ip, target)
 
     def evict_idle(self) -> int:
         """Drop keys with no event for ``evict_idle_after`` before the watermark; how many."""
@@ -447,13 +393,3 @@ class FeatureStore:
         except orjson.JSONDecodeError as error:
             raise ConfigError(f"feature snapshot is not JSON: {error}", where=str(path)) from None
         return cls.restore(settings, data, where=str(path))
-
-
-def _event_flags(event: Event, failure: bool, production: bool) -> tuple[int, int, int, int]:
-    """``event.failure``, ``event.privileged``, ``event.mutating``, ``event.production``."""
-    return (
-        1 if failure else 0,
-        1 if event.privileged else 0,
-        1 if event.category in MUTATING_CATEGORIES else 0,
-        1 if production else 0,
-    )

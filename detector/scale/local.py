@@ -23,7 +23,7 @@ from detector.alerts.model import Alert
 from detector.assembly import build_rules, models_directory
 from detector.config import PipelineConfig
 from detector.events.model import Event
-from detector.pipeline import build_normalizer
+from detector.normalizing import build_normalizer
 from detector.scale.reorder import Reorder
 from detector.scale.tasks import Task, TaskFactory
 from detector.scale.topology import ScaleSettings, Topology

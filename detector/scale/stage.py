@@ -43,7 +43,7 @@ from detector.errors import CiwatchError, ConfigError, SourceError, UnreachableE
 from detector.events.model import Event
 from detector.intake import Batch, Intake
 from detector.metrics import Metrics
-from detector.pipeline import BatchOutcome
+from detector.outcomes import BatchOutcome
 from detector.scale.changelog import Changelog, ensure_topics, partition_counts
 from detector.scale.inbox import Inbox
 from detector.scale.marking import Marker

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from detector.assembly import build_rules
 from detector.config import PipelineConfig
-from detector.pipeline import build_normalizer
+from detector.normalizing import build_normalizer
 from detector.scale.marking import Marker
 from detector.scale.tasks import Task, TaskFactory
 from detector.scale.topology import ScaleSettings, Topology

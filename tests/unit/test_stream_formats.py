@@ -11,7 +11,7 @@ import pytest
 from detector.config import load_config
 from detector.errors import ConfigError
 from detector.events.model import DeadLetter, DeadLetterReason, Event
-from detector.pipeline import build_normalizer
+from detector.normalizing import build_normalizer
 from detector.sources.files import FileSource
 from detector.sources.record import Position, RawRecord
 from tests.samples import sample

@@ -26,7 +26,8 @@ from detector.errors import ConfigError
 from detector.events.fields import EARLIEST_TIME, LATEST_TIME, MAX_SHOWN_CHARS, parse_time
 from detector.events.model import DeadLetterReason, ParseError
 from detector.events.ordering import EventSorter
-from detector.pipeline import BatchOutcome, Pipeline
+from detector.outcomes import BatchOutcome
+from detector.pipeline import Pipeline
 from detector.sources.record import Position, RawRecord
 from tests.samples import sample
 from tests.unit.test_daemon_delivery import Collecting

@@ -18,7 +18,8 @@ from detector.config import PipelineConfig
 from detector.events.envelopes import unwrap
 from detector.events.model import ActorType, Category, DeadLetter, Event, Outcome
 from detector.events.parsers.azure_activity import AzureActivityParser, dynamic
-from detector.pipeline import Pipeline, build_normalizer
+from detector.normalizing import build_normalizer
+from detector.pipeline import Pipeline
 from detector.rules.loader import bundled_rules_dir, load_rules
 from detector.rules.model import Rule
 from tests.normalizing import bundled_normalizer, normalize_one, other_vendors, sample_event

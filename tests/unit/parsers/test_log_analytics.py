@@ -21,7 +21,8 @@ from detector.config import PipelineConfig
 from detector.events.model import Event, Outcome
 from detector.events.parsers.azure_activity import AzureActivityParser
 from detector.events.parsers.azure_entra_id import EntraIdParser
-from detector.pipeline import Pipeline, build_normalizer
+from detector.normalizing import build_normalizer
+from detector.pipeline import Pipeline
 from detector.rules.loader import bundled_rules_dir, load_rules
 from detector.rules.model import Rule
 from tests.normalizing import normalize_one

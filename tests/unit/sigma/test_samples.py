@@ -20,7 +20,8 @@ import pytest
 
 from detector.cli.replay import with_model_options
 from detector.config import PipelineConfig
-from detector.pipeline import Pipeline, build_normalizer
+from detector.normalizing import build_normalizer
+from detector.pipeline import Pipeline
 from detector.rules.model import Rule
 from detector.sources.record import Position, RawRecord
 from tests.samples import load_samples

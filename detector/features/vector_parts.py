@@ -1,0 +1,112 @@
+"""The parts of a feature vector after the window counts, and late events described.
+
+Every vector the store makes holds, after the packed window counts of the
+actor, the IP and the target, the actor's scalars (hour-of-week share and
+rarity, active hours, age, learning, ratios per window), one
+``actor.new.<field>`` flag per tracked field and four event flags
+(docs/features.md). :class:`VectorParts` computes those parts from an actor's
+state; :meth:`VectorParts.describe_late` makes a late event's whole vector from
+the current state of its keys, changing nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from detector.events.model import Event, Outcome
+from detector.features.derived import ProductionMatcher, actor_ratios
+from detector.features.observation import Observation
+from detector.features.profile import HourOfWeekProfile
+from detector.features.schema import MUTATING_CATEGORIES
+from detector.features.settings import FeatureSettings
+from detector.features.state import ActorState, KeyState
+from detector.features.vector import FeatureLayout, FeatureVector
+from detector.features.windows import WindowSpec
+
+__all__ = ["VectorParts", "event_flags"]
+
+_FAILURE = Outcome.FAILURE
+_SECONDS_PER_DAY = 86_400.0
+
+
+class VectorParts:
+    """What follows the window counts in the vectors of one store's settings.
+
+    ``no_counts`` stands for the window counts of a key the event lacks,
+    ``no_new_values`` for the flags of an event showing nothing new, and
+    ``no_actor`` for everything after the key counts in a store without actor
+    state (no scalars, no flags). ``production`` tells production events.
+    """
+
+    def __init__(self, settings: FeatureSettings, spec: WindowSpec, layout: FeatureLayout) -> None:
+        self._layout = layout
+        self._tracked = settings.tracked
+        self._learning_period = settings.learning_period.total_seconds()
+        self._window_hours = [seconds / 3600.0 for seconds in spec.seconds]
+        self.production = ProductionMatcher(settings.production_namespaces)
+        self.no_counts = [0] * len(spec.widths)
+        self.no_new_values = [0] * len(settings.tracked)
+        scalars = self.actor_scalars(HourOfWeekProfile(), 0.0, 0.0, True, self.no_counts)
+        self.no_actor = [0.0] * (len(scalars) + len(self.no_new_values) + 4)
+
+    def actor_scalars(
+        self,
+        profile: HourOfWeekProfile,
+        history: float,
+        time: float,
+        learning: bool,
+        counts: list[int],
+    ) -> list[float]:
+        """Hour-of-week share and rarity, active hours, age, learning, ratios per window."""
+        share, rarity = profile.share_and_rarity(time)
+        return [
+            share,
+            rarity,
+            profile.active_hours,
+            history / _SECONDS_PER_DAY,
+            1 if learning else 0,
+            *actor_ratios(counts, self._window_hours, profile.total, history),
+        ]
+
+    def new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
+        return [1 if field in new_values else 0 for field in self._tracked]
+
+    def describe_late(
+        self,
+        event: Event,
+        time: float,
+        actor: ActorState | None,
+        ip: KeyState | None,
+        target: KeyState | None,
+    ) -> Observation:
+        """Features of a late event from the current state of its keys, changing nothing."""
+        if actor is None:
+            learning = True
+            actor_counts = self.no_counts
+            scalars = self.actor_scalars(HourOfWeekProfile(), 0.0, time, True, actor_counts)
+        else:
+            learning = time - actor.first < self._learning_period
+            actor_counts = actor.counter.counts(actor.last)
+            history = max(0.0, time - actor.first)
+            scalars = self.actor_scalars(actor.profile, history, time, learning, actor_counts)
+        parts = [
+            *actor_counts,
+            *(ip.counter.counts(ip.last) if ip else self.no_counts),
+            *(target.counter.counts(target.last) if target else self.no_counts),
+            *scalars,
+            *self.no_new_values,
+            *event_flags(
+                event, event.outcome is _FAILURE, self.production.event_is_production(event)
+            ),
+        ]
+        return Observation(event, True, learning, {}, FeatureVector(self._layout, parts))
+
+
+def event_flags(event: Event, failure: bool, production: bool) -> tuple[int, int, int, int]:
+    """``event.failure``, ``event.privileged``, ``event.mutating``, ``event.production``."""
+    return (
+        1 if failure else 0,
+        1 if event.privileged else 0,
+        1 if event.category in MUTATING_CATEGORIES else 0,
+        1 if production else 0,
+    )
