@@ -120,7 +120,19 @@ def test_every_panel_and_alert_rule_reads_live_data(
             tmp_path / "prometheus", [target], [RULES_FILE], labels={"namespace": "security"}
         )
         with scrape as prometheus:
-            produce(broker, topic, [*MALFORMED, *world])
+            # In two halves, each seen by Prometheus: a daemon that takes all the
+            # records between two scrapes leaves every counter one sample high, and
+            # rate() or increase() over one value is no data.
+            half = len(world) // 2
+            produce(broker, topic, [*MALFORMED, *world[:half]])
+            wait_for(
+                lambda: (
+                    scalar(prometheus, "sum(ciwatch_records_consumed_total)")
+                    == half + len(MALFORMED)
+                ),
+                "Prometheus to see the first half consumed",
+            )
+            produce(broker, topic, world[half:])
             records = len(world) + len(MALFORMED)
             wait_for(
                 lambda: scalar(prometheus, "sum(ciwatch_records_consumed_total)") == records,
