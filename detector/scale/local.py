@@ -27,7 +27,7 @@ from detector.normalizing import build_normalizer
 from detector.scale.reorder import Reorder
 from detector.scale.tasks import Task, TaskFactory
 from detector.scale.topology import ScaleSettings, Topology
-from detector.scale.wire import Note, Outgoing, encode_event, encode_mark, read
+from detector.scale.wire import Note, Outgoing, broadcast_mark, encode_event, read
 from detector.scoring import load_models
 from detector.sources.record import Position
 
@@ -180,14 +180,9 @@ def _feed(stages: _Stages, sources: list[list[Event]], round_: float, speed: Spe
             continue
         moved = True
         producer = f"source/{partition}"
-        marks = stages.topology.topic(stages.topology.stages[0])
-        value = encode_mark(producer, batch[-1].time)
-        stages.send(
-            [
-                *(stages.first(event, producer) for event in batch),
-                *(Outgoing(marks, "", value, batch[-1].time, p) for p in range(stages.partitions)),
-            ]
-        )
+        first = [stages.topology.topic(stages.topology.stages[0])]
+        marks = broadcast_mark(producer, batch[-1].time, first, stages.partitions)
+        stages.send([*(stages.first(event, producer) for event in batch), *marks])
     return moved
 
 

@@ -24,19 +24,19 @@ partition's new owner, or a restarted reader, hears every producer at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
+from detector.events.model import Event
+from detector.scale.reorder import NEVER
 from detector.scale.tasks import Task
 from detector.scale.topology import Topology
-from detector.scale.wire import Outgoing, encode_mark, source_producer
+from detector.scale.wire import Outgoing, broadcast_mark, source_producer
 
 __all__ = ["Marker"]
 
 Partition = tuple[str, int]
 """(topic, partition)."""
-_NEVER = datetime.min.replace(tzinfo=UTC)
-"""A reorder's watermark while one of its producers was never heard from."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The time of an idle mark from a producer that never passed anything."""
 
@@ -65,11 +65,21 @@ class Marker:
         self._resend_at = 0.0
 
     def passed(self, partition: Partition, at: datetime) -> None:
-        """An event of vendor ``partition`` at ``at`` was processed."""
+        """Events of vendor ``partition`` up to ``at`` were processed (once per batch)."""
         before = self._passed.get(partition)
         if before is None or at > before:
             self._passed[partition] = at
         self._quiet_since[partition] = self._clock()
+
+    def processed(self, events: Iterable[Event]) -> None:
+        """A batch's vendor events were processed: each partition's newest passed, once."""
+        newest: dict[Partition, datetime] = {}
+        for event in events:
+            if event.position is not None:
+                key = (event.position.stream, event.position.partition or 0)
+                newest[key] = max(newest.get(key, event.time), event.time)
+        for key, at in newest.items():
+            self.passed(key, at)
 
     def marks(
         self,
@@ -93,13 +103,13 @@ class Marker:
             passed = self._passed.get(key)
             if idle or passed is not None:
                 at = passed or _EPOCH
-                if self._due(source_producer(key), at, idle, resend):
-                    value = encode_mark(source_producer(key), at, idle=idle)
-                    partitions = range(self.topology.partitions)
-                    out.extend(Outgoing(first, "", value, at, p) for p in partitions)
+                name = source_producer(key)
+                if self._due(name, at, idle, resend):
+                    partitions = self.topology.partitions
+                    out.extend(broadcast_mark(name, at, [first], partitions, idle=idle))
         for key, task in tasks.items():
             passed = watermark(key)
-            if passed == _NEVER or self.topology.after(task.stage) is None:
+            if passed == NEVER or self.topology.after(task.stage) is None:
                 continue  # a producer of its own not heard from yet; or the last stage
             at = passed or task.passed or _EPOCH
             if self._due(task.name, at, passed is None, resend):

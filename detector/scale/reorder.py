@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-__all__ = ["Reorder"]
+__all__ = ["NEVER", "Reorder"]
 
 T = TypeVar("T")
-_NEVER = datetime.min.replace(tzinfo=UTC)
+NEVER = datetime.min.replace(tzinfo=UTC)
 """The mark of a producer not heard from yet: before everything."""
 
 
@@ -126,9 +126,9 @@ class Reorder(Generic[T]):
         producers given up on). ``datetime.min`` while a producer was never heard from (or
         none is known); None when every producer is idle and nothing is held."""
         if not self._producers:
-            return _NEVER  # nobody known to write here yet: nothing can be said
+            return NEVER  # nobody known to write here yet: nothing can be said
         times = [
-            p.queue[0][0] if p.queue else _NEVER if p.mark is None else p.mark
+            p.queue[0][0] if p.queue else NEVER if p.mark is None else p.mark
             for p in self._producers.values()
             if p.queue or not (p.idle or p.given_up)
         ]
@@ -143,7 +143,7 @@ class Reorder(Generic[T]):
     def _floor(self) -> datetime | None:
         """The oldest mark of a producer that has nothing queued and is still waited for."""
         marks = [
-            _NEVER if p.mark is None else p.mark
+            NEVER if p.mark is None else p.mark
             for p in self._producers.values()
             if not p.queue and not p.given_up and not p.idle
         ]
@@ -158,7 +158,7 @@ class Reorder(Generic[T]):
             return False
         floor = self._floor()
         for producer in self._producers.values():
-            mark = _NEVER if producer.mark is None else producer.mark
+            mark = NEVER if producer.mark is None else producer.mark
             silent = not (producer.queue or producer.given_up or producer.idle)
             if silent and mark == floor:
                 producer.given_up = True

@@ -273,11 +273,7 @@ class ScaledDaemon(Daemon):
             outgoing.extend(handed_on)
         self._produce(outgoing)
         self._deliver(alerts)
-        for event in source_events:
-            if event.position is not None:
-                self.marker.passed(
-                    (event.position.stream, event.position.partition or 0), event.time
-                )
+        self.marker.processed(source_events)
         stage_of = self.topology.stage_of
         if self._inbox is not None:
             self._inbox.processed(batch.records)

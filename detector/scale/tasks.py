@@ -28,7 +28,7 @@ from detector.features.store import FeatureStore
 from detector.pipeline import Pipeline
 from detector.rules.model import Rule
 from detector.scale.topology import Topology
-from detector.scale.wire import Note, Outgoing, encode_event, encode_mark, encode_note
+from detector.scale.wire import Note, Outgoing, broadcast_mark, encode_event, encode_note
 from detector.scoring import ModelSet
 
 __all__ = ["Task", "TaskFactory"]
@@ -65,12 +65,7 @@ class Task:
         if after is None or at is None:
             return []
         topics = dict.fromkeys((self.topology.topic(after), self.topology.topic("actor")))
-        value = encode_mark(self.name, at, idle=idle)
-        return [
-            Outgoing(topic, "", value, at, partition)
-            for topic in topics
-            for partition in range(self.topology.partitions)
-        ]
+        return broadcast_mark(self.name, at, topics, self.topology.partitions, idle=idle)
 
     def process(
         self,

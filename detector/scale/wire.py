@@ -9,7 +9,7 @@ are orjson; the record key is the partitioning key (:meth:`Topology.key`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ __all__ = [
     "Note",
     "Outgoing",
     "Received",
+    "broadcast_mark",
     "decode",
     "encode_event",
     "encode_first",
@@ -104,6 +105,14 @@ def encode_first(event: Event) -> bytes:
 
 def encode_mark(producer: str, time: datetime, *, idle: bool = False) -> bytes:
     return orjson.dumps({"from": producer, "mark": isoformat(time), "idle": idle})
+
+
+def broadcast_mark(
+    producer: str, time: datetime, topics: Iterable[str], partitions: int, *, idle: bool = False
+) -> list[Outgoing]:
+    """``producer``'s mark to every partition of each of ``topics``: a mark is for all."""
+    value = encode_mark(producer, time, idle=idle)
+    return [Outgoing(t, "", value, time, p) for t in topics for p in range(partitions)]
 
 
 def encode_note(note: Note, *, producer: str = "") -> bytes:
