@@ -32,7 +32,6 @@ holds for any of them, ``exists`` asks whether there is at least one, and
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -44,6 +43,13 @@ from detector.rules.fields import (
     LocatedError,
     as_text,
     parse_field_path,
+)
+from detector.rules.leaves import (
+    as_number,
+    compare_key,
+    exists_test,
+    field_test,
+    membership_test,
 )
 from detector.rules.regexes import RegexError, RegexGuard, compile_regex
 
@@ -113,9 +119,11 @@ def compile_condition_map(
         matcher = compile_matcher(value, guard, here, multi=field.multi)
         keys = None if field.multi else _equality_keys(value)
         if keys is not None:
-            tests.append(_membership_test(field.get, keys))
+            tests.append(membership_test(field, keys))
+        elif not field.multi and _is_exists(value):
+            tests.append(exists_test(field, value["exists"]))
         else:
-            tests.append(_field_test(field.get, matcher))
+            tests.append(field_test(field, matcher))
     return all_of(tests)
 
 
@@ -273,31 +281,6 @@ def _exists(expected: bool, multi: bool) -> Matcher:
     return lambda value: (value is not None) is expected
 
 
-def compare_key(value: Any) -> str | None:
-    """The case-folded text a value compares as; ``None`` for missing or structured values."""
-    if isinstance(value, str):
-        return value.casefold()
-    if value is None or isinstance(value, Mapping | list):
-        return None
-    return as_text(value).casefold()
-
-
-def as_number(value: Any) -> float | None:
-    """A value as a finite number (numeric strings too), or ``None``."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _scalar_key(argument: Any, path: str) -> str:
     if isinstance(argument, str | int | float | bool):
         key = compare_key(argument)
@@ -332,8 +315,8 @@ def _compile_group(name: str, value: Any, guard: RegexGuard, path: str) -> Predi
     return any_of(predicates) if name == "any" else all_of(predicates)
 
 
-def _field_test(getter: Callable[[Observation], Any], matcher: Matcher) -> Predicate:
-    return lambda observation: matcher(getter(observation))
+def _is_exists(spec: Any) -> bool:
+    return isinstance(spec, Mapping) and len(spec) == 1 and isinstance(spec.get("exists"), bool)
 
 
 def _equality_keys(spec: Any) -> frozenset[str] | None:
@@ -348,20 +331,12 @@ def _equality_keys(spec: Any) -> frozenset[str] | None:
     return frozenset(item.casefold() for item in items)
 
 
-def _membership_test(getter: Callable[[Observation], Any], keys: frozenset[str]) -> Predicate:
-    # The most common condition by far (source, action, outcome ...): one call, no helpers.
-    def test(observation: Observation) -> bool:
-        value = getter(observation)
-        if isinstance(value, str):
-            return value.casefold() in keys
-        return value is not None and compare_key(value) in keys
-
-    return test
-
-
 def all_of(predicates: Sequence[Predicate]) -> Predicate:
     if len(predicates) == 1:
         return predicates[0]
+    if len(predicates) == 2:  # the usual residue of a gated map: no loop for it
+        first, second = predicates
+        return lambda observation: first(observation) and second(observation)
     frozen = tuple(predicates)
 
     def every(observation: Observation) -> bool:
@@ -377,6 +352,9 @@ def all_of(predicates: Sequence[Predicate]) -> Predicate:
 def any_of(predicates: Sequence[Predicate]) -> Predicate:
     if len(predicates) == 1:
         return predicates[0]
+    if len(predicates) == 2:
+        first, second = predicates
+        return lambda observation: first(observation) or second(observation)
     frozen = tuple(predicates)
 
     def some(observation: Observation) -> bool:

@@ -5,9 +5,10 @@
 
 Rules run in pack order; a rule's ``where`` is checked first, then ``unless``,
 then the change windows, then its kind (registered by name in
-:data:`EVALUATORS`). What ``where`` and ``unless`` ask of ``source`` and
-``action`` is decided once per pair (:mod:`detector.rules.gates`): an event is
-only tried against the rules its pair admits, on the conditions left. Threshold
+:data:`EVALUATORS`). What ``where``, ``unless`` and sequence steps ask of an
+event's source, action, category, outcome and actor type is decided once per
+kind of event (:mod:`detector.rules.gates`): an event is only tried against the
+rules its kind admits, on the conditions left. Threshold
 and sequence state lives per rule and group key, is swept of groups idle beyond
 their window, and round-trips through :meth:`RuleEngine.snapshot` /
 :meth:`RuleEngine.restore` as plain JSON. No wall clock is read anywhere (only
@@ -19,13 +20,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, NamedTuple
 
-from detector.detections import Detection, DetectorKind
+from detector.detections import Detection
 from detector.errors import CiwatchError, RuleError
-from detector.events.model import isoformat
-from detector.events.printable import printable
 from detector.features.observation import Observation
 from detector.rules.conditions import (
     Predicate,
@@ -34,14 +34,14 @@ from detector.rules.conditions import (
     compile_condition_map,
 )
 from detector.rules.context import ChangeWindow, RuleContext
-from detector.rules.fields import FieldPath, parse_field_path
-from detector.rules.gates import Gate, unless_gate, where_gate
+from detector.rules.fields import FieldPath, group_key_function, parse_field_path
+from detector.rules.firings import rule_detection
+from detector.rules.gates import KIND_FIELDS, Gate, unless_gate, where_gate
 from detector.rules.loader import check_tracked, check_unique_ids
 from detector.rules.model import Rule, RuleKind
 from detector.rules.sequence import SequenceEvaluator, Step
-from detector.rules.state import Evaluator, Firing, to_micros
+from detector.rules.state import Evaluator, Observe, from_micros, to_micros
 from detector.rules.stateless import KnownValues, MatchEvaluator, NewValueEvaluator
-from detector.rules.summaries import render_template
 from detector.rules.threshold import CountThreshold, DistinctThreshold
 
 __all__ = [
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 SNAPSHOT_VERSION = 1
-_CANDIDATE_CACHE = 10_000  # (source, action) pairs remembered
+_CANDIDATE_CACHE = 10_000  # kinds of event remembered
 _SWEEP_EVERY = timedelta(minutes=5) // timedelta(microseconds=1)
 
 
@@ -94,7 +94,12 @@ def _sequence(build: _Build) -> Evaluator:
     spec = build.rule.sequence
     assert spec is not None
     steps = [
-        Step(compile_condition_map(step.where, build.guard), step.count, step.where)
+        Step(
+            compile_condition_map(step.where, build.guard),
+            step.count,
+            step.where,
+            where_gate(step.where, build.guard),
+        )
         for step in spec.steps
     ]
     return SequenceEvaluator(
@@ -116,18 +121,27 @@ class _Compiled:
     where: Predicate
     unless: Predicate
     group: tuple[FieldPath, ...]
+    key: Callable[[Observation], tuple[str | None, ...]]  # the group-by values
     evaluator: Evaluator
     where_gate: Gate
     unless_gate: Gate
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    """A rule an event's (source, action) admits, with what is left of its conditions."""
+_Kind = tuple[str, str, str, str, str]
+"""An event's source, action, category, outcome and actor type (KIND_FIELDS, as it has them)."""
+_NO_KEY: tuple[str | None, ...] = ()  # for evaluators that do not read the group key
+
+
+class _Candidate(NamedTuple):
+    """A rule events of one kind admit, with what is left of its conditions."""
 
     compiled: _Compiled
-    where: Predicate | None  # None: the pair alone satisfies where
-    unless: Predicate | None  # None: the pair alone rules unless out
+    where: Predicate | None  # None: the kind alone satisfies where
+    unless: Predicate | None  # None: the kind alone rules unless out
+    observe: Observe  # the evaluator's, for this kind of event
+    stateful: bool  # the evaluator's, and the rest the rule's, at hand for the hot loop
+    change_window: bool
+    reads_key: bool
 
 
 class RuleEngine:
@@ -150,12 +164,14 @@ class RuleEngine:
         )
         check_unique_ids(rules)
         self._compiled = [self._compile(rule, known_values) for rule in rules if rule.enabled]
-        self._by_event: dict[tuple[str, str], list[_Candidate]] = {}
-        self._watermark: int | None = None
+        self._by_kind: dict[_Kind, list[_Candidate]] = {}
+        self._watermark: int | None = None  # as of the last _advance: see watermark
+        self._latest: datetime | None = None  # the latest in-time event time seen
         self._next_sweep: int | None = None
-        # (evaluator, window in µs) of the stateful rules with a window: what a sweep visits.
+        self._sweep_at: datetime | None = None  # _next_sweep as a time, once _advance set it
+        # (its sweep, window in µs) of the stateful rules with a window: what a sweep visits.
         self._windowed = [
-            (c.evaluator, c.rule.window // timedelta(microseconds=1))
+            (c.evaluator.sweeper(), c.rule.window // timedelta(microseconds=1))
             for c in self._compiled
             if c.evaluator.stateful and c.rule.window is not None
         ]
@@ -195,36 +211,52 @@ class RuleEngine:
     def evaluate(self, observation: Observation) -> list[Detection]:
         """The detections this observation raises, in rule order."""
         event = observation.event
-        if not observation.late:
-            self._advance(to_micros(event.time))
+        late = observation.late
+        if not late:
+            moment = event.time
+            latest = self._latest
+            # An event no later than the latest seen leaves the watermark, so the sweep, as is;
+            # one before the next sweep only moves the watermark (read from _latest when due).
+            if latest is None or moment > latest:
+                self._latest = moment
+                sweep_at = self._sweep_at
+                if sweep_at is None or moment >= sweep_at:
+                    self._advance(to_micros(moment))
+        kind = (event.source, event.action, event.category, event.outcome, event.actor_type)
+        candidates = self._by_kind.get(kind)
+        if candidates is None:
+            candidates = self._candidates(kind)
         detections: list[Detection] = []
         in_window: bool | None = None
-        for candidate in self._candidates(event.source, event.action):
-            compiled = candidate.compiled
-            evaluator = compiled.evaluator
-            if observation.late and evaluator.stateful:
+        for compiled, where, unless, observe, stateful, change_window, reads_key in candidates:
+            if (late and stateful) or (where is not None and not where(observation)):
                 continue
-            where, unless = candidate.where, candidate.unless
-            if (where is not None and not where(observation)) or (
-                unless is not None and unless(observation)
-            ):
+            if unless is not None and unless(observation):
                 continue
-            if compiled.rule.unless_change_window:
+            if change_window:
                 if in_window is None:
                     in_window = self.context.in_change_window(event.time)
                 if in_window:
                     continue
-            key = tuple(path.text_value(observation) for path in compiled.group)
-            firing = evaluator.observe(observation, key)
+            if reads_key:
+                key = compiled.key(observation)
+                firing = observe(observation, key)
+            else:
+                firing = observe(observation, _NO_KEY)
+                if firing is None:
+                    continue
+                key = compiled.key(observation)
             if firing is not None:
-                detections.append(_detection(compiled, observation, key, firing))
+                detections.append(
+                    rule_detection(compiled.rule, compiled.group, observation, key, firing)
+                )
         return detections
 
     def snapshot(self) -> dict[str, Any]:
         """The threshold/sequence state as plain JSON data (see :meth:`restore`)."""
         return {
             "version": SNAPSHOT_VERSION,
-            "watermark": self._watermark,
+            "watermark": self.watermark,
             "next_sweep": self._next_sweep,
             "rules": {
                 c.rule.id: {"fingerprint": c.rule.fingerprint, "groups": c.evaluator.to_state()}
@@ -245,6 +277,7 @@ class RuleEngine:
                 f"unsupported rule-engine snapshot version {found!r}, expected {SNAPSHOT_VERSION}"
             )
         saved = data.get("rules") or {}
+        self._latest = self._sweep_at = None  # the next event advances from the restored state
         try:
             for compiled in self._compiled:
                 if compiled.evaluator.stateful:
@@ -262,11 +295,13 @@ class RuleEngine:
         guard = self.guard.for_rule(rule.id)  # regex limits are counted per rule
         try:
             build = _Build(rule, self.context, guard, known_values)
+            group = tuple(parse_field_path(path) for path in rule.group_by)
             return _Compiled(
                 rule=rule,
                 where=compile_condition_map(rule.where, guard, allow_empty=True),
                 unless=compile_any_of(rule.unless, guard),
-                group=tuple(parse_field_path(path) for path in rule.group_by),
+                group=group,
+                key=group_key_function(group),
                 evaluator=EVALUATORS[rule.kind](build),
                 where_gate=where_gate(rule.where, guard, allow_empty=True),
                 unless_gate=unless_gate(rule.unless, guard),
@@ -274,32 +309,48 @@ class RuleEngine:
         except ValueError as exc:  # the model validated these; only a hand-built rule gets here
             raise RuleError(str(exc), where=where) from None
 
-    def _candidates(self, source: str, action: str) -> list[_Candidate]:
-        """The rules an event's source and action admit, in rule order.
+    def _candidates(self, kind: _Kind) -> list[_Candidate]:
+        """The rules events of this kind (:data:`~detector.rules.gates.KIND_FIELDS`, in order)
+        admit, in rule order, each with what is left of its conditions.
 
-        Most rules name their sources and actions: deciding those conditions once
-        per pair spares every event the rules that cannot match it, and the tests
-        of the two fields in the rules that can.
+        Most rules name the sources, actions and outcomes they are about: deciding those
+        conditions once per kind of event spares every event the rules that cannot match
+        it, and the tests of those fields in the rules that can.
         """
-        key = (source, action)
-        found = self._by_event.get(key)
-        if found is None:
-            if len(self._by_event) >= _CANDIDATE_CACHE:
-                self._by_event.clear()  # vendors' action vocabularies are small; be safe anyway
-            found = []
-            for compiled in self._compiled:
-                where = compiled.where_gate.decide(source, action)
-                unless = compiled.unless_gate.decide(source, action) if where else True
-                if where is not False and unless is not True:
-                    found.append(
-                        _Candidate(
-                            compiled,
-                            None if where is True else where,
-                            None if unless is False else unless,
-                        )
-                    )
-            self._by_event[key] = found
+        if len(self._by_kind) >= _CANDIDATE_CACHE:
+            self._by_kind.clear()  # vendors' action vocabularies are small; be safe anyway
+        decide = partial(Gate.decide_kind, kind=dict(zip(KIND_FIELDS, kind, strict=True)))
+
+        found: list[_Candidate] = []
+        for compiled in self._compiled:
+            where = decide(compiled.where_gate)
+            unless = decide(compiled.unless_gate) if where is not False else True
+            if where is False or unless is True:
+                continue
+            observe = compiled.evaluator.specialise(decide)
+            if observe is None:
+                continue
+            found.append(
+                _Candidate(
+                    compiled,
+                    None if where is True else where,
+                    None if unless is False else unless,
+                    observe,
+                    compiled.evaluator.stateful,
+                    compiled.rule.unless_change_window,
+                    compiled.evaluator.reads_key,
+                )
+            )
+        self._by_kind[kind] = found
         return found
+
+    @property
+    def watermark(self) -> int | None:
+        """The latest in-time event time (µs) the engine saw, or restored."""
+        if self._latest is None:
+            return self._watermark
+        latest = to_micros(self._latest)
+        return latest if self._watermark is None or latest > self._watermark else self._watermark
 
     def _advance(self, now: int) -> None:
         if self._watermark is None or now > self._watermark:
@@ -309,85 +360,14 @@ class RuleEngine:
         elif self._watermark >= self._next_sweep:
             self._sweep(self._watermark)
             self._next_sweep = self._watermark + _SWEEP_EVERY
+        self._sweep_at = from_micros(self._next_sweep)
 
     def _sweep(self, watermark: int) -> None:
         # The longest lateness of any source: a group idle for its window is kept
         # until no source can still deliver an in-time event into it.
         grace = self.context.allowed_lateness // timedelta(microseconds=1)
-        for evaluator, window in self._windowed:
-            self.swept += evaluator.sweep(watermark - window - grace)
-
-
-_MAX_SUMMARY_CHARS = 1000
-
-
-def _detection(
-    compiled: _Compiled, observation: Observation, key: tuple[str | None, ...], firing: Firing
-) -> Detection:
-    rule, event = compiled.rule, observation.event
-    pairs = tuple((path.text, value or "") for path, value in zip(compiled.group, key, strict=True))
-    # Default sentences name actors, IPs and values straight from input: escaped, as templates are.
-    summary = printable(firing.default_summary, limit=_MAX_SUMMARY_CHARS)
-    if rule.summary is not None:
-        values = _template_values(rule, observation, pairs, firing)
-        summary = render_template(rule.summary, values) or summary
-    conditions: dict[str, Any] = {"where": rule.where}
-    if rule.unless:
-        conditions["unless"] = rule.unless
-    explanation = {
-        "rule": rule.id,
-        "kind": rule.kind.value,
-        "conditions": conditions,
-        "group": dict(pairs),
-        **firing.explanation,
-    }
-    return Detection(
-        kind=DetectorKind.RULE,
-        name=rule.id,
-        title=rule.title,
-        severity=rule.severity,
-        time=event.time,
-        key=pairs,
-        actor=event.actor,
-        source=event.source,
-        summary=summary,
-        evidence=firing.evidence,
-        suppress=rule.suppress,
-        tags=rule.tags,
-        score=None,
-        runbook=rule.runbook or None,
-        features=dict(observation.features),
-        explanation=explanation,
-    )
-
-
-def _template_values(
-    rule: Rule, observation: Observation, pairs: tuple[tuple[str, str], ...], firing: Firing
-) -> dict[str, Any]:
-    """Everything a summary template may name (see summaries.COMMON_FIELDS and KIND_FIELDS)."""
-    event = observation.event
-    return {
-        "rule": rule.id,
-        "title": rule.title,
-        "severity": rule.severity.value,
-        "actor": event.actor,
-        "actor_type": event.actor_type.value,
-        "action": event.action,
-        "source": event.source,
-        "category": event.category.value,
-        "outcome": event.outcome.value,
-        "target": event.target,
-        "ip": event.ip,
-        "country": event.country,
-        "user_agent": event.user_agent,
-        "id": event.id,
-        "time": isoformat(event.time),
-        "key": ", ".join(f"{name}={value}" for name, value in pairs),
-        "group": "/".join(value for _, value in pairs),
-        "attributes": dict(event.attributes),
-        "features": dict(observation.features),
-        **firing.values,
-    }
+        for sweep, window in self._windowed:
+            self.swept += sweep(watermark - window - grace)
 
 
 def _optional_int(value: Any) -> int | None:

@@ -23,6 +23,7 @@ __all__ = [
     "FieldPath",
     "FieldPathError",
     "LocatedError",
+    "group_key_function",
     "parse_field_path",
     "resolve_raw",
 ]
@@ -79,6 +80,37 @@ class FieldPath:
             parts = [as_text(item) for item in value]
             return ",".join(parts) if parts else None
         return None if value is None else as_text(value)
+
+
+def group_key_function(
+    paths: Sequence[FieldPath],
+) -> Callable[[Observation], tuple[str | None, ...]]:
+    """What :meth:`FieldPath.text_value` gives for each of ``paths``, as one call.
+
+    A rule's group key is built for every event it keeps state for: one or two plain
+    fields (``actor``; ``actor``, ``ip``) are read directly, without a call per path.
+    """
+    if any(path.multi for path in paths) or len(paths) > 2:
+        text_values = tuple(path.text_value for path in paths)
+        return lambda observation: tuple([text(observation) for text in text_values])
+    if len(paths) == 1:
+        get = paths[0].get
+
+        def one(observation: Observation) -> tuple[str | None, ...]:
+            value = get(observation)
+            return (value if value is None or type(value) is str else as_text(value),)
+
+        return one
+    first, second = paths[0].get, paths[1].get
+
+    def two(observation: Observation) -> tuple[str | None, ...]:
+        a, b = first(observation), second(observation)
+        return (
+            a if a is None or type(a) is str else as_text(a),
+            b if b is None or type(b) is str else as_text(b),
+        )
+
+    return two
 
 
 def as_text(value: Any) -> str:

@@ -1,17 +1,21 @@
-"""A rule's conditions specialised to one (source, action) pair, decided once per pair.
+"""A rule's conditions specialised to one kind of event, decided once per kind.
 
-Every event of a vendor's action has the same ``source`` and ``action``, so the
-conditions a rule puts on those two fields hold, or do not, for all of them
-alike. A :class:`Gate` keeps a rule's ``where`` (or ``unless``) as a tree of
-compiled leaves and, given a pair, folds the leaves on ``source`` and ``action``
-away: what is left is ``True`` (the conditions hold for every such event),
-``False`` (for none: the rule is not even tried) or a predicate over the other
-leaves, in the order written::
+Events come in few kinds: a vendor's action, its category, whether it
+succeeded and who did it (:data:`KIND_FIELDS`: ``source``, ``action``,
+``category``, ``outcome``, ``actor_type``). The conditions a rule puts on those
+fields hold, or do not, for every event of a kind alike. A :class:`Gate` keeps
+a rule's ``where`` (or ``unless``) as a tree of compiled leaves and, given the
+kind, folds the leaves on those fields away: what is left is ``True`` (the
+conditions hold for every such event), ``False`` (for none: the rule is not
+even tried) or a predicate over the other leaves, in the order written::
 
     gate = where_gate({"source": "okta_system_log", "action": {"prefix": "user."},
-                       "outcome": "failure"}, RegexGuard())
-    gate.decide("okta_system_log", "user.session.start")  # the outcome test alone
+                       "outcome": "failure", "ip": {"exists": True}}, RegexGuard())
+    gate.decide("okta_system_log", "user.session.start")  # the outcome and ip tests
+    gate.decide("okta_system_log", "user.session.start", outcome="failure")  # the ip test
     gate.decide("github_audit", "git.clone")  # False
+
+A field not given (here ``outcome`` in the first call) stays a test.
 
 The leaves are compiled by :func:`compile_condition_map` itself, so a residual
 predicate answers as the whole map would for events of that pair. A regex on
@@ -36,21 +40,22 @@ from detector.rules.conditions import (
     compile_matcher,
 )
 
-__all__ = ["Decision", "Gate", "unless_gate", "where_gate"]
+__all__ = ["KIND_FIELDS", "Decision", "Gate", "unless_gate", "where_gate"]
 
 Decision = bool | Predicate
 """``True`` or ``False`` when a pair decides the conditions, else what is left to test."""
 
-_PAIR_FIELDS = ("source", "action")
+KIND_FIELDS = ("source", "action", "category", "outcome", "actor_type")
+"""The event fields a gate decides ahead: few distinct values, each one string (or StrEnum)."""
 _GROUPS = ("any", "all")
 
 
 @dataclass(frozen=True, slots=True)
 class _Leaf:
     predicate: Predicate
-    field: str | None  # "source" or "action" when value_test can decide it ahead
+    field: str | None  # one of KIND_FIELDS when value_test can decide it ahead
     value_test: Matcher | None
-    bounds: RegexGuard | None  # the private tally value_test counts bounds in
+    bounds: RegexGuard | None  # the private tally value_test counts bounds in (regexes only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +65,17 @@ class Gate:
     every: bool
     members: tuple[Gate | _Leaf, ...]
 
-    def decide(self, source: str, action: str) -> Decision:
-        """These conditions for events with this ``source`` and ``action``."""
+    def decide(self, source: str, action: str, **kind: str) -> Decision:
+        """These conditions for events with this ``source`` and ``action``, and the other
+        :data:`KIND_FIELDS` given (as the event has them: the same objects)."""
+        return self.decide_kind({"source": source, "action": action, **kind})
+
+    def decide_kind(self, kind: Mapping[str, str]) -> Decision:
+        """These conditions for events of ``kind`` (:data:`KIND_FIELDS` → the event's value;
+        a field left out stays a test)."""
         left: list[Predicate] = []
         for member in self.members:
-            found = _decide(member, source, action)
+            found = _decide(member, kind)
             if found is not self.every:
                 if found is (not self.every):
                     return not self.every  # a member decides the whole group
@@ -96,11 +107,12 @@ def unless_gate(specs: list[dict[str, Any]], guard: RegexGuard) -> Gate:
 
 def _leaf(key: str, value: Any, guard: RegexGuard) -> _Leaf:
     predicate = compile_condition_map({key: value}, guard)
-    if key not in _PAIR_FIELDS or _names_a_field(value):
+    if key not in KIND_FIELDS or _names_a_field(value):
         return _Leaf(predicate, None, None, None)
     # Its own tally: a bound met ahead is not the event's to count (see _decide).
     bounds = RegexGuard(timeout=guard.timeout, max_length=guard.max_length, rule=guard.rule)
-    return _Leaf(predicate, key, compile_matcher(value, bounds, key, multi=False), bounds)
+    value_test = compile_matcher(value, bounds, key, multi=False)
+    return _Leaf(predicate, key, value_test, bounds if bounds.rules else None)
 
 
 def _names_a_field(value: Any) -> bool:
@@ -114,14 +126,17 @@ def _names_a_field(value: Any) -> bool:
     return False
 
 
-def _decide(member: Gate | _Leaf, source: str, action: str) -> Decision:
+def _decide(member: Gate | _Leaf, kind: Mapping[str, str]) -> Decision:
     if isinstance(member, Gate):
-        return member.decide(source, action)
-    if member.value_test is None or member.bounds is None:
+        return member.decide_kind(kind)
+    value = kind.get(member.field) if member.field is not None else None
+    if member.value_test is None or value is None:
         return member.predicate
+    if member.bounds is None:
+        return member.value_test(value)  # no regex: no bound can apply
     tally = member.bounds.limits
     before = sum(tally.values())
-    holds = member.value_test(source if member.field == "source" else action)
+    holds = member.value_test(value)
     if sum(tally.values()) != before:
         return member.predicate  # a regex bound applied: leave it to each event
     return holds

@@ -130,15 +130,32 @@ def _compile_re2(pattern: str) -> _Searcher | None:
     return compiled
 
 
+_MEMO_ENTRIES = 512  # short values remembered per linear-time pattern
+_MEMO_LENGTH = 200  # characters: user agents, actors, namespaces, resource names
+
+
 def _linear_test(compiled: _Searcher, guard: RegexGuard, limit: int) -> TextTest:
     search = compiled.search
+    # The same few values (user agents, actors, namespaces) come back event after event:
+    # a linear-time answer depends on the text alone, so short ones are remembered. Long
+    # ones are not, and neither is anything a bound applies to (the tally counts each time).
+    memo: dict[str, bool] = {}
 
     def test(text: str) -> bool:
-        if len(text) > limit:
+        found = memo.get(text)
+        if found is not None:
+            return found
+        length = len(text)
+        if length > limit:
             guard.count(LimitReason.TOO_LONG)
             text = text[:limit]
         # "replace": a lone surrogate (from a JSON "\ud800" escape) has no UTF-8 form.
-        return search(text.encode("utf-8", "replace")) is not None
+        found = search(text.encode("utf-8", "replace")) is not None
+        if length <= _MEMO_LENGTH and length <= limit:
+            if len(memo) >= _MEMO_ENTRIES:
+                memo.clear()
+            memo[text] = found
+        return found
 
     return test
 

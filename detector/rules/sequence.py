@@ -16,20 +16,23 @@ step completes; the group then starts afresh.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, NamedTuple
 
 from detector.events.model import Event, isoformat
 from detector.features.durations import format_duration
 from detector.features.observation import Observation
 from detector.rules.conditions import Predicate
+from detector.rules.gates import Decision, Gate
 from detector.rules.state import (
     EVIDENCE_CAP,
     Firing,
     GroupKey,
     GroupTable,
+    Observe,
     TableEvaluator,
     cap_evidence,
     from_micros,
@@ -44,11 +47,17 @@ _SAMPLE_CAP = 20
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One compiled step: its predicate, how many events it needs, its conditions as written."""
+    """One compiled step: its predicate, how many events it needs, its conditions as written,
+    and optionally the same conditions as a gate (to decide them per kind of event)."""
 
     matches: Predicate
     count: int
     where: Mapping[str, Any]
+    gate: Gate | None = None
+
+
+_StepTests = tuple[tuple[int, Predicate | None], ...]
+"""(step index, what is left to test: ``None`` when the step holds for the event's kind)."""
 
 
 class _Run(NamedTuple):
@@ -114,17 +123,37 @@ class SequenceEvaluator(TableEvaluator[_Group]):
         self.steps = tuple(steps)
         self.group_by = tuple(group_by)
         self.table = GroupTable(max_groups)
+        self._tests: _StepTests = tuple((index, step.matches) for index, step in enumerate(steps))
 
     def observe(self, observation: Observation, key: tuple[str | None, ...]) -> Firing | None:
+        return self._observe(self._tests, observation, key)
+
+    def specialise(self, decide: Callable[[Gate], Decision]) -> Observe | None:
+        """Only the steps an event of this kind can satisfy, each with what is left to test;
+        ``None`` when it can satisfy none (such events never touch the state)."""
+        tests: list[tuple[int, Predicate | None]] = []
+        for index, step in enumerate(self.steps):
+            found = step.matches if step.gate is None else decide(step.gate)
+            if found is not False:
+                tests.append((index, None if found is True else found))
+        return partial(self._observe, tuple(tests)) if tests else None
+
+    def _observe(
+        self, tests: _StepTests, observation: Observation, key: tuple[str | None, ...]
+    ) -> Firing | None:
         if None in key:
             return None
-        matched = [index for index, step in enumerate(self.steps) if step.matches(observation)]
+        matched = [index for index, test in tests if test is None or test(observation)]
         if not matched:
             return None
         group_key: GroupKey = key  # type: ignore[assignment]  # no None left
+        group = self.table.get(group_key)
+        if group is None:
+            if matched[0] > 0:
+                return None  # later steps need an earlier one: a group with no state stays so
+            group = _Group.empty(len(self.steps))
         event = observation.event
         now = to_micros(event.time)
-        group = self.table.get(group_key) or _Group.empty(len(self.steps))
         newest = self.table.newest(group_key, now)
         for index in reversed(matched):
             completion = self._advance(group, index, event, now)

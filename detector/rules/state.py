@@ -8,13 +8,17 @@ integer microseconds since the epoch, in memory and in snapshots.
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from detector.features.observation import Observation
+
+if TYPE_CHECKING:
+    from detector.rules.gates import Decision, Gate
 
 __all__ = [
     "EVIDENCE_CAP",
@@ -22,6 +26,7 @@ __all__ = [
     "Firing",
     "GroupKey",
     "GroupTable",
+    "Observe",
     "TableEvaluator",
     "cap_evidence",
     "from_micros",
@@ -32,6 +37,8 @@ EVIDENCE_CAP = 50
 """At most this many event ids per detection; the triggering event is always last."""
 
 GroupKey = tuple[str, ...]
+Observe = Callable[[Observation, tuple[str | None, ...]], "Firing | None"]
+"""An evaluator's ``observe``, possibly specialised to one kind of event."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -77,14 +84,25 @@ class Evaluator(ABC):
     """
 
     stateful: bool = False
+    reads_key: bool = True
+    """False when ``observe`` ignores ``key``: the engine then builds it only for a firing."""
 
     @abstractmethod
     def observe(self, observation: Observation, key: tuple[str | None, ...]) -> Firing | None:
         """A firing if this observation makes the rule fire."""
 
+    def specialise(self, decide: Callable[[Gate], Decision]) -> Observe | None:
+        """``observe`` for one kind of event (see :mod:`detector.rules.gates`), or ``None``
+        when no event of that kind can make a difference; ``decide`` folds a gate for it."""
+        return self.observe
+
     def sweep(self, horizon: int) -> int:
         """Drop groups idle since before ``horizon`` (µs); return how many were dropped."""
         return 0
+
+    def sweeper(self) -> Callable[[int], int]:
+        """What does :meth:`sweep`, with no call in between (the engine sweeps often)."""
+        return self.sweep
 
     def group_count(self) -> int:
         return 0
@@ -112,6 +130,9 @@ class TableEvaluator(Evaluator, Generic[S]):
     def sweep(self, horizon: int) -> int:
         return self.table.sweep(horizon)
 
+    def sweeper(self) -> Callable[[int], int]:
+        return self.table.sweep  # the table object stays; load_state refills it
+
     def group_count(self) -> int:
         return len(self.table)
 
@@ -133,6 +154,11 @@ class GroupTable(Generic[S]):
         # At most the earliest last event time of any group: a sweep short of it has nothing
         # to drop and skips the scan (groups only leave between sweeps, so it stays a bound).
         self._oldest: int | None = None
+        # Whether the groups are in order of their last event time too (events in time order
+        # keep them so): then the idle ones are the first few, and a sweep stops at the first
+        # group that is not. _tail: the last event time of the group put last, while ordered.
+        self._ordered = True
+        self._tail: int | None = None
 
     def __len__(self) -> int:
         return len(self._groups)
@@ -147,6 +173,10 @@ class GroupTable(Generic[S]):
         self._groups[key] = (last, state)
         if self._oldest is None or last < self._oldest:
             self._oldest = last
+        if self._tail is None or last >= self._tail:
+            self._tail = last
+        else:
+            self._ordered = False
         while len(self._groups) > self.max_groups:
             del self._groups[next(iter(self._groups))]
             self.evicted += 1
@@ -162,11 +192,29 @@ class GroupTable(Generic[S]):
     def sweep(self, horizon: int) -> int:
         if self._oldest is None or self._oldest >= horizon:
             return 0
-        idle = [key for key, (last, _) in self._groups.items() if last < horizon]
+        groups = self._groups
+        if self._ordered:
+            idle = []
+            for key, (last, _) in groups.items():
+                if last >= horizon:
+                    break
+                idle.append(key)
+            for key in idle:
+                del groups[key]
+            self._oldest = next(iter(groups.values()))[0] if groups else None
+            return len(idle)
+        idle = [key for key, (last, _) in groups.items() if last < horizon]
         for key in idle:
-            del self._groups[key]
-        self._oldest = min((last for last, _ in self._groups.values()), default=None)
+            del groups[key]
+        self._recount()
         return len(idle)
+
+    def _recount(self) -> None:
+        """The earliest last event time, and whether the groups are in that order again."""
+        lasts = [last for last, _ in self._groups.values()]
+        self._oldest = min(lasts, default=None)
+        self._ordered = all(map(operator.le, lasts, lasts[1:]))
+        self._tail = lasts[-1] if lasts else None
 
     def items(self) -> Iterator[tuple[GroupKey, int, S]]:
         for key, (last, state) in self._groups.items():
@@ -179,4 +227,4 @@ class GroupTable(Generic[S]):
         self._groups.clear()
         for key, last, state in rows:
             self._groups[tuple(str(part) for part in key)] = (int(last), decode(state))
-        self._oldest = min((last for last, _ in self._groups.values()), default=None)
+        self._recount()

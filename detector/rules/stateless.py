@@ -35,6 +35,8 @@ def describe_event(event: Event) -> str:
 class MatchEvaluator(Evaluator):
     """Fires on every event that passes the rule's conditions; the alert layer folds repeats."""
 
+    reads_key = False
+
     def observe(self, observation: Observation, key: tuple[str | None, ...]) -> Firing | None:
         event = observation.event
         summary = f"{describe_event(event)} ({event.source}, {event.outcome.value})"
@@ -43,6 +45,8 @@ class MatchEvaluator(Evaluator):
 
 class NewValueEvaluator(Evaluator):
     """Fires when the observation reports a first-seen value of ``field`` for the actor."""
+
+    reads_key = False
 
     def __init__(self, field: str, known_values: KnownValues | None = None) -> None:
         self.field = field
