@@ -16,6 +16,11 @@ its partitions produces under the same names, from the offsets it resumes at,
 and the reorders wait for it (``service.scale.producer_wait``) instead of
 passing it by.
 
+While a producer is waited for, each reorder holds at most
+``service.scale.max_held_records``: past that its oldest records go on
+(:attr:`Inbox.forced`), and :meth:`Inbox.bound_reached` names the partitions
+where that began and whom they wait for, to be logged once per episode.
+
 A partition's records may so be processed out of offset order: its commit
 point is its lowest offset held or released and not processed yet
 (:meth:`Inbox.commit_points`). After a crash the records above it are read
@@ -53,18 +58,21 @@ class Inbox:
         *,
         sources: Mapping[str, int],
         wait_s: float,
+        max_held: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
         self.topology = topology
         self.wait_s = wait_s
+        self.max_held = max_held
         self._clock = clock
         self._producers = _producers(topology, sources)
         self._reorders: dict[Partition, Reorder[RawRecord]] = {}
         self._polled: dict[Partition, int] = {}
         """The offset after the last record polled, per stage partition."""
         self._committed: dict[Partition, int] = {}
-        self._waits_before = 0  # of the reorders of revoked partitions
+        self._waits_before = self._forced_before = 0  # of the reorders of revoked partitions
+        self._episodes_seen: dict[Partition, int] = {}
         self._unprocessed: dict[Partition, dict[int, datetime | None]] = {}
         """Offsets released and not yet :meth:`processed` (→ event time), per stage partition."""
         self.received: dict[Position, Received] = {}
@@ -78,6 +86,21 @@ class Inbox:
         """Silent producers given up on, since the start."""
         return self._waits_before + sum(r.waits_timed_out for r in self._reorders.values())
 
+    @property
+    def forced(self) -> int:
+        """Records released past a producer still waited for (``max_held``), since the start."""
+        return self._forced_before + sum(r.forced for r in self._reorders.values())
+
+    def bound_reached(self) -> dict[Partition, list[str]]:
+        """Partitions whose reorder began releasing past ``max_held`` since last asked →
+        the producers it was waiting for then."""
+        found = {}
+        for key, reorder in self._reorders.items():
+            if reorder.episodes != self._episodes_seen.get(key, 0):
+                self._episodes_seen[key] = reorder.episodes
+                found[key] = reorder.waited_for()
+        return found
+
     def open(self, partition: Partition) -> None:
         """An assigned stage partition: its producers are waited for from now on."""
         self._reorder(partition)
@@ -86,7 +109,10 @@ class Inbox:
         """Revoked partitions: what they hold goes (not committed: their next owner reads it)."""
         for key in partitions:
             reorder = self._reorders.pop(key, None)
-            self._waits_before += reorder.waits_timed_out if reorder is not None else 0
+            if reorder is not None:
+                self._waits_before += reorder.waits_timed_out
+                self._forced_before += reorder.forced
+            self._episodes_seen.pop(key, None)
             self._polled.pop(key, None)
             self._committed.pop(key, None)
             self._unprocessed.pop(key, None)
@@ -165,7 +191,9 @@ class Inbox:
     def _reorder(self, partition: Partition) -> Reorder[RawRecord]:
         found = self._reorders.get(partition)
         if found is None:
-            found = self._reorders[partition] = Reorder(wait_s=self.wait_s, clock=self._clock)
+            found = self._reorders[partition] = Reorder(
+                wait_s=self.wait_s, max_held=self.max_held, clock=self._clock
+            )
             stage = self.topology.stage_of(partition[0])
             found.expect(self._producers.get(stage or "", []))
         return found

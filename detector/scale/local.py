@@ -121,19 +121,23 @@ def run_concurrently(
     speed: Speed,
     wait_rounds: int = 3,
     reorder: bool = True,
+    max_held: int | None = None,
 ) -> tuple[list[Alert], int]:
     """The stages side by side, each partition at its own ``speed`` (records per round).
 
     The vendor topic has ``partitions`` partitions (event ``i`` on ``i %
     partitions``), each in event time. Reorder waits last ``wait_rounds``
-    rounds; ``reorder`` off reads records as they arrive. Returns the alerts
-    and the late events the tasks counted.
+    rounds and holds at most ``max_held`` records per partition; ``reorder``
+    off reads records as they arrive. Returns the alerts and the late events
+    the tasks counted.
     """
     stages = _Stages(config, partitions)
     sources = [list(events[at::partitions]) for at in range(partitions)]
     clock = [0.0]
     reorders = {
-        (stage, partition): Reorder[_Item](wait_s=wait_rounds, clock=lambda: clock[0])
+        (stage, partition): Reorder[_Item](
+            wait_s=wait_rounds, max_held=max_held, clock=lambda: clock[0]
+        )
         for stage in stages.topology.stages
         for partition in range(partitions)
     }

@@ -15,6 +15,14 @@ it sends (it may be gone: revoked, crashed); that wait is counted. A producer
 whose own input is caught up says so with an *idle* mark (Flink's idleness): it
 is not waited for until it sends a record again.
 
+What is held while a producer is waited for is bounded by ``max_held``: past
+it, the oldest heads go although the wait goes on (counted in
+:attr:`Reorder.forced`, each run of them an *episode*), as the vendor merge's
+full buffer does. Kafka Streams would pause the partition instead, but here the
+mark waited for travels in the same partition: pausing it would hold that back
+too. A laggard producer's later records older than what went may be late, as
+after a timeout; what it sends newer is still put in order.
+
 Held records were not processed: :meth:`Reorder.lowest_offset` is the first
 offset of the partition still held, which is where committing stops.
 """
@@ -47,17 +55,32 @@ class _Producer(Generic[T]):
 class Reorder(Generic[T]):
     """Records of one partition, per producer, released oldest first (see the module)."""
 
-    def __init__(self, *, wait_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        wait_s: float,
+        max_held: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_held is not None and max_held < 1:
+            raise ValueError("max_held must be at least 1 record")
         self.wait_s = wait_s
+        self.max_held = max_held
         self._clock = clock
         self._producers: dict[str, _Producer[T]] = {}
+        self._held = 0
         self._offsets: list[int] = []  # a heap; released offsets are removed lazily
         self._released: set[int] = set()
         self._waiting_since: float | None = None
+        self._forcing = False
         self.waits_timed_out = 0
+        self.forced = 0
+        """Records released past a producer still waited for, as ``max_held`` were held."""
+        self.episodes = 0
+        """Runs of such releases: each ends when nothing is waited for any more."""
 
     def __len__(self) -> int:
-        return sum(len(producer.queue) for producer in self._producers.values())
+        return self._held
 
     def expect(self, producers: Iterable[str]) -> None:
         """Producers known to write here (every task of the stage before): until one is
@@ -77,11 +100,13 @@ class Reorder(Generic[T]):
             state.idle, state.given_up = idle, False  # heard from again: waited for again
             return
         state.queue.append((at, offset, item))
+        self._held += 1
         state.given_up = state.idle = False
         heapq.heappush(self._offsets, offset)
 
     def take(self, limit: int) -> list[T]:
-        """Up to ``limit`` held records, oldest first, as far as every producer allows."""
+        """Up to ``limit`` held records, oldest first, as far as every producer allows (or,
+        past ``max_held`` held, whatever the producers waited for)."""
         out: list[T] = []
         heads = [(p.queue[0][0], name) for name, p in self._producers.items() if p.queue]
         heapq.heapify(heads)
@@ -89,13 +114,17 @@ class Reorder(Generic[T]):
         while heads and len(out) < limit:
             at, name = heads[0]
             if floor is not None and at > floor:
-                if not self._wait_over():
+                if self._wait_over():
+                    floor = self._floor()
+                    continue
+                if not self._over_bound():
                     break
-                floor = self._floor()
-                continue
-            self._waiting_since = None
+            else:
+                self._waiting_since = None
+                self._forcing = False
             producer = self._producers[name]
             _, offset, item = producer.queue.popleft()
+            self._held -= 1
             self._released.add(offset)
             out.append(item)
             if producer.queue:
@@ -112,6 +141,7 @@ class Reorder(Generic[T]):
         )
         for producer in self._producers.values():
             producer.queue.clear()
+        self._held = 0
         self._released.update(offset for offset, _ in held)
         return [item for _, item in held]
 
@@ -139,6 +169,29 @@ class Reorder(Generic[T]):
         if self._waiting_since is None:
             return None
         return max(0.0, self._waiting_since + self.wait_s - self._clock())
+
+    def waited_for(self) -> list[str]:
+        """The producers that hold the oldest head back now (silent at the floor)."""
+        floor = self._floor()
+        if not self._held:
+            return []
+        return sorted(
+            name
+            for name, p in self._producers.items()
+            if not (p.queue or p.given_up or p.idle)
+            and (NEVER if p.mark is None else p.mark) == floor
+        )
+
+    def _over_bound(self) -> bool:
+        """Whether more than ``max_held`` are held: the oldest goes, counted, though the
+        wait goes on."""
+        if self.max_held is None or self._held <= self.max_held:
+            return False
+        self.forced += 1
+        if not self._forcing:
+            self._forcing = True
+            self.episodes += 1
+        return True
 
     def _floor(self) -> datetime | None:
         """The oldest mark of a producer that has nothing queued and is still waited for."""

@@ -45,6 +45,7 @@ from detector.intake import Batch, Intake
 from detector.metrics import Metrics
 from detector.outcomes import BatchOutcome
 from detector.scale.changelog import Changelog, ensure_topics, partition_counts
+from detector.scale.figures import ReorderFigures, TaskFigures
 from detector.scale.inbox import Inbox
 from detector.scale.marking import Marker
 from detector.scale.producing import StageProducer
@@ -103,7 +104,10 @@ class ScaledDaemon(Daemon):
         self._failure: CiwatchError | None = None
         """A changelog that could not be read on assignment: raised by the next batch."""
         self._inbox: Inbox | None = None
-        self._waits_counted = 0
+        self.figures = TaskFigures(self.metrics)
+        self._reorder_figures = ReorderFigures(
+            self.metrics, self._log, max_held=config.service.scale.max_held_records
+        )
         self._sources: dict[str, int] = {}
         """Vendor topic → partitions: the first stage's producers."""
         self.marker = Marker(
@@ -143,8 +147,10 @@ class ScaledDaemon(Daemon):
 
     def _intake(self, source: ConsumerSource) -> Intake:
         settings = self.settings
-        wait_s = settings.scale.producer_wait.total_seconds()
-        self._inbox = Inbox(source, self.topology, sources=self._sources, wait_s=wait_s)
+        wait_s, held = settings.scale.producer_wait.total_seconds(), settings.scale.max_held_records
+        self._inbox = Inbox(
+            source, self.topology, sources=self._sources, wait_s=wait_s, max_held=held
+        )
         return Intake(
             self._inbox,
             self._normalize,
@@ -193,6 +199,7 @@ class ScaledDaemon(Daemon):
                 self._failure = exc  # the consumer callback must not raise: the loop does
                 continue
             self.tasks[key] = task
+            self.figures.start(key, task)
             if task.offset is not None:
                 seeks[key] = self._saved[key] = task.offset
         return seeks
@@ -224,6 +231,7 @@ class ScaledDaemon(Daemon):
                     # The next owner restores the older snapshot and reads on from its offset.
                     self._log(f"revoked task not saved: {exc}", level=logging.WARNING)
             self._saved.pop(key, None)
+            self.figures.stop(key)
         super()._revoked(partitions)
         if self._inbox is not None:
             self._inbox.forget(partitions)
@@ -271,6 +279,7 @@ class ScaledDaemon(Daemon):
             raised, handed_on = self.tasks[key].process(found, carried)
             alerts.extend(raised)
             outgoing.extend(handed_on)
+        self.figures.count({key: self.tasks[key] for key in items})
         self._produce(outgoing)
         self._deliver(alerts)
         self.marker.processed(source_events)
@@ -333,9 +342,7 @@ class ScaledDaemon(Daemon):
     def _count_merge(self, intake: Intake) -> None:
         super()._count_merge(intake)
         if self._inbox is not None:  # the stage partitions' reorders hold and wait too
-            self.metrics.merge_buffered.inc(len(self._inbox))
-            self.metrics.merge_wait_timeouts.inc(self._inbox.waits_timed_out - self._waits_counted)
-            self._waits_counted = self._inbox.waits_timed_out
+            self._reorder_figures.count(self._inbox)
 
     def _commit(self, source: ConsumerSource, vendor: dict[Partition, int]) -> None:
         """Commit vendor partitions after the batch's records and stage partitions up to
@@ -382,6 +389,7 @@ class ScaledDaemon(Daemon):
             self._log("changelog saved again")
         self._checkpoint_failing = False
         self.metrics.snapshots.labels("ok").inc()
+        self.figures.set_state(self.tasks)
 
     def _save_task(self, key: Partition, task: Task) -> None:
         if task.offset is None:

@@ -53,6 +53,10 @@ class ScaleSettings(BaseModel):
     producer_wait: DurationOrZero = timedelta(seconds=60)
     """Longest a stage partition waits for a silent producer (a replica that died, until
     its partitions' next owner sends): past it, that producer's older records are late."""
+    max_held_records: int = Field(default=10_000, gt=0)
+    """Most records a stage partition holds while it waits for a producer: past it, the
+    oldest go on although the wait goes on, and that producer's older records are late
+    (~4.6 KB a held record, decoded event included)."""
 
 
 def rule_stage(rule: Rule) -> str:

@@ -222,3 +222,21 @@ def test_an_opened_partition_waits_for_its_producers_before_any_record() -> None
 def test_only_vendor_partitions_are_unfinished() -> None:
     box = inbox(Fed(unfinished={("vendor", 0), (IP, 2)}))
     assert box.unfinished() == {("vendor", 0)}
+
+
+def test_a_partition_past_max_held_releases_its_oldest_and_names_whom_it_waits_for_once() -> None:
+    source = Fed()
+    box = Inbox(source, TOPOLOGY, sources={"vendor": 2}, wait_s=60, max_held=2, clock=Clock())
+    actor = StagePartition(ACTOR)
+    source.feed(actor.mark("ip/1", 9), actor.mark("ip/2", 0))  # ip/2 has passed minute 0 only
+    source.feed(*(actor.event("ip/0", minute) for minute in range(1, 5)))
+    released = box.poll()
+    assert minutes(box, released) == [1, 2]  # 4 held, 2 allowed
+    assert (len(box), box.forced) == (2, 2)
+    assert box.bound_reached() == {(ACTOR, 0): ["ip/2"]}
+    assert box.bound_reached() == {}  # once per episode
+    box.processed(released)
+    assert box.commit_points() == {(ACTOR, 0): 4}  # minute 3 (offset 4) is still held
+    assert box.watermark((ACTOR, 0)) == at(0)  # ip/2 still waited for
+    box.forget([(ACTOR, 0)])
+    assert box.forced == 2  # a revoked partition's count stays counted

@@ -9,6 +9,7 @@ stages; seed 23 was not looked at before this test.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,22 @@ def test_stages_running_side_by_side_at_different_speeds_raise_what_one_pipeline
     alerts, late = run_concurrently(config, events, partitions=6, speed=speed, reorder=False)
     assert late > len(events) // 2
     assert not expected <= {alert.id for alert in alerts}
+
+
+def test_a_bound_on_what_the_reorders_hold_changes_nothing_below_it_and_trades_order_above(
+    tmp_path: Path,
+) -> None:
+    config = PipelineConfig()
+    events = world_events(tmp_path, 7, 40)
+    expected = replayed_ids(config, events)
+
+    def speed(stage: str, partition: int) -> int:  # as above: one partition's reorder
+        return 40 + 60 * ((partition * 7 + len(stage)) % 4)  # holds at most 1,263 records
+
+    run = partial(run_concurrently, config, events, partitions=6, speed=speed, wait_rounds=10)
+    alerts, late = run(max_held=5_000)
+    assert {alert.id for alert in alerts} == expected
+    assert late == 0
+    # Held to 100 records, a partition lets its oldest go before slower producers caught up.
+    alerts, late = run(max_held=100)
+    assert late > 1_000

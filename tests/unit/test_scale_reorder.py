@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from detector.scale.reorder import Reorder
 from tests.clock import Clock, at
 
@@ -117,3 +119,60 @@ def test_a_given_up_producer_does_not_hold_the_watermark() -> None:
     clock.now = 5.0
     assert reorder.take(10) == ["a3"]
     assert reorder.watermark() == at(4)  # b (never heard from) was given up
+
+
+def flooded(max_held: int | None, clock: Clock) -> Reorder[str]:
+    """``a`` sends minutes 1 to 5 while ``b``, waited for, has passed minute 0 only."""
+    reorder = Reorder[str](wait_s=60, max_held=max_held, clock=clock)
+    reorder.expect(["a", "b"])
+    reorder.add("b", 0, at(0), None)
+    for minute in range(1, 6):
+        reorder.add("a", minute, at(minute), f"a{minute}")
+    return reorder
+
+
+def test_a_flood_past_a_silent_producer_releases_the_oldest_at_the_bound_and_counts_them() -> None:
+    clock = Clock()
+    reorder = flooded(3, clock)
+    assert reorder.take(10) == ["a1", "a2"]  # 5 held, 3 allowed: the 2 oldest go
+    assert (len(reorder), reorder.forced, reorder.episodes) == (3, 2, 1)
+    assert reorder.waited_for() == ["b"]
+    assert reorder.lowest_offset() == 3  # the records still held are not committed past
+    assert reorder.watermark() == at(0)  # b is still waited for: marks downstream say so
+    reorder.add("a", 6, at(6), "a6")
+    assert reorder.take(10) == ["a3"]  # the same episode: counted once
+    assert (reorder.forced, reorder.episodes, reorder.waits_timed_out) == (3, 1, 0)
+    reorder.add("b", 7, at(2), "b2")  # older than what went: its task counts it late if so
+    reorder.add("b", 8, at(9), None)
+    assert reorder.take(10) == ["b2", "a4", "a5", "a6"]  # b marked past them: in order
+    for minute in range(10, 15):  # b silent again, at minute 9: a second episode
+        reorder.add("a", minute, at(minute), f"a{minute}")
+    assert reorder.take(10) == ["a10", "a11"]
+    assert (reorder.forced, reorder.episodes) == (5, 2)
+
+
+def test_below_the_bound_a_silent_producer_is_waited_for_as_without_one() -> None:
+    for max_held in (5, None):
+        clock = Clock()
+        reorder = flooded(max_held, clock)
+        assert reorder.take(10) == []
+        clock.now = 59.0
+        assert reorder.take(10) == []
+        clock.now = 60.0
+        assert reorder.take(10) == ["a1", "a2", "a3", "a4", "a5"]  # b given up, as always
+        assert (reorder.forced, reorder.episodes, reorder.waits_timed_out) == (0, 0, 1)
+
+
+def test_the_wait_still_runs_out_while_the_bound_releases() -> None:
+    clock = Clock()
+    reorder = flooded(2, clock)
+    assert reorder.take(10) == ["a1", "a2", "a3"]
+    clock.now = 60.0  # the wait began at the first forced release, not again at each
+    assert reorder.take(10) == ["a4", "a5"]
+    assert (reorder.forced, reorder.waits_timed_out) == (3, 1)
+    assert reorder.waited_for() == []
+
+
+def test_a_bound_below_one_record_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_held"):
+        Reorder[str](wait_s=5, max_held=0)
