@@ -1,30 +1,55 @@
-"""The records of the internal topics: a normalized event with carried counts, or a note.
+"""The records of the internal topics: a normalized event with carried counts, a note, a mark.
 
-An event record is the event as :meth:`Event.to_dict` gives it (its raw record
-included: rules may read raw fields), plus ``carried``: key kind → the packed
-window counts a stage keyed by that kind computed for it. A note tells an
-actor's task that a rule alert raised in another stage named the actor. Both
-are orjson; the record key is the partitioning key (:meth:`Topology.key`).
+An event record is the event (its raw vendor record included: rules may read
+raw fields) plus ``carried``: key kind → the packed window counts a stage keyed
+by that kind computed for it. A note tells an actor's task that a rule alert
+raised in another stage named the actor; a mark, that a producer has passed an
+event time. The record key is the partitioning key (:meth:`Topology.key`).
+
+Format 2, written since the scale-out overhead was cut, is one version byte,
+one flags byte, the header's length (4 bytes, big-endian), the header — an
+orjson array, fields by position — and, for an event, its raw record as JSON
+after the header. The raw record is read lazily (:class:`RawDocument`): a
+stage whose rules never look into it neither parses it nor encodes it again
+for the next stage (it hands on the bytes it read). Format 1 (an orjson object
+with keys, the raw record inside) is still read: internal topics outlive an
+upgrade. Anything else is not an internal record (:data:`UNREADABLE`): the
+daemon dead-letters it, which counts it.
+
+Integers beyond 64 bits and lone surrogates, which orjson does not write, are
+written with the standard library's json (a flag bit says so), as the
+event-time sorter does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+import struct
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from detector.errors import CiwatchError
 from detector.events.fields import parse_time
-from detector.events.model import DeadLetter, DeadLetterReason, Event, isoformat
+from detector.events.model import (
+    ActorType,
+    Category,
+    DeadLetter,
+    DeadLetterReason,
+    Event,
+    Outcome,
+)
 from detector.sources.record import Position, RawRecord
 
 __all__ = [
+    "FORMAT",
     "UNREADABLE",
     "Note",
     "Outgoing",
+    "RawDocument",
     "Received",
     "broadcast_mark",
     "decode",
@@ -37,9 +62,22 @@ __all__ = [
     "source_producer",
 ]
 
-UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, CiwatchError)
+FORMAT = 2
+"""The format written (see the module); format 1 is still read."""
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, IndexError, CiwatchError)
 """What decoding a record that is not an internal one raises."""
 _EXCERPT = 200
+_PREFIX = struct.Struct(">BBI")
+"""Format, flags, header length."""
+_HEADER_STDLIB = 1
+_RAW_STDLIB = 2
+_EVENT, _NOTE, _MARK = "e", "n", "m"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_CATEGORIES = {member.value: member for member in Category}
+_OUTCOMES = {member.value: member for member in Outcome}
+_ACTOR_TYPES = {member.value: member for member in ActorType}
+_EMPTY_RAW = b"{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +119,89 @@ class Received:
     idle: bool = False
 
 
+class RawDocument(Mapping[str, Any]):
+    """A raw vendor record as read from an internal record: parsed on first use only.
+
+    ``encoded`` is the JSON it was read from (``stdlib``: written by the standard
+    library); the next stage's record reuses it as is.
+    """
+
+    __slots__ = ("_parsed", "encoded", "stdlib")
+
+    def __init__(self, encoded: bytes, *, stdlib: bool = False) -> None:
+        self.encoded = encoded
+        self.stdlib = stdlib
+        self._parsed: dict[str, Any] | None = None
+
+    @property
+    def parsed(self) -> bool:
+        """Whether something has looked into it yet."""
+        return self._parsed is not None
+
+    def _document(self) -> dict[str, Any]:
+        if self._parsed is None:
+            parsed = json.loads(self.encoded) if self.stdlib else orjson.loads(self.encoded)
+            self._parsed = parsed if isinstance(parsed, dict) else {}
+        return self._parsed
+
+    def __getitem__(self, key: str) -> Any:
+        return self._document()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._document()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._document())
+
+    def __len__(self) -> int:
+        return len(self._document())
+
+    def __repr__(self) -> str:
+        return f"RawDocument({len(self.encoded)} bytes)"
+
+
+def _dumps(value: Any) -> tuple[bytes, bool]:
+    """``value`` as JSON, and whether the standard library wrote it (see the module)."""
+    try:
+        return orjson.dumps(value), False
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode(), True
+
+
+def _frame(header: list[Any], raw: bytes = b"", *, raw_stdlib: bool = False) -> bytes:
+    encoded, stdlib = _dumps(header)
+    flags = (_HEADER_STDLIB if stdlib else 0) | (_RAW_STDLIB if raw_stdlib else 0)
+    return _PREFIX.pack(FORMAT, flags, len(encoded)) + encoded + raw
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _moment(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _raw_bytes(raw: Mapping[str, Any]) -> tuple[bytes, bool]:
+    if isinstance(raw, RawDocument):
+        return raw.encoded, raw.stdlib  # as read: never parsed again to be written
+    return _dumps(raw) if raw else (_EMPTY_RAW, False)
+
+
 def encode_event(
     event: Event, carried: Mapping[str, Sequence[int]], *, producer: str = ""
 ) -> bytes:
-    data = event.to_dict(with_raw=True)
-    del data["position"]  # the reader's position is the internal record's
+    """``event`` (without its position: the reader's is the internal record's) and its counts."""
     # Packed counts (several window lanes in one integer) pass 64 bits: as text.
     counts = {kind: [str(n) for n in packed] for kind, packed in carried.items()}
-    return orjson.dumps({"from": producer, "event": data, "carried": counts})
+    header = [
+        _EVENT, producer, _micros(event.time), event.source, event.action,
+        event.category.value, event.outcome.value, event.actor, event.actor_type.value,
+        event.id, event.ip, event.country, event.user_agent, event.target,
+        event.privileged, dict(event.attributes), counts,
+    ]  # fmt: skip
+    raw, stdlib = _raw_bytes(event.raw)
+    return _frame(header, raw, raw_stdlib=stdlib)
 
 
 def source_producer(partition: tuple[str, int]) -> str:
@@ -104,7 +217,7 @@ def encode_first(event: Event) -> bytes:
 
 
 def encode_mark(producer: str, time: datetime, *, idle: bool = False) -> bytes:
-    return orjson.dumps({"from": producer, "mark": isoformat(time), "idle": idle})
+    return _frame([_MARK, producer, _micros(time), idle])
 
 
 def broadcast_mark(
@@ -116,51 +229,75 @@ def broadcast_mark(
 
 
 def encode_note(note: Note, *, producer: str = "") -> bytes:
-    return orjson.dumps(
-        {
-            "from": producer,
-            "note": {
-                "actor": note.actor,
-                "rule": note.rule,
-                "alert_id": note.alert_id,
-                "time": isoformat(note.time),
-                "until": isoformat(note.until),
-            },
-        }
-    )
+    times = _micros(note.time), _micros(note.until)
+    return _frame([_NOTE, producer, note.actor, note.rule, note.alert_id, *times])
 
 
 def decode(value: bytes, position: Position) -> tuple[Event, dict[str, list[int]]] | Note:
     """An event or note record; ValueError (with the reason) if it is not one."""
-    return _item(_object(value), position)
+    found = read(value, position)
+    if found.item is None:
+        raise ValueError("a mark, not an event or a note")
+    if isinstance(found.item, Note):
+        return found.item
+    return found.item, found.carried
 
 
 def read(value: bytes, position: Position) -> Received:
     """Any internal record, marks included; ValueError (with the reason) if it is not one."""
-    data = _object(value)
-    producer = str(data.get("from", ""))
-    if "mark" in data:
-        return Received(producer, parse_time(data["mark"]), None, {}, bool(data.get("idle")))
-    item = _item(data, position)
-    if isinstance(item, Note):
-        return Received(producer, item.time, item, {})
-    return Received(producer, item[0].time, item[0], item[1])
+    if value[:1] == b"{":
+        return _read_format_1(value, position)
+    if len(value) < _PREFIX.size:
+        raise ValueError("not an internal record: too short")
+    version, flags, length = _PREFIX.unpack_from(value)
+    if version != FORMAT:
+        raise ValueError(f"internal record of unknown format {version} (this version reads 1-2)")
+    end = _PREFIX.size + length
+    body = value[_PREFIX.size : end]
+    header = json.loads(body) if flags & _HEADER_STDLIB else orjson.loads(body)
+    kind, producer = header[0], str(header[1])
+    if kind == _EVENT:
+        raw = RawDocument(value[end:], stdlib=bool(flags & _RAW_STDLIB))
+        event, carried = _event(header, raw, position)
+        return Received(producer, event.time, event, carried)
+    if kind == _NOTE:
+        note = Note(header[2], header[3], header[4], _moment(header[5]), _moment(header[6]))
+        return Received(producer, note.time, note, {})
+    if kind == _MARK:
+        return Received(producer, _moment(header[2]), None, {}, bool(header[3]))
+    raise ValueError(f"internal record of unknown kind {kind!r}")
 
 
-def _object(value: bytes) -> dict[str, Any]:
+def _event(
+    header: list[Any], raw: RawDocument, position: Position
+) -> tuple[Event, dict[str, list[int]]]:
+    (_, _, micros, source, action, category, outcome, actor, actor_type) = header[:9]
+    (id_, ip, country, user_agent, target, privileged, attributes, counts) = header[9:17]
+    event = Event(
+        _moment(micros), source, action, _CATEGORIES[category], _OUTCOMES[outcome], actor,
+        _ACTOR_TYPES[actor_type], id_, position, ip, country, user_agent, target,
+        privileged, attributes, raw,
+    )  # fmt: skip
+    carried = {str(kind): [int(n) for n in packed] for kind, packed in counts.items()}
+    return event, carried
+
+
+def _read_format_1(value: bytes, position: Position) -> Received:
+    """A record of format 1: an orjson object (written before format 2)."""
     data: Any = orjson.loads(value)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    return data
-
-
-def _item(data: dict[str, Any], position: Position) -> tuple[Event, dict[str, list[int]]] | Note:
+    producer = str(data.get("from", ""))
+    if "mark" in data:
+        return Received(producer, parse_time(data["mark"]), None, {}, bool(data.get("idle")))
     if "note" in data:
         note = data["note"]
         times = parse_time(note["time"]), parse_time(note["until"])
-        return Note(note["actor"], note["rule"], note["alert_id"], *times)
+        found = Note(note["actor"], note["rule"], note["alert_id"], *times)
+        return Received(producer, found.time, found, {})
     carried = {str(kind): [int(n) for n in counts] for kind, counts in data["carried"].items()}
-    return Event.from_dict(data["event"], position=position), carried
+    event = Event.from_dict(data["event"], position=position)
+    return Received(producer, event.time, event, carried)
 
 
 def not_internal(record: RawRecord) -> DeadLetter:
