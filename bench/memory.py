@@ -202,14 +202,21 @@ def feature_parts(pipeline: Pipeline) -> dict[str, int]:
     for kind, table in (("actor", store._actors), ("ip", store._ips), ("target", store._targets)):
         sizes[f"{kind} table"] = deep_size(list(table), seen) + sys.getsizeof(table)
         for state in table.values():
-            for name in state.__slots__:
+            for name in slot_names(type(state)):
                 value = getattr(state, name)
                 part = f"{kind}.{name}"
                 if isinstance(value, float):
                     part = f"{kind} state"
+                elif name.startswith("_"):  # the window counter a key state is built on
+                    part = f"{kind}.counter"
                 sizes[part] = sizes.get(part, 0) + deep_size(value, seen)
             sizes[f"{kind} state"] = sizes.get(f"{kind} state", 0) + sys.getsizeof(state)
     return sizes
+
+
+def slot_names(cls: type) -> list[str]:
+    """The ``__slots__`` of ``cls`` and its bases (a key state extends its window counter)."""
+    return [name for base in cls.__mro__ for name in getattr(base, "__slots__", ())]
 
 
 def checkpoint_cost(pipeline: Pipeline, directory: Path) -> tuple[int, int]:

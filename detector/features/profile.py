@@ -16,6 +16,7 @@ _WIDER = {"B": "H", "H": "I"}
 _SMALLEST = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32))
 # Up to this many active hours a profile keeps (hour, count) pairs, not 168 counts.
 _SPARSE_HOURS = 48
+_BYTE = 255  # the largest count a sparse profile's pair holds
 
 
 def hour_of_week(time: float) -> int:
@@ -27,58 +28,69 @@ class HourOfWeekProfile:
     """How many of a key's events fell in each of the 168 hours of the week (UTC).
 
     Counts are halved when one would overflow, so very old habits fade slowly.
-    They are held in the narrowest array that fits them (1, 2 or 4 bytes each)
-    and, while the key was active in few hours, only for those hours: most
-    actors are, and 168 counts would be most of a small actor's memory.
+    While the key was active in few hours, each with fewer than 256 events,
+    the profile is one ``bytearray`` of (hour, count) pairs: most actors are,
+    and 168 counts would be most of a small actor's memory. Beyond that it is
+    168 counts in the narrowest array that fits them (1, 2 or 4 bytes each).
     """
 
-    __slots__ = ("_active", "_counts", "_hours", "_total")
+    __slots__ = ("_active", "_counts", "_pairs", "_total")
 
     def __init__(self) -> None:
-        # Sparse: _counts[i] counts hour _hours[i]. Dense (_hours None): one count per hour.
-        self._hours: bytearray | None = bytearray()
-        self._counts = array("B")
+        # Sparse: _pairs holds hour, count, hour, count ...; dense (_pairs None): _counts.
+        self._pairs: bytearray | None = bytearray()
+        self._counts: array[int] | None = None
         self._total = 0
         self._active = 0
 
     def _count(self, hour: int) -> int:
-        hours = self._hours
-        if hours is None:
+        pairs = self._pairs
+        if pairs is None:
+            assert self._counts is not None
             return self._counts[hour]
-        position = hours.find(hour)
-        return self._counts[position] if position >= 0 else 0
+        position = pairs[0::2].find(hour)
+        return pairs[2 * position + 1] if position >= 0 else 0
 
-    def _slot(self, hour: int) -> int:
-        """Where ``hour``'s count is in ``_counts``, made room for if need be."""
-        hours = self._hours
-        if hours is None:
-            return hour
-        position = hours.find(hour)
-        if position >= 0:
-            return position
-        if len(hours) < _SPARSE_HOURS:
-            hours.append(hour)
-            self._counts.append(0)
-            return len(hours) - 1
-        dense = array(self._counts.typecode, bytes(HOURS_PER_WEEK * self._counts.itemsize))
-        for known, count in zip(hours, self._counts, strict=True):
-            dense[known] = count
-        self._hours, self._counts = None, dense
-        return hour
+    def _densify(self) -> array[int]:
+        """Switch to 168 counts (an hour past 255 events, or active in too many hours)."""
+        pairs = self._pairs
+        assert pairs is not None
+        dense = array("B", bytes(HOURS_PER_WEEK))
+        for at in range(0, len(pairs), 2):
+            dense[pairs[at]] = pairs[at + 1]
+        self._pairs, self._counts = None, dense
+        return dense
 
     def add(self, time: float) -> None:
         hour = hour_of_week(time)
-        slot = self._slot(hour)
-        count = self._counts[slot]
+        pairs = self._pairs
+        if pairs is not None:
+            position = pairs[0::2].find(hour)
+            if position >= 0 and pairs[2 * position + 1] < _BYTE:
+                pairs[2 * position + 1] += 1
+                self._total += 1
+                return
+            if position < 0 and len(pairs) < 2 * _SPARSE_HOURS:
+                pairs += bytes((hour, 1))
+                self._active += 1
+                self._total += 1
+                return
+            self._densify()
+        self._add_dense(hour)
+
+    def _add_dense(self, slot: int) -> None:
+        counts = self._counts
+        assert counts is not None
+        count = counts[slot]
         if count >= _PROFILE_LIMIT:
             self._halve()
-            count = self._counts[slot]
+            count = counts[slot]
         elif not count:
             self._active += 1
         try:
-            self._counts[slot] = count + 1
+            counts[slot] = count + 1
         except OverflowError:
-            self._counts = array(_WIDER[self._counts.typecode], self._counts)
+            self._counts = array(_WIDER[counts.typecode], counts)
             self._counts[slot] = count + 1
         self._total += 1
 
@@ -109,17 +121,21 @@ class HourOfWeekProfile:
         return self._active
 
     def _halve(self) -> None:
-        for slot, count in enumerate(self._counts):
-            self._counts[slot] = count // 2
-        self._total = sum(self._counts)
-        self._active = len(self._counts) - self._counts.count(0)
+        counts = self._counts
+        assert counts is not None
+        for slot, count in enumerate(counts):
+            counts[slot] = count // 2
+        self._total = sum(counts)
+        self._active = len(counts) - counts.count(0)
 
     def to_state(self) -> list[list[int]]:
         """Plain JSON: ``[hour, count]`` for the hours with a count."""
-        hours = range(HOURS_PER_WEEK) if self._hours is None else self._hours
-        return sorted(
-            [hour, count] for hour, count in zip(hours, self._counts, strict=True) if count
-        )
+        pairs = self._pairs
+        if pairs is not None:
+            hours, counts = pairs[0::2], pairs[1::2]
+            return sorted([hour, count] for hour, count in zip(hours, counts, strict=True) if count)
+        assert self._counts is not None
+        return [[hour, count] for hour, count in enumerate(self._counts) if count]
 
     @classmethod
     def from_state(cls, state: list[list[int]]) -> HourOfWeekProfile:
@@ -130,13 +146,12 @@ class HourOfWeekProfile:
             counts[hour] = int(count)
         profile = cls()
         largest = max(counts)
-        typecode = next(code for code, bound in _SMALLEST if largest < bound)
         active = [hour for hour, count in enumerate(counts) if count]
-        if len(active) <= _SPARSE_HOURS:
-            profile._hours = bytearray(active)
-            profile._counts = array(typecode, [counts[hour] for hour in active])
+        if len(active) <= _SPARSE_HOURS and largest <= _BYTE:
+            profile._pairs = bytearray(value for hour in active for value in (hour, counts[hour]))
         else:
-            profile._hours, profile._counts = None, array(typecode, counts)
+            typecode = next(code for code, bound in _SMALLEST if largest < bound)
+            profile._pairs, profile._counts = None, array(typecode, counts)
         profile._total = sum(counts)
         profile._active = len(active)
         return profile

@@ -102,6 +102,12 @@ class FirstSeenSet:
 
     def _append(self, value: str, last: float, first: float) -> None:
         values = self._values
+        if not values:
+            # Most sets (an IP's actors) never hold a second value: sized exactly,
+            # not with the room for more that append leaves.
+            self._values = [value]
+            self._times = array("d", (last, first) if self._limits.remember_first else (last,))
+            return
         if self._index is not None:
             self._index[value] = len(values)
         elif len(values) >= _LINEAR_LOOKUP:

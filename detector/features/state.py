@@ -65,68 +65,73 @@ class TrackedField(NamedTuple):
     limits: SetLimits
 
 
-class ActorState:
-    """One actor: its first and newest event time, counters, remembered values and profile."""
+class ActorState(WindowCounter):
+    """One actor: its window counts (it is its own counter: one object less per key),
+    first and newest event time, remembered values and profile."""
 
-    __slots__ = ("counter", "first", "last", "profile", "remembered")
+    __slots__ = ("first", "last", "profile", "remembered")
 
-    def __init__(self, time: float, counter: WindowCounter) -> None:
+    def __init__(self, time: float, spec: WindowSpec) -> None:
+        super().__init__(spec)
         self.first = time
         self.last = time
-        self.counter = counter
         self.remembered = RememberedValues()
         self.profile = HourOfWeekProfile()
 
-    def to_state(self, fields: tuple[TrackedField, ...]) -> dict[str, Any]:
+    def to_snapshot(self, fields: tuple[TrackedField, ...]) -> dict[str, Any]:
         """Plain JSON; ``fields``: the store's remembered fields, by field number."""
         names = tuple(field.name for field in fields)
         limits = tuple(field.limits for field in fields)
         return {
             "first": self.first,
             "last": self.last,
-            "counter": self.counter.to_state(),
+            "counter": self.to_state(),
             "sets": self.remembered.to_state(names, limits),
             "profile": self.profile.to_state(),
         }
 
     @classmethod
-    def from_state(
+    def from_snapshot(
         cls, spec: WindowSpec, numbers: dict[str, int], state: Mapping[str, Any]
     ) -> ActorState:
-        """Rebuild from :meth:`to_state`; sets of fields no longer remembered are left out.
+        """Rebuild from :meth:`to_snapshot`; sets of fields no longer remembered are left out.
 
         ``numbers``: the name → number of each field the store remembers.
         """
-        counter = WindowCounter.from_state(spec, state["counter"])
-        actor = cls(float(state["first"]), counter)
+        actor = cls(float(state["first"]), spec)
+        actor.load_counts(state["counter"])
         actor.last = float(state["last"])
         actor.remembered = RememberedValues.from_state(numbers, state["sets"])
         actor.profile = HourOfWeekProfile.from_state(state["profile"])
         return actor
 
 
-class KeyState:
-    """One source IP or target: its newest event time, counters and the actors seen with it."""
+class KeyState(WindowCounter):
+    """One source IP or target: its window counts (its own counter), newest event time
+    and the actors seen with it."""
 
-    __slots__ = ("actors", "counter", "last")
+    __slots__ = ("actors", "last")
 
-    def __init__(self, time: float, counter: WindowCounter, actors: FirstSeenSet) -> None:
+    def __init__(self, time: float, spec: WindowSpec, actors: FirstSeenSet) -> None:
+        super().__init__(spec)
         self.last = time
-        self.counter = counter
         self.actors = actors
 
-    def to_state(self) -> dict[str, Any]:
+    def to_snapshot(self) -> dict[str, Any]:
         return {
             "last": self.last,
-            "counter": self.counter.to_state(),
+            "counter": self.to_state(),
             "actors": self.actors.to_state(),
         }
 
     @classmethod
-    def from_state(cls, spec: WindowSpec, limits: SetLimits, state: Mapping[str, Any]) -> KeyState:
-        """Rebuild from :meth:`to_state`."""
-        counter = WindowCounter.from_state(spec, state["counter"])
-        return cls(float(state["last"]), counter, FirstSeenSet.from_state(limits, state["actors"]))
+    def from_snapshot(
+        cls, spec: WindowSpec, limits: SetLimits, state: Mapping[str, Any]
+    ) -> KeyState:
+        """Rebuild from :meth:`to_snapshot`."""
+        key = cls(float(state["last"]), spec, FirstSeenSet.from_state(limits, state["actors"]))
+        key.load_counts(state["counter"])
+        return key
 
 
 def snapshot_header(spec: WindowSpec) -> dict[str, Any]:
@@ -178,10 +183,10 @@ def count_key(
     if previous is None:
         increments = [count + actor_unit for count in increments]
     elif previous < time:
-        state.counter.move(previous, ids, actor_unit, increments)
-    counts = state.counter.add(ids, increments)
+        state.move(previous, ids, actor_unit, increments)
+    counts = state.add(ids, increments)
     if state.actors.full:
-        trim_set(state.actors, time, state.counter, actor_unit)
+        trim_set(state.actors, time, state, actor_unit)
     return counts
 
 

@@ -43,7 +43,6 @@ from detector.features.vector_parts import VectorParts, event_flags
 from detector.features.windows import (
     FirstSeenSet,
     SetLimits,
-    WindowCounter,
     WindowSpec,
     lane,
 )
@@ -211,7 +210,7 @@ class FeatureStore:
             state.first = time
         learning = time - state.first < self._learning_period
         increments = [increment] * len(ids)
-        counter = state.counter
+        counter = state
         remembered = state.remembered
         attributes = event.attributes
         new_values: dict[str, str] = {}
@@ -276,10 +275,10 @@ class FeatureStore:
         self.evictions[kind, "cap"] += len(oldest)
 
     def _new_actor(self, time: float) -> ActorState:
-        return ActorState(time, WindowCounter(self._spec))
+        return ActorState(time, self._spec)
 
     def _new_key(self, time: float) -> KeyState:
-        return KeyState(time, WindowCounter(self._spec), FirstSeenSet(self._window_limits))
+        return KeyState(time, self._spec, FirstSeenSet(self._window_limits))
 
     def _describe_late(self, event: Event, time: float) -> Observation:
         """Features of a late event from the current state of its keys, changing nothing."""
@@ -338,9 +337,11 @@ class FeatureStore:
             "watermark": self._watermark,
             "late_events": self.late_events,
             "evicted_keys": self.evicted_keys,
-            "actors": {name: state.to_state(self._fields) for name, state in self._actors.items()},
-            "ips": {ip: state.to_state() for ip, state in self._ips.items()},
-            "targets": {target: state.to_state() for target, state in self._targets.items()},
+            "actors": {
+                name: state.to_snapshot(self._fields) for name, state in self._actors.items()
+            },
+            "ips": {ip: state.to_snapshot() for ip, state in self._ips.items()},
+            "targets": {target: state.to_snapshot() for target, state in self._targets.items()},
         }
 
     @classmethod
@@ -372,11 +373,11 @@ class FeatureStore:
         self.evicted_keys = int(data["evicted_keys"])
         spec, window_limits, numbers = self._spec, self._window_limits, self._field_numbers
         for name, state in data["actors"].items():
-            self._actors[intern(name)] = ActorState.from_state(spec, numbers, state)
+            self._actors[intern(name)] = ActorState.from_snapshot(spec, numbers, state)
         for ip, state in data["ips"].items():
-            self._ips[intern(ip)] = KeyState.from_state(spec, window_limits, state)
+            self._ips[intern(ip)] = KeyState.from_snapshot(spec, window_limits, state)
         for target, state in data["targets"].items():
-            self._targets[intern(target)] = KeyState.from_state(spec, window_limits, state)
+            self._targets[intern(target)] = KeyState.from_snapshot(spec, window_limits, state)
 
     def save(self, path: Path) -> None:
         """Write :meth:`snapshot` to ``path`` atomically: readers see the old file or the new."""

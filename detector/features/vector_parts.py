@@ -86,13 +86,13 @@ class VectorParts:
             scalars = self.actor_scalars(HourOfWeekProfile(), 0.0, time, True, actor_counts)
         else:
             learning = time - actor.first < self._learning_period
-            actor_counts = actor.counter.counts(actor.last)
+            actor_counts = actor.counts(actor.last)
             history = max(0.0, time - actor.first)
             scalars = self.actor_scalars(actor.profile, history, time, learning, actor_counts)
         parts = [
             *actor_counts,
-            *(ip.counter.counts(ip.last) if ip else self.no_counts),
-            *(target.counter.counts(target.last) if target else self.no_counts),
+            *(ip.counts(ip.last) if ip else self.no_counts),
+            *(target.counts(target.last) if target else self.no_counts),
             *scalars,
             *self.no_new_values,
             *event_flags(

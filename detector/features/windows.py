@@ -28,6 +28,21 @@ from collections.abc import Sequence
 from itertools import accumulate, pairwise
 from typing import Any
 
+from detector.features.lanes import (
+    LANE_BITS,
+    LANE_MASK,
+    ROWS,
+    SPLITS,
+    WIDER,
+    bucket_row,
+    channel_counts,
+    lane,
+    packed_sum,
+    restrided,
+    split,
+    unpack,
+    with_count,
+)
 from detector.features.seen import FirstSeenSet, SetLimits
 
 __all__ = [
@@ -43,28 +58,12 @@ __all__ = [
 ]
 
 BUCKETS_PER_WINDOW = 60
-LANE_BITS = 40  # a channel holds up to 2**40 - 1 counts per window
-LANE_MASK = (1 << LANE_BITS) - 1
 _NO_BUCKET = -(1 << 62)
-
-
-def lane(channel: int) -> int:
-    """The packed form of a count of one in ``channel``."""
-    return 1 << (channel * LANE_BITS)
-
-
-def unpack(packed: int, channels: int) -> list[int]:
-    """The per-channel counts held in one packed count."""
-    return [(packed >> (channel * LANE_BITS)) & LANE_MASK for channel in range(channels)]
-
-
-def _lanes(packed: int) -> list[int]:
-    """Every channel's count up to the last non-zero one (JSON ints stay below 2**64)."""
-    counts = []
-    while packed:
-        counts.append(packed & LANE_MASK)
-        packed >>= LANE_BITS
-    return counts
+# Bucket ids are 4-byte ints (a second-wide bucket fits until 2038, the default
+# 5 s ones for centuries) until one does not fit; then 8 bytes, and the smaller
+# "no bucket yet" mark becomes _NO_BUCKET.
+_NO_SMALL_BUCKET = -(1 << 31)
+_NO_BUCKET_OF = {"i": _NO_SMALL_BUCKET, "q": _NO_BUCKET}
 
 
 class WindowSpec:
@@ -96,9 +95,9 @@ class WindowSpec:
 class WindowCounter:
     """Counts of a few channels over every window of a :class:`WindowSpec`.
 
-    Counts are *packed*: channel ``c`` occupies bits ``40c .. 40c+39`` of one
-    Python int (see :func:`lane`, :func:`unpack`), so adding an event to all
-    its channels is one integer addition per window.
+    Counts go in and out *packed*: channel ``c`` occupies bits ``40c .. 40c+39``
+    of one Python int (see :func:`lane`, :func:`unpack`), so the totals of a
+    window with all their channels are one integer.
 
     ``add(ids, increments)`` adds ``increments[w]`` to bucket ``ids[w]`` of each
     window ``w`` and returns the packed totals per window, ending at the newest
@@ -107,11 +106,14 @@ class WindowCounter:
     time lands in its own bucket while that bucket is still in the window,
     otherwise it is ignored for that window.
 
-    The buckets of every window live in two flat sequences, window after
-    window, each window's run sorted by bucket: their ids in one
-    ``array("q")`` and their packed counts in one list. A counter exists per
-    actor, IP and target, and this costs a third of a dict per window keyed by
-    bucket-id ints.
+    A counter exists per actor, IP and target, so its buckets are kept small:
+    the bucket ids of every window in one ``array("q")``, window after window,
+    each window's run sorted by bucket (after a header: the newest bucket of
+    each window, then how many buckets each window holds), and their counts
+    unpacked in one array of ``stride`` lanes per bucket, one byte each until a
+    count outgrows it (then 2, 4, 8). A packed int per bucket cost 30 to 110
+    bytes; a bucket of an actor's 17 channels is 17 bytes here. Only the
+    totals stay packed.
 
     >>> spec = WindowSpec([300.0])
     >>> counter = WindowCounter(spec)
@@ -122,17 +124,18 @@ class WindowCounter:
     [0, 0]
     """
 
-    __slots__ = ("_counts", "_ids", "_marks", "_spec", "_totals")
+    __slots__ = ("_ids", "_lanes", "_spec", "_stride", "_totals")
 
     def __init__(self, spec: WindowSpec) -> None:
         self._spec = spec
         windows = len(spec.widths)
-        self._ids = array("q")
-        self._counts: list[int] = []
-        # The newest bucket of each window, then how many buckets each window
-        # holds: window w's run starts after the runs of windows 0 .. w-1. Every
-        # method walks the windows in order, adding up where each run starts.
-        self._marks = array("q", [_NO_BUCKET] * windows + [0] * windows)
+        # _ids[w]: the newest bucket of window w; _ids[W + w]: how many buckets
+        # window w holds; from 2W on, the buckets: window w's run starts after
+        # the runs of windows 0 .. w-1. Every method walks the windows in order,
+        # adding up where each run starts.
+        self._ids = array("i", [_NO_SMALL_BUCKET] * windows + [0] * windows)
+        self._lanes = array("B")  # bucket k's channel c at k * stride + c (k from 0)
+        self._stride = 0  # channels per bucket: grows to the highest channel counted
         self._totals = [0] * windows
 
     def add(self, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
@@ -141,55 +144,149 @@ class WindowCounter:
         The returned list is the counter's own: read it, do not keep or change it.
         """
         span = self._spec.buckets
-        marks, keys, counts, totals = self._marks, self._ids, self._counts, self._totals
+        keys, totals = self._ids, self._totals
         windows = len(totals)
-        start = 0
+        start = base = 2 * windows
+        unset = _NO_SMALL_BUCKET
         for window, bucket in enumerate(ids):
-            newest = marks[window]
+            newest = keys[window]
+            if newest == unset and bucket <= newest:  # a time before 1902
+                keys, newest = self._wide_ids(), _NO_BUCKET
             increment = increments[window]
-            length = marks[windows + window]
+            length = keys[windows + window]
             if bucket > newest:
-                marks[window] = bucket
+                try:
+                    keys[window] = bucket
+                except OverflowError:
+                    keys = self._wide_ids()
+                    keys[window] = bucket
                 if length and keys[start] <= bucket - span:
                     length = self._expire(window, start, length, bucket, newest)
                 if increment:  # the newest bucket goes last in its window's run
-                    keys.insert(start + length, bucket)
-                    counts.insert(start + length, increment)
-                    marks[windows + window] = length = length + 1
+                    lanes = self._lanes  # _open inline: a sparse key opens a bucket per event
+                    stride = self._stride
+                    row = ROWS.get((increment, lanes.typecode, stride))
+                    if row is None:
+                        row = self._row(increment)
+                        lanes, stride = self._lanes, self._stride
+                    end = start + length
+                    keys.insert(end, bucket)  # fits: it is the newest mark already
+                    at = (end - base) * stride
+                    lanes[at:at] = row
+                    keys[windows + window] = length = length + 1
                     totals[window] += increment
             elif increment and bucket > newest - span:
                 end = start + length
-                if length and keys[end - 1] == bucket:
-                    counts[end - 1] += increment
+                channels = SPLITS.get(increment)
+                if (
+                    length
+                    and keys[end - 1] == bucket
+                    and channels
+                    and channels[-1][0] < self._stride
+                ):
+                    lanes = self._lanes  # _change inline: a busy key adds to its newest bucket
+                    at = (end - 1 - base) * self._stride
+                    for channel, count in channels:
+                        try:
+                            lanes[at + channel] += count
+                        except OverflowError:
+                            self._set_wider(at + channel, lanes[at + channel] + count)
+                            lanes = self._lanes
+                elif length and keys[end - 1] == bucket:
+                    self._change(end - 1, increment, 1)
                 else:
                     position = bisect_left(keys, bucket, start, end)
                     if position < end and keys[position] == bucket:
-                        counts[position] += increment
+                        self._change(position, increment, 1)
                     else:  # rare: an out-of-order time opens a bucket within the run
-                        keys.insert(position, bucket)
-                        counts.insert(position, increment)
-                        marks[windows + window] = length = length + 1
+                        self._open(position, bucket, increment)
+                        keys = self._ids  # in case the ids widened
+                        keys[windows + window] = length = length + 1
                 totals[window] += increment
             start += length
         return totals
+
+    def _open(self, position: int, bucket: int, increment: int) -> None:
+        """A new bucket at ``position`` of ``_ids`` holding ``increment``."""
+        lanes = self._lanes
+        row = ROWS.get((increment, lanes.typecode, self._stride))
+        if row is None:
+            row = self._row(increment)
+            lanes = self._lanes
+        try:
+            self._ids.insert(position, bucket)
+        except OverflowError:
+            self._wide_ids().insert(position, bucket)
+        at = (position - 2 * len(self._totals)) * self._stride
+        lanes[at:at] = row
+
+    def _row(self, increment: int) -> array[int]:
+        """The lanes of a bucket holding ``increment``, lanes widened until it fits."""
+        top = split(increment)[-1][0]
+        if top >= self._stride:
+            self._widen(top + 1)
+        while True:
+            try:
+                return bucket_row(increment, self._lanes.typecode, self._stride)
+            except OverflowError:
+                self._lanes = array(WIDER[self._lanes.typecode], self._lanes)
+
+    def _change(self, position: int, packed: int, sign: int) -> None:
+        """Add (``sign`` 1) or take (-1) ``packed`` to the bucket at ``position`` of ``_ids``."""
+        channels = split(packed)
+        if channels[-1][0] >= self._stride:
+            self._widen(channels[-1][0] + 1)
+        lanes = self._lanes
+        at = (position - 2 * len(self._totals)) * self._stride
+        for channel, count in channels:
+            try:
+                lanes[at + channel] += sign * count
+            except OverflowError:
+                self._set_wider(at + channel, lanes[at + channel] + sign * count)
+                lanes = self._lanes
+
+    def _wide_ids(self) -> array[int]:
+        """Switch to 8-byte bucket ids (a bucket id outgrew 4 bytes); the new ids."""
+        windows = len(self._totals)
+        ids = array("q", self._ids)
+        for window in range(windows):
+            if ids[window] == _NO_SMALL_BUCKET:
+                ids[window] = _NO_BUCKET
+        self._ids = ids
+        return ids
+
+    def _set_wider(self, index: int, count: int) -> None:
+        """Store ``count`` at lane ``index``, widening every lane until it fits."""
+        self._lanes = with_count(self._lanes, index, count)
+
+    def _widen(self, stride: int) -> None:
+        """Give every bucket ``stride`` lanes (a channel beyond the current ones is counted)."""
+        self._lanes = restrided(self._lanes, self._stride, stride)
+        self._stride = stride
+
+    def _packed(self, first: int, stop: int) -> int:
+        """The packed sum of buckets ``first .. stop - 1`` (counted from 0)."""
+        return packed_sum(self._lanes, self._stride, first, stop)
 
     def _expire(self, window: int, start: int, length: int, bucket: int, previous: int) -> int:
         """Drop the buckets of ``window`` now older than its span; how many it keeps."""
         end = start + length
         cutoff = bucket - self._spec.buckets
+        base = 2 * len(self._totals)
         if previous <= cutoff:  # idle for a whole window: all expired
             stop = end
             self._totals[window] = 0
-        elif length == 1 or self._ids[start + 1] > cutoff:  # most often: just the oldest
-            stop = start + 1
-            self._totals[window] -= self._counts[start]
         else:
-            stop = bisect_right(self._ids, cutoff, start, end)
-            self._totals[window] -= sum(self._counts[start:stop])
+            if length == 1 or self._ids[start + 1] > cutoff:  # most often: just the oldest
+                stop = start + 1
+            else:
+                stop = bisect_right(self._ids, cutoff, start, end)
+            self._totals[window] -= self._packed(start - base, stop - base)
         del self._ids[start:stop]
-        del self._counts[start:stop]
+        stride = self._stride
+        del self._lanes[(start - base) * stride : (stop - base) * stride]
         length -= stop - start
-        self._marks[len(self._totals) + window] = length
+        self._ids[len(self._totals) + window] = length
         return length
 
     def move(self, previous: float, ids: Sequence[int], unit: int, increments: list[int]) -> None:
@@ -200,69 +297,90 @@ class WindowCounter:
         """
         nested = self._spec.nested
         span = self._spec.buckets
-        marks, keys, counts, totals = self._marks, self._ids, self._counts, self._totals
+        keys, totals = self._ids, self._totals
         windows = len(totals)
-        start = 0
+        start = 2 * windows
         for window, width in enumerate(self._spec.widths):
             old = int(previous // width)
             if old == ids[window]:
                 if nested:
                     return
-                start += marks[windows + window]
+                start += keys[windows + window]
                 continue
-            end = start + marks[windows + window]
+            end = start + keys[windows + window]
             # Every bucket a window holds is newer than its newest minus its span.
-            if old > marks[window] - span:
+            if old > keys[window] - span:
                 position = end - 1  # most often the value was last seen in the newest bucket
                 if position < start or keys[position] != old:
                     position = bisect_left(keys, old, start, end)
                 if position < end and keys[position] == old:
-                    counts[position] -= unit
+                    channels = SPLITS.get(unit)  # _change inline: runs per value seen again
+                    if channels is None or channels[-1][0] >= self._stride:
+                        self._change(position, unit, -1)
+                    else:
+                        lanes = self._lanes
+                        at = (position - 2 * windows) * self._stride
+                        for channel, count in channels:
+                            try:
+                                lanes[at + channel] -= count
+                            except OverflowError:  # below 0: lanes become signed
+                                self._set_wider(at + channel, lanes[at + channel] - count)
+                                lanes = self._lanes
                     totals[window] -= unit
             increments[window] += unit
             start = end
 
     def discard(self, time: float, unit: int) -> None:
         """Take back ``unit`` counted at ``time``, in the windows still holding its bucket."""
-        marks, keys, totals = self._marks, self._ids, self._totals
+        keys, totals = self._ids, self._totals
         windows = len(totals)
-        start = 0
+        start = 2 * windows
         for window, width in enumerate(self._spec.widths):
             bucket = int(time // width)
-            end = start + marks[windows + window]
+            end = start + keys[windows + window]
             position = bisect_left(keys, bucket, start, end)
             if position < end and keys[position] == bucket:
-                self._counts[position] -= unit
+                self._change(position, unit, -1)
                 totals[window] -= unit
             start = end
 
     def counts(self, now: float) -> list[int]:
         """Per window, the packed totals of the window ending at ``now`` (own list: read only)."""
-        marks, windows = self._marks, len(self._totals)
-        start = 0
+        keys, windows = self._ids, len(self._totals)
+        start = 2 * windows
         for window, bucket in enumerate(self._spec.bucket_ids(now)):
-            length = marks[windows + window]
-            newest = marks[window]
+            length = keys[windows + window]
+            newest = keys[window]
+            if newest == _NO_SMALL_BUCKET and bucket <= newest:  # a time before 1902
+                keys, newest = self._wide_ids(), _NO_BUCKET
             if bucket > newest:
-                marks[window] = bucket
-                if length and self._ids[start] <= bucket - self._spec.buckets:
+                try:
+                    keys[window] = bucket
+                except OverflowError:
+                    keys = self._wide_ids()
+                    keys[window] = bucket
+                if length and keys[start] <= bucket - self._spec.buckets:
                     length = self._expire(window, start, length, bucket, newest)
             start += length
         return self._totals
 
     def _windows(self) -> list[list[tuple[int, int]]]:
         """Per window, its ``(bucket, packed count)`` pairs in bucket order."""
-        pairs = list(zip(self._ids, self._counts, strict=True))
-        ends = accumulate(self._marks[len(self._totals) :], initial=0)
+        windows = len(self._totals)
+        buckets = self._ids[2 * windows :]
+        pairs = [(bucket, self._packed(k, k + 1)) for k, bucket in enumerate(buckets)]
+        ends = accumulate(self._ids[windows : 2 * windows], initial=0)
         return [pairs[start:end] for start, end in pairwise(ends)]
 
     def to_state(self) -> dict[str, Any]:
         """Plain JSON: per window the newest bucket and ``[bucket, count per channel...]`` rows."""
-        newest = self._marks[: len(self._totals)]
+        newest = self._ids[: len(self._totals)]
+        none = _NO_BUCKET_OF[newest.typecode]
         return {
-            "newest": [None if bucket == _NO_BUCKET else bucket for bucket in newest],
+            "newest": [None if bucket == none else bucket for bucket in newest],
             "buckets": [
-                [[bucket, *_lanes(count)] for bucket, count in pairs] for pairs in self._windows()
+                [[bucket, *channel_counts(count)] for bucket, count in pairs]
+                for pairs in self._windows()
             ],
         }
 
@@ -270,12 +388,22 @@ class WindowCounter:
     def from_state(cls, spec: WindowSpec, state: dict[str, Any]) -> WindowCounter:
         """Rebuild a counter from :meth:`to_state`; raises ``ValueError`` if it does not fit."""
         counter = cls(spec)
+        counter.load_counts(state)
+        return counter
+
+    def load_counts(self, state: dict[str, Any]) -> None:
+        """Fill this empty counter from :meth:`to_state` (a key state is its own counter)."""
+        counter, spec = self, self._spec
         newest, rows_per_window = state["newest"], state["buckets"]
         windows = len(spec.widths)
         if len(newest) != windows or len(rows_per_window) != windows:
             raise ValueError("counter state has a different number of windows")
         for window, rows in enumerate(rows_per_window):
-            counter._marks[window] = _NO_BUCKET if newest[window] is None else int(newest[window])
+            if newest[window] is not None:
+                try:
+                    counter._ids[window] = int(newest[window])
+                except OverflowError:
+                    counter._wide_ids()[window] = int(newest[window])
             buckets: dict[int, int] = {}
             for bucket, *counts in rows:
                 if not all(0 <= int(count) <= LANE_MASK for count in counts):
@@ -284,8 +412,7 @@ class WindowCounter:
                     lane(channel) * int(count) for channel, count in enumerate(counts)
                 )
             for bucket in sorted(buckets):
-                counter._ids.append(bucket)
-                counter._counts.append(buckets[bucket])
-            counter._marks[windows + window] = len(buckets)
+                position = len(counter._ids)
+                counter._open(position, bucket, buckets[bucket])
+            counter._ids[windows + window] = len(buckets)
             counter._totals[window] = sum(buckets.values())
-        return counter
