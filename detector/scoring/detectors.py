@@ -47,6 +47,7 @@ from detector.scoring.base import (
 )
 from detector.scoring.forest import Forest, ForestError, forest_arrays
 from detector.scoring.pyod_detector import PYOD_PREFIX, SAVEABLE_PYOD, PyodDetector
+from detector.scoring.tail_counts import TailCounts
 
 __all__ = [
     "DEFAULT_DETECTOR",
@@ -149,12 +150,13 @@ class TailProbabilityDetector(Fitted):
         spread = np.sqrt((centred**2).mean(axis=0))
         third = (centred**3).mean(axis=0)
         skew = np.sign(np.where(spread > 0, third, 0.0))
-        self._model = (np.sort(rows, axis=0), skew)
+        columns = np.sort(rows, axis=0)
+        self._model = (columns, skew, TailCounts.of(columns))
         return self
 
     def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
         """``columns``: the training rows, each column sorted; ``skew``: each column's sign."""
-        columns, skew = self._estimator()
+        columns, skew, _ = self._estimator()
         return {"columns": columns, "skew": skew}
 
     def load_arrays(self, arrays: Arrays) -> TailProbabilityDetector:
@@ -165,20 +167,17 @@ class TailProbabilityDetector(Fitted):
             raise StateError("ecod: columns and skew do not fit together")
         if np.any(np.diff(columns, axis=0) < 0):
             raise StateError("ecod: columns are not sorted")
-        self._model = (columns, skew)
+        self._model = (columns, skew, TailCounts.of(columns))
         return self
 
     def decision_function(self, matrix: Matrix) -> Matrix:
-        columns, skew = self._estimator()
-        count = len(columns)
-        at_or_below = np.column_stack(
-            [np.searchsorted(columns[:, j], matrix[:, j], side="right") for j in range(len(skew))]
-        ).reshape(matrix.shape)
-        at_or_above = count - np.column_stack(
-            [np.searchsorted(columns[:, j], matrix[:, j], side="left") for j in range(len(skew))]
-        ).reshape(matrix.shape)
-        left = -np.log((at_or_below + 1) / (count + 1))
-        right = -np.log((at_or_above + 1) / (count + 1))
+        _, skew, tails = self._estimator()
+        if matrix.ndim != 2 or matrix.shape[1] != len(skew):
+            raise ValueError(f"rows of shape {matrix.shape}, the detector has {len(skew)} columns")
+        # Counts of each value's column at or below it and at or above it (see TailCounts),
+        # and each tail's -ln((count + 1) / (n + 1)), looked up.
+        at_or_below, at_or_above = tails.counts(matrix)
+        left, right = tails.surprise[at_or_below], tails.surprise[at_or_above]
         skewed = np.where(skew < 0, left, np.where(skew > 0, right, left + right))
         scores: Matrix = np.maximum(np.maximum(left, right), skewed).sum(axis=1)
         return scores

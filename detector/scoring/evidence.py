@@ -151,48 +151,59 @@ class ActorQuantiles:
         if not actors:
             return
         kernel = compiled_update(len(actors))
+        if kernel is None:
+            self._update_each(family, actors, logged)
+            return
         slots: dict[str, int] = {}
         order = [slots.setdefault(actor, len(slots)) for actor in actors]
-        tracks = [self._tracks.get((family, actor)) for actor in slots]
+        get = self._tracks.get
+        tracks = [get((family, actor)) for actor in slots]
+        known = [track for track in tracks if track is not None]
+        estimates_known = [track.estimate for track in known]
+        rows_known = [track.rows for track in known]
         width = logged.shape[1]
         if (
-            kernel is None
-            or len(self._tracks) + tracks.count(None) > self._max  # someone is forgotten
+            len(self._tracks) + len(tracks) - len(known) > self._max  # someone is forgotten
             # A restored track of another width, or of no rows, is not what the kernel moves.
-            or any(t is not None and (len(t.estimate) != width or t.rows < 1) for t in tracks)
+            or not set(map(len, estimates_known)) <= {width}
+            or min(rows_known, default=1) < 1
         ):
-            for actor, row in zip(actors, logged, strict=True):
-                self.update(family, actor, row)
+            self._update_each(family, actors, logged)
             return
         estimates = np.zeros((len(slots), width))
         counts = np.zeros(len(slots), dtype=np.int64)
-        for slot, track in enumerate(tracks):
-            if track is not None:
-                estimates[slot] = track.estimate
-                counts[slot] = track.rows
+        if known:
+            present = [slot for slot, track in enumerate(tracks) if track is not None]
+            estimates[present] = estimates_known
+            counts[present] = rows_known
         kernel(estimates, counts, np.array(order, dtype=np.int64), logged, self.quantile, _MIN_STEP)
-        self._store(family, slots, tracks, estimates, counts, order)
+        self._store(family, list(slots), tracks, (estimates, counts), order)
+
+    def _update_each(self, family: str, actors: Sequence[str], logged: Rows) -> None:
+        for actor, row in zip(actors, logged, strict=True):
+            self.update(family, actor, row)
 
     def _store(
         self,
         family: str,
-        slots: dict[str, int],
+        actors: list[str],
         tracks: list[_Track | None],
-        estimates: Rows,
-        counts: npt.NDArray[np.int64],
+        moved: tuple[Rows, npt.NDArray[np.int64]],
         order: list[int],
     ) -> None:
-        """Write a batch's estimates back, in the recency order its rows one by one leave."""
-        last = {slot: index for index, slot in enumerate(order)}
-        actors = list(slots)
-        for slot in sorted(last, key=last.__getitem__):
+        """Write a batch's estimates and counts (``moved``, one row per slot: ``actors[slot]``)
+        back, in the recency order its rows one by one leave."""
+        estimates, counts = list(moved[0]), moved[1].tolist()
+        move_to_end = self._tracks.move_to_end
+        # The slots by when their last row came: dict keys keep the order they were first seen in.
+        for slot in reversed(dict.fromkeys(reversed(order))):
             track, key = tracks[slot], (family, actors[slot])
             if track is None:
-                self._tracks[key] = _Track(estimates[slot].copy(), int(counts[slot]))
+                self._tracks[key] = _Track(estimates[slot].copy(), counts[slot])
             else:
                 track.estimate[:] = estimates[slot]
-                track.rows = int(counts[slot])
-                self._tracks.move_to_end(key)
+                track.rows = counts[slot]
+                move_to_end(key)
 
     def snapshot(self) -> dict[str, Any]:
         """Plain JSON data: ``[family, actor, rows, [estimates]]`` per tracked actor.

@@ -100,7 +100,7 @@ class Forest:
     children: npt.NDArray[np.intp]  # flat (left, right) pairs; a leaf points at itself twice
     feature: npt.NDArray[np.intp]  # 0 at leaves, where it is never used to choose
     depth: int
-    packed: Packed  # the same nodes, as the compiled walk reads them
+    packed: Packed | None  # the same nodes, as the compiled walk reads them
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, npt.NDArray[Any]]) -> Forest:
@@ -152,7 +152,7 @@ class Forest:
         depth = _depth(children, roots)
         flat_children = children.ravel()
         split_on = np.maximum(feature, 0).astype(np.intp)
-        packed = pack(roots, flat_children, split_on, threshold)
+        packed = pack(roots, flat_children, split_on, threshold, kept["path_length"])
         return cls(kept, roots, flat_children, split_on, depth, packed)
 
     def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
@@ -177,19 +177,20 @@ class Forest:
 
     def _depths(self, rows: npt.NDArray[np.float64]) -> Scores:
         """Each row's path length summed over the trees."""
-        lengths: Scores = self.arrays["path_length"][self._leaves(rows)].sum(axis=1)
+        lengths: Scores = self._lengths(rows).sum(axis=1)
         return lengths
 
-    def _leaves(self, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
-        """The leaf each row reaches in each tree: compiled walks, else all trees one level
-        per step (the same comparisons, so the same leaves; see :mod:`.forest_walk`)."""
-        threshold = self.arrays["threshold"]
-        walk = compiled_walk(len(rows))
-        if walk is not None:
-            leaves = np.empty((len(rows), len(self.roots)), dtype=np.intp)
+    def _lengths(self, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.floating[Any]]:
+        """The path length of the leaf each row reaches in each tree: compiled walks, else
+        all trees one level per step (the same comparisons, so the same leaves and lengths;
+        see :mod:`.forest_walk`)."""
+        threshold, path_length = self.arrays["threshold"], self.arrays["path_length"]
+        walk = compiled_walk(len(rows)) if self.packed is not None else None
+        if walk is not None and self.packed is not None:
+            lengths = np.empty((len(rows), len(self.roots)), dtype=path_length.dtype)
             # The rows hold float32 values (see scores): back to float32 exactly.
-            walk(rows.astype(np.float32), *self.packed, self.depth, leaves)
-            return leaves
+            walk(rows.astype(np.float32), *self.packed, self.depth, lengths)
+            return lengths
         flat_rows = rows.ravel()
         starts = (np.arange(len(rows), dtype=np.intp) * rows.shape[1])[:, None]
         node = np.broadcast_to(self.roots, (len(rows), len(self.roots))).copy()
@@ -197,7 +198,8 @@ class Forest:
             # Right where the value is above the threshold (or NaN), as in scikit-learn.
             right = ~(flat_rows[starts + self.feature[node]] <= threshold[node])
             node = self.children[node * 2 + right]
-        return node
+        found: npt.NDArray[np.floating[Any]] = path_length[node]
+        return found
 
 
 def _depth(children: npt.NDArray[np.intp], roots: npt.NDArray[np.intp]) -> int:

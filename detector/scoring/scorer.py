@@ -29,6 +29,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -50,7 +51,14 @@ from detector.scoring.explain import Evidence, describe, evidence_reasons
 from detector.scoring.training import MIN_HISTORY_DAYS, ModelSet, TrainedModel
 from detector.scoring.triage import RUNBOOKS, TAGS
 
-__all__ = ["TITLES", "AnomalyScorer", "evidence_window", "feature_matrix", "severity_for"]
+__all__ = [
+    "TITLES",
+    "AnomalyScorer",
+    "evidence_window",
+    "feature_matrix",
+    "feature_rows",
+    "severity_for",
+]
 
 _AGE = "actor.age_days"
 _WINDOW = re.compile(r"\.(\d+)([smhd])$")
@@ -172,19 +180,22 @@ class AnomalyScorer:
     def score(self, observations: Sequence[Observation]) -> list[Detection]:
         """Detections for the observations at or above their family's threshold, in input order."""
         timely = [o for o in observations if not o.late]
-        mature = {id(o) for o in timely if o.features.get(_AGE, math.inf) >= MIN_HISTORY_DAYS}
-        self.skipped += len(observations) - len(mature)
+        events = [o.event for o in timely]
+        # Whether each timely observation's actor is mature, read from the family matrices
+        # (``known``) or, for an observation no model scores, from its features.
+        mature = np.zeros(len(timely), dtype=bool)
+        known = np.zeros(len(timely), dtype=bool)
         found: list[tuple[int, Detection]] = []
-        position = {id(observation): index for index, observation in enumerate(timely)}
         for family, prepared in self._models:
-            members = [o for o in timely if family.applies(o.event)]
-            if members:
-                found.extend(
-                    (position[id(o)], detection)
-                    for o, detection in self._score_family(prepared, members, mature)
-                )
+            applies = family.applies
+            indices = [index for index, event in enumerate(events) if applies(event)]
+            if indices:
+                found.extend(self._score_family(prepared, timely, indices, (mature, known)))
         for family in self._unscored:
             self._learn_family(family, [o for o in timely if family.applies(o.event)])
+        unknown = [timely[index].features for index in np.flatnonzero(~known).tolist()]
+        grown = sum(features.get(_AGE, math.inf) >= MIN_HISTORY_DAYS for features in unknown)
+        self.skipped += len(observations) - int(np.count_nonzero(mature)) - grown
         found.sort(key=lambda item: item[0])
         return [detection for _, detection in found if self._alerting(detection)]
 
@@ -206,20 +217,33 @@ class AnomalyScorer:
         self.history.update_rows(family.name, [o.event.actor for o in members], logged)
 
     def _score_family(
-        self, prepared: _Prepared, members: list[Observation], mature: set[int]
-    ) -> list[tuple[Observation, Detection]]:
-        """Score the mature members in one call; judge and learn from every member in order."""
+        self,
+        prepared: _Prepared,
+        timely: list[Observation],
+        indices: list[int],
+        maturity: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]],
+    ) -> list[tuple[int, Detection]]:
+        """Score the mature members (``timely[i]`` for ``i`` in ``indices``) in one call; judge
+        and learn from every member in order. Records each member's maturity in ``maturity``
+        (mature, known); returns (index into ``timely``, detection) pairs."""
         model = prepared.model
-        matrix = feature_matrix(members, model.features)
+        members = [timely[index] for index in indices]
+        matrix, ages = feature_rows(members, model.features)
+        is_mature = ages >= MIN_HISTORY_DAYS
+        maturity[0][indices] = is_mature
+        maturity[1][indices] = True
         logged = np.log1p(np.maximum(matrix, 0.0))
-        scored = [index for index, o in enumerate(members) if id(o) in mature]
+        scored = np.flatnonzero(is_mature)
         self.scored[model.family] += len(scored)
         scores = np.zeros(len(members))
         raw = np.zeros(len(members))
-        if scored:
+        if len(scored) == len(members):  # every row: no copy (scores are computed row by row)
+            raw = model.raw_scores(matrix)
+            scores = model.calibration.normalize(raw)
+        elif len(scored):
             raw[scored] = model.raw_scores(matrix[scored])
             scores[scored] = model.calibration.normalize(raw[scored])
-        flagged = [int(index) for index in np.flatnonzero(scores >= THRESHOLD_SCORE)]
+        flagged = np.flatnonzero(scores >= THRESHOLD_SCORE).tolist()
         actors = [observation.event.actor for observation in members]
         out = []
         start = 0
@@ -231,7 +255,7 @@ class AnomalyScorer:
                 prepared, members[index], matrix[index], logged[index], (scores[index], raw[index])
             )
             if detection is not None:
-                out.append((members[index], detection))
+                out.append((indices[index], detection))
             self.history.update(model.family, actors[index], logged[index])
             start = index + 1
         self.history.update_rows(model.family, actors[start:], logged[start:])
@@ -325,10 +349,26 @@ def feature_matrix(
     observations: Sequence[Observation], names: tuple[str, ...]
 ) -> npt.NDArray[np.float64]:
     """The observations' values of ``names`` as rows (one per observation), in float64."""
-    rows = [
-        features.take(names)
-        if isinstance(features := o.features, FeatureVector)
-        else [features[name] for name in names]
-        for o in observations
-    ]
-    return np.array(rows, dtype=np.float64).reshape(len(observations), len(names))
+    values = chain.from_iterable(
+        [
+            features.take(names)
+            if isinstance(features := o.features, FeatureVector)
+            else [features[name] for name in names]
+            for o in observations
+        ]
+    )
+    flat = np.fromiter(values, dtype=np.float64, count=len(observations) * len(names))
+    return flat.reshape(len(observations), len(names))
+
+
+def feature_rows(
+    observations: Sequence[Observation], names: tuple[str, ...]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """:func:`feature_matrix`, and each observation's ``actor.age_days`` (infinite where the
+    features have none), read in the same pass."""
+    try:
+        table = feature_matrix(observations, (*names, _AGE))
+    except KeyError:  # features without an age (hand-made ones): those actors count as mature
+        ages = [o.features.get(_AGE, math.inf) for o in observations]
+        return feature_matrix(observations, names), np.array(ages, dtype=np.float64)
+    return np.ascontiguousarray(table[:, :-1]), table[:, -1]

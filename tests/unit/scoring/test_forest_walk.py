@@ -54,8 +54,7 @@ def test_float32_thresholds_split_float32_values_as_the_float64_ones() -> None:
     rng = np.random.default_rng(5)
     special = [0.0, -0.0, 1.1, 1e39, -1e39, np.inf, -np.inf, 2.0**-149 / 3]
     t64 = np.concatenate([rng.normal(0, 3, 400), np.log1p(rng.integers(0, 1000, 100)), special])
-    empty = np.zeros(len(t64), dtype=np.intp)
-    packed = forest_walk.pack(empty[:1], np.zeros(2 * len(t64), dtype=np.intp), empty, t64)
+    thresholds = forest_walk.float32_below(t64)
     with np.errstate(over="ignore"):
         nearest = t64.astype(np.float32)
     values = np.concatenate(
@@ -66,5 +65,14 @@ def test_float32_thresholds_split_float32_values_as_the_float64_ones() -> None:
             np.array([np.nan], dtype=np.float32),
         ]
     )[:, None]
-    assert packed.thresholds.dtype == np.float32
-    assert np.array_equal(values <= t64[None, :], values <= packed.thresholds[None, :])
+    assert thresholds.dtype == np.float32
+    assert np.array_equal(values <= t64[None, :], values <= thresholds[None, :])
+
+
+def test_a_node_with_two_parents_is_left_to_the_numpy_walk() -> None:
+    # Node 1 is the child of both 0 and 2: no scikit-learn tree, and no neighbours' numbering.
+    children = np.array([1, 2, 1, 1, 1, 3, 3, 3], dtype=np.intp)
+    packed = forest_walk.pack(
+        np.zeros(1, dtype=np.intp), children, np.zeros(4, dtype=np.intp), np.zeros(4), np.ones(4)
+    )
+    assert packed is None
