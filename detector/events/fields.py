@@ -193,7 +193,17 @@ def parse_time(value: Any) -> datetime:
 
 
 def _read_time(value: Any) -> datetime:
-    if isinstance(value, int | float):
+    kind = type(value)
+    if kind is str and value[4:5] == "-":
+        # Most times are ISO 8601 as sent: parsed at once. An epoch in digits never has a
+        # dash at [4]; what fromisoformat refuses (spaces, "UTC") goes the general way.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if kind is int or kind is float or isinstance(value, int | float):
         return _from_epoch(float(value))
     text = str(value).strip()
     if text.lstrip("-").replace(".", "", 1).isdigit():

@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from detector.events.fields import get
+from detector.events.fields import get, is_mapping
 
 __all__ = ["grants_everyone"]
 
@@ -49,11 +49,11 @@ def grants_everyone(params: Any) -> bool:
 
 
 def _policies(params: Any) -> Iterator[Any]:
-    if not isinstance(params, Mapping):
+    if not is_mapping(params):
         return
     for key in _POLICY_KEYS:
         value = get(params, key)
-        if isinstance(value, Mapping) and get(value, "Statement") is None:
+        if is_mapping(value) and get(value, "Statement") is None:
             # Glacier nests the document one level down: {"policy": {"policy": "..."}}.
             value = get(value, "policy")
         yield value
@@ -73,7 +73,7 @@ def _statements(document: Any) -> Iterator[Mapping[str, Any]]:
             return  # not a policy: nothing to judge
     statements = get(document, "Statement")
     for statement in statements if isinstance(statements, list) else [statements]:
-        if isinstance(statement, Mapping):
+        if is_mapping(statement):
             yield statement
 
 
@@ -83,7 +83,7 @@ def _public_statement(statement: Mapping[str, Any]) -> bool:
     if get(statement, "NotPrincipal") is not None:
         return True  # everyone except the named principals
     principal = get(statement, "Principal")
-    if isinstance(principal, Mapping):
+    if is_mapping(principal):
         principal = get(principal, "AWS")
     values = principal if isinstance(principal, list) else [principal]
     return any(value == "*" for value in values)

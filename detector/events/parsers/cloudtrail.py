@@ -26,14 +26,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from detector.events.fields import first_str, get, parse_time, require, str_or_none, valid_ip
+from detector.events.fields import (
+    first_str,
+    get,
+    is_mapping,
+    parse_time,
+    require,
+    str_or_none,
+    valid_ip,
+)
 from detector.events.model import ActorType, Outcome
 from detector.events.parsers.aws_policy import grants_everyone
 from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.readers import text_reader, value_reader
 
 __all__ = ["CloudTrailParser"]
 
-_TIME_FIELDS = ("eventTime", "p_event_time")
+_TIME = value_reader("eventTime", "p_event_time")
 # Any one of these next to an eventName tells a CloudTrail record (or a Panther fragment of one).
 _SHAPE_FIELDS = ("eventSource", "eventVersion", "userIdentity", "awsRegion", "recipientAccountId")
 # requestParameters that name what a call acted on, most specific first.
@@ -52,6 +61,30 @@ _INSTANCE_SESSION = re.compile(r"i-[0-9a-f]{8,17}")
 _SSO_ROLE_PREFIX = "AWSReservedSSO_"
 _SERVICE_LINKED_ROLE_PREFIX = "AWSServiceRoleFor"
 _AWS_INTERNAL = "AWS Internal"
+# The fields read from records, their paths resolved once (readers.text_reader).
+_EVENT_NAME = text_reader("eventName")
+_USER_AGENT = text_reader("userAgent")
+_EVENT_ID = text_reader("eventID")
+_ERROR = text_reader("errorCode", "errorMessage")
+_TYPE = text_reader("type")
+_EVENT_TYPE = text_reader("eventType")
+_EVENT_SOURCE = text_reader("eventSource")
+_ACCOUNT_ID = text_reader("accountId")
+_RECIPIENT_ACCOUNT_ID = text_reader("recipientAccountId")
+_USER_NAME = text_reader("userName")
+_PRINCIPAL_ID = text_reader("principalId")
+_CENTER_USER = text_reader("userName", "onBehalfOf.userId")
+_INVOKED_BY = text_reader("invokedBy")
+_ISSUER_USER_NAME = text_reader("sessionContext.sessionIssuer.userName")
+_ANY_USER_NAME = text_reader("userName", "sessionContext.sessionIssuer.userName")
+_PRINCIPAL_OR_ARN = text_reader("principalId", "arn")
+_ARN_TEXT = text_reader("arn")
+_RESOURCE_ARN = text_reader("ARN")
+_INSTANCE_ID = text_reader("instanceId")
+_ACCOUNT = text_reader("recipientAccountId", "userIdentity.accountId")
+_AWS_REGION = text_reader("awsRegion")
+_USER_IDENTITY_TYPE = text_reader("userIdentity.type")
+_MFA_USED = text_reader("additionalEventData.MFAUsed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +109,8 @@ class CloudTrailParser(Parser):
         return any(get(doc, field) is not None for field in _SHAPE_FIELDS)
 
     def parse(self, doc: Mapping[str, Any]) -> Parsed:
-        action = require(first_str(doc, "eventName"), "action")
-        time = parse_time(next((v for f in _TIME_FIELDS if (v := get(doc, f))), None))
+        action = require(_EVENT_NAME(doc), "action")
+        time = parse_time(_TIME(doc))
         identity = _identity(doc)
         return Parsed(
             time=time,
@@ -86,15 +119,15 @@ class CloudTrailParser(Parser):
             outcome=_outcome(doc, action),
             actor_type=identity.actor_type,
             ip=valid_ip(get(doc, "sourceIPAddress")),
-            user_agent=first_str(doc, "userAgent"),
+            user_agent=_USER_AGENT(doc),
             target=_target(doc),
-            vendor_id=first_str(doc, "eventID"),
+            vendor_id=_EVENT_ID(doc),
             attributes=_attributes(doc, identity),
         )
 
 
 def _outcome(doc: Mapping[str, Any], action: str) -> Outcome:
-    if first_str(doc, "errorCode", "errorMessage") is not None:
+    if _ERROR(doc) is not None:
         return Outcome.FAILURE
     # Console sign-in and MFA checks report their result as {"ConsoleLogin": "Failure"}.
     if str_or_none(get(get(doc, "responseElements"), action)) == "Failure":
@@ -105,52 +138,48 @@ def _outcome(doc: Mapping[str, Any], action: str) -> Outcome:
 def _identity(doc: Mapping[str, Any]) -> _Identity:
     who = get(doc, "userIdentity")
     identity = _Identity(None)
-    if isinstance(who, Mapping):
-        kind = first_str(who, "type")
+    if is_mapping(who):
+        kind = _TYPE(who)
         if kind is None and (_arn_resource(who) or "").startswith("assumed-role/"):
             kind = "AssumedRole"
         identity = _BY_TYPE.get(kind or "", _other)(who, doc)
-    if identity.actor in (None, _AWS_INTERNAL) and first_str(doc, "eventType") == "AwsServiceEvent":
+    if identity.actor in (None, _AWS_INTERNAL) and _EVENT_TYPE(doc) == "AwsServiceEvent":
         # AWS's own work (key rotation, service-linked channels) names no one, at most
         # "AWS Internal": the service whose event it is is the actor. Identity Center
         # sign-ins are service events too, but they name the user, who stays the actor.
-        return _Identity(first_str(doc, "eventSource"), ActorType.SERVICE)
+        return _Identity(_EVENT_SOURCE(doc), ActorType.SERVICE)
     return identity
 
 
 def _root(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
     # Every account has a root user, so the account is what tells one from another.
-    account = (
-        first_str(who, "accountId") or _arn_account(who) or first_str(doc, "recipientAccountId")
-    )
+    account = _ACCOUNT_ID(who) or _arn_account(who) or _RECIPIENT_ACCOUNT_ID(doc)
     return _Identity(f"root@{account}" if account else "root", ActorType.HUMAN)
 
 
 def _iam_user(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
-    name = first_str(who, "userName") or _arn_last(who) or first_str(who, "principalId")
+    name = _USER_NAME(who) or _arn_last(who) or _PRINCIPAL_ID(who)
     return _Identity(name, ActorType.HUMAN)
 
 
 def _identity_center_user(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
-    return _Identity(first_str(who, "userName", "onBehalfOf.userId"), ActorType.HUMAN)
+    return _Identity(_CENTER_USER(who), ActorType.HUMAN)
 
 
 def _aws_service(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
-    return _Identity(
-        first_str(who, "invokedBy") or first_str(doc, "eventSource"), ActorType.SERVICE
-    )
+    return _Identity(_INVOKED_BY(who) or _EVENT_SOURCE(doc), ActorType.SERVICE)
 
 
 def _aws_account(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
     # A principal of another account: only its opaque id and its account are known.
-    principal, account = first_str(who, "principalId"), first_str(who, "accountId")
+    principal, account = _PRINCIPAL_ID(who), _ACCOUNT_ID(who)
     if principal and account:
         return _Identity(f"{principal}@{account}")
-    return _Identity(principal or account or first_str(who, "invokedBy"))
+    return _Identity(principal or account or _INVOKED_BY(who))
 
 
 def _federated_user(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
-    principal = first_str(who, "principalId") or ""
+    principal = _PRINCIPAL_ID(who) or ""
     return _Identity(_arn_last(who) or principal.partition(":")[2] or principal or None)
 
 
@@ -173,7 +202,7 @@ def _assumed_role(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
     generated = session is None or _GENERATED_SESSION.fullmatch(session) is not None
     actor = role if generated else f"{role}/{session}"
     on_instance = session is not None and _INSTANCE_SESSION.fullmatch(session) is not None
-    if on_instance or first_str(who, "invokedBy") is not None:
+    if on_instance or _INVOKED_BY(who) is not None:
         return _Identity(actor, ActorType.SERVICE, role)
     from_console = str(get(doc, "sessionCredentialFromConsole")).lower() == "true"
     return _Identity(actor, ActorType.HUMAN if from_console else ActorType.UNKNOWN, role)
@@ -183,19 +212,19 @@ def _role_session(who: Mapping[str, Any]) -> tuple[str | None, str | None]:
     resource = _arn_resource(who) or ""
     kind, _, rest = resource.partition("/")
     role, _, session = rest.partition("/") if kind == "assumed-role" else ("", "", "")
-    role = role or first_str(who, "sessionContext.sessionIssuer.userName") or ""
+    role = role or _ISSUER_USER_NAME(who) or ""
     if not session:
         # principalId is "AROA...:SESSION" when the ARN is missing or cut short.
-        session = (first_str(who, "principalId") or "").partition(":")[2]
+        session = (_PRINCIPAL_ID(who) or "").partition(":")[2]
     return role or None, session or None
 
 
 def _other(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
     # "Unknown" (Identity Center sign-in) and fragments without a type: best name available.
-    name = first_str(who, "userName", "sessionContext.sessionIssuer.userName") or _arn_last(who)
-    if name is None and (service := first_str(who, "invokedBy")) is not None:
+    name = _ANY_USER_NAME(who) or _arn_last(who)
+    if name is None and (service := _INVOKED_BY(who)) is not None:
         return _Identity(service, ActorType.SERVICE)
-    return _Identity(name or first_str(who, "principalId", "arn"))
+    return _Identity(name or _PRINCIPAL_OR_ARN(who))
 
 
 _BY_TYPE: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], _Identity]] = {
@@ -210,12 +239,12 @@ _BY_TYPE: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], _Identity]]
 
 
 def _arn_resource(who: Mapping[str, Any]) -> str | None:
-    match = _ARN.fullmatch(first_str(who, "arn") or "")
+    match = _ARN.fullmatch(_ARN_TEXT(who) or "")
     return match.group(2) if match else None
 
 
 def _arn_account(who: Mapping[str, Any]) -> str | None:
-    match = _ARN.fullmatch(first_str(who, "arn") or "")
+    match = _ARN.fullmatch(_ARN_TEXT(who) or "")
     return (match.group(1) or None) if match else None
 
 
@@ -230,11 +259,11 @@ def _arn_last(who: Mapping[str, Any]) -> str | None:
 def _target(doc: Mapping[str, Any]) -> str | None:
     resources = get(doc, "resources")
     if isinstance(resources, list) and resources:
-        arn = first_str(resources[0], "ARN")
+        arn = _RESOURCE_ARN(resources[0])
         if arn is not None:
             return arn
     params = get(doc, "requestParameters")
-    if not isinstance(params, Mapping) or not params:
+    if not is_mapping(params) or not params:
         return None
     # Most calls have a handful of parameters: look up only those that can name a target.
     present = {key.lower() for key in params}
@@ -243,18 +272,18 @@ def _target(doc: Mapping[str, Any]) -> str | None:
         return found
     items = get(get(params, "instancesSet"), "items")
     if isinstance(items, list) and items:
-        return first_str(items[0], "instanceId")
+        return _INSTANCE_ID(items[0])
     return None
 
 
 def _attributes(doc: Mapping[str, Any], identity: _Identity) -> dict[str, str]:
     candidates = {
-        "account": first_str(doc, "recipientAccountId", "userIdentity.accountId"),
-        "region": first_str(doc, "awsRegion"),
-        "event_source": first_str(doc, "eventSource"),
-        "identity_type": first_str(doc, "userIdentity.type"),
+        "account": _ACCOUNT(doc),
+        "region": _AWS_REGION(doc),
+        "event_source": _EVENT_SOURCE(doc),
+        "identity_type": _USER_IDENTITY_TYPE(doc),
         "role": identity.role,
-        "mfa_used": first_str(doc, "additionalEventData.MFAUsed"),
+        "mfa_used": _MFA_USED(doc),
         # Present only when the request writes a policy that lets anyone in (aws_policy).
         "policy_public": "true" if grants_everyone(get(doc, "requestParameters")) else None,
     }

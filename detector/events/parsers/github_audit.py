@@ -11,39 +11,47 @@ HTTP ``status_code`` is an error.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from detector.events.fields import (
-    first_str,
-    get,
-    is_mapping,
-    parse_time,
-    require,
-    str_or_none,
-    valid_ip,
-)
+from detector.events.fields import get, is_mapping, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, Outcome
 from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.readers import text_reader, texts_reader, value_reader
 
 __all__ = ["GitHubAuditParser"]
 
-_TIME_FIELDS = ("@timestamp", "at_sign_timestamp", "created_at", "timestamp", "p_event_time")
+_TIME = value_reader("@timestamp", "at_sign_timestamp", "created_at", "timestamp", "p_event_time")
 # Words of an action's operation that name a failed attempt: user.failed_login,
 # user.two_factor_challenge_failure, protected_branch.rejected_ref_update.
 _FAILURE_WORDS = frozenset({"failure", "failed", "rejected"})
 _MEMBER_MARKERS = frozenset({"member", "members", "admin", "maintainer", "owner", "collaborator"})
 # Access through an app's own token is a machine acting, whoever installed the app.
 _SERVICE_ACCESS = ("GitHub App server-to-server token",)
-_ATTRIBUTES = (
-    "org",
-    "repo",
-    "business",
-    "team",
-    "user",
-    "programmatic_access_type",
-    "operation_type",
+_ATTRIBUTES = texts_reader(
+    {
+        name: name
+        for name in (
+            "org",
+            "repo",
+            "business",
+            "team",
+            "user",
+            "programmatic_access_type",
+            "operation_type",
+        )
+    }
 )
+# The fields read from every record, their paths resolved once (readers.text_reader).
+_ACTION = text_reader("action")
+_ACTOR = text_reader("actor")
+_ACTOR_OR_NAME = text_reader("actor", "actor_name")
+_COUNTRY = text_reader("actor_location.country_code", "actor_location.country_name")
+_USER_AGENT = text_reader("user_agent")
+_DOCUMENT_ID = text_reader("_document_id", "document_id")
+_PERSON = text_reader("user", "invitee", "team")
+_TARGET = text_reader("repo", "repository", "user", "team", "name", "org", "business")
 
 
 @register
@@ -63,20 +71,20 @@ class GitHubAuditParser(Parser):
         return not is_mapping(actor) and ("." in action or isinstance(actor, str))
 
     def parse(self, doc: Mapping[str, Any]) -> Parsed:
-        action = require(first_str(doc, "action"), "action")
-        actor = require(first_str(doc, "actor", "actor_name"), "actor")
+        action = require(_ACTION(doc), "action")
+        actor = require(_ACTOR_OR_NAME(doc), "actor")
         return Parsed(
-            time=parse_time(next((v for f in _TIME_FIELDS if (v := get(doc, f))), None)),
+            time=parse_time(_TIME(doc)),
             action=action,
             actor=actor,
             outcome=_outcome(doc, action),
             actor_type=_actor_type(doc),
             ip=valid_ip(get(doc, "actor_ip")),
-            country=first_str(doc, "actor_location.country_code", "actor_location.country_name"),
-            user_agent=first_str(doc, "user_agent"),
+            country=_COUNTRY(doc),
+            user_agent=_USER_AGENT(doc),
             target=_target(doc, action),
-            vendor_id=first_str(doc, "_document_id", "document_id"),
-            attributes={k: v for k in _ATTRIBUTES if (v := first_str(doc, k)) is not None},
+            vendor_id=_DOCUMENT_ID(doc),
+            attributes=_ATTRIBUTES(doc),
         )
 
 
@@ -85,20 +93,43 @@ def _outcome(doc: Mapping[str, Any], action: str) -> Outcome:
     status = str_or_none(get(doc, "status_code"))
     if status is not None and status.isdigit():
         return Outcome.FAILURE if int(status) >= 400 else Outcome.SUCCESS
-    words = set(action.rpartition(".")[2].split("_"))
-    return Outcome.FAILURE if words & _FAILURE_WORDS else Outcome.SUCCESS
+    return Outcome.FAILURE if _operation(action).failed else Outcome.SUCCESS
+
+
+class _Operation(NamedTuple):
+    """What the words of an action's operation (``failed_login``) say."""
+
+    failed: bool
+    on_member: bool
+
+
+def _operation(action: str) -> _Operation:
+    # A stream repeats a few hundred actions: their words are split once each. Only
+    # action-sized strings are remembered, so a hostile one costs no memory.
+    if len(action) <= _MAX_REMEMBERED:
+        return _remembered_operation(action)
+    return _operation_of(action)
+
+
+def _operation_of(action: str) -> _Operation:
+    words = frozenset(action.rpartition(".")[2].split("_"))
+    return _Operation(bool(words & _FAILURE_WORDS), bool(words & _MEMBER_MARKERS))
+
+
+_MAX_REMEMBERED = 200
+_remembered_operation = functools.lru_cache(maxsize=4096)(_operation_of)
 
 
 def _target(doc: Mapping[str, Any], action: str) -> str | None:
     # Membership and admin changes act on a person, even when a repo is named too.
-    if _MEMBER_MARKERS.intersection(action.rpartition(".")[2].split("_")):
-        person = first_str(doc, "user", "invitee", "team")
+    if _operation(action).on_member:
+        person = _PERSON(doc)
         if person is not None:
             return person
-    return first_str(doc, "repo", "repository", "user", "team", "name", "org", "business")
+    return _TARGET(doc)
 
 
 def _actor_type(doc: Mapping[str, Any]) -> ActorType:
     if get(doc, "actor_is_bot") is True or get(doc, "programmatic_access_type") in _SERVICE_ACCESS:
         return ActorType.SERVICE
-    return ActorType.HUMAN if first_str(doc, "actor") else ActorType.UNKNOWN
+    return ActorType.HUMAN if _ACTOR(doc) else ActorType.UNKNOWN

@@ -23,9 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detector.events.fields import (
-    first_str,
     get,
-    get_path,
     is_mapping,
     parse_time,
     require,
@@ -34,10 +32,11 @@ from detector.events.fields import (
 )
 from detector.events.model import ActorType, Outcome
 from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.readers import text_reader, value_reader
 
 __all__ = ["OktaSystemLogParser"]
 
-_TIME_FIELDS = ("published", "p_event_time")
+_TIME = value_reader("published", "p_event_time")
 # Keys only a LogEvent has at the top level; CloudTrail also has "eventType" ("AwsApiCall").
 _SHAPE_FIELDS = ("published", "legacyEventType", "displayMessage", "authenticationContext")
 _EVENTBRIDGE_SOURCE = "aws.partner/okta.com"
@@ -65,20 +64,23 @@ _SERVICE_TYPES = frozenset(
     }
 )
 _DETAIL_TARGET_TYPES = frozenset({"AuthenticatorEnrollment", "Authenticator"})
-_FACTOR_MODE_PATH = "detailEntry.policyRuleFactorMode"
-_BEHAVIORS_PATH = "debugContext.debugData.behaviors"
-_SECURITY_DATA_PATH = "debugContext.debugData.logOnlySecurityData"
+_FACTOR_MODE = text_reader("detailEntry.policyRuleFactorMode")
 _POSITIVE = "POSITIVE"
-_ACTOR_PATHS = ("actor.alternateId", "actor.displayName", "actor.id")
-_TARGET_PATHS = ("alternateId", "displayName", "id")
-_ATTRIBUTES = {
-    "result": "outcome.result",
-    "reason": "outcome.reason",
-    "session": "authenticationContext.externalSessionId",
-    "as_org": "securityContext.asOrg",
-    "threat_suspected": "debugContext.debugData.threatSuspected",
-    "request_uri": "debugContext.debugData.requestUri",
-}
+# The fields read from every record, their paths resolved once (readers.text_reader). The
+# objects several fields come from (actor, client, outcome...) are looked up once, and their
+# fields read from them: first_str(event, "actor.id") is first_str(get(event, "actor"), "id").
+_NAMES = tuple(text_reader(p) for p in ("alternateId", "displayName", "id"))
+_EVENT_TYPE = text_reader("eventType")
+_RESULT = text_reader("result")
+_REASON = text_reader("reason")
+_COUNTRY = text_reader("geographicalContext.country")
+_USER_AGENT = text_reader("userAgent.rawUserAgent")
+_UUID = text_reader("uuid")
+_TYPE = text_reader("type")
+_SESSION = text_reader("authenticationContext.externalSessionId")
+_AS_ORG = text_reader("asOrg")
+_THREAT_SUSPECTED = text_reader("threatSuspected")
+_REQUEST_URI = text_reader("requestUri")
 
 
 @register
@@ -103,23 +105,24 @@ class OktaSystemLogParser(Parser):
 
     def parse(self, doc: Mapping[str, Any]) -> Parsed:
         event = _log_event(doc)
-        time = parse_time(next((v for f in _TIME_FIELDS if (v := get(event, f))), None))
-        action = require(first_str(event, "eventType"), "action")
-        target = _target(event)
+        time = parse_time(_TIME(event))
+        action = require(_EVENT_TYPE(event), "action")
+        targets = get(event, "target")
+        target = _target(targets)
+        actor, client, outcome = get(event, "actor"), get(event, "client"), get(event, "outcome")
+        result = _RESULT(outcome)
         return Parsed(
             time=time,
             action=action,
-            actor=require(_actor(event), "actor"),
-            outcome=_OUTCOMES.get(
-                (first_str(event, "outcome.result") or "").upper(), Outcome.UNKNOWN
-            ),
-            actor_type=_actor_type(event),
-            ip=valid_ip(get_path(event, "client.ipAddress")),
-            country=first_str(event, "client.geographicalContext.country"),
-            user_agent=first_str(event, "client.userAgent.rawUserAgent"),
+            actor=require(_name(actor), "actor"),
+            outcome=_OUTCOMES.get((result or "").upper(), Outcome.UNKNOWN),
+            actor_type=_actor_type(actor),
+            ip=valid_ip(get(client, "ipAddress")),
+            country=_COUNTRY(client),
+            user_agent=_USER_AGENT(client),
             target=_name(target) if target is not None else None,
-            vendor_id=first_str(event, "uuid"),
-            attributes=_attributes(event, target),
+            vendor_id=_UUID(event),
+            attributes=_attributes(event, result, outcome, target, targets),
         )
 
 
@@ -131,76 +134,83 @@ def _log_event(doc: Mapping[str, Any]) -> Mapping[str, Any]:
     return doc
 
 
-def _name(obj: Any, paths: tuple[str, ...] = _TARGET_PATHS) -> str | None:
-    for path in paths:
-        text = first_str(obj, path)
+def _name(obj: Any) -> str | None:
+    """An actor's or a target's name: login, display name or id, not Okta's placeholder."""
+    for read in _NAMES:
+        text = read(obj)
         if text is not None and text.lower() != _PLACEHOLDER:
             return text
     return None
 
 
-def _actor(event: Mapping[str, Any]) -> str | None:
-    return _name(event, _ACTOR_PATHS)
-
-
-def _actor_type(event: Mapping[str, Any]) -> ActorType:
-    kind = (first_str(event, "actor.type") or "").replace(" ", "").lower()
+def _actor_type(actor: Any) -> ActorType:
+    kind = (_TYPE(actor) or "").replace(" ", "").lower()
     if kind in _SERVICE_TYPES:
         return ActorType.SERVICE
     return ActorType.HUMAN if kind in _HUMAN_TYPES else ActorType.UNKNOWN
 
 
-def _target(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The first named target: the user, app, group or policy acted on.
+def _target(targets: Any) -> Mapping[str, Any] | None:
+    """The first named target (of the event's ``target``): the user, app, group or policy
+    acted on.
 
     Sign-in events also list the authenticator used as a target; that says how,
     not what, so it is only taken when nothing else is named.
     """
-    targets = get(event, "target")
     if not isinstance(targets, list):
         return None
     named = [t for t in targets if is_mapping(t) and _name(t) is not None]
     for item in named:
-        if first_str(item, "type") not in _DETAIL_TARGET_TYPES:
+        if _TYPE(item) not in _DETAIL_TARGET_TYPES:
             return item
     return named[0] if named else None
 
 
-def _attributes(event: Mapping[str, Any], target: Mapping[str, Any] | None) -> dict[str, str]:
-    out = {
-        key: value
-        for key, path in _ATTRIBUTES.items()
-        if (value := first_str(event, path)) and value.lower() != _PLACEHOLDER
-    }
-    if target is not None and (kind := first_str(target, "type")):
+def _attributes(
+    event: Mapping[str, Any],
+    result: str | None,
+    outcome: Any,
+    target: Mapping[str, Any] | None,
+    targets: Any,
+) -> dict[str, str]:
+    security, debug = get(event, "securityContext"), get(get(event, "debugContext"), "debugData")
+    candidates = (
+        ("result", result),
+        ("reason", _REASON(outcome)),
+        ("session", _SESSION(event)),
+        ("as_org", _AS_ORG(security)),
+        ("threat_suspected", _THREAT_SUSPECTED(debug)),
+        ("request_uri", _REQUEST_URI(debug)),
+    )
+    out = {key: value for key, value in candidates if value and value.lower() != _PLACEHOLDER}
+    if target is not None and (kind := _TYPE(target)):
         out["target_type"] = kind
-    proxy = _flag(event, "securityContext.isProxy")
+    proxy = _flag(get(security, "isProxy"))
     if proxy is not None:
         out["is_proxy"] = proxy
-    if (mode := _factor_mode(event)) is not None:
+    if (mode := _factor_mode(targets)) is not None:
         out["factor_mode"] = mode
-    if behaviors := _positive_behaviors(event):
+    if behaviors := _positive_behaviors(debug):
         out["behaviors"] = ",".join(behaviors)
     return out
 
 
-def _factor_mode(event: Mapping[str, Any]) -> str | None:
+def _factor_mode(targets: Any) -> str | None:
     """``1FA`` or ``2FA``: what the matched sign-on policy rule asked for.
 
     Identity Engine's ``policy.evaluate_sign_on`` names the policy rule that decided among
     its targets, with ``detailEntry.policyRuleFactorMode``; no other field says whether
     a second factor was required for the sign-in.
     """
-    targets = get(event, "target")
     if not isinstance(targets, list):
         return None
     for item in targets:
-        if is_mapping(item) and (mode := first_str(item, _FACTOR_MODE_PATH)):
+        if is_mapping(item) and (mode := _FACTOR_MODE(item)):
             return mode.upper()
     return None
 
 
-def _positive_behaviors(event: Mapping[str, Any]) -> list[str]:
+def _positive_behaviors(debug_data: Any) -> list[str]:
     """The names of Okta's sign-in behaviours that came out POSITIVE (``New Device``, ``New IP``).
 
     Okta writes them in several shapes: ``behaviors`` as ``"{New IP=POSITIVE, ...}"`` text or
@@ -208,10 +218,10 @@ def _positive_behaviors(event: Mapping[str, Any]) -> list[str]:
     name to verdict, sometimes inside a JSON string. Rules only need which were POSITIVE.
     """
     found: list[str] = []
-    for name, verdict in _behavior_pairs(get_path(event, _BEHAVIORS_PATH)):
+    for name, verdict in _behavior_pairs(get(debug_data, "behaviors")):
         if verdict == _POSITIVE and name not in found:
             found.append(name)
-    security_data = get_path(event, _SECURITY_DATA_PATH)
+    security_data = get(debug_data, "logOnlySecurityData")
     if isinstance(security_data, str):
         try:
             security_data = json.loads(security_data)
@@ -242,9 +252,8 @@ def _behavior_pairs(value: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def _flag(event: Mapping[str, Any], path: str) -> str | None:
+def _flag(value: Any) -> str | None:
     """A boolean field as ``"true"``/``"false"`` (attributes are strings only)."""
-    value = get_path(event, path)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str_or_none(value)
