@@ -5,7 +5,14 @@ marks): sorted by event time, so each partition receives a producer's records
 in order; ``acks=all`` and one request in flight per connection, so retries
 keep that order; flushed and checked before the batch is committed.
 
-What a record costs here is kafka-python's, in Python, per record:
+:func:`open_stage_producer` picks the client ``service.kafka.client`` names, as
+the source and the alerts topic do: :class:`KafkaStageProducer` (kafka-python,
+the default) or :class:`~detector.scale.producing_confluent.ConfluentStageProducer`
+(librdkafka). Both send a keyed record to the partition Kafka's default
+partitioner gives its key (:class:`KeyPartitions`), so a deployment may switch
+clients without moving a key to another task.
+
+What a record costs with kafka-python is kafka-python's, in Python, per record:
 
 - every send is followed by a flush, so lingering costs no latency and each
   partition's records of a batch go in one record batch. With kafka-python's
@@ -20,6 +27,7 @@ What a record costs here is kafka-python's, in Python, per record:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from kafka import KafkaProducer
@@ -28,12 +36,14 @@ from kafka.partitioner.default import murmur2
 
 from detector.errors import UnreachableError
 from detector.scale.wire import Outgoing
+from detector.sources.factory import require_client
+from detector.sources.kafka import KafkaSettings
 
-__all__ = ["KeyPartitions", "StageProducer"]
+__all__ = ["KafkaStageProducer", "KeyPartitions", "StageProducer", "open_stage_producer"]
 
 _TIMEOUT_S = 60.0
 _LINGER_MS = 60_000
-"""Never reached: :meth:`StageProducer.send` flushes at once (the flush sends regardless)."""
+"""Never reached: :meth:`KafkaStageProducer.send` flushes at once (the flush sends regardless)."""
 _BATCH_BYTES = 512 * 1024
 """Per partition and request; below the brokers' default 1 MiB message limit."""
 _CACHED_KEYS = 200_000
@@ -58,8 +68,33 @@ class KeyPartitions:
         return found
 
 
-class StageProducer:
+class StageProducer(ABC):
     """Sends :class:`~detector.scale.wire.Outgoing` records (see the module)."""
+
+    @abstractmethod
+    def send(self, outgoing: list[Outgoing]) -> None:
+        """Every record to its topic (its partition, or its key's), in event time; raises
+        :class:`~detector.errors.UnreachableError` unless all were acknowledged."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Wait for what is still sent (within a time-out), then disconnect."""
+
+
+def open_stage_producer(kafka: KafkaSettings) -> StageProducer:
+    """The stage producer for ``kafka.client``, connected as the source is (same cluster)."""
+    require_client(kafka)
+    if kafka.client == "confluent":
+        # Imported here: nothing loads confluent-kafka unless it was chosen.
+        from detector.scale.producing_confluent import ConfluentStageProducer
+        from detector.sources.librdkafka import connection_config
+
+        return ConfluentStageProducer(connection_config(kafka))
+    return KafkaStageProducer(kafka.connection_config())
+
+
+class KafkaStageProducer(StageProducer):
+    """:class:`StageProducer` through kafka-python (see the module)."""
 
     def __init__(self, connection: dict[str, Any]) -> None:
         self._partitions = KeyPartitions()
@@ -78,8 +113,6 @@ class StageProducer:
             ) from None
 
     def send(self, outgoing: list[Outgoing]) -> None:
-        """Every record to its topic (its partition, or its key's), in event time; raises
-        :class:`~detector.errors.UnreachableError` unless all were acknowledged."""
         if not outgoing:
             return
         outgoing.sort(key=lambda record: record.time)

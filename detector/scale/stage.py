@@ -48,7 +48,7 @@ from detector.scale.changelog import Changelog, ensure_topics, partition_counts
 from detector.scale.figures import ReorderFigures, TaskFigures
 from detector.scale.inbox import Inbox
 from detector.scale.marking import Marker
-from detector.scale.producing import StageProducer
+from detector.scale.producing import StageProducer, open_stage_producer
 from detector.scale.tasks import Task, TaskFactory
 from detector.scale.topology import Topology
 from detector.scale.wire import Note, Outgoing, encode_first, not_internal
@@ -126,7 +126,7 @@ class ScaledDaemon(Daemon):
             stage: Changelog(connection, topology.changelog(stage), log=self._log)
             for stage in topology.stages
         }
-        self._producer = StageProducer(connection)
+        self._producer = open_stage_producer(self.settings.kafka)  # kafka.client's
         stages = " → ".join(topology.stages)
         self._log(
             f"scale-out: stages {stages} over {topology.partitions} partitions"
