@@ -108,7 +108,10 @@ def backlog(
     return config, port, expected
 
 
-@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+CLIENTS = pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+
+
+@CLIENTS
 def test_the_stages_catch_up_a_backlog_and_raise_what_replay_raises(
     broker: EmbeddedBroker, world: list[bytes], tmp_path: Path, receiver: Receiver, client: str
 ) -> None:
@@ -135,11 +138,12 @@ def test_the_stages_catch_up_a_backlog_and_raise_what_replay_raises(
 # It timed out once in CI (the restarted replica delivered not every id within the wait), as
 # kafka-python 3.0 could lose a group join that completed between two polls and rejoin for
 # ever; KafkaSource now completes such a join (detector/sources/kafka_python_fixes.py).
+@CLIENTS
 def test_a_killed_and_restarted_replica_resumes_from_the_changelogs(
-    broker: EmbeddedBroker, world: list[bytes], tmp_path: Path, receiver: Receiver
+    broker: EmbeddedBroker, world: list[bytes], tmp_path: Path, receiver: Receiver, client: str
 ) -> None:
-    topic = "events-scale-killed"
-    config, port, expected = backlog(broker, world, tmp_path, receiver, topic)
+    topic = f"events-scale-killed-{client}"
+    config, port, expected = backlog(broker, world, tmp_path, receiver, topic, client)
     alerts = tmp_path / "alerts.jsonl"
     first = Daemon(config)
     wait_for(lambda: len(delivered_ids(alerts)) >= len(expected) // 3, "a third of the alerts")
@@ -164,8 +168,9 @@ def committed(broker: EmbeddedBroker, group: str, topic: str) -> dict[int, int |
         reader.close(autocommit=False)
 
 
+@CLIENTS
 def test_a_killed_replicas_partitions_and_state_move_to_the_other(
-    broker: EmbeddedBroker, world: list[bytes], tmp_path: Path, receiver: Receiver
+    broker: EmbeddedBroker, world: list[bytes], tmp_path: Path, receiver: Receiver, client: str
 ) -> None:
     """Two replicas of one group, one SIGKILLed: the other restores its tasks and reads all.
 
@@ -176,14 +181,14 @@ def test_a_killed_replicas_partitions_and_state_move_to_the_other(
     a reorder held: records past it that were processed already count as late
     when older than the duplicate window (printed, not asserted).
     """
-    topic = "events-scale-replicas"
+    topic = f"events-scale-replicas-{client}"
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()
     second_dir.mkdir()
     broker.create_topics([topic], partitions=PARTITIONS)
     port, second_port = free_port(), free_port()
-    config = scaled_config(broker, topic, port, receiver.url, first_dir)
-    second_config = scaled_config(broker, topic, second_port, receiver.url, second_dir)
+    config = scaled_config(broker, topic, port, receiver.url, first_dir, client)
+    second_config = scaled_config(broker, topic, second_port, receiver.url, second_dir, client)
     expected = expected_ids(config, world, tmp_path)
     produce_round_robin(broker, topic, world)
     first, second = Daemon(config), Daemon(second_config)
