@@ -7,11 +7,22 @@ at that event and unpacks a feature when it is read; :meth:`FeatureVector.vector
 unpacks all of them in :func:`~detector.features.schema.feature_names` order for
 models. It is a ``Mapping[str, float]``: use :meth:`FeatureVector.to_dict`
 (or ``dict(vector)``) where a plain dict is needed, e.g. for JSON.
+
+A model reads the same columns of many vectors at once: :func:`feature_table`
+builds that matrix in a few numpy calls over the whole batch (each packed
+window total written to bytes once, its channels cut out of the bytes by
+numpy) instead of unpacking vector by vector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain, repeat
+from operator import attrgetter
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from detector.features.schema import (
     ACTOR_CHANNELS,
@@ -25,9 +36,30 @@ from detector.features.schema import (
 from detector.features.settings import FeatureSettings
 from detector.features.windows import LANE_BITS, LANE_MASK
 
-__all__ = ["FeatureLayout", "FeatureVector"]
+__all__ = ["FeatureLayout", "FeatureVector", "feature_table"]
 
 _SCALAR = -1
+_WORD = 8  # bytes of the uint64 a channel is read through
+
+
+class _TablePlan(NamedTuple):
+    """Where the table of some names comes from, worked out once per layout and names.
+
+    Every packed part read is written to ``lengths`` little-endian bytes per
+    vector, the parts of one vector side by side (a row of bytes); a channel
+    is then the 8-byte word at ``bytes_at`` of that row, shifted by ``bits``
+    and masked.
+    """
+
+    width: int
+    parts: int  # the number of parts a vector must have for the plan to apply
+    scalars: tuple[int, ...]  # the scalar parts read, in ``scalar_columns`` order
+    scalar_columns: npt.NDArray[np.intp]
+    packed: tuple[int, ...]  # the packed parts read
+    lengths: tuple[int, ...]  # bytes each is written to (room for its last channel's word)
+    channel_columns: npt.NDArray[np.intp]  # the columns of the channels, in word order
+    bytes_at: npt.NDArray[np.intp]  # per channel, the 8 byte offsets of its word in a row
+    bits: npt.NDArray[np.uint64]  # per channel, its bit offset within its word
 
 
 class FeatureLayout:
@@ -39,19 +71,22 @@ class FeatureLayout:
     pair: shift is the channel's bit offset, or -1 for a scalar part.
     """
 
-    __slots__ = ("_columns", "index", "names", "positions", "scalars_at")
+    __slots__ = ("_columns", "_packed_bytes", "_plans", "index", "names", "positions", "scalars_at")
 
     def __init__(self, settings: FeatureSettings) -> None:
         self.names = feature_names(settings)
         windows = len(settings.windows)
         positions: list[tuple[int, int]] = []
+        packed_bytes: list[int] = []  # per packed part, the bytes its channels fill
         part = 0
         for channels in (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS):
             for window in range(windows):
                 positions += [
                     (part + window, channel * LANE_BITS) for channel in range(len(channels))
                 ]
+            packed_bytes += [-(-len(channels) * LANE_BITS // 8)] * windows
             part += windows
+        self._packed_bytes = tuple(packed_bytes)
         self.scalars_at = part
         ratios = len(ACTOR_RATIOS) * windows
         scalars = len(ACTOR_SCALARS) + ratios + len(settings.tracked) + len(EVENT_FLAGS)
@@ -59,6 +94,7 @@ class FeatureLayout:
         self.positions = tuple(positions)
         self.index = dict(zip(self.names, self.positions, strict=True))
         self._columns: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
+        self._plans: dict[tuple[str, ...], _TablePlan] = {}
 
     def columns(self, names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
         """The positions of ``names``, in that order (remembered: a model asks for the same)."""
@@ -66,6 +102,44 @@ class FeatureLayout:
         if found is None:
             found = self._columns[names] = tuple(self.index[name] for name in names)
         return found
+
+    def table_plan(self, names: tuple[str, ...]) -> _TablePlan:
+        """How :func:`feature_table` reads ``names`` (remembered; KeyError for an unknown name)."""
+        found = self._plans.get(names)
+        if found is None:
+            found = self._plans[names] = self._plan(self.columns(names))
+        return found
+
+    def _plan(self, positions: tuple[tuple[int, int], ...]) -> _TablePlan:
+        scalars = [(column, part) for column, (part, shift) in enumerate(positions) if shift < 0]
+        channels: dict[int, list[tuple[int, int]]] = {}
+        for column, (part, shift) in enumerate(positions):
+            if shift >= 0:
+                channels.setdefault(part, []).append((column, shift))
+        packed = sorted(channels)
+        lengths = [
+            max(self._packed_bytes[part], *(shift // 8 + _WORD for _, shift in channels[part]))
+            for part in packed
+        ]
+        columns, words, bits = [], [], []
+        row_offset = 0
+        for part, length in zip(packed, lengths, strict=True):
+            for column, shift in channels[part]:
+                columns.append(column)
+                words.append(row_offset + shift // 8)
+                bits.append(shift % 8)
+            row_offset += length
+        return _TablePlan(
+            width=len(positions),
+            parts=1 + max((part for part, _ in positions), default=-1),
+            scalars=tuple(part for _, part in scalars),
+            scalar_columns=np.array([column for column, _ in scalars], dtype=np.intp),
+            packed=tuple(packed),
+            lengths=tuple(lengths),
+            channel_columns=np.array(columns, dtype=np.intp),
+            bytes_at=(np.array(words, dtype=np.intp)[:, None] + np.arange(_WORD)).ravel(),
+            bits=np.array(bits, dtype=np.uint64),
+        )
 
 
 class FeatureVector(Mapping[str, float]):
@@ -116,3 +190,75 @@ class FeatureVector(Mapping[str, float]):
 
     def __repr__(self) -> str:
         return f"FeatureVector({self.to_dict()!r})"
+
+
+_PARTS = attrgetter("_parts")
+_LAYOUT = attrgetter("_layout")
+
+
+def feature_table(
+    vectors: Sequence[Mapping[str, float]], names: tuple[str, ...]
+) -> npt.NDArray[np.float64]:
+    """The values of ``names`` of many vectors, one row each: ``[[v[n] for n in names] ...]``.
+
+    Vectors a store made with one layout (the usual batch) are read column by
+    column, whole batch at once; anything else (other mappings, mixed layouts,
+    a value the batch path cannot read) row by row, with the same values and
+    errors (KeyError for a name a vector lacks).
+
+    >>> feature_table([{"a": 1, "b": 2.5}, {"a": 3, "b": 0.0}], ("b", "a")).tolist()
+    [[2.5, 1.0], [0.0, 3.0]]
+    """
+    if vectors and set(map(type, vectors)) == {FeatureVector}:
+        layouts = set(map(_LAYOUT, vectors))
+        if len(layouts) == 1:
+            table = _batch_table(vectors, layouts.pop().table_plan(names))
+            if table is not None:
+                return table
+    return _row_table(vectors, names)
+
+
+def _batch_table(
+    vectors: Sequence[Mapping[str, float]], plan: _TablePlan
+) -> npt.NDArray[np.float64] | None:
+    """The table by columns; None for vectors it cannot read (left to :func:`_row_table`)."""
+    columns = list(zip(*map(_PARTS, vectors), strict=False))
+    if len(columns) < plan.parts:  # parts too short: row by row, for its IndexError
+        return None
+    rows = len(vectors)
+    little: repeat[Literal["little"]] = repeat("little")
+    try:
+        scalars = np.array([columns[part] for part in plan.scalars], dtype=np.float64)
+        # Each packed total once to bytes, in C loops; a float or negative total (or
+        # one too wide) raises here and is read row by row.
+        written = [
+            map(int.to_bytes, columns[part], repeat(length), little)
+            for part, length in zip(plan.packed, plan.lengths, strict=True)
+        ]
+        data = b"".join(chain.from_iterable(zip(*written, strict=True)))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    table = np.empty((rows, plan.width), dtype=np.float64)
+    if plan.scalars:
+        table[:, plan.scalar_columns] = scalars.T
+    if plan.packed:
+        # ``(total >> shift) & LANE_MASK`` for every channel of every vector at once.
+        raw = np.frombuffer(data, dtype=np.uint8).reshape(rows, sum(plan.lengths))
+        words = raw.take(plan.bytes_at, axis=1).view("<u8")
+        table[:, plan.channel_columns] = (words >> plan.bits) & np.uint64(LANE_MASK)
+    return table
+
+
+def _row_table(
+    vectors: Sequence[Mapping[str, float]], names: tuple[str, ...]
+) -> npt.NDArray[np.float64]:
+    values = chain.from_iterable(
+        [
+            vector.take(names)
+            if isinstance(vector, FeatureVector)
+            else [vector[name] for name in names]
+            for vector in vectors
+        ]
+    )
+    flat = np.fromiter(values, dtype=np.float64, count=len(vectors) * len(names))
+    return flat.reshape(len(vectors), len(names))

@@ -29,7 +29,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +37,7 @@ from detector.detections import Detection, DetectorKind, Severity
 from detector.errors import ConfigError
 from detector.features.families import FAMILIES, Family
 from detector.features.observation import Observation
-from detector.features.vector import FeatureVector
+from detector.features.vector import feature_table
 from detector.scoring.calibration import HIGH_SCORE, THRESHOLD_SCORE
 from detector.scoring.evidence import (
     ActorQuantiles,
@@ -349,16 +348,7 @@ def feature_matrix(
     observations: Sequence[Observation], names: tuple[str, ...]
 ) -> npt.NDArray[np.float64]:
     """The observations' values of ``names`` as rows (one per observation), in float64."""
-    values = chain.from_iterable(
-        [
-            features.take(names)
-            if isinstance(features := o.features, FeatureVector)
-            else [features[name] for name in names]
-            for o in observations
-        ]
-    )
-    flat = np.fromiter(values, dtype=np.float64, count=len(observations) * len(names))
-    return flat.reshape(len(observations), len(names))
+    return feature_table([o.features for o in observations], names)
 
 
 def feature_rows(
@@ -366,9 +356,10 @@ def feature_rows(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """:func:`feature_matrix`, and each observation's ``actor.age_days`` (infinite where the
     features have none), read in the same pass."""
+    features = [o.features for o in observations]
     try:
-        table = feature_matrix(observations, (*names, _AGE))
+        table = feature_table(features, (*names, _AGE))
     except KeyError:  # features without an age (hand-made ones): those actors count as mature
-        ages = [o.features.get(_AGE, math.inf) for o in observations]
-        return feature_matrix(observations, names), np.array(ages, dtype=np.float64)
+        ages = [vector.get(_AGE, math.inf) for vector in features]
+        return feature_table(features, names), np.array(ages, dtype=np.float64)
     return np.ascontiguousarray(table[:, :-1]), table[:, -1]
