@@ -20,6 +20,7 @@ from array import array
 __all__ = [
     "LANE_BITS",
     "LANE_MASK",
+    "PACKED",
     "ROWS",
     "SPLITS",
     "WIDER",
@@ -45,7 +46,8 @@ SPLITS: dict[int, tuple[tuple[int, int], ...]] = {}
 """Packed count → its ``(channel, count)`` pairs (see :func:`split`)."""
 ROWS: dict[tuple[int, str, int], array[int]] = {}
 """(packed count, lane type, lanes per bucket) → a new bucket's lanes (:func:`bucket_row`)."""
-_PACKED: dict[tuple[str, bytes], int] = {}  # a bucket's lanes → its packed count
+PACKED: dict[tuple[str, bytes], int] = {}
+"""(lane type, a bucket's lanes as bytes) → its packed count (see :func:`packed_sum`)."""
 
 
 def lane(channel: int) -> int:
@@ -125,16 +127,16 @@ def packed_sum(lanes: array[int], stride: int, first: int, stop: int) -> int:
     if stop - first == 1 and lanes.itemsize <= _SPREADABLE:
         # One bucket (most often: the oldest expires): remembered by its bytes.
         raw = lanes[first * stride : stop * stride].tobytes()
-        packed = _PACKED.get((lanes.typecode, raw))
+        packed = PACKED.get((lanes.typecode, raw))
         if packed is None:
             size = lanes.itemsize  # its lanes spread into 5-byte fields, read as one int
             spread = bytearray(stride * _LANE_BYTES)
             for byte in range(size):
                 spread[byte::_LANE_BYTES] = raw[byte::size]
             packed = int.from_bytes(spread, "little")
-            if len(_PACKED) >= _CACHE_LIMIT:
-                _PACKED.clear()
-            _PACKED[lanes.typecode, raw] = packed
+            if len(PACKED) >= _CACHE_LIMIT:
+                PACKED.clear()
+            PACKED[lanes.typecode, raw] = packed
         return packed
     packed = 0
     for channel in range(stride):

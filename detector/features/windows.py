@@ -31,6 +31,7 @@ from typing import Any
 from detector.features.lanes import (
     LANE_BITS,
     LANE_MASK,
+    PACKED,
     ROWS,
     SPLITS,
     WIDER,
@@ -161,7 +162,14 @@ class WindowCounter:
                     keys = self._wide_ids()
                     keys[window] = bucket
                 if length and keys[start] <= bucket - span:
-                    length = self._expire(window, start, length, bucket, newest)
+                    if newest <= bucket - span:  # idle for a whole window: _expire inline
+                        at = (start - base) * self._stride
+                        del keys[start : start + length]
+                        del self._lanes[at : at + length * self._stride]
+                        keys[windows + window] = length = 0
+                        totals[window] = 0
+                    else:
+                        length = self._expire(window, start, length, bucket, newest)
                 if increment:  # the newest bucket goes last in its window's run
                     lanes = self._lanes  # _open inline: a sparse key opens a bucket per event
                     stride = self._stride
@@ -279,9 +287,15 @@ class WindowCounter:
         else:
             if length == 1 or self._ids[start + 1] > cutoff:  # most often: just the oldest
                 stop = start + 1
+                lanes, stride = self._lanes, self._stride
+                at = (start - base) * stride  # packed_sum inline: a bucket remembered by its bytes
+                packed = PACKED.get((lanes.typecode, lanes[at : at + stride].tobytes()))
+                if packed is None:
+                    packed = self._packed(start - base, stop - base)
             else:
                 stop = bisect_right(self._ids, cutoff, start, end)
-            self._totals[window] -= self._packed(start - base, stop - base)
+                packed = self._packed(start - base, stop - base)
+            self._totals[window] -= packed
         del self._ids[start:stop]
         stride = self._stride
         del self._lanes[(start - base) * stride : (stop - base) * stride]
@@ -299,7 +313,10 @@ class WindowCounter:
         span = self._spec.buckets
         keys, totals = self._ids, self._totals
         windows = len(totals)
-        start = 2 * windows
+        start = base = 2 * windows
+        channels = SPLITS.get(unit)  # _change inline: runs per value seen again
+        if channels is None or channels[-1][0] >= self._stride:
+            channels = ()  # not split yet, or a channel beyond the lanes: by _change
         for window, width in enumerate(self._spec.widths):
             old = int(previous // width)
             if old == ids[window]:
@@ -314,18 +331,15 @@ class WindowCounter:
                 if position < start or keys[position] != old:
                     position = bisect_left(keys, old, start, end)
                 if position < end and keys[position] == old:
-                    channels = SPLITS.get(unit)  # _change inline: runs per value seen again
-                    if channels is None or channels[-1][0] >= self._stride:
-                        self._change(position, unit, -1)
-                    else:
-                        lanes = self._lanes
-                        at = (position - 2 * windows) * self._stride
+                    if channels:
+                        at = (position - base) * self._stride
                         for channel, count in channels:
                             try:
-                                lanes[at + channel] -= count
+                                self._lanes[at + channel] -= count
                             except OverflowError:  # below 0: lanes become signed
-                                self._set_wider(at + channel, lanes[at + channel] - count)
-                                lanes = self._lanes
+                                self._set_wider(at + channel, self._lanes[at + channel] - count)
+                    else:
+                        self._change(position, unit, -1)
                     totals[window] -= unit
             increments[window] += unit
             start = end
