@@ -43,18 +43,28 @@ class PartitionedSource(Protocol):
     def pause_only(self, partitions: Collection[Partition]) -> None: ...
 
 
-@dataclass(slots=True)
 class _Normalized:
-    """One polled record and what normalizing it gave."""
+    """One polled record and what normalizing it gave.
 
-    record: RawRecord
-    events: list[Event] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
+    A plain slotted class with no list for what most records lack (dead
+    letters, skips: None until one comes): one is built per polled record, and
+    a dataclass with three list factories cost as much as the merge itself.
+    """
+
+    __slots__ = ("dead_letters", "events", "record", "skipped")
+
+    def __init__(self, record: RawRecord) -> None:
+        self.record = record
+        self.events: list[Event] = []
+        self.dead_letters: list[DeadLetter] | None = None
+        self.skipped: list[Skipped] | None = None
 
     @property
     def time(self) -> datetime | None:
-        return min((event.time for event in self.events), default=None)
+        events = self.events
+        if len(events) == 1:
+            return events[0].time
+        return min((event.time for event in events), default=None)
 
 
 @dataclass(slots=True)
@@ -123,19 +133,27 @@ class Intake:
         if not records:
             return
         outcome = self._normalize(records)
-        units = {record.position: _Normalized(record) for record in records}
-        last = units[records[-1].position]
+        units = _Units(records)
         for event in outcome.events:
-            _unit(units, event.position, last).events.append(event)
+            units.of(event.position).events.append(event)
         for letter in outcome.dead_letters:
-            _unit(units, letter.position, last).dead_letters.append(letter)
+            unit = units.of(letter.position)
+            if unit.dead_letters is None:
+                unit.dead_letters = []
+            unit.dead_letters.append(letter)
         for skipped in outcome.skipped:
-            _unit(units, skipped.position, last).skipped.append(skipped)
+            unit = units.of(skipped.position)
+            if unit.skipped is None:
+                unit.skipped = []
+            unit.skipped.append(skipped)
         by_partition: dict[Partition, list[tuple[_Normalized, datetime | None]]] = {}
-        for unit in units.values():
+        for unit in units.all:
             position = unit.record.position
             key = (position.stream, position.partition or 0)
-            by_partition.setdefault(key, []).append((unit, unit.time))
+            held = by_partition.get(key)
+            if held is None:
+                held = by_partition[key] = []
+            held.append((unit, unit.time))
         for partition, held in by_partition.items():
             self.merge.add(partition, held)
 
@@ -147,12 +165,28 @@ class Intake:
         return 0.0 if left is None else min(left, self.max_wait_s)
 
 
-def _unit(
-    units: dict[Position, _Normalized], position: Position | None, last: _Normalized
-) -> _Normalized:
-    # Every item carries its record's position; one without stays with the poll's last record.
-    found = units.get(position) if position is not None else None
-    return found if found is not None else last
+class _Units:
+    """The polled records' units, found by an item's position (see :meth:`of`)."""
+
+    __slots__ = ("_by_id", "_by_value", "all")
+
+    def __init__(self, records: list[RawRecord]) -> None:
+        self.all = [_Normalized(record) for record in records]
+        # Normalized items carry their record's own Position object: found by its
+        # identity (a C-level hash), not by the frozen dataclass's Python __hash__.
+        self._by_id = {id(unit.record.position): unit for unit in self.all}
+        self._by_value: dict[Position, _Normalized] | None = None
+
+    def of(self, position: Position | None) -> _Normalized:
+        """The unit of the record at ``position``; one without stays with the poll's last."""
+        if position is None:
+            return self.all[-1]
+        found = self._by_id.get(id(position))
+        if found is not None:
+            return found
+        if self._by_value is None:  # an equal Position built anew: found by value
+            self._by_value = {unit.record.position: unit for unit in self.all}
+        return self._by_value.get(position, self.all[-1])
 
 
 def _batch(released: list[_Normalized]) -> Batch:
@@ -160,8 +194,10 @@ def _batch(released: list[_Normalized]) -> Batch:
     for unit in released:
         batch.records.append(unit.record)
         batch.events.extend(unit.events)
-        batch.dead_letters.extend(unit.dead_letters)
-        batch.skipped.update(skipped.reason.value for skipped in unit.skipped)
+        if unit.dead_letters is not None:
+            batch.dead_letters.extend(unit.dead_letters)
+        if unit.skipped is not None:
+            batch.skipped.update(skipped.reason.value for skipped in unit.skipped)
     # Records are released oldest first; the events inside one record may not be.
     batch.events = in_event_time_order(batch.events)
     return batch
