@@ -16,7 +16,8 @@ prints:
    --workers N`` as a process, with the bundled rules and models
    (``models.dir: bundled``) and a webhook sink posting to
    a receiver in this process, over the pre-loaded topic. It scrapes
-   ``ciwatch_records_consumed_total`` from ``/metrics`` every 50 ms; the
+   ``ciwatch_records_consumed_total`` from ``/metrics`` every 50 ms (that
+   series only, Prometheus' ``name[]`` parameter); the
    counter moves after a batch is delivered and committed, so the rate is
    (last - first non-zero reading) / the time between them — the group join
    and start-up are left out — and its ratio to the floor.
@@ -176,7 +177,9 @@ class DaemonProcess:
 
     def consumed(self) -> int:
         """``ciwatch_records_consumed_total``, summed over topics (0 before it serves)."""
-        response = self.get("/metrics")
+        # Only this series (``name[]``): the whole exposition 20 times a second
+        # cost the daemon about as much CPU as a tenth of its records.
+        response = self.get("/metrics?name[]=ciwatch_records_consumed_total")
         if response is None:
             return 0
         # Only this counter's lines are read, not the whole exposition parsed: a

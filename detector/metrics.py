@@ -16,10 +16,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
+from urllib.parse import parse_qs
 
 from prometheus_client import (
     CollectorRegistry,
@@ -310,15 +311,15 @@ class Metrics:
             self.evictions.labels(kind, reason).inc(total - seen if total >= seen else total)
             self._evictions_seen[kind, reason] = total
 
-    def exposition(self) -> bytes:
-        """The registry in Prometheus' text format."""
-        return generate_latest(self.registry)
+    def exposition(self, names: Collection[str] = ()) -> bytes:
+        """The registry in Prometheus' text format; only the series ``names`` if any are given."""
+        return generate_latest(self.registry.restricted_registry(names) if names else self.registry)
 
 
 class Exposition(Protocol):
     """What ``/metrics`` serves: :class:`Metrics`, or a pod's workers (:mod:`detector.workers`)."""
 
-    def exposition(self) -> bytes: ...
+    def exposition(self, names: Collection[str] = ()) -> bytes: ...
 
 
 class MetricsServer:
@@ -373,9 +374,12 @@ class MetricsServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
+                path, _, query = self.path.partition("?")
                 if path == "/metrics":
-                    self._reply(200, server._metrics.exposition(), CONTENT_TYPE_LATEST)
+                    # Prometheus' ``name[]`` parameter, as prometheus_client serves it: a
+                    # frequent reader of one counter does not pay for the whole exposition.
+                    names = parse_qs(query).get("name[]", [])
+                    self._reply(200, server._metrics.exposition(names), CONTENT_TYPE_LATEST)
                 elif path == "/healthz":
                     ok = server.alive()
                     self._reply(200 if ok else 503, b"ok\n" if ok else b"stalled\n")

@@ -15,7 +15,9 @@ summed here: a counter of two workers is two series, and Prometheus sums them
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -115,9 +117,21 @@ class WorkerScrapes(Collector):
     def __init__(self, ports: Sequence[int], *, host: str = "127.0.0.1") -> None:
         self._urls = [f"http://{host}:{port}" for port in ports]
         self._failing: set[int] = set()  # workers whose last scrape failed: logged once
+        # The series a scrape asked for (``name[]``), per serving thread: the parent
+        # serves each scrape on a thread of its own, and collect() takes no arguments.
+        self._asked = threading.local()
 
     def describe(self) -> list[Metric]:
         return []  # no scrape when the registry is built: the names are the workers'
+
+    @contextmanager
+    def only(self, names: Collection[str]) -> Iterator[None]:
+        """Within: this thread's scrapes ask the workers for the series ``names`` only."""
+        self._asked.names = list(names)
+        try:
+            yield
+        finally:
+            self._asked.names = []
 
     def collect(self) -> Iterator[Metric]:
         yield from combine(self._fetch(index) for index in range(len(self._urls)))
@@ -129,7 +143,11 @@ class WorkerScrapes(Collector):
     def _fetch(self, index: int) -> list[Metric]:
         """The worker's families, labelled; none when it does not answer or its text is bad."""
         try:
-            response = httpx.get(self._urls[index] + "/metrics", timeout=_SCRAPE_TIMEOUT_S)
+            response = httpx.get(
+                self._urls[index] + "/metrics",
+                params={"name[]": getattr(self._asked, "names", [])},
+                timeout=_SCRAPE_TIMEOUT_S,
+            )
             response.raise_for_status()
             families = label_worker(response.text, index)
         except (httpx.HTTPError, ValueError) as exc:

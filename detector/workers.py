@@ -37,7 +37,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -195,9 +195,12 @@ class Supervisor:
         self.scrapes = WorkerScrapes([own.service.http_port for own in configs], host=LOOPBACK)
         self.registry.register(self.scrapes)
 
-    def exposition(self) -> bytes:
-        """``/metrics``: the parent's metrics and every worker's, labelled."""
-        return generate_latest(self.registry)
+    def exposition(self, names: Collection[str] = ()) -> bytes:
+        """``/metrics``: the parent's and workers' metrics, labelled (``names``: only those)."""
+        if not names:
+            return generate_latest(self.registry)
+        with self.scrapes.only(names):
+            return generate_latest(self.registry.restricted_registry(names))
 
     def ready(self) -> bool:
         """``/readyz``: every worker is running and answers its own ``/readyz`` with 200."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
@@ -126,3 +127,34 @@ def test_scrapes_read_live_workers_and_skip_a_silent_one() -> None:
         assert alone.answers("/readyz")
     finally:
         server.stop()
+
+
+def test_a_scrape_naming_series_gets_only_those() -> None:
+    metrics = Metrics()
+    metrics.records.labels("audit").inc(3)
+    metrics.rules_loaded.set(5)
+    server = MetricsServer(metrics, host="127.0.0.1", port=0, ready=lambda: True).start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    try:
+        named = httpx.get(url, params={"name[]": ["ciwatch_records_consumed_total"]}, timeout=5.0)
+        whole = httpx.get(url, timeout=5.0)
+    finally:
+        server.stop()
+    samples = [line for line in named.text.splitlines() if not line.startswith("#")]
+    assert samples == ['ciwatch_records_consumed_total{topic="audit"} 3.0']
+    assert "ciwatch_rules_loaded 5.0" in whole.text
+
+
+def test_the_parent_asks_its_workers_only_for_the_named_series() -> None:
+    live = Metrics()
+    live.records.labels("audit").inc(7)
+    server = MetricsServer(live, host="127.0.0.1", port=0, ready=lambda: True).start()
+    try:
+        scrapes = WorkerScrapes([server.port])
+        with scrapes.only(["ciwatch_records_consumed_total"]):
+            named = {family.name for family in scrapes.collect()}
+        whole = {family.name for family in scrapes.collect()}
+    finally:
+        server.stop()
+    assert named == {"ciwatch_records_consumed"}
+    assert {"ciwatch_records_consumed", "ciwatch_rules_loaded"} <= whole
