@@ -16,6 +16,7 @@ remembered in small caches (:data:`SPLITS`, :data:`ROWS`), cleared when full.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 
 __all__ = [
     "LANE_BITS",
@@ -26,11 +27,14 @@ __all__ = [
     "WIDER",
     "bucket_row",
     "channel_counts",
+    "frozen",
     "lane",
     "packed_sum",
     "restrided",
     "split",
+    "thawed",
     "unpack",
+    "window_sums",
     "with_count",
 ]
 
@@ -42,6 +46,10 @@ _WIDEST = "q"
 _LANE_BYTES = LANE_BITS // 8
 _SPREADABLE = 4  # lanes of up to this many bytes spread into 5-byte fields without overlap
 _CACHE_LIMIT = 1 << 14
+_ID_TYPES = ("i", "q")  # a counter's bucket ids (frozen: which ones)
+_LANE_TYPES = ("B", "H", "I", "q")
+_KIND_BYTES = [bytes((kind,)) for kind in range(len(_ID_TYPES) * len(_LANE_TYPES))]
+_BUCKET_BY_BUCKET = 4  # up to this many buckets, summing them one by one beats lane by lane
 SPLITS: dict[int, tuple[tuple[int, int], ...]] = {}
 """Packed count → its ``(channel, count)`` pairs (see :func:`split`)."""
 ROWS: dict[tuple[int, str, int], array[int]] = {}
@@ -144,3 +152,41 @@ def packed_sum(lanes: array[int], stride: int, first: int, stop: int) -> int:
         if count:
             packed += count << (channel * LANE_BITS)
     return packed
+
+
+def window_sums(lanes: array[int], stride: int, lengths: Sequence[int]) -> list[int]:
+    """The packed sum of each window's run of buckets (``lengths[w]`` buckets, in order)."""
+    sums = []
+    first = 0
+    for length in lengths:
+        stop = first + length
+        if length <= _BUCKET_BY_BUCKET:  # few buckets: each remembered by its bytes
+            sums.append(sum(packed_sum(lanes, stride, k, k + 1) for k in range(first, stop)))
+        else:
+            sums.append(packed_sum(lanes, stride, first, stop))
+        first = stop
+    return sums
+
+
+def frozen(ids: array[int], lanes: array[int]) -> bytes:
+    """A counter's bucket ids and lanes as one bytes object (:func:`thawed` reads it).
+
+    A cold counter keeps this instead of its two arrays: one object and one
+    allocation instead of four, about 130 bytes less.
+    """
+    kind = _ID_TYPES.index(ids.typecode) * len(_LANE_TYPES) + _LANE_TYPES.index(lanes.typecode)
+    return b"".join((_KIND_BYTES[kind], ids.tobytes(), lanes.tobytes()))
+
+
+def thawed(data: bytes, windows: int) -> tuple[array[int], array[int]]:
+    """The bucket ids and lanes :func:`frozen` made into ``data`` (ids: ``windows`` runs)."""
+    kind = data[0]
+    ids = array(_ID_TYPES[kind // len(_LANE_TYPES)])
+    lanes = array(_LANE_TYPES[kind % len(_LANE_TYPES)])
+    view = memoryview(data)
+    header = 1 + 2 * windows * ids.itemsize  # the newest bucket and the length of each run
+    ids.frombytes(view[1:header])
+    end = header + sum(ids[windows:]) * ids.itemsize
+    ids.frombytes(view[header:end])
+    lanes.frombytes(view[end:])
+    return ids, lanes

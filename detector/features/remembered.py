@@ -22,6 +22,9 @@ from detector.features.seen import SetLimits
 __all__ = ["RememberedValues"]
 
 _LINEAR_LOOKUP = 16  # up to this many values a list scan beats a dict's memory and speed
+MAX_FIELDS = 256
+"""Field numbers are below this (one byte each)."""
+_FIELD_BYTES = [bytes((field,)) for field in range(MAX_FIELDS)]
 
 
 class RememberedValues:
@@ -36,9 +39,13 @@ class RememberedValues:
     __slots__ = ("_fields", "_index", "_times", "_values")
 
     def __init__(self) -> None:
-        self._values: list[str] = []
-        self._fields = array("H")  # the field number of each value
-        self._times = array("d")  # per value: its last sighting, then its first
+        # A tuple and bytes while the actor is cold (:meth:`compact`), lists and arrays again
+        # when it changes.
+        self._values: list[str] | tuple[str, ...] = []
+        # The field number of each value, a byte each: new values are rare next to
+        # lookups, and bytes cost a third of an array of as many numbers.
+        self._fields = b""
+        self._times: array[float] | bytes = array("d")  # per value: its last sighting, its first
         # For large tables only: value → its first position (in whichever field).
         self._index: dict[str, int] | None = None
 
@@ -79,6 +86,8 @@ class RememberedValues:
             self._append(field, intern(value), time, time)
             return None
         times = self._times
+        if not isinstance(times, array):
+            times = self._thaw()[1]
         at = 2 * position
         last = times[at]
         if time - last >= limits.forget_after:
@@ -91,7 +100,9 @@ class RememberedValues:
         return last
 
     def _append(self, field: int, value: str, last: float, first: float) -> None:
-        values = self._values
+        values, times = self._values, self._times
+        if not isinstance(values, list) or not isinstance(times, array):
+            values, times = self._thaw()
         if self._index is not None:
             self._index.setdefault(value, len(values))
         elif len(values) >= _LINEAR_LOOKUP:
@@ -100,9 +111,30 @@ class RememberedValues:
                 self._index.setdefault(known, position)
             self._index.setdefault(value, len(values))
         values.append(value)
-        self._fields.append(field)
-        self._times.append(last)
-        self._times.append(first)
+        self._fields += _FIELD_BYTES[field]
+        times.append(last)
+        times.append(first)
+
+    def compact(self) -> None:
+        """Keep the values in a tuple and bytes: the actor went cold, likely idle.
+
+        They cost two objects less than a list and an array (with their room to
+        grow); the first change thaws them (:meth:`_thaw`).
+        """
+        self._values = tuple(self._values)
+        if isinstance(self._times, array):
+            self._times = self._times.tobytes()
+
+    def _thaw(self) -> tuple[list[str], array[float]]:
+        """The values and sightings in a list and an array again (to change them)."""
+        values, times = list(self._values), self._sightings()
+        self._values, self._times = values, times
+        return values, times
+
+    def _sightings(self) -> array[float]:
+        """The sightings as an array (a copy, to read, if the actor is cold)."""
+        times = self._times
+        return times if isinstance(times, array) else array("d", times)
 
     def _pairs(self) -> zip[tuple[int, str]]:
         return zip(self._fields, self._values, strict=True)
@@ -123,7 +155,7 @@ class RememberedValues:
 
         Returns the last sightings of the dropped values.
         """
-        times = self._times
+        times = self._sightings()
         positions = self._positions(field)
         horizon = now - limits.forget_after
         kept = [position for position in positions if times[2 * position] > horizon]
@@ -135,7 +167,7 @@ class RememberedValues:
         chosen = set(kept)
         dropped = [position for position in positions if position not in chosen]
         values, fields = self._values, self._fields
-        self._values, self._fields, self._times, self._index = [], array("H"), array("d"), None
+        self._values, self._fields, self._times, self._index = [], b"", array("d"), None
         gone = set(dropped)
         for position, value in enumerate(values):
             if position not in gone:
@@ -144,7 +176,7 @@ class RememberedValues:
 
     def recent(self, field: int, limit: int | None = None) -> list[str]:
         """The values of ``field``, most recently seen first (at most ``limit``)."""
-        times = self._times
+        times = self._sightings()
         positions = self._positions(field)
         order = sorted(positions, key=lambda position: times[2 * position], reverse=True)
         return [self._values[position] for position in order[:limit]]
@@ -155,7 +187,7 @@ class RememberedValues:
         ``names[f]`` and ``limits[f]``: field number ``f``'s name and limits.
         """
         state: dict[str, list[list[Any]]] = {}
-        times = self._times
+        times = self._sightings()
         for position, (field, value) in enumerate(self._pairs()):
             row = [value, times[2 * position]]
             if limits[field].remember_first:
@@ -176,8 +208,9 @@ class RememberedValues:
                 sighted = float(first[0]) if first else float(last)
                 position = remembered._position(field, text)
                 if position >= 0:  # a repeated row replaces the earlier one, in its place
-                    remembered._times[2 * position] = float(last)
-                    remembered._times[2 * position + 1] = sighted
+                    times = remembered._sightings()
+                    times[2 * position] = float(last)
+                    times[2 * position + 1] = sighted
                 else:
                     remembered._append(field, text, float(last), sighted)
         return remembered

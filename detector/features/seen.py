@@ -59,9 +59,11 @@ class FirstSeenSet:
 
     def __init__(self, limits: SetLimits) -> None:
         self._limits = limits
-        self._values: list[str] = []
+        # A tuple and bytes while the key is cold (:meth:`compact`), a list and an array
+        # again when it changes.
+        self._values: list[str] | tuple[str, ...] = []
         # Per value, in the order of _values: its last sighting, then its first if remembered.
-        self._times = array("d")
+        self._times: array[float] | bytes = array("d")
         self._index: dict[str, int] | None = None  # value → position, for large sets only
 
     def _position(self, value: str) -> int:
@@ -80,13 +82,15 @@ class FirstSeenSet:
         else:
             position = index.get(value, -1)
         limits = self._limits
-        times = self._times
         if position < 0:
             # One copy of a value many keys share (a country, a user agent, an
             # actor seen on many IPs) instead of one per key: every event brings
             # its own copy of each string.
             self._append(intern(value), time, time)
             return None
+        times = self._times
+        if not isinstance(times, array):
+            times = self._thaw()[1]
         at = position * limits.stride
         last = times[at]
         if time - last >= limits.forget_after:
@@ -101,7 +105,9 @@ class FirstSeenSet:
         return last
 
     def _append(self, value: str, last: float, first: float) -> None:
-        values = self._values
+        values, times = self._values, self._times
+        if not isinstance(values, list) or not isinstance(times, array):
+            values, times = self._thaw()
         if not values:
             # Most sets (an IP's actors) never hold a second value: sized exactly,
             # not with the room for more that append leaves.
@@ -114,9 +120,30 @@ class FirstSeenSet:
             self._index = {known: position for position, known in enumerate(values)}
             self._index[value] = len(values)
         values.append(value)
-        self._times.append(last)
+        times.append(last)
         if self._limits.remember_first:
-            self._times.append(first)
+            times.append(first)
+
+    def compact(self) -> None:
+        """Keep the values in a tuple and bytes: the key went cold, likely idle.
+
+        They cost two objects less than a list and an array (with their room to
+        grow); the first change thaws them (:meth:`_thaw`).
+        """
+        self._values = tuple(self._values)
+        if isinstance(self._times, array):
+            self._times = self._times.tobytes()
+
+    def _thaw(self) -> tuple[list[str], array[float]]:
+        """The values and sightings in a list and an array again (to change them)."""
+        values, times = list(self._values), self._sightings()
+        self._values, self._times = values, times
+        return values, times
+
+    def _sightings(self) -> array[float]:
+        """The sightings as an array (a copy, to read, if the key is cold)."""
+        times = self._times
+        return times if isinstance(times, array) else array("d", times)
 
     @property
     def full(self) -> bool:
@@ -124,7 +151,7 @@ class FirstSeenSet:
         return len(self._values) > self._limits.cap
 
     def _lasts(self) -> array[float]:
-        return self._times[:: self._limits.stride]
+        return self._sightings()[:: self._limits.stride]
 
     def trim(self, now: float) -> list[float]:
         """Drop forgotten values, then the least recently seen down to 3/4 of ``cap``.
@@ -141,7 +168,7 @@ class FirstSeenSet:
             kept = [position for position in kept if position in recent]
         chosen = set(kept)
         dropped = [last for position, last in enumerate(lasts) if position not in chosen]
-        values, times, stride = self._values, self._times, limits.stride
+        values, times, stride = self._values, self._sightings(), limits.stride
         self._values, self._times, self._index = [], array("d"), None
         for position in kept:
             at = position * stride
@@ -159,11 +186,11 @@ class FirstSeenSet:
         position = self._position(value)
         if position < 0 or not self._limits.remember_first:
             return None
-        return self._times[position * 2 + 1]
+        return self._sightings()[position * 2 + 1]
 
     def last_seen(self, value: str) -> float | None:
         position = self._position(value)
-        return None if position < 0 else self._times[position * self._limits.stride]
+        return None if position < 0 else self._sightings()[position * self._limits.stride]
 
     def recent(self, limit: int | None = None) -> list[str]:
         """The values, most recently seen first (at most ``limit``)."""
@@ -173,7 +200,7 @@ class FirstSeenSet:
 
     def to_state(self) -> list[list[Any]]:
         """Plain JSON: ``[value, last]`` or ``[value, last, first]`` rows, in the set's order."""
-        times = self._times
+        times = self._sightings()
         if not self._limits.remember_first:
             return [[value, last] for value, last in zip(self._values, times, strict=True)]
         return [
@@ -188,10 +215,10 @@ class FirstSeenSet:
             name = intern(str(value))
             position = seen._position(name)
             if position >= 0:  # a repeated row replaces the earlier one, in its place
-                at = position * limits.stride
-                seen._times[at] = float(last)
+                at, times = position * limits.stride, seen._sightings()
+                times[at] = float(last)
                 if limits.remember_first:
-                    seen._times[at + 1] = float(first[0]) if first else float(last)
+                    times[at + 1] = float(first[0]) if first else float(last)
             else:
                 seen._append(name, float(last), float(first[0]) if first else float(last))
         return seen

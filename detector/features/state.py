@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from detector.errors import ConfigError
 from detector.features.profile import HourOfWeekProfile
-from detector.features.remembered import RememberedValues
+from detector.features.remembered import MAX_FIELDS, RememberedValues
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_DISTINCT_FIELDS,
@@ -78,6 +78,10 @@ class ActorState(WindowCounter):
         self.remembered = RememberedValues()
         self.profile = HourOfWeekProfile()
 
+    def cool(self) -> None:
+        super().cool()
+        self.remembered.compact()
+
     def to_snapshot(self, fields: tuple[TrackedField, ...]) -> dict[str, Any]:
         """Plain JSON; ``fields``: the store's remembered fields, by field number."""
         names = tuple(field.name for field in fields)
@@ -103,6 +107,7 @@ class ActorState(WindowCounter):
         actor.last = float(state["last"])
         actor.remembered = RememberedValues.from_state(numbers, state["sets"])
         actor.profile = HourOfWeekProfile.from_state(state["profile"])
+        actor.cool()  # until counted again, as compact as an idle key
         return actor
 
 
@@ -116,6 +121,10 @@ class KeyState(WindowCounter):
         super().__init__(spec)
         self.last = time
         self.actors = actors
+
+    def cool(self) -> None:
+        super().cool()
+        self.actors.compact()
 
     def to_snapshot(self) -> dict[str, Any]:
         return {
@@ -131,6 +140,7 @@ class KeyState(WindowCounter):
         """Rebuild from :meth:`to_snapshot`."""
         key = cls(float(state["last"]), spec, FirstSeenSet.from_state(limits, state["actors"]))
         key.load_counts(state["counter"])
+        key.cool()  # until counted again, as compact as an idle key
         return key
 
 
@@ -178,12 +188,13 @@ def count_key(
     state: KeyState, actor: str, time: float, ids: list[int], increment: int, actor_unit: int
 ) -> list[int]:
     """Count an event of ``actor`` on an IP or target key; the key's packed totals."""
-    increments = [increment] * len(ids)
     previous = state.actors.observe(actor, time)
     if previous is None:
-        increments = [count + actor_unit for count in increments]
-    elif previous < time:
-        state.move(previous, ids, actor_unit, increments)
+        increments = [increment + actor_unit] * len(ids)
+    else:
+        increments = [increment] * len(ids)
+        if previous < time:
+            state.move(previous, ids, actor_unit, increments)
     counts = state.add(ids, increments)
     if state.actors.full:
         trim_set(state.actors, time, state, actor_unit)
@@ -206,6 +217,11 @@ def actor_fields(
         for channel, field in ACTOR_DISTINCT_FIELDS.items()
     }
     names = list(settings.tracked) + [name for name in unit_of if name not in settings.tracked]
+    if len(names) > MAX_FIELDS:
+        raise ConfigError(
+            f"at most {MAX_FIELDS} fields can be remembered, not {len(names)}",
+            where="features.tracked",
+        )
     return tuple(
         TrackedField(
             name=name,

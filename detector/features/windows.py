@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Sequence
 from itertools import accumulate, pairwise
 from typing import Any
@@ -37,11 +38,14 @@ from detector.features.lanes import (
     WIDER,
     bucket_row,
     channel_counts,
+    frozen,
     lane,
     packed_sum,
     restrided,
     split,
+    thawed,
     unpack,
+    window_sums,
     with_count,
 )
 from detector.features.seen import FirstSeenSet, SetLimits
@@ -65,6 +69,18 @@ _NO_BUCKET = -(1 << 62)
 # "no bucket yet" mark becomes _NO_BUCKET.
 _NO_SMALL_BUCKET = -(1 << 31)
 _NO_BUCKET_OF = {"i": _NO_SMALL_BUCKET, "q": _NO_BUCKET}
+HOT_TOTALS = 1 << 14
+"""How many counters of a store are *hot*: keep their packed window totals at hand.
+
+Totals are the sums of a counter's buckets, kept so an event adds to them
+instead of summing the buckets again; but a list of packed ints per key is
+about a third of an idle key's memory. Only the counters that were counted
+most recently (a spec's :attr:`WindowSpec.hot`) keep them; the others are
+*cold*: their buckets frozen into one bytes object (:func:`frozen`), thawed
+and summed when next counted, to the same numbers.
+"""
+_COLD_IDS = array("i")  # a cold counter's arrays: never changed, it thaws first
+_COLD_LANES = array("B")
 
 
 class WindowSpec:
@@ -75,7 +91,7 @@ class WindowSpec:
     once per event for all of the event's keys.
     """
 
-    __slots__ = ("buckets", "nested", "seconds", "widths")
+    __slots__ = ("buckets", "hot", "hot_limit", "nested", "seconds", "widths")
 
     def __init__(self, windows: Sequence[float], buckets: int = BUCKETS_PER_WINDOW) -> None:
         if not windows or any(window <= 0 for window in windows):
@@ -87,6 +103,10 @@ class WindowSpec:
         # 5m, 1h, 24h): two times in one bucket of a window share the buckets of
         # every longer window too.
         self.nested = all(wider % narrower == 0 for narrower, wider in pairwise(self.widths))
+        # The hot counters, the one to go cold next first (it may be a key the
+        # store has dropped: it is released when its turn comes).
+        self.hot: deque[WindowCounter] = deque()
+        self.hot_limit = max(1, HOT_TOTALS)
 
     def bucket_ids(self, time: float) -> list[int]:
         """The bucket of ``time`` in each window, shortest window first."""
@@ -114,7 +134,9 @@ class WindowCounter:
     unpacked in one array of ``stride`` lanes per bucket, one byte each until a
     count outgrows it (then 2, 4, 8). A packed int per bucket cost 30 to 110
     bytes; a bucket of an actor's 17 channels is 17 bytes here. Only the
-    totals stay packed.
+    totals stay packed, and only while the counter is *hot* (:data:`HOT_TOTALS`):
+    a cold counter keeps its ids and lanes frozen in one bytes object and no
+    totals, and is thawed and summed when next counted.
 
     >>> spec = WindowSpec([300.0])
     >>> counter = WindowCounter(spec)
@@ -137,7 +159,8 @@ class WindowCounter:
         self._ids = array("i", [_NO_SMALL_BUCKET] * windows + [0] * windows)
         self._lanes = array("B")  # bucket k's channel c at k * stride + c (k from 0)
         self._stride = 0  # channels per bucket: grows to the highest channel counted
-        self._totals = [0] * windows
+        # Hot: the packed totals per window; cold: the frozen ids and lanes; None: new.
+        self._totals: list[int] | bytes | None = None
 
     def add(self, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
         """Add the packed ``increments[w]`` to bucket ``ids[w]``; the packed totals per window.
@@ -145,7 +168,10 @@ class WindowCounter:
         The returned list is the counter's own: read it, do not keep or change it.
         """
         span = self._spec.buckets
-        keys, totals = self._ids, self._totals
+        totals = self._totals
+        if not isinstance(totals, list):
+            totals = self._hot_totals()
+        keys = self._ids
         windows = len(totals)
         start = base = 2 * windows
         unset = _NO_SMALL_BUCKET
@@ -169,7 +195,7 @@ class WindowCounter:
                         keys[windows + window] = length = 0
                         totals[window] = 0
                     else:
-                        length = self._expire(window, start, length, bucket, newest)
+                        length = self._expire(window, start, length, bucket, newest, totals)
                 if increment:  # the newest bucket goes last in its window's run
                     lanes = self._lanes  # _open inline: a sparse key opens a bucket per event
                     stride = self._stride
@@ -225,7 +251,7 @@ class WindowCounter:
             self._ids.insert(position, bucket)
         except OverflowError:
             self._wide_ids().insert(position, bucket)
-        at = (position - 2 * len(self._totals)) * self._stride
+        at = (position - 2 * len(self._spec.widths)) * self._stride
         lanes[at:at] = row
 
     def _row(self, increment: int) -> array[int]:
@@ -245,7 +271,7 @@ class WindowCounter:
         if channels[-1][0] >= self._stride:
             self._widen(channels[-1][0] + 1)
         lanes = self._lanes
-        at = (position - 2 * len(self._totals)) * self._stride
+        at = (position - 2 * len(self._spec.widths)) * self._stride
         for channel, count in channels:
             try:
                 lanes[at + channel] += sign * count
@@ -255,7 +281,7 @@ class WindowCounter:
 
     def _wide_ids(self) -> array[int]:
         """Switch to 8-byte bucket ids (a bucket id outgrew 4 bytes); the new ids."""
-        windows = len(self._totals)
+        windows = len(self._spec.widths)
         ids = array("q", self._ids)
         for window in range(windows):
             if ids[window] == _NO_SMALL_BUCKET:
@@ -276,14 +302,19 @@ class WindowCounter:
         """The packed sum of buckets ``first .. stop - 1`` (counted from 0)."""
         return packed_sum(self._lanes, self._stride, first, stop)
 
-    def _expire(self, window: int, start: int, length: int, bucket: int, previous: int) -> int:
-        """Drop the buckets of ``window`` now older than its span; how many it keeps."""
+    def _expire(
+        self, window: int, start: int, length: int, bucket: int, previous: int, totals: list[int]
+    ) -> int:
+        """Drop the buckets of ``window`` now older than its span; how many it keeps.
+
+        ``totals``: the counter's own (hot) totals, which lose the dropped buckets.
+        """
         end = start + length
         cutoff = bucket - self._spec.buckets
-        base = 2 * len(self._totals)
+        base = 2 * len(totals)
         if previous <= cutoff:  # idle for a whole window: all expired
             stop = end
-            self._totals[window] = 0
+            totals[window] = 0
         else:
             if length == 1 or self._ids[start + 1] > cutoff:  # most often: just the oldest
                 stop = start + 1
@@ -295,12 +326,12 @@ class WindowCounter:
             else:
                 stop = bisect_right(self._ids, cutoff, start, end)
                 packed = self._packed(start - base, stop - base)
-            self._totals[window] -= packed
+            totals[window] -= packed
         del self._ids[start:stop]
         stride = self._stride
         del self._lanes[(start - base) * stride : (stop - base) * stride]
         length -= stop - start
-        self._ids[len(self._totals) + window] = length
+        self._ids[len(totals) + window] = length
         return length
 
     def move(self, previous: float, ids: Sequence[int], unit: int, increments: list[int]) -> None:
@@ -311,7 +342,10 @@ class WindowCounter:
         """
         nested = self._spec.nested
         span = self._spec.buckets
-        keys, totals = self._ids, self._totals
+        totals = self._totals
+        if not isinstance(totals, list):
+            totals = self._hot_totals()
+        keys = self._ids
         windows = len(totals)
         start = base = 2 * windows
         channels = SPLITS.get(unit)  # _change inline: runs per value seen again
@@ -346,7 +380,10 @@ class WindowCounter:
 
     def discard(self, time: float, unit: int) -> None:
         """Take back ``unit`` counted at ``time``, in the windows still holding its bucket."""
-        keys, totals = self._ids, self._totals
+        totals = self._totals
+        if not isinstance(totals, list):
+            totals = self._hot_totals()
+        keys = self._ids
         windows = len(totals)
         start = 2 * windows
         for window, width in enumerate(self._spec.widths):
@@ -360,7 +397,10 @@ class WindowCounter:
 
     def counts(self, now: float) -> list[int]:
         """Per window, the packed totals of the window ending at ``now`` (own list: read only)."""
-        keys, windows = self._ids, len(self._totals)
+        totals = self._totals
+        if not isinstance(totals, list):
+            totals = self._hot_totals()
+        keys, windows = self._ids, len(totals)
         start = 2 * windows
         for window, bucket in enumerate(self._spec.bucket_ids(now)):
             length = keys[windows + window]
@@ -374,21 +414,53 @@ class WindowCounter:
                     keys = self._wide_ids()
                     keys[window] = bucket
                 if length and keys[start] <= bucket - self._spec.buckets:
-                    length = self._expire(window, start, length, bucket, newest)
+                    length = self._expire(window, start, length, bucket, newest, totals)
             start += length
-        return self._totals
+        return totals
+
+    def _hot_totals(self) -> list[int]:
+        """Make the counter hot (:data:`HOT_TOTALS`): its buckets thawed, its totals summed.
+
+        The counter that has been hot the longest goes cold to make room.
+        """
+        hot, windows = self._spec.hot, len(self._spec.widths)
+        if isinstance(self._totals, bytes):
+            self._ids, self._lanes = thawed(self._totals, windows)
+        totals = window_sums(self._lanes, self._stride, self._ids[windows : 2 * windows])
+        if len(hot) >= self._spec.hot_limit:
+            hot.popleft().cool()
+        hot.append(self)
+        self._totals = totals
+        return totals
+
+    def cool(self) -> None:
+        """Go cold: totals dropped, buckets frozen (other counters were counted since, or restored).
+
+        A key that went cold is likely idle: subclasses compact their other
+        containers here too (arrays that grow keep room for more).
+        """
+        if not isinstance(self._totals, bytes):  # not cold already
+            self._totals = frozen(self._ids, self._lanes)
+            self._ids, self._lanes = _COLD_IDS, _COLD_LANES
+
+    def _arrays(self) -> tuple[array[int], array[int]]:
+        """The bucket ids and lanes, thawed (for reading only) if the counter is cold."""
+        if isinstance(self._totals, bytes):
+            return thawed(self._totals, len(self._spec.widths))
+        return self._ids, self._lanes
 
     def _windows(self) -> list[list[tuple[int, int]]]:
         """Per window, its ``(bucket, packed count)`` pairs in bucket order."""
-        windows = len(self._totals)
-        buckets = self._ids[2 * windows :]
-        pairs = [(bucket, self._packed(k, k + 1)) for k, bucket in enumerate(buckets)]
-        ends = accumulate(self._ids[windows : 2 * windows], initial=0)
+        windows, stride = len(self._spec.widths), self._stride
+        ids, lanes = self._arrays()
+        buckets = ids[2 * windows :]
+        pairs = [(bucket, packed_sum(lanes, stride, k, k + 1)) for k, bucket in enumerate(buckets)]
+        ends = accumulate(ids[windows : 2 * windows], initial=0)
         return [pairs[start:end] for start, end in pairwise(ends)]
 
     def to_state(self) -> dict[str, Any]:
         """Plain JSON: per window the newest bucket and ``[bucket, count per channel...]`` rows."""
-        newest = self._ids[: len(self._totals)]
+        newest = self._arrays()[0][: len(self._spec.widths)]
         none = _NO_BUCKET_OF[newest.typecode]
         return {
             "newest": [None if bucket == none else bucket for bucket in newest],
@@ -429,4 +501,3 @@ class WindowCounter:
                 position = len(counter._ids)
                 counter._open(position, bucket, buckets[bucket])
             counter._ids[windows + window] = len(buckets)
-            counter._totals[window] = sum(buckets.values())

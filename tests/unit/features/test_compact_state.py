@@ -15,7 +15,9 @@ from bisect import insort
 from collections.abc import Sequence
 
 import orjson
+import pytest
 
+from detector.errors import ConfigError
 from detector.features.profile import HOURS_PER_WEEK, HourOfWeekProfile
 from detector.features.remembered import RememberedValues
 from detector.features.settings import FeatureSettings
@@ -74,10 +76,19 @@ def run_counters(
     start: float = 1_000_000.0,
     choices: Sequence[int] = (0, lane(0), lane(0) + lane(2)),
     steps: int = 3000,
+    *,
+    cold: bool = False,
 ) -> WindowCounter:
-    """Random adds (some out of order or too old), moves and discards on both counters."""
+    """Random adds (some out of order or too old), moves and discards on both counters.
+
+    ``cold``: another counter of a spec keeping one counter hot is counted
+    between any two steps, so the compact one goes cold and hot again each time.
+    """
     rng = random.Random(seed)
-    compact, reference = WindowCounter(spec), DictCounter(spec)
+    if cold:
+        spec = WindowSpec(spec.seconds)
+        spec.hot_limit = 1
+    compact, reference, rival = WindowCounter(spec), DictCounter(spec), WindowCounter(spec)
     time = start
     sightings: list[float] = []
     for _ in range(steps):
@@ -98,6 +109,9 @@ def run_counters(
                 reference.discard_bucket(window, int(gone // width), lane(1))
         insort(sightings, at)
         assert compact.add(ids, increments) == reference.add(ids, mirrored)
+        if cold:
+            rival.add(ids, [lane(0)] * len(ids))
+            assert isinstance(compact._totals, bytes)  # frozen: read below without thawing
         assert compact._windows() == reference.rows()
     now = time + 200.0  # reading later expires buckets the same way
     assert compact.counts(now) == reference.add(spec.bucket_ids(now), [0] * len(spec.widths))
@@ -131,6 +145,15 @@ def test_the_counter_matches_dicts_of_buckets_nested_and_not() -> None:
     for seed in range(3):
         run_counters(SPEC, seed)
         run_counters(SKEWED, seed)
+
+
+def test_a_counter_going_cold_and_hot_again_keeps_every_number() -> None:
+    """Cold, its buckets frozen and its totals dropped; hot again, the totals summed anew."""
+    big = lane(0) + 300 * lane(1) + 70_000 * lane(3)
+    for seed in range(2):
+        run_counters(SPEC, seed, steps=1500, cold=True)
+        run_counters(SKEWED, seed, steps=1500, cold=True)
+        run_counters(SPEC, seed, choices=(0, lane(0), big), steps=600, cold=True)
 
 
 def test_remembered_values_match_one_first_seen_set_per_field() -> None:
@@ -234,3 +257,40 @@ def test_a_profile_kept_sparse_then_dense_counts_like_168_counters() -> None:
             restored = HourOfWeekProfile.from_state(state)
             assert restored.to_state() == state
             assert restored.share_and_rarity(time) == (share, rarity)
+
+
+def test_a_store_whose_keys_go_cold_after_each_event_describes_events_the_same() -> None:
+    """Cold keys (one counter hot, every other one frozen; restored ones) give the same
+    observations, explanations and snapshot."""
+    settings = FeatureSettings(max_values_per_set=4)  # sets trim: distinct counts taken back
+    plain, cold = FeatureStore(settings), FeatureStore(settings)
+    cold._spec.hot_limit = 1
+    rng = random.Random(5)
+    time = 0.0
+    for number in range(1500):
+        if number == 700:  # restored keys start cold
+            cold = FeatureStore.restore(settings, orjson.loads(orjson.dumps(plain.snapshot())))
+            cold._spec.hot_limit = 1
+        time += rng.choice([1.0, 20.0, 400.0, 5000.0])
+        late = rng.random() < 0.05  # some too late to count: described from cold state
+        sample = event(
+            time - (rng.choice([30.0, 7200.0]) if late else 0.0),
+            actor=f"user{rng.randrange(12)}",
+            ip=f"10.0.0.{rng.randrange(9)}",
+            target=f"acme/r{rng.randrange(15)}",
+            attributes={"namespace": f"team-{rng.randrange(6)}"},
+            number=number,
+        )
+        assert cold.observe(sample) == plain.observe(sample)
+    assert plain.late_events > 0
+    for actor in ("user1", "user7"):
+        assert cold.baseline(actor) == plain.baseline(actor)
+        assert cold.known_values(actor, "ip") == plain.known_values(actor, "ip")
+    assert orjson.dumps(cold.snapshot()) == orjson.dumps(plain.snapshot())
+
+
+def test_more_fields_than_a_byte_numbers_are_refused() -> None:
+    """An actor's remembered values keep their field numbers a byte each."""
+    FeatureStore(FeatureSettings(tracked=tuple(f"field{number}" for number in range(250))))
+    with pytest.raises(ConfigError, match="at most 256 fields"):
+        FeatureStore(FeatureSettings(tracked=tuple(f"field{number}" for number in range(300))))
