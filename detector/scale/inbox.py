@@ -21,10 +21,14 @@ While a producer is waited for, each reorder holds at most
 (:attr:`Inbox.forced`), and :meth:`Inbox.bound_reached` names the partitions
 where that began and whom they wait for, to be logged once per episode.
 
-A partition's records may so be processed out of offset order: its commit
-point is its lowest offset held or released and not processed yet
-(:meth:`Inbox.commit_points`). After a crash the records above it are read
-again, and the tasks leave out the events they saw.
+A partition's records may so be processed out of offset order. Its task's
+changelog snapshot keeps what the reorder holds and what it released that was
+not processed yet (:meth:`Inbox.checkpoint`, :mod:`detector.scale.held`), with
+the offset after the last record read; a snapshot restored puts them back
+(:meth:`Inbox.restore`) and the partition is read on from that offset.
+Its commit point (:meth:`Inbox.commit_points`) is its lowest offset held or
+released and not processed yet, but never below its newest snapshot's offset:
+what is held below that is in the snapshot.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
+from typing import Any
 
 from detector.intake import PartitionedSource
+from detector.scale.held import Held, snapshot_held
 from detector.scale.reorder import Reorder
 from detector.scale.topology import Topology
 from detector.scale.wire import UNREADABLE, Received, read, source_producer
@@ -71,10 +77,15 @@ class Inbox:
         self._polled: dict[Partition, int] = {}
         """The offset after the last record polled, per stage partition."""
         self._committed: dict[Partition, int] = {}
+        self._saved: dict[Partition, int] = {}
+        """The offset of each stage partition's newest durable snapshot (:meth:`saved`)."""
+        self._restored_at: dict[Partition, int] = {}
+        """Where a restored partition is read on from: what is before is in its snapshot."""
         self._waits_before = self._forced_before = 0  # of the reorders of revoked partitions
         self._episodes_seen: dict[Partition, int] = {}
-        self._unprocessed: dict[Partition, dict[int, datetime | None]] = {}
-        """Offsets released and not yet :meth:`processed` (→ event time), per stage partition."""
+        self._unprocessed: dict[Partition, dict[int, tuple[datetime | None, RawRecord]]] = {}
+        """Records released and not yet :meth:`processed`, per stage partition: offset →
+        event time (None: unreadable, dead-lettered) and record."""
         self.received: dict[Position, Received] = {}
         """Stage records decoded here, until the daemon takes them."""
 
@@ -116,6 +127,8 @@ class Inbox:
             self._polled.pop(key, None)
             self._committed.pop(key, None)
             self._unprocessed.pop(key, None)
+            self._saved.pop(key, None)
+            self._restored_at.pop(key, None)
         gone = set(partitions)
         for position in [p for p in self.received if (p.stream, p.partition or 0) in gone]:
             del self.received[position]
@@ -129,12 +142,14 @@ class Inbox:
             if self.topology.stage_of(key[0]) is None:
                 out.append(record)
                 continue
+            if position.offset < self._restored_at.get(key, 0):
+                continue  # read again below its snapshot (a seek not applied): in it already
             self._polled[key] = max(self._polled.get(key, 0), position.offset + 1)
             try:
                 found = read(record.value, position)
             except UNREADABLE:
                 out.append(record)  # dead-lettered by the daemon's normalizer
-                self._unprocessed.setdefault(key, {})[position.offset] = None
+                self._unprocessed.setdefault(key, {})[position.offset] = (None, record)
                 continue
             reorder = self._reorder(key)
             if found.item is None:
@@ -148,7 +163,7 @@ class Inbox:
             budget -= len(released)
             unprocessed = self._unprocessed.setdefault(key, {})
             for record in released:
-                unprocessed[record.position.offset] = self.received[record.position].time
+                unprocessed[record.position.offset] = (self.received[record.position].time, record)
             out.extend(released)
         return out
 
@@ -162,21 +177,61 @@ class Inbox:
         """What an owned stage partition has passed (:meth:`Reorder.watermark`), counting
         the records released and not processed yet (the intake may still hold some)."""
         found = self._reorder(partition).watermark()
-        waiting = [at for at in self._unprocessed.get(partition, {}).values() if at is not None]
+        unprocessed = self._unprocessed.get(partition, {}).values()
+        waiting = [at for at, _ in unprocessed if at is not None]
         return min([*waiting, *([] if found is None else [found])], default=None)
 
     def commit_points(self) -> dict[Partition, int]:
         """Stage partitions whose commit point moved since last asked: the lowest offset
-        not processed yet, or the offset after the last polled record."""
+        not processed yet, or the offset after the last polled record; not below the
+        newest snapshot's offset (what is held below it is in that snapshot)."""
         moved = {}
         for key, polled in self._polled.items():
             held = self._reorders[key].lowest_offset() if key in self._reorders else None
             point = min(
                 [polled, *self._unprocessed.get(key, ()), *([] if held is None else [held])]
             )
+            point = max(point, self._saved.get(key, point))
             if self._committed.get(key) != point:
                 moved[key] = self._committed[key] = point
         return moved
+
+    def point(self, partition: Partition) -> int | None:
+        """The offset a snapshot of ``partition`` taken now stands at; None if nothing was read.
+
+        The offset after the last record read, or the first undecodable record
+        released and not dead-lettered yet: every record before it was processed,
+        is held, or was released and not processed yet (:meth:`checkpoint` keeps both).
+        """
+        polled = self._polled.get(partition)
+        if polled is None:
+            return None
+        unprocessed = self._unprocessed.get(partition, {}).items()
+        return min([polled, *(offset for offset, (at, _) in unprocessed if at is None)])
+
+    def checkpoint(self, partition: Partition) -> tuple[int, dict[str, Any]] | None:
+        """:meth:`point`, and what a snapshot at it keeps of the reorder: the records held,
+        and those released and not processed yet (:func:`~detector.scale.held.snapshot_held`)."""
+        point = self.point(partition)
+        if point is None:
+            return None
+        unprocessed = self._unprocessed.get(partition, {}).values()
+        pending = [record for at, record in unprocessed if at is not None]
+        return point, snapshot_held(self._reorder(partition), pending, point)
+
+    def saved(self, partition: Partition, offset: int) -> None:
+        """A snapshot of ``partition`` at ``offset`` (:meth:`checkpoint`'s) is durable."""
+        self._saved[partition] = offset
+
+    def restore(self, partition: Partition, held: Held, offset: int) -> None:
+        """``partition``'s snapshot at ``offset`` was restored: what its reorder held goes
+        back in, and records before ``offset`` read again are passed over."""
+        reorder = self._reorder(partition)
+        held.refill(reorder)
+        for record, found in held.records:
+            self.received[record.position] = found
+        self._polled[partition] = self._saved[partition] = offset
+        self._restored_at[partition] = offset
 
     def unfinished(self) -> set[Partition]:
         """Vendor partitions not caught up: the merge waits for those only."""

@@ -24,7 +24,10 @@ too. A laggard producer's later records older than what went may be late, as
 after a timeout; what it sends newer is still put in order.
 
 Held records were not processed: :meth:`Reorder.lowest_offset` is the first
-offset of the partition still held, which is where committing stops.
+offset of the partition still held. What is held (:meth:`Reorder.held`) and each
+producer's mark (:meth:`Reorder.marks`) go into the task's changelog snapshot
+(:mod:`detector.scale.held`), and are added back on restore: a held record
+then no longer holds back the commit of its partition.
 """
 
 from __future__ import annotations
@@ -144,6 +147,18 @@ class Reorder(Generic[T]):
         self._held = 0
         self._released.update(offset for offset, _ in held)
         return [item for _, item in held]
+
+    def held(self) -> list[tuple[int, T]]:
+        """Every held record with its offset, in offset order (what a snapshot keeps)."""
+        return sorted(
+            ((offset, item) for p in self._producers.values() for _, offset, item in p.queue),
+            key=lambda held: held[0],
+        )
+
+    def marks(self) -> dict[str, tuple[datetime, bool]]:
+        """Each producer heard from → its mark and whether it is idle (what a snapshot keeps;
+        given up is not: the next owner waits for it afresh)."""
+        return {name: (p.mark, p.idle) for name, p in self._producers.items() if p.mark is not None}
 
     def lowest_offset(self) -> int | None:
         """The first offset still held (commit below it), None when nothing is held."""

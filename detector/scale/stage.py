@@ -15,13 +15,16 @@ partition, which hands what it observed to the next stage:
   stage are produced sorted by event time (``acks=all``) and flushed; the alerts
   are delivered; a task never saved is saved to its changelog; then the offsets
   are committed (a stage partition's up to its lowest record not processed
-  yet). A crash anywhere reads the batch again (at least once: alert ids
-  are stable and a task leaves out events it has seen, so a re-produced record
-  changes nothing downstream);
-- a stage partition's state moves with it: on assignment its task is restored
-  from the changelog partition of the same number and the partition is read from
-  the offset that state reflects; on revocation, every ``snapshot_every`` and at
-  a clean stop the owned tasks are saved (:mod:`detector.scale.changelog`).
+  yet, or its newest snapshot's offset if higher). A crash anywhere reads the
+  batch again (at least once: alert ids are stable and a task leaves out events
+  it has seen, so a re-produced record changes nothing downstream);
+- a stage partition's state moves with it: on revocation, every
+  ``snapshot_every`` and at a clean stop the owned tasks are saved
+  (:mod:`detector.scale.changelog`) with what their partitions' reorders hold
+  (:mod:`detector.scale.held`) and the offset after the last record read; on
+  assignment its task is restored from the changelog partition of the same
+  number, the held records go back to the reorder, and the partition is read
+  from that offset.
 
 Models are fixed (``models.dir`` or the bundled ones), loaded once and shared by
 every task: learning is per process, not per partition, and is refused.
@@ -34,6 +37,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from detector.assembly import build_rules, learns, models_directory
 from detector.checkpoint import Offsets
@@ -46,6 +50,8 @@ from detector.metrics import Metrics
 from detector.outcomes import BatchOutcome
 from detector.scale.changelog import Changelog, ensure_topics, partition_counts
 from detector.scale.figures import ReorderFigures, TaskFigures
+from detector.scale.held import KEY as HELD
+from detector.scale.held import read_held
 from detector.scale.inbox import Inbox
 from detector.scale.marking import Marker
 from detector.scale.producing import StageProducer, open_stage_producer
@@ -194,7 +200,7 @@ class ScaledDaemon(Daemon):
             if self._inbox is not None:
                 self._inbox.open(key)
             try:
-                task = self._restored(stage, key[1])
+                task = self._restored(key, stage)
             except CiwatchError as exc:
                 self._failure = exc  # the consumer callback must not raise: the loop does
                 continue
@@ -204,14 +210,20 @@ class ScaledDaemon(Daemon):
                 seeks[key] = self._saved[key] = task.offset
         return seeks
 
-    def _restored(self, stage: str, partition: int) -> Task:
-        """The partition's task from its changelog; a fresh one if none (or none readable)."""
+    def _restored(self, key: Partition, stage: str) -> Task:
+        """The partition's task from its changelog, what its reorder held put back in the
+        inbox; a fresh task if none (or none readable)."""
+        partition = key[1]
         task = self.factory.task(stage, partition)
         changelog = self._changelogs[stage]
         try:
             found = changelog.restore(partition)
             if found is not None:
-                task.restore(*found)
+                state, offset = found
+                held = read_held(state.pop(HELD, None), key)  # none in older snapshots
+                task.restore(state, offset)
+                if self._inbox is not None:
+                    self._inbox.restore(key, held, offset)
         except UnreachableError:
             raise
         except (SourceError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -348,12 +360,9 @@ class ScaledDaemon(Daemon):
         """Commit vendor partitions after the batch's records and stage partitions up to
         their first record not processed; each task saved before its first commit."""
         committed = {**vendor, **(self._inbox.commit_points() if self._inbox else {})}
-        for key, offset in committed.items():
+        for key in committed:
             task = self.tasks.get(key)
-            if task is None:
-                continue
-            task.offset = offset
-            if not task.saved:
+            if task is not None and not task.saved:
                 # A committed partition always has a snapshot: its next owner never
                 # resumes at a committed offset whose records its state has not seen.
                 self._save_task(key, task)
@@ -377,7 +386,8 @@ class ScaledDaemon(Daemon):
         """Save every owned task that moved on since its last snapshot."""
         try:
             for key, task in list(self.tasks.items()):
-                if task.offset is not None and self._saved.get(key) != task.offset:
+                point = self._inbox.point(key) if self._inbox is not None else None
+                if point is not None and (task.changed or self._saved.get(key) != point):
                     self._save_task(key, task)
         except CiwatchError as exc:  # the broker: the previous snapshots stay; tried again later
             self.metrics.snapshots.labels("error").inc()
@@ -392,11 +402,24 @@ class ScaledDaemon(Daemon):
         self.figures.set_state(self.tasks)
 
     def _save_task(self, key: Partition, task: Task) -> None:
-        if task.offset is None:
+        """Save the task with what its partition's reorder holds; durable when this returns,
+        so the partition's commit may then pass the held records."""
+        found: tuple[int, dict[str, Any] | None] | None = None
+        if self._inbox is not None:
+            found = self._inbox.checkpoint(key)
+        elif task.offset is not None:  # not consuming (yet): nothing is held
+            found = task.offset, None
+        if found is None:
             return  # nothing read yet: nothing to keep
-        self._changelogs[task.stage].save(task.partition, task.snapshot(), task.offset)
-        task.saved = True
-        self._saved[key] = task.offset
+        offset, held = found
+        state = task.snapshot()
+        if held is not None:
+            state[HELD] = held
+        self._changelogs[task.stage].save(task.partition, state, offset)
+        task.offset, task.saved, task.changed = offset, True, False
+        self._saved[key] = offset
+        if self._inbox is not None:
+            self._inbox.saved(key, offset)
 
 
 def _stream(event: Event) -> str:

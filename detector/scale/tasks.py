@@ -36,7 +36,8 @@ __all__ = ["Task", "TaskFactory"]
 
 @dataclass(slots=True)
 class Task:
-    """The state of one partition of one stage; ``offset``: the next input offset it reflects."""
+    """The state of one partition of one stage; ``offset``: the next input offset its newest
+    snapshot reflects (what its partition's reorder held then is in the snapshot too)."""
 
     stage: str
     partition: int
@@ -47,6 +48,8 @@ class Task:
     """Whether the changelog holds this task (it must before its partition's first commit)."""
     passed: datetime | None = None
     """The newest event time this task processed (what its marks say)."""
+    changed: bool = False
+    """Whether it processed anything since its newest snapshot."""
     _notes: list[Note] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -80,6 +83,7 @@ class Task:
         alerts: list[Alert] = []
         outgoing: list[Outgoing] = []
         run: list[Event] = []
+        self.changed = True
         for item in sorted(items, key=_when):
             if isinstance(item, Event):
                 run.append(item)
@@ -137,6 +141,7 @@ class Task:
         self.pipeline.restore(state)
         self.offset = offset
         self.saved = True
+        self.changed = False
 
 
 class TaskFactory:

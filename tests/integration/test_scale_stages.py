@@ -176,10 +176,11 @@ def test_a_killed_replicas_partitions_and_state_move_to_the_other(
 
     The two catch up the backlog at their own pace and hand each stage their
     events hours apart; the producers' marks put them back in event time, so
-    the alerts are replay's. The survivor reads the killed replica's stage
-    partitions again from their commit points, which stop at the oldest record
-    a reorder held: records past it that were processed already count as late
-    when older than the duplicate window (printed, not asserted).
+    the alerts are replay's. The survivor restores the killed replica's tasks
+    with what their reorders held and reads on after the last record read; what
+    those tasks handed on after their last snapshot is handed on again, and
+    counts as late where the next stage is past it by more than the duplicate
+    window (printed, with the survivor's count at the kill, not asserted).
     """
     topic = f"events-scale-replicas-{client}"
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
@@ -199,6 +200,7 @@ def test_a_killed_replicas_partitions_and_state_move_to_the_other(
 
     wait_for(both_at_work, "both replicas at work in the actor stage")
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+    late_at_kill = total(metrics(second_port), "ciwatch_late_events")
 
     def restored() -> set[str]:
         return set(re.findall(r"changelog (\S+\[\d+\]): restored", second.log.read_text()))
@@ -212,6 +214,8 @@ def test_a_killed_replicas_partitions_and_state_move_to_the_other(
     found = metrics(second_port)
     assert second.stop() == 0
     late = total(found, "ciwatch_late_events")
-    print(f"survivor restored {len(restored())} partitions; late {late}")
+    print(
+        f"survivor restored {len(restored())} partitions; late {late} ({late_at_kill} at the kill)"
+    )
     alerts = delivered_ids(first_dir / "alerts.jsonl") | delivered_ids(second_dir / "alerts.jsonl")
     assert alerts == expected

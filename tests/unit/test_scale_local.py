@@ -21,7 +21,7 @@ from detector.features.store import FeatureStore
 from detector.generator import MERGED, generate, write
 from detector.pipeline import Pipeline
 from detector.rules.model import Rule
-from detector.scale.local import run_concurrently, run_in_memory
+from detector.scale.local import Moves, run_concurrently, run_in_memory
 from detector.scale.topology import ScaleSettings, Topology, rule_stage
 from detector.scale.wire import Note, decode, encode_event, encode_note
 from detector.sources.files import FileSource
@@ -161,4 +161,28 @@ def test_a_bound_on_what_the_reorders_hold_changes_nothing_below_it_and_trades_o
     assert late == 0
     # Held to 100 records, a partition lets its oldest go before slower producers caught up.
     alerts, late = run(max_held=100)
+    assert late > 1_000
+
+
+def test_tasks_moved_mid_stream_with_what_their_reorders_hold_raise_what_one_pipeline_raises(
+    tmp_path: Path,
+) -> None:
+    config = PipelineConfig()
+    events = world_events(tmp_path, 7, 40)
+    expected = replayed_ids(config, events)
+
+    def speed(stage: str, partition: int) -> int:  # as above
+        return 40 + 60 * ((partition * 7 + len(stage)) % 4)
+
+    run = partial(run_concurrently, config, events, partitions=6, speed=speed, wait_rounds=10)
+    moves = Moves(rounds=(20, 45))
+    alerts, late = run(moves=moves)
+    assert moves.held[0] > 1_000  # every task moves while its reorder holds records
+    assert {alert.id for alert in alerts} == expected
+    assert late == 0
+    # Moved as before held records were kept: read again from the oldest held, the
+    # records processed since are late once older than the duplicate window.
+    before = Moves(rounds=(20, 45), keep_held=False)
+    alerts, late = run(moves=before)
+    assert before.held[0] == moves.held[0]
     assert late > 1_000
