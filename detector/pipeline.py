@@ -69,6 +69,11 @@ class Pipeline:
         self.scorer = scorer
         self.risk = risk if risk is not None else RiskScorer()
         self.learner: Learner | None = None
+        self.learner_shared = False
+        """The learner is the process's, fed by several pipelines (scale-out's actor tasks):
+        its state is saved by its owner, not in this pipeline's snapshot."""
+        self.models: ModelSet | None = None
+        """The models the scorer uses (None: no scorer)."""
         self.models_dir: Path | None = None
         self.evidence = EvidenceRule()
         self._models_signature: tuple[tuple[str, int, int], ...] = ()
@@ -145,6 +150,7 @@ class Pipeline:
         if previous is not None:
             scorer.carry(previous)
         self.scorer = scorer
+        self.models = models
 
     def train_if_due(self, now: datetime) -> TrainingResult | None:
         """Train here and now if the learner is due at event time ``now`` (replay; the daemon
@@ -337,7 +343,7 @@ class Pipeline:
             "duplicates": self.duplicates.snapshot(),
             "risk": self.risk.snapshot(),
             "anomaly_actors": self.scorer.history.snapshot() if self.scorer is not None else {},
-            "learner": self.learner.snapshot() if self.learner is not None else {},
+            "learner": self._learner_state(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -356,5 +362,11 @@ class Pipeline:
         if self.scorer is not None:  # older checkpoints: actors relearn their usual
             self.scorer.history.restore(state.get("anomaly_actors", {}))
         if self.learner is not None and self.scorer is not None:
-            self.learner.restore(state.get("learner", {}))
+            if not self.learner_shared:
+                self.learner.restore(state.get("learner", {}))
             self.scorer.alert_from = self.learner.alert_from
+
+    def _learner_state(self) -> dict[str, Any]:
+        if self.learner is None or self.learner_shared:
+            return {}
+        return self.learner.snapshot()

@@ -16,7 +16,7 @@ from detector.daemon import Daemon
 from detector.errors import CiwatchError, ConfigError
 from detector.metrics import Metrics
 from detector.pipeline import Pipeline
-from detector.scale.stage import ScaledDaemon, refuse_learning
+from detector.scale.stage import ScaledDaemon
 from detector.secrets import read_secret
 from detector.sinks.base import Sink
 from detector.sinks.file import JsonlFileSink
@@ -119,7 +119,6 @@ def run_daemon(config: PipelineConfig) -> int:
     require_client(config.service.kafka)  # one line before anything starts, not a traceback
     kind = Daemon
     if config.service.scale.enabled:  # keyed stages over internal topics (detector.scale.stage)
-        refuse_learning(config)  # one line before any sink opens
         kind = ScaledDaemon
     metrics = Metrics()
     return kind(config, build_sinks(config, metrics), metrics=metrics).run()

@@ -26,8 +26,10 @@ partition, which hands what it observed to the next stage:
   number, the held records go back to the reorder, and the partition is read
   from that offset.
 
-Models are fixed (``models.dir`` or the bundled ones), loaded once and shared by
-every task: learning is per process, not per partition, and is refused.
+Models are per process and shared by every actor task: fixed ones (``models.dir``
+or the bundled ones), or learnt as the unscaled daemon learns them (``models.dir``
+null): one learner per process samples the rows of all its actor tasks, and each
+generation it trains scores them all from the next batch on (:mod:`.learning`).
 Several replicas, scaled up or down or killed while they run, so give
 ``replay``'s alerts as one does.
 """
@@ -39,11 +41,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from detector.assembly import build_rules, learns, models_directory
+from detector.assembly import build_rules
 from detector.checkpoint import Offsets
 from detector.config import PipelineConfig
 from detector.daemon import Daemon
-from detector.errors import CiwatchError, ConfigError, SourceError, UnreachableError
+from detector.errors import CiwatchError, SourceError, UnreachableError
 from detector.events.model import Event
 from detector.intake import Batch, Intake
 from detector.metrics import Metrics
@@ -53,33 +55,23 @@ from detector.scale.figures import ReorderFigures, TaskFigures
 from detector.scale.held import KEY as HELD
 from detector.scale.held import read_held
 from detector.scale.inbox import Inbox
+from detector.scale.learning import restore_learner, save_learner
 from detector.scale.marking import Marker
 from detector.scale.producing import StageProducer, open_stage_producer
 from detector.scale.tasks import Task, TaskFactory
 from detector.scale.topology import Topology
 from detector.scale.wire import Note, Outgoing, encode_first, not_internal
-from detector.scoring import load_models
 from detector.sinks.base import Sink
 from detector.sources.factory import ConsumerSource, require_client
 from detector.sources.kafka import KafkaSource
 from detector.sources.record import Position, RawRecord, next_offsets
 
-__all__ = ["ScaledDaemon", "refuse_learning"]
+__all__ = ["ScaledDaemon"]
 
 Partition = tuple[str, int]
 """(topic, partition)."""
 _Decoded = Note | tuple[Event, dict[str, list[int]]]
 _Items = tuple[list[Event | Note], dict[str, dict[str, list[int]]]]
-
-
-def refuse_learning(config: PipelineConfig) -> None:
-    """Scale-out scores with fixed models: learning them (per process) is refused at start-up."""
-    if learns(config):
-        raise ConfigError(
-            "models are learnt per process, not per partition: set models.dir: bundled"
-            " or a path, or models.enabled: false",
-            where="service.scale",
-        )
 
 
 class ScaledDaemon(Daemon):
@@ -93,13 +85,18 @@ class ScaledDaemon(Daemon):
         metrics: Metrics | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        refuse_learning(config)
         super().__init__(config, sinks, metrics=metrics, log=log)
         rules = build_rules(config)
-        directory = models_directory(config, fallback=False)
-        models = load_models(directory) if directory is not None else None
+        models = self.pipeline.models  # fixed, or the learner's (none yet: an empty set)
         self.topology = Topology.plan(config.service.scale, rules, models=models is not None)
-        self.factory = TaskFactory(config, self.topology, rules, self.pipeline.normalizer, models)
+        self.factory = TaskFactory(
+            config,
+            self.topology,
+            rules,
+            self.pipeline.normalizer,
+            models,
+            learner=self.pipeline.learner,
+        )
         self.tasks: dict[Partition, Task] = {}
         self._saved: dict[Partition, int] = {}
         """The offset of each owned task's newest changelog snapshot."""
@@ -133,6 +130,9 @@ class ScaledDaemon(Daemon):
             for stage in topology.stages
         }
         self._producer = open_stage_producer(self.settings.kafka)  # kafka.client's
+        learner, directory = self.pipeline.learner, self.settings.state_dir
+        if learner is not None and directory is not None:
+            restore_learner(learner, directory, self._log)
         stages = " → ".join(topology.stages)
         self._log(
             f"scale-out: stages {stages} over {topology.partitions} partitions"
@@ -173,12 +173,11 @@ class ScaledDaemon(Daemon):
         if forced:  # a changed rule may move to another stage: the topology is planned anew
             self._log("rules are reloaded by a restart in scale-out", level=logging.WARNING)
 
-    def _reload_models(self, *, forced: bool) -> None:
-        before = self.pipeline.scorer
-        super()._reload_models(forced=forced)
-        directory = self.pipeline.models_dir
-        if self.pipeline.scorer is not before and directory is not None:
-            self.factory.use_models(load_models(directory), list(self.tasks.values()))
+    def _share_models(self) -> None:
+        """The actor tasks score with the process's models: reloaded, newly learnt, rolled back."""
+        models = self.pipeline.models
+        if models is not None and models is not self.factory.models:
+            self.factory.use_models(models, list(self.tasks.values()))
 
     def _shutdown(self, clean: bool) -> None:
         super()._shutdown(clean)  # saves the owned tasks on a clean stop
@@ -278,6 +277,7 @@ class ScaledDaemon(Daemon):
         if self._failure is not None:
             raise self._failure
         started = time.perf_counter()
+        self._share_models()  # between two batches, never inside one
         source_events, items = self._split(batch)
         first = self.topology.stages[0]
         topic = self.topology.topic(first)
@@ -383,16 +383,19 @@ class ScaledDaemon(Daemon):
     # -- state ------------------------------------------------------------------------
 
     def _save_checkpoint(self, source: ConsumerSource) -> None:
-        """Save every owned task that moved on since its last snapshot."""
+        """Save every owned task that moved on since its last snapshot, and the learner."""
         try:
             for key, task in list(self.tasks.items()):
                 point = self._inbox.point(key) if self._inbox is not None else None
                 if point is not None and (task.changed or self._saved.get(key) != point):
                     self._save_task(key, task)
-        except CiwatchError as exc:  # the broker: the previous snapshots stay; tried again later
+            learner, directory = self.pipeline.learner, self.settings.state_dir
+            if self.learning is not None and learner is not None and directory is not None:
+                save_learner(self.learning, learner, directory)
+        except (CiwatchError, OSError) as exc:  # the broker, the disk: the previous saves stay
             self.metrics.snapshots.labels("error").inc()
             if not self._checkpoint_failing:
-                self._log(f"changelog save failed: {exc}; retrying quietly", level=logging.ERROR)
+                self._log(f"state save failed: {exc}; retrying quietly", level=logging.ERROR)
             self._checkpoint_failing = True
             return
         if self._checkpoint_failing:

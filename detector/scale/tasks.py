@@ -30,6 +30,7 @@ from detector.rules.model import Rule
 from detector.scale.topology import Topology
 from detector.scale.wire import Note, Outgoing, broadcast_mark, encode_event, encode_note
 from detector.scoring import ModelSet
+from detector.scoring.learner import Learner
 
 __all__ = ["Task", "TaskFactory"]
 
@@ -154,12 +155,16 @@ class TaskFactory:
         rules: Sequence[Rule],
         normalizer: Normalizer,
         models: ModelSet | None,
+        *,
+        learner: Learner | None = None,
     ) -> None:
         self.config = config
         self.topology = topology
         self.rules = {stage: Topology.rules_of(stage, rules) for stage in topology.stages}
         self.normalizer = normalizer
         self.models = models
+        self.learner = learner
+        """The process's learner, fed by every actor task (None: fixed models)."""
         # Models are shared (read-only); each task loads none of its own.
         self._without_models = config.model_copy(
             update={"models": config.models.model_copy(update={"enabled": False})}
@@ -173,7 +178,12 @@ class TaskFactory:
         if stage == "actor":
             # Kinds without a stage of their own are counted here, as one process does.
             kinds = tuple(k for k in ("actor", "ip", "target") if k not in self.topology.carried)
-            if self.models is not None:
+            if self.learner is not None:
+                # One learner per process, as the unscaled daemon's: its history samples
+                # the rows of every actor task here, its generations score them all.
+                pipeline.learner, pipeline.learner_shared = self.learner, True
+                pipeline.use_models(self.models if self.models is not None else ModelSet({}))
+            elif self.models is not None:
                 pipeline.use_models(self.models)
         pipeline.features = FeatureStore(self.config.features, kinds=kinds)
         return Task(stage, partition, pipeline, self.topology)

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-import pytest
-
 from detector.config import PipelineConfig
-from detector.errors import ConfigError
 from detector.events.model import DeadLetterReason
 from detector.scale.inbox import Inbox
-from detector.scale.stage import ScaledDaemon, refuse_learning
+from detector.scale.stage import ScaledDaemon
 from detector.scale.wire import encode_event, encode_mark
 from detector.sources.record import Position, RawRecord
 
@@ -22,17 +19,6 @@ def scaled(**models: object) -> PipelineConfig:
     return PipelineConfig.model_validate(
         {"service": {"scale": {"enabled": True, "partitions": 3}}, "models": models}
     )
-
-
-def test_learning_models_is_refused_naming_service_scale() -> None:
-    with pytest.raises(ConfigError) as refused:
-        refuse_learning(scaled())  # models.dir null, learning on: learnt per process
-    assert "service.scale" in str(refused.value)
-    assert "models.dir: bundled" in str(refused.value)
-    refuse_learning(scaled(dir="bundled"))
-    refuse_learning(scaled(enabled=False))
-    with pytest.raises(ConfigError):
-        ScaledDaemon(scaled(), [])
 
 
 class Polled:
