@@ -21,9 +21,10 @@ After each cohort, printed per actor count:
 
 - RSS of the process minus the baseline (``/proc/self/status``, after a full
   garbage collection; what the kernel's OOM killer counts), and per actor;
-- the marginal cost: RSS growth since the previous row / actors added (the
-  dedup memory is capped per source and fills early, so this is the slope
-  that scales with actors);
+- the marginal cost: RSS growth since the previous row's checkpoint was
+  written / actors added (the dedup memory is capped per source and fills
+  early, so this is the slope that scales with actors; what writing the
+  checkpoint leaves in the allocator is not counted against the next actors);
 - the deep size of each part (Python objects reachable from it, shared
   objects counted once) per actor: features, rules, dedup, alerts;
 - the checkpoint: bytes on disk per actor, and the peak RSS (VmHWM, reset
@@ -196,7 +197,8 @@ def feature_parts(pipeline: Pipeline) -> dict[str, int]:
     country, a user agent, an actor's name in its IP's set) count where first met.
     """
     store = pipeline.features
-    seen = {id(store.settings)}
+    # The settings, and the spec every counter shares (with its queue of hot counters).
+    seen = {id(store.settings), id(store._spec)}
     seen.update(id(obj) for obj in gc.get_referents(store.settings))
     sizes: dict[str, int] = {}
     for kind, table in (("actor", store._actors), ("ip", store._ips), ("target", store._targets)):
@@ -330,7 +332,8 @@ def main() -> None:
                 f" | {written / target:,.0f} B | +{peak / MiB:.0f} MiB | {restored} |",
                 flush=True,
             )
-            done, previous = target, now
+            # From after the checkpoint: what writing it left behind is not the next actors'.
+            done, previous = target, rss()
     if args.breakdown:
         actors = max(args.actors)
         parts = feature_parts(pipeline)
