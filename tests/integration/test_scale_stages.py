@@ -51,10 +51,9 @@ def scaled_config(
     directory: Path,
     client: str = "kafka-python",
 ) -> Path:
-    config = write_config(directory / "ciwatch.yaml", broker, topic, port, webhook)
+    config = write_config(directory / "ciwatch.yaml", broker, topic, port, webhook, client=client)
     scale = f"  scale: {{enabled: true, partitions: {PARTITIONS}, topic_prefix: '{topic}'}}\n"
-    text = config.read_text().replace("service:\n", f"service:\n{scale}", 1)
-    config.write_text(text.replace("kafka: {", f"kafka: {{client: {client}, ", 1))
+    config.write_text(config.read_text().replace("service:\n", f"service:\n{scale}", 1))
     return config
 
 
