@@ -21,15 +21,16 @@ After each cohort, printed per actor count:
 
 - RSS of the process minus the baseline (``/proc/self/status``, after a full
   garbage collection; what the kernel's OOM killer counts), and per actor;
-- the marginal cost: RSS growth since the previous row's checkpoint was
-  written / actors added (the dedup memory is capped per source and fills
-  early, so this is the slope that scales with actors; what writing the
-  checkpoint leaves in the allocator is not counted against the next actors);
+- the marginal cost: RSS growth since the previous row / actors added (the
+  dedup memory is capped per source and fills early, so this is the slope
+  that scales with actors);
 - the deep size of each part (Python objects reachable from it, shared
   objects counted once) per actor: features, rules, dedup, alerts;
-- the checkpoint: bytes on disk per actor, and the peak RSS (VmHWM, reset
-  before) while writing it, above the RSS before;
-- with ``--restore``: a fresh process that builds the pipeline and restores
+- on the last row only (what writing it leaves in the allocator would be
+  counted against the next row's actors): the checkpoint, bytes on disk per
+  actor, and the peak RSS (VmHWM, reset before) while writing it, above the
+  RSS before;
+- with ``--restore``, on the last row: a fresh process that builds the pipeline and restores
   the checkpoint, its peak RSS (what a pod restarted with this state needs);
 - with ``--breakdown``, at the end: the feature store's deep size per actor
   by key kind and part of a key's state (counter, remembered values, profile).
@@ -319,21 +320,22 @@ def main() -> None:
                 events += feed(pipeline, first, min(first + 1000, target), args, templates)
             now = rss()
             parts = part_sizes(pipeline)
-            written, peak = checkpoint_cost(pipeline, Path(tmp))
-            restored = "-"
-            if args.restore:
-                _, restore_peak, seconds = in_child(Path(tmp), models)
-                restored = f"{restore_peak / MiB:.0f} MiB ({seconds:.0f} s)"
+            checkpoint, restored = "- | -", "-"
+            if target == max(args.actors):  # last: its leftovers would count as the next row's
+                written, peak = checkpoint_cost(pipeline, Path(tmp))
+                checkpoint = f"{written / target:,.0f} B | +{peak / MiB:.0f} MiB"
+                if args.restore:
+                    _, restore_peak, seconds = in_child(Path(tmp), models)
+                    restored = f"{restore_peak / MiB:.0f} MiB ({seconds:.0f} s)"
             print(
                 f"| {target:,} | {events:,} | {(now - baseline) / MiB:.0f} MiB"
                 f" | {(now - baseline) / target:,.0f} B"
                 f" | {(now - previous) / (target - done):,.0f} B"
                 f" | {' / '.join(f'{size / target:,.0f}' for size in parts.values())} B"
-                f" | {written / target:,.0f} B | +{peak / MiB:.0f} MiB | {restored} |",
+                f" | {checkpoint} | {restored} |",
                 flush=True,
             )
-            # From after the checkpoint: what writing it left behind is not the next actors'.
-            done, previous = target, rss()
+            done, previous = target, now
     if args.breakdown:
         actors = max(args.actors)
         parts = feature_parts(pipeline)
