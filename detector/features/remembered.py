@@ -17,7 +17,7 @@ from array import array
 from sys import intern
 from typing import Any
 
-from detector.features.seen import SetLimits
+from detector.features.seen import ColdValues, SetLimits
 
 __all__ = ["RememberedValues"]
 
@@ -27,7 +27,7 @@ MAX_FIELDS = 256
 _FIELD_BYTES = [bytes((field,)) for field in range(MAX_FIELDS)]
 
 
-class RememberedValues:
+class RememberedValues(ColdValues):
     """Values per field number, with their last and first sighting.
 
     ``observe(field, value, t, limits)`` returns the value's previous last
@@ -36,7 +36,7 @@ class RememberedValues:
     owner calls :meth:`trim` for that field (see ``FirstSeenSet.trim``).
     """
 
-    __slots__ = ("_fields", "_index", "_times", "_values")
+    __slots__ = ("_fields", "_index")
 
     def __init__(self) -> None:
         # A tuple and bytes while the actor is cold (:meth:`compact`), lists and arrays again
@@ -114,27 +114,6 @@ class RememberedValues:
         self._fields += _FIELD_BYTES[field]
         times.append(last)
         times.append(first)
-
-    def compact(self) -> None:
-        """Keep the values in a tuple and bytes: the actor went cold, likely idle.
-
-        They cost two objects less than a list and an array (with their room to
-        grow); the first change thaws them (:meth:`_thaw`).
-        """
-        self._values = tuple(self._values)
-        if isinstance(self._times, array):
-            self._times = self._times.tobytes()
-
-    def _thaw(self) -> tuple[list[str], array[float]]:
-        """The values and sightings in a list and an array again (to change them)."""
-        values, times = list(self._values), self._sightings()
-        self._values, self._times = values, times
-        return values, times
-
-    def _sightings(self) -> array[float]:
-        """The sightings as an array (a copy, to read, if the actor is cold)."""
-        times = self._times
-        return times if isinstance(times, array) else array("d", times)
 
     def _pairs(self) -> zip[tuple[int, str]]:
         return zip(self._fields, self._values, strict=True)

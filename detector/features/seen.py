@@ -14,7 +14,7 @@ from array import array
 from sys import intern
 from typing import Any
 
-__all__ = ["FirstSeenSet", "SetLimits"]
+__all__ = ["ColdValues", "FirstSeenSet", "SetLimits"]
 
 _LINEAR_LOOKUP = 8  # up to this many values a list scan beats a dict's memory and speed
 
@@ -35,7 +35,41 @@ class SetLimits:
         self.stride = 2 if remember_first else 1  # sightings per value in a set's times
 
 
-class FirstSeenSet:
+class ColdValues:
+    """Values with their sightings that a cold key keeps in a tuple and ``bytes``.
+
+    Shared by :class:`FirstSeenSet` and the actors' remembered values: a subclass
+    holds ``_values`` (a list, or a tuple while cold) and ``_times`` (an
+    ``array("d")``, or its bytes while cold).
+    """
+
+    __slots__ = ("_times", "_values")
+    _values: list[str] | tuple[str, ...]
+    _times: array[float] | bytes
+
+    def compact(self) -> None:
+        """Keep the values in a tuple and bytes: the key went cold, likely idle.
+
+        They cost two objects less than a list and an array (with their room to
+        grow); the first change thaws them (:meth:`_thaw`).
+        """
+        self._values = tuple(self._values)
+        if isinstance(self._times, array):
+            self._times = self._times.tobytes()
+
+    def _thaw(self) -> tuple[list[str], array[float]]:
+        """The values and sightings in a list and an array again (to change them)."""
+        values, times = list(self._values), self._sightings()
+        self._values, self._times = values, times
+        return values, times
+
+    def _sightings(self) -> array[float]:
+        """The sightings as an array (a copy, to read, if the key is cold)."""
+        times = self._times
+        return times if isinstance(times, array) else array("d", times)
+
+
+class FirstSeenSet(ColdValues):
     """Values with their last (and first) sighting, at most about ``cap`` of them.
 
     ``observe(value, t)`` returns the value's previous last sighting, or
@@ -55,7 +89,7 @@ class FirstSeenSet:
     True
     """
 
-    __slots__ = ("_index", "_limits", "_times", "_values")
+    __slots__ = ("_index", "_limits")
 
     def __init__(self, limits: SetLimits) -> None:
         self._limits = limits
@@ -123,27 +157,6 @@ class FirstSeenSet:
         times.append(last)
         if self._limits.remember_first:
             times.append(first)
-
-    def compact(self) -> None:
-        """Keep the values in a tuple and bytes: the key went cold, likely idle.
-
-        They cost two objects less than a list and an array (with their room to
-        grow); the first change thaws them (:meth:`_thaw`).
-        """
-        self._values = tuple(self._values)
-        if isinstance(self._times, array):
-            self._times = self._times.tobytes()
-
-    def _thaw(self) -> tuple[list[str], array[float]]:
-        """The values and sightings in a list and an array again (to change them)."""
-        values, times = list(self._values), self._sightings()
-        self._values, self._times = values, times
-        return values, times
-
-    def _sightings(self) -> array[float]:
-        """The sightings as an array (a copy, to read, if the key is cold)."""
-        times = self._times
-        return times if isinstance(times, array) else array("d", times)
 
     @property
     def full(self) -> bool:
