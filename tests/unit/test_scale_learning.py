@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,8 +129,12 @@ def test_the_learner_state_is_saved_beside_its_history_and_restored(
 def test_an_unreadable_learner_file_is_logged_and_learning_goes_on(tmp_path: Path) -> None:
     learner = build_learner(PipelineConfig(), tmp_path)
     lines: list[str] = []
-    assert not restore_learner(learner, tmp_path, lambda line, **_: lines.append(line))
+
+    def log(line: str, /, *, level: int = logging.INFO, **context: object) -> None:
+        lines.append(line)
+
+    assert not restore_learner(learner, tmp_path, log)
     assert lines == []  # no file: a first start
     (tmp_path / LEARNER_FILE).write_bytes(b"{not json")
-    assert not restore_learner(learner, tmp_path, lambda line, **_: lines.append(line))
+    assert not restore_learner(learner, tmp_path, log)
     assert len(lines) == 1 and "learning goes on from the history" in lines[0]
