@@ -64,9 +64,11 @@ def expected_ids(config: Path, world: list[bytes], tmp_path: Path) -> set[str]:
 
 
 def read_alerts(path: Path) -> list[dict[str, object]]:
+    """The alerts written so far: complete lines only, as a running daemon may be mid-line."""
     if not path.exists():
         return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    *complete, _unfinished = path.read_bytes().split(b"\n")
+    return [orjson.loads(line) for line in complete if line.strip()]
 
 
 def produce(broker: EmbeddedBroker, topic: str, values: list[bytes]) -> None:
@@ -133,3 +135,11 @@ def total(found: dict[str, list[tuple[str, float]]], family: str) -> float:
 def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
     response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5.0)
     return response.status_code, response.text
+
+
+def ready(port: int) -> bool:
+    """The daemon answers ``/readyz`` with 200: started, its signal handlers in place."""
+    try:
+        return scrape(port, "/readyz")[0] == 200
+    except httpx.TransportError:
+        return False

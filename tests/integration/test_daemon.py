@@ -22,6 +22,7 @@ from tests.integration.running import (
     metrics,
     produce,
     read_alerts,
+    ready,
     scrape,
     total,
     wait_for,
@@ -91,7 +92,8 @@ def test_daemon_delivers_what_replay_raises_and_stops_cleanly(
 def test_kill_9_and_restart_loses_no_alert_and_invents_none(
     broker: EmbeddedBroker, topic: str, world: list[bytes], tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = write_config(tmp_path / "ciwatch.yaml", broker, topic, free_port(), receiver.url)
+    port = free_port()
+    config = write_config(tmp_path / "ciwatch.yaml", broker, topic, port, receiver.url)
     expected = expected_ids(config, world, tmp_path)
     alerts = tmp_path / "alerts.jsonl"
     chunks = [world[i : i + len(world) // 4] for i in range(0, len(world), len(world) // 4)]
@@ -106,6 +108,8 @@ def test_kill_9_and_restart_loses_no_alert_and_invents_none(
         )
         assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
     daemon = Daemon(config)
+    # Up before it is stopped: the last killed one may have sent every alert already.
+    wait_for(lambda: ready(port), "the last daemon ready")
     wait_for(lambda: receiver.first_sends() >= expected, "every replayed alert after restarts")
     assert daemon.stop() == 0
     assert delivered_ids(alerts) == expected

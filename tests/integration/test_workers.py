@@ -30,7 +30,7 @@ from detector.config import load_config
 from detector.sources.broker import EmbeddedBroker, free_port
 from detector.workers import MAX_EARLY_EXITS, Supervisor
 from tests.integration import workers_entry
-from tests.integration.running import scrape, wait_for, write_config
+from tests.integration.running import ready, scrape, wait_for, write_config
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -142,13 +142,6 @@ def all_committed(broker: EmbeddedBroker, topic: str, group: str, after: dict[in
         return all(committed[p] >= offset for p, offset in after.items())
     finally:
         reader.close()
-
-
-def ready(port: int) -> bool:
-    try:
-        return scrape(port, "/readyz")[0] == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_two_workers_share_the_partitions_survive_a_kill_and_stop_cleanly(
