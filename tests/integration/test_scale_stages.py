@@ -108,11 +108,6 @@ def backlog(
 
 
 CLIENTS = pytest.mark.parametrize("client", ["kafka-python", "confluent"])
-# A replica restarted after a kill on confluent-kafka restored its tasks and then read
-# nothing for 80-100 s (seen in CI and by the session that found these cases had run
-# kafka-python all along): a known bug of the confluent source in scale-out, open in
-# issue 15's note. The kill tests run on kafka-python, the default, until it is fixed.
-KILL_CLIENTS = pytest.mark.parametrize("client", ["kafka-python"])
 
 
 @CLIENTS
@@ -142,7 +137,7 @@ def test_the_stages_catch_up_a_backlog_and_raise_what_replay_raises(
 # It timed out once in CI (the restarted replica delivered not every id within the wait), as
 # kafka-python 3.0 could lose a group join that completed between two polls and rejoin for
 # ever; KafkaSource now completes such a join (detector/sources/kafka_python_fixes.py).
-@KILL_CLIENTS
+@CLIENTS
 def test_a_killed_and_restarted_replica_resumes_from_the_changelogs(
     broker: EmbeddedBroker, world: list[bytes], tmp_path: Path, receiver: Receiver, client: str
 ) -> None:
@@ -172,7 +167,7 @@ def committed(broker: EmbeddedBroker, group: str, topic: str) -> dict[int, int |
         reader.close(autocommit=False)
 
 
-@KILL_CLIENTS
+@CLIENTS
 def test_a_killed_replicas_partitions_and_state_move_to_the_other(
     broker: EmbeddedBroker, world: list[bytes], tmp_path: Path, receiver: Receiver, client: str
 ) -> None:
