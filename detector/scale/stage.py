@@ -24,7 +24,7 @@ partition, which hands what it observed to the next stage:
   (:mod:`detector.scale.held`) and the offset after the last record read; on
   assignment its task is restored from the changelog partition of the same
   number, the held records go back to the reorder, and the partition is read
-  from that offset.
+  from that offset (:mod:`detector.scale.owned`).
 
 Models are per process and shared by every actor task: fixed ones (``models.dir``
 or the bundled ones), or learnt as the unscaled daemon learns them (``models.dir``
@@ -39,24 +39,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from detector.assembly import build_rules
 from detector.checkpoint import Offsets
 from detector.config import PipelineConfig
 from detector.daemon import Daemon
-from detector.errors import CiwatchError, SourceError, UnreachableError
+from detector.errors import CiwatchError, SourceError
 from detector.events.model import Event
 from detector.intake import Batch, Intake
 from detector.metrics import Metrics
 from detector.outcomes import BatchOutcome
 from detector.scale.changelog import Changelog, ensure_topics, partition_counts
 from detector.scale.figures import ReorderFigures, TaskFigures
-from detector.scale.held import KEY as HELD
-from detector.scale.held import read_held
 from detector.scale.inbox import Inbox
 from detector.scale.learning import restore_learner, save_learner
 from detector.scale.marking import Marker
+from detector.scale.owned import OwnedTasks
 from detector.scale.producing import StageProducer, open_stage_producer
 from detector.scale.tasks import Task, TaskFactory
 from detector.scale.topology import Topology
@@ -97,17 +95,11 @@ class ScaledDaemon(Daemon):
             models,
             learner=self.pipeline.learner,
         )
-        self.tasks: dict[Partition, Task] = {}
-        self._saved: dict[Partition, int] = {}
-        """The offset of each owned task's newest changelog snapshot."""
+        self.figures = TaskFigures(self.metrics)
+        self.owned = OwnedTasks(self.factory, self.figures, self._log)
         self._decoded: dict[Position, _Decoded] = {}
         """Stage records the inbox released and decoded, until their batch is processed."""
-        self._changelogs: dict[str, Changelog] = {}
         self._producer: StageProducer | None = None
-        self._failure: CiwatchError | None = None
-        """A changelog that could not be read on assignment: raised by the next batch."""
-        self._inbox: Inbox | None = None
-        self.figures = TaskFigures(self.metrics)
         self._reorder_figures = ReorderFigures(
             self.metrics, self._log, max_held=config.service.scale.max_held_records
         )
@@ -117,6 +109,15 @@ class ScaledDaemon(Daemon):
             self.topology, idle_after_s=self.settings.partition_wait.total_seconds()
         )
 
+    @property
+    def tasks(self) -> dict[Partition, Task]:
+        """The owned stage partitions' tasks."""
+        return self.owned.tasks
+
+    @property
+    def _inbox(self) -> Inbox | None:
+        return self.owned.inbox
+
     # -- start and stop ---------------------------------------------------------------
 
     def _restore(self) -> Offsets | None:
@@ -125,7 +126,7 @@ class ScaledDaemon(Daemon):
         topology = self.topology
         ensure_topics(connection, topology.topics, compacted=topology.changelogs)
         self._sources = partition_counts(connection, self.settings.kafka.topics)
-        self._changelogs = {
+        self.owned.changelogs = {
             stage: Changelog(connection, topology.changelog(stage), log=self._log)
             for stage in topology.stages
         }
@@ -154,11 +155,10 @@ class ScaledDaemon(Daemon):
     def _intake(self, source: ConsumerSource) -> Intake:
         settings = self.settings
         wait_s, held = settings.scale.producer_wait.total_seconds(), settings.scale.max_held_records
-        self._inbox = Inbox(
-            source, self.topology, sources=self._sources, wait_s=wait_s, max_held=held
-        )
+        inbox = Inbox(source, self.topology, sources=self._sources, wait_s=wait_s, max_held=held)
+        self.owned.inbox = inbox
         return Intake(
-            self._inbox,
+            inbox,
             self._normalize,
             max_records=settings.max_records,
             max_wait_s=settings.max_batch_wait.total_seconds(),
@@ -183,66 +183,20 @@ class ScaledDaemon(Daemon):
         super()._shutdown(clean)  # saves the owned tasks on a clean stop
         if self._producer is not None:
             self._producer.close()
-        for changelog in self._changelogs.values():
-            changelog.close()
+        self.owned.close()
 
     # -- partitions come and go -------------------------------------------------------
 
     def _assigned(self, partitions: list[Partition]) -> dict[Partition, int]:
         """Restore the tasks of newly assigned stage partitions; where each resumes."""
-        seeks: dict[Partition, int] = {}
-        self.marker.own([key for key in partitions if self.topology.stage_of(key[0]) is None])
-        for key in partitions:
-            stage = self.topology.stage_of(key[0])
-            if stage is None or key in self.tasks:
-                continue  # a source partition: stateless, read from the committed offset
-            if self._inbox is not None:
-                self._inbox.open(key)
-            try:
-                task = self._restored(key, stage)
-            except CiwatchError as exc:
-                self._failure = exc  # the consumer callback must not raise: the loop does
-                continue
-            self.tasks[key] = task
-            self.figures.start(key, task)
-            if task.offset is not None:
-                seeks[key] = self._saved[key] = task.offset
-        return seeks
-
-    def _restored(self, key: Partition, stage: str) -> Task:
-        """The partition's task from its changelog, what its reorder held put back in the
-        inbox; a fresh task if none (or none readable)."""
-        partition = key[1]
-        task = self.factory.task(stage, partition)
-        changelog = self._changelogs[stage]
-        try:
-            found = changelog.restore(partition)
-            if found is not None:
-                state, offset = found
-                held = read_held(state.pop(HELD, None), key)  # none in older snapshots
-                task.restore(state, offset)
-                if self._inbox is not None:
-                    self._inbox.restore(key, held, offset)
-        except UnreachableError:
-            raise
-        except (SourceError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            message = f"changelog {changelog.topic}[{partition}] not restored ({exc}): afresh"
-            self._log(message[:300], level=logging.ERROR)
-            task = self.factory.task(stage, partition)
-        return task
+        stage_of = self.topology.stage_of
+        self.marker.own([key for key in partitions if stage_of(key[0]) is None])
+        staged = [(key, stage) for key in partitions if (stage := stage_of(key[0])) is not None]
+        return self.owned.assign(staged)
 
     def _revoked(self, partitions: list[Partition]) -> None:
         """Save the revoked tasks for their next owner, forget them and their held records."""
-        for key in partitions:
-            task = self.tasks.pop(key, None)
-            if task is not None:
-                try:
-                    self._save_task(key, task)
-                except CiwatchError as exc:
-                    # The next owner restores the older snapshot and reads on from its offset.
-                    self._log(f"revoked task not saved: {exc}", level=logging.WARNING)
-            self._saved.pop(key, None)
-            self.figures.stop(key)
+        self.owned.revoke(partitions)
         super()._revoked(partitions)
         if self._inbox is not None:
             self._inbox.forget(partitions)
@@ -274,8 +228,8 @@ class ScaledDaemon(Daemon):
 
     def _process(self, source: ConsumerSource, batch: Batch) -> bool:
         """Detect on, hand on, deliver and commit one batch; whether it raised alerts."""
-        if self._failure is not None:
-            raise self._failure
+        if self.owned.failure is not None:
+            raise self.owned.failure
         started = time.perf_counter()
         self._share_models()  # between two batches, never inside one
         source_events, items = self._split(batch)
@@ -285,7 +239,7 @@ class ScaledDaemon(Daemon):
             Outgoing(topic, Topology.key(first, event), encode_first(event), event.time)
             for event in source_events
         ]
-        late_before, duplicates_before = self._late_and_duplicates()
+        late_before, duplicates_before = self.owned.late_and_duplicates()
         alerts = []
         for key, (found, carried) in items.items():
             raised, handed_on = self.tasks[key].process(found, carried)
@@ -300,7 +254,7 @@ class ScaledDaemon(Daemon):
             self._inbox.processed(batch.records)
         vendor = (r.position for r in batch.records if stage_of(r.position.stream) is None)
         self._commit(source, next_offsets(vendor))
-        late, duplicates = self._late_and_duplicates()
+        late, duplicates = self.owned.late_and_duplicates()
         self.metrics.count_batch(
             (record.position.stream for record in batch.records),
             source_events,
@@ -365,30 +319,18 @@ class ScaledDaemon(Daemon):
             if task is not None and not task.saved:
                 # A committed partition always has a snapshot: its next owner never
                 # resumes at a committed offset whose records its state has not seen.
-                self._save_task(key, task)
+                self.owned.save(key, task)
         if not source.commit_offsets(committed):
             self.metrics.commit_refusals.inc()
             message = "commit refused: the group is rebalancing; the records are read again"
             self._log(message, level=logging.WARNING)
-
-    def _late_and_duplicates(self) -> tuple[int, dict[str, int]]:
-        late, duplicates = 0, dict[str, int]()
-        for task in self.tasks.values():
-            stats = task.pipeline.stats
-            late += stats.late_events
-            for source, count in stats.duplicates.items():
-                duplicates[source] = duplicates.get(source, 0) + count
-        return late, duplicates
 
     # -- state ------------------------------------------------------------------------
 
     def _save_checkpoint(self, source: ConsumerSource) -> None:
         """Save every owned task that moved on since its last snapshot, and the learner."""
         try:
-            for key, task in list(self.tasks.items()):
-                point = self._inbox.point(key) if self._inbox is not None else None
-                if point is not None and (task.changed or self._saved.get(key) != point):
-                    self._save_task(key, task)
+            self.owned.save_changed()
             learner, directory = self.pipeline.learner, self.settings.state_dir
             if self.learning is not None and learner is not None and directory is not None:
                 save_learner(self.learning, learner, directory)
@@ -403,26 +345,6 @@ class ScaledDaemon(Daemon):
         self._checkpoint_failing = False
         self.metrics.snapshots.labels("ok").inc()
         self.figures.set_state(self.tasks)
-
-    def _save_task(self, key: Partition, task: Task) -> None:
-        """Save the task with what its partition's reorder holds; durable when this returns,
-        so the partition's commit may then pass the held records."""
-        found: tuple[int, dict[str, Any] | None] | None = None
-        if self._inbox is not None:
-            found = self._inbox.checkpoint(key)
-        elif task.offset is not None:  # not consuming (yet): nothing is held
-            found = task.offset, None
-        if found is None:
-            return  # nothing read yet: nothing to keep
-        offset, held = found
-        state = task.snapshot()
-        if held is not None:
-            state[HELD] = held
-        self._changelogs[task.stage].save(task.partition, state, offset)
-        task.offset, task.saved, task.changed = offset, True, False
-        self._saved[key] = offset
-        if self._inbox is not None:
-            self._inbox.saved(key, offset)
 
 
 def _stream(event: Event) -> str:

@@ -146,7 +146,7 @@ def test_a_scaled_replica_exports_its_owned_tasks_and_not_a_moved_ones_past() ->
     replicas = [ScaledDaemon(config, []) for _ in range(2)]
     kept = Kept()
     for daemon in replicas:
-        daemon._changelogs = {stage: cast(Changelog, kept) for stage in daemon.topology.stages}
+        daemon.owned.changelogs = {stage: cast(Changelog, kept) for stage in daemon.topology.stages}
     first, second = replicas
     key = (first.topology.topic("actor"), 0)
     first._assigned([key])

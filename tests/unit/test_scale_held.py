@@ -149,9 +149,11 @@ def replica(kept: Kept) -> tuple[ScaledDaemon, Fed]:
         {"service": {"scale": {"enabled": True, "partitions": 3}}, "models": {"enabled": False}}
     )
     daemon = ScaledDaemon(config, [])
-    daemon._changelogs = {stage: cast(Changelog, kept) for stage in daemon.topology.stages}
+    daemon.owned.changelogs = {stage: cast(Changelog, kept) for stage in daemon.topology.stages}
     source = Fed()
-    daemon._inbox = Inbox(source, daemon.topology, sources={"vendor": 2}, wait_s=60, clock=Clock())
+    daemon.owned.inbox = Inbox(
+        source, daemon.topology, sources={"vendor": 2}, wait_s=60, clock=Clock()
+    )
     return daemon, source
 
 

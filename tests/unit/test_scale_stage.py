@@ -59,7 +59,9 @@ def test_source_records_are_normalized_and_stage_records_decoded_or_dead_lettere
         RawRecord(b"[1]", Position(internal, 12, 1)),
     ]
     polled = Polled([source, good, *marks, *bad])
-    inbox = daemon._inbox = Inbox(polled, daemon.topology, sources={"vendor-events": 1}, wait_s=60)
+    inbox = daemon.owned.inbox = Inbox(
+        polled, daemon.topology, sources={"vendor-events": 1}, wait_s=60
+    )
     records = inbox.poll()
     assert [r.position for r in records] == [
         source.position,
