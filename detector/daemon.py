@@ -38,6 +38,7 @@ from detector.learning import BackgroundLearning
 from detector.logs import line_log
 from detector.metrics import Metrics, MetricsServer
 from detector.pipeline import Pipeline
+from detector.scoring.jit import compile_all
 from detector.sinks.base import Sink
 from detector.sources.factory import ConsumerSource, open_source
 from detector.sources.record import next_offsets
@@ -126,6 +127,7 @@ class Daemon:
         self.signals.install()
         start_at = self._restore()
         self._log(self._models_line())
+        self._compile_kernels()
         self._publish_models()
         self.metrics.rules_loaded.set(len(self.pipeline.rules.rules))
         self.metrics.watch_regex_rules(self.pipeline.rules.regex_rules)
@@ -159,6 +161,15 @@ class Daemon:
         """Ask the loop to stop after the batch in hand (from another thread); logged as why."""
         self.signals.received.append(reason)
         self.signals.stop = True
+
+    def _compile_kernels(self) -> None:
+        """Scoring's numba kernels now rather than after 100,000 rows (:mod:`.scoring.jit`):
+        a daemon runs long enough for the second of start-up to pay."""
+        if not self.config.models.enabled:
+            return
+        started = time.monotonic()
+        compiled = compile_all()
+        self._log(f"{compiled} scoring kernels compiled in {time.monotonic() - started:.1f}s")
 
     def _models_line(self) -> str:
         """One start-up line on where anomaly models come from."""

@@ -8,6 +8,7 @@ between, and none that the replay does not raise.
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -86,7 +87,9 @@ def test_daemon_delivers_what_replay_raises_and_stops_cleanly(
     assert daemon.stop() == 0
     assert delivered_ids(alerts) == expected
     assert receiver.first_sends() == expected
-    assert "stopped (SIGTERM)" in daemon.log.read_text()
+    log = daemon.log.read_text()
+    assert "stopped (SIGTERM)" in log
+    assert re.search(r"[1-9]\d* scoring kernels compiled", log)  # numba from the first batch
 
 
 def test_kill_9_and_restart_loses_no_alert_and_invents_none(

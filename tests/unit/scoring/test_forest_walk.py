@@ -45,6 +45,7 @@ def test_compiled_and_numpy_walks_score_alike(monkeypatch: pytest.MonkeyPatch) -
 def test_numba_starts_only_after_enough_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forest_walk.walk_kernel, "after_rows", 1000)
     monkeypatch.setattr(forest_walk.walk_kernel, "rows_seen", 0)
+    monkeypatch.setattr(forest_walk.walk_kernel, "built", False)  # as in a new process
     assert forest_walk.compiled_walk(600) is None
     assert forest_walk.compiled_walk(600) is None  # 600 walked before: still short of 1000
     assert forest_walk.compiled_walk(10) is forest_walk.walk_kernel.compiled()

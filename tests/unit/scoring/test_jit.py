@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from detector.scoring.jit import Kernel, LazyKernel
+from detector.scoring import jit
+from detector.scoring.jit import Kernel, LazyKernel, compile_all
 
 
 def _body(values: list[int]) -> None:
@@ -89,3 +91,14 @@ def test_a_kernel_that_fails_on_its_sample_is_none(numba: _FakeNumba) -> None:
     lazy = LazyKernel(_body, sample_args=(None,), after_rows=0)  # None has no append
     assert lazy.compiled() is None
     assert lazy.kernel(10) is None
+
+
+def test_compile_all_compiles_every_live_kernel_before_its_rows(
+    numba: _FakeNumba, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only this test's kernels: the scorer's own stay as they are for the other tests.
+    monkeypatch.setattr(jit, "_KERNELS", weakref.WeakSet())
+    first, second = _lazy(after_rows=1_000_000), _lazy(after_rows=1_000_000)
+    assert compile_all() == 2
+    assert first.built and second.built
+    assert first.kernel(10) is _body  # no longer waits for a million rows

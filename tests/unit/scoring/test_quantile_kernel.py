@@ -73,6 +73,7 @@ def _same_bits(left: ActorQuantiles, right: ActorQuantiles) -> bool:
 def test_the_kernel_starts_only_after_enough_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(quantile_kernel.update_kernel, "after_rows", 1000)
     monkeypatch.setattr(quantile_kernel.update_kernel, "rows_seen", 0)
+    monkeypatch.setattr(quantile_kernel.update_kernel, "built", False)  # as in a new process
     assert quantile_kernel.compiled_update(600) is None
     assert quantile_kernel.compiled_update(600) is None  # 600 before: still short of 1000
     assert quantile_kernel.compiled_update(10) is quantile_kernel.update_kernel.compiled()
