@@ -59,6 +59,7 @@ import orjson
 from detector.checkpoint import Checkpoint
 from detector.config import PipelineConfig, load_config
 from detector.events.model import ActorType, Event
+from detector.features.windows import WindowCounter
 from detector.generator import generate
 from detector.normalizing import build_normalizer
 from detector.pipeline import Pipeline
@@ -202,15 +203,16 @@ def feature_parts(pipeline: Pipeline) -> dict[str, int]:
     seen = {id(store.settings), id(store._spec)}
     seen.update(id(obj) for obj in gc.get_referents(store.settings))
     sizes: dict[str, int] = {}
+    counter_slots = set(slot_names(WindowCounter))
     for kind, table in (("actor", store._actors), ("ip", store._ips), ("target", store._targets)):
         sizes[f"{kind} table"] = deep_size(list(table), seen) + sys.getsizeof(table)
         for state in table.values():
             for name in slot_names(type(state)):
                 value = getattr(state, name)
-                part = f"{kind}.{name}"
+                part = f"{kind}.{name.lstrip('_')}"
                 if isinstance(value, float):
                     part = f"{kind} state"
-                elif name.startswith("_"):  # the window counter a key state is built on
+                elif name in counter_slots:  # the window counter a key state is built on
                     part = f"{kind}.counter"
                 sizes[part] = sizes.get(part, 0) + deep_size(value, seen)
             sizes[f"{kind} state"] = sizes.get(f"{kind} state", 0) + sys.getsizeof(state)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from array import array
 from sys import intern
-from typing import Any
+from typing import Any, cast
 
-from detector.features.seen import ColdValues, SetLimits
+from detector.features.seen import SetLimits
 
 __all__ = ["RememberedValues"]
 
@@ -27,25 +27,24 @@ MAX_FIELDS = 256
 _FIELD_BYTES = [bytes((field,)) for field in range(MAX_FIELDS)]
 
 
-class RememberedValues(ColdValues):
+class RememberedValues:
     """Values per field number, with their last and first sighting.
 
     ``observe(field, value, t, limits)`` returns the value's previous last
     sighting in that field, or ``None`` when it is new there (never seen, not
     seen for ``limits.forget_after``, or trimmed). When :meth:`full`, the
     owner calls :meth:`trim` for that field (see ``FirstSeenSet.trim``).
+    A cold actor keeps them :meth:`frozen` instead: one tuple.
     """
 
-    __slots__ = ("_fields", "_index")
+    __slots__ = ("_fields", "_index", "_times", "_values")
 
     def __init__(self) -> None:
-        # A tuple and bytes while the actor is cold (:meth:`compact`), lists and arrays again
-        # when it changes.
-        self._values: list[str] | tuple[str, ...] = []
+        self._values: list[str] = []
         # The field number of each value, a byte each: new values are rare next to
         # lookups, and bytes cost a third of an array of as many numbers.
         self._fields = b""
-        self._times: array[float] | bytes = array("d")  # per value: its last sighting, its first
+        self._times = array("d")  # per value: its last sighting, its first
         # For large tables only: value → its first position (in whichever field).
         self._index: dict[str, int] | None = None
 
@@ -86,8 +85,6 @@ class RememberedValues(ColdValues):
             self._append(field, intern(value), time, time)
             return None
         times = self._times
-        if not isinstance(times, array):
-            times = self._thaw()[1]
         at = 2 * position
         last = times[at]
         if time - last >= limits.forget_after:
@@ -101,8 +98,6 @@ class RememberedValues(ColdValues):
 
     def _append(self, field: int, value: str, last: float, first: float) -> None:
         values, times = self._values, self._times
-        if not isinstance(values, list) or not isinstance(times, array):
-            values, times = self._thaw()
         if self._index is not None:
             self._index.setdefault(value, len(values))
         elif len(values) >= _LINEAR_LOOKUP:
@@ -114,6 +109,29 @@ class RememberedValues(ColdValues):
         self._fields += _FIELD_BYTES[field]
         times.append(last)
         times.append(first)
+
+    def frozen(self) -> tuple[str | bytes, ...]:
+        """The values, then one ``bytes`` of their field numbers and sightings: a cold actor's form.
+
+        One tuple instead of this object, its list, array and bytes (about 100
+        bytes less per actor); :meth:`thawed` reads it back.
+        """
+        return (*self._values, self._fields + self._times.tobytes())
+
+    @classmethod
+    def thawed(cls, frozen: tuple[str | bytes, ...]) -> RememberedValues:
+        """The values :meth:`frozen` gave ``frozen`` for."""
+        remembered = cls()
+        count = len(frozen) - 1
+        packed = cast(bytes, frozen[count])
+        values = remembered._values = cast(list[str], list(frozen[:count]))
+        remembered._fields = packed[:count]
+        remembered._times.frombytes(memoryview(packed)[count:])
+        if count > _LINEAR_LOOKUP:  # as _append left it: indexed from the 17th value on
+            remembered._index = {}
+            for position, known in enumerate(values):
+                remembered._index.setdefault(known, position)
+        return remembered
 
     def _pairs(self) -> zip[tuple[int, str]]:
         return zip(self._fields, self._values, strict=True)
@@ -134,7 +152,7 @@ class RememberedValues(ColdValues):
 
         Returns the last sightings of the dropped values.
         """
-        times = self._sightings()
+        times = self._times
         positions = self._positions(field)
         horizon = now - limits.forget_after
         kept = [position for position in positions if times[2 * position] > horizon]
@@ -155,7 +173,7 @@ class RememberedValues(ColdValues):
 
     def recent(self, field: int, limit: int | None = None) -> list[str]:
         """The values of ``field``, most recently seen first (at most ``limit``)."""
-        times = self._sightings()
+        times = self._times
         positions = self._positions(field)
         order = sorted(positions, key=lambda position: times[2 * position], reverse=True)
         return [self._values[position] for position in order[:limit]]
@@ -166,7 +184,7 @@ class RememberedValues(ColdValues):
         ``names[f]`` and ``limits[f]``: field number ``f``'s name and limits.
         """
         state: dict[str, list[list[Any]]] = {}
-        times = self._sightings()
+        times = self._times
         for position, (field, value) in enumerate(self._pairs()):
             row = [value, times[2 * position]]
             if limits[field].remember_first:
@@ -187,7 +205,7 @@ class RememberedValues(ColdValues):
                 sighted = float(first[0]) if first else float(last)
                 position = remembered._position(field, text)
                 if position >= 0:  # a repeated row replaces the earlier one, in its place
-                    times = remembered._sightings()
+                    times = remembered._times
                     times[2 * position] = float(last)
                     times[2 * position + 1] = sighted
                 else:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from array import array
 from sys import intern
-from typing import Any
+from typing import Any, cast
 
-__all__ = ["ColdValues", "FirstSeenSet", "SetLimits"]
+__all__ = ["FirstSeenSet", "SetLimits"]
 
 _LINEAR_LOOKUP = 8  # up to this many values a list scan beats a dict's memory and speed
 
@@ -35,41 +35,7 @@ class SetLimits:
         self.stride = 2 if remember_first else 1  # sightings per value in a set's times
 
 
-class ColdValues:
-    """Values with their sightings that a cold key keeps in a tuple and ``bytes``.
-
-    Shared by :class:`FirstSeenSet` and the actors' remembered values: a subclass
-    holds ``_values`` (a list, or a tuple while cold) and ``_times`` (an
-    ``array("d")``, or its bytes while cold).
-    """
-
-    __slots__ = ("_times", "_values")
-    _values: list[str] | tuple[str, ...]
-    _times: array[float] | bytes
-
-    def compact(self) -> None:
-        """Keep the values in a tuple and bytes: the key went cold, likely idle.
-
-        They cost two objects less than a list and an array (with their room to
-        grow); the first change thaws them (:meth:`_thaw`).
-        """
-        self._values = tuple(self._values)
-        if isinstance(self._times, array):
-            self._times = self._times.tobytes()
-
-    def _thaw(self) -> tuple[list[str], array[float]]:
-        """The values and sightings in a list and an array again (to change them)."""
-        values, times = list(self._values), self._sightings()
-        self._values, self._times = values, times
-        return values, times
-
-    def _sightings(self) -> array[float]:
-        """The sightings as an array (a copy, to read, if the key is cold)."""
-        times = self._times
-        return times if isinstance(times, array) else array("d", times)
-
-
-class FirstSeenSet(ColdValues):
+class FirstSeenSet:
     """Values with their last (and first) sighting, at most about ``cap`` of them.
 
     ``observe(value, t)`` returns the value's previous last sighting, or
@@ -89,15 +55,13 @@ class FirstSeenSet(ColdValues):
     True
     """
 
-    __slots__ = ("_index", "_limits")
+    __slots__ = ("_index", "_limits", "_times", "_values")
 
     def __init__(self, limits: SetLimits) -> None:
         self._limits = limits
-        # A tuple and bytes while the key is cold (:meth:`compact`), a list and an array
-        # again when it changes.
-        self._values: list[str] | tuple[str, ...] = []
+        self._values: list[str] = []
         # Per value, in the order of _values: its last sighting, then its first if remembered.
-        self._times: array[float] | bytes = array("d")
+        self._times = array("d")
         self._index: dict[str, int] | None = None  # value → position, for large sets only
 
     def _position(self, value: str) -> int:
@@ -123,8 +87,6 @@ class FirstSeenSet(ColdValues):
             self._append(intern(value), time, time)
             return None
         times = self._times
-        if not isinstance(times, array):
-            times = self._thaw()[1]
         at = position * limits.stride
         last = times[at]
         if time - last >= limits.forget_after:
@@ -140,8 +102,6 @@ class FirstSeenSet(ColdValues):
 
     def _append(self, value: str, last: float, first: float) -> None:
         values, times = self._values, self._times
-        if not isinstance(values, list) or not isinstance(times, array):
-            values, times = self._thaw()
         if not values:
             # Most sets (an IP's actors) never hold a second value: sized exactly,
             # not with the room for more that append leaves.
@@ -164,7 +124,7 @@ class FirstSeenSet(ColdValues):
         return len(self._values) > self._limits.cap
 
     def _lasts(self) -> array[float]:
-        return self._sightings()[:: self._limits.stride]
+        return self._times[:: self._limits.stride]
 
     def trim(self, now: float) -> list[float]:
         """Drop forgotten values, then the least recently seen down to 3/4 of ``cap``.
@@ -181,12 +141,30 @@ class FirstSeenSet(ColdValues):
             kept = [position for position in kept if position in recent]
         chosen = set(kept)
         dropped = [last for position, last in enumerate(lasts) if position not in chosen]
-        values, times, stride = self._values, self._sightings(), limits.stride
+        values, times, stride = self._values, self._times, limits.stride
         self._values, self._times, self._index = [], array("d"), None
         for position in kept:
             at = position * stride
             self._append(values[position], times[at], times[at + stride - 1])
         return dropped
+
+    def frozen(self) -> tuple[SetLimits | str | bytes, ...]:
+        """The limits, the values, then their sightings as ``bytes``: a cold key's form.
+
+        One tuple instead of this object, its list and array (about 50 bytes
+        less per key); :meth:`thawed` reads it back.
+        """
+        return (self._limits, *self._values, self._times.tobytes())
+
+    @classmethod
+    def thawed(cls, frozen: tuple[SetLimits | str | bytes, ...]) -> FirstSeenSet:
+        """The set :meth:`frozen` gave ``frozen`` for."""
+        seen = cls(cast(SetLimits, frozen[0]))
+        values = seen._values = cast(list[str], list(frozen[1:-1]))
+        seen._times.frombytes(cast(bytes, frozen[-1]))
+        if len(values) > _LINEAR_LOOKUP:  # as _append left it: indexed from the 9th value on
+            seen._index = {value: position for position, value in enumerate(values)}
+        return seen
 
     def __contains__(self, value: object) -> bool:
         return isinstance(value, str) and self._position(value) >= 0
@@ -199,11 +177,11 @@ class FirstSeenSet(ColdValues):
         position = self._position(value)
         if position < 0 or not self._limits.remember_first:
             return None
-        return self._sightings()[position * 2 + 1]
+        return self._times[position * 2 + 1]
 
     def last_seen(self, value: str) -> float | None:
         position = self._position(value)
-        return None if position < 0 else self._sightings()[position * self._limits.stride]
+        return None if position < 0 else self._times[position * self._limits.stride]
 
     def recent(self, limit: int | None = None) -> list[str]:
         """The values, most recently seen first (at most ``limit``)."""
@@ -213,7 +191,7 @@ class FirstSeenSet(ColdValues):
 
     def to_state(self) -> list[list[Any]]:
         """Plain JSON: ``[value, last]`` or ``[value, last, first]`` rows, in the set's order."""
-        times = self._sightings()
+        times = self._times
         if not self._limits.remember_first:
             return [[value, last] for value, last in zip(self._values, times, strict=True)]
         return [
@@ -228,7 +206,7 @@ class FirstSeenSet(ColdValues):
             name = intern(str(value))
             position = seen._position(name)
             if position >= 0:  # a repeated row replaces the earlier one, in its place
-                at, times = position * limits.stride, seen._sightings()
+                at, times = position * limits.stride, seen._times
                 times[at] = float(last)
                 if limits.remember_first:
                     times[at + 1] = float(first[0]) if first else float(last)

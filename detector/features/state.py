@@ -14,7 +14,7 @@ A snapshot is one JSON object: ``format``, ``version``, ``feature_schema``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from detector.errors import ConfigError
 from detector.features.profile import HourOfWeekProfile
@@ -67,31 +67,74 @@ class TrackedField(NamedTuple):
 
 class ActorState(WindowCounter):
     """One actor: its window counts (it is its own counter: one object less per key),
-    first and newest event time, remembered values and profile."""
+    first and newest event time, remembered values and profile.
 
-    __slots__ = ("first", "last", "profile", "remembered")
+    Cold (:meth:`cool`), the actor keeps its remembered values
+    (:meth:`RememberedValues.frozen`) and a sparse profile
+    (:meth:`HourOfWeekProfile.packed`) in their compact forms too; reading either
+    makes it hot again (:meth:`_hot_totals` thaws all three), as counting it does.
+    """
+
+    __slots__ = ("_profile", "_remembered", "first", "last")
 
     def __init__(self, time: float, spec: WindowSpec) -> None:
         super().__init__(spec)
         self.first = time
         self.last = time
-        self.remembered = RememberedValues()
-        self.profile = HourOfWeekProfile()
+        self._remembered: RememberedValues | tuple[str | bytes, ...] = RememberedValues()
+        self._profile: HourOfWeekProfile | bytes = HourOfWeekProfile()
+
+    @property
+    def remembered(self) -> RememberedValues:
+        """The actor's remembered values, to read or change (a cold actor becomes hot)."""
+        remembered = self._remembered
+        if not isinstance(remembered, RememberedValues):  # cold
+            self._hot_totals()
+            return cast(RememberedValues, self._remembered)
+        return remembered
+
+    @property
+    def profile(self) -> HourOfWeekProfile:
+        """The actor's hour-of-week profile, to read or count in (a cold actor becomes hot)."""
+        profile = self._profile
+        if isinstance(profile, bytes):  # cold
+            self._hot_totals()
+            return cast(HourOfWeekProfile, self._profile)
+        return profile
+
+    def _hot_totals(self) -> list[int]:
+        totals = super()._hot_totals()
+        remembered, profile = self._remembered, self._profile
+        if not isinstance(remembered, RememberedValues):
+            self._remembered = RememberedValues.thawed(remembered)
+        if isinstance(profile, bytes):
+            self._profile = HourOfWeekProfile.from_packed(profile)
+        return totals
 
     def cool(self) -> None:
         super().cool()
-        self.remembered.compact()
+        remembered, profile = self._remembered, self._profile
+        if isinstance(remembered, RememberedValues):
+            self._remembered = remembered.frozen()
+        if isinstance(profile, HourOfWeekProfile):
+            self._profile = profile.packed()
 
     def to_snapshot(self, fields: tuple[TrackedField, ...]) -> dict[str, Any]:
         """Plain JSON; ``fields``: the store's remembered fields, by field number."""
         names = tuple(field.name for field in fields)
         limits = tuple(field.limits for field in fields)
+        # Read as they are: a cold actor stays cold (a checkpoint reads every actor).
+        remembered, profile = self._remembered, self._profile
+        if not isinstance(remembered, RememberedValues):
+            remembered = RememberedValues.thawed(remembered)
+        if isinstance(profile, bytes):
+            profile = HourOfWeekProfile.from_packed(profile)
         return {
             "first": self.first,
             "last": self.last,
             "counter": self.to_state(),
-            "sets": self.remembered.to_state(names, limits),
-            "profile": self.profile.to_state(),
+            "sets": remembered.to_state(names, limits),
+            "profile": profile.to_state(),
         }
 
     @classmethod
@@ -105,32 +148,54 @@ class ActorState(WindowCounter):
         actor = cls(float(state["first"]), spec)
         actor.load_counts(state["counter"])
         actor.last = float(state["last"])
-        actor.remembered = RememberedValues.from_state(numbers, state["sets"])
-        actor.profile = HourOfWeekProfile.from_state(state["profile"])
+        actor._remembered = RememberedValues.from_state(numbers, state["sets"])
+        actor._profile = HourOfWeekProfile.from_state(state["profile"])
         actor.cool()  # until counted again, as compact as an idle key
         return actor
 
 
 class KeyState(WindowCounter):
     """One source IP or target: its window counts (its own counter), newest event time
-    and the actors seen with it."""
+    and the actors seen with it (:meth:`FirstSeenSet.frozen` while cold, as
+    :class:`ActorState` keeps its values)."""
 
-    __slots__ = ("actors", "last")
+    __slots__ = ("_actors", "last")
 
     def __init__(self, time: float, spec: WindowSpec, actors: FirstSeenSet) -> None:
         super().__init__(spec)
         self.last = time
-        self.actors = actors
+        self._actors: FirstSeenSet | tuple[SetLimits | str | bytes, ...] = actors
+
+    @property
+    def actors(self) -> FirstSeenSet:
+        """The actors seen with the key, to read or change (a cold key becomes hot)."""
+        actors = self._actors
+        if not isinstance(actors, FirstSeenSet):  # cold
+            self._hot_totals()
+            return cast(FirstSeenSet, self._actors)
+        return actors
+
+    def _hot_totals(self) -> list[int]:
+        totals = super()._hot_totals()
+        actors = self._actors
+        if not isinstance(actors, FirstSeenSet):
+            self._actors = FirstSeenSet.thawed(actors)
+        return totals
 
     def cool(self) -> None:
         super().cool()
-        self.actors.compact()
+        actors = self._actors
+        if isinstance(actors, FirstSeenSet):
+            self._actors = actors.frozen()
 
     def to_snapshot(self) -> dict[str, Any]:
+        actors = self._actors  # read as it is: a cold key stays cold
+        if not isinstance(actors, FirstSeenSet):
+            actors = FirstSeenSet.thawed(actors)
         return {
             "last": self.last,
             "counter": self.to_state(),
-            "actors": self.actors.to_state(),
+            "actors": actors.to_state(),
         }
 
     @classmethod
@@ -188,7 +253,8 @@ def count_key(
     state: KeyState, actor: str, time: float, ids: list[int], increment: int, actor_unit: int
 ) -> list[int]:
     """Count an event of ``actor`` on an IP or target key; the key's packed totals."""
-    previous = state.actors.observe(actor, time)
+    actors = state.actors
+    previous = actors.observe(actor, time)
     if previous is None:
         increments = [increment + actor_unit] * len(ids)
     else:
@@ -196,8 +262,8 @@ def count_key(
         if previous < time:
             state.move(previous, ids, actor_unit, increments)
     counts = state.add(ids, increments)
-    if state.actors.full:
-        trim_set(state.actors, time, state, actor_unit)
+    if actors.full:
+        trim_set(actors, time, state, actor_unit)
     return counts
 
 

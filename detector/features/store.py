@@ -178,15 +178,16 @@ class FeatureStore:
             values = [*parts.no_counts, *ip_counts, *target_counts, *parts.no_actor]
             return Observation(event, False, False, {}, FeatureVector(self._layout, values))
         actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
+        profile = actor.profile
         values = [
             *actor_counts,
             *ip_counts,
             *target_counts,
-            *parts.actor_scalars(actor.profile, time - actor.first, time, learning, actor_counts),
+            *parts.actor_scalars(profile, time - actor.first, time, learning, actor_counts),
             *(parts.new_value_flags(new_values) if new_values else parts.no_new_values),
             *event_flags(event, failure, production),
         ]
-        actor.profile.add(time)
+        profile.add(time)
         # The models see every first sighting (the flags above); rules see them only
         # after the learning period, when a new value has become worth an alert.
         reported = {} if learning else new_values
@@ -312,9 +313,10 @@ class FeatureStore:
         if state is None:
             return {}
         history = state.last - state.first
+        profile = state.profile
         baseline: dict[str, float] = {
-            "events_per_hour": state.profile.total / max(1.0, history / 3600.0),
-            "active_hours_of_week": state.profile.active_hours,
+            "events_per_hour": profile.total / max(1.0, history / 3600.0),
+            "active_hours_of_week": profile.active_hours,
             "age_days": history / _SECONDS_PER_DAY,
             "learning": 1 if history < self._learning_period else 0,
         }

@@ -23,30 +23,23 @@ and lists rather than dicts of int and float objects (docs/features.md,
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
-from itertools import accumulate, pairwise
+from itertools import pairwise
 from typing import Any
 
+from detector.features.buckets import NO_BUCKET, NO_SMALL_BUCKET, BucketRuns
 from detector.features.lanes import (
     LANE_BITS,
     LANE_MASK,
-    PACKED,
     ROWS,
     SPLITS,
-    WIDER,
-    bucket_row,
-    channel_counts,
     frozen,
     lane,
-    packed_sum,
-    restrided,
-    split,
     thawed,
     unpack,
     window_sums,
-    with_count,
 )
 from detector.features.seen import FirstSeenSet, SetLimits
 
@@ -63,12 +56,6 @@ __all__ = [
 ]
 
 BUCKETS_PER_WINDOW = 60
-_NO_BUCKET = -(1 << 62)
-# Bucket ids are 4-byte ints (a second-wide bucket fits until 2038, the default
-# 5 s ones for centuries) until one does not fit; then 8 bytes, and the smaller
-# "no bucket yet" mark becomes _NO_BUCKET.
-_NO_SMALL_BUCKET = -(1 << 31)
-_NO_BUCKET_OF = {"i": _NO_SMALL_BUCKET, "q": _NO_BUCKET}
 HOT_TOTALS = 1 << 14
 """How many counters of a store are *hot*: keep their packed window totals at hand.
 
@@ -113,7 +100,7 @@ class WindowSpec:
         return [int(time // width) for width in self.widths]
 
 
-class WindowCounter:
+class WindowCounter(BucketRuns):
     """Counts of a few channels over every window of a :class:`WindowSpec`.
 
     Counts go in and out *packed*: channel ``c`` occupies bits ``40c .. 40c+39``
@@ -127,16 +114,14 @@ class WindowCounter:
     time lands in its own bucket while that bucket is still in the window,
     otherwise it is ignored for that window.
 
-    A counter exists per actor, IP and target, so its buckets are kept small:
-    the bucket ids of every window in one ``array("q")``, window after window,
-    each window's run sorted by bucket (after a header: the newest bucket of
-    each window, then how many buckets each window holds), and their counts
-    unpacked in one array of ``stride`` lanes per bucket, one byte each until a
-    count outgrows it (then 2, 4, 8). A packed int per bucket cost 30 to 110
-    bytes; a bucket of an actor's 17 channels is 17 bytes here. Only the
-    totals stay packed, and only while the counter is *hot* (:data:`HOT_TOTALS`):
-    a cold counter keeps its ids and lanes frozen in one bytes object and no
-    totals, and is thawed and summed when next counted.
+    A counter exists per actor, IP and target, so its buckets are kept small
+    (:class:`~detector.features.buckets.BucketRuns`: ids in one array, counts
+    unpacked in lanes of a byte each until a count outgrows it): a packed int
+    per bucket cost 30 to 110 bytes, a bucket of an actor's 17 channels is 17
+    bytes there. Only the totals stay packed, and only while the counter is
+    *hot* (:data:`HOT_TOTALS`): a cold counter keeps its ids and lanes frozen
+    in one bytes object and no totals, and is thawed and summed when next
+    counted.
 
     >>> spec = WindowSpec([300.0])
     >>> counter = WindowCounter(spec)
@@ -147,20 +132,7 @@ class WindowCounter:
     [0, 0]
     """
 
-    __slots__ = ("_ids", "_lanes", "_spec", "_stride", "_totals")
-
-    def __init__(self, spec: WindowSpec) -> None:
-        self._spec = spec
-        windows = len(spec.widths)
-        # _ids[w]: the newest bucket of window w; _ids[W + w]: how many buckets
-        # window w holds; from 2W on, the buckets: window w's run starts after
-        # the runs of windows 0 .. w-1. Every method walks the windows in order,
-        # adding up where each run starts.
-        self._ids = array("i", [_NO_SMALL_BUCKET] * windows + [0] * windows)
-        self._lanes = array("B")  # bucket k's channel c at k * stride + c (k from 0)
-        self._stride = 0  # channels per bucket: grows to the highest channel counted
-        # Hot: the packed totals per window; cold: the frozen ids and lanes; None: new.
-        self._totals: list[int] | bytes | None = None
+    __slots__ = ()
 
     def add(self, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
         """Add the packed ``increments[w]`` to bucket ``ids[w]``; the packed totals per window.
@@ -174,11 +146,11 @@ class WindowCounter:
         keys = self._ids
         windows = len(totals)
         start = base = 2 * windows
-        unset = _NO_SMALL_BUCKET
+        unset = NO_SMALL_BUCKET
         for window, bucket in enumerate(ids):
             newest = keys[window]
             if newest == unset and bucket <= newest:  # a time before 1902
-                keys, newest = self._wide_ids(), _NO_BUCKET
+                keys, newest = self._wide_ids(), NO_BUCKET
             increment = increments[window]
             length = keys[windows + window]
             if bucket > newest:
@@ -239,100 +211,6 @@ class WindowCounter:
                 totals[window] += increment
             start += length
         return totals
-
-    def _open(self, position: int, bucket: int, increment: int) -> None:
-        """A new bucket at ``position`` of ``_ids`` holding ``increment``."""
-        lanes = self._lanes
-        row = ROWS.get((increment, lanes.typecode, self._stride))
-        if row is None:
-            row = self._row(increment)
-            lanes = self._lanes
-        try:
-            self._ids.insert(position, bucket)
-        except OverflowError:
-            self._wide_ids().insert(position, bucket)
-        at = (position - 2 * len(self._spec.widths)) * self._stride
-        lanes[at:at] = row
-
-    def _row(self, increment: int) -> array[int]:
-        """The lanes of a bucket holding ``increment``, lanes widened until it fits."""
-        top = split(increment)[-1][0]
-        if top >= self._stride:
-            self._widen(top + 1)
-        while True:
-            try:
-                return bucket_row(increment, self._lanes.typecode, self._stride)
-            except OverflowError:
-                self._lanes = array(WIDER[self._lanes.typecode], self._lanes)
-
-    def _change(self, position: int, packed: int, sign: int) -> None:
-        """Add (``sign`` 1) or take (-1) ``packed`` to the bucket at ``position`` of ``_ids``."""
-        channels = split(packed)
-        if channels[-1][0] >= self._stride:
-            self._widen(channels[-1][0] + 1)
-        lanes = self._lanes
-        at = (position - 2 * len(self._spec.widths)) * self._stride
-        for channel, count in channels:
-            try:
-                lanes[at + channel] += sign * count
-            except OverflowError:
-                self._set_wider(at + channel, lanes[at + channel] + sign * count)
-                lanes = self._lanes
-
-    def _wide_ids(self) -> array[int]:
-        """Switch to 8-byte bucket ids (a bucket id outgrew 4 bytes); the new ids."""
-        windows = len(self._spec.widths)
-        ids = array("q", self._ids)
-        for window in range(windows):
-            if ids[window] == _NO_SMALL_BUCKET:
-                ids[window] = _NO_BUCKET
-        self._ids = ids
-        return ids
-
-    def _set_wider(self, index: int, count: int) -> None:
-        """Store ``count`` at lane ``index``, widening every lane until it fits."""
-        self._lanes = with_count(self._lanes, index, count)
-
-    def _widen(self, stride: int) -> None:
-        """Give every bucket ``stride`` lanes (a channel beyond the current ones is counted)."""
-        self._lanes = restrided(self._lanes, self._stride, stride)
-        self._stride = stride
-
-    def _packed(self, first: int, stop: int) -> int:
-        """The packed sum of buckets ``first .. stop - 1`` (counted from 0)."""
-        return packed_sum(self._lanes, self._stride, first, stop)
-
-    def _expire(
-        self, window: int, start: int, length: int, bucket: int, previous: int, totals: list[int]
-    ) -> int:
-        """Drop the buckets of ``window`` now older than its span; how many it keeps.
-
-        ``totals``: the counter's own (hot) totals, which lose the dropped buckets.
-        """
-        end = start + length
-        cutoff = bucket - self._spec.buckets
-        base = 2 * len(totals)
-        if previous <= cutoff:  # idle for a whole window: all expired
-            stop = end
-            totals[window] = 0
-        else:
-            if length == 1 or self._ids[start + 1] > cutoff:  # most often: just the oldest
-                stop = start + 1
-                lanes, stride = self._lanes, self._stride
-                at = (start - base) * stride  # packed_sum inline: a bucket remembered by its bytes
-                packed = PACKED.get((lanes.typecode, lanes[at : at + stride].tobytes()))
-                if packed is None:
-                    packed = self._packed(start - base, stop - base)
-            else:
-                stop = bisect_right(self._ids, cutoff, start, end)
-                packed = self._packed(start - base, stop - base)
-            totals[window] -= packed
-        del self._ids[start:stop]
-        stride = self._stride
-        del self._lanes[(start - base) * stride : (stop - base) * stride]
-        length -= stop - start
-        self._ids[len(totals) + window] = length
-        return length
 
     def move(self, previous: float, ids: Sequence[int], unit: int, increments: list[int]) -> None:
         """A distinct value counted (``unit``) at time ``previous`` is seen again in ``ids``.
@@ -405,8 +283,8 @@ class WindowCounter:
         for window, bucket in enumerate(self._spec.bucket_ids(now)):
             length = keys[windows + window]
             newest = keys[window]
-            if newest == _NO_SMALL_BUCKET and bucket <= newest:  # a time before 1902
-                keys, newest = self._wide_ids(), _NO_BUCKET
+            if newest == NO_SMALL_BUCKET and bucket <= newest:  # a time before 1902
+                keys, newest = self._wide_ids(), NO_BUCKET
             if bucket > newest:
                 try:
                     keys[window] = bucket
@@ -443,61 +321,9 @@ class WindowCounter:
             self._totals = frozen(self._ids, self._lanes)
             self._ids, self._lanes = _COLD_IDS, _COLD_LANES
 
-    def _arrays(self) -> tuple[array[int], array[int]]:
-        """The bucket ids and lanes, thawed (for reading only) if the counter is cold."""
-        if isinstance(self._totals, bytes):
-            return thawed(self._totals, len(self._spec.widths))
-        return self._ids, self._lanes
-
-    def _windows(self) -> list[list[tuple[int, int]]]:
-        """Per window, its ``(bucket, packed count)`` pairs in bucket order."""
-        windows, stride = len(self._spec.widths), self._stride
-        ids, lanes = self._arrays()
-        buckets = ids[2 * windows :]
-        pairs = [(bucket, packed_sum(lanes, stride, k, k + 1)) for k, bucket in enumerate(buckets)]
-        ends = accumulate(ids[windows : 2 * windows], initial=0)
-        return [pairs[start:end] for start, end in pairwise(ends)]
-
-    def to_state(self) -> dict[str, Any]:
-        """Plain JSON: per window the newest bucket and ``[bucket, count per channel...]`` rows."""
-        newest = self._arrays()[0][: len(self._spec.widths)]
-        none = _NO_BUCKET_OF[newest.typecode]
-        return {
-            "newest": [None if bucket == none else bucket for bucket in newest],
-            "buckets": [
-                [[bucket, *channel_counts(count)] for bucket, count in pairs]
-                for pairs in self._windows()
-            ],
-        }
-
     @classmethod
     def from_state(cls, spec: WindowSpec, state: dict[str, Any]) -> WindowCounter:
         """Rebuild a counter from :meth:`to_state`; raises ``ValueError`` if it does not fit."""
         counter = cls(spec)
         counter.load_counts(state)
         return counter
-
-    def load_counts(self, state: dict[str, Any]) -> None:
-        """Fill this empty counter from :meth:`to_state` (a key state is its own counter)."""
-        counter, spec = self, self._spec
-        newest, rows_per_window = state["newest"], state["buckets"]
-        windows = len(spec.widths)
-        if len(newest) != windows or len(rows_per_window) != windows:
-            raise ValueError("counter state has a different number of windows")
-        for window, rows in enumerate(rows_per_window):
-            if newest[window] is not None:
-                try:
-                    counter._ids[window] = int(newest[window])
-                except OverflowError:
-                    counter._wide_ids()[window] = int(newest[window])
-            buckets: dict[int, int] = {}
-            for bucket, *counts in rows:
-                if not all(0 <= int(count) <= LANE_MASK for count in counts):
-                    raise ValueError(f"bucket {bucket} has a count out of range")
-                buckets[int(bucket)] = sum(
-                    lane(channel) * int(count) for channel, count in enumerate(counts)
-                )
-            for bucket in sorted(buckets):
-                position = len(counter._ids)
-                counter._open(position, bucket, buckets[bucket])
-            counter._ids[windows + window] = len(buckets)
