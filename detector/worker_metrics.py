@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 __all__ = [
     "POD_FAMILIES",
     "WORKER_LABEL",
+    "Collected",
     "WorkerMetrics",
     "WorkerScrapes",
     "combine",
@@ -104,6 +105,16 @@ def combine(workers: Iterable[list[Metric]]) -> list[Metric]:
             )
             into.samples.extend(family.samples)
     return list(merged.values())
+
+
+class Collected:
+    """Families collected already, as a registry to hand to ``generate_latest``."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
 
 
 class WorkerScrapes(Collector):

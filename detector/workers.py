@@ -53,12 +53,13 @@ from detector.errors import CiwatchError, ConfigError, UnreachableError
 from detector.events.printable import printable
 from detector.logs import LogFormat
 from detector.metrics import MetricsServer
-from detector.worker_metrics import WorkerMetrics, WorkerScrapes
+from detector.worker_metrics import Collected, WorkerMetrics, WorkerScrapes
 
 __all__ = [
     "LOOPBACK",
     "MAX_EARLY_EXITS",
     "MAX_WORKERS",
+    "PROBE_EVERY_S",
     "Supervisor",
     "WorkerEntry",
     "worker_configs",
@@ -79,7 +80,7 @@ _GRACE_S = 25.0  # a stop: Kubernetes kills at 30 s
 _STABLE_AFTER_S = 60.0  # a worker that ran this long and died is not failing at start-up
 _BACKOFF_FIRST_S, _BACKOFF_MAX_S = 1.0, 16.0
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # restored after a run
-_PROBE_EVERY_S = 2.0  # the workers' /healthz, read by the parent
+PROBE_EVERY_S = 2.0  # the workers' /healthz, read by the parent
 _STALE_AFTER_S = 60.0  # the parent's /healthz fails once some worker has not answered this long
 
 
@@ -189,18 +190,23 @@ class Supervisor:
         self._log = logs.line_log("ciwatch.workers")
         self.signals = Signals()
         self._running = 0  # workers started and not seen dead, for ciwatch_workers
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)  # the parent's own memory and CPU
-        self.metrics = WorkerMetrics(self.registry, running=lambda: float(self._running))
+        self._own = CollectorRegistry()  # the parent's own memory and CPU, the pod's counts
+        ProcessCollector(registry=self._own)
+        self.metrics = WorkerMetrics(self._own, running=lambda: float(self._running))
         self.scrapes = WorkerScrapes([own.service.http_port for own in configs], host=LOOPBACK)
+        self.registry = CollectorRegistry()
+        self.registry.register(self._own)
         self.registry.register(self.scrapes)
 
     def exposition(self, names: Collection[str] = ()) -> bytes:
         """``/metrics``: the parent's and workers' metrics, labelled (``names``: only those)."""
         if not names:
             return generate_latest(self.registry)
+        # Not self.registry's restricted registry: it leaves out the scrapes, whose
+        # names are the workers' and unknown to it.
+        own = list(self._own.restricted_registry(names).collect())
         with self.scrapes.only(names):
-            return generate_latest(self.registry.restricted_registry(names))
+            return generate_latest(Collected([*own, *self.scrapes.collect()]))
 
     def ready(self) -> bool:
         """``/readyz``: every worker is running and answers its own ``/readyz`` with 200."""
@@ -255,8 +261,8 @@ class Supervisor:
             if now >= next_probe:
                 if self.scrapes.answers("/healthz"):
                     server.beat()
-                next_probe = now + _PROBE_EVERY_S
-            self._wait(waker, min(_PROBE_EVERY_S, self._until_restart()))
+                next_probe = now + PROBE_EVERY_S
+            self._wait(waker, min(PROBE_EVERY_S, self._until_restart()))
         return None
 
     def _watch(self, worker: _Worker) -> int | None:
@@ -302,8 +308,11 @@ class Supervisor:
         self._log(f"worker {worker.index} started: pid {process.pid}, metrics on port {port}")
 
     def _until_restart(self) -> float:
+        """Seconds until the next worker's restart is due; a probe period if none waits."""
         waiting = [w.restart_at for w in self._workers if w.process is None]
-        return max(0.0, min(waiting, default=_PROBE_EVERY_S) - time.monotonic())
+        if not waiting:  # every worker running: nothing to restart (not "due at once")
+            return PROBE_EVERY_S
+        return max(0.0, min(waiting) - time.monotonic())
 
     def _wait(self, waker: socket.socket, timeout: float) -> None:
         """Until a worker exits, a signal arrives or ``timeout`` seconds pass."""

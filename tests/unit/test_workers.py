@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
+import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -17,7 +21,7 @@ from detector.metrics import Metrics, MetricsServer
 from detector.service_settings import ServiceSettings, WebhookSettings
 from detector.sources.broker import free_port
 from detector.worker_metrics import WorkerMetrics, WorkerScrapes, merge_workers
-from detector.workers import worker_configs
+from detector.workers import PROBE_EVERY_S, Supervisor, worker_configs
 
 
 def config_with(**service: object) -> PipelineConfig:
@@ -158,3 +162,37 @@ def test_the_parent_asks_its_workers_only_for_the_named_series() -> None:
         server.stop()
     assert named == {"ciwatch_records_consumed"}
     assert {"ciwatch_records_consumed", "ciwatch_rules_loaded"} <= whole
+
+
+def test_the_supervisor_sleeps_between_probes_while_every_worker_runs() -> None:
+    # It once waited 0 s whenever no worker was due for a restart: a core spent polling.
+    config = config_with(http_port=free_port())
+    supervisor = Supervisor(config, 2, lambda config: 0, log_settings=(logging.INFO, "json"))
+    running = cast(BaseProcess, object())
+    for worker in supervisor._workers:
+        worker.process = running
+    assert supervisor._until_restart() == PROBE_EVERY_S
+    waiting = supervisor._workers[0]
+    waiting.process, waiting.restart_at = None, time.monotonic() + 1.0
+    assert 0.0 < supervisor._until_restart() <= 1.0
+    waiting.restart_at = time.monotonic() - 1.0  # overdue: at once
+    assert supervisor._until_restart() == 0.0
+
+
+def test_the_parents_metrics_naming_series_give_its_workers_and_its_own() -> None:
+    # Restricted to names, the parent's registry once left out the workers' series entirely.
+    base = free_port()
+    live = Metrics()
+    live.records.labels("audit").inc(7)
+    worker = MetricsServer(live, host="127.0.0.1", port=base + 1, ready=lambda: True).start()
+    try:
+        config = config_with(http_port=base)
+        supervisor = Supervisor(config, 1, lambda config: 0, log_settings=(logging.INFO, "json"))
+        named = supervisor.exposition(["ciwatch_records_consumed_total", "ciwatch_workers"])
+    finally:
+        worker.stop()
+    samples = [line for line in named.decode().splitlines() if not line.startswith("#")]
+    assert samples == [
+        "ciwatch_workers 0.0",
+        'ciwatch_records_consumed_total{topic="audit",worker="0"} 7.0',
+    ]
