@@ -70,7 +70,7 @@ from detector.config import load_config
 from detector.demo import AlertReceiver
 from detector.generator import MERGED, generate, write
 from detector.normalizing import build_normalizer
-from detector.sources.broker import EmbeddedBroker, free_port
+from detector.sources.broker import EmbeddedBroker, free_ports
 from detector.sources.kafka import KafkaSettings
 from detector.sources.record import Position, RawRecord
 
@@ -146,7 +146,7 @@ class DaemonProcess:
         self, work: Path, settings: KafkaSettings, webhook: str, *, workers: int = 1
     ) -> None:
         work.mkdir(parents=True)
-        self.port = free_port()
+        self.port = free_ports(workers + 1)  # the workers take the ports after it
         config = work / "ciwatch.yaml"
         kafka = orjson.dumps(settings.model_dump(mode="json", exclude_defaults=True)).decode()
         config.write_text(

@@ -35,7 +35,7 @@ from kafka.admin import NewTopic
 
 from detector.errors import SourceError
 
-__all__ = ["EmbeddedBroker", "free_port", "terminate", "wait_for_port"]
+__all__ = ["EmbeddedBroker", "free_port", "free_ports", "terminate", "wait_for_port"]
 
 
 class EmbeddedBroker:
@@ -166,3 +166,22 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def free_ports(count: int) -> int:
+    """A loopback port free right now with the ``count - 1`` after it free too (a
+    ``--workers`` pod's parent and its workers take consecutive ports)."""
+    for _ in range(50):
+        base = free_port()
+        if base + count <= 65_535 and all(_bindable(base + i) for i in range(1, count)):
+            return base
+    raise OSError(f"no run of {count} free loopback ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

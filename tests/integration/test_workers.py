@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from detector.config import load_config
-from detector.sources.broker import EmbeddedBroker, free_port
+from detector.sources.broker import EmbeddedBroker, free_ports
 from detector.workers import MAX_EARLY_EXITS, Supervisor
 from tests.integration import workers_entry
 from tests.integration.running import ready, scrape, wait_for, write_config
@@ -38,24 +37,6 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 4
 WORKERS = 2
 GRACE_S = 30.0
-
-
-def free_ports(count: int) -> int:
-    """A port with the ``count - 1`` after it free too: the parent's and its workers'."""
-    for _ in range(50):
-        base = free_port()
-        if base + count <= 65_535 and all(_bindable(base + i) for i in range(1, count)):
-            return base
-    raise AssertionError("no run of free loopback ports")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 class Pod:
