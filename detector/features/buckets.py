@@ -195,7 +195,7 @@ class BucketRuns:
 
     def load_counts(self, state: dict[str, Any]) -> None:
         """Fill this empty counter from :meth:`to_state` (a key state is its own counter)."""
-        counter, spec = self, self._spec
+        spec = self._spec
         newest, rows_per_window = state["newest"], state["buckets"]
         windows = len(spec.widths)
         if len(newest) != windows or len(rows_per_window) != windows:
@@ -203,9 +203,9 @@ class BucketRuns:
         for window, rows in enumerate(rows_per_window):
             if newest[window] is not None:
                 try:
-                    counter._ids[window] = int(newest[window])
+                    self._ids[window] = int(newest[window])
                 except OverflowError:
-                    counter._wide_ids()[window] = int(newest[window])
+                    self._wide_ids()[window] = int(newest[window])
             buckets: dict[int, int] = {}
             for bucket, *counts in rows:
                 if not all(0 <= int(count) <= LANE_MASK for count in counts):
@@ -214,6 +214,6 @@ class BucketRuns:
                     lane(channel) * int(count) for channel, count in enumerate(counts)
                 )
             for bucket in sorted(buckets):
-                position = len(counter._ids)
-                counter._open(position, bucket, buckets[bucket])
-            counter._ids[windows + window] = len(buckets)
+                position = len(self._ids)
+                self._open(position, bucket, buckets[bucket])
+            self._ids[windows + window] = len(buckets)
