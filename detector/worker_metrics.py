@@ -127,6 +127,10 @@ class WorkerScrapes(Collector):
 
     def __init__(self, ports: Sequence[int], *, host: str = "127.0.0.1") -> None:
         self._urls = [f"http://{host}:{port}" for port in ports]
+        # One client for every scrape and probe: ``httpx.get`` built a client, and so
+        # a TLS context (reading the CA bundle, ~30 ms), per call; at a 50 ms scrape
+        # interval that was 40 % of a core. Plain HTTP on loopback needs no TLS.
+        self._client = httpx.Client(timeout=_SCRAPE_TIMEOUT_S, verify=False, trust_env=False)
         self._failing: set[int] = set()  # workers whose last scrape failed: logged once
         # The series a scrape asked for (``name[]``), per serving thread: the parent
         # serves each scrape on a thread of its own, and collect() takes no arguments.
@@ -154,10 +158,9 @@ class WorkerScrapes(Collector):
     def _fetch(self, index: int) -> list[Metric]:
         """The worker's families, labelled; none when it does not answer or its text is bad."""
         try:
-            response = httpx.get(
+            response = self._client.get(
                 self._urls[index] + "/metrics",
                 params={"name[]": getattr(self._asked, "names", [])},
-                timeout=_SCRAPE_TIMEOUT_S,
             )
             response.raise_for_status()
             families = label_worker(response.text, index)
@@ -174,9 +177,12 @@ class WorkerScrapes(Collector):
         self._failing.discard(index)
         return families
 
-    @staticmethod
-    def _status(url: str) -> int:
+    def close(self) -> None:
+        """Close the connections to the workers (the supervisor stopped)."""
+        self._client.close()
+
+    def _status(self, url: str) -> int:
         try:
-            return httpx.get(url, timeout=_SCRAPE_TIMEOUT_S).status_code
+            return self._client.get(url).status_code
         except httpx.HTTPError:
             return 0

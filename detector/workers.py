@@ -236,6 +236,7 @@ class Supervisor:
         finally:
             clean = self._stop_workers()
             server.stop()
+            self.scrapes.close()
             signal.set_wakeup_fd(previous_wakeup)
             for number, handler in handlers.items():
                 signal.signal(number, handler)
