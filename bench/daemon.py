@@ -5,7 +5,8 @@
 
 Starts the embedded broker, generates a world (300 people x 22 days ≈ 100k
 records of GitHub, Okta, Kubernetes and CloudTrail audit logs) and loads it
-into a topic of ``--partitions`` partitions (record ``i`` on ``i % P``), then
+into a topic of ``--partitions`` partitions, keyed by actor as a shipper keys
+an audit topic (an actor's records share a partition; docs/daemon.md), then
 prints:
 
 1. **The floor**: a bare kafka-python consumer (the daemon's own consumer
@@ -100,6 +101,22 @@ def event_index(values: list[bytes]) -> dict[str, int]:
     return index
 
 
+def actor_keys(values: list[bytes]) -> list[bytes | None]:
+    """Each record's message key: its actor, as a shipper keys an audit topic (docs/daemon.md).
+
+    Keyed so, an actor's records share a partition and each worker keeps whole
+    actors; spread record by record instead, every worker would see every actor
+    with half its events (other state, more work per event, other alerts).
+    """
+    normalizer = build_normalizer(load_config(None))
+    keys: list[bytes | None] = []
+    for number, value in enumerate(values):
+        record = RawRecord(value, Position("world", number))
+        events = normalizer.normalize_batch([record]).events
+        keys.append(events[0].actor.encode() if events else None)
+    return keys
+
+
 def kafka_settings(broker: EmbeddedBroker, topic: str, group: str) -> KafkaSettings:
     # This broker makes a group join take half the session timeout: keep it short.
     return KafkaSettings(
@@ -108,10 +125,12 @@ def kafka_settings(broker: EmbeddedBroker, topic: str, group: str) -> KafkaSetti
     )  # fmt: skip
 
 
-def preload(broker: EmbeddedBroker, topic: str, values: list[bytes], partitions: int) -> None:
+def preload(
+    broker: EmbeddedBroker, topic: str, values: list[bytes], keys: list[bytes | None]
+) -> None:
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20, batch_size=1 << 18)
-    for number, value in enumerate(values):
-        producer.send(topic, value, partition=number % partitions)
+    for value, key in zip(values, keys, strict=True):
+        producer.send(topic, value, key=key)
     producer.flush()
     producer.close()
 
@@ -270,7 +289,12 @@ def bench_end_to_end(daemon: DaemonProcess, count: int, floor: float) -> tuple[f
 
 
 def produce_live(
-    broker: EmbeddedBroker, topic: str, values: list[bytes], rate: float, sent: list[float]
+    broker: EmbeddedBroker,
+    topic: str,
+    values: list[bytes],
+    keys: list[bytes | None],
+    rate: float,
+    sent: list[float],
 ) -> None:
     """Send ``values`` at ``rate`` records/s; each one's send time (monotonic) into ``sent``."""
     # A shipper's usual linger (a request per record would cost CPU the daemon shares on
@@ -282,7 +306,7 @@ def produce_live(
         if ahead > 0:
             time.sleep(ahead)
         sent[number] = time.monotonic()
-        producer.send(topic, value)
+        producer.send(topic, value, key=keys[number])
     producer.flush()
     producer.close()
     achieved = len(values) / (time.monotonic() - start)
@@ -322,7 +346,7 @@ def describe(values: list[float]) -> str:
 
 def bench_latency(
     broker: EmbeddedBroker, daemon: DaemonProcess, receiver: AlertReceiver,
-    values: list[bytes], rate: float, topic: str,
+    values: list[bytes], keys: list[bytes | None], rate: float, topic: str,
 ) -> None:  # fmt: skip
     """Produce live once the daemon is ready, wait until all is committed, print latencies."""
     wait_for(daemon.ready, "the live daemon to be ready (group joined, models loaded)")
@@ -337,7 +361,7 @@ def bench_latency(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    produce_live(broker, topic, values, rate, sent)
+    produce_live(broker, topic, values, keys, rate, sent)
     done.set()
     sampler.join()
     print(f"live: largest backlog seen (produced - committed, every 0.5 s): {backlog[0]:,} records")
@@ -376,7 +400,8 @@ def main() -> None:
         rates = [args.rate] if args.rate else args.latency_at
         lives = [f"live-{number}" for number in range(len(rates))]
         broker.create_topics(["bench", *lives], partitions=args.partitions)
-        preload(broker, "bench", values, args.partitions)
+        keys = actor_keys(values)
+        preload(broker, "bench", values, keys)
         floor = bench_floor(broker, "bench", len(values))
         with AlertReceiver() as receiver:
             settings = kafka_settings(broker, "bench", "bench-daemon")
@@ -390,7 +415,7 @@ def main() -> None:
                 settings = kafka_settings(broker, topic, f"{topic}-daemon")
                 work = Path(tmp) / topic
                 daemon = DaemonProcess(work, settings, receiver.url, workers=args.workers)
-                bench_latency(broker, daemon, receiver, live, rate, topic)
+                bench_latency(broker, daemon, receiver, live, keys, rate, topic)
 
 
 if __name__ == "__main__":
