@@ -2,6 +2,7 @@
 
     python bench/daemon.py [--people 300] [--days 22] [--seed 7] [--live-seconds 60]
                            [--rate R | --latency-at 0.5 0.9] [--workers N] [--partitions P]
+                           [--scale] [--client kafka-python|confluent]
 
 Starts the embedded broker, generates a world (300 people x 22 days ≈ 100k
 records of GitHub, Okta, Kubernetes and CloudTrail audit logs) and loads it
@@ -40,6 +41,14 @@ prints:
    the alerts mapped; alerts with no evidence among the produced records
    are counted, not measured.
 
+``--scale`` runs the daemon with ``service.scale`` (docs/scaling.md): the
+keyed stages over ``--partitions`` partitions each, every stage in the one
+process (or in each of ``--workers``); a record counts as done once the last
+stage (``ciwatch.by-actor``) has read it, so the rate is of events (and the
+producers' few marks) through every stage. ``--client confluent`` runs the
+daemon on confluent-kafka (``pip install 'ciwatch[fast]'``); the floor stays
+kafka-python's.
+
 Also prints the throughput daemon's CPU (user + system from /proc, its
 children with ``--workers``) per record over the same span as its rate (on
 two shared cores, less at the mercy of the other processes than the rate),
@@ -62,6 +71,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import orjson
@@ -72,13 +82,14 @@ from detector.demo import AlertReceiver
 from detector.generator import MERGED, generate, write
 from detector.normalizing import build_normalizer
 from detector.sources.broker import EmbeddedBroker, free_ports
-from detector.sources.kafka import KafkaSettings
+from detector.sources.kafka import KafkaClient, KafkaSettings
 from detector.sources.record import Position, RawRecord
 
 MAX_RECORDS = 2_000
 SCRAPE_EVERY_S = 0.05
 WAIT_S = 600.0
 _CONSUMED = ("ciwatch_records_consumed_total{", "ciwatch_records_consumed_total ")
+_LAST_STAGE = "ciwatch.by-actor"  # service.scale's default topic prefix
 
 
 def world_records(seed: int, days: int, people: int) -> list[bytes]:
@@ -117,10 +128,12 @@ def actor_keys(values: list[bytes]) -> list[bytes | None]:
     return keys
 
 
-def kafka_settings(broker: EmbeddedBroker, topic: str, group: str) -> KafkaSettings:
+def kafka_settings(
+    broker: EmbeddedBroker, topic: str, group: str, client: KafkaClient = "kafka-python"
+) -> KafkaSettings:
     # This broker makes a group join take half the session timeout: keep it short.
     return KafkaSettings(
-        bootstrap_servers=[broker.bootstrap], topics=[topic], group_id=group,
+        client=client, bootstrap_servers=[broker.bootstrap], topics=[topic], group_id=group,
         session_timeout_ms=6000, heartbeat_interval_ms=1000,
     )  # fmt: skip
 
@@ -162,15 +175,24 @@ class DaemonProcess:
     """``python -m detector run`` on a config of its own, with its log and /metrics."""
 
     def __init__(
-        self, work: Path, settings: KafkaSettings, webhook: str, *, workers: int = 1
+        self,
+        work: Path,
+        settings: KafkaSettings,
+        webhook: str,
+        *,
+        workers: int = 1,
+        scale: int | None = None,
     ) -> None:
         work.mkdir(parents=True)
         self.port = free_ports(workers + 1)  # the workers take the ports after it
         config = work / "ciwatch.yaml"
         kafka = orjson.dumps(settings.model_dump(mode="json", exclude_defaults=True)).decode()
+        # Scaled (``service.scale``), a record is done when the last stage has read it.
+        stages = f"  scale: {{enabled: true, partitions: {scale}}}\n" if scale else ""
+        self.counted = f'{{topic="{_LAST_STAGE}"' if scale else ""
         config.write_text(
             f"service:\n  kafka: {kafka}\n  http_host: 127.0.0.1\n  http_port: {self.port}\n"
-            f"  state_dir: '{work / 'state'}'\n"
+            f"  state_dir: '{work / 'state'}'\n{stages}"
             f"  webhook: {{url: '{webhook}', min_severity: info, max_backoff: 1s}}\n"
             "models: {dir: bundled}\n"
         )
@@ -195,7 +217,11 @@ class DaemonProcess:
             return None  # not listening yet
 
     def consumed(self) -> int:
-        """``ciwatch_records_consumed_total``, summed over topics (0 before it serves)."""
+        """``ciwatch_records_consumed_total``, summed over topics (0 before it serves).
+
+        Scaled, only the last stage's topic: its records are the events (and the
+        producers' marks) that went through every stage.
+        """
         # Only this series (``name[]``): the whole exposition 20 times a second
         # cost the daemon about as much CPU as a tenth of its records.
         response = self.get("/metrics?name[]=ciwatch_records_consumed_total")
@@ -207,7 +233,7 @@ class DaemonProcess:
             sum(
                 float(line.rsplit(" ", 1)[1])
                 for line in response.text.splitlines()
-                if line.startswith(_CONSUMED)
+                if line.startswith(_CONSUMED) and self.counted in line
             )
         )
 
@@ -391,30 +417,44 @@ def main() -> None:
                         help="live rates as shares of the sustained rate")  # fmt: skip
     parser.add_argument("--workers", type=int, default=1, help="ciwatch run --workers N")
     parser.add_argument("--partitions", type=int, default=1, help="partitions of the topics")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="service.scale: the keyed stages, over --partitions each",
+    )
+    parser.add_argument(
+        "--client",
+        choices=get_args(KafkaClient),
+        default="kafka-python",
+        help="the daemon's Kafka client (the floor is kafka-python's)",
+    )
     args = parser.parse_args()
     values = world_records(args.seed, args.days, args.people)
     print(f"world: seed {args.seed}, {args.people} people x {args.days} days"
           f" = {len(values):,} records; {args.partitions} partitions,"
-          f" {args.workers} workers")  # fmt: skip
+          f" {args.workers} workers, {args.client}{', scaled' if args.scale else ''}")  # fmt: skip
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="ciwatch-bench-") as tmp:
         rates = [args.rate] if args.rate else args.latency_at
+        scale = args.partitions if args.scale else None
         lives = [f"live-{number}" for number in range(len(rates))]
         broker.create_topics(["bench", *lives], partitions=args.partitions)
         keys = actor_keys(values)
         preload(broker, "bench", values, keys)
         floor = bench_floor(broker, "bench", len(values))
         with AlertReceiver() as receiver:
-            settings = kafka_settings(broker, "bench", "bench-daemon")
+            settings = kafka_settings(broker, "bench", "bench-daemon", args.client)
             work = Path(tmp) / "throughput"
-            daemon = DaemonProcess(work, settings, receiver.url, workers=args.workers)
+            daemon = DaemonProcess(work, settings, receiver.url, workers=args.workers, scale=scale)
             sustained, _ = bench_end_to_end(daemon, len(values), floor)
         for topic, share in zip(lives, rates, strict=True):
             rate = share if args.rate else sustained * share
             live = values[: int(rate * args.live_seconds)]
             with AlertReceiver() as receiver:
-                settings = kafka_settings(broker, topic, f"{topic}-daemon")
+                settings = kafka_settings(broker, topic, f"{topic}-daemon", args.client)
                 work = Path(tmp) / topic
-                daemon = DaemonProcess(work, settings, receiver.url, workers=args.workers)
+                daemon = DaemonProcess(
+                    work, settings, receiver.url, workers=args.workers, scale=scale
+                )
                 bench_latency(broker, daemon, receiver, live, keys, rate, topic)
 
 
