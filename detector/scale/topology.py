@@ -23,7 +23,7 @@ the actor stage: it sees whole only what one actor does (an Okta session has one
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import orjson
@@ -74,6 +74,12 @@ class Topology:
     prefix: str
     stages: tuple[str, ...]
     partitions: int
+    # Asked per record polled: one lookup instead of formatting each stage's topic name.
+    _stage_by_topic: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        stages = {self.topic(stage): stage for stage in self.stages}
+        object.__setattr__(self, "_stage_by_topic", stages)  # frozen: set once, here
 
     @classmethod
     def plan(cls, settings: ScaleSettings, rules: Sequence[Rule], *, models: bool) -> Topology:
@@ -108,7 +114,7 @@ class Topology:
 
     def stage_of(self, topic: str) -> str | None:
         """The stage whose input ``topic`` is; None for a source topic."""
-        return next((stage for stage in self.stages if self.topic(stage) == topic), None)
+        return self._stage_by_topic.get(topic)
 
     def after(self, stage: str | None) -> str | None:
         """The stage events go to after ``stage`` (None: from the source); None after actor."""
