@@ -313,7 +313,7 @@ class ScaledDaemon(Daemon):
     def _commit(self, source: ConsumerSource, vendor: dict[Partition, int]) -> None:
         """Commit vendor partitions after the batch's records and stage partitions up to
         their first record not processed; each task saved before its first commit."""
-        committed = {**vendor, **(self._inbox.commit_points() if self._inbox else {})}
+        committed = {**vendor, **(self._inbox.commit_points() if self._inbox is not None else {})}
         for key in committed:
             task = self.tasks.get(key)
             if task is not None and not task.saved:

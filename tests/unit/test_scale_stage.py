@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from detector.config import PipelineConfig
 from detector.events.model import DeadLetterReason
 from detector.scale.inbox import Inbox
 from detector.scale.stage import ScaledDaemon
 from detector.scale.wire import encode_event, encode_mark
+from detector.sources.factory import ConsumerSource
 from detector.sources.record import Position, RawRecord
 
 SAMPLES = Path(__file__).parents[1] / "data" / "samples"
@@ -78,3 +81,28 @@ def test_source_records_are_normalized_and_stage_records_decoded_or_dead_lettere
     decoded = daemon._decoded[good.position]
     assert isinstance(decoded, tuple) and decoded[0].id == event.id
     assert inbox.received == {}  # taken by the daemon
+
+
+class Committing(Polled):
+    """:class:`Polled`, keeping what the daemon commits."""
+
+    def __init__(self, records: list[RawRecord]) -> None:
+        super().__init__(records)
+        self.committed: dict[tuple[str, int], int] = {}
+
+    def commit_offsets(self, offsets: Mapping[tuple[str, int], int]) -> bool:
+        self.committed.update(offsets)
+        return True
+
+
+def test_stage_partitions_are_committed_when_their_inbox_holds_nothing() -> None:
+    # The inbox's truth value is how many records it holds: the commit once asked it
+    # instead of whether there was one, so an idle stage's last reads stayed uncommitted.
+    daemon = ScaledDaemon(scaled(enabled=False), [])
+    internal = daemon.topology.topic("actor")
+    mark = encode_mark("ip/0", datetime(2026, 1, 1, tzinfo=UTC))
+    source = Committing([RawRecord(mark, Position(internal, offset=4, partition=1))])
+    inbox = daemon.owned.inbox = Inbox(source, daemon.topology, sources={}, wait_s=60)
+    assert inbox.poll() == [] and len(inbox) == 0
+    daemon._commit(cast(ConsumerSource, source), {})
+    assert source.committed == {(internal, 1): 5}
