@@ -69,7 +69,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -79,6 +79,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from detector.config import load_config
 from detector.demo import AlertReceiver
+from detector.events.model import Event
 from detector.generator import MERGED, generate, write
 from detector.normalizing import build_normalizer
 from detector.sources.broker import EmbeddedBroker, free_ports
@@ -98,17 +99,20 @@ def world_records(seed: int, days: int, people: int) -> list[bytes]:
         return (Path(tmp) / MERGED).read_bytes().splitlines()
 
 
-def event_index(values: list[bytes]) -> dict[str, int]:
-    """Event id → index of the record it was normalized from (default config)."""
+def normalized(values: list[bytes]) -> Iterator[tuple[int, Event]]:
+    """Each event normalized from ``values`` (default config), with its record's index."""
     normalizer = build_normalizer(load_config(None))
-    index: dict[str, int] = {}
     for start in range(0, len(values), 5_000):
         chunk = values[start : start + 5_000]
         records = [RawRecord(v, Position("world", start + i)) for i, v in enumerate(chunk)]
         for event in normalizer.normalize_batch(records).events:
             if event.position is not None:
-                index[event.id] = event.position.offset
-    return index
+                yield event.position.offset, event
+
+
+def event_index(values: list[bytes]) -> dict[str, int]:
+    """Event id → index of the record it was normalized from."""
+    return {event.id: number for number, event in normalized(values)}
 
 
 def actor_keys(values: list[bytes]) -> list[bytes | None]:
@@ -118,12 +122,9 @@ def actor_keys(values: list[bytes]) -> list[bytes | None]:
     actors; spread record by record instead, every worker would see every actor
     with half its events (other state, more work per event, other alerts).
     """
-    normalizer = build_normalizer(load_config(None))
-    keys: list[bytes | None] = []
-    for number, value in enumerate(values):
-        record = RawRecord(value, Position("world", number))
-        events = normalizer.normalize_batch([record]).events
-        keys.append(events[0].actor.encode() if events else None)
+    keys: list[bytes | None] = [None] * len(values)
+    for number, event in normalized(values):
+        keys[number] = event.actor.encode()
     return keys
 
 
