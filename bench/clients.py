@@ -31,7 +31,14 @@ from pathlib import Path
 
 import orjson
 from confluent_kafka import Consumer
-from daemon import DaemonProcess, bench_end_to_end, kafka_settings, preload, world_records
+from daemon import (
+    DaemonProcess,
+    actor_keys,
+    bench_end_to_end,
+    kafka_settings,
+    preload,
+    world_records,
+)
 from kafka import KafkaConsumer
 
 from detector.demo import AlertReceiver
@@ -142,7 +149,7 @@ def main() -> None:
           f" = {len(values):,} records")  # fmt: skip
     with EmbeddedBroker() as broker:
         broker.create_topics(["bench"], partitions=1)
-        preload(broker, "bench", values, partitions=1)
+        preload(broker, "bench", values, actor_keys(values))
         floors = bench_floors(broker, "bench", len(values), args.rounds)
         if not args.no_daemon:
             bench_daemons(broker, "bench", len(values), floors)
