@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import pickle
 import ssl
@@ -16,13 +17,15 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from detector import logs
+from detector.collector import YOUNG_THRESHOLD
 from detector.config import PipelineConfig
 from detector.errors import ConfigError
 from detector.metrics import Metrics, MetricsServer
 from detector.service_settings import ServiceSettings, WebhookSettings
 from detector.sources.broker import free_port
 from detector.worker_metrics import WorkerMetrics, WorkerScrapes, merge_workers
-from detector.workers import PROBE_EVERY_S, Supervisor, worker_configs
+from detector.workers import PROBE_EVERY_S, Supervisor, _worker_main, worker_configs
 
 
 def config_with(**service: object) -> PipelineConfig:
@@ -221,3 +224,24 @@ def test_the_parents_metrics_naming_series_give_its_workers_and_its_own() -> Non
         "ciwatch_workers 0.0",
         'ciwatch_records_consumed_total{topic="audit",worker="0"} 7.0',
     ]
+
+
+def test_a_worker_sets_the_collector_as_the_cli_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A spawned worker is a fresh interpreter: it ran with CPython's default thresholds,
+    # about 12 % more CPU per record than one process, until it set them itself.
+    monkeypatch.setattr(logs, "configure", lambda *args, **kwargs: None)
+    seen: list[tuple[int, ...]] = []
+
+    def entry(config: PipelineConfig) -> int:
+        seen.append(gc.get_threshold())
+        return 0
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # a fresh interpreter's
+    try:
+        with pytest.raises(SystemExit) as exited:
+            _worker_main(entry, config_with(http_port=free_port()), 0, (logging.INFO, "json"))
+    finally:
+        gc.set_threshold(*before)
+    assert exited.value.code == 0
+    assert seen == [(YOUNG_THRESHOLD, 20, 100)]
