@@ -33,7 +33,7 @@ import orjson
 from confluent_kafka import Consumer
 from daemon import (
     DaemonProcess,
-    actor_keys,
+    WorldIndex,
     bench_end_to_end,
     kafka_settings,
     preload,
@@ -149,7 +149,7 @@ def main() -> None:
           f" = {len(values):,} records")  # fmt: skip
     with EmbeddedBroker() as broker:
         broker.create_topics(["bench"], partitions=1)
-        preload(broker, "bench", values, actor_keys(values))
+        preload(broker, "bench", values, WorldIndex(values).keys)
         floors = bench_floors(broker, "bench", len(values), args.rounds)
         if not args.no_daemon:
             bench_daemons(broker, "bench", len(values), floors)

@@ -69,7 +69,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
@@ -79,17 +79,17 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from detector.config import load_config
 from detector.demo import AlertReceiver
-from detector.events.model import Event
 from detector.generator import MERGED, generate, write
 from detector.normalizing import build_normalizer
+from detector.scale.topology import ScaleSettings, Topology
 from detector.sources.broker import EmbeddedBroker, free_ports
 from detector.sources.kafka import KafkaClient, KafkaSettings
 from detector.sources.record import Position, RawRecord
 
 MAX_RECORDS = 2_000
-SCRAPE_EVERY_S = 0.05
+POLL_EVERY_S = 0.05
 WAIT_S = 600.0
-_LAST_STAGE = "ciwatch.by-actor"  # service.scale's default topic prefix
+_LAST_STAGE = Topology(ScaleSettings().topic_prefix, ("actor",), 1).topic("actor")
 
 
 def world_records(seed: int, days: int, people: int) -> list[bytes]:
@@ -99,33 +99,27 @@ def world_records(seed: int, days: int, people: int) -> list[bytes]:
         return (Path(tmp) / MERGED).read_bytes().splitlines()
 
 
-def normalized(values: list[bytes]) -> Iterator[tuple[int, Event]]:
-    """Each event normalized from ``values`` (default config), with its record's index."""
-    normalizer = build_normalizer(load_config(None))
-    for start in range(0, len(values), 5_000):
-        chunk = values[start : start + 5_000]
-        records = [RawRecord(v, Position("world", start + i)) for i, v in enumerate(chunk)]
-        for event in normalizer.normalize_batch(records).events:
-            if event.position is not None:
-                yield event.position.offset, event
+class WorldIndex:
+    """What the bench needs of each record's events, from one normalizing pass (default config).
 
-
-def event_index(values: list[bytes]) -> dict[str, int]:
-    """Event id → index of the record it was normalized from."""
-    return {event.id: number for number, event in normalized(values)}
-
-
-def actor_keys(values: list[bytes]) -> list[bytes | None]:
-    """Each record's message key: its actor, as a shipper keys an audit topic (docs/daemon.md).
-
-    Keyed so, an actor's records share a partition and each worker keeps whole
-    actors; spread record by record instead, every worker would see every actor
-    with half its events (other state, more work per event, other alerts).
+    ``keys``: each record's message key, its actor, as a shipper keys an audit
+    topic (docs/daemon.md): an actor's records share a partition and each
+    worker keeps whole actors; spread record by record instead, every worker
+    would see every actor with half its events (other state, more work per
+    event, other alerts). ``records``: event id → index of its record.
     """
-    keys: list[bytes | None] = [None] * len(values)
-    for number, event in normalized(values):
-        keys[number] = event.actor.encode()
-    return keys
+
+    def __init__(self, values: list[bytes]) -> None:
+        normalizer = build_normalizer(load_config(None))
+        self.keys: list[bytes | None] = [None] * len(values)
+        self.records: dict[str, int] = {}
+        for start in range(0, len(values), 5_000):
+            chunk = values[start : start + 5_000]
+            records = [RawRecord(v, Position("world", start + i)) for i, v in enumerate(chunk)]
+            for event in normalizer.normalize_batch(records).events:
+                if event.position is not None:
+                    self.keys[event.position.offset] = event.actor.encode()
+                    self.records[event.id] = event.position.offset
 
 
 def kafka_settings(
@@ -183,7 +177,7 @@ def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str) -> flo
 
 
 class DaemonProcess:
-    """``python -m detector run`` on a config of its own, with its log and /metrics."""
+    """``python -m detector run`` on a config of its own, with its log, /readyz and group."""
 
     def __init__(
         self,
@@ -306,7 +300,7 @@ def bench_end_to_end(daemon: DaemonProcess, count: int, floor: float) -> tuple[f
         if consumed != last[1]:
             cpu = (cpu[0], daemon.cpu_seconds())
         last = (now, consumed)
-        time.sleep(SCRAPE_EVERY_S)
+        time.sleep(POLL_EVERY_S)
     assert first is not None
     records, elapsed = last[1] - first[1], last[0] - first[0]
     rate = records / elapsed
@@ -377,7 +371,7 @@ def describe(values: list[float]) -> str:
 
 def bench_latency(
     broker: EmbeddedBroker, daemon: DaemonProcess, receiver: AlertReceiver,
-    values: list[bytes], keys: list[bytes | None], rate: float, topic: str,
+    values: list[bytes], world: WorldIndex, rate: float, topic: str,
 ) -> None:  # fmt: skip
     """Produce live once the daemon is ready, wait until all is committed, print latencies."""
     wait_for(daemon.ready, "the live daemon to be ready (group joined, models loaded)")
@@ -392,13 +386,13 @@ def bench_latency(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    produce_live(broker, topic, values, keys, rate, sent)
+    produce_live(broker, topic, values, world.keys, rate, sent)
     done.set()
     sampler.join()
     print(f"live: largest backlog seen (produced - committed, every 0.5 s): {backlog[0]:,} records")
     wait_for(lambda: daemon.consumed() >= len(values), "the live records to be committed", 0.1)
     peak = daemon.stop()
-    measured, unmapped = latencies(receiver, sent, event_index(values))
+    measured, unmapped = latencies(receiver, sent, world.records)
     every = [value for values in measured.values() for value in values]
     if every:
         print(f"event-to-alert at {rate:,.0f} records/s: {describe(every)}")
@@ -443,8 +437,8 @@ def main() -> None:
         scale = args.partitions if args.scale else None
         lives = [f"live-{number}" for number in range(len(rates))]
         broker.create_topics(["bench", *lives], partitions=args.partitions)
-        keys = actor_keys(values)
-        preload(broker, "bench", values, keys)
+        world = WorldIndex(values)
+        preload(broker, "bench", values, world.keys)
         floor = bench_floor(broker, "bench", len(values))
         with AlertReceiver() as receiver:
             settings = kafka_settings(broker, "bench", "bench-daemon", args.client)
@@ -460,7 +454,7 @@ def main() -> None:
                 daemon = DaemonProcess(
                     work, settings, receiver.url, workers=args.workers, scale=scale
                 )
-                bench_latency(broker, daemon, receiver, live, keys, rate, topic)
+                bench_latency(broker, daemon, receiver, live, world, rate, topic)
 
 
 if __name__ == "__main__":
