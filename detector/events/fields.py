@@ -176,6 +176,19 @@ def parse_time(value: Any) -> datetime:
     :data:`LATEST_TIME` is ``invalid_time`` too, and the detail shows at most
     :data:`MAX_SHOWN_CHARS` of the value.
     """
+    if type(value) is int and value in _EPOCH_MILLIS:
+        # GitHub's times: what the general way below makes of them, without the checks
+        # that this range already answers (a number, finite, milliseconds, in range).
+        return datetime.fromtimestamp(value / 1e3, UTC)
+    if type(value) is str and value[4:5] == "-":
+        # ISO 8601 in UTC, as most vendors send it: what _read_time makes of it, at once.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC and EARLIEST_TIME <= parsed < LATEST_TIME:
+                return parsed
     if value is None or value == "":
         raise ParseError(DeadLetterReason.MISSING_TIME, "no timestamp")
     try:
@@ -214,6 +227,9 @@ def _read_time(value: Any) -> datetime:
 
 
 _SUPPORTED_RANGE = f"{EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
+_EPOCH_MILLIS = range(int(_EPOCH_SCALES[0][0]), int(LATEST_TIME.timestamp()) * 1000)
+"""Integers :func:`parse_time` reads as epoch milliseconds that fall before :data:`LATEST_TIME`
+(from year 1973: smaller numbers are seconds)."""
 
 
 def _shown(value: Any) -> str:
@@ -261,7 +277,7 @@ def _from_epoch(number: float) -> datetime:
     magnitude = abs(number)
     for bound, divisor in _EPOCH_SCALES:  # the last bound is infinite: one always fits
         if magnitude < bound:
-            return datetime.fromtimestamp(number / divisor, tz=UTC)
+            return datetime.fromtimestamp(number / divisor, UTC)
     raise AssertionError("unreachable: the last epoch bound is infinite")
 
 

@@ -322,23 +322,25 @@ class Normalizer:
             source, parsed.actor
         ):
             actor_type = ActorType.SERVICE
+        # Positionally, in Event's field order: 16 keywords make CPython build a dict for
+        # the call, about 1 µs per event (more than the frozen __init__'s own stores).
         return Event(
-            time=parsed.time,
-            source=source,
-            action=parsed.action,
-            category=classification.category,
-            outcome=parsed.outcome,
-            actor=parsed.actor,
-            actor_type=actor_type,
-            id=f"{source}:{parsed.vendor_id}" if parsed.vendor_id else _stable_id(source, doc),
-            position=position,
-            ip=parsed.ip,
-            country=parsed.country,
-            user_agent=parsed.user_agent,
-            target=parsed.target,
-            privileged=classification.privileged,
-            attributes=parsed.attributes,
-            raw=doc,
+            parsed.time,
+            source,
+            parsed.action,
+            classification.category,
+            parsed.outcome,
+            parsed.actor,
+            actor_type,
+            f"{source}:{parsed.vendor_id}" if parsed.vendor_id else _stable_id(source, doc),
+            position,
+            parsed.ip,
+            parsed.country,
+            parsed.user_agent,
+            parsed.target,
+            classification.privileged,
+            parsed.attributes,
+            doc,
         )
 
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -96,8 +96,10 @@ class Taxonomy:
         self._tables: dict[str, _SourceTable] = {}
         self._automation: dict[str, list[str]] = {}
         self._automation_re: dict[str, re.Pattern[str] | None] = {}
-        self._class_cache: dict[tuple[str, str], Classification] = {}
-        self._actor_cache: dict[tuple[str, str], bool] = {}
+        # Source → key → answer: two lookups cost less than building and hashing a
+        # (source, key) tuple per event.
+        self._class_cache: dict[str, dict[str, Classification]] = {}
+        self._actor_cache: dict[str, dict[str, bool]] = {}
         for path in files:
             self._add_file(path)
         self._automation.setdefault(_ANY_SOURCE, []).extend(automation)
@@ -122,13 +124,11 @@ class Taxonomy:
         return sorted(self._tables)
 
     def classify(self, source: str, key: str) -> Classification:
-        cache_key = (source, key)
-        found = self._class_cache.get(cache_key)
+        cached = self._class_cache.get(source)
+        found = None if cached is None else cached.get(key)
         if found is None:
             found = self._lookup(source, key)
-            if len(self._class_cache) >= _CACHE_LIMIT:
-                self._class_cache.clear()
-            self._class_cache[cache_key] = found
+            _remember(self._class_cache, source, key, found)
         return found
 
     def covers(self, source: str, key: str) -> bool:
@@ -139,16 +139,14 @@ class Taxonomy:
         return key in table.exact or any(p.match(key) for p, _ in table.patterns)
 
     def is_automation(self, source: str, actor: str) -> bool:
-        cache_key = (source, actor)
-        found = self._actor_cache.get(cache_key)
+        cached = self._actor_cache.get(source)
+        found = None if cached is None else cached.get(actor)
         if found is None:
             found = any(
                 pattern is not None and pattern.match(actor) is not None
                 for pattern in (self._automation_re.get(source), self._automation_re[_ANY_SOURCE])
             )
-            if len(self._actor_cache) >= _CACHE_LIMIT:
-                self._actor_cache.clear()
-            self._actor_cache[cache_key] = found
+            _remember(self._actor_cache, source, actor, found)
         return found
 
     def _lookup(self, source: str, key: str) -> Classification:
@@ -190,6 +188,16 @@ class Taxonomy:
             source: re.compile("|".join(_glob(g).pattern for g in globs)) if globs else None
             for source, globs in self._automation.items()
         }
+
+
+_T = TypeVar("_T")
+
+
+def _remember(cache: dict[str, dict[str, _T]], source: str, key: str, answer: _T) -> None:
+    """Add an answer to a per-source cache; all are forgotten at :data:`_CACHE_LIMIT` in all."""
+    if sum(map(len, cache.values())) >= _CACHE_LIMIT:
+        cache.clear()
+    cache.setdefault(source, {})[key] = answer
 
 
 def _glob(pattern: str) -> re.Pattern[str]:

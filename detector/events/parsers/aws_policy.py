@@ -35,6 +35,12 @@ _POLICY_KEYS = (
     "policyDocument",  # IAM UpdateAssumeRolePolicy (identity policies have no principal)
     "assumeRolePolicyDocument",  # IAM CreateRole
 )
+# Every top-level key _policies reads, in both spellings fields.get accepts.
+_KEYS_READ = frozenset(
+    spelling
+    for key in (*_POLICY_KEYS, "attributes", "attributeName", "attributeValue")
+    for spelling in (key, key.lower())
+)
 # A policy longer than IAM's largest (a few tens of kilobytes) is not read.
 _MAX_POLICY_CHARS = 131_072
 
@@ -45,6 +51,10 @@ def grants_everyone(params: Any) -> bool:
     >>> grants_everyone({"policyText": '{"Statement": [{"Effect": "Allow", "Principal": "*"}]}'})
     True
     """
+    # Most requests write no policy: a record whose parameters have none of the keys a
+    # policy can be under is answered without walking every key (and its spellings).
+    if not is_mapping(params) or _KEYS_READ.isdisjoint(params):
+        return False
     return any(_public_statement(s) for doc in _policies(params) for s in _statements(doc))
 
 

@@ -21,10 +21,10 @@ attributes for rules that need the service.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from detector.events.fields import (
     first_str,
@@ -53,6 +53,8 @@ _TARGET_PARAMS = (
     "projectName", "clusterName", "stackName", "detectorId", "queueUrl", "domainName",
     "resourceArn", "sAMLProviderArn",
 )  # fmt: skip
+_TARGET_PARAMS_LOWER = tuple((param, param.lower()) for param in _TARGET_PARAMS)
+"""Each of :data:`_TARGET_PARAMS` with its lower-case spelling, made once, not per record."""
 _ARN = re.compile(r"arn:aws[\w-]*:(?:iam|sts)::(\d*):(.+)")
 # SDK default session names are a timestamp: they name no one, and would make every run a new actor.
 _GENERATED_SESSION = re.compile(r"(?:botocore-session-|aws-go-sdk-|aws-sdk-[a-z]+-)?\d{9,}")
@@ -87,8 +89,10 @@ _USER_IDENTITY_TYPE = text_reader("userIdentity.type")
 _MFA_USED = text_reader("additionalEventData.MFAUsed")
 
 
-@dataclass(frozen=True, slots=True)
-class _Identity:
+class _Identity(NamedTuple):
+    """Who called. A named tuple: one is made per record, and a frozen dataclass costs
+    several times as much to build."""
+
     actor: str | None
     actor_type: ActorType = ActorType.UNKNOWN
     role: str | None = None
@@ -239,13 +243,31 @@ _BY_TYPE: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], _Identity]]
 
 
 def _arn_resource(who: Mapping[str, Any]) -> str | None:
-    match = _ARN.fullmatch(_ARN_TEXT(who) or "")
-    return match.group(2) if match else None
+    parts = _arn_parts(_ARN_TEXT(who) or "")
+    return parts[1] if parts else None
 
 
 def _arn_account(who: Mapping[str, Any]) -> str | None:
-    match = _ARN.fullmatch(_ARN_TEXT(who) or "")
-    return (match.group(1) or None) if match else None
+    parts = _arn_parts(_ARN_TEXT(who) or "")
+    return (parts[0] or None) if parts else None
+
+
+def _arn_parts(arn: str) -> tuple[str, str] | None:
+    """An IAM/STS ARN's account and resource (``assumed-role/ROLE/SESSION``), or None."""
+    # A stream repeats its callers' ARNs: each is matched once. Only ARN-sized strings are
+    # remembered, so a hostile one costs no memory.
+    if len(arn) <= _MAX_REMEMBERED:
+        return _remembered_arn_parts(arn)
+    return _match_arn(arn)
+
+
+def _match_arn(arn: str) -> tuple[str, str] | None:
+    match = _ARN.fullmatch(arn)
+    return (match.group(1), match.group(2)) if match else None
+
+
+_MAX_REMEMBERED = 2048
+_remembered_arn_parts = functools.lru_cache(maxsize=4096)(_match_arn)
 
 
 def _arn_last(who: Mapping[str, Any]) -> str | None:
@@ -267,7 +289,7 @@ def _target(doc: Mapping[str, Any]) -> str | None:
         return None
     # Most calls have a handful of parameters: look up only those that can name a target.
     present = {key.lower() for key in params}
-    found = first_str(params, *(p for p in _TARGET_PARAMS if p.lower() in present))
+    found = first_str(params, *(p for p, lower in _TARGET_PARAMS_LOWER if lower in present))
     if found is not None:
         return found
     items = get(get(params, "instancesSet"), "items")

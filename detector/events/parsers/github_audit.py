@@ -73,27 +73,28 @@ class GitHubAuditParser(Parser):
     def parse(self, doc: Mapping[str, Any]) -> Parsed:
         action = require(_ACTION(doc), "action")
         actor = require(_ACTOR_OR_NAME(doc), "actor")
+        operation = _operation(action)
         return Parsed(
             time=parse_time(_TIME(doc)),
             action=action,
             actor=actor,
-            outcome=_outcome(doc, action),
+            outcome=_outcome(doc, operation),
             actor_type=_actor_type(doc),
             ip=valid_ip(get(doc, "actor_ip")),
             country=_COUNTRY(doc),
             user_agent=_USER_AGENT(doc),
-            target=_target(doc, action),
+            target=_target(doc, operation),
             vendor_id=_DOCUMENT_ID(doc),
             attributes=_ATTRIBUTES(doc),
         )
 
 
-def _outcome(doc: Mapping[str, Any], action: str) -> Outcome:
+def _outcome(doc: Mapping[str, Any], operation: _Operation) -> Outcome:
     # api.request events carry the HTTP status of the request they record.
     status = str_or_none(get(doc, "status_code"))
     if status is not None and status.isdigit():
         return Outcome.FAILURE if int(status) >= 400 else Outcome.SUCCESS
-    return Outcome.FAILURE if _operation(action).failed else Outcome.SUCCESS
+    return Outcome.FAILURE if operation.failed else Outcome.SUCCESS
 
 
 class _Operation(NamedTuple):
@@ -120,9 +121,9 @@ _MAX_REMEMBERED = 200
 _remembered_operation = functools.lru_cache(maxsize=4096)(_operation_of)
 
 
-def _target(doc: Mapping[str, Any], action: str) -> str | None:
+def _target(doc: Mapping[str, Any], operation: _Operation) -> str | None:
     # Membership and admin changes act on a person, even when a repo is named too.
-    if _operation(action).on_member:
+    if operation.on_member:
         person = _PERSON(doc)
         if person is not None:
             return person

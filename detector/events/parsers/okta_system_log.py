@@ -66,6 +66,8 @@ _SERVICE_TYPES = frozenset(
 _DETAIL_TARGET_TYPES = frozenset({"AuthenticatorEnrollment", "Authenticator"})
 _FACTOR_MODE = text_reader("detailEntry.policyRuleFactorMode")
 _POSITIVE = "POSITIVE"
+# Where debugData keeps behaviours, in both spellings fields.get accepts.
+_BEHAVIOR_KEYS = frozenset({"behaviors", "logOnlySecurityData", "logonlysecuritydata"})
 # The fields read from every record, their paths resolved once (readers.text_reader). The
 # objects several fields come from (actor, client, outcome...) are looked up once, and their
 # fields read from them: first_str(event, "actor.id") is first_str(get(event, "actor"), "id").
@@ -217,6 +219,8 @@ def _positive_behaviors(debug_data: Any) -> list[str]:
     a list of ``Name=VERDICT`` items, and ``logOnlySecurityData.behaviors`` as a mapping of
     name to verdict, sometimes inside a JSON string. Rules only need which were POSITIVE.
     """
+    if not is_mapping(debug_data) or _BEHAVIOR_KEYS.isdisjoint(debug_data):
+        return []  # no behaviours recorded: most event types
     found: list[str] = []
     for name, verdict in _behavior_pairs(get(debug_data, "behaviors")):
         if verdict == _POSITIVE and name not in found:
