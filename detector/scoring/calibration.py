@@ -25,7 +25,7 @@ Severity bands: ``score ≥ 0.5`` is medium, ``score ≥`` :data:`HIGH_SCORE`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,14 @@ class Calibration:
     spread: float
     quantiles: tuple[float, ...]
     percentiles: Mapping[str, float]
+    # The interpolation's knots and their shares as arrays, made once: every batch needs them.
+    _knots: Scores = field(init=False, repr=False, compare=False)
+    _shares: Scores = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        knots = np.asarray(self.quantiles, dtype=np.float64)
+        object.__setattr__(self, "_knots", knots)
+        object.__setattr__(self, "_shares", np.linspace(0.0, 1.0, len(knots)))
 
     @classmethod
     def fit(cls, scores: Scores, *, target_alert_rate: float) -> Calibration:
@@ -88,8 +96,7 @@ class Calibration:
     def normalize(self, raw: Scores) -> Scores:
         """Raw scores → [0, 1]; the threshold maps to 0.5 (see the module docs)."""
         raw = np.asarray(raw, dtype=np.float64)
-        knots = np.asarray(self.quantiles)
-        below_share = np.interp(raw, knots, np.linspace(0.0, 1.0, len(knots)))
+        below_share = np.interp(raw, self._knots, self._shares)
         below = THRESHOLD_SCORE * below_share
         excess = np.maximum(raw - self.threshold, 0.0) / self.spread
         above = THRESHOLD_SCORE + (1.0 - THRESHOLD_SCORE) * -np.expm1(-excess)

@@ -150,13 +150,12 @@ class TailProbabilityDetector(Fitted):
         spread = np.sqrt((centred**2).mean(axis=0))
         third = (centred**3).mean(axis=0)
         skew = np.sign(np.where(spread > 0, third, 0.0))
-        columns = np.sort(rows, axis=0)
-        self._model = (columns, skew, TailCounts.of(columns))
+        self._model = _tail_model(np.sort(rows, axis=0), skew)
         return self
 
     def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
         """``columns``: the training rows, each column sorted; ``skew``: each column's sign."""
-        columns, skew, _ = self._estimator()
+        columns, skew, _, _ = self._estimator()
         return {"columns": columns, "skew": skew}
 
     def load_arrays(self, arrays: Arrays) -> TailProbabilityDetector:
@@ -167,20 +166,31 @@ class TailProbabilityDetector(Fitted):
             raise StateError("ecod: columns and skew do not fit together")
         if np.any(np.diff(columns, axis=0) < 0):
             raise StateError("ecod: columns are not sorted")
-        self._model = (columns, skew, TailCounts.of(columns))
+        self._model = _tail_model(columns, skew)
         return self
 
     def decision_function(self, matrix: Matrix) -> Matrix:
-        _, skew, tails = self._estimator()
+        _, skew, tails, both_tails = self._estimator()
         if matrix.ndim != 2 or matrix.shape[1] != len(skew):
             raise ValueError(f"rows of shape {matrix.shape}, the detector has {len(skew)} columns")
         # Counts of each value's column at or below it and at or above it (see TailCounts),
         # and each tail's -ln((count + 1) / (n + 1)), looked up.
         at_or_below, at_or_above = tails.counts(matrix)
         left, right = tails.surprise[at_or_below], tails.surprise[at_or_above]
-        skewed = np.where(skew < 0, left, np.where(skew > 0, right, left + right))
-        scores: Matrix = np.maximum(np.maximum(left, right), skewed).sum(axis=1)
+        # ECOD's max(max(left, right), the skew's tail or both) is the larger tail where the
+        # column is skewed, their sum where not (a sum of tails, each >= 0 or -0.0, is never
+        # below the larger one, and where equal it is that very number).
+        terms = np.where(both_tails, left + right, np.maximum(left, right))
+        scores: Matrix = terms.sum(axis=1)
         return scores
+
+
+def _tail_model(
+    columns: Matrix, skew: Matrix
+) -> tuple[Matrix, Matrix, TailCounts, npt.NDArray[np.bool_]]:
+    """A fitted ECOD's state: the sorted ``columns``, their ``skew``, the :class:`TailCounts`
+    of them, and the columns whose skew points to no tail (0 or NaN): both tails count."""
+    return columns, skew, TailCounts.of(columns), ~((skew < 0) | (skew > 0))
 
 
 class EnsembleDetector(Fitted):

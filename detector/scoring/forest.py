@@ -124,7 +124,7 @@ class Forest:
             or np.any(np.diff(offsets) < 1)
         ):
             raise ForestError("offsets do not split the nodes into trees")
-        if nodes >= 2**31:  # the compiled walk indexes nodes with int32
+        if nodes >= 2**31:  # the compiled walk numbers nodes in 32 bits
             raise ForestError(f"{nodes} nodes, more than a forest may have")
         if {len(right), len(feature), len(threshold), len(path_length)} != {nodes}:
             raise ForestError("node arrays of different lengths")
@@ -161,7 +161,7 @@ class Forest:
 
     def scores(self, matrix: npt.NDArray[np.float64]) -> Scores:
         """``-score_samples`` of ``matrix``'s rows: higher = more anomalous."""
-        rows = np.ascontiguousarray(matrix, dtype=np.float32).astype(np.float64)
+        rows = np.ascontiguousarray(matrix, dtype=np.float32)
         if rows.ndim != 2 or rows.shape[1] != int(self.arrays["n_features"]):
             width = int(self.arrays["n_features"])
             raise ForestError(f"rows of shape {rows.shape}, the forest has {width} features")
@@ -175,12 +175,12 @@ class Forest:
         scores: Scores = np.power(2.0, -depths / denominator)
         return scores
 
-    def _depths(self, rows: npt.NDArray[np.float64]) -> Scores:
+    def _depths(self, rows: npt.NDArray[np.float32]) -> Scores:
         """Each row's path length summed over the trees."""
         lengths: Scores = self._lengths(rows).sum(axis=1)
         return lengths
 
-    def _lengths(self, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.floating[Any]]:
+    def _lengths(self, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.floating[Any]]:
         """The path length of the leaf each row reaches in each tree: compiled walks, else
         all trees one level per step (the same comparisons, so the same leaves and lengths;
         see :mod:`.forest_walk`)."""
@@ -188,10 +188,9 @@ class Forest:
         walk = compiled_walk(len(rows)) if self.packed is not None else None
         if walk is not None and self.packed is not None:
             lengths = np.empty((len(rows), len(self.roots)), dtype=path_length.dtype)
-            # The rows hold float32 values (see scores): back to float32 exactly.
-            walk(rows.astype(np.float32), *self.packed, self.depth, lengths)
+            walk(rows, *self.packed, self.depth, lengths)
             return lengths
-        flat_rows = rows.ravel()
+        flat_rows = rows.astype(np.float64).ravel()  # exact: compared with float64 thresholds
         starts = (np.arange(len(rows), dtype=np.intp) * rows.shape[1])[:, None]
         node = np.broadcast_to(self.roots, (len(rows), len(self.roots))).copy()
         for _ in range(self.depth):

@@ -9,9 +9,12 @@ three int64/float64 arrays: four models' trees then fit the caches far better.
 children are neighbours: the child is ``first + (x is not <= threshold)``, one
 load less per step. A leaf's "first child" is the node before it and its
 threshold NaN, so every row steps right onto the leaf itself: the walk goes
-``depth`` steps without testing for leaves. The float32 threshold is the float64
-one rounded *down* (:func:`float32_below`), so for a float32 row value ``x``
-(rows are compared as float32) ``x <= t32`` exactly when ``x <= t64``. Both walks
+``depth`` steps without testing for leaves. Node numbers and row offsets are
+unsigned: numba indexes with them as they are, where it tests every signed
+index for a negative one (counted from the end) first, which made the walk
+about 1.6 times slower. The float32 threshold is the float64 one rounded
+*down* (:func:`float32_below`), so for a float32 row value ``x`` (rows are
+compared as float32) ``x <= t32`` exactly when ``x <= t64``. Both walks
 reach the same leaves and read the same path lengths, summed by NumPy alike, so
 the scores stay bit for bit the same; without numba the NumPy walk runs.
 
@@ -37,8 +40,8 @@ __all__ = ["Packed", "compiled_walk", "float32_below", "pack", "walk_kernel"]
 class Packed(NamedTuple):
     """A forest's nodes as the compiled walk reads them (see the module docs)."""
 
-    roots: npt.NDArray[np.int32]
-    nodes: npt.NDArray[np.int32]  # (nodes, 2): split feature, first child (the right one next)
+    roots: npt.NDArray[np.uint32]
+    nodes: npt.NDArray[np.uint32]  # (nodes, 2): split feature, first child (the right one next)
     thresholds: npt.NDArray[np.float32]  # float32_below of the threshold; NaN at leaves
     lengths: npt.NDArray[np.floating[Any]]  # the path length of a row ending at each node
 
@@ -68,15 +71,16 @@ def pack(
     if len(np.unique(pairs[~leaf])) != 2 * np.count_nonzero(~leaf):
         return None
     number = _numbering(roots, pairs, leaf)
-    nodes = np.empty((len(pairs), 2), dtype=np.int32)
+    nodes = np.empty((len(pairs), 2), dtype=np.uint32)
     nodes[number, 0] = feature
-    # A leaf's first child is the node before it, its threshold NaN: it steps onto itself.
-    nodes[number, 1] = np.where(leaf, number - 1, number[pairs[:, 0]])
+    # A leaf's first child is the node before it, its threshold NaN: it steps onto itself
+    # (a leaf numbered 0, a first tree of one leaf, has 2**32 - 1: the step wraps to 0).
+    nodes[number, 1] = np.where(leaf, number - 1, number[pairs[:, 0]]).astype(np.uint32)
     thresholds = np.empty(len(pairs), dtype=np.float32)
     thresholds[number] = np.where(leaf, np.float32(np.nan), float32_below(threshold))
     lengths = np.empty_like(path_length)
     lengths[number] = path_length
-    return Packed(number[roots].astype(np.int32), nodes, thresholds, lengths)
+    return Packed(number[roots].astype(np.uint32), nodes, thresholds, lengths)
 
 
 def _numbering(
@@ -108,8 +112,8 @@ def compiled_walk(rows: int) -> Kernel | None:
 
 def _walk(
     rows: npt.NDArray[np.float32],
-    roots: npt.NDArray[np.int32],
-    nodes: npt.NDArray[np.int32],
+    roots: npt.NDArray[np.uint32],
+    nodes: npt.NDArray[np.uint32],
     thresholds: npt.NDArray[np.float32],
     lengths: npt.NDArray[Any],
     depth: int,
@@ -124,14 +128,15 @@ def _walk(
     """
     count, width = rows.shape
     flat = rows.ravel()
-    at = np.empty(count, dtype=np.int32)
+    at = np.empty(count, dtype=np.uint32)  # unsigned, as the offsets: see the module docs
+    starts = np.arange(count, dtype=np.uint64) * np.uint64(width)
     for tree in range(roots.shape[0]):  # one tree's nodes stay in cache for every row
         at[:] = roots[tree]
         for _ in range(depth):
             for row in range(count):
                 node = at[row]
                 # Right where the value is above the threshold (or NaN), as in scikit-learn.
-                right = not flat[row * width + nodes[node, 0]] <= thresholds[node]
+                right = not flat[starts[row] + nodes[node, 0]] <= thresholds[node]
                 at[row] = nodes[node, 1] + right
         for row in range(count):
             out[row, tree] = lengths[at[row]]

@@ -47,7 +47,7 @@ from detector.scoring.evidence import (
     is_evidence_capable,
 )
 from detector.scoring.explain import Evidence, describe, evidence_reasons
-from detector.scoring.training import MIN_HISTORY_DAYS, ModelSet, TrainedModel
+from detector.scoring.training import MIN_HISTORY_DAYS, ModelSet, TrainedModel, transform
 from detector.scoring.triage import RUNBOOKS, TAGS
 
 __all__ = [
@@ -211,8 +211,7 @@ class AnomalyScorer:
         members = [o for o in members if all(name in o.features for name in family.features)]
         if not members:
             return
-        matrix = feature_matrix(members, family.features)
-        logged = np.log1p(np.maximum(matrix, 0.0))
+        logged = transform(feature_matrix(members, family.features))
         self.history.update_rows(family.name, [o.event.actor for o in members], logged)
 
     def _score_family(
@@ -231,16 +230,20 @@ class AnomalyScorer:
         is_mature = ages >= MIN_HISTORY_DAYS
         maturity[0][indices] = is_mature
         maturity[1][indices] = True
-        logged = np.log1p(np.maximum(matrix, 0.0))
+        # The model's input and the actors' quantiles share one scale (transform: log1p of the
+        # values clipped at 0), computed once: the detector scores ``logged`` itself, which
+        # model.raw_scores(matrix) would transform again.
+        logged = transform(matrix)
+        detector = model.detector
         scored = np.flatnonzero(is_mature)
         self.scored[model.family] += len(scored)
         scores = np.zeros(len(members))
         raw = np.zeros(len(members))
         if len(scored) == len(members):  # every row: no copy (scores are computed row by row)
-            raw = model.raw_scores(matrix)
+            raw = detector.decision_function(logged)
             scores = model.calibration.normalize(raw)
         elif len(scored):
-            raw[scored] = model.raw_scores(matrix[scored])
+            raw[scored] = detector.decision_function(logged[scored])
             scores[scored] = model.calibration.normalize(raw[scored])
         flagged = np.flatnonzero(scores >= THRESHOLD_SCORE).tolist()
         actors = [observation.event.actor for observation in members]
