@@ -264,17 +264,22 @@ class Pipeline:
         ``carried``: event id → the window counts upstream scale-out stages
         computed for it (:meth:`FeatureStore.observe`).
         """
-        detections = []
-        observations = []
+        detections: list[Detection] = []
+        observations: list[Observation] = []
+        # Looked up once per batch, not per event: none of them changes within one.
+        is_duplicate, observe = self.duplicates.is_duplicate, self.features.observe
+        evaluate, stats = self.rules.evaluate, self.stats
         for event in events:
-            if self.duplicates.is_duplicate(event):
-                self.stats.duplicates[event.source] += 1
+            if is_duplicate(event):
+                stats.duplicates[event.source] += 1
                 continue
-            observation = self.features.observe(event, carried.get(event.id))
+            observation = observe(event, carried.get(event.id) if carried else None)
             if observation.late:
-                self.stats.late_events += 1
+                stats.late_events += 1
             observations.append(observation)
-            detections.extend(self.rules.evaluate(observation))
+            found = evaluate(observation)
+            if found:  # most events raise nothing
+                detections.extend(found)
         return observations, detections
 
     def raise_alerts(

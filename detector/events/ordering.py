@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -71,6 +72,7 @@ _STDLIB_MARK = b" "
 # (time in µs, source, id, serialized event, position stream, offset, partition):
 # plain tuples compare in C, so sorting and merging never call Python code.
 _Item = tuple[int, str, str, bytes, str, int, int]
+_EVENT_ORDER_FIELDS = attrgetter("time", "source", "id")
 
 
 def event_order(event: Event) -> tuple[int, str, str]:
@@ -80,7 +82,9 @@ def event_order(event: Event) -> tuple[int, str, str]:
 
 def in_event_time_order(events: Iterable[Event]) -> list[Event]:
     """``events`` sorted by :func:`event_order`; equal keys keep their order (stable)."""
-    return sorted(events, key=event_order)
+    # Event times are aware UTC datetimes: they compare as their microseconds do, and a key
+    # of the fields themselves is built in C (a third of the cost of event_order's).
+    return sorted(events, key=_EVENT_ORDER_FIELDS)
 
 
 class EventSorter:

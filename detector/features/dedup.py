@@ -55,7 +55,10 @@ class RecentIds:
 
     def __init__(self, settings: DuplicateSettings) -> None:
         self.settings = settings
+        # The settings are frozen: read once here rather than per event.
+        self._enabled = settings.enabled
         self._window = settings.window.total_seconds()
+        self._max_ids = settings.max_ids
         self._sources: dict[str, _SourceIds] = {}
 
     def __len__(self) -> int:
@@ -63,18 +66,23 @@ class RecentIds:
 
     def is_duplicate(self, event: Event) -> bool:
         """True if ``event``'s id was seen within the window; otherwise remember it."""
-        if not self.settings.enabled:
+        if not self._enabled:
             return False
         ids = self._sources.get(event.source)
         if ids is None:
             ids = self._sources[event.source] = _SourceIds()
-        if event.id in ids.times:
+        event_id, times = event.id, ids.times
+        if event_id in times:
             return True
         time = event.time.timestamp()
-        ids.times[event.id] = time
-        ids.order.append((time, event.id))
-        ids.newest = max(ids.newest, time)
-        self._expire(ids)
+        times[event_id] = time
+        order = ids.order
+        order.append((time, event_id))
+        if time > ids.newest:
+            ids.newest = time
+        # Most events expire nothing: the first test of _expire's loop, without its call.
+        if order[0][0] < ids.newest - self._window or len(order) > self._max_ids:
+            self._expire(ids)
         return False
 
     def _expire(self, ids: _SourceIds) -> None:
@@ -82,7 +90,7 @@ class RecentIds:
         # most until the ids before it expire, and the cap bounds the queue regardless.
         horizon = ids.newest - self._window
         order, times = ids.order, ids.times
-        while order and (order[0][0] < horizon or len(order) > self.settings.max_ids):
+        while order and (order[0][0] < horizon or len(order) > self._max_ids):
             _, expired = order.popleft()
             times.pop(expired, None)
 

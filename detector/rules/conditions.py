@@ -251,6 +251,8 @@ def _regex(argument: Any, guard: RegexGuard, path: str) -> Matcher:
         raise ConditionError(exc.path, exc.message) from None
 
     def test(value: Any) -> bool:
+        if type(value) is str:  # nearly every value: spares the abstract Mapping check below
+            return search(value)
         if value is None or isinstance(value, Mapping | list):
             return False
         return search(as_text(value))

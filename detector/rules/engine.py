@@ -165,6 +165,7 @@ class RuleEngine:
         check_unique_ids(rules)
         self._compiled = [self._compile(rule, known_values) for rule in rules if rule.enabled]
         self._by_kind: dict[_Kind, list[_Candidate]] = {}
+        self._by_source: dict[str, list[_Compiled]] = {}  # the rules a source alone admits
         self._watermark: int | None = None  # as of the last _advance: see watermark
         self._latest: datetime | None = None  # the latest in-time event time seen
         self._next_sweep: int | None = None
@@ -322,7 +323,7 @@ class RuleEngine:
         decide = partial(Gate.decide_kind, kind=dict(zip(KIND_FIELDS, kind, strict=True)))
 
         found: list[_Candidate] = []
-        for compiled in self._compiled:
+        for compiled in self._admitted_by_source(kind[0]):
             where = decide(compiled.where_gate)
             unless = decide(compiled.unless_gate) if where is not False else True
             if where is False or unless is True:
@@ -343,6 +344,27 @@ class RuleEngine:
             )
         self._by_kind[kind] = found
         return found
+
+    def _admitted_by_source(self, source: str) -> list[_Compiled]:
+        """The rules whose ``where`` events of ``source`` may satisfy, in rule order.
+
+        A ``where`` that the source alone rules out is ruled out for every kind of event of
+        that source (knowing more fields decides more leaves, never undoes a decided one):
+        each new kind of event is then decided against its source's rules only (in the
+        bundled packs, a fifth of them), not against every rule.
+        """
+        admitted = self._by_source.get(source)
+        if admitted is None:
+            if len(self._by_source) >= _CANDIDATE_CACHE:
+                self._by_source.clear()
+            only_source = {"source": source}
+            admitted = [
+                compiled
+                for compiled in self._compiled
+                if compiled.where_gate.decide_kind(only_source) is not False
+            ]
+            self._by_source[source] = admitted
+        return admitted
 
     @property
     def watermark(self) -> int | None:
@@ -366,8 +388,10 @@ class RuleEngine:
         # The longest lateness of any source: a group idle for its window is kept
         # until no source can still deliver an in-time event into it.
         grace = self.context.allowed_lateness // timedelta(microseconds=1)
+        horizon, swept = watermark - grace, 0
         for sweep, window in self._windowed:
-            self.swept += sweep(watermark - window - grace)
+            swept += sweep(horizon - window)
+        self.swept += swept
 
 
 def _optional_int(value: Any) -> int | None:

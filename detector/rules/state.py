@@ -186,6 +186,14 @@ class GroupTable(Generic[S]):
         entry = self._groups.get(key)
         return now if entry is None else max(now, entry[0])
 
+    def find(self, key: GroupKey, now: int) -> tuple[S | None, int]:
+        """:meth:`get` and :meth:`newest` in one lookup (every event a threshold counts)."""
+        entry = self._groups.get(key)
+        if entry is None:
+            return None, now
+        last, state = entry
+        return state, max(now, last)
+
     def drop(self, key: GroupKey) -> None:
         self._groups.pop(key, None)
 
@@ -194,14 +202,17 @@ class GroupTable(Generic[S]):
             return 0
         groups = self._groups
         if self._ordered:
-            idle = []
+            # The group the scan stops at is the oldest left: no second scan for it (a dict
+            # walks past every entry deleted from its front, and sweeps delete from the front).
+            idle, oldest = [], None
             for key, (last, _) in groups.items():
                 if last >= horizon:
+                    oldest = last
                     break
                 idle.append(key)
             for key in idle:
                 del groups[key]
-            self._oldest = next(iter(groups.values()))[0] if groups else None
+            self._oldest = oldest
             return len(idle)
         idle = [key for key, (last, _) in groups.items() if last < horizon]
         for key in idle:

@@ -114,8 +114,8 @@ class CountThreshold(_Threshold[list[Hit]]):
         group: GroupKey = key  # type: ignore[assignment]  # no None left
         event = observation.event
         now = to_micros(event.time)
-        hits = self.table.get(group) or []
-        newest = self.table.newest(group, now)
+        found, newest = self.table.find(group, now)
+        hits = found or []
         bisect.insort(hits, Hit.of(event, now), key=_hit_time)
         del hits[: bisect.bisect_left(hits, newest - self.window_us, key=_hit_time)]
         if len(hits) < self.required:
@@ -168,8 +168,8 @@ class DistinctThreshold(_Threshold[dict[str, tuple[Hit, int]]]):
         group: GroupKey = key  # type: ignore[assignment]  # no None left
         event = observation.event
         now = to_micros(event.time)
-        seen = self.table.get(group) or {}
-        newest = self.table.newest(group, now)
+        found, newest = self.table.find(group, now)
+        seen = found or {}
         horizon = newest - self.window_us
         for stale in [v for v, (hit, _) in seen.items() if hit.time < horizon]:
             del seen[stale]
