@@ -256,12 +256,11 @@ def count_key(
     actors = state.actors
     previous = actors.observe(actor, time)
     if previous is None:
-        increments = [increment + actor_unit] * len(ids)
+        counts = state.add(ids, [increment + actor_unit] * len(ids))
+    elif previous < time:
+        counts = state.add(ids, [increment] * len(ids), previous, actor_unit)
     else:
-        increments = [increment] * len(ids)
-        if previous < time:
-            state.move(previous, ids, actor_unit, increments)
-    counts = state.add(ids, increments)
+        counts = state.add(ids, [increment] * len(ids))
     if actors.full:
         trim_set(actors, time, state, actor_unit)
     return counts
