@@ -256,11 +256,12 @@ def count_key(
     actors = state.actors
     previous = actors.observe(actor, time)
     if previous is None:
-        counts = state.add(ids, [increment + actor_unit] * len(ids))
-    elif previous < time:
-        counts = state.add(ids, [increment] * len(ids), previous, actor_unit)
+        increments = [increment + actor_unit] * len(ids)
     else:
-        counts = state.add(ids, [increment] * len(ids))
+        increments = [increment] * len(ids)
+        if previous < time:
+            state.move(previous, ids, actor_unit, increments)
+    counts = state.add(ids, increments)
     if actors.full:
         trim_set(actors, time, state, actor_unit)
     return counts

@@ -237,11 +237,13 @@ class FeatureStore:
                     moving = 0
                 moving_from = previous
                 moving += unit
+        if moving:
+            counter.move(moving_from, ids, moving, increments)
         if new_values:
             new_units += _ACTOR_NOVEL
         if new_units:
             increments = [count + new_units for count in increments]
-        counts = counter.add(ids, increments, moving_from, moving)  # the last run moves in add
+        counts = counter.add(ids, increments)
         for number in full:  # after add, so a dropped value is taken back exactly
             field = self._fields[number]
             for last in remembered.trim(number, time, field.limits):

@@ -134,13 +134,9 @@ class WindowCounter(BucketRuns):
 
     __slots__ = ()
 
-    def add(
-        self, ids: Sequence[int], increments: Sequence[int], previous: float = 0.0, unit: int = 0
-    ) -> list[int]:
+    def add(self, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
         """Add the packed ``increments[w]`` to bucket ``ids[w]``; the packed totals per window.
 
-        With a ``unit``, a distinct value counted at ``previous`` moves first, as
-        :meth:`move` then ``add`` would do (one pass over the windows instead of two).
         The returned list is the counter's own: read it, do not keep or change it.
         """
         span = self._spec.buckets
@@ -151,41 +147,12 @@ class WindowCounter(BucketRuns):
         windows = len(totals)
         start = base = 2 * windows
         unset = NO_SMALL_BUCKET
-        widths = self._spec.widths
-        if unit:
-            moved = SPLITS.get(unit)  # as in move
-            if moved is None or moved[-1][0] >= self._stride:
-                moved = ()
         for window, bucket in enumerate(ids):
             newest = keys[window]
-            increment = increments[window]
-            length = keys[windows + window]
-            if unit:  # move's body for this window, before the window changes
-                old = int(previous // widths[window])
-                if old != bucket:
-                    increment += unit
-                    end = start + length
-                    if old > newest - span:
-                        position = end - 1
-                        if position < start or keys[position] != old:
-                            position = bisect_left(keys, old, start, end)
-                        if position < end and keys[position] == old:
-                            if moved:
-                                at = (position - base) * self._stride
-                                for channel, count in moved:
-                                    try:
-                                        self._lanes[at + channel] -= count
-                                    except OverflowError:
-                                        self._set_wider(
-                                            at + channel, self._lanes[at + channel] - count
-                                        )
-                            else:
-                                self._change(position, unit, -1)
-                            totals[window] -= unit
-                elif self._spec.nested:
-                    unit = 0  # the same bucket in every longer window too
             if newest == unset and bucket <= newest:  # a time before 1902
                 keys, newest = self._wide_ids(), NO_BUCKET
+            increment = increments[window]
+            length = keys[windows + window]
             if bucket > newest:
                 try:
                     keys[window] = bucket
