@@ -50,10 +50,6 @@ _ID_TYPES = ("i", "q")  # a counter's bucket ids (frozen: which ones)
 _LANE_TYPES = ("B", "H", "I", "q")
 _KIND_BYTES = [bytes((kind,)) for kind in range(len(_ID_TYPES) * len(_LANE_TYPES))]
 _BUCKET_BY_BUCKET = 4  # up to this many buckets, summing them one by one beats lane by lane
-# From this many lanes per bucket, up to this many buckets spread into one int beat
-# a sum per lane (each row of a longer run costs a shift of all the rows left).
-_MANY_LANES = 8
-_FEW_BUCKETS = 8
 SPLITS: dict[int, tuple[tuple[int, int], ...]] = {}
 """Packed count → its ``(channel, count)`` pairs (see :func:`split`)."""
 ROWS: dict[tuple[int, str, int], array[int]] = {}
@@ -141,21 +137,14 @@ def packed_sum(lanes: array[int], stride: int, first: int, stop: int) -> int:
         raw = lanes[first * stride : stop * stride].tobytes()
         packed = PACKED.get((lanes.typecode, raw))
         if packed is None:
-            packed = _spread(raw, lanes.itemsize)
+            size = lanes.itemsize  # its lanes spread into 5-byte fields, read as one int
+            spread = bytearray(stride * _LANE_BYTES)
+            for byte in range(size):
+                spread[byte::_LANE_BYTES] = raw[byte::size]
+            packed = int.from_bytes(spread, "little")
             if len(PACKED) >= _CACHE_LIMIT:
                 PACKED.clear()
             PACKED[lanes.typecode, raw] = packed
-        return packed
-    if stop - first <= _FEW_BUCKETS and stride >= _MANY_LANES and lanes.itemsize <= _SPREADABLE:
-        # An actor's buckets (17 lanes), a few expiring at once: all spread into
-        # one int, its rows of ``stride`` 5-byte fields added up, beats a sum per lane.
-        rows = _spread(lanes[first * stride : stop * stride].tobytes(), lanes.itemsize)
-        bits = stride * LANE_BITS
-        mask = (1 << bits) - 1
-        packed = 0
-        while rows:
-            packed += rows & mask
-            rows >>= bits
         return packed
     packed = 0
     for channel in range(stride):
@@ -163,14 +152,6 @@ def packed_sum(lanes: array[int], stride: int, first: int, stop: int) -> int:
         if count:
             packed += count << (channel * LANE_BITS)
     return packed
-
-
-def _spread(raw: bytes, size: int) -> int:
-    """Lanes of ``size`` bytes each (``raw``) spread into 5-byte fields, read as one int."""
-    spread = bytearray(len(raw) // size * _LANE_BYTES)
-    for byte in range(size):
-        spread[byte::_LANE_BYTES] = raw[byte::size]
-    return int.from_bytes(spread, "little")
 
 
 def window_sums(lanes: array[int], stride: int, lengths: Sequence[int]) -> list[int]:

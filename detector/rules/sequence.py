@@ -253,9 +253,7 @@ def _extend(prefix: _Partial | None, tags: Sequence[_Tag], now: int) -> _Partial
         ips=tuple(dict.fromkeys(tag.ip for tag in tags if tag.ip))[:_SAMPLE_CAP],
         actors=tuple(dict.fromkeys(tag.actor for tag in tags))[:_SAMPLE_CAP],
     )
-    if prefix is None:
-        return _Partial(tags[0].time, now, (run,))
-    return _Partial(prefix.start, now, (*prefix.runs, run))
+    return _joined(prefix, run)
 
 
 def _extend_by_one(prefix: _Partial | None, event: Event, now: int) -> _Partial:
@@ -271,9 +269,14 @@ def _extend_by_one(prefix: _Partial | None, event: Event, now: int) -> _Partial:
         ips=(event.ip,) if event.ip else (),
         actors=(event.actor,),
     )
+    return _joined(prefix, run)
+
+
+def _joined(prefix: _Partial | None, run: _Run) -> _Partial:
+    """``prefix`` (None: no earlier step) followed by the step matched in ``run``."""
     if prefix is None:
-        return _Partial(now, now, (run,))
-    return _Partial(prefix.start, now, (*prefix.runs, run))
+        return _Partial(run.first, run.last, (run,))
+    return _Partial(prefix.start, run.last, (*prefix.runs, run))
 
 
 def _describe_run(run: _Run) -> str:

@@ -230,20 +230,17 @@ class AnomalyScorer:
         is_mature = ages >= MIN_HISTORY_DAYS
         maturity[0][indices] = is_mature
         maturity[1][indices] = True
-        # The model's input and the actors' quantiles share one scale (transform: log1p of the
-        # values clipped at 0), computed once: the detector scores ``logged`` itself, which
-        # model.raw_scores(matrix) would transform again.
+        # The model's input and the actors' quantiles share one scale (transform), computed once.
         logged = transform(matrix)
-        detector = model.detector
         scored = np.flatnonzero(is_mature)
         self.scored[model.family] += len(scored)
         scores = np.zeros(len(members))
         raw = np.zeros(len(members))
         if len(scored) == len(members):  # every row: no copy (scores are computed row by row)
-            raw = detector.decision_function(logged)
+            raw = model.raw_scores_of_inputs(logged)
             scores = model.calibration.normalize(raw)
         elif len(scored):
-            raw[scored] = detector.decision_function(logged[scored])
+            raw[scored] = model.raw_scores_of_inputs(logged[scored])
             scores[scored] = model.calibration.normalize(raw[scored])
         flagged = np.flatnonzero(scores >= THRESHOLD_SCORE).tolist()
         actors = [observation.event.actor for observation in members]

@@ -85,7 +85,11 @@ class TrainedModel:
 
     def raw_scores(self, matrix: Matrix) -> Matrix:
         """Raw detector scores (higher = more anomalous) of untransformed feature rows."""
-        return self.detector.decision_function(transform(matrix))
+        return self.raw_scores_of_inputs(transform(matrix))
+
+    def raw_scores_of_inputs(self, inputs: Matrix) -> Matrix:
+        """:meth:`raw_scores` of rows already :func:`transform`-ed (a caller needing them too)."""
+        return self.detector.decision_function(inputs)
 
     def scores(self, matrix: Matrix) -> Matrix:
         """Normalized scores in [0, 1] of untransformed feature rows; 0.5 is the threshold."""
