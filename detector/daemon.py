@@ -34,11 +34,11 @@ from detector.config import PipelineConfig
 from detector.delivery import Abandoned, Delivery, idle_paused
 from detector.errors import CiwatchError, ConfigError
 from detector.intake import Batch, Intake
+from detector.jit import compile_all
 from detector.learning import BackgroundLearning
 from detector.logs import line_log
 from detector.metrics import Metrics, MetricsServer
 from detector.pipeline import Pipeline
-from detector.scoring.jit import compile_all
 from detector.sinks.base import Sink
 from detector.sources.factory import ConsumerSource, open_source
 from detector.sources.record import next_offsets
@@ -163,13 +163,11 @@ class Daemon:
         self.signals.stop = True
 
     def _compile_kernels(self) -> None:
-        """Scoring's numba kernels now rather than after 100,000 rows (:mod:`.scoring.jit`):
-        a daemon runs long enough for the second of start-up to pay."""
-        if not self.config.models.enabled:
-            return
+        """The numba kernels (feature counters, scoring) now rather than later or never
+        (:mod:`.jit`): a daemon runs long enough for the seconds of start-up to pay."""
         started = time.monotonic()
         compiled = compile_all()
-        self._log(f"{compiled} scoring kernels compiled in {time.monotonic() - started:.1f}s")
+        self._log(f"{compiled} kernels compiled in {time.monotonic() - started:.1f}s")
 
     def _models_line(self) -> str:
         """One start-up line on where anomaly models come from."""

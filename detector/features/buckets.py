@@ -34,6 +34,7 @@ from detector.features.lanes import (
 )
 
 if TYPE_CHECKING:
+    from detector.features.arena import HotSlot
     from detector.features.windows import WindowSpec
 
 __all__ = ["NO_BUCKET", "NO_SMALL_BUCKET", "BucketRuns"]
@@ -52,9 +53,9 @@ class BucketRuns:
     """A window counter's buckets: ids and lanes, and the edits on them.
 
     ``_totals``, the counter's packed totals per window, is declared here (one
-    set of slots) and kept by the counter: a list while hot, its ids and lanes
-    frozen into bytes (:func:`~detector.features.lanes.frozen`) while cold, None
-    while new.
+    set of slots) and kept by the counter: a list while hot, or the arena slot
+    it is hot in (:mod:`detector.features.arena`); its ids and lanes frozen into
+    bytes (:func:`~detector.features.lanes.frozen`) while cold, None while new.
     """
 
     __slots__ = ("_ids", "_lanes", "_spec", "_stride", "_totals")
@@ -70,7 +71,7 @@ class BucketRuns:
         self._lanes = array("B")  # bucket k's channel c at k * stride + c (k from 0)
         self._stride = 0  # channels per bucket: grows to the highest channel counted
         # Hot: the packed totals per window; cold: the frozen ids and lanes; None: new.
-        self._totals: list[int] | bytes | None = None
+        self._totals: list[int] | bytes | HotSlot | None = None
 
     def _open(self, position: int, bucket: int, increment: int) -> None:
         """A new bucket at ``position`` of ``_ids`` holding ``increment``."""
@@ -174,8 +175,10 @@ class BucketRuns:
 
     def _windows(self) -> list[list[tuple[int, int]]]:
         """Per window, its ``(bucket, packed count)`` pairs in bucket order."""
-        windows, stride = len(self._spec.widths), self._stride
+        windows = len(self._spec.widths)
         ids, lanes = self._arrays()
+        held = len(ids) - 2 * windows
+        stride = len(lanes) // held if held else 0
         buckets = ids[2 * windows :]
         pairs = [(bucket, packed_sum(lanes, stride, k, k + 1)) for k, bucket in enumerate(buckets)]
         ends = accumulate(ids[windows : 2 * windows], initial=0)

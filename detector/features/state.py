@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
 
 from detector.errors import ConfigError
+from detector.features.arena import HotSlot
 from detector.features.profile import HourOfWeekProfile
 from detector.features.remembered import MAX_FIELDS, RememberedValues
 from detector.features.schema import (
@@ -102,7 +103,7 @@ class ActorState(WindowCounter):
             return cast(HourOfWeekProfile, self._profile)
         return profile
 
-    def _hot_totals(self) -> list[int]:
+    def _hot_totals(self) -> list[int] | HotSlot:
         totals = super()._hot_totals()
         remembered, profile = self._remembered, self._profile
         if not isinstance(remembered, RememberedValues):
@@ -175,7 +176,7 @@ class KeyState(WindowCounter):
             return cast(FirstSeenSet, self._actors)
         return actors
 
-    def _hot_totals(self) -> list[int]:
+    def _hot_totals(self) -> list[int] | HotSlot:
         totals = super()._hot_totals()
         actors = self._actors
         if not isinstance(actors, FirstSeenSet):
@@ -256,14 +257,13 @@ def count_key(
     actors = state.actors
     previous = actors.observe(actor, time)
     if previous is None:
-        increments = [increment + actor_unit] * len(ids)
+        counts = state.count(time, ids, [increment + actor_unit] * len(ids), None, 0)
     else:
-        increments = [increment] * len(ids)
-        if previous < time:
-            state.move(previous, ids, actor_unit, increments)
-    counts = state.add(ids, increments)
+        moved_from = previous if previous < time else None
+        counts = state.count(time, ids, [increment] * len(ids), moved_from, actor_unit)
     if actors.full:
         trim_set(actors, time, state, actor_unit)
+        counts = state.totals()  # less the actors dropped
     return counts
 
 

@@ -237,18 +237,19 @@ class FeatureStore:
                     moving = 0
                 moving_from = previous
                 moving += unit
-        if moving:
-            counter.move(moving_from, ids, moving, increments)
         if new_values:
             new_units += _ACTOR_NOVEL
         if new_units:
             increments = [count + new_units for count in increments]
-        counts = counter.add(ids, increments)
+        # The last run of moving values moves in the same step as the event is counted.
+        counts = counter.count(time, ids, increments, moving_from if moving else None, moving)
         for number in full:  # after add, so a dropped value is taken back exactly
             field = self._fields[number]
             for last in remembered.trim(number, time, field.limits):
                 if field.unit:
                     counter.discard(last, field.unit)
+        if full:
+            counts = counter.totals()  # less the values dropped
         return state, counts, new_values, learning
 
     def _touch(

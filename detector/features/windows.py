@@ -29,7 +29,9 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
+from detector.features.arena import CounterArena, HotSlot
 from detector.features.buckets import NO_BUCKET, NO_SMALL_BUCKET, BucketRuns
+from detector.features.counter_kernels import dump_kernel, load_kernel, step_kernel
 from detector.features.lanes import (
     LANE_BITS,
     LANE_MASK,
@@ -78,7 +80,7 @@ class WindowSpec:
     once per event for all of the event's keys.
     """
 
-    __slots__ = ("buckets", "hot", "hot_limit", "nested", "seconds", "widths")
+    __slots__ = ("arenas", "buckets", "hot", "hot_limit", "nested", "seconds", "widths")
 
     def __init__(self, windows: Sequence[float], buckets: int = BUCKETS_PER_WINDOW) -> None:
         if not windows or any(window <= 0 for window in windows):
@@ -94,6 +96,19 @@ class WindowSpec:
         # store has dropped: it is released when its turn comes).
         self.hot: deque[WindowCounter] = deque()
         self.hot_limit = max(1, HOT_TOTALS)
+        self.arenas: dict[type, CounterArena] = {}
+
+    def arena(self, kind: type) -> CounterArena | None:
+        """Where hot counters of ``kind`` live once the process has compiled the counter
+        kernels (:mod:`detector.features.arena`); ``None`` before: the plain form."""
+        arena = self.arenas.get(kind)
+        if arena is None:
+            step, load = step_kernel.kernel(0), load_kernel.kernel(0)
+            dump = dump_kernel.kernel(0)
+            if step is None or load is None or dump is None:
+                return None
+            arena = self.arenas[kind] = CounterArena(self, (step, load, dump))
+        return arena
 
     def bucket_ids(self, time: float) -> list[int]:
         """The bucket of ``time`` in each window, shortest window first."""
@@ -142,7 +157,9 @@ class WindowCounter(BucketRuns):
         span = self._spec.buckets
         totals = self._totals
         if not isinstance(totals, list):
-            totals = self._hot_totals()
+            totals = self._hot()
+            if isinstance(totals, HotSlot):
+                return totals.arena.add(totals.slot, ids, increments)
         keys = self._ids
         windows = len(totals)
         start = base = 2 * windows
@@ -212,6 +229,25 @@ class WindowCounter(BucketRuns):
             start += length
         return totals
 
+    def count(
+        self,
+        time: float,
+        ids: Sequence[int],
+        increments: list[int],
+        moved_from: float | None,
+        unit: int,
+    ) -> list[int]:
+        """:meth:`add` of an event at ``time``, after :meth:`move` of a distinct value (``unit``)
+        last counted at ``moved_from`` if not None: one compiled step in an arena."""
+        totals = self._totals
+        if not isinstance(totals, list):
+            totals = self._hot()
+            if isinstance(totals, HotSlot):
+                return totals.arena.count(totals.slot, time, increments, moved_from, unit)
+        if moved_from is not None:
+            self.move(moved_from, ids, unit, increments)
+        return self.add(ids, increments)
+
     def move(self, previous: float, ids: Sequence[int], unit: int, increments: list[int]) -> None:
         """A distinct value counted (``unit``) at time ``previous`` is seen again in ``ids``.
 
@@ -222,7 +258,13 @@ class WindowCounter(BucketRuns):
         span = self._spec.buckets
         totals = self._totals
         if not isinstance(totals, list):
-            totals = self._hot_totals()
+            totals = self._hot()
+            if isinstance(totals, HotSlot):
+                mask = totals.arena.move(totals.slot, previous, ids, unit)
+                for window in range(len(increments) if mask else 0):
+                    if mask >> window & 1:
+                        increments[window] += unit
+                return
         keys = self._ids
         windows = len(totals)
         start = base = 2 * windows
@@ -260,7 +302,10 @@ class WindowCounter(BucketRuns):
         """Take back ``unit`` counted at ``time``, in the windows still holding its bucket."""
         totals = self._totals
         if not isinstance(totals, list):
-            totals = self._hot_totals()
+            totals = self._hot()
+            if isinstance(totals, HotSlot):
+                totals.arena.discard(totals.slot, time, unit)
+                return
         keys = self._ids
         windows = len(totals)
         start = 2 * windows
@@ -277,7 +322,9 @@ class WindowCounter(BucketRuns):
         """Per window, the packed totals of the window ending at ``now`` (own list: read only)."""
         totals = self._totals
         if not isinstance(totals, list):
-            totals = self._hot_totals()
+            totals = self._hot()
+            if isinstance(totals, HotSlot):
+                return totals.arena.read(totals.slot, self._spec.bucket_ids(now))
         keys, windows = self._ids, len(totals)
         start = 2 * windows
         for window, bucket in enumerate(self._spec.bucket_ids(now)):
@@ -296,14 +343,34 @@ class WindowCounter(BucketRuns):
             start += length
         return totals
 
-    def _hot_totals(self) -> list[int]:
-        """Make the counter hot (:data:`HOT_TOTALS`): its buckets thawed, its totals summed.
+    def totals(self) -> list[int]:
+        """The packed totals per window as they are (own list: read only)."""
+        totals = self._hot()
+        if isinstance(totals, HotSlot):
+            return totals.arena.totals(totals.slot)
+        return totals
+
+    def _hot(self) -> list[int] | HotSlot:
+        """The counter's hot form (made hot if it is not)."""
+        totals = self._totals
+        if isinstance(totals, (list, HotSlot)):
+            return totals
+        return self._hot_totals()
+
+    def _hot_totals(self) -> list[int] | HotSlot:
+        """Make the counter hot (:data:`HOT_TOTALS`): its buckets thawed, its totals summed;
+        in an arena's slot once the process has compiled the counter kernels.
 
         The counter that has been hot the longest goes cold to make room.
         """
         hot, windows = self._spec.hot, len(self._spec.widths)
         if isinstance(self._totals, bytes):
             self._ids, self._lanes = thawed(self._totals, windows)
+        arena = self._spec.arena(type(self))
+        if arena is not None:
+            slot = self._totals = arena.claim(self, self._ids, self._lanes)
+            self._ids, self._lanes = _COLD_IDS, _COLD_LANES
+            return slot
         totals = window_sums(self._lanes, self._stride, self._ids[windows : 2 * windows])
         if len(hot) >= self._spec.hot_limit:
             hot.popleft().cool()
@@ -317,9 +384,22 @@ class WindowCounter(BucketRuns):
         A key that went cold is likely idle: subclasses compact their other
         containers here too (arrays that grow keep room for more).
         """
-        if not isinstance(self._totals, bytes):  # not cold already
+        totals = self._totals
+        if isinstance(totals, HotSlot):
+            ids, lanes = totals.arena.release(totals.slot)
+            buckets = len(ids) - 2 * len(self._spec.widths)
+            self._stride = len(lanes) // buckets if buckets else 0
+            self._totals = frozen(ids, lanes)
+            self._ids, self._lanes = _COLD_IDS, _COLD_LANES
+        elif not isinstance(totals, bytes):  # not cold already
             self._totals = frozen(self._ids, self._lanes)
             self._ids, self._lanes = _COLD_IDS, _COLD_LANES
+
+    def _arrays(self) -> tuple[array[int], array[int]]:
+        totals = self._totals
+        if isinstance(totals, HotSlot):
+            return totals.arena.dump(totals.slot)
+        return super()._arrays()
 
     @classmethod
     def from_state(cls, spec: WindowSpec, state: dict[str, Any]) -> WindowCounter:

@@ -20,8 +20,8 @@ the scores stay bit for bit the same; without numba the NumPy walk runs.
 
 Starting numba costs a process about a second, so :func:`compiled_walk` hands the
 kernel out only once the process has walked
-:data:`~detector.scoring.jit.COMPILE_AFTER_ROWS` rows the NumPy way, and compiles
-it on the main thread only (:class:`~detector.scoring.jit.LazyKernel` says why):
+:data:`~detector.jit.COMPILE_AFTER_ROWS` rows the NumPy way, and compiles
+it on the main thread only (:class:`~detector.jit.LazyKernel` says why):
 a daemon or a long replay switches early, a short run never starts numba.
 """
 
@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from detector.scoring.jit import Kernel, LazyKernel
+from detector.jit import Kernel, LazyKernel
 
 __all__ = ["Packed", "compiled_walk", "float32_below", "pack", "walk_kernel"]
 

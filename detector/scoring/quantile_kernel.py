@@ -7,9 +7,9 @@ each value goes through the same IEEE operations (no fast-math), so the
 estimates stay bit for bit those of the per-row updates.
 
 As for :mod:`.forest_walk`, :func:`compiled_update` hands the kernel out only once
-the process has updated :data:`~detector.scoring.jit.COMPILE_AFTER_ROWS` rows the
+the process has updated :data:`~detector.jit.COMPILE_AFTER_ROWS` rows the
 plain way, and compiles it on the main thread only
-(:class:`~detector.scoring.jit.LazyKernel` says why): a short run never starts numba.
+(:class:`~detector.jit.LazyKernel` says why): a short run never starts numba.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from detector.scoring.jit import Kernel, LazyKernel
+from detector.jit import Kernel, LazyKernel
 
 __all__ = ["compiled_update", "update_kernel", "update_rows"]
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.remembered import RememberedValues
 from detector.features.state import ActorState, KeyState, TrackedField
@@ -85,6 +87,7 @@ def cold_actor(spec: WindowSpec) -> ActorState:
     return actor
 
 
+@pytest.mark.usefixtures("plain_counters")
 def test_reading_a_cold_actor_makes_it_hot_with_its_live_state() -> None:
     spec = WindowSpec([300.0])
     actor = cold_actor(spec)
@@ -97,6 +100,7 @@ def test_reading_a_cold_actor_makes_it_hot_with_its_live_state() -> None:
     assert actor.profile.total == 1
 
 
+@pytest.mark.usefixtures("plain_counters")
 def test_a_snapshot_reads_cold_keys_without_thawing_them() -> None:
     spec = WindowSpec([300.0])
     actor = cold_actor(spec)

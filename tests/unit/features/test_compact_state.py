@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from detector.errors import ConfigError
+from detector.features.arena import HotSlot
 from detector.features.profile import HOURS_PER_WEEK, HourOfWeekProfile
 from detector.features.remembered import RememberedValues
 from detector.features.settings import FeatureSettings
@@ -121,6 +122,7 @@ def run_counters(
     return compact
 
 
+@pytest.mark.usefixtures("plain_counters")
 def test_counts_past_one_two_and_four_bytes_per_lane_stay_exact() -> None:
     """A bucket's lanes widen (2, 4, 8 bytes) as its counts grow, keeping every number.
 
@@ -132,6 +134,7 @@ def test_counts_past_one_two_and_four_bytes_per_lane_stay_exact() -> None:
         assert counter._lanes.itemsize > 1
 
 
+@pytest.mark.usefixtures("plain_counters")
 def test_bucket_ids_beyond_four_bytes_stay_exact() -> None:
     """Times past 2038 or before 1902 in one-second buckets: the ids widen to 8 bytes."""
     seconds = WindowSpec([60.0, 3600.0])  # 1 s and 1 min buckets
@@ -141,12 +144,14 @@ def test_bucket_ids_beyond_four_bytes_stay_exact() -> None:
     assert run_counters(SPEC, 4, steps=300)._ids.typecode == "i"
 
 
+@pytest.mark.usefixtures("counter_form")
 def test_the_counter_matches_dicts_of_buckets_nested_and_not() -> None:
     for seed in range(3):
         run_counters(SPEC, seed)
         run_counters(SKEWED, seed)
 
 
+@pytest.mark.usefixtures("counter_form")
 def test_a_counter_going_cold_and_hot_again_keeps_every_number() -> None:
     """Cold, its buckets frozen and its totals dropped; hot again, the totals summed anew."""
     big = lane(0) + 300 * lane(1) + 70_000 * lane(3)
@@ -154,6 +159,27 @@ def test_a_counter_going_cold_and_hot_again_keeps_every_number() -> None:
         run_counters(SPEC, seed, steps=1500, cold=True)
         run_counters(SKEWED, seed, steps=1500, cold=True)
         run_counters(SPEC, seed, choices=(0, lane(0), big), steps=600, cold=True)
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_counter_hot_in_the_plain_form_goes_on_in_an_arena(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kernels compiled while a counter is hot (plain): once it has gone cold it is
+    counted in an arena, to the same numbers."""
+    spec = WindowSpec(SPEC.seconds)
+    compact, reference = WindowCounter(spec), DictCounter(spec)
+    rng = random.Random(6)
+    monkeypatch.setattr(WindowSpec, "arena", lambda self, kind: None)
+    for step in range(400):
+        if step == 200:
+            monkeypatch.undo()
+            compact.cool()
+        ids = spec.bucket_ids(1_000_000.0 + step * rng.choice([2.0, 50.0, 900.0]))
+        increments = [rng.choice((lane(0), lane(0) + 7 * lane(4)))] * len(ids)
+        assert compact.add(ids, increments) == reference.add(ids, list(increments))
+        assert compact._windows() == reference.rows()
+    assert isinstance(compact._totals, HotSlot)
 
 
 def test_remembered_values_match_one_first_seen_set_per_field() -> None:
@@ -211,6 +237,7 @@ def deep_size(root: object) -> int:
     return size
 
 
+@pytest.mark.usefixtures("plain_counters")
 def test_an_actor_with_its_ip_costs_under_three_kilobytes() -> None:
     """Twelve events over two days each: 2.7 KB now; a packed int per bucket took 4.2 KB,
     dicts of buckets and sets 7.8 KB."""
@@ -259,6 +286,7 @@ def test_a_profile_kept_sparse_then_dense_counts_like_168_counters() -> None:
             assert restored.share_and_rarity(time) == (share, rarity)
 
 
+@pytest.mark.usefixtures("counter_form")
 def test_a_store_whose_keys_go_cold_after_each_event_describes_events_the_same() -> None:
     """Cold keys (one counter hot, every other one frozen; restored ones) give the same
     observations, explanations and snapshot."""

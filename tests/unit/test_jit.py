@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from detector.scoring import jit
-from detector.scoring.jit import Kernel, LazyKernel, compile_all
+from detector import jit
+from detector.jit import Kernel, LazyKernel, compile_all
 
 
 def _body(values: list[int]) -> None:

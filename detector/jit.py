@@ -29,10 +29,11 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["COMPILE_AFTER_ROWS", "Kernel", "LazyKernel", "compile_all"]
 
-Kernel = Callable[..., None]
+Kernel = Callable[..., Any]
 
 COMPILE_AFTER_ROWS = 100_000
 """Rows handled the plain way before numba pays its start (about a second): the
