@@ -280,6 +280,7 @@ class Pipeline:
             found = evaluate(observation)
             if found:  # most events raise nothing
                 detections.extend(found)
+        self.features.counted(len(observations))
         return observations, detections
 
     def raise_alerts(

@@ -39,8 +39,7 @@ _FIRST_SLOTS = 16
 _SMALL_ID = 1 << 31
 _LANE_TYPES = (("B", np.uint8, 1 << 8), ("H", np.uint16, 1 << 16), ("I", np.uint32, 1 << 32))
 _NO_BUCKET_SMALL = -(1 << 31)
-_VECTORS: dict[tuple[int, ...], np.ndarray] = {}
-_VECTOR_LIMIT = 1 << 12
+_VECTOR_LIMIT = 1 << 12  # increments remembered as matrices per arena (few kinds repeat)
 _NO_ROWS = np.zeros((0, 1), dtype=np.int64)
 _NO_BUCKETS = np.zeros(0, dtype=np.int64)  # the step works out the buckets of its time
 _NO_UNIT = np.zeros(0, dtype=np.int64)
@@ -54,19 +53,14 @@ class HotSlot(NamedTuple):
 
 
 def _vectors(increments: tuple[int, ...]) -> np.ndarray:
-    """Packed increments (one per window) as a matrix of channel counts (remembered)."""
-    found = _VECTORS.get(increments)
-    if found is None:
-        pairs = [split(increment) for increment in increments]
-        channels = 1 + max(channel for pair in pairs for channel, _ in pair)
-        found = np.zeros((len(increments), channels), dtype=np.int64)
-        for row, pair in enumerate(pairs):
-            for channel, count in pair:
-                found[row, channel] = count
-        if len(_VECTORS) >= _VECTOR_LIMIT:
-            _VECTORS.clear()
-        _VECTORS[increments] = found
-    return found
+    """Packed increments (one per window) as a matrix of channel counts."""
+    pairs = [split(increment) for increment in increments]
+    channels = 1 + max(channel for pair in pairs for channel, _ in pair)
+    matrix = np.zeros((len(increments), channels), dtype=np.int64)
+    for row, pair in enumerate(pairs):
+        for channel, count in pair:
+            matrix[row, channel] = count
+    return matrix
 
 
 class CounterArena:
@@ -85,6 +79,7 @@ class CounterArena:
         self._newest = np.full((0, self._windows), EMPTY, dtype=np.int64)
         self._allocate(_FIRST_SLOTS)
         self._free: list[int] = []
+        self._known: dict[tuple[int, ...], np.ndarray] = {}
         self._used = 0
         self.hot: deque[WindowCounter] = deque()
 
@@ -103,7 +98,8 @@ class CounterArena:
         self._ring, self._counts, self._totals, self._newest = ring, counts, totals, newest
         self._arrays = (ring, counts, totals, newest)
         self._spread = np.zeros(windows * channels * LANE_BITS // 8, dtype=np.uint8)
-        self._view = self._spread.data
+        width = channels * LANE_BITS // 8  # one window's packed count in the spread bytes
+        self._cuts = [slice(start, start + width) for start in range(0, windows * width, width)]
 
     @property
     def limit(self) -> int:
@@ -155,21 +151,28 @@ class CounterArena:
         stride = int(used[-1]) + 1 if len(used) else 0
         return _narrow_ids(ids[: 2 * windows + held], windows), _narrow_lanes(rows[:, :stride])
 
-    def _fitted(self, vectors: np.ndarray) -> np.ndarray:
-        """``vectors``, the arena's channels grown first if they have more."""
-        if vectors.shape[1] > self._channels:
-            self._grow_channels(vectors.shape[1])
-        return vectors
+    def _matrix(self, increments: tuple[int, ...]) -> np.ndarray:
+        """``increments`` as channel counts (:func:`_vectors`), remembered; the arena's
+        channels grown first if they have more."""
+        matrix = self._known.get(increments)
+        if matrix is None:
+            matrix = _vectors(increments)
+            if matrix.shape[1] > self._channels:
+                self._grow_channels(matrix.shape[1])
+            if len(self._known) >= _VECTOR_LIMIT:
+                self._known.clear()
+            self._known[increments] = matrix
+        return matrix
 
     def count(
         self, slot: int, time: float, increments: list[int], moved_from: float | None, unit: int
     ) -> list[int]:
         """``WindowCounter.count`` on ``slot``: the packed totals per window."""
-        vectors = self._fitted(_vectors(tuple(increments)))
+        vectors = self._matrix(tuple(increments))
         if moved_from is None:
             moved_from, moving = 0.0, _NO_UNIT
         else:
-            moving = self._fitted(_vectors((unit,)))[0]
+            moving = self._matrix((unit,))[0]
         fits = self._step(
             COUNT,
             self._arrays,
@@ -187,7 +190,7 @@ class CounterArena:
 
     def add(self, slot: int, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
         """``WindowCounter.add`` on ``slot``: the packed totals per window."""
-        return self._counted(COUNT, slot, ids, self._fitted(_vectors(tuple(increments))))
+        return self._counted(COUNT, slot, ids, self._matrix(tuple(increments)))
 
     def read(self, slot: int, ids: Sequence[int]) -> list[int]:
         """``WindowCounter.counts`` on ``slot`` at the time of bucket ``ids``."""
@@ -219,7 +222,7 @@ class CounterArena:
         self._taken(DISCARD, slot, _NO_BUCKETS, time, unit)
 
     def _taken(self, op: int, slot: int, buckets: np.ndarray, time: float, unit: int) -> int:
-        vector = self._fitted(_vectors((unit,)))[0]
+        vector = self._matrix((unit,))[0]
         return int(
             self._step(
                 op,
@@ -241,13 +244,9 @@ class CounterArena:
         return self._packed(slot, 0)
 
     def _packed(self, slot: int, spread: int) -> list[int]:
-        width = self._channels * LANE_BITS // 8
         if spread:
-            view = self._view
-            return [
-                int.from_bytes(view[start : start + width], "little")
-                for start in range(0, width * self._windows, width)
-            ]
+            raw = self._spread.tobytes()
+            return [int.from_bytes(raw[cut], "little") for cut in self._cuts]
         return [
             sum(int(count) << (channel * LANE_BITS) for channel, count in enumerate(window))
             for window in self._totals[slot]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from detector.jit import LazyKernel
+from detector.jit import Kernel, LazyKernel
 
 __all__ = [
     "COUNT",
@@ -26,6 +26,7 @@ __all__ = [
     "EMPTY",
     "MOVE",
     "READ",
+    "compiled_kernels",
     "dump_kernel",
     "load_kernel",
     "step_kernel",
@@ -243,3 +244,13 @@ dump_kernel = LazyKernel(
     ),
 )
 """The compiled :func:`counter_dump`."""
+
+
+def compiled_kernels(events: int = 0) -> tuple[Kernel, Kernel, Kernel] | None:
+    """The step, load and dump kernels once this process has counted ``events`` more
+    events and enough in all (:data:`~detector.jit.COMPILE_AFTER_ROWS`), or compiled
+    them (:func:`~detector.jit.compile_all`); ``None`` before: the plain form."""
+    step, load, dump = (kernel.kernel(events) for kernel in (step_kernel, load_kernel, dump_kernel))
+    if step is None or load is None or dump is None:
+        return None
+    return step, load, dump

@@ -27,6 +27,7 @@ import orjson
 
 from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
+from detector.features.counter_kernels import compiled_kernels
 from detector.features.observation import Observation
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
 from detector.features.settings import FeatureSettings
@@ -192,6 +193,11 @@ class FeatureStore:
         # after the learning period, when a new value has become worth an alert.
         reported = {} if learning else new_values
         return Observation(event, False, learning, reported, FeatureVector(self._layout, values))
+
+    @staticmethod
+    def counted(events: int) -> None:
+        """``events`` more were observed (a long replay switches to arenas: :mod:`.arena`)."""
+        compiled_kernels(events)
 
     def counts_of(self, observation: Observation, kind: str) -> list[int]:
         """The packed window counts of one key kind in ``observation`` (to carry downstream)."""

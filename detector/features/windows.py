@@ -14,6 +14,9 @@ clock, so replaying the same events gives the same numbers.
   the bucket of its last sighting, turns a counter channel into a distinct
   count per window.
 
+A process that has compiled the counter kernels keeps hot counters in an arena
+instead (:mod:`detector.features.arena`), to the same numbers.
+
 Every class has ``to_state()`` / ``from_state()`` with plain JSON data. A
 store holds millions of these objects, so they keep numbers in flat arrays
 and lists rather than dicts of int and float objects (docs/features.md,
@@ -31,7 +34,7 @@ from typing import Any
 
 from detector.features.arena import CounterArena, HotSlot
 from detector.features.buckets import NO_BUCKET, NO_SMALL_BUCKET, BucketRuns
-from detector.features.counter_kernels import dump_kernel, load_kernel, step_kernel
+from detector.features.counter_kernels import compiled_kernels
 from detector.features.lanes import (
     LANE_BITS,
     LANE_MASK,
@@ -103,11 +106,10 @@ class WindowSpec:
         kernels (:mod:`detector.features.arena`); ``None`` before: the plain form."""
         arena = self.arenas.get(kind)
         if arena is None:
-            step, load = step_kernel.kernel(0), load_kernel.kernel(0)
-            dump = dump_kernel.kernel(0)
-            if step is None or load is None or dump is None:
+            kernels = compiled_kernels()
+            if kernels is None:
                 return None
-            arena = self.arenas[kind] = CounterArena(self, (step, load, dump))
+            arena = self.arenas[kind] = CounterArena(self, kernels)
         return arena
 
     def bucket_ids(self, time: float) -> list[int]:
@@ -240,10 +242,10 @@ class WindowCounter(BucketRuns):
         """:meth:`add` of an event at ``time``, after :meth:`move` of a distinct value (``unit``)
         last counted at ``moved_from`` if not None: one compiled step in an arena."""
         totals = self._totals
-        if not isinstance(totals, list):
+        if type(totals) is not HotSlot and not isinstance(totals, list):
             totals = self._hot()
-            if isinstance(totals, HotSlot):
-                return totals.arena.count(totals.slot, time, increments, moved_from, unit)
+        if isinstance(totals, HotSlot):
+            return totals.arena.count(totals.slot, time, increments, moved_from, unit)
         if moved_from is not None:
             self.move(moved_from, ids, unit, increments)
         return self.add(ids, increments)

@@ -1,0 +1,85 @@
+"""Hot counters in compiled arenas: when a process starts using them, and how full they get.
+
+That an arena counts exactly as the plain form is checked against dicts of
+buckets in test_compact_state.py (``counter_form``); here, the switch of a long
+run from one form to the other and the bound on an arena's slots.
+"""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from detector.features import arena, counter_kernels
+from detector.features.arena import HotSlot
+from detector.features.observation import Observation
+from detector.features.settings import FeatureSettings
+from detector.features.store import FeatureStore
+from detector.features.windows import WindowCounter, WindowSpec, lane
+from detector.jit import LazyKernel
+from tests.unit.features.helpers import event
+
+SPEC_SECONDS = (300.0, 3600.0, 86_400.0)
+
+
+def observe_all(store: FeatureStore, count: int, *, tick: bool) -> list[Observation]:
+    """``count`` events of a few actors, IPs and targets; ``tick``: tell the store of each."""
+    rng = random.Random(8)
+    observations = []
+    for number in range(count):
+        sample = event(
+            number * rng.choice([1.0, 30.0, 600.0]) / 4,
+            actor=f"user{rng.randrange(6)}",
+            ip=f"10.0.0.{rng.randrange(5)}",
+            target=f"acme/r{rng.randrange(4)}",
+            number=number,
+        )
+        observations.append(store.observe(sample))
+        if tick:
+            store.counted(1)
+    return observations
+
+
+def test_a_long_run_moves_its_hot_counters_into_arenas_with_the_same_features(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replay compiles the counter kernels after enough events (here 150); counters that
+    go hot after that live in arenas, and every observation is the plain form's."""
+    settings = FeatureSettings()
+    with monkeypatch.context() as plain:
+        plain.setattr(WindowSpec, "arena", lambda self, kind: None)
+        plain_store = FeatureStore(settings)
+        expected = observe_all(plain_store, 600, tick=False)
+        expected_snapshot = orjson.dumps(plain_store.snapshot())
+    for name in ("step_kernel", "load_kernel", "dump_kernel"):
+        kernel = getattr(counter_kernels, name)
+        fresh = LazyKernel(kernel.body, sample_args=kernel.sample_args, after_rows=150)
+        monkeypatch.setattr(counter_kernels, name, fresh)
+    store = FeatureStore(settings)
+    store._spec.hot_limit = 4  # counters go cold and come back hot: into the arena
+    assert observe_all(store, 600, tick=True) == expected
+    assert counter_kernels.step_kernel.built
+    assert store._spec.arenas  # the hot counters made after the switch
+    assert any(isinstance(actor._totals, HotSlot) for actor in store._actors.values())
+    assert orjson.dumps(store.snapshot()) == expected_snapshot
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_full_arena_sends_the_counter_counted_longest_ago_cold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = WindowSpec(SPEC_SECONDS)
+    one_slot = len(SPEC_SECONDS) * spec.buckets * (2 + 1) * 8  # two channels
+    monkeypatch.setattr(arena, "ARENA_BYTES", 2 * one_slot)
+    counters = [WindowCounter(spec) for _ in range(3)]
+    ids = spec.bucket_ids(1000.0)
+    for counter in counters:
+        assert counter.add(ids, [lane(0) + lane(1)] * len(ids)) == [lane(0) + lane(1)] * 3
+    first, second, third = counters
+    assert isinstance(first._totals, bytes)  # cold: two slots, counted longest ago
+    assert isinstance(second._totals, HotSlot) and isinstance(third._totals, HotSlot)
+    assert first.add(ids, [lane(1)] * len(ids)) == [lane(0) + 2 * lane(1)] * 3
+    assert isinstance(first._totals, HotSlot) and isinstance(second._totals, bytes)
+    assert first._totals.slot != third._totals.slot
