@@ -1,7 +1,7 @@
 """Per-stage cost per event of the pipeline: the baseline for batched execution.
 
     python bench/stages.py [--people 300] [--days 10] [--seed 7] [--batch 500] [--repeat 3]
-                            [--default-gc]
+                            [--default-gc] [--compiled]
 
 A generated world (``ciwatch generate``: ``--people`` x ``--days`` of GitHub,
 Okta, Kubernetes and CloudTrail audit logs, with its attacks), serialized as
@@ -37,6 +37,9 @@ noisy, ±10 % from run to run; the best run is the one least disturbed).
 ``Pipeline.finish`` (the end of a bounded source) is left out of both.
 The collector is set as every ``ciwatch`` command sets it
 (:mod:`detector.collector`); ``--default-gc`` keeps CPython's thresholds.
+``--compiled`` compiles the numba kernels first, as the daemon does at start-up
+(:mod:`detector.jit`: the feature counters in arenas, the scoring kernels);
+without it the run is a short replay's (plain counters, NumPy scoring).
 Nothing here asserts a figure; the defaults take under a minute on two cores.
 """
 
@@ -57,6 +60,7 @@ from detector.config import BUNDLED, PipelineConfig, load_config
 from detector.detections import Detection
 from detector.events.ordering import in_event_time_order
 from detector.features.observation import Observation
+from detector.jit import compile_all
 from detector.pipeline import Pipeline
 from detector.sources.record import Position, RawRecord
 
@@ -217,9 +221,14 @@ def main() -> None:
     parser.add_argument(
         "--default-gc", action="store_true", help="CPython's collector thresholds, not ciwatch's"
     )
+    parser.add_argument(
+        "--compiled", action="store_true", help="compile the numba kernels first, as the daemon"
+    )
     args = parser.parse_args()
     if not args.default_gc:
         collector.tune()  # as every ciwatch command does
+    if args.compiled:
+        print(f"{compile_all()} kernels compiled")
     values = world_records(args.seed, args.days, args.people)
     work = batches(values, args.batch)
     config = bundled_config()
