@@ -169,7 +169,7 @@ class CounterArena:
     ) -> list[int]:
         """``WindowCounter.count`` on ``slot``: the packed totals per window."""
         vectors = self._matrix(tuple(increments))
-        if moved_from is None:
+        if moved_from is None or not unit:  # nothing moves (as the plain form's move of 0)
             moved_from, moving = 0.0, _NO_UNIT
         else:
             moving = self._matrix((unit,))[0]
