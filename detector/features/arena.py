@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ARENA_BYTES", "CounterArena", "HotSlot"]
 
-ARENA_BYTES = 48 << 20
-"""At most this many bytes of slots per arena (one per kind of counter and store)."""
+ARENA_BYTES = 32 << 20
+"""At most this many bytes of slots per arena (one per kind of counter and store): a
+daemon's two fit the chart's memory limit beside its keys (tests/unit/test_sizing.py)."""
 _FIRST_SLOTS = 16
 _SMALL_ID = 1 << 31
 _LANE_TYPES = (("B", np.uint8, 1 << 8), ("H", np.uint16, 1 << 16), ("I", np.uint32, 1 << 32))

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from detector.config import load_config
+from detector.features.arena import ARENA_BYTES
 from detector.features.dedup import DuplicateSettings
 from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
@@ -29,6 +30,9 @@ MEASURED_BYTES_PER_ACTOR = 21_000
 """Per actor (with its own IP keys, rule state and share of the dedup memory), the largest
 of: the running RSS plus the transient of writing a checkpoint, and the peak RSS of a
 fresh process restoring that checkpoint (the largest: parsed JSON and state together)."""
+DAEMON_FIXED_BYTES = 160 * MiB + 2 * ARENA_BYTES
+"""What a daemon holds on top, whatever its keys: numba and its compiled kernels (100-160 MiB,
+docs/daemon.md) and the arenas of its hot window counters (actors; IPs and targets)."""
 MEASURED_BYTES_PER_EVENT_ID = 200
 """One remembered event id of the duplicate check (``duplicates.max_ids`` per source)."""
 SOURCES = 4
@@ -57,7 +61,8 @@ def chart_values() -> dict[str, Any]:
 def needed(max_keys: int, max_ids: int) -> float:
     """Bytes a replica needs at its caps: baseline, actors at the cap, remembered ids."""
     ids = max_ids * SOURCES * MEASURED_BYTES_PER_EVENT_ID
-    return MEASURED_BASELINE_BYTES + max_keys * MEASURED_BYTES_PER_ACTOR + ids
+    keys = max_keys * MEASURED_BYTES_PER_ACTOR
+    return MEASURED_BASELINE_BYTES + DAEMON_FIXED_BYTES + keys + ids
 
 
 def test_the_default_caps_fit_the_charts_memory_limit_with_a_quarter_spare() -> None:
