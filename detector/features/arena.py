@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from detector.features.buckets import NO_SMALL_BUCKET, lanes_per_bucket
 from detector.features.counter_kernels import COUNT, DISCARD, EMPTY, MOVE, READ
 from detector.features.lanes import LANE_BITS, split
 from detector.jit import Kernel
@@ -39,7 +40,6 @@ daemon's two fit the chart's memory limit beside its keys (tests/unit/test_sizin
 _FIRST_SLOTS = 16
 _SMALL_ID = 1 << 31
 _LANE_TYPES = (("B", np.uint8, 1 << 8), ("H", np.uint16, 1 << 16), ("I", np.uint32, 1 << 32))
-_NO_BUCKET_SMALL = -(1 << 31)
 _VECTOR_LIMIT = 1 << 12  # increments remembered as matrices per arena (few kinds repeat)
 _NO_ROWS = np.zeros((0, 1), dtype=np.int64)
 _NO_BUCKETS = np.zeros(0, dtype=np.int64)  # the step works out the buckets of its time
@@ -111,7 +111,7 @@ class CounterArena:
     def claim(self, counter: WindowCounter, ids: array[int], lanes: array[int]) -> HotSlot:
         """A slot for ``counter``, filled from its plain ids and lanes; the coldest counter
         goes cold first if the arena is full."""
-        stride = len(lanes) // max(1, len(ids) - 2 * self._windows) if lanes else 0
+        stride = lanes_per_bucket(ids, lanes, self._windows)
         if stride > self._channels:
             self._grow_channels(stride)
         while len(self.hot) >= self.limit:
@@ -125,7 +125,7 @@ class CounterArena:
             self._used += 1
         wide_ids = np.array(ids, dtype=np.int64)
         if ids.typecode == "i":
-            wide_ids[: self._windows][wide_ids[: self._windows] == _NO_BUCKET_SMALL] = EMPTY
+            wide_ids[: self._windows][wide_ids[: self._windows] == NO_SMALL_BUCKET] = EMPTY
         self._load(*self._arrays, slot, wide_ids, np.array(lanes, dtype=np.int64), stride)
         self.hot.append(counter)
         return HotSlot(self, slot)
@@ -174,71 +174,46 @@ class CounterArena:
             moved_from, moving = 0.0, _NO_UNIT
         else:
             moving = self._matrix((unit,))[0]
-        fits = self._step(
-            COUNT,
-            self._arrays,
-            slot,
-            _NO_BUCKETS,
-            time,
-            moved_from,
-            self._widths,
-            self._nested,
-            vectors,
-            moving,
-            self._spread,
-        )
+        fits = self._call(COUNT, slot, _NO_BUCKETS, time, moved_from, vectors, moving)
         return self._packed(slot, fits)
 
     def add(self, slot: int, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
         """``WindowCounter.add`` on ``slot``: the packed totals per window."""
-        return self._counted(COUNT, slot, ids, self._matrix(tuple(increments)))
+        vectors = self._matrix(tuple(increments))
+        fits = self._call(COUNT, slot, np.array(ids, dtype=np.int64), 0.0, 0.0, vectors, _NO_UNIT)
+        return self._packed(slot, fits)
 
     def read(self, slot: int, ids: Sequence[int]) -> list[int]:
         """``WindowCounter.counts`` on ``slot`` at the time of bucket ``ids``."""
-        return self._counted(READ, slot, ids, _NO_ROWS)
-
-    def _counted(self, op: int, slot: int, ids: Sequence[int], vectors: np.ndarray) -> list[int]:
-        buckets = np.array(ids, dtype=np.int64)
-        fits = self._step(
-            op,
-            self._arrays,
-            slot,
-            buckets,
-            0.0,
-            0.0,
-            self._widths,
-            self._nested,
-            vectors,
-            _NO_UNIT,
-            self._spread,
-        )
+        fits = self._call(READ, slot, np.array(ids, dtype=np.int64), 0.0, 0.0, _NO_ROWS, _NO_UNIT)
         return self._packed(slot, fits)
 
     def move(self, slot: int, previous: float, ids: Sequence[int], unit: int) -> int:
         """``WindowCounter.move`` on ``slot``: the mask of windows whose bucket changed."""
-        return self._taken(MOVE, slot, np.array(ids, dtype=np.int64), previous, unit)
+        buckets = np.array(ids, dtype=np.int64)
+        return self._call(MOVE, slot, buckets, 0.0, previous, _NO_ROWS, self._matrix((unit,))[0])
 
     def discard(self, slot: int, time: float, unit: int) -> None:
         """``WindowCounter.discard`` on ``slot``."""
-        self._taken(DISCARD, slot, _NO_BUCKETS, time, unit)
+        self._call(DISCARD, slot, _NO_BUCKETS, 0.0, time, _NO_ROWS, self._matrix((unit,))[0])
 
-    def _taken(self, op: int, slot: int, buckets: np.ndarray, time: float, unit: int) -> int:
-        vector = self._matrix((unit,))[0]
+    def _call(
+        self,
+        op: int,
+        slot: int,
+        buckets: np.ndarray,
+        time: float,
+        moved_from: float,
+        vectors: np.ndarray,
+        unit: np.ndarray,
+    ) -> int:
+        """One compiled :func:`~detector.features.counter_kernels.counter_step` on ``slot``."""
         return int(
             self._step(
-                op,
-                self._arrays,
-                slot,
-                buckets,
-                0.0,
-                time,
-                self._widths,
-                self._nested,
-                _NO_ROWS,
-                vector,
-                self._spread,
+                op, self._arrays, slot, buckets, time, moved_from, self._widths, self._nested,
+                vectors, unit, self._spread,
             )
-        )
+        )  # fmt: skip
 
     def totals(self, slot: int) -> list[int]:
         """The packed totals per window of ``slot`` as they are."""
@@ -258,9 +233,9 @@ def _narrow_ids(ids: np.ndarray, windows: int) -> array[int]:
     """Ids as 4-byte ints when every one fits (no bucket yet: the 4-byte mark), else 8."""
     newest = ids[:windows]
     real = np.concatenate((newest[newest != EMPTY], ids[2 * windows :]))
-    if not len(real) or (real.min() > _NO_BUCKET_SMALL and real.max() < _SMALL_ID):
+    if not len(real) or (real.min() > NO_SMALL_BUCKET and real.max() < _SMALL_ID):
         small = ids.copy()
-        small[:windows][newest == EMPTY] = _NO_BUCKET_SMALL
+        small[:windows][newest == EMPTY] = NO_SMALL_BUCKET
         return array("i", small.astype(np.int32).tobytes())
     return array("q", ids.tobytes())
 

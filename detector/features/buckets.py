@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from detector.features.arena import HotSlot
     from detector.features.windows import WindowSpec
 
-__all__ = ["NO_BUCKET", "NO_SMALL_BUCKET", "BucketRuns"]
+__all__ = ["NO_BUCKET", "NO_SMALL_BUCKET", "BucketRuns", "lanes_per_bucket"]
 
 NO_BUCKET = -(1 << 62)
 """A window's newest bucket before any (8-byte ids)."""
@@ -47,6 +47,12 @@ NO_BUCKET = -(1 << 62)
 NO_SMALL_BUCKET = -(1 << 31)
 """A window's newest bucket before any (4-byte ids)."""
 _NO_BUCKET_OF = {"i": NO_SMALL_BUCKET, "q": NO_BUCKET}
+
+
+def lanes_per_bucket(ids: array[int], lanes: array[int], windows: int) -> int:
+    """The stride of a counter's ``lanes`` (0 while it holds no bucket), from its ``ids``."""
+    held = len(ids) - 2 * windows
+    return len(lanes) // held if held else 0
 
 
 class BucketRuns:
@@ -177,8 +183,7 @@ class BucketRuns:
         """Per window, its ``(bucket, packed count)`` pairs in bucket order."""
         windows = len(self._spec.widths)
         ids, lanes = self._arrays()
-        held = len(ids) - 2 * windows
-        stride = len(lanes) // held if held else 0
+        stride = lanes_per_bucket(ids, lanes, windows)
         buckets = ids[2 * windows :]
         pairs = [(bucket, packed_sum(lanes, stride, k, k + 1)) for k, bucket in enumerate(buckets)]
         ends = accumulate(ids[windows : 2 * windows], initial=0)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from detector.features.buckets import NO_BUCKET
+from detector.features.lanes import LANE_BITS, LANE_MASK
 from detector.jit import Kernel, LazyKernel
 
 __all__ = [
@@ -32,12 +34,12 @@ __all__ = [
     "step_kernel",
 ]
 
-EMPTY = -(1 << 62)
+EMPTY = NO_BUCKET
 """A ring position holding no bucket; also a window's newest bucket before any."""
 COUNT, READ, MOVE, DISCARD = 0, 1, 2, 3
 """What :func:`counter_step` does."""
-_SPREAD_BYTES = 5  # a channel's field in a packed count (detector.features.lanes.LANE_BITS / 8)
-_SPREAD_LIMIT = 1 << 40
+_SPREAD_BYTES = LANE_BITS // 8  # a channel's field in a packed count
+_SPREAD_LIMIT = LANE_MASK + 1
 
 Ints = npt.NDArray[np.int64]
 

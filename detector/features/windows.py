@@ -33,7 +33,7 @@ from itertools import pairwise
 from typing import Any
 
 from detector.features.arena import CounterArena, HotSlot
-from detector.features.buckets import NO_BUCKET, NO_SMALL_BUCKET, BucketRuns
+from detector.features.buckets import NO_BUCKET, NO_SMALL_BUCKET, BucketRuns, lanes_per_bucket
 from detector.features.counter_kernels import compiled_kernels
 from detector.features.lanes import (
     LANE_BITS,
@@ -389,8 +389,7 @@ class WindowCounter(BucketRuns):
         totals = self._totals
         if isinstance(totals, HotSlot):
             ids, lanes = totals.arena.release(totals.slot)
-            buckets = len(ids) - 2 * len(self._spec.widths)
-            self._stride = len(lanes) // buckets if buckets else 0
+            self._stride = lanes_per_bucket(ids, lanes, len(self._spec.widths))
             self._totals = frozen(ids, lanes)
             self._ids, self._lanes = _COLD_IDS, _COLD_LANES
         elif not isinstance(totals, bytes):  # not cold already
