@@ -18,9 +18,8 @@ with ``time.perf_counter`` around each:
    (JSON decode, normalizer, the run's counters);
 2. event-time order: ``in_event_time_order`` over the batch's events;
 3. dedup: ``RecentIds.is_duplicate`` per event;
-4. feature observe: :meth:`FeatureStore.observe` per event;
-5. rules: :meth:`RuleEngine.evaluate` per observation (right after its
-   observe, as the pipeline interleaves them: rules read the store);
+4. feature observe: :meth:`FeatureStore.observe_batch` over the events kept;
+5. rules: :meth:`RuleEngine.evaluate` per observation, in order;
 6. scoring: :meth:`AnomalyScorer.score` over the batch's observations;
 7. suppression + risk: the rest of :meth:`Pipeline.process_events` (merging
    rule and model detections in event time, the suppressor, the watermark's
@@ -110,25 +109,24 @@ def staged_batch(pipeline: Pipeline, records: Sequence[RawRecord], run: Run) -> 
     ordered = now()
     seconds["decode + normalize"] += normalized - started
     seconds["event-time order"] += ordered - normalized
-    dedup = observe = rules = 0.0
-    detections: list[Detection] = []
-    observations: list[Observation] = []
+    started = now()
+    kept = []
     for event in events:
-        started = now()
         if pipeline.duplicates.is_duplicate(event):
             pipeline.stats.duplicates[event.source] += 1
-            dedup += now() - started
-            continue
-        checked = now()
-        observation = pipeline.features.observe(event)
+        else:
+            kept.append(event)
+    checked = now()
+    observations = pipeline.features.observe_batch(kept)
+    observed = now()
+    detections: list[Detection] = []
+    for observation in observations:
         if observation.late:
             pipeline.stats.late_events += 1
-        observations.append(observation)
-        observed = now()
         detections.extend(pipeline.rules.evaluate(observation))
-        evaluated = now()
-        dedup, observe = dedup + checked - started, observe + observed - checked
-        rules += evaluated - observed
+    pipeline.features.counted(len(observations))
+    evaluated = now()
+    dedup, observe, rules = checked - started, observed - checked, evaluated - observed
     seconds["dedup"] += dedup
     seconds["feature observe"] += observe
     seconds["rules"] += rules

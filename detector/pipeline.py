@@ -265,18 +265,20 @@ class Pipeline:
         computed for it (:meth:`FeatureStore.observe`).
         """
         detections: list[Detection] = []
-        observations: list[Observation] = []
-        # Looked up once per batch, not per event: none of them changes within one.
-        is_duplicate, observe = self.duplicates.is_duplicate, self.features.observe
-        evaluate, stats = self.rules.evaluate, self.stats
+        kept: list[Event] = []
+        is_duplicate, stats = self.duplicates.is_duplicate, self.stats
         for event in events:
             if is_duplicate(event):
                 stats.duplicates[event.source] += 1
-                continue
-            observation = observe(event, carried.get(event.id) if carried else None)
+            else:
+                kept.append(event)
+        # The whole batch through the features first (their counting runs at once), then
+        # the rules over the observations in the same order.
+        observations = self.features.observe_batch(kept, carried or None)
+        evaluate = self.rules.evaluate
+        for observation in observations:
             if observation.late:
                 stats.late_events += 1
-            observations.append(observation)
             found = evaluate(observation)
             if found:  # most events raise nothing
                 detections.extend(found)

@@ -20,19 +20,36 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from collections.abc import Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from detector.features.buckets import NO_SMALL_BUCKET, lanes_per_bucket
-from detector.features.counter_kernels import COUNT, DISCARD, EMPTY, MOVE, READ
-from detector.features.lanes import LANE_BITS, split
+from detector.features.counter_kernels import (
+    CARRY,
+    COUNT,
+    DISCARD,
+    EMPTY,
+    MOVE,
+    OP_FIELDS,
+    READ,
+)
+from detector.features.lanes import LANE_BITS, LANE_MASK, split
 from detector.jit import Kernel
 
 if TYPE_CHECKING:
     from detector.features.windows import WindowCounter, WindowSpec
 
-__all__ = ["ARENA_BYTES", "CounterArena", "HotSlot"]
+__all__ = [
+    "ARENA_BYTES",
+    "CountRow",
+    "CounterArena",
+    "Counts",
+    "HotSlot",
+    "Pending",
+    "packed_row",
+]
 
 ARENA_BYTES = 32 << 20
 """At most this many bytes of slots per arena (one per kind of counter and store): a
@@ -40,10 +57,10 @@ daemon's two fit the chart's memory limit beside its keys (tests/unit/test_sizin
 _FIRST_SLOTS = 16
 _SMALL_ID = 1 << 31
 _LANE_TYPES = (("B", np.uint8, 1 << 8), ("H", np.uint16, 1 << 16), ("I", np.uint32, 1 << 32))
-_VECTOR_LIMIT = 1 << 12  # increments remembered as matrices per arena (few kinds repeat)
-_NO_ROWS = np.zeros((0, 1), dtype=np.int64)
-_NO_BUCKETS = np.zeros(0, dtype=np.int64)  # the step works out the buckets of its time
-_NO_UNIT = np.zeros(0, dtype=np.int64)
+_VECTOR_LIMIT = 1 << 12  # increments remembered as rows per arena (few kinds repeat)
+_FIRST_ROWS = 64
+_SPREAD_BYTES = LANE_BITS // 8  # a channel's field in a packed count
+_SPREAD_LIMIT = LANE_MASK + 1
 
 
 class HotSlot(NamedTuple):
@@ -51,6 +68,14 @@ class HotSlot(NamedTuple):
 
     arena: CounterArena
     slot: int
+
+
+Pending = tuple["CounterArena", int]
+"""Totals a queued step will give: its arena and ticket (:meth:`CounterArena.result`)."""
+CountRow = tuple[np.ndarray, int]
+Counts = list[int] | CountRow
+"""A counter's totals per window: packed ints, or row ``k`` of a batch's totals
+``(steps, windows, channels)`` (the channels' counts; see :func:`packed_row`)."""
 
 
 def _vectors(increments: tuple[int, ...]) -> np.ndarray:
@@ -65,7 +90,15 @@ def _vectors(increments: tuple[int, ...]) -> np.ndarray:
 
 
 class CounterArena:
-    """The hot counters of one kind of a store, one slot each, at most :data:`ARENA_BYTES`."""
+    """The hot counters of one kind of a store, one slot each, at most :data:`ARENA_BYTES`.
+
+    Steps are queued and run together, in one compiled call per batch of events
+    (:meth:`flush`): a step that gives totals hands out a ticket, which
+    :meth:`result` turns into the totals after that step. Reading or moving a
+    slot's arrays (a dump, a read now, a counter going cold) runs the queue first,
+    so the order of steps is kept. The store drops the results of a batch once it
+    has read them (:meth:`settle`).
+    """
 
     def __init__(self, spec: WindowSpec, kernels: tuple[Kernel, Kernel, Kernel]) -> None:
         self.spec = spec
@@ -78,11 +111,21 @@ class CounterArena:
         self._counts = np.zeros((0, self._windows, spec.buckets, 1), dtype=np.int64)
         self._totals = np.zeros((0, self._windows, 1), dtype=np.int64)
         self._newest = np.full((0, self._windows), EMPTY, dtype=np.int64)
+        self._rows = np.zeros((0, self._windows, 1), dtype=np.int64)
+        self._units = np.zeros((0, 1), dtype=np.int64)
+        self._carry = np.zeros((self._windows, 1), dtype=np.int64)
         self._allocate(_FIRST_SLOTS)
         self._free: list[int] = []
-        self._known: dict[tuple[int, ...], np.ndarray] = {}
+        self._row_of: dict[tuple[int, ...], int] = {}
+        self._unit_of: dict[int, int] = {0: 0}  # unit row 0: no unit
         self._used = 0
         self.hot: deque[WindowCounter] = deque()
+        self._ops: array[int] = array("q")
+        self._moved_from: array[float] = array("d")
+        self._buckets: array[int] = array("q")
+        self._queued_results = 0
+        self._results: list[Counts] = []
+        self._no_buckets = [EMPTY] * self._windows
 
     def _allocate(self, slots: int) -> None:
         """Arrays of ``slots`` slots and :attr:`_channels` channels, the old slots kept."""
@@ -98,9 +141,9 @@ class CounterArena:
         newest[:old_slots] = self._newest
         self._ring, self._counts, self._totals, self._newest = ring, counts, totals, newest
         self._arrays = (ring, counts, totals, newest)
-        self._spread = np.zeros(windows * channels * LANE_BITS // 8, dtype=np.uint8)
-        width = channels * LANE_BITS // 8  # one window's packed count in the spread bytes
-        self._cuts = [slice(start, start + width) for start in range(0, windows * width, width)]
+        self._rows = _widened(self._rows, max(_FIRST_ROWS, len(self._rows)), channels)
+        self._units = _widened(self._units, max(_FIRST_ROWS, len(self._units)), channels)
+        self._carry = _widened(self._carry, windows, channels)
 
     @property
     def limit(self) -> int:
@@ -120,6 +163,7 @@ class CounterArena:
             slot = self._free.pop()
         else:
             if self._used == self._ring.shape[0]:
+                self.flush()
                 self._allocate(min(2 * self._used, max(self.limit, self._used + 1)))
             slot = self._used
             self._used += 1
@@ -131,6 +175,7 @@ class CounterArena:
         return HotSlot(self, slot)
 
     def _grow_channels(self, channels: int) -> None:
+        self.flush()
         self._channels = channels
         self._allocate(self._ring.shape[0])
 
@@ -143,6 +188,7 @@ class CounterArena:
     def dump(self, slot: int) -> tuple[array[int], array[int]]:
         """The plain ids and lanes of ``slot`` (:class:`~detector.features.buckets.BucketRuns`'
         layout, each in its narrowest type), the slot unchanged."""
+        self.flush()
         windows, span, channels = self._windows, self.spec.buckets, self._channels
         ids = np.zeros(2 * windows + windows * span, dtype=np.int64)
         lanes = np.zeros(windows * span * channels, dtype=np.int64)
@@ -152,81 +198,143 @@ class CounterArena:
         stride = int(used[-1]) + 1 if len(used) else 0
         return _narrow_ids(ids[: 2 * windows + held], windows), _narrow_lanes(rows[:, :stride])
 
-    def _matrix(self, increments: tuple[int, ...]) -> np.ndarray:
-        """``increments`` as channel counts (:func:`_vectors`), remembered; the arena's
-        channels grown first if they have more."""
-        matrix = self._known.get(increments)
-        if matrix is None:
-            matrix = _vectors(increments)
-            if matrix.shape[1] > self._channels:
-                self._grow_channels(matrix.shape[1])
-            if len(self._known) >= _VECTOR_LIMIT:
-                self._known.clear()
-            self._known[increments] = matrix
-        return matrix
-
     def count(
-        self, slot: int, time: float, increments: list[int], moved_from: float | None, unit: int
-    ) -> list[int]:
-        """``WindowCounter.count`` on ``slot``: the packed totals per window."""
-        vectors = self._matrix(tuple(increments))
+        self,
+        slot: int,
+        ids: Sequence[int],
+        increments: Sequence[int],
+        moved_from: float | None,
+        unit: int,
+    ) -> int:
+        """Queue ``WindowCounter.count`` on ``slot`` at buckets ``ids``: its ticket."""
+        row = self._row_of.get(tuple(increments))
+        if row is None:
+            row = self._row(tuple(increments))
         if moved_from is None or not unit:  # nothing moves (as the plain form's move of 0)
-            moved_from, moving = 0.0, _NO_UNIT
-        else:
-            moving = self._matrix((unit,))[0]
-        fits = self._call(COUNT, slot, _NO_BUCKETS, time, moved_from, vectors, moving)
-        return self._packed(slot, fits)
+            return self._queue(COUNT, slot, row, 0, 0.0, ids)
+        return self._queue(COUNT, slot, row, self._unit(unit), moved_from, ids)
 
-    def add(self, slot: int, ids: Sequence[int], increments: Sequence[int]) -> list[int]:
-        """``WindowCounter.add`` on ``slot``: the packed totals per window."""
-        vectors = self._matrix(tuple(increments))
-        fits = self._call(COUNT, slot, np.array(ids, dtype=np.int64), 0.0, 0.0, vectors, _NO_UNIT)
-        return self._packed(slot, fits)
-
-    def read(self, slot: int, ids: Sequence[int]) -> list[int]:
-        """``WindowCounter.counts`` on ``slot`` at the time of bucket ``ids``."""
-        fits = self._call(READ, slot, np.array(ids, dtype=np.int64), 0.0, 0.0, _NO_ROWS, _NO_UNIT)
-        return self._packed(slot, fits)
+    def read(self, slot: int, ids: Sequence[int] | None = None) -> int:
+        """Queue a read of ``slot`` at the time of bucket ``ids`` (None: as it is): its ticket."""
+        return self._queue(READ, slot, 0, 0, 0.0, self._no_buckets if ids is None else ids)
 
     def move(self, slot: int, previous: float, ids: Sequence[int], unit: int) -> int:
-        """``WindowCounter.move`` on ``slot``: the mask of windows whose bucket changed."""
-        buckets = np.array(ids, dtype=np.int64)
-        return self._call(MOVE, slot, buckets, 0.0, previous, _NO_ROWS, self._matrix((unit,))[0])
+        """``WindowCounter.move`` on ``slot`` now: the mask of windows whose bucket changed."""
+        self._queue(MOVE, slot, 0, self._unit(unit), previous, ids)
+        return self.flush()
+
+    def carry(self, slot: int, previous: float, ids: Sequence[int], unit: int) -> None:
+        """Queue ``WindowCounter.move`` on ``slot``; ``unit`` joins the next count's increments
+        in the windows whose bucket changed."""
+        self._queue(CARRY, slot, 0, self._unit(unit), previous, ids)
 
     def discard(self, slot: int, time: float, unit: int) -> None:
-        """``WindowCounter.discard`` on ``slot``."""
-        self._call(DISCARD, slot, _NO_BUCKETS, 0.0, time, _NO_ROWS, self._matrix((unit,))[0])
+        """Queue ``WindowCounter.discard`` on ``slot``."""
+        self._queue(DISCARD, slot, 0, self._unit(unit), time, self._no_buckets)
 
-    def _call(
-        self,
-        op: int,
-        slot: int,
-        buckets: np.ndarray,
-        time: float,
-        moved_from: float,
-        vectors: np.ndarray,
-        unit: np.ndarray,
+    def _queue(
+        self, op: int, slot: int, row: int, unit: int, moved_from: float, ids: Sequence[int]
     ) -> int:
-        """One compiled :func:`~detector.features.counter_kernels.counter_step` on ``slot``."""
-        return int(
-            self._step(
-                op, self._arrays, slot, buckets, time, moved_from, self._widths, self._nested,
-                vectors, unit, self._spread,
-            )
+        self._ops.extend((op, slot, row, unit))
+        self._moved_from.append(moved_from)
+        self._buckets.extend(ids)
+        if op > READ:
+            return -1
+        self._queued_results += 1
+        return len(self._results) + self._queued_results - 1
+
+    def result(self, ticket: int) -> Counts:
+        """The totals after the step of ``ticket``: a row of the batch's totals, or packed
+        ints per window where a total did not fit a packed count's field."""
+        if ticket >= len(self._results):
+            self.flush()
+        return self._results[ticket]
+
+    def packed(self, ticket: int) -> list[int]:
+        """The packed totals per window after the step of ``ticket``."""
+        counts = self.result(ticket)
+        return counts if isinstance(counts, list) else packed_row(counts[0][counts[1]])
+
+    def settle(self) -> None:
+        """Forget the results read (the tickets handed out so far are spent)."""
+        if self._queued_results:
+            self.flush()
+        self._results = []
+
+    def flush(self) -> int:
+        """Run the queued steps; the mask of the last if it is a ``MOVE``."""
+        if not self._ops:
+            return 0
+        ops = np.frombuffer(self._ops, dtype=np.int64).reshape(-1, OP_FIELDS)
+        results = np.empty((self._queued_results, self._windows, self._channels), np.int64)
+        mask = self._step(
+            ops,
+            np.frombuffer(self._moved_from, dtype=np.float64),
+            np.frombuffer(self._buckets, dtype=np.int64).reshape(len(ops), self._windows),
+            self._arrays, self._widths, self._nested, self._rows, self._units, self._carry,
+            results,
         )  # fmt: skip
+        self._ops, self._moved_from, self._buckets = array("q"), array("d"), array("q")
+        self._queued_results = 0
+        if len(results) and (results.min() < 0 or results.max() >= _SPREAD_LIMIT):
+            # A lane gone below 0 or past 40 bits: packed as the plain form packs it.
+            self._results += [_packed_exactly(totals) for totals in results]
+        else:
+            self._results += zip(repeat(results), range(len(results)))
+        return int(mask)
 
-    def totals(self, slot: int) -> list[int]:
-        """The packed totals per window of ``slot`` as they are."""
-        return self._packed(slot, 0)
+    def _row(self, increments: tuple[int, ...]) -> int:
+        """The row of ``increments`` (packed, one per window) in the increments' table."""
+        vectors = _vectors(increments)
+        if vectors.shape[1] > self._channels:
+            self._grow_channels(vectors.shape[1])
+        if len(self._row_of) >= _VECTOR_LIMIT:
+            self.flush()  # the queued steps' rows are about to be reused
+            self._row_of.clear()
+        row = len(self._row_of)
+        if row == len(self._rows):
+            self._rows = _widened(self._rows, 2 * row, self._channels)
+        self._rows[row] = 0
+        self._rows[row, :, : vectors.shape[1]] = vectors
+        self._row_of[increments] = row
+        return row
 
-    def _packed(self, slot: int, spread: int) -> list[int]:
-        if spread:
-            raw = self._spread.tobytes()
-            return [int.from_bytes(raw[cut], "little") for cut in self._cuts]
-        return [
-            sum(int(count) << (channel * LANE_BITS) for channel, count in enumerate(window))
-            for window in self._totals[slot]
-        ]
+    def _unit(self, unit: int) -> int:
+        """The row of the packed ``unit`` in the units' table."""
+        row = self._unit_of.get(unit)
+        if row is None:
+            vector = _vectors((unit,))[0]
+            if len(vector) > self._channels:
+                self._grow_channels(len(vector))
+            row = len(self._unit_of)
+            if row == len(self._units):
+                self._units = _widened(self._units, 2 * row, self._channels)
+            self._units[row] = 0
+            self._units[row, : len(vector)] = vector
+            self._unit_of[unit] = row
+        return row
+
+
+def _widened(table: np.ndarray, rows: int, channels: int) -> np.ndarray:
+    """``table`` with ``rows`` rows (first axis) of ``channels`` (last axis), zeros added."""
+    wider = np.zeros((rows, *table.shape[1:-1], channels), dtype=np.int64)
+    wider[: len(table), ..., : table.shape[-1]] = table
+    return wider
+
+
+def packed_row(totals: np.ndarray) -> list[int]:
+    """A slot's totals (windows, channels; each in ``[0, 2**40)``) as packed ints per window."""
+    channels = totals.shape[1]
+    data = totals.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :_SPREAD_BYTES].tobytes()
+    width = channels * _SPREAD_BYTES
+    return [int.from_bytes(data[at : at + width], "little") for at in range(0, len(data), width)]
+
+
+def _packed_exactly(totals: np.ndarray) -> list[int]:
+    return [
+        sum(int(value) << (channel * LANE_BITS) for channel, value in enumerate(window))
+        for window in totals
+    ]
 
 
 def _narrow_ids(ids: np.ndarray, windows: int) -> array[int]:

@@ -49,6 +49,7 @@ def family_column(family: Family | str) -> str:
 
 
 _CHUNK = 50_000
+_BATCH = 1_000  # events observed at once (FeatureStore.observe_batch)
 
 
 def build_frame(
@@ -69,11 +70,16 @@ def build_frame(
     # document) in memory at once: only the numbers of each chunk's frame stay.
     chunks = []
     observations: list[Observation] = []
+    batch: list[Event] = []
     for event in events:
-        observations.append(store.observe(event))
+        batch.append(event)
+        if len(batch) == _BATCH:
+            observations += store.observe_batch(batch)
+            batch = []
         if len(observations) == _CHUNK:
             chunks.append(frame_from_observations(observations, store.feature_names))
             observations = []
+    observations += store.observe_batch(batch)
     if observations or not chunks:
         chunks.append(frame_from_observations(observations, store.feature_names))
     return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)

@@ -19,14 +19,15 @@ import numpy as np
 import numpy.typing as npt
 
 from detector.features.buckets import NO_BUCKET
-from detector.features.lanes import LANE_BITS, LANE_MASK
 from detector.jit import Kernel, LazyKernel
 
 __all__ = [
+    "CARRY",
     "COUNT",
     "DISCARD",
     "EMPTY",
     "MOVE",
+    "OP_FIELDS",
     "READ",
     "compiled_kernels",
     "dump_kernel",
@@ -36,109 +37,114 @@ __all__ = [
 
 EMPTY = NO_BUCKET
 """A ring position holding no bucket; also a window's newest bucket before any."""
-COUNT, READ, MOVE, DISCARD = 0, 1, 2, 3
-"""What :func:`counter_step` does."""
-_SPREAD_BYTES = LANE_BITS // 8  # a channel's field in a packed count
-_SPREAD_LIMIT = LANE_MASK + 1
+COUNT, READ, MOVE, DISCARD, CARRY = 0, 1, 2, 3, 4
+"""What a step of :func:`counter_steps` does."""
+OP_FIELDS = 4
+"""A step's row in ``ops``: what it does, its slot, its increments' row, its unit's row."""
 
 Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
 
 
-def counter_step(
-    op: int,
-    arena: tuple[Ints, Ints, Ints, Ints],
-    slot: int,
+def counter_steps(
+    ops: Ints,
+    moved_from: Floats,
     buckets: Ints,
-    time: float,
-    moved_from: float,
-    widths: npt.NDArray[np.float64],
+    arena: tuple[Ints, Ints, Ints, Ints],
+    widths: Floats,
     nested: bool,
     increments: Ints,
-    unit: Ints,
-    out: npt.NDArray[np.uint8],
+    units: Ints,
+    carry: Ints,
+    results: Ints,
 ) -> int:
-    """One step of the counter in ``slot`` of ``arena`` (ring, counts, totals, newest).
+    """Steps of the counters of ``arena`` (ring, counts, totals, newest), in order.
 
-    ``buckets``: the step's bucket per window; empty, those of ``time``.
+    Step ``i`` is ``ops[i]`` (what, slot, row of ``increments``, row of ``units``; unit
+    row 0 is none) at the buckets ``buckets[i]`` (one per window):
 
-    - ``COUNT``: an event adds ``increments[w]`` to window ``w``; if ``unit`` has
-      channels, a distinct value last counted at ``moved_from`` moves first (as
-      ``MOVE``) and ``unit`` joins the increments of the windows it moved in.
-    - ``READ``: the windows only advance to ``buckets`` (a read at a later time).
-    - ``MOVE``: the move alone; returns the bit mask of the windows whose bucket
-      changed (the caller counts the unit there).
-    - ``DISCARD``: ``unit`` counted at ``moved_from`` is taken back in every window
+    - ``COUNT``: an event adds ``increments[row, w]`` to window ``w``; if it has a
+      unit, a distinct value last counted at ``moved_from[i]`` moves first (as
+      ``MOVE``) and the unit joins the increments of the windows it moved in;
+      so do the units ``CARRY`` steps left in ``carry``, which it empties.
+    - ``READ``: the windows only advance to the buckets (a read at a later time;
+      :data:`EMPTY` buckets advance nothing).
+    - ``MOVE``: the move alone; the step's mask of the windows whose bucket changed
+      is returned if it is the last (the caller counts the unit there).
+    - ``CARRY``: the move, its unit kept in ``carry`` for the windows it moved in,
+      for the next ``COUNT``.
+    - ``DISCARD``: the unit counted at ``moved_from[i]`` is taken back in every window
       holding it.
 
-    ``COUNT`` and ``READ`` spread each window's totals into ``out`` as a packed count's
-    little-endian bytes and return 1, or 0 if a total does not fit its field (below 0 or
-    past 40 bits: the caller packs ``totals`` itself).
+    ``COUNT`` and ``READ`` write the slot's totals after the step to the next row of
+    ``results``.
     """
     ring, counts, totals, newest = arena
-    windows, span = ring.shape[1], ring.shape[2]
-    if not buckets.shape[0]:
-        buckets = np.empty(windows, dtype=np.int64)
-        for window in range(windows):
-            buckets[window] = np.int64(time // widths[window])
+    windows, span, channels = ring.shape[1], ring.shape[2], counts.shape[3]
     mask = 0
-    if op != READ and unit.shape[0]:
+    written = 0
+    for step in range(ops.shape[0]):
+        op, slot, row, unit_row = ops[step, 0], ops[step, 1], ops[step, 2], ops[step, 3]
+        moved = 0
+        if op != READ and unit_row:  # the unit out of its old bucket (see MOVE, DISCARD)
+            for window in range(windows):
+                old = np.int64(moved_from[step] // widths[window])
+                if op != DISCARD:
+                    if old == buckets[step, window]:
+                        if nested:
+                            break
+                        continue
+                    moved |= 1 << window
+                    if old <= newest[slot, window] - span:
+                        continue
+                at = old % span
+                if ring[slot, window, at] == old:
+                    counts[slot, window, at, :] -= units[unit_row]
+                    totals[slot, window, :] -= units[unit_row]
+        if op == MOVE:
+            mask = moved
+            continue
+        if op == CARRY:
+            for window in range(windows):
+                if moved >> window & 1:
+                    carry[window, :] += units[unit_row]
+            continue
+        if op == DISCARD:
+            continue
         for window in range(windows):
-            old = np.int64(moved_from // widths[window])
-            if op != DISCARD:
-                if old == buckets[window]:
-                    if nested:
-                        break
-                    continue
-                mask |= 1 << window
-                if old <= newest[slot, window] - span:
-                    continue
-            at = old % span
-            if ring[slot, window, at] == old:
-                for channel in range(unit.shape[0]):
-                    counts[slot, window, at, channel] -= unit[channel]
-                    totals[slot, window, channel] -= unit[channel]
-        if op in (MOVE, DISCARD):
-            return mask
-    for window in range(windows):
-        bucket = buckets[window]
-        last = newest[slot, window]
-        if bucket > last:
-            newest[slot, window] = bucket
-            if bucket - last >= span:  # idle for a whole window: every bucket leaves
-                ring[slot, window, :] = EMPTY
-                totals[slot, window, :] = 0
-            else:
-                for gone in range(last - span + 1, bucket - span + 1):
-                    at = gone % span
-                    if ring[slot, window, at] == gone:
-                        totals[slot, window, :] -= counts[slot, window, at, :]
-                        ring[slot, window, at] = EMPTY
-        if op == READ or bucket <= last - span:
-            continue
-        moved = mask >> window & 1
-        if not (moved or increments[window].any()):
-            continue
-        at = bucket % span
-        if ring[slot, window, at] != bucket:
-            ring[slot, window, at] = bucket
-            counts[slot, window, at, :] = 0
-        for channel in range(increments.shape[1]):
-            counts[slot, window, at, channel] += increments[window, channel]
-            totals[slot, window, channel] += increments[window, channel]
-        for channel in range(unit.shape[0] if moved else 0):
-            counts[slot, window, at, channel] += unit[channel]
-            totals[slot, window, channel] += unit[channel]
-    fits = 1
-    width = totals.shape[2]
-    for window in range(windows):
-        for channel in range(width):
-            value = totals[slot, window, channel]
-            if value < 0 or value >= _SPREAD_LIMIT:
-                fits = 0
-            at = (window * width + channel) * _SPREAD_BYTES
-            for byte in range(_SPREAD_BYTES):
-                out[at + byte] = (value >> (8 * byte)) & 255
-    return fits
+            bucket = buckets[step, window]
+            last = newest[slot, window]
+            if bucket > last:
+                newest[slot, window] = bucket
+                if bucket - last >= span:  # idle for a whole window: every bucket leaves
+                    ring[slot, window, :] = EMPTY
+                    totals[slot, window, :] = 0
+                else:
+                    for gone in range(last - span + 1, bucket - span + 1):
+                        at = gone % span
+                        if ring[slot, window, at] == gone:
+                            totals[slot, window, :] -= counts[slot, window, at, :]
+                            ring[slot, window, at] = EMPTY
+            if op == READ or bucket <= last - span:
+                continue
+            unit = moved >> window & 1
+            if not (unit or increments[row, window].any() or carry[window].any()):
+                continue
+            at = bucket % span
+            if ring[slot, window, at] != bucket:
+                ring[slot, window, at] = bucket
+                counts[slot, window, at, :] = 0
+            for channel in range(channels):
+                added = increments[row, window, channel] + carry[window, channel]
+                if unit:
+                    added += units[unit_row, channel]
+                counts[slot, window, at, channel] += added
+                totals[slot, window, channel] += added
+        if op == COUNT:
+            carry[:, :] = 0
+        results[written] = totals[slot]
+        written += 1
+    return mask
 
 
 def counter_load(
@@ -208,22 +214,21 @@ def _sample_arena() -> tuple[Ints, Ints, Ints, Ints]:
 
 
 step_kernel = LazyKernel(
-    counter_step,
+    counter_steps,
     sample_args=(
-        COUNT,
+        np.array([[COUNT, 0, 0, 1], [MOVE, 0, 0, 1]], dtype=np.int64),
+        np.zeros(2),
+        np.ones((2, 1), dtype=np.int64),
         _sample_arena(),
-        0,
-        np.zeros(1, dtype=np.int64),
-        0.0,
-        0.0,
         np.ones(1),
         True,
-        np.ones((1, 1), dtype=np.int64),
-        np.ones(1, dtype=np.int64),
-        np.zeros(_SPREAD_BYTES, dtype=np.uint8),
+        np.ones((1, 1, 1), dtype=np.int64),
+        np.ones((2, 1), dtype=np.int64),
+        np.zeros((1, 1), dtype=np.int64),
+        np.zeros((1, 1, 1), dtype=np.int64),
     ),
 )
-"""The compiled :func:`counter_step` (with every kernel: :func:`~detector.jit.compile_all`)."""
+"""The compiled :func:`counter_steps` (with every kernel: :func:`~detector.jit.compile_all`)."""
 load_kernel = LazyKernel(
     counter_load,
     sample_args=(

@@ -75,10 +75,21 @@ def actor_ratios(
     ``past_events``: the actor's events before this one; ``history``: seconds
     since its first event.
     """
+    events = [totals & LANE_MASK for totals in packed]
+    failures = [(totals >> LANE_BITS) & LANE_MASK for totals in packed]
+    return window_ratios(events, failures, window_hours, past_events, history)
+
+
+def window_ratios(
+    events: Sequence[int],
+    failures: Sequence[int],
+    window_hours: Sequence[float],
+    past_events: float,
+    history: float,
+) -> list[float]:
+    """:func:`actor_ratios` from the events and failures per window."""
     rate = past_events / max(1.0, history / _SECONDS_PER_HOUR)
     ratios: list[float] = []
-    for totals, hours in zip(packed, window_hours, strict=True):
-        events = totals & LANE_MASK
-        failures = (totals >> LANE_BITS) & LANE_MASK
-        ratios += (failures / events if events else 0.0, events / (rate * hours + 1.0))
+    for count, failed, hours in zip(events, failures, window_hours, strict=True):
+        ratios += (failed / count if count else 0.0, count / (rate * hours + 1.0))
     return ratios

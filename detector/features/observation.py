@@ -28,6 +28,9 @@ class Observation:
     once the actor's learning period is over.
     ``learning``: the actor is still within its learning period.
     ``features``: feature name → value, as documented in docs/features.md.
+    ``known_values``: for each field of ``new_values``, the values the actor was
+    remembered with right after this event, most recent first (rules explain a
+    new value with them; a store observes a whole batch before rules read it).
     """
 
     event: Event
@@ -35,3 +38,4 @@ class Observation:
     learning: bool = False
     new_values: Mapping[str, str] = field(default_factory=dict)
     features: Mapping[str, float] = field(default_factory=dict)
+    known_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
 
 from detector.errors import ConfigError
-from detector.features.arena import HotSlot
+from detector.features.arena import HotSlot, Pending
 from detector.features.profile import HourOfWeekProfile
 from detector.features.remembered import MAX_FIELDS, RememberedValues
 from detector.features.schema import (
@@ -252,18 +252,19 @@ def check_snapshot(data: Any, spec: WindowSpec, *, where: str) -> None:
 
 def count_key(
     state: KeyState, actor: str, time: float, ids: list[int], increment: int, actor_unit: int
-) -> list[int]:
-    """Count an event of ``actor`` on an IP or target key; the key's packed totals."""
+) -> list[int] | Pending:
+    """Count an event of ``actor`` on an IP or target key; the key's packed totals (or the
+    queued step that gives them: :meth:`WindowCounter.count_later`)."""
     actors = state.actors
     previous = actors.observe(actor, time)
     if previous is None:
-        counts = state.count(time, ids, [increment + actor_unit] * len(ids), None, 0)
+        counts = state.count_later(time, ids, [increment + actor_unit] * len(ids), None, 0)
     else:
         moved_from = previous if previous < time else None
-        counts = state.count(time, ids, [increment] * len(ids), moved_from, actor_unit)
+        counts = state.count_later(time, ids, [increment] * len(ids), moved_from, actor_unit)
     if actors.full:
         trim_set(actors, time, state, actor_unit)
-        counts = state.totals()  # less the actors dropped
+        counts = state.totals_later()  # less the actors dropped
     return counts
 
 

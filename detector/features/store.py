@@ -21,12 +21,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from sys import intern
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 
 from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
+from detector.features.arena import CountRow, Counts, Pending
 from detector.features.counter_kernels import compiled_kernels
 from detector.features.observation import Observation
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
@@ -69,6 +70,21 @@ KINDS = ("actor", "ip", "target")
 """Key kinds, in the order their window counts lead each feature vector."""
 
 _State = TypeVar("_State", ActorState, KeyState)
+Totals = list[int] | Pending
+"""Packed window totals, or the arena step that will give them."""
+_Pending = tuple[
+    Event, bool, Mapping[str, str], Mapping[str, tuple[str, ...]], Totals | None, Totals,
+    Totals, list[float], int, float, list[int],
+]  # fmt: skip
+"""An event observed, its counts queued: see :meth:`FeatureStore._finish`."""
+_Draft = Observation | _Pending
+_NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
+_NO_ROWS: list[CountRow | None] = [None, None, None]
+
+
+def _read(pending: Totals) -> Counts:
+    """Totals, read from their arena if a step of it gives them."""
+    return pending if isinstance(pending, list) else pending[0].result(pending[1])
 
 
 class FeatureStore:
@@ -119,6 +135,7 @@ class FeatureStore:
         self._targets: dict[str, KeyState] = {}
         self._watermark: float | None = None
         self._parts = VectorParts(settings, self._spec, self._layout)
+        self._unread: list[float | None] = [None] * len(self._spec.widths)
 
     @property
     def watermark(self) -> datetime | None:
@@ -141,6 +158,32 @@ class FeatureStore:
         upstream stage keyed by that kind computed for this event (scale-out,
         :mod:`detector.scale`); those kinds are not counted here.
         """
+        draft = self._draft(event, carried)
+        observation = draft if isinstance(draft, Observation) else self._finish(draft)
+        self._settle()
+        return observation
+
+    def observe_batch(
+        self,
+        events: Sequence[Event],
+        carried: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
+    ) -> list[Observation]:
+        """:meth:`observe` of each event in turn (``carried`` by event id), the counting of
+        hot counters queued and run at once for the batch (:mod:`.arena`)."""
+        draft = self._draft
+        drafts = [draft(event, carried.get(event.id) if carried else None) for event in events]
+        finish = self._finish
+        observations = [item if isinstance(item, Observation) else finish(item) for item in drafts]
+        self._settle()
+        return observations
+
+    def _settle(self) -> None:
+        for arena in self._spec.arenas.values():
+            arena.settle()
+
+    def _draft(self, event: Event, carried: Mapping[str, Sequence[int]] | None) -> _Draft:
+        """What observing ``event`` changes, done; its observation if complete, else what
+        :meth:`_finish` makes it from once the queued counts have run."""
         time = event.time.timestamp()
         parts = self._parts
         watermark = self._watermark
@@ -162,37 +205,79 @@ class FeatureStore:
         if production:
             increment += _ACTOR_PRODUCTION
         ids = self._spec.bucket_ids(time)
-        ip_counts = carried.get("ip") if carried else None
-        if ip_counts is None:
-            ip_counts = parts.no_counts
-            if event.ip and self._ips_counted:
-                ip_increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
-                state = self._touch(self._ips, event.ip, time, self._new_key)
-                ip_counts = count_key(state, event.actor, time, ids, ip_increment, _IP_ACTOR)
-        target_counts = carried.get("target") if carried else None
-        if target_counts is None:
-            target_counts = parts.no_counts
-            if event.target and self._targets_counted:
-                state = self._touch(self._targets, event.target, time, self._new_key)
-                target_counts = count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
+        ip_counts, target_counts = self._key_counts(event, time, ids, failure, carried)
         if not self._actors_counted:
-            values = [*parts.no_counts, *ip_counts, *target_counts, *parts.no_actor]
-            return Observation(event, False, False, {}, FeatureVector(self._layout, values))
+            return event, False, {}, _NO_KNOWN, None, ip_counts, target_counts, [], 0, 0.0, []
         actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
         profile = actor.profile
-        values = [
-            *actor_counts,
-            *ip_counts,
-            *target_counts,
-            *parts.actor_scalars(profile, time - actor.first, time, learning, actor_counts),
+        history = time - actor.first
+        head = parts.actor_head(profile, history, time, learning)
+        tail = [
             *(parts.new_value_flags(new_values) if new_values else parts.no_new_values),
             *event_flags(event, failure, production),
         ]
+        total = profile.total
         profile.add(time)
-        # The models see every first sighting (the flags above); rules see them only
-        # after the learning period, when a new value has become worth an alert.
+        # The models see every first sighting (the flags); rules see them only after
+        # the learning period, when a new value has become worth an alert.
         reported = {} if learning else new_values
-        return Observation(event, False, learning, reported, FeatureVector(self._layout, values))
+        known = {name: self.known_values(event.actor, name) for name in reported}
+        return (
+            event, learning, reported, known or _NO_KNOWN, actor_counts, ip_counts,
+            target_counts, head, total, history, tail,
+        )  # fmt: skip
+
+    def _key_counts(
+        self,
+        event: Event,
+        time: float,
+        ids: list[int],
+        failure: bool,
+        carried: Mapping[str, Sequence[int]] | None,
+    ) -> tuple[Totals, Totals]:
+        """The event counted on its IP and target (unless an upstream stage ``carried``
+        their totals); their totals, or the steps that give them."""
+        parts = self._parts
+        ip = carried.get("ip") if carried else None
+        ip_counts: Totals = parts.no_counts if ip is None else list(ip)
+        if ip is None and event.ip and self._ips_counted:
+            increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
+            state = self._touch(self._ips, event.ip, time, self._new_key)
+            ip_counts = count_key(state, event.actor, time, ids, increment, _IP_ACTOR)
+        target = carried.get("target") if carried else None
+        target_counts: Totals = parts.no_counts if target is None else list(target)
+        if target is None and event.target and self._targets_counted:
+            state = self._touch(self._targets, event.target, time, self._new_key)
+            target_counts = count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
+        return ip_counts, target_counts
+
+    def _finish(self, draft: _Pending) -> Observation:
+        """The observation of a draft, its totals read from their arenas (rows, packed when
+        read: :class:`FeatureVector`)."""
+        event, learning, reported, known, actor, ip, target, head, total, history, tail = draft
+        parts = self._parts
+        values: list[float | None] = []
+        rows: list[CountRow | None] = [None, None, None]
+        for kind, pending in enumerate((actor, ip, target)):
+            counts = parts.no_counts if pending is None else _read(pending)
+            if isinstance(counts, list):
+                values += counts
+            else:
+                values += self._unread
+                rows[kind] = counts
+        counted = rows if rows != _NO_ROWS else None
+        if actor is None:  # a store without actors
+            values += parts.no_actor
+            features = FeatureVector(self._layout, values, counted)
+            return Observation(event, False, False, {}, features)
+        actor_row = rows[0]
+        if actor_row is None:
+            ratios = parts.ratios(cast(list[int], values[: len(parts.no_counts)]), total, history)
+        else:
+            ratios = parts.row_ratios(actor_row, total, history)
+        values += [*head, *ratios, *tail]
+        features = FeatureVector(self._layout, values, counted)
+        return Observation(event, False, learning, reported, features, known)
 
     @staticmethod
     def counted(events: int) -> None:
@@ -210,7 +295,7 @@ class FeatureStore:
 
     def _observe_actor(
         self, event: Event, time: float, ids: list[int], increment: int
-    ) -> tuple[ActorState, list[int], dict[str, str], bool]:
+    ) -> tuple[ActorState, Totals, dict[str, str], bool]:
         """Count the event for its actor; the state, packed totals, new values, learning."""
         state = self._touch(self._actors, event.actor, time, self._new_actor)
         if time < state.first:
@@ -239,7 +324,7 @@ class FeatureStore:
                     full.append(number)
             elif unit and previous < time:
                 if previous != moving_from and moving:
-                    counter.move(moving_from, ids, moving, increments)
+                    counter.move_later(moving_from, ids, moving, increments)
                     moving = 0
                 moving_from = previous
                 moving += unit
@@ -248,14 +333,14 @@ class FeatureStore:
         if new_units:
             increments = [count + new_units for count in increments]
         # The last run of moving values moves in the same step as the event is counted.
-        counts = counter.count(time, ids, increments, moving_from if moving else None, moving)
+        counts = counter.count_later(time, ids, increments, moving_from if moving else None, moving)
         for number in full:  # after add, so a dropped value is taken back exactly
             field = self._fields[number]
             for last in remembered.trim(number, time, field.limits):
                 if field.unit:
                     counter.discard(last, field.unit)
         if full:
-            counts = counter.totals()  # less the values dropped
+            counts = counter.totals_later()  # less the values dropped
         return state, counts, new_values, learning
 
     def _touch(

@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from detector.features.arena import CountRow, packed_row
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_RATIOS,
@@ -39,6 +40,8 @@ from detector.features.windows import LANE_BITS, LANE_MASK
 __all__ = ["FeatureLayout", "FeatureVector", "feature_table"]
 
 _SCALAR = -1
+KINDS_COUNTED = (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS)
+"""The channels of each key kind whose totals lead a vector, in order."""
 _WORD = 8  # bytes of the uint64 a channel is read through
 
 
@@ -60,6 +63,8 @@ class _TablePlan(NamedTuple):
     channel_columns: npt.NDArray[np.intp]  # the columns of the channels, in word order
     bytes_at: npt.NDArray[np.intp]  # per channel, the 8 byte offsets of its word in a row
     bits: npt.NDArray[np.uint64]  # per channel, its bit offset within its word
+    # per key kind: (window, columns, channels) of the packed parts read from its totals
+    kind_channels: tuple[tuple[tuple[int, npt.NDArray[np.intp], npt.NDArray[np.intp]], ...], ...]
 
 
 class FeatureLayout:
@@ -71,15 +76,18 @@ class FeatureLayout:
     pair: shift is the channel's bit offset, or -1 for a scalar part.
     """
 
-    __slots__ = ("_columns", "_packed_bytes", "_plans", "index", "names", "positions", "scalars_at")
+    __slots__ = (
+        "_columns", "_packed_bytes", "_plans", "index", "names", "positions", "scalars_at",
+        "windows",
+    )  # fmt: skip
 
     def __init__(self, settings: FeatureSettings) -> None:
         self.names = feature_names(settings)
-        windows = len(settings.windows)
+        windows = self.windows = len(settings.windows)
         positions: list[tuple[int, int]] = []
         packed_bytes: list[int] = []  # per packed part, the bytes its channels fill
         part = 0
-        for channels in (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS):
+        for channels in KINDS_COUNTED:
             for window in range(windows):
                 positions += [
                     (part + window, channel * LANE_BITS) for channel in range(len(channels))
@@ -129,7 +137,20 @@ class FeatureLayout:
                 words.append(row_offset + shift // 8)
                 bits.append(shift % 8)
             row_offset += length
+        kind_channels: list[list[tuple[int, npt.NDArray[np.intp], npt.NDArray[np.intp]]]] = [
+            [] for _ in KINDS_COUNTED
+        ]
+        for part in packed:
+            kind, window = divmod(part, self.windows)
+            kind_channels[kind].append(
+                (
+                    window,
+                    np.array([column for column, _ in channels[part]], dtype=np.intp),
+                    np.array([shift // LANE_BITS for _, shift in channels[part]], dtype=np.intp),
+                )
+            )
         return _TablePlan(
+            kind_channels=tuple(tuple(entries) for entries in kind_channels),
             width=len(positions),
             parts=1 + max((part for part, _ in positions), default=-1),
             scalars=tuple(part for _, part in scalars),
@@ -143,19 +164,33 @@ class FeatureLayout:
 
 
 class FeatureVector(Mapping[str, float]):
-    """Feature name → value for one observation (read-only; values fixed at that event)."""
+    """Feature name → value for one observation (read-only; values fixed at that event).
 
-    __slots__ = ("_layout", "_parts")
+    ``rows``: per key kind (actor, IP, target), ``None`` if its packed totals are in
+    ``parts``, else row ``k`` of a batch's totals ``(steps, windows, channels)`` that an
+    arena counted (:mod:`detector.features.arena`), ``parts`` holding ``None`` there: they
+    are packed when first read, and :func:`feature_table` reads them as numbers.
+    """
 
-    def __init__(self, layout: FeatureLayout, parts: Sequence[float]) -> None:
+    __slots__ = ("_layout", "_parts", "_rows")
+
+    def __init__(
+        self,
+        layout: FeatureLayout,
+        parts: Sequence[float | None],
+        rows: Sequence[CountRow | None] | None = None,
+    ) -> None:
         self._layout = layout
         self._parts = parts
+        self._rows = rows
 
     def __getitem__(self, name: str) -> float:
         part, shift = self._layout.index[name]
         value = self._parts[part]
         if shift == _SCALAR:
-            return value
+            return cast(float, value)
+        if value is None:
+            value = self._packed_parts()[part]
         return (int(value) >> shift) & LANE_MASK
 
     def __iter__(self) -> Iterator[str]:
@@ -166,7 +201,7 @@ class FeatureVector(Mapping[str, float]):
 
     def vector(self) -> list[float]:
         """Every value in feature-name order: the fixed-width input of a model."""
-        parts = self._parts
+        parts = self._packed_parts()
         return [
             parts[part] if shift == _SCALAR else (int(parts[part]) >> shift) & LANE_MASK
             for part, shift in self._layout.positions
@@ -174,7 +209,7 @@ class FeatureVector(Mapping[str, float]):
 
     def take(self, names: tuple[str, ...]) -> list[float]:
         """``[self[name] for name in names]``, unpacked in one pass (a model's matrix row)."""
-        parts = self._parts
+        parts = self._packed_parts()
         return [
             parts[part] if shift == _SCALAR else (int(parts[part]) >> shift) & LANE_MASK
             for part, shift in self._layout.columns(names)
@@ -182,7 +217,20 @@ class FeatureVector(Mapping[str, float]):
 
     def packed(self, start: int, stop: int) -> Sequence[float]:
         """The raw parts ``start:stop`` (packed window counts; see :func:`windows.lane`)."""
-        return self._parts[start:stop]
+        return self._packed_parts()[start:stop]
+
+    def _packed_parts(self) -> Sequence[float]:
+        """:attr:`_parts` with every kind's totals packed (the rows packed once, kept)."""
+        rows = self._rows
+        if rows is None:
+            return cast(Sequence[float], self._parts)
+        parts = list(self._parts)
+        windows = self._layout.windows
+        for kind, row in enumerate(rows):
+            if row is not None:
+                parts[kind * windows : (kind + 1) * windows] = packed_row(row[0][row[1]])
+        self._parts, self._rows = parts, None
+        return cast(Sequence[float], parts)
 
     def to_dict(self) -> dict[str, float]:
         """A plain dict (for JSON and printing)."""
@@ -226,27 +274,58 @@ def _batch_table(
     if len(columns) < plan.parts:  # parts too short: row by row, for its IndexError
         return None
     rows = len(vectors)
+    table = np.empty((rows, plan.width), dtype=np.float64)
+    raw = np.zeros((rows, sum(plan.lengths)), dtype=np.uint8)
     little: repeat[Literal["little"]] = repeat("little")
     try:
-        scalars = np.array([columns[part] for part in plan.scalars], dtype=np.float64)
-        # Each packed total once to bytes, in C loops; a float or negative total (or
-        # one too wide) raises here and is read row by row.
-        written = [
-            map(int.to_bytes, columns[part], repeat(length), little)
-            for part, length in zip(plan.packed, plan.lengths, strict=True)
-        ]
-        data = b"".join(chain.from_iterable(zip(*written, strict=True)))
+        if plan.scalars:
+            scalars = np.array([columns[part] for part in plan.scalars], dtype=np.float64)
+            table[:, plan.scalar_columns] = scalars.T
+        offset = 0
+        for part, length in zip(plan.packed, plan.lengths, strict=True):
+            column: Sequence[float | None] = columns[part]
+            if None in column:  # totals in an arena's rows, read below: 0 here
+                if column.count(None) == rows:
+                    offset += length
+                    continue
+                column = [0 if total is None else total for total in column]
+            # Each packed total once to bytes, in C loops; a float or negative total (or
+            # one too wide) raises here and is read row by row.
+            data = b"".join(map(int.to_bytes, column, repeat(length), little))  # type: ignore[arg-type]
+            raw[:, offset : offset + length] = np.frombuffer(data, np.uint8).reshape(rows, length)
+            offset += length
     except (TypeError, ValueError, OverflowError):
         return None
-    table = np.empty((rows, plan.width), dtype=np.float64)
-    if plan.scalars:
-        table[:, plan.scalar_columns] = scalars.T
     if plan.packed:
         # ``(total >> shift) & LANE_MASK`` for every channel of every vector at once.
-        raw = np.frombuffer(data, dtype=np.uint8).reshape(rows, sum(plan.lengths))
         words = raw.take(plan.bytes_at, axis=1).view("<u8")
         table[:, plan.channel_columns] = (words >> plan.bits) & np.uint64(LANE_MASK)
+        _fill_counted(table, cast(Sequence[FeatureVector], vectors), plan)
     return table
+
+
+def _fill_counted(
+    table: npt.NDArray[np.float64], vectors: Sequence[FeatureVector], plan: _TablePlan
+) -> None:
+    """The columns of totals still in arena rows, read from the rows, a batch's at once."""
+    groups: dict[tuple[int, int], tuple[np.ndarray, list[int], list[int]]] = {}
+    for index, vector in enumerate(vectors):
+        for kind, row in enumerate(vector._rows or ()):
+            if row is not None:
+                totals, step = row
+                group = groups.get((kind, id(totals)))
+                if group is None:
+                    group = groups[kind, id(totals)] = (totals, [], [])
+                group[1].append(index)
+                group[2].append(step)
+    for (kind, _), (totals, where, steps) in groups.items():
+        block = totals[steps]  # (vectors, windows, channels)
+        at = np.array(where, dtype=np.intp)[:, None]
+        for window, columns, channels in plan.kind_channels[kind]:
+            inside = channels < block.shape[2]
+            values = np.zeros((len(steps), len(columns)))
+            values[:, inside] = block[:, window, channels[inside]]
+            table[at, columns] = values
 
 
 def _row_table(

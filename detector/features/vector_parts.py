@@ -11,10 +11,11 @@ the current state of its keys, changing nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from detector.events.model import Event, Outcome
-from detector.features.derived import ProductionMatcher, actor_ratios
+from detector.features.arena import CountRow
+from detector.features.derived import ProductionMatcher, actor_ratios, window_ratios
 from detector.features.observation import Observation
 from detector.features.profile import HourOfWeekProfile
 from detector.features.schema import MUTATING_CATEGORIES
@@ -58,6 +59,15 @@ class VectorParts:
         counts: list[int],
     ) -> list[float]:
         """Hour-of-week share and rarity, active hours, age, learning, ratios per window."""
+        return [
+            *self.actor_head(profile, history, time, learning),
+            *self.ratios(counts, profile.total, history),
+        ]
+
+    def actor_head(
+        self, profile: HourOfWeekProfile, history: float, time: float, learning: bool
+    ) -> list[float]:
+        """The actor scalars before the ratios (:meth:`actor_scalars`)."""
         share, rarity = profile.share_and_rarity(time)
         return [
             share,
@@ -65,8 +75,20 @@ class VectorParts:
             profile.active_hours,
             history / _SECONDS_PER_DAY,
             1 if learning else 0,
-            *actor_ratios(counts, self._window_hours, profile.total, history),
         ]
+
+    def ratios(self, counts: Sequence[int], past_events: int, history: float) -> list[float]:
+        """The ratios per window of :meth:`actor_scalars` (``past_events``: the profile's total
+        before the event)."""
+        return actor_ratios(counts, self._window_hours, past_events, history)
+
+    def row_ratios(self, totals: CountRow, past_events: int, history: float) -> list[float]:
+        """:meth:`ratios` from an arena's row of the actor's totals."""
+        matrix, step = totals
+        channels = matrix[step, :, :2].T.tolist()
+        events = channels[0]
+        failures = channels[1] if len(channels) > 1 else [0] * len(events)
+        return window_ratios(events, failures, self._window_hours, past_events, history)
 
     def new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
         return [1 if field in new_values else 0 for field in self._tracked]

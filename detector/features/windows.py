@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
-from detector.features.arena import CounterArena, HotSlot
+from detector.features.arena import CounterArena, HotSlot, Pending
 from detector.features.buckets import NO_BUCKET, NO_SMALL_BUCKET, BucketRuns, lanes_per_bucket
 from detector.features.counter_kernels import compiled_kernels
 from detector.features.lanes import (
@@ -161,7 +161,8 @@ class WindowCounter(BucketRuns):
         if not isinstance(totals, list):
             totals = self._hot()
             if isinstance(totals, HotSlot):
-                return totals.arena.add(totals.slot, ids, increments)
+                arena = totals.arena
+                return arena.packed(arena.count(totals.slot, ids, increments, None, 0))
         keys = self._ids
         windows = len(totals)
         start = base = 2 * windows
@@ -239,16 +240,40 @@ class WindowCounter(BucketRuns):
         moved_from: float | None,
         unit: int,
     ) -> list[int]:
-        """:meth:`add` of an event at ``time``, after :meth:`move` of a distinct value (``unit``)
-        last counted at ``moved_from`` if not None: one compiled step in an arena."""
+        """:meth:`add` of an event at ``time`` (buckets ``ids``), after :meth:`move` of a
+        distinct value (``unit``) last counted at ``moved_from`` if not None."""
+        totals = self.count_later(time, ids, increments, moved_from, unit)
+        return totals if isinstance(totals, list) else totals[0].packed(totals[1])
+
+    def count_later(
+        self,
+        time: float,
+        ids: Sequence[int],
+        increments: list[int],
+        moved_from: float | None,
+        unit: int,
+    ) -> list[int] | Pending:
+        """:meth:`count`, whose totals an arena gives once it runs its queue (a copy here)."""
         totals = self._totals
         if type(totals) is not HotSlot and not isinstance(totals, list):
             totals = self._hot()
         if isinstance(totals, HotSlot):
-            return totals.arena.count(totals.slot, time, increments, moved_from, unit)
+            arena = totals.arena
+            return arena, arena.count(totals.slot, ids, increments, moved_from, unit)
         if moved_from is not None:
             self.move(moved_from, ids, unit, increments)
-        return self.add(ids, increments)
+        return self.add(ids, increments)[:]
+
+    def move_later(
+        self, previous: float, ids: Sequence[int], unit: int, increments: list[int]
+    ) -> None:
+        """:meth:`move` before a :meth:`count_later`: in an arena, queued, ``unit`` joining
+        that count's increments there (``increments`` unchanged)."""
+        totals = self._hot()
+        if isinstance(totals, HotSlot):
+            totals.arena.carry(totals.slot, previous, ids, unit)
+        else:
+            self.move(previous, ids, unit, increments)
 
     def move(self, previous: float, ids: Sequence[int], unit: int, increments: list[int]) -> None:
         """A distinct value counted (``unit``) at time ``previous`` is seen again in ``ids``.
@@ -326,7 +351,8 @@ class WindowCounter(BucketRuns):
         if not isinstance(totals, list):
             totals = self._hot()
             if isinstance(totals, HotSlot):
-                return totals.arena.read(totals.slot, self._spec.bucket_ids(now))
+                arena = totals.arena
+                return arena.packed(arena.read(totals.slot, self._spec.bucket_ids(now)))
         keys, windows = self._ids, len(totals)
         start = 2 * windows
         for window, bucket in enumerate(self._spec.bucket_ids(now)):
@@ -347,10 +373,15 @@ class WindowCounter(BucketRuns):
 
     def totals(self) -> list[int]:
         """The packed totals per window as they are (own list: read only)."""
+        totals = self.totals_later()
+        return totals if isinstance(totals, list) else totals[0].packed(totals[1])
+
+    def totals_later(self) -> list[int] | Pending:
+        """:meth:`totals`, which an arena gives once it runs its queue (a copy here)."""
         totals = self._hot()
         if isinstance(totals, HotSlot):
-            return totals.arena.totals(totals.slot)
-        return totals
+            return totals.arena, totals.arena.read(totals.slot)
+        return totals[:]
 
     def _hot(self) -> list[int] | HotSlot:
         """The counter's hot form (made hot if it is not)."""

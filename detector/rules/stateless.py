@@ -59,7 +59,7 @@ class NewValueEvaluator(Evaluator):
         if value is None:
             return None
         event = observation.event
-        known = self._known(event.actor, value)
+        known = self._known(observation, value)
         summary = f"{event.actor} performed {event.action} with a new {self.field} {value}"
         if known:
             summary += f" (known: {join_limited(known, 5)})"
@@ -79,7 +79,11 @@ class NewValueEvaluator(Evaluator):
             explanation=explanation,
         )
 
-    def _known(self, actor: str, value: str) -> list[str] | None:
+    def _known(self, observation: Observation, value: str) -> list[str] | None:
         if self.known_values is None:
             return None
-        return [item for item in self.known_values(actor, self.field) if item != value]
+        # As the store saw them at that event (it observes a batch before rules run).
+        known: Sequence[str] | None = observation.known_values.get(self.field)
+        if known is None:
+            known = self.known_values(observation.event.actor, self.field)
+        return [item for item in known if item != value]

@@ -141,6 +141,23 @@ def test_new_values_are_reported_only_after_the_learning_period() -> None:
     assert features.observe(event(3800, country="FR")).new_values == {}  # learned while learning
 
 
+@pytest.mark.usefixtures("counter_form")
+def test_a_batch_observes_as_event_by_event_with_known_values_at_each_event() -> None:
+    events = [event(0, country="DE"), event(4000, country="US"), event(4100, country="FR")]
+    events += [event(4200 + 7 * number, ip=f"192.0.2.{number % 3}") for number in range(40)]
+    one_by_one = store(learning_period="1h")
+    expected = [one_by_one.observe(item) for item in events]
+    batched = store(learning_period="1h").observe_batch(events)
+    assert [dict(found.features) for found in batched] == [
+        dict(found.features) for found in expected
+    ]
+    assert [found.new_values for found in batched] == [found.new_values for found in expected]
+    assert batched[1].known_values == {"country": ("US", "DE")}  # not yet FR, seen later
+    assert batched[2].known_values == {"country": ("FR", "US", "DE")}
+    assert batched[3].known_values == {"ip": ("192.0.2.0", "198.51.100.7")}
+    assert batched[-1].known_values == {}  # nothing new
+
+
 def test_first_sightings_reach_the_models_during_the_learning_period_too() -> None:
     features = store(learning_period="1d")
     features.observe(event(0, country="DE", user_agent="git/2.43"))

@@ -18,6 +18,7 @@ from detector.features.windows import LANE_BITS, LANE_MASK
 from tests.unit.features.helpers import event
 
 AGE = "actor.age_days"
+pytestmark = pytest.mark.usefixtures("counter_form")  # totals packed, or in arena rows
 
 
 def by_rows(vectors: Sequence[Mapping[str, float]], names: tuple[str, ...]) -> list[list[float]]:
@@ -30,26 +31,29 @@ def same_bits(table: npt.NDArray[np.float64], rows: list[list[float]]) -> bool:
 
 
 def busy_vectors(settings: FeatureSettings | None = None) -> list[FeatureVector]:
-    """Vectors of a store that saw failures, privileged and category events, several IPs."""
+    """Vectors of a store that saw failures, privileged and category events, several IPs
+    (observed 40 at a time: compiled, a batch's totals are rows of one matrix)."""
     store = FeatureStore(settings or FeatureSettings())
-    found = []
-    for number in range(120):
-        observation = store.observe(
-            event(
-                number * 37.0,
-                actor=f"user{number % 4}",
-                ip=f"198.51.100.{number % 9}",
-                target=f"acme/repo{number % 5}",
-                outcome=Outcome.FAILURE if number % 3 == 0 else Outcome.SUCCESS,
-                privileged=number % 7 == 0,
-                category=(Category.CODE_ACCESS, Category.AUTHENTICATION, Category.SECRET_ACCESS)[
-                    number % 3
-                ],
-                number=number,
-            )
+    events = [
+        event(
+            number * 37.0,
+            actor=f"user{number % 4}",
+            ip=f"198.51.100.{number % 9}",
+            target=f"acme/repo{number % 5}",
+            outcome=Outcome.FAILURE if number % 3 == 0 else Outcome.SUCCESS,
+            privileged=number % 7 == 0,
+            category=(Category.CODE_ACCESS, Category.AUTHENTICATION, Category.SECRET_ACCESS)[
+                number % 3
+            ],
+            number=number,
         )
-        assert isinstance(observation.features, FeatureVector)
-        found.append(observation.features)
+        for number in range(120)
+    ]
+    found = []
+    for start in range(0, len(events), 40):
+        for observation in store.observe_batch(events[start : start + 40]):
+            assert isinstance(observation.features, FeatureVector)
+            found.append(observation.features)
     return found
 
 
@@ -116,10 +120,11 @@ def test_values_the_batch_cannot_read_go_row_by_row_with_the_same_result() -> No
     vectors = busy_vectors()
     layout = vectors[0]._layout
     names = (*FAMILIES["auth"].features, AGE)
+    five, six, seven = (list(vectors[n].packed(0, len(vectors[n]._parts))) for n in (5, 6, 7))
     awkward = [
-        FeatureVector(layout, [float(value) for value in vectors[5]._parts]),  # float totals
-        FeatureVector(layout, [1 << (LANE_BITS * 40), *vectors[6]._parts[1:]]),  # too wide
-        FeatureVector(layout, [*vectors[7]._parts[:3], -5, *vectors[7]._parts[4:]]),  # negative
+        FeatureVector(layout, [float(value) for value in five]),  # float totals
+        FeatureVector(layout, [1 << (LANE_BITS * 40), *six[1:]]),  # too wide
+        FeatureVector(layout, [*seven[:3], -5, *seven[4:]]),  # negative
     ]
     for odd in awkward:
         batch = [*vectors[:5], odd, *vectors[5:]]

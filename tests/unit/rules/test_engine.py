@@ -139,6 +139,19 @@ def test_new_value_explains_with_the_known_values() -> None:
     assert first.summary.endswith("(no earlier value known)")
 
 
+def test_new_value_explains_with_the_values_known_at_its_event() -> None:
+    """A store observes a whole batch before rules read it: what it knew at the event wins."""
+    engine = RuleEngine([rule(NEW_COUNTRY)], known_values=lambda actor, field: ["JP", "FR"])
+    observation = obs(country="FR", new_values={"country": "FR"})
+    at_event = Observation(
+        observation.event,
+        new_values=observation.new_values,
+        known_values={"country": ("FR", "DE")},
+    )
+    (detection,) = engine.evaluate(at_event)
+    assert detection.explanation["known_values"] == ["DE"]
+
+
 def test_new_value_fields_must_be_tracked_by_the_context() -> None:
     with pytest.raises(RuleError, match="not a tracked field") as caught:
         RuleEngine([rule(NEW_COUNTRY)], RuleContext(tracked=("ip",)))
