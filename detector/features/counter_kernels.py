@@ -10,6 +10,9 @@ give exactly the numbers of :class:`~detector.features.windows.WindowCounter`'s
 plain form (the same buckets kept, expired and changed), which stays the way
 of a process that has not compiled them (:mod:`detector.jit`).
 
+An arena queues the steps of a whole batch of events and runs them in one
+call of :func:`counter_steps`, which writes each counting step's totals to a
+row of its results: one dispatch per batch instead of one per key and event.
 The bodies are plain Python over numpy arrays, compiled by numba.
 """
 

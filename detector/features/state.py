@@ -120,6 +120,25 @@ class ActorState(WindowCounter):
         if isinstance(profile, HourOfWeekProfile):
             self._profile = profile.packed()
 
+    def baseline(self, tracked: Mapping[str, int], learning_period: float) -> dict[str, float]:
+        """The actor's usual behaviour, for explanations.
+
+        ``events_per_hour`` over its history, ``active_hours_of_week`` (of
+        168), ``age_days``, ``learning`` (0/1), and ``known.<field>``: how many
+        values of each ``tracked`` field (name → number) it is remembered with.
+        """
+        history = self.last - self.first
+        profile = self.profile
+        baseline: dict[str, float] = {
+            "events_per_hour": profile.total / max(1.0, history / 3600.0),
+            "active_hours_of_week": profile.active_hours,
+            "age_days": history / 86_400.0,
+            "learning": 1 if history < learning_period else 0,
+        }
+        for field, number in tracked.items():
+            baseline[f"known.{field}"] = self.remembered.count(number)
+        return baseline
+
     def to_snapshot(self, fields: tuple[TrackedField, ...]) -> dict[str, Any]:
         """Plain JSON; ``fields``: the store's remembered fields, by field number."""
         names = tuple(field.name for field in fields)

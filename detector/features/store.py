@@ -15,35 +15,31 @@ most about ``max_values_per_set`` values. See docs/features.md.
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from sys import intern
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import orjson
 
 from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
-from detector.features.arena import CountRow, Counts, Pending
 from detector.features.counter_kernels import compiled_kernels
 from detector.features.observation import Observation
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
 from detector.features.settings import FeatureSettings
 from detector.features.state import (
     ActorState,
-    KeyState,
     actor_fields,
     check_snapshot,
     count_key,
     snapshot_header,
 )
+from detector.features.tables import KeyTables
 from detector.features.vector import FeatureLayout, FeatureVector
-from detector.features.vector_parts import VectorParts, event_flags
+from detector.features.vector_parts import Draft, Totals, VectorParts, event_flags
 from detector.features.windows import (
-    FirstSeenSet,
     SetLimits,
     WindowSpec,
     lane,
@@ -65,26 +61,9 @@ _IP_EVENT = lane(IP_CHANNELS.index("events"))
 _IP_FAILURE = lane(IP_CHANNELS.index("failures"))
 _IP_ACTOR = lane(IP_CHANNELS.index("distinct_actors"))
 _TARGET_ACTOR = lane(TARGET_CHANNELS.index("distinct_actors"))
-_SECONDS_PER_DAY = 86_400.0
 KINDS = ("actor", "ip", "target")
 """Key kinds, in the order their window counts lead each feature vector."""
-
-_State = TypeVar("_State", ActorState, KeyState)
-Totals = list[int] | Pending
-"""Packed window totals, or the arena step that will give them."""
-_Pending = tuple[
-    Event, bool, Mapping[str, str], Mapping[str, tuple[str, ...]], Totals | None, Totals,
-    Totals, list[float], int, float, list[int],
-]  # fmt: skip
-"""An event observed, its counts queued: see :meth:`FeatureStore._finish`."""
-_Draft = Observation | _Pending
 _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
-_NO_ROWS: list[CountRow | None] = [None, None, None]
-
-
-def _read(pending: Totals) -> Counts:
-    """Totals, read from their arena if a step of it gives them."""
-    return pending if isinstance(pending, list) else pending[0].result(pending[1])
 
 
 class FeatureStore:
@@ -106,8 +85,6 @@ class FeatureStore:
         self._ips_counted = "ip" in self.kinds
         self._targets_counted = "target" in self.kinds
         self.late_events = 0
-        self.evicted_keys = 0
-        self.evictions: Counter[tuple[str, str]] = Counter()
         self._layout = FeatureLayout(settings)
         self.feature_names = self._layout.names
         self._spec = WindowSpec([window.total_seconds() for window in settings.windows])
@@ -118,10 +95,10 @@ class FeatureStore:
             for source, lateness in settings.source_lateness.items()
         }
         self._learning_period = settings.learning_period.total_seconds()
-        self._idle = settings.evict_idle_after.total_seconds()
+        idle = settings.evict_idle_after.total_seconds()
         # Idle keys are looked for by a scan every 1/100 of the idle time (at
         # least a minute of event time), not per event.
-        self._eviction_interval = max(60.0, self._idle / 100)
+        self._eviction_interval = max(60.0, idle / 100)
         self._tracked_limits = SetLimits(
             settings.forget_after.total_seconds(), settings.max_values_per_set
         )
@@ -130,12 +107,10 @@ class FeatureStore:
         )
         self._fields = actor_fields(settings, self._tracked_limits, self._window_limits)
         self._field_numbers = {field.name: number for number, field in enumerate(self._fields)}
-        self._actors: dict[str, ActorState] = {}
-        self._ips: dict[str, KeyState] = {}
-        self._targets: dict[str, KeyState] = {}
+        tables = self._tables = KeyTables(self._spec, self._window_limits, settings.max_keys, idle)
+        self._actors, self._ips, self._targets = tables.actors, tables.ips, tables.targets
         self._watermark: float | None = None
         self._parts = VectorParts(settings, self._spec, self._layout)
-        self._unread: list[float | None] = [None] * len(self._spec.widths)
 
     @property
     def watermark(self) -> datetime | None:
@@ -147,7 +122,15 @@ class FeatureStore:
     @property
     def key_counts(self) -> dict[str, int]:
         """How many keys of each kind the store holds (for metrics)."""
-        return {"actor": len(self._actors), "ip": len(self._ips), "target": len(self._targets)}
+        return self._tables.key_counts
+
+    @property
+    def evicted_keys(self) -> int:
+        return self._tables.evicted_keys
+
+    @property
+    def evictions(self) -> Counter[tuple[str, str]]:
+        return self._tables.evictions
 
     def observe(
         self, event: Event, carried: Mapping[str, Sequence[int]] | None = None
@@ -159,7 +142,7 @@ class FeatureStore:
         :mod:`detector.scale`); those kinds are not counted here.
         """
         draft = self._draft(event, carried)
-        observation = draft if isinstance(draft, Observation) else self._finish(draft)
+        observation = draft if isinstance(draft, Observation) else self._parts.finish(draft)
         self._settle()
         return observation
 
@@ -172,7 +155,7 @@ class FeatureStore:
         hot counters queued and run at once for the batch (:mod:`.arena`)."""
         draft = self._draft
         drafts = [draft(event, carried.get(event.id) if carried else None) for event in events]
-        finish = self._finish
+        finish = self._parts.finish
         observations = [item if isinstance(item, Observation) else finish(item) for item in drafts]
         self._settle()
         return observations
@@ -181,9 +164,9 @@ class FeatureStore:
         for arena in self._spec.arenas.values():
             arena.settle()
 
-    def _draft(self, event: Event, carried: Mapping[str, Sequence[int]] | None) -> _Draft:
+    def _draft(self, event: Event, carried: Mapping[str, Sequence[int]] | None) -> Draft:
         """What observing ``event`` changes, done; its observation if complete, else what
-        :meth:`_finish` makes it from once the queued counts have run."""
+        :meth:`VectorParts.finish` makes it from once the queued counts have run."""
         time = event.time.timestamp()
         parts = self._parts
         watermark = self._watermark
@@ -237,47 +220,19 @@ class FeatureStore:
     ) -> tuple[Totals, Totals]:
         """The event counted on its IP and target (unless an upstream stage ``carried``
         their totals); their totals, or the steps that give them."""
-        parts = self._parts
+        parts, tables = self._parts, self._tables
         ip = carried.get("ip") if carried else None
         ip_counts: Totals = parts.no_counts if ip is None else list(ip)
         if ip is None and event.ip and self._ips_counted:
             increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
-            state = self._touch(self._ips, event.ip, time, self._new_key)
+            state = tables.touch(self._ips, event.ip, time, tables.new_key)
             ip_counts = count_key(state, event.actor, time, ids, increment, _IP_ACTOR)
         target = carried.get("target") if carried else None
         target_counts: Totals = parts.no_counts if target is None else list(target)
         if target is None and event.target and self._targets_counted:
-            state = self._touch(self._targets, event.target, time, self._new_key)
+            state = tables.touch(self._targets, event.target, time, tables.new_key)
             target_counts = count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
         return ip_counts, target_counts
-
-    def _finish(self, draft: _Pending) -> Observation:
-        """The observation of a draft, its totals read from their arenas (rows, packed when
-        read: :class:`FeatureVector`)."""
-        event, learning, reported, known, actor, ip, target, head, total, history, tail = draft
-        parts = self._parts
-        values: list[float | None] = []
-        rows: list[CountRow | None] = [None, None, None]
-        for kind, pending in enumerate((actor, ip, target)):
-            counts = parts.no_counts if pending is None else _read(pending)
-            if isinstance(counts, list):
-                values += counts
-            else:
-                values += self._unread
-                rows[kind] = counts
-        counted = rows if rows != _NO_ROWS else None
-        if actor is None:  # a store without actors
-            values += parts.no_actor
-            features = FeatureVector(self._layout, values, counted)
-            return Observation(event, False, False, {}, features)
-        actor_row = rows[0]
-        if actor_row is None:
-            ratios = parts.ratios(cast(list[int], values[: len(parts.no_counts)]), total, history)
-        else:
-            ratios = parts.row_ratios(actor_row, total, history)
-        values += [*head, *ratios, *tail]
-        features = FeatureVector(self._layout, values, counted)
-        return Observation(event, False, learning, reported, features, known)
 
     @staticmethod
     def counted(events: int) -> None:
@@ -297,7 +252,8 @@ class FeatureStore:
         self, event: Event, time: float, ids: list[int], increment: int
     ) -> tuple[ActorState, Totals, dict[str, str], bool]:
         """Count the event for its actor; the state, packed totals, new values, learning."""
-        state = self._touch(self._actors, event.actor, time, self._new_actor)
+        tables = self._tables
+        state = tables.touch(self._actors, event.actor, time, tables.new_actor)
         if time < state.first:
             state.first = time
         learning = time - state.first < self._learning_period
@@ -343,36 +299,6 @@ class FeatureStore:
             counts = counter.totals_later()  # less the values dropped
         return state, counts, new_values, learning
 
-    def _touch(
-        self, table: dict[str, _State], key: str, time: float, new: Callable[[float], _State]
-    ) -> _State:
-        """The key's state, created (making room if the table is full) if needed."""
-        state = table.get(key)
-        if state is None:
-            if len(table) >= self.settings.max_keys:
-                self._make_room(table)
-            # Interned: the same string is a value in other keys' sets (an IP's actors).
-            state = table[intern(key)] = new(time)
-        elif time > state.last:
-            state.last = time
-        return state
-
-    def _make_room(self, table: dict[str, _State]) -> None:
-        """Drop the least recently active tenth of a full table (at least one key)."""
-        count = max(1, self.settings.max_keys // 10)
-        oldest = heapq.nsmallest(count, table.items(), key=lambda item: item[1].last)
-        for key, _ in oldest:
-            del table[key]
-        self.evicted_keys += len(oldest)
-        kind = "actor" if table is self._actors else "ip" if table is self._ips else "target"
-        self.evictions[kind, "cap"] += len(oldest)
-
-    def _new_actor(self, time: float) -> ActorState:
-        return ActorState(time, self._spec)
-
-    def _new_key(self, time: float) -> KeyState:
-        return KeyState(time, self._spec, FirstSeenSet(self._window_limits))
-
     def _describe_late(self, event: Event, time: float) -> Observation:
         """Features of a late event from the current state of its keys, changing nothing."""
         ip = self._ips.get(event.ip) if event.ip else None
@@ -383,38 +309,16 @@ class FeatureStore:
         """Drop keys with no event for ``evict_idle_after`` before the watermark; how many."""
         if self._watermark is None:
             return 0
-        horizon = self._watermark - self._idle
-        evicted = 0
-        for kind, table in (("actor", self._actors), ("ip", self._ips), ("target", self._targets)):
-            idle = [key for key, state in table.items() if state.last < horizon]
-            for key in idle:
-                del table[key]
-            evicted += len(idle)
-            self.evictions[kind, "idle"] += len(idle)
-        self.evicted_keys += evicted
-        return evicted
+        return self._tables.evict_idle(self._watermark)
 
     def baseline(self, actor: str) -> Mapping[str, float]:
-        """The actor's usual behaviour, for explanations; empty for an unknown actor.
-
-        ``events_per_hour`` over its history, ``active_hours_of_week`` (of
-        168), ``age_days``, ``learning`` (0/1), and ``known.<field>``: how many
-        values of each tracked field it is remembered with.
-        """
+        """The actor's usual behaviour, for explanations; empty for an unknown actor
+        (:meth:`ActorState.baseline`)."""
         state = self._actors.get(actor)
         if state is None:
             return {}
-        history = state.last - state.first
-        profile = state.profile
-        baseline: dict[str, float] = {
-            "events_per_hour": profile.total / max(1.0, history / 3600.0),
-            "active_hours_of_week": profile.active_hours,
-            "age_days": history / _SECONDS_PER_DAY,
-            "learning": 1 if history < self._learning_period else 0,
-        }
-        for field in self.settings.tracked:
-            baseline[f"known.{field}"] = state.remembered.count(self._field_numbers[field])
-        return baseline
+        tracked = {field: self._field_numbers[field] for field in self.settings.tracked}
+        return state.baseline(tracked, self._learning_period)
 
     def known_values(self, actor: str, field: str, limit: int = 10) -> tuple[str, ...]:
         """The values of ``field`` the actor is remembered with, most recently seen first."""
@@ -430,12 +334,7 @@ class FeatureStore:
             **snapshot_header(self._spec),
             "watermark": self._watermark,
             "late_events": self.late_events,
-            "evicted_keys": self.evicted_keys,
-            "actors": {
-                name: state.to_snapshot(self._fields) for name, state in self._actors.items()
-            },
-            "ips": {ip: state.to_snapshot() for ip, state in self._ips.items()},
-            "targets": {target: state.to_snapshot() for target, state in self._targets.items()},
+            **self._tables.snapshot(self._fields),
         }
 
     @classmethod
@@ -464,14 +363,7 @@ class FeatureStore:
     def _load(self, data: Mapping[str, Any]) -> None:
         self._watermark = None if data["watermark"] is None else float(data["watermark"])
         self.late_events = int(data["late_events"])
-        self.evicted_keys = int(data["evicted_keys"])
-        spec, window_limits, numbers = self._spec, self._window_limits, self._field_numbers
-        for name, state in data["actors"].items():
-            self._actors[intern(name)] = ActorState.from_snapshot(spec, numbers, state)
-        for ip, state in data["ips"].items():
-            self._ips[intern(ip)] = KeyState.from_snapshot(spec, window_limits, state)
-        for target, state in data["targets"].items():
-            self._targets[intern(target)] = KeyState.from_snapshot(spec, window_limits, state)
+        self._tables.load(data, self._field_numbers)
 
     def save(self, path: Path) -> None:
         """Write :meth:`snapshot` to ``path`` atomically: readers see the old file or the new."""

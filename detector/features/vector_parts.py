@@ -12,9 +12,10 @@ the current state of its keys, changing nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 from detector.events.model import Event, Outcome
-from detector.features.arena import CountRow
+from detector.features.arena import CountRow, Counts, Pending
 from detector.features.derived import ProductionMatcher, actor_ratios, window_ratios
 from detector.features.observation import Observation
 from detector.features.profile import HourOfWeekProfile
@@ -24,10 +25,22 @@ from detector.features.state import ActorState, KeyState
 from detector.features.vector import FeatureLayout, FeatureVector
 from detector.features.windows import WindowSpec
 
-__all__ = ["VectorParts", "event_flags"]
+__all__ = ["Draft", "Totals", "VectorParts", "event_flags"]
 
 _FAILURE = Outcome.FAILURE
 _SECONDS_PER_DAY = 86_400.0
+Totals = list[int] | Pending
+"""Packed window totals, or the arena step that will give them."""
+Drafted = tuple[
+    Event, bool, Mapping[str, str], Mapping[str, tuple[str, ...]], Totals | None, Totals,
+    Totals, list[float], int, float, list[int],
+]  # fmt: skip
+"""An event observed, its counts queued (:meth:`VectorParts.finish`): the event, learning,
+the new values reported and their known values; the actor's (None: not counted), IP's
+and target's totals; the actor's scalars before the ratios, its past events and history;
+the flags after."""
+Draft = Observation | Drafted
+_NO_ROWS: list[CountRow | None] = [None, None, None]
 
 
 class VectorParts:
@@ -46,6 +59,7 @@ class VectorParts:
         self._window_hours = [seconds / 3600.0 for seconds in spec.seconds]
         self.production = ProductionMatcher(settings.production_namespaces)
         self.no_counts = [0] * len(spec.widths)
+        self._unread: list[float | None] = [None] * len(spec.widths)  # totals in a row
         self.no_new_values = [0] * len(settings.tracked)
         scalars = self.actor_scalars(HourOfWeekProfile(), 0.0, 0.0, True, self.no_counts)
         self.no_actor = [0.0] * (len(scalars) + len(self.no_new_values) + 4)
@@ -90,6 +104,34 @@ class VectorParts:
         failures = channels[1] if len(channels) > 1 else [0] * len(events)
         return window_ratios(events, failures, self._window_hours, past_events, history)
 
+    def finish(self, draft: Drafted) -> Observation:
+        """The observation of a draft, its totals read from their arenas (rows, packed when
+        read: :class:`FeatureVector`)."""
+        event, learning, reported, known, actor, ip, target, head, total, history, tail = draft
+        values: list[float | None] = []
+        rows: list[CountRow | None] = [None, None, None]
+        for kind, pending in enumerate((actor, ip, target)):
+            counts = self.no_counts if pending is None else _read(pending)
+            if isinstance(counts, list):
+                values += counts
+            else:
+                values += self._unread
+                rows[kind] = counts
+        counted = rows if rows != _NO_ROWS else None
+        if actor is None:  # a store without actors
+            values += self.no_actor
+            return Observation(
+                event, False, False, {}, FeatureVector(self._layout, values, counted)
+            )
+        actor_row = rows[0]
+        if actor_row is None:
+            ratios = self.ratios(cast(list[int], values[: len(self.no_counts)]), total, history)
+        else:
+            ratios = self.row_ratios(actor_row, total, history)
+        values += [*head, *ratios, *tail]
+        features = FeatureVector(self._layout, values, counted)
+        return Observation(event, False, learning, reported, features, known)
+
     def new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
         return [1 if field in new_values else 0 for field in self._tracked]
 
@@ -122,6 +164,11 @@ class VectorParts:
             ),
         ]
         return Observation(event, True, learning, {}, FeatureVector(self._layout, parts))
+
+
+def _read(pending: Totals) -> Counts:
+    """Totals, read from their arena if a step of it gives them."""
+    return pending if isinstance(pending, list) else pending[0].result(pending[1])
 
 
 def event_flags(event: Event, failure: bool, production: bool) -> tuple[int, int, int, int]:

@@ -27,14 +27,11 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Sequence
-from itertools import pairwise
 from typing import Any
 
-from detector.features.arena import CounterArena, HotSlot, Pending
+from detector.features.arena import HotSlot, Pending
 from detector.features.buckets import NO_BUCKET, NO_SMALL_BUCKET, BucketRuns, lanes_per_bucket
-from detector.features.counter_kernels import compiled_kernels
 from detector.features.lanes import (
     LANE_BITS,
     LANE_MASK,
@@ -47,6 +44,7 @@ from detector.features.lanes import (
     window_sums,
 )
 from detector.features.seen import FirstSeenSet, SetLimits
+from detector.features.spec import BUCKETS_PER_WINDOW, WindowSpec
 
 __all__ = [
     "BUCKETS_PER_WINDOW",
@@ -60,61 +58,8 @@ __all__ = [
     "unpack",
 ]
 
-BUCKETS_PER_WINDOW = 60
-HOT_TOTALS = 1 << 14
-"""How many counters of a store are *hot*: keep their packed window totals at hand.
-
-Totals are the sums of a counter's buckets, kept so an event adds to them
-instead of summing the buckets again; but a list of packed ints per key is
-about a third of an idle key's memory. Only the counters that were counted
-most recently (a spec's :attr:`WindowSpec.hot`) keep them; the others are
-*cold*: their buckets frozen into one bytes object (:func:`frozen`), thawed
-and summed when next counted, to the same numbers.
-"""
 _COLD_IDS = array("i")  # a cold counter's arrays: never changed, it thaws first
 _COLD_LANES = array("B")
-
-
-class WindowSpec:
-    """Window lengths (seconds, shortest first) and their bucket widths.
-
-    One spec is shared by every counter of a store, so a counter only holds
-    its buckets. :meth:`bucket_ids` turns a time into its bucket per window,
-    once per event for all of the event's keys.
-    """
-
-    __slots__ = ("arenas", "buckets", "hot", "hot_limit", "nested", "seconds", "widths")
-
-    def __init__(self, windows: Sequence[float], buckets: int = BUCKETS_PER_WINDOW) -> None:
-        if not windows or any(window <= 0 for window in windows):
-            raise ValueError("windows must be positive lengths in seconds")
-        self.seconds = tuple(sorted(float(window) for window in windows))
-        self.widths = tuple(window / buckets for window in self.seconds)
-        self.buckets = buckets
-        # Each bucket width a whole multiple of the previous one (5s, 1m, 24m for
-        # 5m, 1h, 24h): two times in one bucket of a window share the buckets of
-        # every longer window too.
-        self.nested = all(wider % narrower == 0 for narrower, wider in pairwise(self.widths))
-        # The hot counters, the one to go cold next first (it may be a key the
-        # store has dropped: it is released when its turn comes).
-        self.hot: deque[WindowCounter] = deque()
-        self.hot_limit = max(1, HOT_TOTALS)
-        self.arenas: dict[type, CounterArena] = {}
-
-    def arena(self, kind: type) -> CounterArena | None:
-        """Where hot counters of ``kind`` live once the process has compiled the counter
-        kernels (:mod:`detector.features.arena`); ``None`` before: the plain form."""
-        arena = self.arenas.get(kind)
-        if arena is None:
-            kernels = compiled_kernels()
-            if kernels is None:
-                return None
-            arena = self.arenas[kind] = CounterArena(self, kernels)
-        return arena
-
-    def bucket_ids(self, time: float) -> list[int]:
-        """The bucket of ``time`` in each window, shortest window first."""
-        return [int(time // width) for width in self.widths]
 
 
 class WindowCounter(BucketRuns):

@@ -12,6 +12,7 @@ import random
 import orjson
 import pytest
 
+from detector.events.model import Category, Outcome
 from detector.features import arena, counter_kernels
 from detector.features.arena import HotSlot
 from detector.features.observation import Observation
@@ -83,3 +84,39 @@ def test_a_full_arena_sends_the_counter_counted_longest_ago_cold(
     assert first.add(ids, [lane(1)] * len(ids)) == [lane(0) + 2 * lane(1)] * 3
     assert isinstance(first._totals, HotSlot) and isinstance(second._totals, bytes)
     assert first._totals.slot != third._totals.slot
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_batch_whose_counters_go_cold_and_whose_tables_refill_midway_counts_as_plain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch's steps are queued and run together; a counter going cold (its arena full),
+    the increments' table starting again or the channels growing runs them early, in order."""
+    rng = random.Random(3)
+    events = [
+        event(
+            number * rng.choice([1.0, 30.0, 600.0]) / 4,
+            actor=f"user{rng.randrange(9)}",
+            ip=f"10.0.0.{rng.randrange(7)}",
+            target=f"acme/r{rng.randrange(6)}",
+            country=rng.choice(["DE", "FR", "US"]),
+            outcome=rng.choice([Outcome.SUCCESS, Outcome.FAILURE]),
+            privileged=rng.random() < 0.2,
+            category=rng.choice(list(Category)),
+            number=number,
+        )
+        for number in range(900)
+    ]
+    with monkeypatch.context() as plain:
+        plain.setattr(WindowSpec, "arena", lambda self, kind: None)
+        plain_store = FeatureStore(FeatureSettings())
+        expected = [plain_store.observe(item) for item in events]
+        expected_snapshot = orjson.dumps(plain_store.snapshot())
+    monkeypatch.setattr(arena, "ARENA_BYTES", 40_000)  # one actor, a few IPs and targets
+    monkeypatch.setattr(arena, "_VECTOR_LIMIT", 3)
+    store = FeatureStore(FeatureSettings())
+    found = [seen for start in (0, 300, 600) for seen in store.observe_batch(events[start:][:300])]
+    assert [dict(seen.features) for seen in found] == [dict(seen.features) for seen in expected]
+    assert [seen.new_values for seen in found] == [seen.new_values for seen in expected]
+    assert orjson.dumps(store.snapshot()) == expected_snapshot
+    assert all(len(held.hot) <= held.limit for held in store._spec.arenas.values())
