@@ -67,7 +67,7 @@ _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
 
 
 class FeatureStore:
-    """Per-actor, per-IP and per-target state; one :meth:`observe` per event.
+    """Per-actor, per-IP and per-target state; :meth:`observe_batch` per batch of events.
 
     ``late_events`` counts events too old to count; ``evicted_keys`` counts
     keys dropped for being idle or beyond ``max_keys`` (kept in snapshots);

@@ -177,19 +177,6 @@ class WindowCounter(BucketRuns):
             start += length
         return totals
 
-    def count(
-        self,
-        time: float,
-        ids: Sequence[int],
-        increments: list[int],
-        moved_from: float | None,
-        unit: int,
-    ) -> list[int]:
-        """:meth:`add` of an event at ``time`` (buckets ``ids``), after :meth:`move` of a
-        distinct value (``unit``) last counted at ``moved_from`` if not None."""
-        totals = self.count_later(time, ids, increments, moved_from, unit)
-        return totals if isinstance(totals, list) else totals[0].packed(totals[1])
-
     def count_later(
         self,
         time: float,
@@ -198,7 +185,9 @@ class WindowCounter(BucketRuns):
         moved_from: float | None,
         unit: int,
     ) -> list[int] | Pending:
-        """:meth:`count`, whose totals an arena gives once it runs its queue (a copy here)."""
+        """:meth:`add` of an event at ``time`` (buckets ``ids``), after :meth:`move` of a
+        distinct value (``unit``) last counted at ``moved_from`` if not None; the totals,
+        which an arena gives once it runs its queue (a copy here)."""
         totals = self._totals
         if type(totals) is not HotSlot and not isinstance(totals, list):
             totals = self._hot()
@@ -316,13 +305,9 @@ class WindowCounter(BucketRuns):
             start += length
         return totals
 
-    def totals(self) -> list[int]:
-        """The packed totals per window as they are (own list: read only)."""
-        totals = self.totals_later()
-        return totals if isinstance(totals, list) else totals[0].packed(totals[1])
-
     def totals_later(self) -> list[int] | Pending:
-        """:meth:`totals`, which an arena gives once it runs its queue (a copy here)."""
+        """The packed totals per window as they are, which an arena gives once it runs its
+        queue (a copy here)."""
         totals = self._hot()
         if isinstance(totals, HotSlot):
             return totals.arena, totals.arena.read(totals.slot)
