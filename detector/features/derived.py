@@ -15,6 +15,9 @@ import fnmatch
 import re
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from detector.events.model import Event
 from detector.features.windows import LANE_BITS, LANE_MASK
 
@@ -75,21 +78,30 @@ def actor_ratios(
     ``past_events``: the actor's events before this one; ``history``: seconds
     since its first event.
     """
-    events = [totals & LANE_MASK for totals in packed]
-    failures = [(totals >> LANE_BITS) & LANE_MASK for totals in packed]
-    return window_ratios(events, failures, window_hours, past_events, history)
-
-
-def window_ratios(
-    events: Sequence[int],
-    failures: Sequence[int],
-    window_hours: Sequence[float],
-    past_events: float,
-    history: float,
-) -> list[float]:
-    """:func:`actor_ratios` from the events and failures per window."""
     rate = past_events / max(1.0, history / _SECONDS_PER_HOUR)
     ratios: list[float] = []
-    for count, failed, hours in zip(events, failures, window_hours, strict=True):
-        ratios += (failed / count if count else 0.0, count / (rate * hours + 1.0))
+    for totals, hours in zip(packed, window_hours, strict=True):
+        events = totals & LANE_MASK
+        failures = (totals >> LANE_BITS) & LANE_MASK
+        ratios += (failures / events if events else 0.0, events / (rate * hours + 1.0))
     return ratios
+
+
+def actor_ratio_rows(
+    totals: npt.NDArray[np.int64],
+    window_hours: Sequence[float],
+    past_events: Sequence[int],
+    history: Sequence[float],
+) -> list[list[float]]:
+    """:func:`actor_ratios` of many actors' totals at once, to the same floats.
+
+    ``totals``: (actors, windows, channels) counts (channel 0 events, channel 1
+    failures); ``past_events`` and ``history`` per actor.
+    """
+    events = totals[:, :, 0].astype(np.float64)
+    failures = totals[:, :, 1].astype(np.float64) if totals.shape[2] > 1 else events * 0.0
+    hours = np.array(history, dtype=np.float64) / _SECONDS_PER_HOUR
+    rate = np.array(past_events, dtype=np.float64) / np.maximum(1.0, hours)
+    failure_ratio = np.divide(failures, events, out=np.zeros_like(events), where=events > 0)
+    baseline = events / (rate[:, None] * np.array(window_hours)[None, :] + 1.0)
+    return np.stack((failure_ratio, baseline), axis=2).reshape(len(totals), -1).tolist()

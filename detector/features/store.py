@@ -141,8 +141,7 @@ class FeatureStore:
         upstream stage keyed by that kind computed for this event (scale-out,
         :mod:`detector.scale`); those kinds are not counted here.
         """
-        draft = self._draft(event, carried)
-        observation = draft if isinstance(draft, Observation) else self._parts.finish(draft)
+        (observation,) = self._parts.finish([self._draft(event, carried)])
         self._settle()
         return observation
 
@@ -155,8 +154,7 @@ class FeatureStore:
         hot counters queued and run at once for the batch (:mod:`.arena`)."""
         draft = self._draft
         drafts = [draft(event, carried.get(event.id) if carried else None) for event in events]
-        finish = self._parts.finish
-        observations = [item if isinstance(item, Observation) else finish(item) for item in drafts]
+        observations = self._parts.finish(drafts)
         self._settle()
         return observations
 

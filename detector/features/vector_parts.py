@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import cast
 
+import numpy as np
+
 from detector.events.model import Event, Outcome
 from detector.features.arena import CountRow, Counts, Pending
-from detector.features.derived import ProductionMatcher, actor_ratios, window_ratios
+from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
 from detector.features.observation import Observation
 from detector.features.profile import HourOfWeekProfile
 from detector.features.schema import MUTATING_CATEGORIES
@@ -96,17 +98,39 @@ class VectorParts:
         before the event)."""
         return actor_ratios(counts, self._window_hours, past_events, history)
 
-    def row_ratios(self, totals: CountRow, past_events: int, history: float) -> list[float]:
-        """:meth:`ratios` from an arena's row of the actor's totals."""
-        matrix, step = totals
-        channels = matrix[step, :, :2].T.tolist()
-        events = channels[0]
-        failures = channels[1] if len(channels) > 1 else [0] * len(events)
-        return window_ratios(events, failures, self._window_hours, past_events, history)
+    def finish(self, drafts: Sequence[Draft]) -> list[Observation]:
+        """The observations of drafts, their totals read from their arenas (rows, packed when
+        read: :class:`FeatureVector`); the ratios of actors' totals in rows worked out at once."""
+        ratios = self._row_ratios(drafts)
+        finish = self._finish
+        return [
+            draft if isinstance(draft, Observation) else finish(draft, ratios.get(index))
+            for index, draft in enumerate(drafts)
+        ]
 
-    def finish(self, draft: Drafted) -> Observation:
-        """The observation of a draft, its totals read from their arenas (rows, packed when
-        read: :class:`FeatureVector`)."""
+    def _row_ratios(self, drafts: Sequence[Draft]) -> dict[int, list[float]]:
+        """Draft index → the ratios of its actor's totals, for those whose totals are rows."""
+        groups: dict[int, tuple[np.ndarray, list[int], list[int], list[int], list[float]]] = {}
+        for index, draft in enumerate(drafts):
+            pending = None if isinstance(draft, Observation) else draft[4]
+            counts = None if pending is None else _read(pending)
+            if counts is None or isinstance(counts, list):
+                continue
+            matrix, step = counts
+            group = groups.get(id(matrix))
+            if group is None:
+                group = groups[id(matrix)] = (matrix, [], [], [], [])
+            group[1].append(index)
+            group[2].append(step)
+            group[3].append(cast(Drafted, draft)[8])
+            group[4].append(cast(Drafted, draft)[9])
+        found: dict[int, list[float]] = {}
+        for matrix, indices, steps, past, history in groups.values():
+            rows = actor_ratio_rows(matrix[steps], self._window_hours, past, history)
+            found.update(zip(indices, rows, strict=True))
+        return found
+
+    def _finish(self, draft: Drafted, row_ratios: list[float] | None) -> Observation:
         event, learning, reported, known, actor, ip, target, head, total, history, tail = draft
         values: list[float | None] = []
         rows: list[CountRow | None] = [None, None, None]
@@ -123,12 +147,10 @@ class VectorParts:
             return Observation(
                 event, False, False, {}, FeatureVector(self._layout, values, counted)
             )
-        actor_row = rows[0]
-        if actor_row is None:
-            ratios = self.ratios(cast(list[int], values[: len(self.no_counts)]), total, history)
-        else:
-            ratios = self.row_ratios(actor_row, total, history)
-        values += [*head, *ratios, *tail]
+        if row_ratios is None:
+            packed = cast(list[int], values[: len(self.no_counts)])
+            row_ratios = self.ratios(packed, total, history)
+        values += [*head, *row_ratios, *tail]
         features = FeatureVector(self._layout, values, counted)
         return Observation(event, False, learning, reported, features, known)
 
