@@ -3,9 +3,9 @@
 A process that has compiled the counter kernels (:mod:`detector.jit`: a
 daemon at start-up) keeps each hot :class:`~detector.features.windows.WindowCounter`
 in a slot of an arena instead of its own small arrays: a ring of buckets per
-window, found by position, changed by one compiled call per step
-(:mod:`detector.features.counter_kernels`). That is several times cheaper than
-the plain form's Python, and gives the same numbers, so the two forms can
+window, found by position, changed by compiled steps, queued and run a batch
+at a time (:mod:`detector.features.counter_kernels`). That is several times
+cheaper than the plain form's Python, and gives the same numbers, so the two forms can
 alternate: a counter goes cold (frozen bytes, :meth:`CounterArena.dump`) and
 hot again in whichever form the process has.
 
@@ -206,7 +206,7 @@ class CounterArena:
         moved_from: float | None,
         unit: int,
     ) -> int:
-        """Queue ``WindowCounter.count`` on ``slot`` at buckets ``ids``: its ticket."""
+        """Queue ``WindowCounter.count_later`` on ``slot`` at buckets ``ids``: its ticket."""
         row = self._row_of.get(tuple(increments))
         if row is None:
             row = self._row(tuple(increments))
