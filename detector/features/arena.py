@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -48,6 +48,7 @@ __all__ = [
     "Counts",
     "HotSlot",
     "Pending",
+    "by_matrix",
     "packed_row",
 ]
 
@@ -291,12 +292,8 @@ class CounterArena:
         if len(self._row_of) >= _VECTOR_LIMIT:
             self.flush()  # the queued steps' rows are about to be reused
             self._row_of.clear()
-        row = len(self._row_of)
-        if row == len(self._rows):
-            self._rows = _widened(self._rows, 2 * row, self._channels)
-        self._rows[row] = 0
-        self._rows[row, :, : vectors.shape[1]] = vectors
-        self._row_of[increments] = row
+        row = self._row_of[increments] = len(self._row_of)
+        self._rows = _stored(self._rows, row, vectors, self._channels)
         return row
 
     def _unit(self, unit: int) -> int:
@@ -306,13 +303,34 @@ class CounterArena:
             vector = _vectors((unit,))[0]
             if len(vector) > self._channels:
                 self._grow_channels(len(vector))
-            row = len(self._unit_of)
-            if row == len(self._units):
-                self._units = _widened(self._units, 2 * row, self._channels)
-            self._units[row] = 0
-            self._units[row, : len(vector)] = vector
-            self._unit_of[unit] = row
+            row = self._unit_of[unit] = len(self._unit_of)
+            self._units = _stored(self._units, row, vector, self._channels)
         return row
+
+
+def _stored(table: np.ndarray, row: int, values: np.ndarray, channels: int) -> np.ndarray:
+    """``table`` (doubled if ``row`` is past its end) with ``values`` as row ``row``, their
+    channels (last axis) first, zeros after."""
+    if row == len(table):
+        table = _widened(table, 2 * row, channels)
+    table[row] = 0
+    table[row, ..., : values.shape[-1]] = values
+    return table
+
+
+def by_matrix(
+    rows: Iterable[tuple[int, CountRow]],
+) -> list[tuple[np.ndarray, list[int], list[int]]]:
+    """``(index, (matrix, step))`` pairs grouped by their matrix (a batch's totals): each
+    matrix with the indices and steps of its rows, to read them in one numpy call."""
+    groups: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
+    for index, (matrix, step) in rows:
+        group = groups.get(id(matrix))
+        if group is None:
+            group = groups[id(matrix)] = (matrix, [], [])
+        group[1].append(index)
+        group[2].append(step)
+    return list(groups.values())
 
 
 def _widened(table: np.ndarray, rows: int, channels: int) -> np.ndarray:

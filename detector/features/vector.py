@@ -24,7 +24,7 @@ from typing import Literal, NamedTuple, cast
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.arena import CountRow, packed_row
+from detector.features.arena import CountRow, by_matrix, packed_row
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_RATIOS,
@@ -308,24 +308,21 @@ def _fill_counted(
     table: npt.NDArray[np.float64], vectors: Sequence[FeatureVector], plan: _TablePlan
 ) -> None:
     """The columns of totals still in arena rows, read from the rows, a batch's at once."""
-    groups: dict[tuple[int, int], tuple[np.ndarray, list[int], list[int]]] = {}
-    for index, vector in enumerate(vectors):
-        for kind, row in enumerate(vector._rows or ()):
-            if row is not None:
-                totals, step = row
-                group = groups.get((kind, id(totals)))
-                if group is None:
-                    group = groups[kind, id(totals)] = (totals, [], [])
-                group[1].append(index)
-                group[2].append(step)
-    for (kind, _), (totals, where, steps) in groups.items():
-        block = totals[steps]  # (vectors, windows, channels)
-        at = np.array(where, dtype=np.intp)[:, None]
-        for window, columns, channels in plan.kind_channels[kind]:
-            inside = channels < block.shape[2]
-            values = np.zeros((len(steps), len(columns)))
-            values[:, inside] = block[:, window, channels[inside]]
-            table[at, columns] = values
+    for kind, channels_read in enumerate(plan.kind_channels):
+        if not channels_read:  # no column of this kind's totals asked for
+            continue
+        counted = (
+            (index, vector._rows[kind]) for index, vector in enumerate(vectors) if vector._rows
+        )
+        rows = ((index, row) for index, row in counted if row is not None)
+        for totals, where, steps in by_matrix(rows):
+            block = totals[steps]  # (vectors, windows, channels)
+            at = np.array(where, dtype=np.intp)[:, None]
+            for window, columns, channels in channels_read:
+                inside = channels < block.shape[2]
+                values = np.zeros((len(steps), len(columns)))
+                values[:, inside] = block[:, window, channels[inside]]
+                table[at, columns] = values
 
 
 def _row_table(

@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-import numpy as np
-
 from detector.events.model import Event, Outcome
-from detector.features.arena import CountRow, Counts, Pending
+from detector.features.arena import CountRow, Counts, Pending, by_matrix
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
 from detector.features.observation import Observation
 from detector.features.profile import HourOfWeekProfile
@@ -110,24 +108,18 @@ class VectorParts:
 
     def _row_ratios(self, drafts: Sequence[Draft]) -> dict[int, list[float]]:
         """Draft index → the ratios of its actor's totals, for those whose totals are rows."""
-        groups: dict[int, tuple[np.ndarray, list[int], list[int], list[int], list[float]]] = {}
+        rows = []
         for index, draft in enumerate(drafts):
             pending = None if isinstance(draft, Observation) else draft[4]
             counts = None if pending is None else _read(pending)
-            if counts is None or isinstance(counts, list):
-                continue
-            matrix, step = counts
-            group = groups.get(id(matrix))
-            if group is None:
-                group = groups[id(matrix)] = (matrix, [], [], [], [])
-            group[1].append(index)
-            group[2].append(step)
-            group[3].append(cast(Drafted, draft)[8])
-            group[4].append(cast(Drafted, draft)[9])
+            if counts is not None and not isinstance(counts, list):
+                rows.append((index, counts))
         found: dict[int, list[float]] = {}
-        for matrix, indices, steps, past, history in groups.values():
-            rows = actor_ratio_rows(matrix[steps], self._window_hours, past, history)
-            found.update(zip(indices, rows, strict=True))
+        for matrix, indices, steps in by_matrix(rows):
+            actors = [cast(Drafted, drafts[index]) for index in indices]
+            past, history = [draft[8] for draft in actors], [draft[9] for draft in actors]
+            ratios = actor_ratio_rows(matrix[steps], self._window_hours, past, history)
+            found.update(zip(indices, ratios, strict=True))
         return found
 
     def _finish(self, draft: Drafted, row_ratios: list[float] | None) -> Observation:
