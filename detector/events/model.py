@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from detector.errors import CiwatchError
+from detector.frozen import quick_init
 from detector.sources.record import Position
 
 __all__ = [
@@ -98,6 +99,7 @@ class ParseError(CiwatchError):
         super().__init__(message)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Event:
     """One normalized audit event (the contract in docs/architecture.md).

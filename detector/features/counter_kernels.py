@@ -86,6 +86,13 @@ def counter_steps(
     windows, span, channels = ring.shape[1], ring.shape[2], counts.shape[3]
     mask = 0
     written = 0
+    # Whether ``carry`` holds units: emptied by the next COUNT, which may come in a later call.
+    carried = False
+    for window in range(windows):
+        for channel in range(channels):
+            carried = carried or carry[window, channel] != 0
+    # Channel by channel rather than through slices: a step changes a few short rows of
+    # a large arena, and a slice's view costs more than its handful of additions.
     for step in range(ops.shape[0]):
         op, slot, row, unit_row = ops[step, 0], ops[step, 1], ops[step, 2], ops[step, 3]
         moved = 0
@@ -102,15 +109,18 @@ def counter_steps(
                         continue
                 at = old % span
                 if ring[slot, window, at] == old:
-                    counts[slot, window, at, :] -= units[unit_row]
-                    totals[slot, window, :] -= units[unit_row]
+                    for channel in range(channels):
+                        counts[slot, window, at, channel] -= units[unit_row, channel]
+                        totals[slot, window, channel] -= units[unit_row, channel]
         if op == MOVE:
             mask = moved
             continue
         if op == CARRY:
             for window in range(windows):
                 if moved >> window & 1:
-                    carry[window, :] += units[unit_row]
+                    carried = True
+                    for channel in range(channels):
+                        carry[window, channel] += units[unit_row, channel]
             continue
         if op == DISCARD:
             continue
@@ -120,32 +130,48 @@ def counter_steps(
             if bucket > last:
                 newest[slot, window] = bucket
                 if bucket - last >= span:  # idle for a whole window: every bucket leaves
-                    ring[slot, window, :] = EMPTY
-                    totals[slot, window, :] = 0
+                    for at in range(span):
+                        ring[slot, window, at] = EMPTY
+                    for channel in range(channels):
+                        totals[slot, window, channel] = 0
                 else:
                     for gone in range(last - span + 1, bucket - span + 1):
                         at = gone % span
                         if ring[slot, window, at] == gone:
-                            totals[slot, window, :] -= counts[slot, window, at, :]
+                            for channel in range(channels):
+                                totals[slot, window, channel] -= counts[slot, window, at, channel]
                             ring[slot, window, at] = EMPTY
             if op == READ or bucket <= last - span:
                 continue
             unit = moved >> window & 1
-            if not (unit or increments[row, window].any() or carry[window].any()):
+            adds = unit == 1
+            for channel in range(channels):
+                if adds:
+                    break
+                adds = increments[row, window, channel] != 0 or (
+                    carried and carry[window, channel] != 0
+                )
+            if not adds:
                 continue
             at = bucket % span
             if ring[slot, window, at] != bucket:
                 ring[slot, window, at] = bucket
-                counts[slot, window, at, :] = 0
+                for channel in range(channels):
+                    counts[slot, window, at, channel] = 0
             for channel in range(channels):
-                added = increments[row, window, channel] + carry[window, channel]
+                added = increments[row, window, channel]
+                if carried:
+                    added += carry[window, channel]
                 if unit:
                     added += units[unit_row, channel]
                 counts[slot, window, at, channel] += added
                 totals[slot, window, channel] += added
-        if op == COUNT:
+        if op == COUNT and carried:
             carry[:, :] = 0
-        results[written] = totals[slot]
+            carried = False
+        for window in range(windows):
+            for channel in range(channels):
+                results[written, window, channel] = totals[slot, window, channel]
         written += 1
     return mask
 

@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from detector.events.model import Event
+from detector.frozen import quick_init
 
 __all__ = ["Observation"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One event seen through the per-actor state.

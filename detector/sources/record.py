@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from detector.frozen import quick_init
+
 __all__ = ["Position", "RawRecord", "next_offsets"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Position:
     """Where a record came from: a Kafka topic/partition/offset or a file/line.
@@ -26,6 +29,7 @@ class Position:
         return f"{self.stream}[{self.partition}]@{self.offset}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RawRecord:
     """One undecoded record: a Kafka message value or a line of a file."""
