@@ -62,7 +62,10 @@ class HourOfWeekProfile:
         return dense
 
     def add(self, time: float) -> None:
-        hour = hour_of_week(time)
+        self.add_hour(hour_of_week(time))
+
+    def add_hour(self, hour: int) -> None:
+        """:meth:`add` of a time in hour of week ``hour``."""
         pairs = self._pairs
         if pairs is not None:
             position = pairs[0::2].find(hour)
@@ -106,7 +109,11 @@ class HourOfWeekProfile:
         history gives ``ln 168`` (about 5.12), a usual hour little, and an
         hour never used more the longer the history.
         """
-        count = self._count(hour_of_week(time))
+        return self.share_and_rarity_in(hour_of_week(time))
+
+    def share_and_rarity_in(self, hour: int) -> tuple[float, float]:
+        """:meth:`share_and_rarity` of a time in hour of week ``hour``."""
+        count = self._count(hour)
         total = self._total
         share = count / total if total else 0.0
         return share, log((total + HOURS_PER_WEEK) / (count + 1))

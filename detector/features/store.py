@@ -27,6 +27,7 @@ from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
 from detector.features.counter_kernels import compiled_kernels
 from detector.features.observation import Observation
+from detector.features.profile import hour_of_week
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
 from detector.features.settings import FeatureSettings
 from detector.features.state import (
@@ -192,13 +193,14 @@ class FeatureStore:
         actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
         profile = actor.profile
         history = time - actor.first
-        head = parts.actor_head(profile, history, time, learning)
+        hour = hour_of_week(time)
+        head = parts.actor_head(profile, history, hour, learning)
         tail = [
             *(parts.new_value_flags(new_values) if new_values else parts.no_new_values),
             *event_flags(event, failure, production),
         ]
         total = profile.total
-        profile.add(time)
+        profile.add_hour(hour)
         # The models see every first sighting (the flags); rules see them only after
         # the learning period, when a new value has become worth an alert.
         reported = {} if learning else new_values

@@ -18,7 +18,7 @@ from detector.events.model import Event, Outcome
 from detector.features.arena import CountRow, Counts, Pending, by_matrix
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
 from detector.features.observation import Observation
-from detector.features.profile import HourOfWeekProfile
+from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.schema import MUTATING_CATEGORIES
 from detector.features.settings import FeatureSettings
 from detector.features.state import ActorState, KeyState
@@ -74,15 +74,15 @@ class VectorParts:
     ) -> list[float]:
         """Hour-of-week share and rarity, active hours, age, learning, ratios per window."""
         return [
-            *self.actor_head(profile, history, time, learning),
+            *self.actor_head(profile, history, hour_of_week(time), learning),
             *self.ratios(counts, profile.total, history),
         ]
 
     def actor_head(
-        self, profile: HourOfWeekProfile, history: float, time: float, learning: bool
+        self, profile: HourOfWeekProfile, history: float, hour: int, learning: bool
     ) -> list[float]:
-        """The actor scalars before the ratios (:meth:`actor_scalars`)."""
-        share, rarity = profile.share_and_rarity(time)
+        """The actor scalars before the ratios (:meth:`actor_scalars`), at hour of week ``hour``."""
+        share, rarity = profile.share_and_rarity_in(hour)
         return [
             share,
             rarity,
