@@ -121,9 +121,11 @@ class CounterArena:
         self._unit_of: dict[int, int] = {0: 0}  # unit row 0: no unit
         self._used = 0
         self.hot: deque[WindowCounter] = deque()
-        self._ops: array[int] = array("q")
-        self._moved_from: array[float] = array("d")
-        self._buckets: array[int] = array("q")
+        # Lists, made arrays once per flush: appending to a list costs a third of
+        # converting each number into an array as it comes.
+        self._ops: list[int] = []
+        self._moved_from: list[float] = []
+        self._buckets: list[int] = []
         self._queued_results = 0
         self._results: list[Counts] = []
         self._no_buckets = [EMPTY] * self._windows
@@ -266,16 +268,16 @@ class CounterArena:
         """Run the queued steps; the mask of the last if it is a ``MOVE``."""
         if not self._ops:
             return 0
-        ops = np.frombuffer(self._ops, dtype=np.int64).reshape(-1, OP_FIELDS)
+        ops = np.array(self._ops, dtype=np.int64).reshape(-1, OP_FIELDS)
         results = np.empty((self._queued_results, self._windows, self._channels), np.int64)
         mask = self._step(
             ops,
-            np.frombuffer(self._moved_from, dtype=np.float64),
-            np.frombuffer(self._buckets, dtype=np.int64).reshape(len(ops), self._windows),
+            np.array(self._moved_from, dtype=np.float64),
+            np.array(self._buckets, dtype=np.int64).reshape(len(ops), self._windows),
             self._arrays, self._widths, self._nested, self._rows, self._units, self._carry,
             results,
         )  # fmt: skip
-        self._ops, self._moved_from, self._buckets = array("q"), array("d"), array("q")
+        self._ops, self._moved_from, self._buckets = [], [], []
         self._queued_results = 0
         if len(results) and (results.min() < 0 or results.max() >= _SPREAD_LIMIT):
             # A lane gone below 0 or past 40 bits: packed as the plain form packs it.
