@@ -228,7 +228,7 @@ def checkpoint_cost(pipeline: Pipeline, directory: Path) -> tuple[int, int]:
     """Bytes written, and the peak RSS above the RSS before, while writing a checkpoint."""
     before = rss()
     reset_peak()
-    written = Checkpoint(directory).save(pipeline.snapshot(), {("bench", 0): 1})
+    written = Checkpoint(directory).save(pipeline.snapshot(streamed=True), {("bench", 0): 1})
     return written, proc_status("VmHWM") - before
 
 

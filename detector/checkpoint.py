@@ -12,25 +12,45 @@ offset, so the state and the stream agree: records processed after the last
 checkpoint are processed again, their alerts carry the same ids as before
 (receivers deduplicate), and first-seen baselines, open windows and alerts
 still folding repeats survive a restart or a crash.
+
+The file is JSON lines, so that neither writing nor reading it holds the whole
+state twice (:mod:`detector.streamed`): a header line (format, version), then
+each large part of the state — the actor, IP and target tables, the actors'
+anomaly estimates — as a section of one line per entry, then an index line:
+the offsets, the rest of the state, and where each section is (its path in
+the state, its bytes, its lines). Reading takes the header and the index;
+each section is read, a line at a time, when the state is restored from it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, BinaryIO, TypeGuard
 
 import orjson
 
 from detector.errors import ConfigError
 from detector.files import remove_stale_temporaries, write_atomically
 from detector.logs import line_log
+from detector.streamed import (
+    SectionPlace,
+    StreamedArray,
+    StreamedObject,
+    file_identity,
+    split_sections,
+)
 
 __all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "Offsets"]
 
 CHECKPOINT_FORMAT = "ciwatch-checkpoint"
-_VERSION = 1
+_VERSION = 2
+"""The version written: a header line, sections, an index line. Version 1 (one JSON
+document) is still read."""
+_LINE = orjson.OPT_APPEND_NEWLINE
+_BLOCK = 1 << 16  # bytes read at a time from the end, looking for the index's line
 
 Offsets = dict[tuple[str, int], int]
 """(topic, partition) → the next offset to read."""
@@ -60,20 +80,10 @@ class Checkpoint:
                 f"removed {len(stale)} unfinished checkpoint files a crash left in {directory}"
             )
 
-    def save(self, pipeline_state: dict[str, Any], offsets: Offsets) -> int:
-        """Write the state and offsets atomically; the bytes written."""
-        document = {
-            "format": CHECKPOINT_FORMAT,
-            "version": _VERSION,
-            "offsets": [
-                {"topic": topic, "partition": partition, "offset": offset}
-                for (topic, partition), offset in sorted(offsets.items())
-            ],
-            "pipeline": pipeline_state,
-        }
-        payload = orjson.dumps(document)
-        write_atomically(self.path, payload, keep=self.previous)
-        return len(payload)
+    def save(self, pipeline_state: Mapping[str, Any], offsets: Offsets) -> int:
+        """Write the state and offsets atomically, a part at a time (the module's layout); the
+        bytes written. :class:`~detector.streamed.Section` values in the state become sections."""
+        return write_atomically(self.path, _encoded(pipeline_state, offsets), keep=self.previous)
 
     def load(self) -> tuple[dict[str, Any], Offsets] | None:
         """The saved state and offsets, or ``None`` if there is no checkpoint yet.
@@ -144,24 +154,117 @@ class Checkpoint:
         return previous
 
 
+def _encoded(pipeline_state: Mapping[str, Any], offsets: Offsets) -> Iterator[bytes]:
+    """The bytes of a checkpoint file, a part at a time: its header, sections, index."""
+    header = orjson.dumps({"format": CHECKPOINT_FORMAT, "version": _VERSION}, option=_LINE)
+    yield header
+    at = len(header)
+    skeleton, sections = split_sections(pipeline_state)
+    index = []
+    for path, section in sections:
+        start, count = at, 0
+        for chunk, lines in section.lines():
+            yield chunk
+            at, count = at + len(chunk), count + lines
+        index.append(
+            {"path": list(path), "object": section.is_object, "start": start, "end": at,
+             "count": count}
+        )  # fmt: skip
+    listed = [
+        {"topic": topic, "partition": partition, "offset": offset}
+        for (topic, partition), offset in sorted(offsets.items())
+    ]
+    yield orjson.dumps({"offsets": listed, "pipeline": skeleton, "sections": index}, option=_LINE)
+
+
 def _read(path: Path) -> tuple[dict[str, Any], Offsets] | None:
     """The state and offsets in the checkpoint file ``path``; None if there is none."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            return _read_open(file, path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ConfigError(f"cannot read checkpoint: {exc.strerror}", where=str(path)) from None
+
+
+def _read_open(file: BinaryIO, path: Path) -> tuple[dict[str, Any], Offsets]:
+    first = file.readline()
     try:
-        document = orjson.loads(data)
+        header = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        header = _decoded(first + file.read(), path)  # version 1, written with line breaks
+    if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError("not a ciwatch checkpoint", where=str(path))
+    version = header.get("version")
+    if version == 1:  # one JSON document, the whole file
+        return _contents(header, path)
+    if version != _VERSION:
+        raise ConfigError(f"unsupported checkpoint version {version}", where=str(path))
+    index, index_at = _last_line(file, len(first))
+    document = _decoded(index, path)
+    if not isinstance(document, dict):
+        raise ConfigError("damaged checkpoint: its index is not an object", where=str(path))
+    state, offsets = _contents(document, path)
+    identity = file_identity(file.fileno())
+    sections = document.get("sections")
+    if not isinstance(sections, list):
+        raise ConfigError("damaged checkpoint: 'sections' is not a list", where=str(path))
+    for number, entry in enumerate(sections):
+        if not _placed(entry, state, (path, identity), (len(first), index_at)):
+            raise ConfigError(f"damaged checkpoint: sections[{number}]", where=str(path))
+    return state, offsets
+
+
+def _placed(
+    entry: Any, state: dict[str, Any], file: tuple[Path, tuple[int, ...]], bounds: tuple[int, int]
+) -> bool:
+    """Put the reader of the section an index ``entry`` describes where the section stands in
+    ``state`` (its ``None``); False if the entry does not fit the file or the state."""
+    if not isinstance(entry, dict):
+        return False
+    where, is_object = entry.get("path"), entry.get("object")
+    start, end, count = entry.get("start"), entry.get("end"), entry.get("count")
+    if not (
+        isinstance(where, list) and where and all(isinstance(key, str) for key in where)
+        and isinstance(is_object, bool) and _is_int(start) and _is_int(end) and _is_int(count)
+    ):  # fmt: skip
+        return False
+    if not bounds[0] <= start <= end <= bounds[1] or count < 0:
+        return False
+    parent: Any = state
+    for key in where[:-1]:
+        parent = parent.get(key) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or parent.get(where[-1], False) is not None:
+        return False
+    place = SectionPlace(file[0], file[1], ".".join(where), (start, end), count)
+    parent[where[-1]] = StreamedObject(place) if is_object else StreamedArray(place)
+    return True
+
+
+def _decoded(data: bytes, path: Path) -> Any:
+    try:
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ConfigError(f"damaged checkpoint ({exc})", where=str(path)) from None
-    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError("not a ciwatch checkpoint", where=str(path))
-    if document.get("version") != _VERSION:
-        version = document.get("version")
-        raise ConfigError(f"unsupported checkpoint version {version}", where=str(path))
-    return _contents(document, path)
+
+
+def _last_line(file: BinaryIO, start: int) -> tuple[bytes, int]:
+    """The file's last line (the index) after byte ``start``, and where it starts."""
+    end = position = file.seek(0, os.SEEK_END)
+    blocks: list[bytes] = []
+    while position > start:
+        step = min(_BLOCK, position - start)
+        position -= step
+        file.seek(position)
+        block = file.read(step)
+        # The file's own last byte is the index's line break: not where the index starts.
+        cut = block.rfind(b"\n", 0, len(block) - 1 if position + step == end else len(block))
+        if cut >= 0:
+            blocks.append(block[cut + 1 :])
+            return b"".join(reversed(blocks)), position + cut + 1
+        blocks.append(block)
+    return b"".join(reversed(blocks)), start
 
 
 def _contents(document: dict[str, Any], path: Path) -> tuple[dict[str, Any], Offsets]:

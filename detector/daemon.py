@@ -341,7 +341,7 @@ class Daemon:
         try:
             if self.learning is not None:  # the history first: re-read records merge into it
                 self.learning.flush()
-            self.checkpoint.save(self.pipeline.snapshot(), self._offsets)
+            self.checkpoint.save(self.pipeline.snapshot(streamed=True), self._offsets)
         except OSError as exc:  # a full disk: the previous checkpoint stays; tried again later
             self.metrics.snapshots.labels("error").inc()
             if not self._checkpoint_failing:  # once, not every snapshot_every

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["fsync_directory", "remove_stale_temporaries", "write_atomically"]
@@ -22,9 +23,16 @@ _TEMPORARY = ".tmp"  # the suffix of write_atomically's temporary files
 
 
 def write_atomically(
-    path: Path, payload: bytes, *, keep: Path | None = None, mode: int | None = None
-) -> None:
+    path: Path,
+    payload: bytes | Iterable[bytes],
+    *,
+    keep: Path | None = None,
+    mode: int | None = None,
+) -> int:
     """Write ``payload`` to ``path`` so readers see the old content or the new, never a mix.
+
+    ``payload``: the bytes, or their parts in order (a large file made while it
+    is written). Returns the bytes written.
 
     The bytes go to ``.<name>.<pid>.tmp`` in the same directory and are
     fsynced; the old ``path`` is renamed to ``keep`` (if given: the previous
@@ -42,8 +50,10 @@ def write_atomically(
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}{_TEMPORARY}")
     try:
+        written = 0
         with temporary.open("wb") as file:
-            file.write(payload)
+            for part in (payload,) if isinstance(payload, bytes) else payload:
+                written += file.write(part)
             file.flush()
             os.fsync(file.fileno())
         if mode is not None:
@@ -56,6 +66,7 @@ def write_atomically(
             temporary.unlink()
         raise
     fsync_directory(path.parent)
+    return written
 
 
 def remove_stale_temporaries(path: Path) -> list[Path]:

@@ -342,15 +342,18 @@ class Pipeline:
             totals[(name.removesuffix("-anomaly"), "linked")] = n
         return totals
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, *, streamed: bool = False) -> dict[str, Any]:
+        """The state as plain JSON data (:meth:`restore`); ``streamed``: its large parts as
+        sections of a checkpoint, made as it is written (:mod:`detector.streamed`)."""
+        history = self.scorer.history if self.scorer is not None else None
         return {
             "version": _STATE_VERSION,
-            "features": self.features.snapshot(),
+            "features": self.features.snapshot(streamed=streamed),
             "rules": self.rules.snapshot(),
             "alerts": self.suppressor.snapshot(),
             "duplicates": self.duplicates.snapshot(),
             "risk": self.risk.snapshot(),
-            "anomaly_actors": self.scorer.history.snapshot() if self.scorer is not None else {},
+            "anomaly_actors": history.snapshot(streamed=streamed) if history is not None else {},
             "learner": self._learner_state(),
         }
 

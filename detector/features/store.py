@@ -328,13 +328,14 @@ class FeatureStore:
             return ()
         return tuple(state.remembered.recent(number, limit))
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole state as versioned plain JSON data (see :meth:`restore`)."""
+    def snapshot(self, *, streamed: bool = False) -> dict[str, Any]:
+        """The whole state as versioned plain JSON data (see :meth:`restore`); ``streamed``:
+        the key tables as sections of a checkpoint (:meth:`KeyTables.snapshot`)."""
         return {
             **snapshot_header(self._spec),
             "watermark": self._watermark,
             "late_events": self.late_events,
-            **self._tables.snapshot(self._fields),
+            **self._tables.snapshot(self._fields, streamed=streamed),
         }
 
     @classmethod

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from sys import intern
 from typing import Any, TypeVar
 
 from detector.features.seen import FirstSeenSet, SetLimits
 from detector.features.state import ActorState, KeyState, TrackedField
 from detector.features.windows import WindowSpec
+from detector.streamed import Section
 
 __all__ = ["KeyTables"]
 
@@ -88,14 +89,22 @@ class KeyTables:
         self.evicted_keys += evicted
         return evicted
 
-    def snapshot(self, fields: tuple[TrackedField, ...]) -> dict[str, Any]:
-        """The tables as plain JSON data (``fields``: the actors' remembered fields)."""
-        return {
-            "evicted_keys": self.evicted_keys,
-            "actors": {name: state.to_snapshot(fields) for name, state in self.actors.items()},
-            "ips": {ip: state.to_snapshot() for ip, state in self.ips.items()},
-            "targets": {target: state.to_snapshot() for target, state in self.targets.items()},
+    def snapshot(
+        self, fields: tuple[TrackedField, ...], *, streamed: bool = False
+    ) -> dict[str, Any]:
+        """The tables as plain JSON data (``fields``: the actors' remembered fields); with
+        ``streamed``, each table a :class:`~detector.streamed.Section` whose states are made
+        as it is written (a checkpoint: never all of them at once)."""
+        pairs: dict[str, Callable[[], Iterator[tuple[str, Any]]]] = {
+            "actors": lambda: _actor_states(self.actors, fields),
+            "ips": lambda: _key_states(self.ips),
+            "targets": lambda: _key_states(self.targets),
         }
+        if streamed:
+            tables: dict[str, Any] = {name: Section.of_pairs(made) for name, made in pairs.items()}
+        else:
+            tables = {name: dict(made()) for name, made in pairs.items()}
+        return {"evicted_keys": self.evicted_keys, **tables}
 
     def load(self, data: Mapping[str, Any], numbers: dict[str, int]) -> None:
         """Fill the tables from :meth:`snapshot` (``numbers``: field name → number)."""
@@ -107,3 +116,13 @@ class KeyTables:
             self.ips[intern(ip)] = KeyState.from_snapshot(spec, window_limits, state)
         for target, state in data["targets"].items():
             self.targets[intern(target)] = KeyState.from_snapshot(spec, window_limits, state)
+
+
+def _actor_states(
+    table: Mapping[str, ActorState], fields: tuple[TrackedField, ...]
+) -> Iterator[tuple[str, Any]]:
+    return ((key, state.to_snapshot(fields)) for key, state in table.items())
+
+
+def _key_states(table: Mapping[str, KeyState]) -> Iterator[tuple[str, Any]]:
+    return ((key, state.to_snapshot()) for key, state in table.items())

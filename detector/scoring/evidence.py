@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detector.scoring.quantile_kernel import compiled_update
+from detector.streamed import Section
 
 __all__ = ["ActorQuantiles", "EvidenceRule", "is_context", "is_evidence_capable"]
 
@@ -205,17 +206,21 @@ class ActorQuantiles:
                 track.rows = counts[slot]
                 move_to_end(key)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Plain JSON data: ``[family, actor, rows, [estimates]]`` per tracked actor.
+    def snapshot(self, *, streamed: bool = False) -> dict[str, Any]:
+        """Plain JSON data: ``[family, actor, rows, [estimates]]`` per tracked actor; with
+        ``streamed``, those rows a :class:`~detector.streamed.Section` (a checkpoint's).
 
         Estimates are kept whole (JSON floats round-trip exactly): rounded, a
         restored daemon could decide differently from one never stopped.
         """
-        rows = [
-            [family, actor, track.rows, [float(v) for v in track.estimate]]
-            for (family, actor), track in self._tracks.items()
-        ]
-        return {"version": _STATE_VERSION, "quantile": self.quantile, "tracks": rows}
+        tracks = self._tracks
+
+        def rows() -> Iterator[list[Any]]:
+            for (family, actor), track in tracks.items():
+                yield [family, actor, track.rows, [float(v) for v in track.estimate]]
+
+        found = Section.of_items(rows) if streamed else list(rows())
+        return {"version": _STATE_VERSION, "quantile": self.quantile, "tracks": found}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Load what :meth:`snapshot` returned; state of another version or quantile is dropped."""

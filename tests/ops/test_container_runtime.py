@@ -127,7 +127,8 @@ def checkpoint_offsets(state: Path) -> int:
     path = state / "checkpoint.json"
     if not path.exists():
         return 0
-    return sum(int(item["offset"]) for item in orjson.loads(path.read_bytes())["offsets"])
+    index = orjson.loads(path.read_bytes().splitlines()[-1])  # the last line: offsets, sections
+    return sum(int(item["offset"]) for item in index["offsets"])
 
 
 @pytest.fixture(scope="module")
