@@ -104,8 +104,13 @@ class SectionPlace:
         self.count = count
 
     def entries(self) -> Iterator[Any]:
-        """Each line's JSON value, in order; :class:`ConfigError` naming the file if damaged."""
-        with self.path.open("rb") as file:
+        """Each line's JSON value, in order; :class:`ConfigError` naming the file if damaged
+        or gone."""
+        try:
+            file = self.path.open("rb")
+        except OSError as exc:
+            raise self._damaged(f"cannot read it: {exc.strerror}") from None
+        with file:
             if file_identity(file.fileno()) != self.identity:
                 raise self._damaged("the file changed while it was read")
             file.seek(self.start)

@@ -204,6 +204,19 @@ def test_a_file_replaced_after_it_was_loaded_is_not_read_as_the_same(
         list(loaded[0]["features"]["actors"])
 
 
+def test_a_file_removed_after_it_was_loaded_is_one_line_naming_it(
+    tmp_path: Path, pipeline: Pipeline
+) -> None:
+    checkpoint = Checkpoint(tmp_path)
+    checkpoint.save(pipeline.snapshot(streamed=True), OFFSETS)
+    loaded = checkpoint.load()
+    assert loaded is not None
+    checkpoint.path.unlink()
+    with pytest.raises(ConfigError, match=r"section features\.targets: cannot read it") as raised:
+        len(list(loaded[0]["features"]["targets"]))
+    assert raised.value.where == str(checkpoint.path)
+
+
 def test_a_section_is_made_while_it_is_written_a_few_hundred_entries_at_a_time() -> None:
     made: list[int] = []
 
