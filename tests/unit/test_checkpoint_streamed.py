@@ -192,28 +192,30 @@ def test_a_section_whose_lines_do_not_add_up_to_the_index_is_damaged(
         dict(loaded[0]["features"]["ips"].items())
 
 
-def test_a_file_replaced_after_it_was_loaded_is_not_read_as_the_same(
-    tmp_path: Path, pipeline: Pipeline
-) -> None:
-    checkpoint = Checkpoint(tmp_path)
+def saved_and_loaded(directory: Path, pipeline: Pipeline) -> tuple[Checkpoint, dict[str, Any]]:
+    checkpoint = Checkpoint(directory)
     checkpoint.save(pipeline.snapshot(streamed=True), OFFSETS)
     loaded = checkpoint.load()
     assert loaded is not None
+    return checkpoint, loaded[0]
+
+
+def test_a_file_replaced_after_it_was_loaded_is_not_read_as_the_same(
+    tmp_path: Path, pipeline: Pipeline
+) -> None:
+    checkpoint, state = saved_and_loaded(tmp_path, pipeline)
     checkpoint.save(pipeline.snapshot(streamed=True), OFFSETS)  # the same bytes, a new file
     with pytest.raises(ConfigError, match="the file changed while it was read"):
-        list(loaded[0]["features"]["actors"])
+        list(state["features"]["actors"])
 
 
 def test_a_file_removed_after_it_was_loaded_is_one_line_naming_it(
     tmp_path: Path, pipeline: Pipeline
 ) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    checkpoint.save(pipeline.snapshot(streamed=True), OFFSETS)
-    loaded = checkpoint.load()
-    assert loaded is not None
+    checkpoint, state = saved_and_loaded(tmp_path, pipeline)
     checkpoint.path.unlink()
     with pytest.raises(ConfigError, match=r"section features\.targets: cannot read it") as raised:
-        len(list(loaded[0]["features"]["targets"]))
+        list(state["features"]["targets"])
     assert raised.value.where == str(checkpoint.path)
 
 
