@@ -28,7 +28,8 @@ After each cohort, printed per actor count:
   objects counted once) per actor: features, rules, dedup, alerts;
 - on the last row only (what writing it leaves in the allocator would be
   counted against the next row's actors): the checkpoint, bytes on disk per
-  actor, and the peak RSS (VmHWM, reset before) while writing it, above the
+  actor, the seconds writing it took (the daemon's loop processes nothing
+  meanwhile), and the peak RSS (VmHWM, reset before) while writing it, above the
   RSS before;
 - with ``--restore``, on the last row: a fresh process that builds the pipeline and restores
   the checkpoint, its peak RSS (what a pod restarted with this state needs);
@@ -224,12 +225,14 @@ def slot_names(cls: type) -> list[str]:
     return [name for base in cls.__mro__ for name in getattr(base, "__slots__", ())]
 
 
-def checkpoint_cost(pipeline: Pipeline, directory: Path) -> tuple[int, int]:
-    """Bytes written, and the peak RSS above the RSS before, while writing a checkpoint."""
+def checkpoint_cost(pipeline: Pipeline, directory: Path) -> tuple[int, int, float]:
+    """Bytes written, the peak RSS above the RSS before, and the seconds of writing a
+    checkpoint (as the daemon does, in its loop: no batch is processed meanwhile)."""
     before = rss()
     reset_peak()
+    started = time.perf_counter()
     written = Checkpoint(directory).save(pipeline.snapshot(streamed=True), {("bench", 0): 1})
-    return written, proc_status("VmHWM") - before
+    return written, proc_status("VmHWM") - before, time.perf_counter() - started
 
 
 def in_child(directory: Path | None, models: bool) -> tuple[int, int, float]:
@@ -324,8 +327,8 @@ def main() -> None:
             parts = part_sizes(pipeline)
             checkpoint, restored = "- | -", "-"
             if target == max(args.actors):  # last: its leftovers would count as the next row's
-                written, peak = checkpoint_cost(pipeline, Path(tmp))
-                checkpoint = f"{written / target:,.0f} B | +{peak / MiB:.0f} MiB"
+                written, peak, took = checkpoint_cost(pipeline, Path(tmp))
+                checkpoint = f"{written / target:,.0f} B | +{peak / MiB:.0f} MiB ({took:.1f} s)"
                 if args.restore:
                     _, restore_peak, seconds = in_child(Path(tmp), models)
                     restored = f"{restore_peak / MiB:.0f} MiB ({seconds:.0f} s)"
