@@ -129,7 +129,7 @@ class SectionPlace:
             raise self._damaged(f"{read} lines, the index says {self.count}")
 
     def _damaged(self, why: str) -> ConfigError:
-        return ConfigError(f"damaged checkpoint: section {self.name}: {why}", where=str(self.path))
+        return ConfigError(f"section {self.name}: {why}", where=str(self.path))
 
 
 def file_identity(descriptor: int) -> tuple[int, ...]:

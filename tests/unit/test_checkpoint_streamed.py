@@ -13,6 +13,7 @@ import pytest
 
 from detector.checkpoint import CHECKPOINT_FORMAT, Checkpoint
 from detector.config import load_config
+from detector.daemon import Daemon
 from detector.errors import ConfigError
 from detector.events.model import Event
 from detector.generator import MERGED, generate, write
@@ -145,7 +146,31 @@ def test_a_damaged_section_line_falls_back_to_the_previous_checkpoint(
     damage_line(checkpoint.path, 1, damage)  # the first actor's line
     assert restored_by(checkpoint) == ({"version": 1, "note": "first"}, {("audit", 0): 5})
     [line] = [line for line in lines if "previous checkpoint" in line]
-    assert "damaged checkpoint: section features.actors" in line and str(checkpoint.path) in line
+    assert f"{checkpoint.path}: section features.actors: " in line
+
+
+def test_a_daemon_restores_the_previous_checkpoint_when_a_section_is_damaged(
+    tmp_path: Path, events: list[Event]
+) -> None:
+    config = tmp_path / "ciwatch.yaml"
+    config.write_text(f"models: {{enabled: false}}\nservice: {{state_dir: {tmp_path}}}\n")
+    lines: list[str] = []
+    daemon = Daemon(load_config(config), [], log=lines.append)
+    checkpoint = daemon.checkpoint
+    assert checkpoint is not None
+    before = daemon.pipeline.snapshot()
+    checkpoint.save(daemon.pipeline.snapshot(streamed=True), {("audit", 0): 5})
+    daemon.pipeline.detect(events[:2_000])
+    checkpoint.save(daemon.pipeline.snapshot(streamed=True), OFFSETS)
+    damage_line(checkpoint.path, 1, b"not json")
+    restarted = Daemon(load_config(config), [], log=lines.append)
+    assert restarted._restore() == {("audit", 0): 5}
+    assert restarted.pipeline.snapshot() == before
+    [line] = [line for line in lines if "previous checkpoint" in line]
+    damaged = f"{checkpoint.path}: damaged checkpoint: section features.actors: line 1"
+    assert line.startswith(damaged) and line.count(f"{checkpoint.path}:") == 1
+    assert line.endswith(f"using the previous checkpoint {checkpoint.previous}")
+    assert "\n" not in line
 
 
 def rewrite_index(path: Path, index: dict[str, Any]) -> None:
