@@ -46,6 +46,9 @@ from detector.sources.record import next_offsets
 __all__ = ["Daemon", "Signals"]
 
 _LAG_EVERY = 5.0  # seconds between consumer-lag reads (a request to the broker each)
+_CHECKPOINT_SHARE = 0.1
+"""At most this share of the loop's time goes to writing checkpoints, which stop it: one
+that takes longer than a ninth of ``snapshot_every`` spaces the next ones out."""
 
 
 @dataclass
@@ -109,6 +112,8 @@ class Daemon:
         )
         self.checkpoint = Checkpoint(directory, log=self._log) if directory is not None else None
         self._checkpoint_failing = False
+        self._checkpoint_seconds = 0.0  # how long the last checkpoint took to write
+        self._checkpoints_spaced = False
         self.delivery = Delivery(
             self.sinks,
             self.metrics,
@@ -249,7 +254,7 @@ class Daemon:
                 self.learning.step()
             if now >= next_snapshot:
                 self._save_checkpoint(source)
-                next_snapshot = now + settings.snapshot_every.total_seconds()
+                next_snapshot = time.monotonic() + self._snapshot_interval()
 
     def _after_batch(self, source: ConsumerSource) -> None:
         """After each poll, with or without a batch: nothing here (scale-out sends its marks)."""
@@ -344,10 +349,12 @@ class Daemon:
         held = {(tp.topic, tp.partition) for tp in source.assignment()}
         if held:
             self._offsets = {key: at for key, at in self._offsets.items() if key in held}
+        started = time.monotonic()
         try:
             if self.learning is not None:  # the history first: re-read records merge into it
                 self.learning.flush()
             self.checkpoint.save(self.pipeline.snapshot(streamed=True), self._offsets)
+            self._checkpoint_seconds = time.monotonic() - started
         except OSError as exc:  # a full disk: the previous checkpoint stays; tried again later
             self.metrics.snapshots.labels("error").inc()
             if not self._checkpoint_failing:  # once, not every snapshot_every
@@ -367,6 +374,23 @@ class Daemon:
         self.metrics.risk_elevated.set(self.pipeline.risk.elevated())
         rule_groups = {("rule_group", "cap"): self.pipeline.rules.evicted_groups()}
         self.metrics.count_evictions({**self.pipeline.features.evictions, **rule_groups})
+
+    def _snapshot_interval(self) -> float:
+        """Seconds to the next checkpoint: ``snapshot_every``, or longer when writing one takes
+        more than :data:`_CHECKPOINT_SHARE` of that (said once)."""
+        every = self.settings.snapshot_every.total_seconds()
+        spaced = self._checkpoint_seconds * (1 / _CHECKPOINT_SHARE - 1)
+        if spaced <= every:
+            return every
+        if not self._checkpoints_spaced:
+            self._checkpoints_spaced = True
+            self._log(
+                f"a checkpoint took {self._checkpoint_seconds:.1f} s to write: checkpoints are"
+                f" spaced {spaced:.0f} s apart instead of every {every:.0f} s"
+                " (service.snapshot_every), so that they take a tenth of the time at most",
+                level=logging.WARNING,
+            )
+        return spaced
 
     def _reload_rules(self, *, forced: bool) -> None:
         errors = self.pipeline.rule_reload_errors

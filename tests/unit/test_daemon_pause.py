@@ -3,7 +3,8 @@
 The sink is the real webhook sink against a real HTTP receiver that is down (503), with
 its spool on a full device (the segment is a symlink to ``/dev/full``: the kernel's own
 ``ENOSPC``). The source is a stub with the calls pausing uses; the real consumer is in
-tests/integration/test_daemon_disk.py.
+tests/integration/test_daemon_disk.py. Checkpoints that fail, or take long to write, are
+here too.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import os
 import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import Any
 
+import pytest
 from kafka import TopicPartition
 
+import detector.daemon as daemon_module
 from detector.config import load_config
 from detector.daemon import Daemon
 from detector.delivery import Abandoned
@@ -155,3 +159,43 @@ def test_checkpoint_failures_are_counted_and_logged_once(tmp_path: Path) -> None
     assert sum("checkpoint failed" in line for line in lines) == 1
     assert sum("checkpoint written again" in line for line in lines) == 1
     assert daemon.checkpoint is not None and daemon.checkpoint.load() is not None
+
+
+class SteppedClock:
+    """``time`` for the daemon module: monotonic seconds that move only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_slow_checkpoint_spaces_the_next_ones_out_and_says_so_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_path = tmp_path / "ciwatch.yaml"
+    state = tmp_path / "state"
+    config_path.write_text(
+        f"models: {{enabled: false}}\nservice: {{state_dir: {state}, snapshot_every: 30s}}\n"
+    )
+    lines: list[str] = []
+    daemon = Daemon(load_config(config_path), [], log=lines.append)
+    clock = SteppedClock()
+    monkeypatch.setattr(daemon_module, "time", clock)
+    assert daemon.checkpoint is not None
+    save = daemon.checkpoint.save
+
+    def slow_save(*args: Any) -> int:
+        clock.now += 14.8  # what a 50,000-actor checkpoint took on two cores (docs/sizing.md)
+        return save(*args)
+
+    daemon._save_checkpoint(PausedSource())  # type: ignore[arg-type]
+    assert daemon._snapshot_interval() == 30.0  # a quick write: every snapshot_every
+    monkeypatch.setattr(daemon.checkpoint, "save", slow_save)
+    for _ in range(2):
+        daemon._save_checkpoint(PausedSource())  # type: ignore[arg-type]
+        assert daemon._snapshot_interval() == pytest.approx(14.8 * 9)  # a tenth of the time
+    [spaced] = [line for line in lines if "spaced" in line]
+    assert "took 14.8 s" in spaced and "133 s apart" in spaced and "snapshot_every" in spaced
+    assert daemon.checkpoint.load() is not None
