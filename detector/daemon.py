@@ -321,13 +321,12 @@ class Daemon:
             except (CiwatchError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 # Valid JSON of the wrong shape inside: the previous checkpoint is tried,
                 # then one line naming the file, not a traceback.
-                what = (
-                    exc.message  # the file is named once, by the fallback
-                    if isinstance(exc, ConfigError)
-                    else exc
-                    if isinstance(exc, CiwatchError)
-                    else f"{type(exc).__name__}: {exc}"
-                )
+                if isinstance(exc, ConfigError):
+                    what = exc.message  # its file is named once, by the fallback's line
+                elif isinstance(exc, CiwatchError):
+                    what = str(exc)
+                else:
+                    what = f"{type(exc).__name__}: {exc}"
                 raise ConfigError(f"damaged checkpoint: {what}"[:300]) from None
 
         offsets = self.checkpoint.restore(apply)
