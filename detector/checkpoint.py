@@ -40,6 +40,7 @@ from detector.streamed import (
     StreamedArray,
     StreamedObject,
     file_identity,
+    json_line,
     split_sections,
 )
 
@@ -49,7 +50,6 @@ CHECKPOINT_FORMAT = "ciwatch-checkpoint"
 _VERSION = 2
 """The version written: a header line, sections, an index line. Version 1 (one JSON
 document) is still read."""
-_LINE = orjson.OPT_APPEND_NEWLINE
 _BLOCK = 1 << 16  # bytes read at a time from the end, looking for the index's line
 
 Offsets = dict[tuple[str, int], int]
@@ -156,7 +156,7 @@ class Checkpoint:
 
 def _encoded(pipeline_state: Mapping[str, Any], offsets: Offsets) -> Iterator[bytes]:
     """The bytes of a checkpoint file, a part at a time: its header, sections, index."""
-    header = orjson.dumps({"format": CHECKPOINT_FORMAT, "version": _VERSION}, option=_LINE)
+    header = json_line({"format": CHECKPOINT_FORMAT, "version": _VERSION})
     yield header
     at = len(header)
     skeleton, sections = split_sections(pipeline_state)
@@ -174,7 +174,7 @@ def _encoded(pipeline_state: Mapping[str, Any], offsets: Offsets) -> Iterator[by
         {"topic": topic, "partition": partition, "offset": offset}
         for (topic, partition), offset in sorted(offsets.items())
     ]
-    yield orjson.dumps({"offsets": listed, "pipeline": skeleton, "sections": index}, option=_LINE)
+    yield json_line({"offsets": listed, "pipeline": skeleton, "sections": index})
 
 
 def _read(path: Path) -> tuple[dict[str, Any], Offsets] | None:

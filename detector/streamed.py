@@ -27,10 +27,22 @@ import orjson
 
 from detector.errors import ConfigError
 
-__all__ = ["Section", "SectionPlace", "StreamedArray", "StreamedObject", "split_sections"]
+__all__ = [
+    "Section",
+    "SectionPlace",
+    "StreamedArray",
+    "StreamedObject",
+    "file_identity",
+    "json_line",
+    "split_sections",
+]
 
 _LINES_PER_WRITE = 500  # entries turned to JSON, then written, at a time
-_LINE = orjson.OPT_APPEND_NEWLINE
+
+
+def json_line(value: Any) -> bytes:
+    """``value`` as one line of JSON, its line break included."""
+    return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class Section:
@@ -63,7 +75,7 @@ class Section:
         while chunk := list(islice(entries, _LINES_PER_WRITE)):
             if pair:
                 chunk = [[str(key), value] for key, value in chunk]
-            yield b"".join([orjson.dumps(entry, option=_LINE) for entry in chunk]), len(chunk)
+            yield b"".join([json_line(entry) for entry in chunk]), len(chunk)
 
 
 def split_sections(

@@ -44,9 +44,7 @@ def pipeline(events: list[Event]) -> Pipeline:
 
 def plain(state: Any) -> Any:
     """``state`` with every streamed part read, as a restore reads it."""
-    if isinstance(state, StreamedObject):
-        return {key: plain(value) for key, value in state.items()}
-    if isinstance(state, dict):
+    if isinstance(state, StreamedObject | dict):
         return {key: plain(value) for key, value in state.items()}
     if isinstance(state, StreamedArray | list):
         return [plain(value) for value in state]
