@@ -19,12 +19,14 @@ from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING, Any
 
 from detector.features.lanes import (
+    KINDS,
     LANE_MASK,
     PACKED,
     ROWS,
     WIDER,
     bucket_row,
     channel_counts,
+    frozen,
     lane,
     packed_sum,
     restrided,
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from detector.features.arena import HotSlot
     from detector.features.windows import WindowSpec
 
-__all__ = ["NO_BUCKET", "NO_SMALL_BUCKET", "BucketRuns", "lanes_per_bucket"]
+__all__ = ["NO_BUCKET", "NO_SMALL_BUCKET", "BucketRuns", "checked_stride", "lanes_per_bucket"]
 
 NO_BUCKET = -(1 << 62)
 """A window's newest bucket before any (8-byte ids)."""
@@ -47,12 +49,47 @@ NO_BUCKET = -(1 << 62)
 NO_SMALL_BUCKET = -(1 << 31)
 """A window's newest bucket before any (4-byte ids)."""
 _NO_BUCKET_OF = {"i": NO_SMALL_BUCKET, "q": NO_BUCKET}
+_MOST_CHANNELS = 64  # a sane bound on lanes per bucket (an actor counts 23 channels)
 
 
 def lanes_per_bucket(ids: array[int], lanes: array[int], windows: int) -> int:
     """The stride of a counter's ``lanes`` (0 while it holds no bucket), from its ``ids``."""
     held = len(ids) - 2 * windows
     return len(lanes) // held if held else 0
+
+
+def checked_stride(data: bytes, windows: int, span: int) -> int:
+    """The stride of the counter :func:`~detector.features.lanes.frozen` made into ``data``;
+    ``ValueError`` unless it holds ``windows`` runs of buckets, each sorted, at most ``span``
+    long and within ``span`` of its newest bucket, and lanes for each of their buckets.
+
+    A restored counter goes to compiled kernels that do not check their indices, so
+    damaged bytes must be refused here.
+    """
+    if not data or data[0] >= KINDS:
+        raise ValueError("counter bytes of an unknown kind")
+    ids, lanes = thawed(data, windows)
+    runs, held = ids[windows : 2 * windows], len(ids) - 2 * windows
+    if len(runs) != windows or min(runs, default=0) < 0 or sum(runs) != held:
+        raise ValueError("counter bytes do not hold their runs of buckets")
+    stride = len(lanes) // held if held else 0
+    if len(lanes) != held * stride or stride > _MOST_CHANNELS:
+        raise ValueError("counter bytes do not hold lanes for each bucket")
+    if lanes.typecode == "q" and lanes and not -LANE_MASK <= min(lanes) <= max(lanes) <= LANE_MASK:
+        raise ValueError("counter bytes hold a count out of range")
+    start, none = 2 * windows, _NO_BUCKET_OF[ids.typecode]
+    for newest, length in zip(ids[:windows], runs, strict=True):
+        run = ids[start : start + length]
+        start += length
+        if length and (
+            newest == none
+            or length > span
+            or run[0] <= newest - span
+            or run[-1] > newest
+            or any(earlier >= later for earlier, later in pairwise(run))
+        ):
+            raise ValueError("counter bytes hold buckets out of their window")
+    return stride
 
 
 class BucketRuns:
@@ -200,6 +237,12 @@ class BucketRuns:
                 for pairs in self._windows()
             ],
         }
+
+    def frozen_counts(self) -> bytes:
+        """The buckets as :func:`~detector.features.lanes.frozen` bytes, the counter unchanged
+        (a snapshot: a cold counter's own bytes, a hot one's copied)."""
+        totals = self._totals
+        return totals if isinstance(totals, bytes) else frozen(*self._arrays())
 
     def load_counts(self, state: dict[str, Any]) -> None:
         """Fill this empty counter from :meth:`to_state` (a key state is its own counter)."""

@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Sequence
 
 __all__ = [
+    "KINDS",
     "LANE_BITS",
     "LANE_MASK",
     "PACKED",
@@ -48,7 +49,9 @@ _SPREADABLE = 4  # lanes of up to this many bytes spread into 5-byte fields with
 _CACHE_LIMIT = 1 << 14
 _ID_TYPES = ("i", "q")  # a counter's bucket ids (frozen: which ones)
 _LANE_TYPES = ("B", "H", "I", "q")
-_KIND_BYTES = [bytes((kind,)) for kind in range(len(_ID_TYPES) * len(_LANE_TYPES))]
+KINDS = len(_ID_TYPES) * len(_LANE_TYPES)
+"""How many kinds of :func:`frozen` bytes there are (their first byte is below this)."""
+_KIND_BYTES = [bytes((kind,)) for kind in range(KINDS)]
 _BUCKET_BY_BUCKET = 4  # up to this many buckets, summing them one by one beats lane by lane
 SPLITS: dict[int, tuple[tuple[int, int], ...]] = {}
 """Packed count → its ``(channel, count)`` pairs (see :func:`split`)."""

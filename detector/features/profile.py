@@ -152,6 +152,20 @@ class HourOfWeekProfile:
         profile._active = len(pairs) // 2  # nor 0: a pair is added with its first event
         return profile
 
+    @staticmethod
+    def checked_packed(pairs: bytes) -> bytes:
+        """``pairs`` if :meth:`packed` could have given them, else ``ValueError``."""
+        hours, counts = pairs[0::2], pairs[1::2]
+        if (
+            len(pairs) % 2
+            or len(hours) > _SPARSE_HOURS
+            or max(hours, default=0) >= HOURS_PER_WEEK
+            or 0 in counts
+            or len(set(hours)) != len(hours)
+        ):
+            raise ValueError("a sparse hour-of-week profile is damaged")
+        return pairs
+
     def to_state(self) -> list[list[int]]:
         """Plain JSON: ``[hour, count]`` for the hours with a count."""
         pairs = self._pairs

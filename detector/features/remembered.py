@@ -25,6 +25,7 @@ _LINEAR_LOOKUP = 16  # up to this many values a list scan beats a dict's memory 
 MAX_FIELDS = 256
 """Field numbers are below this (one byte each)."""
 _FIELD_BYTES = [bytes((field,)) for field in range(MAX_FIELDS)]
+_FROZEN_BYTES = 1 + 2 * 8  # per value in frozen(): its field number, two float sightings
 
 
 class RememberedValues:
@@ -132,6 +133,18 @@ class RememberedValues:
             for position, known in enumerate(values):
                 remembered._index.setdefault(known, position)
         return remembered
+
+    @staticmethod
+    def checked_frozen(values: Any, sightings: bytes, fields: int) -> tuple[str | bytes, ...]:
+        """The :meth:`frozen` form of ``values`` with ``sightings`` (that form's last part: their
+        field numbers and sightings); ``ValueError`` unless they fit each other and ``fields``
+        field numbers."""
+        if not isinstance(values, (list, tuple)) or not all(type(value) is str for value in values):
+            raise ValueError("remembered values are not a list of strings")
+        count = len(values)
+        if len(sightings) != count * _FROZEN_BYTES or (count and max(sightings[:count]) >= fields):
+            raise ValueError("remembered values do not match their fields and sightings")
+        return (*map(intern, values), sightings)
 
     def _pairs(self) -> zip[tuple[int, str]]:
         return zip(self._fields, self._values, strict=True)

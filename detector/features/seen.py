@@ -166,6 +166,18 @@ class FirstSeenSet:
             seen._index = {value: position for position, value in enumerate(values)}
         return seen
 
+    @staticmethod
+    def checked_frozen(
+        limits: SetLimits, values: Any, sightings: bytes
+    ) -> tuple[SetLimits | str | bytes, ...]:
+        """The :meth:`frozen` form of a set of ``values`` and their ``sightings`` (that form's
+        last part); ``ValueError`` unless they fit each other under ``limits``."""
+        if not isinstance(values, (list, tuple)) or not all(type(value) is str for value in values):
+            raise ValueError("a set's values are not a list of strings")
+        if len(sightings) != len(values) * limits.stride * 8:
+            raise ValueError("a set's values do not match their sightings")
+        return (limits, *map(intern, values), sightings)
+
     def __contains__(self, value: object) -> bool:
         return isinstance(value, str) and self._position(value) >= 0
 

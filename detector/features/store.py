@@ -364,7 +364,7 @@ class FeatureStore:
     def _load(self, data: Mapping[str, Any]) -> None:
         self._watermark = None if data["watermark"] is None else float(data["watermark"])
         self.late_events = int(data["late_events"])
-        self._tables.load(data, self._field_numbers)
+        self._tables.load(data, self._fields)
 
     def save(self, path: Path) -> None:
         """Write :meth:`snapshot` to ``path`` atomically: readers see the old file or the new."""

@@ -17,7 +17,7 @@ from sys import intern
 from typing import Any, TypeVar
 
 from detector.features.seen import FirstSeenSet, SetLimits
-from detector.features.state import ActorState, KeyState, TrackedField
+from detector.features.state import ActorState, KeyState, RowFields, TrackedField
 from detector.features.windows import WindowSpec
 from detector.streamed import Section
 
@@ -92,24 +92,40 @@ class KeyTables:
     def snapshot(
         self, fields: tuple[TrackedField, ...], *, streamed: bool = False
     ) -> dict[str, Any]:
-        """The tables as plain JSON data (``fields``: the actors' remembered fields); with
-        ``streamed``, each table a :class:`~detector.streamed.Section` whose states are made
-        as it is written (a checkpoint: never all of them at once)."""
+        """The tables as plain JSON data, each key a row of its cold form
+        (:meth:`ActorState.to_row`; ``fields``: the actors' remembered fields, which the rows
+        number); with ``streamed``, each table a :class:`~detector.streamed.Section` whose
+        rows are made as it is written (a checkpoint: never all of them at once)."""
         pairs: dict[str, Callable[[], Iterator[tuple[str, Any]]]] = {
-            "actors": lambda: _actor_states(self.actors, fields),
-            "ips": lambda: _key_states(self.ips),
-            "targets": lambda: _key_states(self.targets),
+            "actors": lambda: _rows(self.actors),
+            "ips": lambda: _rows(self.ips),
+            "targets": lambda: _rows(self.targets),
         }
         if streamed:
             tables: dict[str, Any] = {name: Section.of_pairs(made) for name, made in pairs.items()}
         else:
             tables = {name: dict(made()) for name, made in pairs.items()}
-        return {"evicted_keys": self.evicted_keys, **tables}
+        written = [[field.name, field.limits.remember_first] for field in fields]
+        return {"evicted_keys": self.evicted_keys, "fields": written, **tables}
 
-    def load(self, data: Mapping[str, Any], numbers: dict[str, int]) -> None:
-        """Fill the tables from :meth:`snapshot` (``numbers``: field name → number)."""
-        spec, window_limits = self._spec, self._window_limits
+    def load(self, data: Mapping[str, Any], fields: tuple[TrackedField, ...]) -> None:
+        """Fill the tables from :meth:`snapshot`, or from a version 1 snapshot's states."""
         self.evicted_keys = int(data["evicted_keys"])
+        if data["version"] == 1:
+            self._load_states(data, {field.name: number for number, field in enumerate(fields)})
+            return
+        spec, window_limits = self._spec, self._window_limits
+        written = RowFields(data["fields"], fields)
+        for name, row in data["actors"].items():
+            self.actors[intern(name)] = ActorState.from_row(spec, written, row)
+        for ip, row in data["ips"].items():
+            self.ips[intern(ip)] = KeyState.from_row(spec, window_limits, row)
+        for target, row in data["targets"].items():
+            self.targets[intern(target)] = KeyState.from_row(spec, window_limits, row)
+
+    def _load_states(self, data: Mapping[str, Any], numbers: dict[str, int]) -> None:
+        """Fill the tables from a version 1 snapshot (``numbers``: field name → number)."""
+        spec, window_limits = self._spec, self._window_limits
         for name, state in data["actors"].items():
             self.actors[intern(name)] = ActorState.from_snapshot(spec, numbers, state)
         for ip, state in data["ips"].items():
@@ -118,11 +134,5 @@ class KeyTables:
             self.targets[intern(target)] = KeyState.from_snapshot(spec, window_limits, state)
 
 
-def _actor_states(
-    table: Mapping[str, ActorState], fields: tuple[TrackedField, ...]
-) -> Iterator[tuple[str, Any]]:
-    return ((key, state.to_snapshot(fields)) for key, state in table.items())
-
-
-def _key_states(table: Mapping[str, KeyState]) -> Iterator[tuple[str, Any]]:
-    return ((key, state.to_snapshot()) for key, state in table.items())
+def _rows(table: Mapping[str, ActorState] | Mapping[str, KeyState]) -> Iterator[tuple[str, Any]]:
+    return ((key, state.to_row()) for key, state in table.items())

@@ -31,7 +31,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from detector.features.arena import HotSlot, Pending
-from detector.features.buckets import NO_BUCKET, NO_SMALL_BUCKET, BucketRuns, lanes_per_bucket
+from detector.features.buckets import (
+    NO_BUCKET,
+    NO_SMALL_BUCKET,
+    BucketRuns,
+    checked_stride,
+    lanes_per_bucket,
+)
 from detector.features.lanes import (
     LANE_BITS,
     LANE_MASK,
@@ -362,6 +368,13 @@ class WindowCounter(BucketRuns):
         if isinstance(totals, HotSlot):
             return totals.arena.dump(totals.slot)
         return super()._arrays()
+
+    def load_frozen(self, data: bytes) -> None:
+        """Make this new counter the cold one :meth:`frozen_counts` gave ``data`` for;
+        ``ValueError`` if ``data`` is not a counter of these windows."""
+        self._stride = checked_stride(data, len(self._spec.widths), self._spec.buckets)
+        self._totals = data
+        self._ids, self._lanes = _COLD_IDS, _COLD_LANES
 
     @classmethod
     def from_state(cls, spec: WindowSpec, state: dict[str, Any]) -> WindowCounter:

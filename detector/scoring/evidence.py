@@ -217,7 +217,7 @@ class ActorQuantiles:
 
         def rows() -> Iterator[list[Any]]:
             for (family, actor), track in tracks.items():
-                yield [family, actor, track.rows, [float(v) for v in track.estimate]]
+                yield [family, actor, track.rows, track.estimate.tolist()]
 
         found = Section.of_items(rows) if streamed else list(rows())
         return {"version": _STATE_VERSION, "quantile": self.quantile, "tracks": found}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 
-import orjson
 import pytest
 
 from detector.events.model import Category, Outcome
@@ -20,7 +19,7 @@ from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
 from detector.features.windows import WindowCounter, WindowSpec, lane
 from detector.jit import LazyKernel
-from tests.unit.features.helpers import event
+from tests.unit.features.helpers import event, spelled_out
 
 SPEC_SECONDS = (300.0, 3600.0, 86_400.0)
 
@@ -53,7 +52,7 @@ def test_a_long_run_moves_its_hot_counters_into_arenas_with_the_same_features(
         plain.setattr(WindowSpec, "arena", lambda self, kind: None)
         plain_store = FeatureStore(settings)
         expected = observe_all(plain_store, 600, tick=False)
-        expected_snapshot = orjson.dumps(plain_store.snapshot())
+        expected_snapshot = spelled_out(plain_store.snapshot())
     for name in ("step_kernel", "load_kernel", "dump_kernel"):
         kernel = getattr(counter_kernels, name)
         fresh = LazyKernel(kernel.body, sample_args=kernel.sample_args, after_rows=150)
@@ -64,7 +63,7 @@ def test_a_long_run_moves_its_hot_counters_into_arenas_with_the_same_features(
     assert counter_kernels.step_kernel.built
     assert store._spec.arenas  # the hot counters made after the switch
     assert any(isinstance(actor._totals, HotSlot) for actor in store._actors.values())
-    assert orjson.dumps(store.snapshot()) == expected_snapshot
+    assert spelled_out(store.snapshot()) == expected_snapshot
 
 
 @pytest.mark.usefixtures("compiled_counters")
@@ -111,12 +110,12 @@ def test_a_batch_whose_counters_go_cold_and_whose_tables_refill_midway_counts_as
         plain.setattr(WindowSpec, "arena", lambda self, kind: None)
         plain_store = FeatureStore(FeatureSettings())
         expected = [plain_store.observe(item) for item in events]
-        expected_snapshot = orjson.dumps(plain_store.snapshot())
+        expected_snapshot = spelled_out(plain_store.snapshot())
     monkeypatch.setattr(arena, "ARENA_BYTES", 40_000)  # one actor, a few IPs and targets
     monkeypatch.setattr(arena, "_VECTOR_LIMIT", 3)
     store = FeatureStore(FeatureSettings())
     found = [seen for start in (0, 300, 600) for seen in store.observe_batch(events[start:][:300])]
     assert [dict(seen.features) for seen in found] == [dict(seen.features) for seen in expected]
     assert [seen.new_values for seen in found] == [seen.new_values for seen in expected]
-    assert orjson.dumps(store.snapshot()) == expected_snapshot
+    assert spelled_out(store.snapshot()) == expected_snapshot
     assert all(len(held.hot) <= held.limit for held in store._spec.arenas.values())

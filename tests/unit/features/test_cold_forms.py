@@ -8,12 +8,14 @@ thaws them. A thawed structure must answer exactly as the one frozen would.
 from __future__ import annotations
 
 import random
+from array import array
+from binascii import a2b_base64
 
 import pytest
 
 from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.remembered import RememberedValues
-from detector.features.state import ActorState, KeyState, TrackedField
+from detector.features.state import ActorState, KeyState
 from detector.features.windows import FirstSeenSet, SetLimits, WindowSpec, lane
 
 TRACKED = SetLimits(forget_after=5000.0, cap=30)
@@ -104,15 +106,19 @@ def test_reading_a_cold_actor_makes_it_hot_with_its_live_state() -> None:
 def test_a_snapshot_reads_cold_keys_without_thawing_them() -> None:
     spec = WindowSpec([300.0])
     actor = cold_actor(spec)
-    snapshot = actor.to_snapshot((TrackedField("ip", True, 0, True, TRACKED),))
-    assert snapshot["sets"] == {"ip": [["10.0.0.1", 1000.0, 1000.0]]}
-    assert snapshot["profile"] == [[hour_of_week(1000.0), 1]]
-    assert isinstance(actor._remembered, tuple) and not spec.hot
+    frozen_values, frozen_profile = actor._remembered, actor._profile
+    assert isinstance(frozen_values, tuple)
+    first, last, _, values, sightings, profile = actor.to_row()
+    assert (first, last, values) == (1000.0, 1000.0, ["10.0.0.1"])
+    assert a2b_base64(sightings) == frozen_values[-1]
+    assert a2b_base64(profile) == frozen_profile == bytes((hour_of_week(1000.0), 1))
+    assert actor._remembered is frozen_values and not spec.hot
     key = KeyState(1000.0, spec, FirstSeenSet(COUNTED))
     key.actors.observe("alice", 1000.0)
     key.cool()
     assert isinstance(key._actors, tuple)
-    assert key.to_snapshot()["actors"] == [["alice", 1000.0]]
+    _, _, actors, sightings = key.to_row()
+    assert actors == ["alice"] and array("d", a2b_base64(sightings)).tolist() == [1000.0]
     assert isinstance(key._actors, tuple) and not spec.hot
     assert key.actors.observe("alice", 1010.0) == 1000.0  # counted: thawed, hot
     assert isinstance(key._actors, FirstSeenSet) and list(spec.hot) == [key]

@@ -217,16 +217,6 @@ def test_remembered_values_match_one_first_seen_set_per_field() -> None:
     assert restored.to_state(names, limits) == state
 
 
-def test_an_empty_set_in_an_older_snapshot_restores_as_no_values() -> None:
-    store = FeatureStore(FeatureSettings())
-    store.observe(event(0.0))
-    data = orjson.loads(orjson.dumps(store.snapshot()))
-    data["actors"]["alice"]["sets"]["namespace"] = []  # older stores kept emptied sets
-    restored = FeatureStore.restore(FeatureSettings(), data)
-    assert restored.baseline("alice")["known.namespace"] == 0
-    assert restored.snapshot() == store.snapshot()
-
-
 def deep_size(root: object) -> int:
     seen: set[int] = set()
     size, stack = 0, [root]
