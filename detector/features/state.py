@@ -167,7 +167,6 @@ class ActorState(WindowCounter):
         actor.cool()  # until counted again, as compact as an idle key
         return actor
 
-
     def to_row(self) -> list[Any]:
         """The actor in its cold form, as a version 2 row: ``[first, last, counter, values,
         sightings, profile]`` (bytes in base64); the actor unchanged, hot or cold.
