@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard
@@ -33,9 +34,10 @@ from typing import Any, BinaryIO, TypeGuard
 import orjson
 
 from detector.errors import ConfigError
-from detector.files import remove_stale_temporaries, write_atomically
+from detector.files import AtomicFile, remove_stale_temporaries
 from detector.logs import line_log
 from detector.streamed import (
+    Section,
     SectionPlace,
     StreamedArray,
     StreamedObject,
@@ -44,7 +46,7 @@ from detector.streamed import (
     split_sections,
 )
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "Offsets"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "CheckpointWrite", "Offsets"]
 
 CHECKPOINT_FORMAT = "ciwatch-checkpoint"
 _VERSION = 2
@@ -83,7 +85,14 @@ class Checkpoint:
     def save(self, pipeline_state: Mapping[str, Any], offsets: Offsets) -> int:
         """Write the state and offsets atomically, a part at a time (the module's layout); the
         bytes written. :class:`~detector.streamed.Section` values in the state become sections."""
-        return write_atomically(self.path, _encoded(pipeline_state, offsets), keep=self.previous)
+        written = self.begin(pipeline_state, offsets).advance(None)
+        assert written is not None
+        return written
+
+    def begin(self, pipeline_state: Mapping[str, Any], offsets: Offsets) -> CheckpointWrite:
+        """A checkpoint of the state and offsets as they are now, to write a part at a time
+        (:meth:`CheckpointWrite.advance`) while the state moves on."""
+        return CheckpointWrite(self, pipeline_state, offsets)
 
     def load(self) -> tuple[dict[str, Any], Offsets] | None:
         """The saved state and offsets, or ``None`` if there is no checkpoint yet.
@@ -154,12 +163,59 @@ class Checkpoint:
         return previous
 
 
+class CheckpointWrite:
+    """A checkpoint being written a part at a time, so that the daemon's loop goes on
+    between the parts; put in place whole (as :meth:`Checkpoint.save`) after the last.
+
+    The state's sections must hold their parts as they were when it was taken
+    (``snapshot(streamed=True)`` does): the state goes on changing meanwhile.
+    """
+
+    def __init__(
+        self, checkpoint: Checkpoint, pipeline_state: Mapping[str, Any], offsets: Offsets
+    ) -> None:
+        self._parts = _encoded(pipeline_state, offsets)
+        self._file = AtomicFile(checkpoint.path, keep=checkpoint.previous)
+
+    def advance(self, seconds: float | None) -> int | None:
+        """Write parts for about ``seconds`` (None: to the end); the bytes written once the
+        checkpoint is in place, else None. An ``OSError`` abandons the write."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            for part in self._parts:
+                self._file.write(part)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+        except BaseException:
+            self._file.abandon()
+            raise
+        return self._file.commit()
+
+    def abandon(self) -> None:
+        """Stop writing: the checkpoints in place stay as they were."""
+        self._file.abandon()
+
+
 def _encoded(pipeline_state: Mapping[str, Any], offsets: Offsets) -> Iterator[bytes]:
-    """The bytes of a checkpoint file, a part at a time: its header, sections, index."""
+    """The bytes of a checkpoint file, a part at a time: its header, sections, index.
+
+    What is not in a section, and the offsets, are encoded now; the sections
+    hold their parts as they were when the state was taken, so the parts may
+    be written while the loop goes on (:class:`CheckpointWrite`).
+    """
+    skeleton, sections = split_sections(pipeline_state)
+    listed = [
+        {"topic": topic, "partition": partition, "offset": offset}
+        for (topic, partition), offset in sorted(offsets.items())
+    ]
+    rest = b'{"offsets":%b,"pipeline":%b' % (orjson.dumps(listed), orjson.dumps(skeleton))
+    return _parts(sections, rest)
+
+
+def _parts(sections: list[tuple[tuple[str, ...], Section]], rest: bytes) -> Iterator[bytes]:
     header = json_line({"format": CHECKPOINT_FORMAT, "version": _VERSION})
     yield header
     at = len(header)
-    skeleton, sections = split_sections(pipeline_state)
     index = []
     for path, section in sections:
         start, count = at, 0
@@ -170,11 +226,7 @@ def _encoded(pipeline_state: Mapping[str, Any], offsets: Offsets) -> Iterator[by
             {"path": list(path), "object": section.is_object, "start": start, "end": at,
              "count": count}
         )  # fmt: skip
-    listed = [
-        {"topic": topic, "partition": partition, "offset": offset}
-        for (topic, partition), offset in sorted(offsets.items())
-    ]
-    yield json_line({"offsets": listed, "pipeline": skeleton, "sections": index})
+    yield b'%b,"sections":%b}\n' % (rest, orjson.dumps(index))
 
 
 def _read(path: Path) -> tuple[dict[str, Any], Offsets] | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -30,6 +30,7 @@ from typing import Any
 
 from detector.alerts.model import Alert
 from detector.checkpoint import Checkpoint, Offsets
+from detector.checkpointing import PacedCheckpoints, State
 from detector.config import PipelineConfig
 from detector.delivery import Abandoned, Delivery, idle_paused
 from detector.errors import CiwatchError, ConfigError
@@ -46,9 +47,6 @@ from detector.sources.record import next_offsets
 __all__ = ["Daemon", "Signals"]
 
 _LAG_EVERY = 5.0  # seconds between consumer-lag reads (a request to the broker each)
-_CHECKPOINT_SHARE = 0.1
-"""At most this share of the loop's time goes to writing checkpoints, which stop it: one
-that takes longer than a ninth of ``snapshot_every`` spaces the next ones out."""
 
 
 @dataclass
@@ -111,9 +109,16 @@ class Daemon:
             else None
         )
         self.checkpoint = Checkpoint(directory, log=self._log) if directory is not None else None
-        self._checkpoint_failing = False
-        self._checkpoint_seconds = 0.0  # how long the last checkpoint took to write
-        self._checkpoints_spaced = False
+        self.checkpoints = (
+            PacedCheckpoints(
+                self.checkpoint,
+                self.metrics,
+                self._log,
+                self.settings.snapshot_every.total_seconds(),
+            )
+            if self.checkpoint is not None
+            else None
+        )
         self.delivery = Delivery(
             self.sinks,
             self.metrics,
@@ -216,6 +221,8 @@ class Daemon:
         )
 
     def _revoked(self, partitions: list[tuple[str, int]]) -> None:
+        if self.checkpoints is not None:  # its offsets hold partitions no longer this replica's
+            self.checkpoints.abandon()
         # Held records were not committed: the partitions' next owner reads them.
         dropped = self.intake.drop(partitions) if self.intake is not None else 0
         if dropped:
@@ -234,6 +241,7 @@ class Daemon:
         next_reload = time.monotonic() + settings.reload_every.total_seconds()
         next_lag = 0.0
         while not self.signals.stop:
+            started = time.monotonic()
             batch = intake.next_batch()
             server.beat()
             self._count_merge(intake)
@@ -252,9 +260,11 @@ class Daemon:
                 next_reload = now + settings.reload_every.total_seconds()
             if self.learning is not None:
                 self.learning.step()
-            if now >= next_snapshot:
-                self._save_checkpoint(source)
-                next_snapshot = time.monotonic() + self._snapshot_interval()
+            if self.checkpoints is not None and self.checkpoints.pace(now - started):
+                self._checkpoint_written()
+            if now >= next_snapshot and not self._checkpoint_in_flight():
+                self._checkpoint_due(source)
+                next_snapshot = now + self._snapshot_interval()
 
     def _after_batch(self, source: ConsumerSource) -> None:
         """After each poll, with or without a batch: nothing here (scale-out sends its marks)."""
@@ -340,56 +350,43 @@ class Daemon:
         return offsets
 
     def _save_checkpoint(self, source: ConsumerSource) -> None:
-        if self.checkpoint is None:
-            return
-        # Only the partitions held now: one a rebalance moved to another replica
-        # resumes at the group's committed offset if it comes back after a restart.
-        # Holding none (not joined yet) changes nothing: nothing was processed since.
-        held = {(tp.topic, tp.partition) for tp in source.assignment()}
-        if held:
-            self._offsets = {key: at for key, at in self._offsets.items() if key in held}
-        started = time.monotonic()
-        try:
+        """A checkpoint written whole, now: a partition's first commit, a clean stop."""
+        if self.checkpoints is not None and self.checkpoints.save(self._checkpointed(source)):
+            self._checkpoint_written()
+
+    def _checkpoint_due(self, source: ConsumerSource) -> None:
+        """Every ``snapshot_every``: a checkpoint taken now, written a part at a time after
+        the next batches (:mod:`detector.checkpointing`)."""
+        if self.checkpoints is not None:
+            self.checkpoints.take(self._checkpointed(source))
+
+    def _checkpoint_in_flight(self) -> bool:
+        return self.checkpoints is not None and self.checkpoints.writing
+
+    def _snapshot_interval(self) -> float:
+        if self.checkpoints is None:
+            return self.settings.snapshot_every.total_seconds()
+        return self.checkpoints.interval()
+
+    def _checkpointed(self, source: ConsumerSource) -> State:
+        def state() -> tuple[Mapping[str, Any], Offsets]:
+            # Only the partitions held now: one a rebalance moved to another replica
+            # resumes at the group's committed offset if it comes back after a restart.
+            # Holding none (not joined yet) changes nothing: nothing was processed since.
+            held = {(tp.topic, tp.partition) for tp in source.assignment()}
+            if held:
+                self._offsets = {key: at for key, at in self._offsets.items() if key in held}
             if self.learning is not None:  # the history first: re-read records merge into it
                 self.learning.flush()
-            self.checkpoint.save(self.pipeline.snapshot(streamed=True), self._offsets)
-            self._checkpoint_seconds = time.monotonic() - started
-        except OSError as exc:  # a full disk: the previous checkpoint stays; tried again later
-            self.metrics.snapshots.labels("error").inc()
-            if not self._checkpoint_failing:  # once, not every snapshot_every
-                self._log(
-                    f"checkpoint failed: {exc}; retrying quietly",
-                    level=logging.ERROR,
-                    file=str(self.checkpoint.path),
-                    error_type=type(exc).__name__,
-                )
-            self._checkpoint_failing = True
-            return
-        if self._checkpoint_failing:
-            self._log("checkpoint written again", file=str(self.checkpoint.path))
-        self._checkpoint_failing = False
-        self.metrics.snapshots.labels("ok").inc()
+            return self.pipeline.snapshot(streamed=True), self._offsets
+
+        return state
+
+    def _checkpoint_written(self) -> None:
         self.metrics.set_state(self.pipeline.features.key_counts)
         self.metrics.risk_elevated.set(self.pipeline.risk.elevated())
         rule_groups = {("rule_group", "cap"): self.pipeline.rules.evicted_groups()}
         self.metrics.count_evictions({**self.pipeline.features.evictions, **rule_groups})
-
-    def _snapshot_interval(self) -> float:
-        """Seconds to the next checkpoint: ``snapshot_every``, or longer when writing one takes
-        more than :data:`_CHECKPOINT_SHARE` of that (said once)."""
-        every = self.settings.snapshot_every.total_seconds()
-        spaced = self._checkpoint_seconds * (1 / _CHECKPOINT_SHARE - 1)
-        if spaced <= every:
-            return every
-        if not self._checkpoints_spaced:
-            self._checkpoints_spaced = True
-            self._log(
-                f"a checkpoint took {self._checkpoint_seconds:.1f} s to write: checkpoints are"
-                f" spaced {spaced:.0f} s apart instead of every {every:.0f} s"
-                " (service.snapshot_every), so that they take a tenth of the time at most",
-                level=logging.WARNING,
-            )
-        return spaced
 
     def _reload_rules(self, *, forced: bool) -> None:
         errors = self.pipeline.rule_reload_errors
@@ -432,6 +429,8 @@ class Daemon:
             # Not after an error: the state may hold a batch whose offsets were never
             # committed, and a restart from the last checkpoint is consistent.
             self._save_checkpoint(self.source)
+        if self.checkpoints is not None:  # after an error, one in flight is left unfinished
+            self.checkpoints.abandon()
         for sink in self.sinks:
             sink.close()
         if self.source is not None:

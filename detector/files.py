@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["fsync_directory", "remove_stale_temporaries", "write_atomically"]
+__all__ = ["AtomicFile", "fsync_directory", "remove_stale_temporaries", "write_atomically"]
 
 _TEMPORARY = ".tmp"  # the suffix of write_atomically's temporary files
 
@@ -32,41 +32,73 @@ def write_atomically(
     """Write ``payload`` to ``path`` so readers see the old content or the new, never a mix.
 
     ``payload``: the bytes, or their parts in order (a large file made while it
-    is written). Returns the bytes written.
-
-    The bytes go to ``.<name>.<pid>.tmp`` in the same directory and are
-    fsynced; the old ``path`` is renamed to ``keep`` (if given: the previous
-    version stays readable), the temporary file is renamed over ``path``, and
-    the directory is fsynced, so the rename survives a power loss too.
-    ``mode`` sets the file's permissions (else the umask decides).
-
-    Any error (``OSError``: a full disk) removes the temporary file and leaves
-    ``path`` and ``keep`` as they were. A crash between the two renames leaves
-    ``keep`` and no ``path``; a crash before them leaves a temporary file, which
-    :func:`remove_stale_temporaries` clears. One writer per ``path`` at a time:
-    the temporary file's name is the process's.
+    is written). Returns the bytes written; :class:`AtomicFile` says how.
 
     >>> write_atomically(state_dir / "checkpoint.json", data, keep=previous)  # doctest: +SKIP
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}{_TEMPORARY}")
+    atomic = AtomicFile(path, keep=keep, mode=mode)
     try:
-        written = 0
-        with temporary.open("wb") as file:
-            for part in (payload,) if isinstance(payload, bytes) else payload:
-                written += file.write(part)
-            file.flush()
-            os.fsync(file.fileno())
-        if mode is not None:
-            temporary.chmod(mode)
-        if keep is not None and path.exists():
-            path.replace(keep)
-        temporary.replace(path)
+        for part in (payload,) if isinstance(payload, bytes) else payload:
+            atomic.write(part)
     except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+        atomic.abandon()
         raise
-    fsync_directory(path.parent)
-    return written
+    return atomic.commit()
+
+
+class AtomicFile:
+    """A file written a part at a time and put in place whole by :meth:`commit`.
+
+    The bytes go to ``.<name>.<pid>.tmp`` in the same directory; :meth:`commit`
+    fsyncs it, renames the old ``path`` to ``keep`` (if given: the previous
+    version stays readable), renames the temporary file over ``path`` and
+    fsyncs the directory, so the rename survives a power loss too. ``mode``
+    sets the file's permissions (else the umask decides).
+
+    Any error (``OSError``: a full disk) removes the temporary file and leaves
+    ``path`` and ``keep`` as they were, as does :meth:`abandon`. A crash between
+    the two renames leaves ``keep`` and no ``path``; a crash before them leaves
+    a temporary file, which :func:`remove_stale_temporaries` clears. One writer
+    per ``path`` at a time: the temporary file's name is the process's.
+    """
+
+    def __init__(self, path: Path, *, keep: Path | None = None, mode: int | None = None) -> None:
+        self.path = path
+        self.written = 0
+        self._keep, self._mode = keep, mode
+        self._temporary = path.with_name(f".{path.name}.{os.getpid()}{_TEMPORARY}")
+        self._file = self._temporary.open("wb")
+
+    def write(self, part: bytes) -> None:
+        try:
+            self.written += self._file.write(part)
+        except BaseException:
+            self.abandon()
+            raise
+
+    def commit(self) -> int:
+        """Put the file in place, durably; the bytes written."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            if self._mode is not None:
+                self._temporary.chmod(self._mode)
+            if self._keep is not None and self.path.exists():
+                self.path.replace(self._keep)
+            self._temporary.replace(self.path)
+        except BaseException:
+            self.abandon()
+            raise
+        fsync_directory(self.path.parent)
+        return self.written
+
+    def abandon(self) -> None:
+        """Remove the temporary file: ``path`` stays as it was."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            self._temporary.unlink()
 
 
 def remove_stale_temporaries(path: Path) -> list[Path]:

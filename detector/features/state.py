@@ -174,19 +174,34 @@ class ActorState(WindowCounter):
         A cold actor's parts are written as they are: a few µs an actor, where
         spelling its state out as version 1 did took some 60.
         """
-        remembered, profile = self._remembered, self._profile
+        return self.row(self.captured())
+
+    def captured(self) -> tuple[Any, ...]:
+        """The parts :meth:`row` makes the actor's row of, as they are now: never changed
+        later (a cold actor's own, which counting replaces; a hot one's copied), so the row
+        may be made while the actor is counted again (a checkpoint written between batches)."""
+        remembered = self._remembered
         if isinstance(remembered, RememberedValues):
             remembered = remembered.frozen()
+        profile = self._profile
         if isinstance(profile, HourOfWeekProfile):
             profile = profile.packed()
+        # A dense profile is counted in place, cold or hot: its rows are made now.
+        kept = profile.to_state() if isinstance(profile, HourOfWeekProfile) else profile
+        return self.first, self.last, self.frozen_counts(), remembered, kept
+
+    @staticmethod
+    def row(captured: tuple[Any, ...]) -> list[Any]:
+        """The row of what :meth:`captured` gave."""
+        first, last, counter, remembered, profile = captured
         *values, sightings = remembered
         return [
-            self.first,
-            self.last,
-            _text(self.frozen_counts()),
+            first,
+            last,
+            _text(counter),
             values,
-            _text(cast(bytes, sightings)),
-            profile.to_state() if isinstance(profile, HourOfWeekProfile) else _text(profile),
+            _text(sightings),
+            profile if isinstance(profile, list) else _text(profile),
         ]
 
     @classmethod
@@ -268,11 +283,21 @@ class KeyState(WindowCounter):
     def to_row(self) -> list[Any]:
         """The key in its cold form, as a version 2 row: ``[last, counter, actors,
         sightings]`` (bytes in base64); the key unchanged (see :meth:`ActorState.to_row`)."""
+        return self.row(self.captured())
+
+    def captured(self) -> tuple[Any, ...]:
+        """The parts of the key's row as they are now (see :meth:`ActorState.captured`)."""
         actors = self._actors
         if isinstance(actors, FirstSeenSet):
             actors = actors.frozen()
+        return self.last, self.frozen_counts(), actors
+
+    @staticmethod
+    def row(captured: tuple[Any, ...]) -> list[Any]:
+        """The row of what :meth:`captured` gave."""
+        last, counter, actors = captured
         *values, sightings = actors[1:]
-        return [self.last, _text(self.frozen_counts()), values, _text(cast(bytes, sightings))]
+        return [last, _text(counter), values, _text(sightings)]
 
     @classmethod
     def from_row(cls, spec: WindowSpec, limits: SetLimits, row: Any) -> KeyState:

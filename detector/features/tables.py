@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from sys import intern
 from typing import Any, TypeVar
 
@@ -94,18 +94,21 @@ class KeyTables:
     ) -> dict[str, Any]:
         """The tables as plain JSON data, each key a row of its cold form
         (:meth:`ActorState.to_row`; ``fields``: the actors' remembered fields, which the rows
-        number); with ``streamed``, each table a :class:`~detector.streamed.Section` whose
-        rows are made as it is written (a checkpoint: never all of them at once)."""
-        pairs: dict[str, Callable[[], Iterator[tuple[str, Any]]]] = {
-            "actors": lambda: _rows(self.actors),
-            "ips": lambda: _rows(self.ips),
-            "targets": lambda: _rows(self.targets),
-        }
-        if streamed:
-            tables: dict[str, Any] = {name: Section.of_pairs(made) for name, made in pairs.items()}
-        else:
-            tables = {name: dict(made()) for name, made in pairs.items()}
+        number); with ``streamed``, each table a :class:`~detector.streamed.Section` of the
+        keys' parts taken now (:meth:`ActorState.captured`), made rows as it is written: a
+        checkpoint, written between later batches and never all at once."""
         written = [[field.name, field.limits.remember_first] for field in fields]
+        kinds = (
+            ("actors", self.actors, ActorState.row),
+            ("ips", self.ips, KeyState.row),
+            ("targets", self.targets, KeyState.row),
+        )
+        tables: dict[str, Any] = {}
+        for name, table, row in kinds:
+            if streamed:
+                tables[name] = _captured(table, row)
+            else:
+                tables[name] = {key: state.to_row() for key, state in table.items()}
         return {"evicted_keys": self.evicted_keys, "fields": written, **tables}
 
     def load(self, data: Mapping[str, Any], fields: tuple[TrackedField, ...]) -> None:
@@ -134,5 +137,11 @@ class KeyTables:
             self.targets[intern(target)] = KeyState.from_snapshot(spec, window_limits, state)
 
 
-def _rows(table: Mapping[str, ActorState] | Mapping[str, KeyState]) -> Iterator[tuple[str, Any]]:
-    return ((key, state.to_row()) for key, state in table.items())
+def _captured(
+    table: Mapping[str, ActorState] | Mapping[str, KeyState],
+    row: Callable[[tuple[Any, ...]], list[Any]],
+) -> Section:
+    """A section of the table's rows, made later from the keys' parts as they are now."""
+    keys = list(table)
+    parts = [state.captured() for state in table.values()]
+    return Section.of_pairs(lambda: zip(keys, map(row, parts), strict=True))

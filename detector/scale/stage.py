@@ -108,6 +108,7 @@ class ScaledDaemon(Daemon):
         self.marker = Marker(
             self.topology, idle_after_s=self.settings.partition_wait.total_seconds()
         )
+        self._checkpoint_failing = False
 
     @property
     def tasks(self) -> dict[Partition, Task]:
@@ -326,6 +327,9 @@ class ScaledDaemon(Daemon):
             self._log(message, level=logging.WARNING)
 
     # -- state ------------------------------------------------------------------------
+
+    def _checkpoint_due(self, source: ConsumerSource) -> None:
+        self._save_checkpoint(source)  # each task's own, smaller: saved whole
 
     def _save_checkpoint(self, source: ConsumerSource) -> None:
         """Save every owned task that moved on since its last snapshot, and the learner."""

@@ -103,7 +103,7 @@ class EvidenceRule:
 
 @dataclass(slots=True)
 class _Track:
-    estimate: Row
+    estimate: Row  # replaced, never changed in place: a checkpoint holds it while written
     rows: int
 
 
@@ -142,8 +142,7 @@ class ActorQuantiles:
         self._tracks.move_to_end(key)
         step = max(_MIN_STEP, 1.0 / math.sqrt(track.rows + 1))
         below = (logged <= track.estimate).astype(np.float64)
-        track.estimate += step * (self.quantile - below)
-        np.maximum(track.estimate, 0.0, out=track.estimate)
+        track.estimate = np.maximum(track.estimate + step * (self.quantile - below), 0.0)
         track.rows += 1
 
     def update_rows(self, family: str, actors: Sequence[str], logged: Rows) -> None:
@@ -202,7 +201,7 @@ class ActorQuantiles:
             if track is None:
                 self._tracks[key] = _Track(estimates[slot].copy(), counts[slot])
             else:
-                track.estimate[:] = estimates[slot]
+                track.estimate = estimates[slot].copy()
                 track.rows = counts[slot]
                 move_to_end(key)
 
@@ -213,11 +212,16 @@ class ActorQuantiles:
         Estimates are kept whole (JSON floats round-trip exactly): rounded, a
         restored daemon could decide differently from one never stopped.
         """
-        tracks = self._tracks
+        # The estimates as they are now: an estimate is replaced, never changed in place, so
+        # a checkpoint may write them between later batches.
+        taken = [
+            (family, actor, track.rows, track.estimate)
+            for (family, actor), track in self._tracks.items()
+        ]
 
         def rows() -> Iterator[list[Any]]:
-            for (family, actor), track in tracks.items():
-                yield [family, actor, track.rows, track.estimate.tolist()]
+            for family, actor, count, estimate in taken:
+                yield [family, actor, count, estimate.tolist()]
 
         found = Section.of_items(rows) if streamed else list(rows())
         return {"version": _STATE_VERSION, "quantile": self.quantile, "tracks": found}

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from kafka import TopicPartition
 
-import detector.daemon as daemon_module
+import detector.checkpointing as checkpointing
+from detector.checkpoint import CheckpointWrite
 from detector.config import load_config
 from detector.daemon import Daemon
 from detector.delivery import Abandoned
@@ -162,7 +163,7 @@ def test_checkpoint_failures_are_counted_and_logged_once(tmp_path: Path) -> None
 
 
 class SteppedClock:
-    """``time`` for the daemon module: monotonic seconds that move only when told."""
+    """``time`` for a module: monotonic seconds that move only when told."""
 
     def __init__(self) -> None:
         self.now = 1_000.0
@@ -182,17 +183,17 @@ def test_a_slow_checkpoint_spaces_the_next_ones_out_and_says_so_once(
     lines: list[str] = []
     daemon = Daemon(load_config(config_path), [], log=lines.append)
     clock = SteppedClock()
-    monkeypatch.setattr(daemon_module, "time", clock)
+    monkeypatch.setattr(checkpointing, "time", clock)
     assert daemon.checkpoint is not None
-    save = daemon.checkpoint.save
+    begin = daemon.checkpoint.begin
 
-    def slow_save(*args: Any) -> int:
-        clock.now += 5.5  # what a 50,000-actor checkpoint took on two cores (docs/sizing.md)
-        return save(*args)
+    def slow_begin(*args: Any) -> CheckpointWrite:
+        clock.now += 5.5  # taking and writing a checkpoint of a cap in the millions
+        return begin(*args)
 
     daemon._save_checkpoint(PausedSource())  # type: ignore[arg-type]
     assert daemon._snapshot_interval() == 30.0  # a quick write: every snapshot_every
-    monkeypatch.setattr(daemon.checkpoint, "save", slow_save)
+    monkeypatch.setattr(daemon.checkpoint, "begin", slow_begin)
     for _ in range(2):
         daemon._save_checkpoint(PausedSource())  # type: ignore[arg-type]
         assert daemon._snapshot_interval() == pytest.approx(5.5 * 9)  # a tenth of the time
