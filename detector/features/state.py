@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
 
 from detector.errors import ConfigError
-from detector.features.arena import HotSlot, Pending
+from detector.features.arena import CounterArena, HotSlot, Pending, SlotsCopy
 from detector.features.profile import HourOfWeekProfile
 from detector.features.remembered import MAX_FIELDS, RememberedValues
 from detector.features.schema import (
@@ -34,6 +34,7 @@ from detector.features.schema import (
 )
 from detector.features.settings import EVENT_FIELDS, FeatureSettings
 from detector.features.windows import (
+    CopiedSlot,
     FirstSeenSet,
     SetLimits,
     WindowCounter,
@@ -174,12 +175,13 @@ class ActorState(WindowCounter):
         A cold actor's parts are written as they are: a few µs an actor, where
         spelling its state out as version 1 did took some 60.
         """
-        return self.row(self.captured())
+        return self.row(self.captured({}))
 
-    def captured(self) -> tuple[Any, ...]:
+    def captured(self, copies: dict[CounterArena, SlotsCopy]) -> tuple[Any, ...]:
         """The parts :meth:`row` makes the actor's row of, as they are now: never changed
-        later (a cold actor's own, which counting replaces; a hot one's copied), so the row
-        may be made while the actor is counted again (a checkpoint written between batches)."""
+        later (a cold actor's own, which counting replaces; a hot one's copied, its counter's
+        slot in a copy of its arena kept in ``copies``), so the row may be made while the
+        actor is counted again (a checkpoint written between batches)."""
         remembered = self._remembered
         if isinstance(remembered, RememberedValues):
             remembered = remembered.frozen()
@@ -188,7 +190,7 @@ class ActorState(WindowCounter):
             profile = profile.packed()
         # A dense profile is counted in place, cold or hot: its rows are made now.
         kept = profile.to_state() if isinstance(profile, HourOfWeekProfile) else profile
-        return self.first, self.last, self.frozen_counts(), remembered, kept
+        return self.first, self.last, self.captured_counts(copies), remembered, kept
 
     @staticmethod
     def row(captured: tuple[Any, ...]) -> list[Any]:
@@ -198,7 +200,7 @@ class ActorState(WindowCounter):
         return [
             first,
             last,
-            _text(counter),
+            _counter_text(counter),
             values,
             _text(sightings),
             profile if isinstance(profile, list) else _text(profile),
@@ -283,21 +285,21 @@ class KeyState(WindowCounter):
     def to_row(self) -> list[Any]:
         """The key in its cold form, as a version 2 row: ``[last, counter, actors,
         sightings]`` (bytes in base64); the key unchanged (see :meth:`ActorState.to_row`)."""
-        return self.row(self.captured())
+        return self.row(self.captured({}))
 
-    def captured(self) -> tuple[Any, ...]:
+    def captured(self, copies: dict[CounterArena, SlotsCopy]) -> tuple[Any, ...]:
         """The parts of the key's row as they are now (see :meth:`ActorState.captured`)."""
         actors = self._actors
         if isinstance(actors, FirstSeenSet):
             actors = actors.frozen()
-        return self.last, self.frozen_counts(), actors
+        return self.last, self.captured_counts(copies), actors
 
     @staticmethod
     def row(captured: tuple[Any, ...]) -> list[Any]:
         """The row of what :meth:`captured` gave."""
         last, counter, actors = captured
         *values, sightings = actors[1:]
-        return [last, _text(counter), values, _text(sightings)]
+        return [last, _counter_text(counter), values, _text(sightings)]
 
     @classmethod
     def from_row(cls, spec: WindowSpec, limits: SetLimits, row: Any) -> KeyState:
@@ -322,6 +324,10 @@ class KeyState(WindowCounter):
 
 def _text(data: bytes) -> str:
     return b2a_base64(data, newline=False).decode("ascii")
+
+
+def _counter_text(counter: bytes | CopiedSlot) -> str:
+    return _text(counter if isinstance(counter, bytes) else counter[0].frozen(counter[1]))
 
 
 def _bytes(text: Any) -> bytes:

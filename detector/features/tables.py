@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from sys import intern
 from typing import Any, TypeVar
 
+from detector.features.arena import CounterArena, SlotsCopy
 from detector.features.seen import FirstSeenSet, SetLimits
 from detector.features.state import ActorState, KeyState, RowFields, TrackedField
 from detector.features.windows import WindowSpec
@@ -103,12 +105,15 @@ class KeyTables:
             ("ips", self.ips, KeyState.row),
             ("targets", self.targets, KeyState.row),
         )
+        copies: dict[CounterArena, SlotsCopy] = {}  # one per arena a hot counter is in
         tables: dict[str, Any] = {}
         for name, table, row in kinds:
+            keys = list(table)
+            parts = [state.captured(copies) for state in table.values()]
             if streamed:
-                tables[name] = _captured(table, row)
+                tables[name] = Section.of_pairs(partial(_rows, keys, parts, row))
             else:
-                tables[name] = {key: state.to_row() for key, state in table.items()}
+                tables[name] = dict(_rows(keys, parts, row))
         return {"evicted_keys": self.evicted_keys, "fields": written, **tables}
 
     def load(self, data: Mapping[str, Any], fields: tuple[TrackedField, ...]) -> None:
@@ -137,11 +142,7 @@ class KeyTables:
             self.targets[intern(target)] = KeyState.from_snapshot(spec, window_limits, state)
 
 
-def _captured(
-    table: Mapping[str, ActorState] | Mapping[str, KeyState],
-    row: Callable[[tuple[Any, ...]], list[Any]],
-) -> Section:
-    """A section of the table's rows, made later from the keys' parts as they are now."""
-    keys = list(table)
-    parts = [state.captured() for state in table.values()]
-    return Section.of_pairs(lambda: zip(keys, map(row, parts), strict=True))
+def _rows(
+    keys: list[str], parts: list[tuple[Any, ...]], row: Callable[[tuple[Any, ...]], list[Any]]
+) -> Iterator[tuple[str, list[Any]]]:
+    return zip(keys, map(row, parts), strict=True)

@@ -44,7 +44,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -101,9 +101,11 @@ class EvidenceRule:
     population_margin: float = 0.5
 
 
-@dataclass(slots=True)
-class _Track:
-    estimate: Row  # replaced, never changed in place: a checkpoint holds it while written
+class _Track(NamedTuple):
+    """An actor's estimate and how many rows made it; replaced whole, never changed, so a
+    checkpoint may write the tracks as they were while later batches update them."""
+
+    estimate: Row
     rows: int
 
 
@@ -142,8 +144,8 @@ class ActorQuantiles:
         self._tracks.move_to_end(key)
         step = max(_MIN_STEP, 1.0 / math.sqrt(track.rows + 1))
         below = (logged <= track.estimate).astype(np.float64)
-        track.estimate = np.maximum(track.estimate + step * (self.quantile - below), 0.0)
-        track.rows += 1
+        estimate = np.maximum(track.estimate + step * (self.quantile - below), 0.0)
+        self._tracks[key] = _Track(estimate, track.rows + 1)
 
     def update_rows(self, family: str, actors: Sequence[str], logged: Rows) -> None:
         """:meth:`update` with each row of ``logged`` in order (``actors[i]``'s row ``i``),
@@ -198,11 +200,8 @@ class ActorQuantiles:
         # The slots by when their last row came: dict keys keep the order they were first seen in.
         for slot in reversed(dict.fromkeys(reversed(order))):
             track, key = tracks[slot], (family, actors[slot])
-            if track is None:
-                self._tracks[key] = _Track(estimates[slot].copy(), counts[slot])
-            else:
-                track.estimate = estimates[slot].copy()
-                track.rows = counts[slot]
+            self._tracks[key] = _Track(estimates[slot].copy(), counts[slot])
+            if track is not None:
                 move_to_end(key)
 
     def snapshot(self, *, streamed: bool = False) -> dict[str, Any]:
@@ -212,15 +211,10 @@ class ActorQuantiles:
         Estimates are kept whole (JSON floats round-trip exactly): rounded, a
         restored daemon could decide differently from one never stopped.
         """
-        # The estimates as they are now: an estimate is replaced, never changed in place, so
-        # a checkpoint may write them between later batches.
-        taken = [
-            (family, actor, track.rows, track.estimate)
-            for (family, actor), track in self._tracks.items()
-        ]
+        taken = list(self._tracks.items())  # as they are now: a track is replaced, not changed
 
         def rows() -> Iterator[list[Any]]:
-            for family, actor, count, estimate in taken:
+            for (family, actor), (estimate, count) in taken:
                 yield [family, actor, count, estimate.tolist()]
 
         found = Section.of_items(rows) if streamed else list(rows())

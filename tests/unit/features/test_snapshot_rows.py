@@ -15,8 +15,10 @@ import pytest
 
 from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
+from detector.features.arena import HotSlot
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
+from detector.streamed import split_sections
 from tests.unit.features.helpers import event, spelled_out
 
 VERSION_1 = Path(__file__).parents[2] / "data" / "features" / "snapshot_v1.json"
@@ -204,3 +206,22 @@ def test_a_snapshot_of_the_other_byte_order_is_refused() -> None:
     data["byteorder"] = "big" if sys.byteorder == "little" else "little"
     with pytest.raises(ConfigError, match="-endian machine"):
         FeatureStore.restore(FeatureSettings(), data)
+
+
+def test_a_streamed_snapshot_holds_its_moment_while_the_keys_count_on(counter_form: str) -> None:
+    """Its rows are made as a checkpoint writes them, after later events: from each key's
+    parts as they were taken (hot counters from a copy of their arena's slots)."""
+    events = older_events()
+    store = store_after(events[:300])
+    taken = spelled_out(orjson.loads(orjson.dumps(store.snapshot())))
+    hot = [actor for actor in store._actors.values() if isinstance(actor._totals, HotSlot)]
+    assert bool(hot) == (counter_form == "compiled")
+    skeleton, sections = split_sections(store.snapshot(streamed=True))
+    for item in events[300:]:
+        store.observe(item)
+    for path, section in sections:
+        lines = b"".join(chunk for chunk, _ in section.lines()).splitlines()
+        skeleton[path[-1]] = dict(orjson.loads(line) for line in lines)
+    assert (
+        spelled_out(skeleton) == taken != spelled_out(orjson.loads(orjson.dumps(store.snapshot())))
+    )
