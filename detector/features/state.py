@@ -182,15 +182,19 @@ class ActorState(WindowCounter):
         later (a cold actor's own, which counting replaces; a hot one's copied, its counter's
         slot in a copy of its arena kept in ``copies``), so the row may be made while the
         actor is counted again (a checkpoint written between batches)."""
-        remembered = self._remembered
+        # Most actors are cold: their parts taken as they are, in few steps (a checkpoint
+        # takes every actor's while the loop waits).
+        remembered, profile, totals = self._remembered, self._profile, self._totals
         if isinstance(remembered, RememberedValues):
             remembered = remembered.frozen()
-        profile = self._profile
-        if isinstance(profile, HourOfWeekProfile):
-            profile = profile.packed()
-        # A dense profile is counted in place, cold or hot: its rows are made now.
-        kept = profile.to_state() if isinstance(profile, HourOfWeekProfile) else profile
-        return self.first, self.last, self.captured_counts(copies), remembered, kept
+        kept: bytes | list[list[int]]
+        if isinstance(profile, bytes):
+            kept = profile
+        else:
+            packed = profile.packed()  # dense: counted in place, cold or hot
+            kept = packed if isinstance(packed, bytes) else packed.to_state()
+        counter = totals if isinstance(totals, bytes) else self.captured_counts(copies)
+        return self.first, self.last, counter, remembered, kept
 
     @staticmethod
     def row(captured: tuple[Any, ...]) -> list[Any]:
@@ -289,10 +293,11 @@ class KeyState(WindowCounter):
 
     def captured(self, copies: dict[CounterArena, SlotsCopy]) -> tuple[Any, ...]:
         """The parts of the key's row as they are now (see :meth:`ActorState.captured`)."""
-        actors = self._actors
+        actors, totals = self._actors, self._totals
         if isinstance(actors, FirstSeenSet):
             actors = actors.frozen()
-        return self.last, self.captured_counts(copies), actors
+        counter = totals if isinstance(totals, bytes) else self.captured_counts(copies)
+        return self.last, counter, actors
 
     @staticmethod
     def row(captured: tuple[Any, ...]) -> list[Any]:
