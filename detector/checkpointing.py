@@ -1,8 +1,8 @@
 """The daemon's checkpoints, paced: taken between batches, written a part at a time.
 
-Writing a checkpoint of a large state took seconds (50,000 actors: 0.9 s, a
-million: about 15 s), and a loop stopped that long leaves a backlog that a
-daemon near its sustained rate takes ten times as long to catch up on. So a
+Writing a checkpoint of a large state takes seconds (50,000 actors: 0.9 s, a
+million: 9.8 s), and a loop stopped that long leaves a backlog that a daemon
+at 90 % of its sustained rate takes nine times as long to catch up on. So a
 periodic checkpoint is *taken* between two batches — the offsets, the small
 parts of the state encoded, and each key's parts as they are (a copy of a
 hot key's, a reference to a cold key's, which counting replaces but never

@@ -175,13 +175,14 @@ class ActorState(WindowCounter):
         A cold actor's parts are written as they are: a few µs an actor, where
         spelling its state out as version 1 did took some 60.
         """
-        return self.row(self.captured({}))
+        return self.row(self.captured(None))
 
-    def captured(self, copies: dict[CounterArena, SlotsCopy]) -> tuple[Any, ...]:
+    def captured(self, copies: dict[CounterArena, SlotsCopy] | None) -> tuple[Any, ...]:
         """The parts :meth:`row` makes the actor's row of, as they are now: never changed
         later (a cold actor's own, which counting replaces; a hot one's copied, its counter's
         slot in a copy of its arena kept in ``copies``), so the row may be made while the
-        actor is counted again (a checkpoint written between batches)."""
+        actor is counted again (a checkpoint written between batches); ``copies`` None: the
+        row is made now."""
         # Most actors are cold: their parts taken as they are, in few steps (a checkpoint
         # takes every actor's while the loop waits).
         remembered, profile, totals = self._remembered, self._profile, self._totals
@@ -289,9 +290,9 @@ class KeyState(WindowCounter):
     def to_row(self) -> list[Any]:
         """The key in its cold form, as a version 2 row: ``[last, counter, actors,
         sightings]`` (bytes in base64); the key unchanged (see :meth:`ActorState.to_row`)."""
-        return self.row(self.captured({}))
+        return self.row(self.captured(None))
 
-    def captured(self, copies: dict[CounterArena, SlotsCopy]) -> tuple[Any, ...]:
+    def captured(self, copies: dict[CounterArena, SlotsCopy] | None) -> tuple[Any, ...]:
         """The parts of the key's row as they are now (see :meth:`ActorState.captured`)."""
         actors, totals = self._actors, self._totals
         if isinstance(actors, FirstSeenSet):

@@ -108,12 +108,11 @@ class KeyTables:
         copies: dict[CounterArena, SlotsCopy] = {}  # one per arena a hot counter is in
         tables: dict[str, Any] = {}
         for name, table, row in kinds:
-            keys = list(table)
-            parts = [state.captured(copies) for state in table.values()]
             if streamed:
-                tables[name] = Section.of_pairs(partial(_rows, keys, parts, row))
+                parts = [state.captured(copies) for state in table.values()]
+                tables[name] = Section.of_pairs(partial(_rows, list(table), parts, row))
             else:
-                tables[name] = dict(_rows(keys, parts, row))
+                tables[name] = {key: state.to_row() for key, state in table.items()}
         return {"evicted_keys": self.evicted_keys, "fields": written, **tables}
 
     def load(self, data: Mapping[str, Any], fields: tuple[TrackedField, ...]) -> None:

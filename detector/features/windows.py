@@ -372,11 +372,12 @@ class WindowCounter(BucketRuns):
             return totals.arena.dump(totals.slot)
         return super()._arrays()
 
-    def captured_counts(self, copies: dict[CounterArena, SlotsCopy]) -> bytes | CopiedSlot:
+    def captured_counts(self, copies: dict[CounterArena, SlotsCopy] | None) -> bytes | CopiedSlot:
         """The buckets as they are now, for a row made later: :meth:`frozen_counts`, or a hot
-        counter's slot in a copy of its arena (one per arena in ``copies``), dumped later."""
+        counter's slot in a copy of its arena (one per arena in ``copies``), dumped later;
+        ``None``: the row is made now, :meth:`frozen_counts` (copying an arena costs more)."""
         totals = self._totals
-        if not isinstance(totals, HotSlot):
+        if copies is None or not isinstance(totals, HotSlot):
             return self.frozen_counts()
         copy = copies.get(totals.arena)
         if copy is None:
