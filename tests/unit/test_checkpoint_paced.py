@@ -15,9 +15,7 @@ import detector.checkpoint as checkpoint_module
 from detector.config import PipelineConfig, load_config
 from detector.daemon import Daemon
 from detector.events.model import Event
-from detector.generator import MERGED, generate, write
 from detector.pipeline import Pipeline
-from detector.sources.files import FileSource
 from tests.unit.features.helpers import spelled_out
 
 HELD = ("audit", 0)
@@ -41,24 +39,15 @@ class TickingClock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def events(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
-    directory = tmp_path_factory.mktemp("world")
-    write(generate(seed=13, days=4, people=25), directory)
-    with FileSource([directory / MERGED]) as source:
-        records = [record for batch in source.batches(1000) for record in batch]
-    return Pipeline.from_config(load_config(None)).normalize(records).events
-
-
 def configured(tmp_path: Path) -> PipelineConfig:
     path = tmp_path / "ciwatch.yaml"
     path.write_text(f"service: {{state_dir: {tmp_path / 'state'}}}\n")
     return load_config(path)
 
 
-def fed(pipeline: Pipeline, events: list[Event]) -> None:
-    for start in range(0, len(events), 500):
-        pipeline.detect(events[start : start + 500])
+def fed(pipeline: Pipeline, world_events: list[Event]) -> None:
+    for start in range(0, len(world_events), 500):
+        pipeline.detect(world_events[start : start + 500])
 
 
 def plain(state: Any) -> Any:
@@ -74,18 +63,18 @@ def temporaries(daemon: Daemon) -> list[Path]:
 
 
 def test_a_checkpoint_holds_the_moment_it_was_taken_though_written_after_later_batches(
-    tmp_path: Path, events: list[Event], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, world_events: list[Event], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(checkpoint_module, "time", TickingClock(0.004))  # a part per pace
     daemon = Daemon(configured(tmp_path), [])
     assert daemon.checkpoints is not None and daemon.checkpoint is not None
-    half = len(events) // 2
-    fed(daemon.pipeline, events[:half])
+    half = len(world_events) // 2
+    fed(daemon.pipeline, world_events[:half])
     taken = plain(daemon.pipeline.snapshot())
     daemon._offsets = {HELD: 100, ("audit", 1): 7}  # partition 1 was revoked since
     daemon._checkpoint_due(Source())  # type: ignore[arg-type]
     daemon._offsets[HELD] = 200
-    fed(daemon.pipeline, events[half:])
+    fed(daemon.pipeline, world_events[half:])
     assert plain(daemon.pipeline.snapshot())["features"] != taken["features"]
     paces = 0
     while daemon.checkpoints.writing:
@@ -101,10 +90,10 @@ def test_a_checkpoint_holds_the_moment_it_was_taken_though_written_after_later_b
 
 
 def test_the_parts_written_after_a_batch_take_a_ninth_of_its_time(
-    tmp_path: Path, events: list[Event], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, world_events: list[Event], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     daemon = Daemon(configured(tmp_path), [])
-    fed(daemon.pipeline, events[:2000])
+    fed(daemon.pipeline, world_events[:2000])
     assert daemon.checkpoint is not None and daemon.checkpoints is not None
     budgets: list[float | None] = []
     begin = daemon.checkpoint.begin
@@ -131,14 +120,22 @@ def test_the_parts_written_after_a_batch_take_a_ninth_of_its_time(
     assert budgets[-1] is None and not daemon.checkpoints.writing
 
 
-def test_a_revocation_drops_the_checkpoint_in_flight(
-    tmp_path: Path, events: list[Event], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def daemon_fed(
+    tmp_path: Path, world_events: list[Event], monkeypatch: pytest.MonkeyPatch
+) -> Daemon:
+    """A daemon with some state, whose checkpoints write a part per pace."""
     monkeypatch.setattr(checkpoint_module, "time", TickingClock(0.004))
     daemon = Daemon(configured(tmp_path), [])
-    assert daemon.checkpoint is not None and daemon.checkpoints is not None
-    fed(daemon.pipeline, events[:1000])
+    fed(daemon.pipeline, world_events[:1000])
     daemon._offsets = {HELD: 100}
+    return daemon
+
+
+def test_a_revocation_drops_the_checkpoint_in_flight(
+    tmp_path: Path, world_events: list[Event], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon = daemon_fed(tmp_path, world_events, monkeypatch)
+    assert daemon.checkpoint is not None and daemon.checkpoints is not None
     daemon._save_checkpoint(Source())  # type: ignore[arg-type]
     before = daemon.checkpoint.path.read_bytes()
     daemon._offsets = {HELD: 200}
@@ -151,16 +148,13 @@ def test_a_revocation_drops_the_checkpoint_in_flight(
 
 
 def test_a_checkpoint_written_whole_replaces_the_one_in_flight(
-    tmp_path: Path, events: list[Event], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, world_events: list[Event], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(checkpoint_module, "time", TickingClock(0.004))
-    daemon = Daemon(configured(tmp_path), [])
+    daemon = daemon_fed(tmp_path, world_events, monkeypatch)
     assert daemon.checkpoint is not None and daemon.checkpoints is not None
-    fed(daemon.pipeline, events[:1000])
-    daemon._offsets = {HELD: 100}
     daemon._checkpoint_due(Source())  # type: ignore[arg-type]
     daemon.checkpoints.pace(0.0)
-    fed(daemon.pipeline, events[1000:2000])
+    fed(daemon.pipeline, world_events[1000:2000])
     daemon._offsets = {HELD: 200}
     daemon._save_checkpoint(Source())  # type: ignore[arg-type]  # a first commit, a clean stop
     assert not daemon.checkpoints.writing and not temporaries(daemon)

@@ -16,29 +16,18 @@ from detector.config import load_config
 from detector.daemon import Daemon
 from detector.errors import ConfigError
 from detector.events.model import Event
-from detector.generator import MERGED, generate, write
 from detector.pipeline import Pipeline
-from detector.sources.files import FileSource
 from detector.streamed import Section, StreamedArray, StreamedObject, split_sections
 
 OFFSETS = {("audit", 0): 1_204, ("audit", 1): 17}
 
 
 @pytest.fixture(scope="module")
-def events(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
-    directory = tmp_path_factory.mktemp("world")
-    write(generate(seed=11, days=4, people=25), directory)
-    with FileSource([directory / MERGED]) as source:
-        records = [record for batch in source.batches(1000) for record in batch]
-    return Pipeline.from_config(load_config(None)).normalize(records).events
-
-
-@pytest.fixture(scope="module")
-def pipeline(events: list[Event]) -> Pipeline:
+def pipeline(world_events: list[Event]) -> Pipeline:
     """The bundled rules and models over a generated world: actors, IPs, targets, estimates."""
     pipeline = Pipeline.from_config(load_config(None))
-    for start in range(0, len(events), 500):
-        pipeline.detect(events[start : start + 500])
+    for start in range(0, len(world_events), 500):
+        pipeline.detect(world_events[start : start + 500])
     return pipeline
 
 
@@ -148,7 +137,7 @@ def test_a_damaged_section_line_falls_back_to_the_previous_checkpoint(
 
 
 def test_a_daemon_restores_the_previous_checkpoint_when_a_section_is_damaged(
-    tmp_path: Path, events: list[Event]
+    tmp_path: Path, world_events: list[Event]
 ) -> None:
     config = tmp_path / "ciwatch.yaml"
     config.write_text(f"models: {{enabled: false}}\nservice: {{state_dir: {tmp_path}}}\n")
@@ -158,7 +147,7 @@ def test_a_daemon_restores_the_previous_checkpoint_when_a_section_is_damaged(
     assert checkpoint is not None
     before = daemon.pipeline.snapshot()
     checkpoint.save(daemon.pipeline.snapshot(streamed=True), {("audit", 0): 5})
-    daemon.pipeline.detect(events[:2_000])
+    daemon.pipeline.detect(world_events[:2_000])
     checkpoint.save(daemon.pipeline.snapshot(streamed=True), OFFSETS)
     damage_line(checkpoint.path, 1, b"not json")
     restarted = Daemon(load_config(config), [], log=lines.append)
