@@ -35,7 +35,7 @@ from detector.features.counter_kernels import (
     OP_FIELDS,
     READ,
 )
-from detector.features.lanes import LANE_BITS, LANE_MASK, frozen, split
+from detector.features.lanes import LANE_BITS, LANE_MASK, split
 from detector.jit import Kernel
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ __all__ = [
     "Counts",
     "HotSlot",
     "Pending",
-    "SlotsCopy",
     "by_matrix",
     "packed_row",
 ]
@@ -193,14 +192,14 @@ class CounterArena:
         """The plain ids and lanes of ``slot`` (:class:`~detector.features.buckets.BucketRuns`'
         layout, each in its narrowest type), the slot unchanged."""
         self.flush()
-        return _dumped(self._dump, self._ring, self._counts, self._newest, slot)
-
-    def copied(self) -> SlotsCopy:
-        """The slots as they are now, to dump later while this arena counts on."""
-        self.flush()
-        used = self._used
-        arrays = (self._ring[:used].copy(), self._counts[:used].copy(), self._newest[:used].copy())
-        return SlotsCopy(self._dump, *arrays)
+        windows, span, channels = self._windows, self.spec.buckets, self._channels
+        ids = np.zeros(2 * windows + windows * span, dtype=np.int64)
+        lanes = np.zeros(windows * span * channels, dtype=np.int64)
+        held = self._dump(self._ring, self._counts, self._newest, slot, ids, lanes)
+        rows = lanes[: held * channels].reshape(held, channels)
+        used = np.flatnonzero(rows.any(axis=0))
+        stride = int(used[-1]) + 1 if len(used) else 0
+        return _narrow_ids(ids[: 2 * windows + held], windows), _narrow_lanes(rows[:, :stride])
 
     def count(
         self,
@@ -309,34 +308,6 @@ class CounterArena:
             row = self._unit_of[unit] = len(self._unit_of)
             self._units = _stored(self._units, row, vector, self._channels)
         return row
-
-
-class SlotsCopy:
-    """An arena's slots as they were (:meth:`CounterArena.copied`): a checkpoint dumps its hot
-    counters from here, a part at a time, while later batches count on in the arena."""
-
-    def __init__(
-        self, dump: Kernel, ring: np.ndarray, counts: np.ndarray, newest: np.ndarray
-    ) -> None:
-        self._dump, self._ring, self._counts, self._newest = dump, ring, counts, newest
-
-    def frozen(self, slot: int) -> bytes:
-        """The counter of ``slot`` as it was, as :func:`~detector.features.lanes.frozen` bytes."""
-        return frozen(*_dumped(self._dump, self._ring, self._counts, self._newest, slot))
-
-
-def _dumped(
-    dump: Kernel, ring: np.ndarray, counts: np.ndarray, newest: np.ndarray, slot: int
-) -> tuple[array[int], array[int]]:
-    """The plain ids and lanes of ``slot`` of these arrays, each in its narrowest type."""
-    windows, span, channels = counts.shape[1], counts.shape[2], counts.shape[3]
-    ids = np.zeros(2 * windows + windows * span, dtype=np.int64)
-    lanes = np.zeros(windows * span * channels, dtype=np.int64)
-    held = dump(ring, counts, newest, slot, ids, lanes)
-    rows = lanes[: held * channels].reshape(held, channels)
-    used = np.flatnonzero(rows.any(axis=0))
-    stride = int(used[-1]) + 1 if len(used) else 0
-    return _narrow_ids(ids[: 2 * windows + held], windows), _narrow_lanes(rows[:, :stride])
 
 
 def _stored(table: np.ndarray, row: int, values: np.ndarray, channels: int) -> np.ndarray:

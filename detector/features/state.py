@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
 
 from detector.errors import ConfigError
-from detector.features.arena import CounterArena, HotSlot, Pending, SlotsCopy
+from detector.features.arena import HotSlot, Pending
 from detector.features.profile import HourOfWeekProfile
 from detector.features.remembered import MAX_FIELDS, RememberedValues
 from detector.features.schema import (
@@ -34,7 +34,6 @@ from detector.features.schema import (
 )
 from detector.features.settings import EVENT_FIELDS, FeatureSettings
 from detector.features.windows import (
-    CopiedSlot,
     FirstSeenSet,
     SetLimits,
     WindowCounter,
@@ -175,14 +174,12 @@ class ActorState(WindowCounter):
         A cold actor's parts are written as they are: a few µs an actor, where
         spelling its state out as version 1 did took some 60.
         """
-        return self.row(self.captured(None))
+        return self.row(self.captured())
 
-    def captured(self, copies: dict[CounterArena, SlotsCopy] | None) -> tuple[Any, ...]:
+    def captured(self) -> tuple[Any, ...]:
         """The parts :meth:`row` makes the actor's row of, as they are now: never changed
-        later (a cold actor's own, which counting replaces; a hot one's copied, its counter's
-        slot in a copy of its arena kept in ``copies``), so the row may be made while the
-        actor is counted again (a checkpoint written between batches); ``copies`` None: the
-        row is made now."""
+        later (a cold actor's own, which counting replaces; a hot one's copied), so the row
+        may be made while the actor is counted again (a checkpoint written between batches)."""
         # Most actors are cold: their parts taken as they are, in few steps (a checkpoint
         # takes every actor's while the loop waits).
         remembered, profile, totals = self._remembered, self._profile, self._totals
@@ -194,7 +191,7 @@ class ActorState(WindowCounter):
         else:
             packed = profile.packed()  # dense: counted in place, cold or hot
             kept = packed if isinstance(packed, bytes) else packed.to_state()
-        counter = totals if isinstance(totals, bytes) else self.captured_counts(copies)
+        counter = totals if isinstance(totals, bytes) else self.frozen_counts()
         return self.first, self.last, counter, remembered, kept
 
     @staticmethod
@@ -205,7 +202,7 @@ class ActorState(WindowCounter):
         return [
             first,
             last,
-            _counter_text(counter),
+            _text(counter),
             values,
             _text(sightings),
             profile if isinstance(profile, list) else _text(profile),
@@ -290,14 +287,14 @@ class KeyState(WindowCounter):
     def to_row(self) -> list[Any]:
         """The key in its cold form, as a version 2 row: ``[last, counter, actors,
         sightings]`` (bytes in base64); the key unchanged (see :meth:`ActorState.to_row`)."""
-        return self.row(self.captured(None))
+        return self.row(self.captured())
 
-    def captured(self, copies: dict[CounterArena, SlotsCopy] | None) -> tuple[Any, ...]:
+    def captured(self) -> tuple[Any, ...]:
         """The parts of the key's row as they are now (see :meth:`ActorState.captured`)."""
         actors, totals = self._actors, self._totals
         if isinstance(actors, FirstSeenSet):
             actors = actors.frozen()
-        counter = totals if isinstance(totals, bytes) else self.captured_counts(copies)
+        counter = totals if isinstance(totals, bytes) else self.frozen_counts()
         return self.last, counter, actors
 
     @staticmethod
@@ -305,7 +302,7 @@ class KeyState(WindowCounter):
         """The row of what :meth:`captured` gave."""
         last, counter, actors = captured
         *values, sightings = actors[1:]
-        return [last, _counter_text(counter), values, _text(sightings)]
+        return [last, _text(counter), values, _text(sightings)]
 
     @classmethod
     def from_row(cls, spec: WindowSpec, limits: SetLimits, row: Any) -> KeyState:
@@ -330,10 +327,6 @@ class KeyState(WindowCounter):
 
 def _text(data: bytes) -> str:
     return b2a_base64(data, newline=False).decode("ascii")
-
-
-def _counter_text(counter: bytes | CopiedSlot) -> str:
-    return _text(counter if isinstance(counter, bytes) else counter[0].frozen(counter[1]))
 
 
 def _bytes(text: Any) -> bytes:

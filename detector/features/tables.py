@@ -17,7 +17,6 @@ from functools import partial
 from sys import intern
 from typing import Any, TypeVar
 
-from detector.features.arena import CounterArena, SlotsCopy
 from detector.features.seen import FirstSeenSet, SetLimits
 from detector.features.state import ActorState, KeyState, RowFields, TrackedField
 from detector.features.windows import WindowSpec
@@ -105,11 +104,10 @@ class KeyTables:
             ("ips", self.ips, KeyState.row),
             ("targets", self.targets, KeyState.row),
         )
-        copies: dict[CounterArena, SlotsCopy] = {}  # one per arena a hot counter is in
         tables: dict[str, Any] = {}
         for name, table, row in kinds:
             if streamed:
-                parts = [state.captured(copies) for state in table.values()]
+                parts = [state.captured() for state in table.values()]
                 tables[name] = Section.of_pairs(partial(_rows, list(table), parts, row))
             else:
                 tables[name] = {key: state.to_row() for key, state in table.items()}

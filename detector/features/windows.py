@@ -30,7 +30,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
-from detector.features.arena import CounterArena, HotSlot, Pending, SlotsCopy
+from detector.features.arena import HotSlot, Pending
 from detector.features.buckets import (
     NO_BUCKET,
     NO_SMALL_BUCKET,
@@ -56,7 +56,6 @@ __all__ = [
     "BUCKETS_PER_WINDOW",
     "LANE_BITS",
     "LANE_MASK",
-    "CopiedSlot",
     "FirstSeenSet",
     "SetLimits",
     "WindowCounter",
@@ -65,8 +64,6 @@ __all__ = [
     "unpack",
 ]
 
-CopiedSlot = tuple[SlotsCopy, int]
-"""A hot counter's slot in a copy of its arena (:meth:`WindowCounter.captured_counts`)."""
 _COLD_IDS = array("i")  # a cold counter's arrays: never changed, it thaws first
 _COLD_LANES = array("B")
 
@@ -371,18 +368,6 @@ class WindowCounter(BucketRuns):
         if isinstance(totals, HotSlot):
             return totals.arena.dump(totals.slot)
         return super()._arrays()
-
-    def captured_counts(self, copies: dict[CounterArena, SlotsCopy] | None) -> bytes | CopiedSlot:
-        """The buckets as they are now, for a row made later: :meth:`frozen_counts`, or a hot
-        counter's slot in a copy of its arena (one per arena in ``copies``), dumped later;
-        ``None``: the row is made now, :meth:`frozen_counts` (copying an arena costs more)."""
-        totals = self._totals
-        if copies is None or not isinstance(totals, HotSlot):
-            return self.frozen_counts()
-        copy = copies.get(totals.arena)
-        if copy is None:
-            copy = copies[totals.arena] = totals.arena.copied()
-        return copy, totals.slot
 
     def load_frozen(self, data: bytes) -> None:
         """Make this new counter the cold one :meth:`frozen_counts` gave ``data`` for;

@@ -210,7 +210,7 @@ def test_a_snapshot_of_the_other_byte_order_is_refused() -> None:
 
 def test_a_streamed_snapshot_holds_its_moment_while_the_keys_count_on(counter_form: str) -> None:
     """Its rows are made as a checkpoint writes them, after later events: from each key's
-    parts as they were taken (hot counters from a copy of their arena's slots)."""
+    parts as they were taken (hot counters dumped from their arena slots)."""
     events = older_events()
     store = store_after(events[:300])
     taken = spelled_out(orjson.loads(orjson.dumps(store.snapshot())))
