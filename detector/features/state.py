@@ -1,25 +1,14 @@
-"""The per-key states a feature store keeps, and the snapshot format around them.
+"""The per-key states a feature store keeps, and their rows in a snapshot.
 
-Kept apart from the store so the hot path (store.py) and the snapshot format
-(here) each stay readable; the helpers that update a key's state
-(:func:`count_key`, :func:`trim_set`) live here with the states. States use
-``__slots__``: there is one per actor, IP and target, and their size is the
-store's memory.
-
-A snapshot is one JSON object: ``format``, ``version``, ``feature_schema``,
-``windows`` (seconds), ``byteorder``, then the store's counters, its remembered
-``fields`` and the three key tables (``actors``, ``ips``, ``targets``: key →
-row). A row is the key's cold form, its bytes in base64 (:meth:`ActorState.to_row`):
-writing it copies what a cold key keeps, where spelling every count out took
-ten times as long and stopped a daemon's loop for seconds at each checkpoint.
-Reading one checks it as strictly as the spelled-out form was, since the
-counters go to compiled kernels that do not check indices.
+Kept apart from the store so the hot path (store.py) and the snapshot rows
+(here; the snapshot's header in :mod:`.snapshot_format`) each stay readable;
+the helpers that update a key's state (:func:`count_key`, :func:`trim_set`)
+live here with the states. States use ``__slots__``: there is one per actor,
+IP and target, and their size is the store's memory.
 """
 
 from __future__ import annotations
 
-import sys
-from binascii import a2b_base64, b2a_base64
 from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
 
@@ -27,12 +16,9 @@ from detector.errors import ConfigError
 from detector.features.arena import HotSlot, Pending
 from detector.features.profile import HourOfWeekProfile
 from detector.features.remembered import MAX_FIELDS, RememberedValues
-from detector.features.schema import (
-    ACTOR_CHANNELS,
-    ACTOR_DISTINCT_FIELDS,
-    FEATURE_SCHEMA_VERSION,
-)
+from detector.features.schema import ACTOR_CHANNELS, ACTOR_DISTINCT_FIELDS
 from detector.features.settings import EVENT_FIELDS, FeatureSettings
+from detector.features.snapshot_format import RowFields, row_bytes, row_text
 from detector.features.windows import (
     FirstSeenSet,
     SetLimits,
@@ -42,24 +28,13 @@ from detector.features.windows import (
 )
 
 __all__ = [
-    "SNAPSHOT_FORMAT",
-    "SNAPSHOT_VERSION",
     "ActorState",
     "KeyState",
-    "RowFields",
     "TrackedField",
     "actor_fields",
-    "check_snapshot",
     "count_key",
-    "snapshot_header",
     "trim_set",
 ]
-
-SNAPSHOT_FORMAT = "ciwatch-features"
-SNAPSHOT_VERSION = 2
-"""Version 2 keeps each key as a row of its cold form (:meth:`ActorState.to_row`); version 1,
-its state spelled out as JSON (:meth:`ActorState.from_snapshot`), is still read."""
-_READABLE_VERSIONS = (1, SNAPSHOT_VERSION)
 
 
 class TrackedField(NamedTuple):
@@ -202,10 +177,10 @@ class ActorState(WindowCounter):
         return [
             first,
             last,
-            _text(counter),
+            row_text(counter),
             values,
-            _text(sightings),
-            profile if isinstance(profile, list) else _text(profile),
+            row_text(sightings),
+            profile if isinstance(profile, list) else row_text(profile),
         ]
 
     @classmethod
@@ -215,39 +190,13 @@ class ActorState(WindowCounter):
         first, last, counter, values, sightings, profile = row
         actor = cls(float(first), spec)
         actor.last = float(last)
-        actor.load_frozen(_bytes(counter))
-        actor._remembered = fields.remembered(values, _bytes(sightings))
+        actor.load_frozen(row_bytes(counter))
+        actor._remembered = fields.remembered(values, row_bytes(sightings))
         if isinstance(profile, list):
             actor._profile = HourOfWeekProfile.from_state(profile).packed()
         else:
-            actor._profile = HourOfWeekProfile.checked_packed(_bytes(profile))
+            actor._profile = HourOfWeekProfile.checked_packed(row_bytes(profile))
         return actor
-
-
-class RowFields:
-    """The remembered fields of the store a version 2 snapshot was taken in, against this
-    store's: their numbers may differ once the settings track other fields."""
-
-    def __init__(self, written: Any, fields: tuple[TrackedField, ...]) -> None:
-        mine = [[field.name, field.limits.remember_first] for field in fields]
-        if not isinstance(written, list) or not all(
-            isinstance(pair, list) and len(pair) == 2 for pair in written
-        ):
-            raise ValueError("the snapshot's remembered fields are damaged")
-        self._same = written == mine
-        self._count = len(written)
-        self._names = tuple(str(name) for name, _ in written)
-        self._limits = tuple(SetLimits(0.0, 0, remember_first=bool(first)) for _, first in written)
-        self._numbers = {field.name: number for number, field in enumerate(fields)}
-
-    def remembered(self, values: Any, sightings: bytes) -> tuple[str | bytes, ...]:
-        """An actor's remembered values from its row: their frozen form, renumbered (and
-        thawed) if the fields changed, as a version 1 snapshot would be read."""
-        frozen = RememberedValues.checked_frozen(values, sightings, self._count)
-        if self._same:
-            return frozen
-        state = RememberedValues.thawed(frozen).to_state(self._names, self._limits)
-        return RememberedValues.from_state(self._numbers, state).frozen()
 
 
 class KeyState(WindowCounter):
@@ -302,7 +251,7 @@ class KeyState(WindowCounter):
         """The row of what :meth:`captured` gave."""
         last, counter, actors = captured
         *values, sightings = actors[1:]
-        return [last, _text(counter), values, _text(sightings)]
+        return [last, row_text(counter), values, row_text(sightings)]
 
     @classmethod
     def from_row(cls, spec: WindowSpec, limits: SetLimits, row: Any) -> KeyState:
@@ -310,8 +259,8 @@ class KeyState(WindowCounter):
         if it is damaged."""
         last, counter, actors, sightings = row
         key = cls(float(last), spec, FirstSeenSet(limits))
-        key.load_frozen(_bytes(counter))
-        key._actors = FirstSeenSet.checked_frozen(limits, actors, _bytes(sightings))
+        key.load_frozen(row_bytes(counter))
+        key._actors = FirstSeenSet.checked_frozen(limits, actors, row_bytes(sightings))
         return key
 
     @classmethod
@@ -323,64 +272,6 @@ class KeyState(WindowCounter):
         key.load_counts(state["counter"])
         key.cool()  # until counted again, as compact as an idle key
         return key
-
-
-def _text(data: bytes) -> str:
-    return b2a_base64(data, newline=False).decode("ascii")
-
-
-def _bytes(text: Any) -> bytes:
-    if not isinstance(text, str):
-        raise TypeError(f"expected base64 text, not {type(text).__name__}")
-    return a2b_base64(text, strict_mode=True)
-
-
-def snapshot_header(spec: WindowSpec) -> dict[str, Any]:
-    """What identifies a snapshot and the windows its counters were built for."""
-    return {
-        "format": SNAPSHOT_FORMAT,
-        "version": SNAPSHOT_VERSION,
-        "feature_schema": FEATURE_SCHEMA_VERSION,
-        "windows": list(spec.seconds),
-        "byteorder": sys.byteorder,  # of the rows' numbers in bytes
-    }
-
-
-def check_snapshot(data: Any, spec: WindowSpec, *, where: str) -> None:
-    """Raise :class:`ConfigError` unless ``data`` is a snapshot this store can continue from."""
-    if not isinstance(data, Mapping) or data.get("format") != SNAPSHOT_FORMAT:
-        raise ConfigError("not a ciwatch feature snapshot", where=where)
-    version = data.get("version")
-    if version not in _READABLE_VERSIONS:
-        raise ConfigError(
-            f"snapshot version {version!r} is not one of {list(_READABLE_VERSIONS)}; "
-            "delete it to start with empty state",
-            where=where,
-        )
-    if version > 1 and data.get("byteorder") != sys.byteorder:
-        raise ConfigError(
-            f"snapshot was written on a {data.get('byteorder')}-endian machine, this one is "
-            f"{sys.byteorder}-endian; delete it to start with empty state",
-            where=where,
-        )
-    schema = data.get("feature_schema")
-    if schema != FEATURE_SCHEMA_VERSION:
-        # Channels mean other things (or are missing) in another schema: counts
-        # restored from it would be wrong, not just old.
-        raise ConfigError(
-            f"snapshot has feature schema {schema!r}, this version uses "
-            f"{FEATURE_SCHEMA_VERSION!r}; delete it to start with empty state",
-            where=where,
-        )
-    windows = data.get("windows")
-    if not isinstance(windows, list) or [float(seconds) for seconds in windows] != list(
-        spec.seconds
-    ):
-        raise ConfigError(
-            f"snapshot was taken with windows of {windows} seconds, the settings say "
-            f"{list(spec.seconds)}; delete it or set the old windows again",
-            where=where,
-        )
 
 
 def count_key(

@@ -30,13 +30,8 @@ from detector.features.observation import Observation
 from detector.features.profile import hour_of_week
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
 from detector.features.settings import FeatureSettings
-from detector.features.state import (
-    ActorState,
-    actor_fields,
-    check_snapshot,
-    count_key,
-    snapshot_header,
-)
+from detector.features.snapshot_format import check_snapshot, snapshot_header
+from detector.features.state import ActorState, actor_fields, count_key
 from detector.features.tables import KeyTables
 from detector.features.vector import FeatureLayout, FeatureVector
 from detector.features.vector_parts import Draft, Totals, VectorParts, event_flags

@@ -18,7 +18,8 @@ from sys import intern
 from typing import Any, TypeVar
 
 from detector.features.seen import FirstSeenSet, SetLimits
-from detector.features.state import ActorState, KeyState, RowFields, TrackedField
+from detector.features.snapshot_format import RowFields
+from detector.features.state import ActorState, KeyState, TrackedField
 from detector.features.windows import WindowSpec
 from detector.streamed import Section
 
@@ -95,9 +96,9 @@ class KeyTables:
     ) -> dict[str, Any]:
         """The tables as plain JSON data, each key a row of its cold form
         (:meth:`ActorState.to_row`; ``fields``: the actors' remembered fields, which the rows
-        number); with ``streamed``, each table a :class:`~detector.streamed.Section` of the
-        keys' parts taken now (:meth:`ActorState.captured`), made rows as it is written: a
-        checkpoint, written between later batches and never all at once."""
+        number); with ``streamed``, each table a :class:`~detector.streamed.Section` whose
+        rows are made, as it is written, from the keys' parts taken now
+        (:meth:`ActorState.captured`): a checkpoint, written between later batches."""
         written = [[field.name, field.limits.remember_first] for field in fields]
         kinds = (
             ("actors", self.actors, ActorState.row),
