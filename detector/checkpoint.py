@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -169,6 +170,9 @@ class CheckpointWrite:
 
     The state's sections must hold their parts as they were when it was taken
     (``snapshot(streamed=True)`` does): the state goes on changing meanwhile.
+    Written a part at a time, the file is put in place on a thread of its own:
+    its fsync waits for the disk (seconds for a large state on a slow volume),
+    not holding the interpreter, so the loop goes on meanwhile too.
     """
 
     def __init__(
@@ -176,23 +180,48 @@ class CheckpointWrite:
     ) -> None:
         self._parts = _encoded(pipeline_state, offsets)
         self._file = AtomicFile(checkpoint.path, keep=checkpoint.previous)
+        self._commit: threading.Thread | None = None
+        self._committed: int | BaseException = 0
+
+    @property
+    def committing(self) -> bool:
+        """Every part is written and the file is being put in place."""
+        return self._commit is not None
 
     def advance(self, seconds: float | None) -> int | None:
-        """Write parts for about ``seconds`` (None: to the end); the bytes written once the
-        checkpoint is in place, else None. An ``OSError`` abandons the write."""
-        deadline = None if seconds is None else time.monotonic() + seconds
+        """Write parts for about ``seconds`` (None: to the end, in place when this returns);
+        the bytes written once the checkpoint is in place, else None. An ``OSError`` abandons
+        the write."""
+        if self._commit is None:
+            deadline = None if seconds is None else time.monotonic() + seconds
+            try:
+                for part in self._parts:
+                    self._file.write(part)
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None
+            except BaseException:
+                self._file.abandon()
+                raise
+            if seconds is None:
+                return self._file.commit()
+            self._commit = threading.Thread(target=self._put_in_place, name="ciwatch-checkpoint")
+            self._commit.start()
+        if seconds is not None and self._commit.is_alive():
+            return None
+        self._commit.join()
+        if isinstance(self._committed, BaseException):
+            raise self._committed
+        return self._committed
+
+    def _put_in_place(self) -> None:
         try:
-            for part in self._parts:
-                self._file.write(part)
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
-        except BaseException:
-            self._file.abandon()
-            raise
-        return self._file.commit()
+            self._committed = self._file.commit()
+        except BaseException as exc:  # raised on the loop's thread, by advance
+            self._committed = exc
 
     def abandon(self) -> None:
-        """Stop writing: the checkpoints in place stay as they were."""
+        """Stop writing: the checkpoints in place stay as they were (not after
+        :attr:`committing`: :meth:`advance` then finishes it)."""
         self._file.abandon()
 
 

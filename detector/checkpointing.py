@@ -8,12 +8,13 @@ parts of the state encoded, and each key's parts as they are (a copy of a
 hot key's, a reference to a cold key's, which counting replaces but never
 changes) — and *written* after each later batch for a ninth of the time
 that batch took, so that checkpoints take a tenth of the loop's time at most
-and the loop goes on between the parts. It is put in place (fsync, rename)
-after its last part; until then the previous checkpoints stand. A checkpoint
-that must be durable now (before a partition's first commit, at a clean
-stop) is written whole, dropping one in flight. One in flight is dropped too
-when partitions are revoked: its offsets would hold one this replica no
-longer owns.
+and the loop goes on between the parts. After its last part it is put in
+place (fsync, rename) on a thread of its own, since the fsync waits for the
+disk; until then the previous checkpoints stand. A checkpoint that must be
+durable now (before a partition's first commit, at a clean stop) is written
+whole, dropping one in flight. One in flight is dropped too when partitions
+are revoked, since its offsets would hold one this replica no longer owns;
+one already being put in place is finished, as if written just before.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ class PacedCheckpoints:
         """A checkpoint is taken and not yet in place."""
         return self._writing is not None
 
+    @property
+    def committing(self) -> bool:
+        """The checkpoint in flight is written and being put in place (on its own thread)."""
+        return self._writing is not None and self._writing.committing
+
     def take(self, state: State) -> None:
         """Take a checkpoint of ``state`` now, to write after later batches (none while one is
         in flight: that one is finished first)."""
@@ -90,8 +96,11 @@ class PacedCheckpoints:
         return self._writing is not None and self._advance(None)
 
     def abandon(self) -> None:
-        """Drop the checkpoint in flight, if any: the ones in place stay."""
-        if self._writing is not None:
+        """Drop the checkpoint in flight, if any: the ones in place stay. One whose every part
+        is written is being put in place: that is finished instead."""
+        if self.committing:
+            self._advance(None)
+        elif self._writing is not None:
             self._writing.abandon()
             self._writing = None
 

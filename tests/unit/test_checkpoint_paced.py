@@ -4,6 +4,8 @@ gives way to a revocation or to a checkpoint written whole."""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from detector.config import PipelineConfig, load_config
 from detector.daemon import Daemon
 from detector.events.model import Event
 from detector.pipeline import Pipeline
+from tests.integration.running import wait_for
 from tests.unit.features.helpers import spelled_out
 
 HELD = ("audit", 0)
@@ -78,9 +81,10 @@ def test_a_checkpoint_holds_the_moment_it_was_taken_though_written_after_later_b
     assert plain(daemon.pipeline.snapshot())["features"] != taken["features"]
     paces = 0
     while daemon.checkpoints.writing:
-        assert not daemon.checkpoint.path.exists()  # in place only once whole
+        if not daemon.checkpoints.committing:
+            assert not daemon.checkpoint.path.exists()  # in place only once whole
+            paces += 1
         daemon.checkpoints.pace(0.0)
-        paces += 1
     assert paces > 3 and not temporaries(daemon)
     saved = daemon.checkpoint.load()
     assert saved is not None and saved[1] == {HELD: 100}
@@ -163,3 +167,44 @@ def test_a_checkpoint_written_whole_replaces_the_one_in_flight(
     restored = Daemon(configured(tmp_path), []).pipeline  # learning, as the daemon's
     restored.restore(saved[0])
     assert plain(restored.snapshot()) == plain(daemon.pipeline.snapshot())
+
+
+def test_the_loop_goes_on_while_a_written_checkpoint_is_fsynced(
+    tmp_path: Path, world_events: list[Event], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fsync waits for the disk on a thread of its own, not in a pace."""
+    daemon = daemon_fed(tmp_path, world_events, monkeypatch)
+    checkpoints = daemon.checkpoints
+    assert daemon.checkpoint is not None and checkpoints is not None
+    disk = threading.Event()
+    fsync = os.fsync
+
+    def slow_fsync(descriptor: int) -> None:
+        assert disk.wait(timeout=30), "the disk was never let go"
+        fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    daemon._checkpoint_due(Source())  # type: ignore[arg-type]
+    while not checkpoints.committing:
+        checkpoints.pace(0.0)
+    for _ in range(3):  # each returns at once: the loop is not held by the disk
+        assert not checkpoints.pace(0.0)
+    assert not daemon.checkpoint.path.exists()
+    disk.set()
+    wait_for(lambda: checkpoints.pace(0.0), "the checkpoint in place")
+    saved = daemon.checkpoint.load()
+    assert saved is not None and saved[1] == {HELD: 100} and not temporaries(daemon)
+
+
+def test_a_revocation_while_the_last_part_is_put_in_place_finishes_it(
+    tmp_path: Path, world_events: list[Event], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon = daemon_fed(tmp_path, world_events, monkeypatch)
+    assert daemon.checkpoint is not None and daemon.checkpoints is not None
+    daemon._checkpoint_due(Source())  # type: ignore[arg-type]
+    while not daemon.checkpoints.committing:
+        daemon.checkpoints.pace(0.0)
+    daemon._revoked([HELD])  # as if it had been written just before the revocation
+    assert not daemon.checkpoints.writing and not temporaries(daemon)
+    saved = daemon.checkpoint.load()
+    assert saved is not None and saved[1] == {HELD: 100}
