@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import repeat
-from typing import TYPE_CHECKING, NamedTuple
+from operator import itemgetter
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from detector.features.buckets import NO_SMALL_BUCKET, lanes_per_bucket
 from detector.features.counter_kernels import (
@@ -48,8 +50,8 @@ __all__ = [
     "Counts",
     "HotSlot",
     "Pending",
-    "by_matrix",
     "packed_row",
+    "row_groups",
 ]
 
 ARENA_BYTES = 32 << 20
@@ -77,6 +79,8 @@ CountRow = tuple[np.ndarray, int]
 Counts = list[int] | CountRow
 """A counter's totals per window: packed ints, or row ``k`` of a batch's totals
 ``(steps, windows, channels)`` (the channels' counts; see :func:`packed_row`)."""
+Indices = npt.NDArray[np.intp]
+"""Positions and steps of rows (:func:`row_groups`)."""
 
 
 def _vectors(increments: tuple[int, ...]) -> np.ndarray:
@@ -320,19 +324,35 @@ def _stored(table: np.ndarray, row: int, values: np.ndarray, channels: int) -> n
     return table
 
 
-def by_matrix(
-    rows: Iterable[tuple[int, CountRow]],
-) -> list[tuple[np.ndarray, list[int], list[int]]]:
-    """``(index, (matrix, step))`` pairs grouped by their matrix (a batch's totals): each
-    matrix with the indices and steps of its rows, to read them in one numpy call."""
+def row_groups(column: Sequence[CountRow | None]) -> list[tuple[np.ndarray, Indices, Indices]]:
+    """The rows of ``column`` (None where there is none) grouped by their matrix (a batch's
+    totals): each matrix with the positions in ``column`` and the steps of its rows, to read
+    them in one numpy call. A batch's rows usually all come from one flush: that case is
+    read without a Python step per row."""
+    count = len(column)
+    if count and None not in column:
+        rows = cast(Sequence[CountRow], column)
+        if len(set(map(id, map(_MATRIX, rows)))) == 1:
+            steps = np.fromiter(map(_STEP, rows), dtype=np.intp, count=count)
+            return [(rows[0][0], np.arange(count, dtype=np.intp), steps)]
     groups: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
-    for index, (matrix, step) in rows:
+    for index, row in enumerate(column):
+        if row is None:
+            continue
+        matrix, step = row
         group = groups.get(id(matrix))
         if group is None:
             group = groups[id(matrix)] = (matrix, [], [])
         group[1].append(index)
         group[2].append(step)
-    return list(groups.values())
+    return [
+        (matrix, np.array(where, dtype=np.intp), np.array(steps, dtype=np.intp))
+        for matrix, where, steps in groups.values()
+    ]
+
+
+_MATRIX = itemgetter(0)
+_STEP = itemgetter(1)
 
 
 def _widened(table: np.ndarray, rows: int, channels: int) -> np.ndarray:

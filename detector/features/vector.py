@@ -24,7 +24,7 @@ from typing import Literal, NamedTuple, cast
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.arena import CountRow, by_matrix, packed_row
+from detector.features.arena import CountRow, packed_row, row_groups
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_RATIOS,
@@ -241,6 +241,7 @@ class FeatureVector(Mapping[str, float]):
 
 
 _PARTS = attrgetter("_parts")
+_NO_ROWS: tuple[None, None, None] = (None, None, None)
 _LAYOUT = attrgetter("_layout")
 
 
@@ -308,17 +309,17 @@ def _fill_counted(
     table: npt.NDArray[np.float64], vectors: Sequence[FeatureVector], plan: _TablePlan
 ) -> None:
     """The columns of totals still in arena rows, read from the rows, a batch's at once."""
-    for kind, channels_read in enumerate(plan.kind_channels):
-        if not channels_read:  # no column of this kind's totals asked for
-            continue
-        counted = (
-            (index, vector._rows[kind]) for index, vector in enumerate(vectors) if vector._rows
-        )
-        rows = ((index, row) for index, row in counted if row is not None)
-        for totals, where, steps in by_matrix(rows):
+    kinds = [kind for kind, channels_read in enumerate(plan.kind_channels) if channels_read]
+    if not kinds:  # no column of any kind's totals asked for
+        return
+    # Per kind, every vector's row (or None): one transposition for all kinds.
+    by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in vectors], strict=True))
+    for kind in kinds:
+        column = by_kind[kind]
+        for totals, where, steps in row_groups(column):
             block = totals[steps]  # (vectors, windows, channels)
-            at = np.array(where, dtype=np.intp)[:, None]
-            for window, columns, channels in channels_read:
+            at = where[:, None]
+            for window, columns, channels in plan.kind_channels[kind]:
                 inside = channels < block.shape[2]
                 values = np.zeros((len(steps), len(columns)))
                 values[:, inside] = block[:, window, channels[inside]]

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import cast
 
 from detector.events.model import Event, Outcome
-from detector.features.arena import CountRow, Counts, Pending, by_matrix
+from detector.features.arena import CountRow, Counts, Pending, row_groups
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
 from detector.features.observation import Observation
 from detector.features.profile import HourOfWeekProfile, hour_of_week
@@ -99,35 +99,43 @@ class VectorParts:
     def finish(self, drafts: Sequence[Draft]) -> list[Observation]:
         """The observations of drafts, their totals read from their arenas (rows, packed when
         read: :class:`FeatureVector`); the ratios of actors' totals in rows worked out at once."""
-        ratios = self._row_ratios(drafts)
+        # Each actor's totals read once (the first read from an arena runs its queue).
+        actors = [
+            None if isinstance(draft, Observation) or draft[4] is None else _read(draft[4])
+            for draft in drafts
+        ]
+        ratios = self._row_ratios(drafts, actors)
         finish = self._finish
         return [
-            draft if isinstance(draft, Observation) else finish(draft, ratios.get(index))
-            for index, draft in enumerate(drafts)
+            draft if isinstance(draft, Observation) else finish(draft, counts, ratios[index])
+            for index, (draft, counts) in enumerate(zip(drafts, actors, strict=True))
         ]
 
-    def _row_ratios(self, drafts: Sequence[Draft]) -> dict[int, list[float]]:
-        """Draft index → the ratios of its actor's totals, for those whose totals are rows."""
-        rows = []
-        for index, draft in enumerate(drafts):
-            pending = None if isinstance(draft, Observation) else draft[4]
-            counts = None if pending is None else _read(pending)
-            if counts is not None and not isinstance(counts, list):
-                rows.append((index, counts))
-        found: dict[int, list[float]] = {}
-        for matrix, indices, steps in by_matrix(rows):
-            actors = [cast(Drafted, drafts[index]) for index in indices]
-            past, history = [draft[8] for draft in actors], [draft[9] for draft in actors]
+    def _row_ratios(
+        self, drafts: Sequence[Draft], actors: list[Counts | None]
+    ) -> list[list[float] | None]:
+        """Per draft, the ratios of its actor's totals ``actors`` if they are rows, else None."""
+        column = [None if isinstance(counts, list) else counts for counts in actors]
+        found: list[list[float] | None] = [None] * len(drafts)
+        for matrix, where, steps in row_groups(column):
+            indices = where.tolist()
+            chosen = [cast(Drafted, drafts[index]) for index in indices]
+            past, history = [draft[8] for draft in chosen], [draft[9] for draft in chosen]
             ratios = actor_ratio_rows(matrix[steps], self._window_hours, past, history)
-            found.update(zip(indices, ratios, strict=True))
+            if len(indices) == len(found):  # every draft's, in order
+                return list(ratios)
+            for index, row_ratios in zip(indices, ratios, strict=True):
+                found[index] = row_ratios
         return found
 
-    def _finish(self, draft: Drafted, row_ratios: list[float] | None) -> Observation:
+    def _finish(
+        self, draft: Drafted, actor_counts: Counts | None, row_ratios: list[float] | None
+    ) -> Observation:
         event, learning, reported, known, actor, ip, target, head, total, history, tail = draft
         values: list[float | None] = []
         rows: list[CountRow | None] = [None, None, None]
-        for kind, pending in enumerate((actor, ip, target)):
-            counts = self.no_counts if pending is None else _read(pending)
+        counted_actor = self.no_counts if actor_counts is None else actor_counts
+        for kind, counts in enumerate((counted_actor, _read(ip), _read(target))):
             if isinstance(counts, list):
                 values += counts
             else:
