@@ -21,11 +21,9 @@ from array import array
 from collections import deque
 from collections.abc import Sequence
 from itertools import repeat
-from operator import itemgetter
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
 from detector.features.buckets import NO_SMALL_BUCKET, lanes_per_bucket
 from detector.features.counter_kernels import (
@@ -51,7 +49,6 @@ __all__ = [
     "HotSlot",
     "Pending",
     "packed_row",
-    "row_groups",
 ]
 
 ARENA_BYTES = 32 << 20
@@ -79,8 +76,6 @@ CountRow = tuple[np.ndarray, int]
 Counts = list[int] | CountRow
 """A counter's totals per window: packed ints, or row ``k`` of a batch's totals
 ``(steps, windows, channels)`` (the channels' counts; see :func:`packed_row`)."""
-Indices = npt.NDArray[np.intp]
-"""Positions and steps of rows (:func:`row_groups`)."""
 
 
 def _vectors(increments: tuple[int, ...]) -> np.ndarray:
@@ -214,12 +209,20 @@ class CounterArena:
         unit: int,
     ) -> int:
         """Queue ``WindowCounter.count_later`` on ``slot`` at buckets ``ids``: its ticket."""
-        row = self._row_of.get(tuple(increments))
+        key = tuple(increments)
+        row = self._row_of.get(key)
         if row is None:
-            row = self._row(tuple(increments))
+            row = self._row(key)
+        # _queue written out: this runs for every key of every event.
         if moved_from is None or not unit:  # nothing moves (as the plain form's move of 0)
-            return self._queue(COUNT, slot, row, 0, 0.0, ids)
-        return self._queue(COUNT, slot, row, self._unit(unit), moved_from, ids)
+            self._ops.extend((COUNT, slot, row, 0))
+            self._moved_from.append(0.0)
+        else:
+            self._ops.extend((COUNT, slot, row, self._unit(unit)))
+            self._moved_from.append(moved_from)
+        self._buckets.extend(ids)
+        self._queued_results += 1
+        return len(self._results) + self._queued_results - 1
 
     def read(self, slot: int, ids: Sequence[int] | None = None) -> int:
         """Queue a read of ``slot`` at the time of bucket ``ids`` (None: as it is): its ticket."""
@@ -322,37 +325,6 @@ def _stored(table: np.ndarray, row: int, values: np.ndarray, channels: int) -> n
     table[row] = 0
     table[row, ..., : values.shape[-1]] = values
     return table
-
-
-def row_groups(column: Sequence[CountRow | None]) -> list[tuple[np.ndarray, Indices, Indices]]:
-    """The rows of ``column`` (None where there is none) grouped by their matrix (a batch's
-    totals): each matrix with the positions in ``column`` and the steps of its rows, to read
-    them in one numpy call. A batch's rows usually all come from one flush: that case is
-    read without a Python step per row."""
-    count = len(column)
-    if count and None not in column:
-        rows = cast(Sequence[CountRow], column)
-        if len(set(map(id, map(_MATRIX, rows)))) == 1:
-            steps = np.fromiter(map(_STEP, rows), dtype=np.intp, count=count)
-            return [(rows[0][0], np.arange(count, dtype=np.intp), steps)]
-    groups: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
-    for index, row in enumerate(column):
-        if row is None:
-            continue
-        matrix, step = row
-        group = groups.get(id(matrix))
-        if group is None:
-            group = groups[id(matrix)] = (matrix, [], [])
-        group[1].append(index)
-        group[2].append(step)
-    return [
-        (matrix, np.array(where, dtype=np.intp), np.array(steps, dtype=np.intp))
-        for matrix, where, steps in groups.values()
-    ]
-
-
-_MATRIX = itemgetter(0)
-_STEP = itemgetter(1)
 
 
 def _widened(table: np.ndarray, rows: int, channels: int) -> np.ndarray:

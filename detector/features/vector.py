@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain, repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Literal, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.arena import CountRow, packed_row, row_groups
+from detector.features.arena import CountRow, packed_row
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_RATIOS,
@@ -37,12 +37,14 @@ from detector.features.schema import (
 from detector.features.settings import FeatureSettings
 from detector.features.windows import LANE_BITS, LANE_MASK
 
-__all__ = ["FeatureLayout", "FeatureVector", "feature_table"]
+__all__ = ["FeatureLayout", "FeatureVector", "feature_table", "row_groups"]
 
 _SCALAR = -1
 KINDS_COUNTED = (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS)
 """The channels of each key kind whose totals lead a vector, in order."""
 _WORD = 8  # bytes of the uint64 a channel is read through
+Indices = npt.NDArray[np.intp]
+"""Positions and steps of rows (:func:`row_groups`)."""
 
 
 class _TablePlan(NamedTuple):
@@ -241,6 +243,8 @@ class FeatureVector(Mapping[str, float]):
 
 
 _PARTS = attrgetter("_parts")
+_MATRIX = itemgetter(0)
+_STEP = itemgetter(1)
 _NO_ROWS: tuple[None, None, None] = (None, None, None)
 _LAYOUT = attrgetter("_layout")
 
@@ -324,6 +328,33 @@ def _fill_counted(
                 values = np.zeros((len(steps), len(columns)))
                 values[:, inside] = block[:, window, channels[inside]]
                 table[at, columns] = values
+
+
+def row_groups(column: Sequence[CountRow | None]) -> list[tuple[np.ndarray, Indices, Indices]]:
+    """The rows of ``column`` (None where there is none) grouped by their matrix (a batch's
+    totals): each matrix with the positions in ``column`` and the steps of its rows, to read
+    them in one numpy call. A batch's rows usually all come from one flush: that case is
+    read without a Python step per row."""
+    count = len(column)
+    if count and None not in column:
+        rows = cast(Sequence[CountRow], column)
+        if len(set(map(id, map(_MATRIX, rows)))) == 1:
+            steps = np.fromiter(map(_STEP, rows), dtype=np.intp, count=count)
+            return [(rows[0][0], np.arange(count, dtype=np.intp), steps)]
+    groups: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
+    for index, row in enumerate(column):
+        if row is None:
+            continue
+        matrix, step = row
+        group = groups.get(id(matrix))
+        if group is None:
+            group = groups[id(matrix)] = (matrix, [], [])
+        group[1].append(index)
+        group[2].append(step)
+    return [
+        (matrix, np.array(where, dtype=np.intp), np.array(steps, dtype=np.intp))
+        for matrix, where, steps in groups.values()
+    ]
 
 
 def _row_table(

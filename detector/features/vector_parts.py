@@ -15,14 +15,14 @@ from collections.abc import Mapping, Sequence
 from typing import cast
 
 from detector.events.model import Event, Outcome
-from detector.features.arena import CountRow, Counts, Pending, row_groups
+from detector.features.arena import CountRow, Counts, Pending
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
 from detector.features.observation import Observation
 from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.schema import MUTATING_CATEGORIES
 from detector.features.settings import FeatureSettings
 from detector.features.state import ActorState, KeyState
-from detector.features.vector import FeatureLayout, FeatureVector
+from detector.features.vector import FeatureLayout, FeatureVector, row_groups
 from detector.features.windows import WindowSpec
 
 __all__ = ["Draft", "Totals", "VectorParts", "event_flags"]
