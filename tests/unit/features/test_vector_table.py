@@ -13,7 +13,7 @@ from detector.features import vector as vector_module
 from detector.features.families import FAMILIES
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
-from detector.features.vector import FeatureLayout, FeatureVector, feature_table
+from detector.features.vector import FeatureLayout, FeatureVector, feature_table, row_groups
 from detector.features.windows import LANE_BITS, LANE_MASK
 from tests.unit.features.helpers import event
 
@@ -76,6 +76,27 @@ def test_a_family_table_is_the_vectors_values_bit_for_bit(family: str) -> None:
     assert table.shape == (len(vectors), len(names)) and table.flags.c_contiguous
     assert same_bits(table, by_rows(vectors, names))
     assert same_bits(table, [vector.take(names) for vector in vectors])
+
+
+@pytest.mark.usefixtures("batch_only")
+def test_one_batchs_vectors_and_a_mix_of_batches_and_packed_totals_alike() -> None:
+    vectors = busy_vectors()
+    names = (*FAMILIES["auth"].features, AGE)
+    one_batch = vectors[40:80]  # rows of one flush when compiled: read without a step per row
+    assert same_bits(feature_table(one_batch, names), by_rows(one_batch, names))
+    packed = [FeatureVector(vector._layout, vector.vector()) for vector in vectors[::3]]
+    mixed = [*vectors[70:90], *packed, *vectors[5:15]]
+    assert same_bits(feature_table(mixed, names), by_rows(mixed, names))
+
+
+def test_row_groups_keep_each_rows_position_and_step() -> None:
+    first, second = np.zeros((3, 1, 1)), np.zeros((2, 1, 1))
+    column = [(first, 2), None, (second, 0), (first, 0), (second, 1)]
+    groups = [(id(m), where.tolist(), steps.tolist()) for m, where, steps in row_groups(column)]
+    assert groups == [(id(first), [0, 3], [2, 0]), (id(second), [2, 4], [0, 1])]
+    ((matrix, where, steps),) = row_groups([(first, 1), (first, 0)])
+    assert matrix is first and where.tolist() == [0, 1] and steps.tolist() == [1, 0]
+    assert row_groups([]) == [] and row_groups([None, None]) == []
 
 
 @pytest.mark.usefixtures("batch_only")
