@@ -34,6 +34,7 @@ from detector.events.model import (
 from detector.events.parsers import PARSERS, Parsed, Parser
 from detector.events.parsers.choice import ParserChoice
 from detector.events.taxonomy import Taxonomy
+from detector.frozen import quick_builder
 from detector.sources.framing import (
     BOM,
     FRAGMENT_DETAIL,
@@ -323,8 +324,9 @@ class Normalizer:
         ):
             actor_type = ActorType.SERVICE
         # Positionally, in Event's field order: 16 keywords make CPython build a dict for
-        # the call, about 1 µs per event (more than the frozen __init__'s own stores).
-        return Event(
+        # the call, about 1 µs per event; and through quick_builder, which saves another
+        # 0.6 µs of the frozen __init__'s stores.
+        return _new_event(
             parsed.time,
             source,
             parsed.action,
@@ -342,6 +344,10 @@ class Normalizer:
             parsed.attributes,
             doc,
         )
+
+
+_new_event = quick_builder(Event)
+"""``Event(*fields)``, every field given: each record's event is built with it."""
 
 
 def _parse_with_shipper_time(
