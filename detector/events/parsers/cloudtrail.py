@@ -37,7 +37,7 @@ from detector.events.fields import (
 )
 from detector.events.model import ActorType, Outcome
 from detector.events.parsers.aws_policy import grants_everyone
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 from detector.events.readers import text_reader, value_reader
 
 __all__ = ["CloudTrailParser"]
@@ -116,7 +116,7 @@ class CloudTrailParser(Parser):
         action = require(_EVENT_NAME(doc), "action")
         time = parse_time(_TIME(doc))
         identity = _identity(doc)
-        return Parsed(
+        return parsed(
             time=time,
             action=action,
             actor=require(identity.actor, "actor"),

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from detector.events.fields import get, is_mapping, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, Outcome
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 from detector.events.readers import text_reader, texts_reader, value_reader
 
 __all__ = ["GitHubAuditParser"]
@@ -74,7 +74,7 @@ class GitHubAuditParser(Parser):
         action = require(_ACTION(doc), "action")
         actor = require(_ACTOR_OR_NAME(doc), "actor")
         operation = _operation(action)
-        return Parsed(
+        return parsed(
             time=parse_time(_TIME(doc)),
             action=action,
             actor=actor,

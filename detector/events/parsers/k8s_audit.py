@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from detector.events.fields import get, is_mapping, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, DeadLetterReason, Outcome, ParseError
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 from detector.events.parsers.k8s_pod_spec import WORKLOAD_RESOURCES, pod_privileges
 from detector.events.readers import text_reader
 
@@ -93,7 +93,7 @@ class K8sAuditParser(Parser):
         path = _path(event) if ref.resource is None else None
         status_code = str_or_none(get(get(event, "responseStatus"), "code"))
         stage = _STAGE(event)
-        return Parsed(
+        return parsed(
             time=parse_time(_EVENT_TIME(event) or _OUTER_TIME(outer)),
             action=verb,
             actor=user,

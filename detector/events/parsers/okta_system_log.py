@@ -31,7 +31,7 @@ from detector.events.fields import (
     valid_ip,
 )
 from detector.events.model import ActorType, Outcome
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 from detector.events.readers import text_reader, value_reader
 
 __all__ = ["OktaSystemLogParser"]
@@ -113,7 +113,7 @@ class OktaSystemLogParser(Parser):
         target = _target(targets)
         actor, client, outcome = get(event, "actor"), get(event, "client"), get(event, "outcome")
         result = _RESULT(outcome)
-        return Parsed(
+        return parsed(
             time=time,
             action=action,
             actor=require(_name(actor), "actor"),
