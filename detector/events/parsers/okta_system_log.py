@@ -42,6 +42,10 @@ _SHAPE_FIELDS = ("published", "legacyEventType", "displayMessage", "authenticati
 _EVENTBRIDGE_SOURCE = "aws.partner/okta.com"
 _PANTHER_LOG_TYPE = "Okta.SystemLog"
 _PLACEHOLDER = "unknown"
+_PLACEHOLDER_LENGTH = len(_PLACEHOLDER)
+"""Only a text this long can be the placeholder: lower() never shortens a text, and the one
+character it lengthens (U+0130) becomes an "i", which the placeholder does not have. Asking the
+length first spares a lower-cased copy of almost every value (six or more per record)."""
 _OUTCOMES = {
     "SUCCESS": Outcome.SUCCESS,
     "ALLOW": Outcome.SUCCESS,
@@ -140,7 +144,7 @@ def _name(obj: Any) -> str | None:
     """An actor's or a target's name: login, display name or id, not Okta's placeholder."""
     for read in _NAMES:
         text = read(obj)
-        if text is not None and text.lower() != _PLACEHOLDER:
+        if text is not None and (len(text) != _PLACEHOLDER_LENGTH or text.lower() != _PLACEHOLDER):
             return text
     return None
 
@@ -184,7 +188,11 @@ def _attributes(
         ("threat_suspected", _THREAT_SUSPECTED(debug)),
         ("request_uri", _REQUEST_URI(debug)),
     )
-    out = {key: value for key, value in candidates if value and value.lower() != _PLACEHOLDER}
+    out = {
+        key: value
+        for key, value in candidates
+        if value and (len(value) != _PLACEHOLDER_LENGTH or value.lower() != _PLACEHOLDER)
+    }
     if target is not None and (kind := _TYPE(target)):
         out["target_type"] = kind
     proxy = _flag(get(security, "isProxy"))
