@@ -68,7 +68,8 @@ def quick_builder(cls: type[_T]) -> Callable[..., _T]:
     if tuple(names) != cls.__dict__["__slots__"] or cls.__bases__ != (object,):
         raise TypeError(f"{cls.__name__}'s slots are not its fields alone")
     twin = type(f"_{cls.__name__}Twin", (), {"__slots__": cls.__dict__["__slots__"]})
-    twin.__new__(twin).__class__ = cls  # raises TypeError now if CPython refuses the layout
+    probe: Any = object.__new__(twin)
+    probe.__class__ = cls  # raises TypeError now if CPython refuses the layout
     namespace: dict[str, Any] = {"_new": object.__new__, "_twin": twin, "_cls": cls}
     stores = "".join(f"    built.{name} = {name}\n" for name in names)
     source = (
