@@ -114,7 +114,7 @@ class OktaSystemLogParser(Parser):
         time = parse_time(_TIME(event))
         action = require(_EVENT_TYPE(event), "action")
         targets = get(event, "target")
-        target = _target(targets)
+        target, target_name = _target(targets)
         actor, client, outcome = get(event, "actor"), get(event, "client"), get(event, "outcome")
         result = _RESULT(outcome)
         return parsed(
@@ -126,7 +126,7 @@ class OktaSystemLogParser(Parser):
             ip=valid_ip(get(client, "ipAddress")),
             country=_COUNTRY(client),
             user_agent=_USER_AGENT(client),
-            target=_name(target) if target is not None else None,
+            target=target_name,
             vendor_id=_UUID(event),
             attributes=_attributes(event, result, outcome, target, targets),
         )
@@ -156,20 +156,20 @@ def _actor_type(actor: Any) -> ActorType:
     return ActorType.HUMAN if kind in _HUMAN_TYPES else ActorType.UNKNOWN
 
 
-def _target(targets: Any) -> Mapping[str, Any] | None:
+def _target(targets: Any) -> tuple[Mapping[str, Any] | None, str | None]:
     """The first named target (of the event's ``target``): the user, app, group or policy
-    acted on.
+    acted on, and its name (found once: it takes up to three reads and a placeholder test).
 
     Sign-in events also list the authenticator used as a target; that says how,
     not what, so it is only taken when nothing else is named.
     """
     if not isinstance(targets, list):
-        return None
-    named = [t for t in targets if is_mapping(t) and _name(t) is not None]
-    for item in named:
+        return None, None
+    named = [(t, name) for t in targets if is_mapping(t) and (name := _name(t)) is not None]
+    for item, name in named:
         if _TYPE(item) not in _DETAIL_TARGET_TYPES:
-            return item
-    return named[0] if named else None
+            return item, name
+    return named[0] if named else (None, None)
 
 
 def _attributes(
