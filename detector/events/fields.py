@@ -187,7 +187,9 @@ def parse_time(value: Any) -> datetime:
         except ValueError:
             pass
         else:
-            if parsed.tzinfo is UTC and EARLIEST_TIME <= parsed < LATEST_TIME:
+            # The years say what comparing with EARLIEST_TIME and LATEST_TIME (both UTC, both
+            # on 1 January at midnight) says, without two aware comparisons.
+            if parsed.tzinfo is UTC and _EARLIEST_YEAR <= parsed.year < _LATEST_YEAR:
                 return parsed
     if value is None or value == "":
         raise ParseError(DeadLetterReason.MISSING_TIME, "no timestamp")
@@ -227,6 +229,9 @@ def _read_time(value: Any) -> datetime:
 
 
 _SUPPORTED_RANGE = f"{EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
+_EARLIEST_YEAR, _LATEST_YEAR = EARLIEST_TIME.year, LATEST_TIME.year
+"""What :func:`parse_time` compares a UTC time's year with: both bounds are 1 January, 00:00 UTC
+(tests/unit/test_fields.py holds them to it)."""
 _EPOCH_MILLIS = range(int(_EPOCH_SCALES[0][0]), int(LATEST_TIME.timestamp()) * 1000)
 """Integers :func:`parse_time` reads as epoch milliseconds that fall before :data:`LATEST_TIME`
 (from year 1973: smaller numbers are seconds)."""

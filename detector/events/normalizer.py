@@ -20,7 +20,7 @@ import orjson
 
 from detector.errors import ConfigError
 from detector.events.decoding import decode_json, deeper_than, too_deep
-from detector.events.envelopes import Failed, Found, Opener, Reader
+from detector.events.envelopes import Envelope, Failed, Found, Opener, Reader
 from detector.events.fields import is_mapping
 from detector.events.model import (
     ActorType,
@@ -34,6 +34,7 @@ from detector.events.model import (
 from detector.events.parsers import PARSERS, Parsed, Parser
 from detector.events.parsers.choice import ParserChoice
 from detector.events.taxonomy import Taxonomy
+from detector.frozen import quick_builder
 from detector.sources.framing import (
     BOM,
     FRAGMENT_DETAIL,
@@ -157,6 +158,13 @@ class Normalizer:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
             return self._unframe(value, position, exc)
+        if type(doc) is dict and value.count(b"{") + value.count(b"[") <= self.limits.max_depth:
+            # Most records: one object with too few brackets to be too deep (too_deep's first
+            # test), most often no envelope. What _document does, without its calls.
+            envelope = self._opener.recognise(doc)
+            if envelope is None:
+                return [self._normalize_object(doc, position)]
+            return self._opened(envelope, doc, position)
         return self._document(doc, value, position)
 
     def _document(
@@ -251,6 +259,11 @@ class Normalizer:
         envelope = self._opener.recognise(doc)
         if envelope is None:  # most records: a bare vendor event
             return [self._normalize_doc(doc, position)]
+        return self._opened(envelope, doc, position)
+
+    def _opened(
+        self, envelope: Envelope, doc: Any, position: Position
+    ) -> list[Event | DeadLetter | Skipped]:
         out: list[Event | DeadLetter | Skipped] = []
         for item in self._opener.open_as(envelope, doc, self._reader):
             if isinstance(item, Found):
@@ -278,6 +291,11 @@ class Normalizer:
         if not is_mapping(doc):
             detail = f"{type(doc).__name__}, not an object"
             return _dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, doc)
+        return self._normalize_object(doc, position, fallback_time)
+
+    def _normalize_object(
+        self, doc: Mapping[str, Any], position: Position, fallback_time: Any = None
+    ) -> Event | DeadLetter:
         parser = self._choose(doc, position.stream)
         if parser is None:
             return _dead(
@@ -323,8 +341,9 @@ class Normalizer:
         ):
             actor_type = ActorType.SERVICE
         # Positionally, in Event's field order: 16 keywords make CPython build a dict for
-        # the call, about 1 µs per event (more than the frozen __init__'s own stores).
-        return Event(
+        # the call, about 1 µs per event; and through quick_builder, which saves another
+        # 0.6 µs of the frozen __init__'s stores.
+        return _new_event(
             parsed.time,
             source,
             parsed.action,
@@ -342,6 +361,10 @@ class Normalizer:
             parsed.attributes,
             doc,
         )
+
+
+_new_event = quick_builder(Event)
+"""``Event(*fields)``, every field given: each record's event is built with it."""
 
 
 def _parse_with_shipper_time(

@@ -14,7 +14,7 @@ from typing import Any
 
 from detector.events.fields import _MISSING, _STEPS, _steps, is_mapping, str_or_none
 
-__all__ = ["TextReader", "text_reader", "texts_reader", "value_reader"]
+__all__ = ["TextReader", "field_reader", "text_reader", "texts_reader", "value_reader"]
 
 
 TextReader = Callable[[Any], str | None]
@@ -197,6 +197,25 @@ def _flat_texts_reader(
             if text:
                 out[name] = text
         return out
+
+    return read
+
+
+def field_reader(key: str) -> Callable[[Any], Any]:
+    """``lambda obj: get(obj, key)``, compiled once: the same answers.
+
+    :func:`~detector.events.fields.get` lower-cases the key again for every record that
+    lacks it (GitHub's ``status_code``, most of the time); here that spelling is made once.
+    """
+    lower = None if key.lower() == key else key.lower()
+
+    def read(obj: Any) -> Any:
+        if type(obj) is not dict and not is_mapping(obj):
+            return None
+        value = obj.get(key, _MISSING)
+        if value is _MISSING:
+            return None if lower is None else obj.get(lower)
+        return value
 
     return read
 

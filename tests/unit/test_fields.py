@@ -5,7 +5,15 @@ from typing import Any
 
 import pytest
 
-from detector.events.fields import first_str, get, get_path, parse_time, valid_ip
+from detector.events.fields import (
+    EARLIEST_TIME,
+    LATEST_TIME,
+    first_str,
+    get,
+    get_path,
+    parse_time,
+    valid_ip,
+)
 from detector.events.model import DeadLetterReason, ParseError
 
 
@@ -76,3 +84,11 @@ def test_first_str_skips_empty_and_container_values() -> None:
 )
 def test_valid_ip_keeps_only_addresses(value: Any, expected: str | None) -> None:
     assert valid_ip(value) == expected
+
+
+def test_the_time_bounds_start_a_year_as_parse_time_assumes() -> None:
+    # parse_time's fast path compares years instead of the bounds themselves.
+    for bound in (EARLIEST_TIME, LATEST_TIME):
+        assert bound == datetime(bound.year, 1, 1, tzinfo=UTC)
+    assert parse_time("2199-12-31T23:59:59.999999Z").year == 2199
+    assert parse_time("1970-01-01T00:00:00Z") == EARLIEST_TIME

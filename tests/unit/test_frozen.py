@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from detector.events.model import Event
 from detector.features.observation import Observation
-from detector.frozen import quick_init
+from detector.frozen import quick_builder, quick_init
 from detector.sources.record import Position, RawRecord
 
 
@@ -116,3 +118,50 @@ def test_the_per_event_records_are_built_quickly_with_their_fields(cls: type) ->
     assert vars(cls)["__init__"].__code__.co_filename == "<string>"
     names = [item.name for item in dataclasses.fields(cls)]
     assert list(inspect.signature(cls).parameters) == names
+
+
+def test_quick_builder_builds_what_the_class_builds() -> None:
+    plain, _ = _twins()
+    build: Callable[..., Any] = quick_builder(plain)
+    built: Any = build("a", 5, ["x"], None)
+    expected = plain("a", 5, ["x"], None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.name = "b"
+    assert dataclasses.replace(built, count=9) == plain("a", 9, ["x"])
+    assert built == expected
+    assert repr(built) == repr(expected)
+    assert hash(build("a", 5, (), None)) == hash(plain("a", 5, (), None))
+    assert type(built) is plain
+
+
+def test_quick_builder_needs_every_field() -> None:
+    build: Callable[..., Any] = quick_builder(_twins()[0])
+    with pytest.raises(TypeError):
+        build("a", 5)
+
+
+def test_quick_builder_refuses_what_it_cannot_build() -> None:
+    @dataclass(slots=True)
+    class Mutable:
+        name: str
+
+    @dataclass(frozen=True, slots=True)
+    class Base:
+        name: str
+
+    @dataclass(frozen=True, slots=True)
+    class Derived(Base):
+        size: int = 0
+
+    for cls in (Mutable, Derived):
+        with pytest.raises(TypeError):
+            quick_builder(cls)
+
+
+def test_the_event_builder_builds_an_event() -> None:
+    fields = dataclasses.fields(Event)
+    values = [f"v{number}" for number in range(len(fields))]
+    built = quick_builder(Event)(*values)
+    assert type(built) is Event
+    assert [getattr(built, f.name) for f in fields] == values
+    assert built == Event(*values)  # type: ignore[arg-type]

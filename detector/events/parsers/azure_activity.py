@@ -45,7 +45,7 @@ from typing import Any
 
 from detector.events.fields import first_str, get, get_path, parse_time, require, valid_ip
 from detector.events.model import ActorType, Outcome
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 
 __all__ = ["BUILTIN_ROLES", "AzureActivityParser", "dynamic", "reshape_azure_activity_row"]
 
@@ -180,7 +180,7 @@ class AzureActivityParser(Parser):
         extra: dict[str, str] = {}
         if actor is None and ip is not None:
             actor, extra = ip, {"actor_from": "caller_ip"}
-        return Parsed(
+        return parsed(
             time=parse_time(first_str(record, "time", "eventTimestamp", "p_event_time")),
             action=action,
             actor=require(actor, "actor"),

@@ -37,7 +37,7 @@ from typing import Any
 
 from detector.events.fields import get, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, Outcome
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 
 __all__ = ["AzureDevOpsAuditParser"]
 
@@ -105,7 +105,7 @@ class AzureDevOpsAuditParser(Parser):
         data = _data(doc)
         details = _text(doc, "Details")
         membership = _MEMBERSHIP.match(details) if details else None
-        return Parsed(
+        return parsed(
             time=time,
             action=action,
             actor=actor,

@@ -44,7 +44,7 @@ from typing import Any
 from detector.events.fields import first_str, get, get_path, parse_time, require, valid_ip
 from detector.events.model import ActorType, Outcome
 from detector.events.parsers.azure_activity import dynamic
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 
 __all__ = ["EntraIdParser", "reshape_entra_row"]
 
@@ -189,7 +189,7 @@ class EntraIdParser(Parser):
             action = first_str(doc, "operationName") or _SIGN_IN_ACTION
             actor = first_str(body, *_SIGN_IN_ACTOR)
         service = _is_service(doc, body, audit)
-        return Parsed(
+        return parsed(
             time=time,
             action=require(action, "action"),
             actor=require(actor or first_str(doc, "identity"), "actor"),

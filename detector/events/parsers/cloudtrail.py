@@ -37,7 +37,7 @@ from detector.events.fields import (
 )
 from detector.events.model import ActorType, Outcome
 from detector.events.parsers.aws_policy import grants_everyone
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 from detector.events.readers import text_reader, value_reader
 
 __all__ = ["CloudTrailParser"]
@@ -116,7 +116,7 @@ class CloudTrailParser(Parser):
         action = require(_EVENT_NAME(doc), "action")
         time = parse_time(_TIME(doc))
         identity = _identity(doc)
-        return Parsed(
+        return parsed(
             time=time,
             action=action,
             actor=require(identity.actor, "actor"),
@@ -203,13 +203,28 @@ def _assumed_role(who: Mapping[str, Any], doc: Mapping[str, Any]) -> _Identity:
     if role.startswith(_SERVICE_LINKED_ROLE_PREFIX):
         # The role names the AWS service; the service picks session names, often one per run.
         return _Identity(role, ActorType.SERVICE, role)
-    generated = session is None or _GENERATED_SESSION.fullmatch(session) is not None
+    generated, on_instance = _session_kind(session)
     actor = role if generated else f"{role}/{session}"
-    on_instance = session is not None and _INSTANCE_SESSION.fullmatch(session) is not None
     if on_instance or _INVOKED_BY(who) is not None:
         return _Identity(actor, ActorType.SERVICE, role)
     from_console = str(get(doc, "sessionCredentialFromConsole")).lower() == "true"
     return _Identity(actor, ActorType.HUMAN if from_console else ActorType.UNKNOWN, role)
+
+
+def _session_kind(session: str | None) -> tuple[bool, bool]:
+    """Is a session name an SDK's default timestamp (or missing); is it an EC2 instance's id."""
+    if session is None:
+        return True, False
+    # A role's sessions repeat (a CI job's name, an instance id): each is matched once.
+    # Only name-sized strings are remembered, so a hostile one costs no memory.
+    if len(session) <= _MAX_REMEMBERED:
+        return _remembered_session_kind(session)
+    return _match_session(session)
+
+
+def _match_session(session: str) -> tuple[bool, bool]:
+    generated = _GENERATED_SESSION.fullmatch(session) is not None
+    return generated, _INSTANCE_SESSION.fullmatch(session) is not None
 
 
 def _role_session(who: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -268,6 +283,7 @@ def _match_arn(arn: str) -> tuple[str, str] | None:
 
 _MAX_REMEMBERED = 2048
 _remembered_arn_parts = functools.lru_cache(maxsize=4096)(_match_arn)
+_remembered_session_kind = functools.lru_cache(maxsize=4096)(_match_session)
 
 
 def _arn_last(who: Mapping[str, Any]) -> str | None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from detector.events.fields import parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, Outcome
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 
 __all__ = ["EcsParser", "ecs_get"]
 
@@ -70,7 +70,7 @@ class EcsParser(Parser):
         action = require(_first(doc, "event.action"), "action")
         actor = require(_first(doc, *_ACTOR_FIELDS), "actor")
         outcome = (_first(doc, "event.outcome") or "").lower()
-        return Parsed(
+        return parsed(
             time=time,
             action=action,
             actor=actor,

@@ -40,7 +40,7 @@ from typing import Any
 
 from detector.events.fields import first_str, get, get_path, parse_time, str_or_none, valid_ip
 from detector.events.model import ActorType, DeadLetterReason, Outcome, ParseError
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 from detector.events.parsers.k8s_pod_spec import WORKLOAD_RESOURCES, pod_privileges
 
 __all__ = ["GcpAuditParser"]
@@ -97,7 +97,7 @@ class GcpAuditParser(Parser):
             return _kubernetes(doc, payload, method)
         actor, actor_type = _actor(payload)
         resource_name = first_str(payload, "resourceName")
-        return Parsed(
+        return parsed(
             time=_time(doc, payload),
             action=method,
             actor=actor,
@@ -345,7 +345,7 @@ def _kubernetes(doc: Mapping[str, Any], payload: Mapping[str, Any], method: str)
         ),
         **_common(doc, payload),
     }
-    return Parsed(
+    return parsed(
         time=_time(doc, payload),
         action=verb,
         actor=actor,

@@ -15,10 +15,10 @@ import functools
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from detector.events.fields import get, is_mapping, parse_time, require, str_or_none, valid_ip
+from detector.events.fields import is_mapping, parse_time, require, valid_ip
 from detector.events.model import ActorType, Outcome
-from detector.events.parsers.base import Parsed, Parser, register
-from detector.events.readers import text_reader, texts_reader, value_reader
+from detector.events.parsers.base import Parsed, Parser, parsed, register
+from detector.events.readers import field_reader, text_reader, texts_reader, value_reader
 
 __all__ = ["GitHubAuditParser"]
 
@@ -52,6 +52,10 @@ _USER_AGENT = text_reader("user_agent")
 _DOCUMENT_ID = text_reader("_document_id", "document_id")
 _PERSON = text_reader("user", "invitee", "team")
 _TARGET = text_reader("repo", "repository", "user", "team", "name", "org", "business")
+_STATUS_CODE = text_reader("status_code")
+_ACTOR_IP = field_reader("actor_ip")
+_ACTOR_IS_BOT = field_reader("actor_is_bot")
+_ACCESS_TYPE = field_reader("programmatic_access_type")
 
 
 @register
@@ -74,13 +78,13 @@ class GitHubAuditParser(Parser):
         action = require(_ACTION(doc), "action")
         actor = require(_ACTOR_OR_NAME(doc), "actor")
         operation = _operation(action)
-        return Parsed(
+        return parsed(
             time=parse_time(_TIME(doc)),
             action=action,
             actor=actor,
             outcome=_outcome(doc, operation),
             actor_type=_actor_type(doc),
-            ip=valid_ip(get(doc, "actor_ip")),
+            ip=valid_ip(_ACTOR_IP(doc)),
             country=_COUNTRY(doc),
             user_agent=_USER_AGENT(doc),
             target=_target(doc, operation),
@@ -91,7 +95,7 @@ class GitHubAuditParser(Parser):
 
 def _outcome(doc: Mapping[str, Any], operation: _Operation) -> Outcome:
     # api.request events carry the HTTP status of the request they record.
-    status = str_or_none(get(doc, "status_code"))
+    status = _STATUS_CODE(doc)
     if status is not None and status.isdigit():
         return Outcome.FAILURE if int(status) >= 400 else Outcome.SUCCESS
     return Outcome.FAILURE if operation.failed else Outcome.SUCCESS
@@ -131,6 +135,6 @@ def _target(doc: Mapping[str, Any], operation: _Operation) -> str | None:
 
 
 def _actor_type(doc: Mapping[str, Any]) -> ActorType:
-    if get(doc, "actor_is_bot") is True or get(doc, "programmatic_access_type") in _SERVICE_ACCESS:
+    if _ACTOR_IS_BOT(doc) is True or _ACCESS_TYPE(doc) in _SERVICE_ACCESS:
         return ActorType.SERVICE
     return ActorType.HUMAN if _ACTOR(doc) else ActorType.UNKNOWN

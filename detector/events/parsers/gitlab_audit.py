@@ -32,7 +32,7 @@ from typing import Any
 
 from detector.events.fields import first_str, get, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, Outcome
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 
 __all__ = ["GitLabAuditParser"]
 
@@ -92,7 +92,7 @@ class GitLabAuditParser(Parser):
         path = _entity_path(doc, details)
         # The catch-all type says nothing; its details say what happened.
         key = derived if event_type == _GENERIC_TYPE and derived else None
-        return Parsed(
+        return parsed(
             time=time,
             action=action,
             actor=actor,

@@ -41,7 +41,7 @@ from typing import Any
 
 from detector.events.fields import get, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, DeadLetterReason, Outcome, ParseError
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 
 __all__ = ["JenkinsAuditParser"]
 
@@ -113,7 +113,7 @@ def _request(found: re.Match[str], time: Any) -> Parsed:
         target = _job_name(extra)  # a queue item names its job: "(job/app/)"
     user = found["user"]
     anonymous = user == _ANONYMOUS or valid_ip(user) is not None
-    return Parsed(
+    return parsed(
         time=time,
         action=action,
         actor=user,
@@ -165,7 +165,7 @@ def _named_after(segments: list[str], cls: str) -> str | None:
 
 def _auth(found: re.Match[str], time: Any) -> Parsed:
     action, outcome = _AUTH_ACTIONS[found["kind"]]
-    return Parsed(
+    return parsed(
         time=time,
         action=action,
         actor=require(str_or_none(found["user"]), "actor"),
@@ -176,7 +176,7 @@ def _auth(found: re.Match[str], time: Any) -> Parsed:
 
 def _script(found: re.Match[str], time: Any) -> Parsed:
     user = found["user"]
-    return Parsed(
+    return parsed(
         time=time,
         action="script.executed",
         actor=user or _SYSTEM_ACTOR,
@@ -188,7 +188,7 @@ def _script(found: re.Match[str], time: Any) -> Parsed:
 
 
 def _credential_use(found: re.Match[str], time: Any) -> Parsed:
-    return Parsed(
+    return parsed(
         time=time,
         action="credentials.used",
         actor=found["user"],
@@ -202,7 +202,7 @@ def _credential_use(found: re.Match[str], time: Any) -> Parsed:
 def _build(found: re.Match[str], time: Any, action: str, outcome: Outcome) -> Parsed:
     started_by = _STARTED_BY_USER.search(found["cause"])
     job = _job_name(found["job"])
-    return Parsed(
+    return parsed(
         time=time,
         action=action,
         actor=started_by["user"].strip() if started_by else _SYSTEM_ACTOR,

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from detector.events.fields import get, is_mapping, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, DeadLetterReason, Outcome, ParseError
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 from detector.events.parsers.k8s_pod_spec import WORKLOAD_RESOURCES, pod_privileges
 from detector.events.readers import text_reader
 
@@ -46,6 +46,7 @@ _VERB = text_reader("verb")
 _USERNAME = text_reader("user.username")
 _USER_AGENT = text_reader("userAgent")
 _STATUS = text_reader("responseStatus.status")
+_STATUS_CODE = text_reader("responseStatus.code")
 _REQUEST_URI = text_reader("requestURI")
 _AUDIT_ID = text_reader("auditID")
 _STAGE = text_reader("stage")
@@ -91,9 +92,9 @@ class K8sAuditParser(Parser):
         # first_str(event, "objectRef.x") is first_str(objectRef, "x"): each is read once.
         ref = _object_ref(get(event, "objectRef"))
         path = _path(event) if ref.resource is None else None
-        status_code = str_or_none(get(get(event, "responseStatus"), "code"))
+        status_code = _STATUS_CODE(event)
         stage = _STAGE(event)
-        return Parsed(
+        return parsed(
             time=parse_time(_EVENT_TIME(event) or _OUTER_TIME(outer)),
             action=verb,
             actor=user,
@@ -154,9 +155,9 @@ def _actor_type(user: str, groups: Any) -> ActorType:
         return ActorType.UNKNOWN
     if user.startswith(_SYSTEM_PREFIX):
         return ActorType.SERVICE
-    names = groups if isinstance(groups, list) else []
-    if any(isinstance(g, str) and g in _SERVICE_GROUPS for g in names):
-        return ActorType.SERVICE
+    for group in groups if isinstance(groups, list) else ():
+        if isinstance(group, str) and group in _SERVICE_GROUPS:
+            return ActorType.SERVICE
     return ActorType.HUMAN
 
 
@@ -181,7 +182,7 @@ def _target(ref: _ObjectRef) -> str | None:
         return None
     if parts[1] == "namespaces":
         parts[0] = None  # a Namespace's objectRef names itself as its namespace
-    return "/".join(part for part in parts if part is not None)
+    return "/".join([part for part in parts if part is not None])
 
 
 def _path(event: Mapping[str, Any]) -> str | None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from detector.events.fields import first_str, get, parse_time, require, str_or_none, valid_ip
 from detector.events.model import ActorType, Outcome
-from detector.events.parsers.base import Parsed, Parser, register
+from detector.events.parsers.base import Parsed, Parser, parsed, register
 
 __all__ = ["M365AuditParser"]
 
@@ -86,7 +86,7 @@ class M365AuditParser(Parser):
             first_str(doc, "UserId") or _identity(doc, "Actor", _UPN) or first_str(doc, "UserKey")
         )
         role = _role(doc)
-        return Parsed(
+        return parsed(
             time=parse_time(get(doc, "CreationTime")),
             action=action,
             actor=require(actor, "actor"),
