@@ -20,7 +20,7 @@ import orjson
 
 from detector.errors import ConfigError
 from detector.events.decoding import decode_json, deeper_than, too_deep
-from detector.events.envelopes import Envelope, Failed, Found, Opener, Reader
+from detector.events.envelopes import Failed, Found, Opener, Reader
 from detector.events.fields import is_mapping
 from detector.events.model import (
     ActorType,
@@ -158,13 +158,6 @@ class Normalizer:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
             return self._unframe(value, position, exc)
-        if type(doc) is dict and value.count(b"{") + value.count(b"[") <= self.limits.max_depth:
-            # Most records: one object with too few brackets to be too deep (too_deep's first
-            # test), most often no envelope. What _document does, without its calls.
-            envelope = self._opener.recognise(doc)
-            if envelope is None:
-                return [self._normalize_object(doc, position)]
-            return self._opened(envelope, doc, position)
         return self._document(doc, value, position)
 
     def _document(
@@ -259,11 +252,6 @@ class Normalizer:
         envelope = self._opener.recognise(doc)
         if envelope is None:  # most records: a bare vendor event
             return [self._normalize_doc(doc, position)]
-        return self._opened(envelope, doc, position)
-
-    def _opened(
-        self, envelope: Envelope, doc: Any, position: Position
-    ) -> list[Event | DeadLetter | Skipped]:
         out: list[Event | DeadLetter | Skipped] = []
         for item in self._opener.open_as(envelope, doc, self._reader):
             if isinstance(item, Found):
@@ -291,11 +279,6 @@ class Normalizer:
         if not is_mapping(doc):
             detail = f"{type(doc).__name__}, not an object"
             return _dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, doc)
-        return self._normalize_object(doc, position, fallback_time)
-
-    def _normalize_object(
-        self, doc: Mapping[str, Any], position: Position, fallback_time: Any = None
-    ) -> Event | DeadLetter:
         parser = self._choose(doc, position.stream)
         if parser is None:
             return _dead(
