@@ -209,20 +209,12 @@ class CounterArena:
         unit: int,
     ) -> int:
         """Queue ``WindowCounter.count_later`` on ``slot`` at buckets ``ids``: its ticket."""
-        key = tuple(increments)
-        row = self._row_of.get(key)
+        row = self._row_of.get(tuple(increments))
         if row is None:
-            row = self._row(key)
-        # _queue written out: this runs for every key of every event.
+            row = self._row(tuple(increments))
         if moved_from is None or not unit:  # nothing moves (as the plain form's move of 0)
-            self._ops.extend((COUNT, slot, row, 0))
-            self._moved_from.append(0.0)
-        else:
-            self._ops.extend((COUNT, slot, row, self._unit(unit)))
-            self._moved_from.append(moved_from)
-        self._buckets.extend(ids)
-        self._queued_results += 1
-        return len(self._results) + self._queued_results - 1
+            return self._queue(COUNT, slot, row, 0, 0.0, ids)
+        return self._queue(COUNT, slot, row, self._unit(unit), moved_from, ids)
 
     def read(self, slot: int, ids: Sequence[int] | None = None) -> int:
         """Queue a read of ``slot`` at the time of bucket ``ids`` (None: as it is): its ticket."""

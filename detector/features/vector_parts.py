@@ -122,8 +122,6 @@ class VectorParts:
             chosen = [cast(Drafted, drafts[index]) for index in indices]
             past, history = [draft[8] for draft in chosen], [draft[9] for draft in chosen]
             ratios = actor_ratio_rows(matrix[steps], self._window_hours, past, history)
-            if len(indices) == len(found):  # every draft's, in order
-                return list(ratios)
             for index, row_ratios in zip(indices, ratios, strict=True):
                 found[index] = row_ratios
         return found

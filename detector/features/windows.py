@@ -195,15 +195,14 @@ class WindowCounter(BucketRuns):
         distinct value (``unit``) last counted at ``moved_from`` if not None; the totals,
         which an arena gives once it runs its queue (a copy here)."""
         totals = self._totals
-        if type(totals) is not HotSlot:  # a hot slot, the usual case, takes one test
-            if not isinstance(totals, list):
-                totals = self._hot()
-            if not isinstance(totals, HotSlot):
-                if moved_from is not None:
-                    self.move(moved_from, ids, unit, increments)
-                return self.add(ids, increments)[:]
-        arena = totals.arena
-        return arena, arena.count(totals.slot, ids, increments, moved_from, unit)
+        if type(totals) is not HotSlot and not isinstance(totals, list):
+            totals = self._hot()
+        if isinstance(totals, HotSlot):
+            arena = totals.arena
+            return arena, arena.count(totals.slot, ids, increments, moved_from, unit)
+        if moved_from is not None:
+            self.move(moved_from, ids, unit, increments)
+        return self.add(ids, increments)[:]
 
     def move_later(
         self, previous: float, ids: Sequence[int], unit: int, increments: list[int]
