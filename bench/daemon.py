@@ -39,7 +39,9 @@ prints:
    gives record → event id), and the newest of them — the one that
    completed the alert — is its start. Reported as p50/p99/max in ms over
    the alerts mapped; alerts with no evidence among the produced records
-   are counted, not measured.
+   are counted, not measured. Then the live run's alert ids are held against
+   those of a single-process replay of the same records, with the daemon's
+   late-event and merge counters (:mod:`live_replay` says why they differ).
 
 ``--scale`` runs the daemon with ``service.scale`` (docs/scaling.md): the
 keyed stages over ``--partitions`` partitions each, every stage in the one
@@ -76,6 +78,7 @@ from typing import get_args
 import httpx
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from live_replay import compare, read_counters, replay_alert_ids
 
 from detector.config import load_config
 from detector.demo import AlertReceiver
@@ -190,7 +193,7 @@ class DaemonProcess:
     ) -> None:
         work.mkdir(parents=True)
         self.port = free_ports(workers + 1)  # the workers take the ports after it
-        config = work / "ciwatch.yaml"
+        self.config = config = work / "ciwatch.yaml"
         kafka = orjson.dumps(settings.model_dump(mode="json", exclude_defaults=True)).decode()
         # Scaled (``service.scale``), a record is done when the last stage has read it.
         stages = f"  scale: {{enabled: true, partitions: {scale}}}\n" if scale else ""
@@ -391,6 +394,7 @@ def bench_latency(
     sampler.join()
     print(f"live: largest backlog seen (produced - committed, every 0.5 s): {backlog[0]:,} records")
     wait_for(lambda: daemon.consumed() >= len(values), "the live records to be committed", 0.1)
+    counters = read_counters(daemon.get)
     peak = daemon.stop()
     measured, unmapped = latencies(receiver, sent, world.records)
     every = [value for values in measured.values() for value in values]
@@ -403,6 +407,8 @@ def bench_latency(
     if unmapped:
         print(f"  {unmapped} alerts not measured (no evidence among the produced records)")
     print(f"daemon peak RSS (live run): {peak:.0f} MiB")
+    live = set(receiver.snapshot()[1])
+    print("\n".join(compare(live, replay_alert_ids(values, daemon.config), counters)))
 
 
 def main() -> None:
