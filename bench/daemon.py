@@ -3,6 +3,7 @@
     python bench/daemon.py [--people 300] [--days 22] [--seed 7] [--live-seconds 60]
                            [--rate R | --latency-at 0.5 0.9] [--workers N] [--partitions P]
                            [--scale] [--client kafka-python|confluent]
+                           [--shipper librdkafka|kafka-python]
 
 Starts the embedded broker, generates a world (300 people x 22 days ≈ 100k
 records of GitHub, Okta, Kubernetes and CloudTrail audit logs) and loads it
@@ -27,8 +28,9 @@ prints:
    (0.5 and 0.9 by default; or at ``--rate``): a fresh
    daemon on a fresh topic; once it is ready (``/readyz``), the world's first
    records are produced live at the fixed rate for ``--live-seconds``
-   (``linger_ms=5``, as a log shipper would; with no linger the producer's
-   CPU, shared with the daemon on two cores, pushed p50 past 2 s). The
+   through librdkafka with ``linger.ms=5``, as a log shipper would
+   (``--shipper kafka-python``: the producer of the sessions before the
+   sixteenth, whose CPU the daemon shared on two cores; bench/shippers.py). The
    records keep the world's event times (rewriting the four vendors' time
    fields would test the rewrite, not the daemon; detection runs in event
    time, so compressed days behave as real ones). Latency is measured on
@@ -79,10 +81,12 @@ import httpx
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from live_replay import compare, read_counters, replay_alert_ids
+from shippers import SHIPPERS, ShipperName, shipper
 
 from detector.config import load_config
 from detector.demo import AlertReceiver
-from detector.generator import MERGED, generate, write
+from detector.features.settings import DEFAULT_SOURCE_LATENESS
+from detector.generator import MERGED, SOURCES, generate, write
 from detector.normalizing import build_normalizer
 from detector.scale.topology import ScaleSettings, Topology
 from detector.sources.broker import EmbeddedBroker, free_ports
@@ -109,13 +113,15 @@ class WorldIndex:
     topic (docs/daemon.md): an actor's records share a partition and each
     worker keeps whole actors; spread record by record instead, every worker
     would see every actor with half its events (other state, more work per
-    event, other alerts). ``records``: event id → index of its record.
+    event, other alerts). ``records``: event id → index of its record. ``times``: the
+    event times (epoch seconds) of the records that hold events, in record order.
     """
 
     def __init__(self, values: list[bytes]) -> None:
         normalizer = build_normalizer(load_config(None))
         self.keys: list[bytes | None] = [None] * len(values)
         self.records: dict[str, int] = {}
+        self.times: list[float] = []
         for start in range(0, len(values), 5_000):
             chunk = values[start : start + 5_000]
             records = [RawRecord(v, Position("world", start + i)) for i, v in enumerate(chunk)]
@@ -123,6 +129,15 @@ class WorldIndex:
                 if event.position is not None:
                     self.keys[event.position.offset] = event.actor.encode()
                     self.records[event.id] = event.position.offset
+                    self.times.append(event.time.timestamp())
+
+    def lateness(self, wall_s: float, count: int, rate: float) -> str:
+        """The allowed lateness, as a config duration, that gives the first ``count`` records
+        sent at ``rate`` records/s the tolerance of ``wall_s`` seconds of wall clock: the bench
+        plays their event times faster than the wall clock by their span over the send."""
+        times = self.times[: max(2, count)]
+        speed = (max(times) - min(times)) / (count / rate)
+        return f"{max(1, round(wall_s * speed))}s"
 
 
 def kafka_settings(
@@ -190,6 +205,7 @@ class DaemonProcess:
         *,
         workers: int = 1,
         scale: int | None = None,
+        lateness: str | None = None,
     ) -> None:
         work.mkdir(parents=True)
         self.port = free_ports(workers + 1)  # the workers take the ports after it
@@ -197,13 +213,17 @@ class DaemonProcess:
         kafka = orjson.dumps(settings.model_dump(mode="json", exclude_defaults=True)).decode()
         # Scaled (``service.scale``), a record is done when the last stage has read it.
         stages = f"  scale: {{enabled: true, partitions: {scale}}}\n" if scale else ""
+        # Every source's allowed lateness, the shipped per-source ones included.
+        every_source = dict.fromkeys([*DEFAULT_SOURCE_LATENESS, *SOURCES], lateness)
+        late = {"allowed_lateness": lateness, "source_lateness": every_source}
+        features = f"features: {orjson.dumps(late).decode()}\n" if lateness else ""
         self.group, self.counted = settings.group_id, _LAST_STAGE if scale else settings.topics[0]
         self.admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
         config.write_text(
             f"service:\n  kafka: {kafka}\n  http_host: 127.0.0.1\n  http_port: {self.port}\n"
             f"  state_dir: '{work / 'state'}'\n{stages}"
             f"  webhook: {{url: '{webhook}', min_severity: info, max_backoff: 1s}}\n"
-            "models: {dir: bundled}\n"
+            f"models: {{dir: bundled}}\n{features}"
         )
         command = [sys.executable, "-m", "detector", "run", "--config", str(config)]
         self.log = work / "daemon.log"
@@ -323,23 +343,24 @@ def produce_live(
     keys: list[bytes | None],
     rate: float,
     sent: list[float],
+    through: ShipperName,
 ) -> None:
-    """Send ``values`` at ``rate`` records/s; each one's send time (monotonic) into ``sent``."""
-    # A shipper's usual linger (a request per record would cost CPU the daemon shares on
-    # two cores); the up-to-5 ms wait counts in the latency, as send times are taken first.
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
+    """Send ``values`` at ``rate`` records/s ``through`` a shipper's client; each one's send
+    time (monotonic) into ``sent``."""
+    # The shipper's linger (up to 5 ms) counts in the latency, as send times are taken first.
+    producer = shipper(through, broker.bootstrap)
     start = time.monotonic()
     for number, value in enumerate(values):
         ahead = start + number / rate - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)
         sent[number] = time.monotonic()
-        producer.send(topic, value, key=keys[number])
-    producer.flush()
+        producer.send(topic, value, keys[number])
     producer.close()
     achieved = len(values) / (time.monotonic() - start)
     print(
         f"live: produced {len(values):,} records at {achieved:,.0f} records/s (asked {rate:,.0f})"
+        f" through {through}"
     )
 
 
@@ -374,7 +395,7 @@ def describe(values: list[float]) -> str:
 
 def bench_latency(
     broker: EmbeddedBroker, daemon: DaemonProcess, receiver: AlertReceiver,
-    values: list[bytes], world: WorldIndex, rate: float, topic: str,
+    values: list[bytes], world: WorldIndex, rate: float, topic: str, through: ShipperName,
 ) -> None:  # fmt: skip
     """Produce live once the daemon is ready, wait until all is committed, print latencies."""
     wait_for(daemon.ready, "the live daemon to be ready (group joined, models loaded)")
@@ -389,7 +410,7 @@ def bench_latency(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    produce_live(broker, topic, values, world.keys, rate, sent)
+    produce_live(broker, topic, values, world.keys, rate, sent, through)
     done.set()
     sampler.join()
     print(f"live: largest backlog seen (produced - committed, every 0.5 s): {backlog[0]:,} records")
@@ -433,6 +454,17 @@ def main() -> None:
         default="kafka-python",
         help="the daemon's Kafka client (the floor is kafka-python's)",
     )
+    parser.add_argument(
+        "--shipper",
+        choices=SHIPPERS,
+        default="librdkafka",
+        help="the live runs' producer (bench/shippers.py: kafka-python costs the daemon CPU)",
+    )
+    parser.add_argument(
+        "--wall-lateness",
+        type=float,
+        help="wall-clock seconds a live record may be late (bench/live_replay.py)",
+    )
     args = parser.parse_args()
     values = world_records(args.seed, args.days, args.people)
     print(f"world: seed {args.seed}, {args.people} people x {args.days} days"
@@ -454,13 +486,18 @@ def main() -> None:
         for topic, share in zip(lives, rates, strict=True):
             rate = share if args.rate else sustained * share
             live = values[: int(rate * args.live_seconds)]
+            wall = args.wall_lateness
+            lateness = None if wall is None else world.lateness(wall, len(live), rate)
+            if lateness:
+                print(f"live: allowed lateness {lateness} of event time = {wall:g} s of wall clock")
             with AlertReceiver() as receiver:
                 settings = kafka_settings(broker, topic, f"{topic}-daemon", args.client)
                 work = Path(tmp) / topic
                 daemon = DaemonProcess(
-                    work, settings, receiver.url, workers=args.workers, scale=scale
-                )
-                bench_latency(broker, daemon, receiver, live, world, rate, topic)
+                    work, settings, receiver.url, workers=args.workers, scale=scale,
+                    lateness=lateness,
+                )  # fmt: skip
+                bench_latency(broker, daemon, receiver, live, world, rate, topic, args.shipper)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ and alerts that needed it are missing. A deployment's records carry their
 own times, and the same delay makes them a few hundred milliseconds late
 (the allowed lateness is minutes). On one partition records are read in the
 order they were produced, which is event-time order, and none is late.
+``--wall-lateness S`` gives the live daemons an allowed lateness of ``S``
+seconds of wall clock, in the bench's event time (``WorldIndex.lateness``):
+the tolerance a deployment's minutes give its sub-second delays.
 """
 
 from __future__ import annotations
