@@ -4,6 +4,7 @@
                            [--rate R | --latency-at 0.5 0.9] [--workers N] [--partitions P]
                            [--scale] [--client kafka-python|confluent]
                            [--shipper librdkafka|kafka-python]
+                           [--wall-lateness S | --shipped-lateness]
 
 Starts the embedded broker, generates a world (300 people x 22 days ≈ 100k
 records of GitHub, Okta, Kubernetes and CloudTrail audit logs) and loads it
@@ -33,7 +34,12 @@ prints:
    sixteenth, whose CPU the daemon shared on two cores; bench/shippers.py). The
    records keep the world's event times (rewriting the four vendors' time
    fields would test the rewrite, not the daemon; detection runs in event
-   time, so compressed days behave as real ones). Latency is measured on
+   time, so compressed days behave as real ones). Their days pass in
+   seconds, so the live daemons allow a record to be late by
+   ``--wall-lateness`` seconds of wall clock (300, the shipped allowed
+   lateness) in that event time; ``--shipped-lateness`` keeps the shipped
+   lateness in event time, about a millisecond of wall clock, as the
+   sessions before the sixteenth did (bench/live_replay.py). Latency is measured on
    the wall clock of this process, from the moment a record is handed to
    the producer to the moment the receiver gets the alert: every first send
    (revision 0) is mapped, through the event ids in its ``evidence``, to the
@@ -85,7 +91,7 @@ from shippers import SHIPPERS, ShipperName, shipper
 
 from detector.config import load_config
 from detector.demo import AlertReceiver
-from detector.features.settings import DEFAULT_SOURCE_LATENESS
+from detector.features.settings import DEFAULT_SOURCE_LATENESS, FeatureSettings
 from detector.generator import MERGED, SOURCES, generate, write
 from detector.normalizing import build_normalizer
 from detector.scale.topology import ScaleSettings, Topology
@@ -96,6 +102,7 @@ from detector.sources.record import Position, RawRecord
 MAX_RECORDS = 2_000
 POLL_EVERY_S = 0.05
 WAIT_S = 600.0
+SHIPPED_LATENESS_S = FeatureSettings().allowed_lateness.total_seconds()
 _LAST_STAGE = Topology(ScaleSettings().topic_prefix, ("actor",), 1).topic("actor")
 
 
@@ -463,7 +470,13 @@ def main() -> None:
     parser.add_argument(
         "--wall-lateness",
         type=float,
+        default=SHIPPED_LATENESS_S,
         help="wall-clock seconds a live record may be late (bench/live_replay.py)",
+    )
+    parser.add_argument(
+        "--shipped-lateness",
+        action="store_true",
+        help="the live daemons keep the shipped lateness in the bench's event time",
     )
     args = parser.parse_args()
     values = world_records(args.seed, args.days, args.people)
@@ -486,7 +499,7 @@ def main() -> None:
         for topic, share in zip(lives, rates, strict=True):
             rate = share if args.rate else sustained * share
             live = values[: int(rate * args.live_seconds)]
-            wall = args.wall_lateness
+            wall = None if args.shipped_lateness else args.wall_lateness
             lateness = None if wall is None else world.lateness(wall, len(live), rate)
             if lateness:
                 print(f"live: allowed lateness {lateness} of event time = {wall:g} s of wall clock")
