@@ -86,7 +86,7 @@ from typing import get_args
 import httpx
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from live_replay import compare, read_counters, replay_alert_ids
+from live_replay import compare, named, read_counters, replay_alerts
 from shippers import SHIPPERS, ShipperName, shipper
 
 from detector.config import load_config
@@ -435,8 +435,8 @@ def bench_latency(
     if unmapped:
         print(f"  {unmapped} alerts not measured (no evidence among the produced records)")
     print(f"daemon peak RSS (live run): {peak:.0f} MiB")
-    live = set(receiver.snapshot()[1])
-    print("\n".join(compare(live, replay_alert_ids(values, daemon.config), counters)))
+    live = named(receiver.snapshot()[0])
+    print("\n".join(compare(live, replay_alerts(values, daemon.config), counters)))
 
 
 def main() -> None:

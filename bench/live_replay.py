@@ -26,7 +26,7 @@ from detector.config import load_config
 from detector.pipeline import Pipeline
 from detector.sources.record import Position, RawRecord
 
-__all__ = ["compare", "metric_values", "read_counters", "replay_alert_ids"]
+__all__ = ["compare", "metric_values", "named", "read_counters", "replay_alerts"]
 
 LATE_METRICS = (
     "ciwatch_late_events_total",
@@ -36,17 +36,22 @@ LATE_METRICS = (
 """The daemon's counters read before a live run stops: late events, the merge giving up."""
 
 
-def replay_alert_ids(values: Sequence[bytes], config: Path, batch: int = 2000) -> set[str]:
-    """The ids of the alerts one process raises over ``values`` in their order, on the
-    daemon's ``config`` (the bundled models)."""
+def replay_alerts(values: Sequence[bytes], config: Path, batch: int = 2000) -> dict[str, str]:
+    """Id → rule or model name of the alerts one process raises over ``values`` in their
+    order, on the daemon's ``config`` (the bundled models)."""
     pipeline = Pipeline.from_config(load_config(config))
-    ids: set[str] = set()
+    found: dict[str, str] = {}
     for start in range(0, len(values), batch):
         chunk = values[start : start + batch]
         records = [RawRecord(value, Position("live", start + n)) for n, value in enumerate(chunk)]
-        ids.update(alert.id for alert in pipeline.process(records).alerts)
-    ids.update(alert.id for alert in pipeline.finish())
-    return ids
+        found.update((alert.id, alert.detection.name) for alert in pipeline.process(records).alerts)
+    found.update((alert.id, alert.detection.name) for alert in pipeline.finish())
+    return found
+
+
+def named(alerts: Sequence[Mapping[str, object]]) -> dict[str, str]:
+    """Id → rule or model name of alerts as a webhook receives them."""
+    return {str(alert["id"]): str(alert["rule"] or alert["model"]) for alert in alerts}
 
 
 def metric_values(text: str, names: Sequence[str]) -> dict[str, float]:
@@ -59,14 +64,24 @@ def metric_values(text: str, names: Sequence[str]) -> dict[str, float]:
     return found
 
 
-def compare(live: set[str], replayed: set[str], counters: Mapping[str, float]) -> list[str]:
-    """Lines saying how the live alert ids differ from ``replay``'s, with the late counters."""
+def compare(
+    live: Mapping[str, str], replayed: Mapping[str, str], counters: Mapping[str, float]
+) -> list[str]:
+    """Lines saying how the live alerts (id → name) differ from ``replay``'s, with the names
+    of those that differ and the late counters."""
     late = ", ".join(f"{name} {value:,.0f}" for name, value in counters.items())
-    return [
+    missing = sorted(replayed[key] for key in replayed.keys() - live.keys())
+    extra = sorted(live[key] for key in live.keys() - replayed.keys())
+    lines = [
         f"live vs replay of the same records: {len(live):,} alert ids live, {len(replayed):,}"
-        f" in replay; {len(replayed - live):,} missing live, {len(live - replayed):,} only live",
+        f" in replay; {len(missing):,} missing live, {len(extra):,} only live",
         f"  daemon counters before it stopped: {late or 'not read'}",
     ]
+    if missing:
+        lines.append(f"  missing live: {', '.join(missing)}")
+    if extra:
+        lines.append(f"  only live: {', '.join(extra)}")
+    return lines
 
 
 def read_counters(get: Callable[[str], object]) -> dict[str, float]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from live_replay import LATE_METRICS, compare, metric_values
+from live_replay import LATE_METRICS, compare, metric_values, named
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 
@@ -23,11 +23,22 @@ def test_metric_values_sums_a_counter_over_its_labels() -> None:
     }
 
 
-def test_compare_counts_what_each_side_lacks() -> None:
-    lines = compare({"a", "b", "x"}, {"a", "b", "c", "d"}, {"ciwatch_late_events_total": 12.0})
+def test_compare_counts_and_names_what_each_side_lacks() -> None:
+    live = {"a": "spray", "b": "spray", "x": "okta-anomaly"}
+    replayed = {"a": "spray", "b": "spray", "c": "brute-force", "d": "auth-anomaly"}
 
-    assert lines[0] == (
+    lines = compare(live, replayed, {"ciwatch_late_events_total": 12.0})
+
+    assert lines == [
         "live vs replay of the same records: 3 alert ids live, 4 in replay;"
-        " 2 missing live, 1 only live"
-    )
-    assert lines[1] == "  daemon counters before it stopped: ciwatch_late_events_total 12"
+        " 2 missing live, 1 only live",
+        "  daemon counters before it stopped: ciwatch_late_events_total 12",
+        "  missing live: auth-anomaly, brute-force",
+        "  only live: okta-anomaly",
+    ]
+
+
+def test_named_reads_a_rule_or_a_model_from_the_webhook_body() -> None:
+    alerts = [{"id": "1", "rule": "spray", "model": None}, {"id": "2", "rule": None, "model": "m"}]
+
+    assert named(alerts) == {"1": "spray", "2": "m"}
