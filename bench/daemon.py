@@ -54,7 +54,7 @@ prints:
 ``--scale`` runs the daemon with ``service.scale`` (docs/scaling.md): the
 keyed stages over ``--partitions`` partitions each, every stage in the one
 process (or in each of ``--workers``); a record counts as done once the last
-stage (``ciwatch.by-actor``) has read it, so the rate is of events (and the
+stage (``ciwatch.<group>.by-actor``, each daemon its own internal topics) has read it, so the rate is of events (and the
 producers' few marks) through every stage. ``--client confluent`` runs the
 daemon on confluent-kafka (``pip install 'ciwatch[fast]'``); the floor stays
 kafka-python's.
@@ -103,7 +103,6 @@ MAX_RECORDS = 2_000
 POLL_EVERY_S = 0.05
 WAIT_S = 600.0
 SHIPPED_LATENESS_S = FeatureSettings().allowed_lateness.total_seconds()
-_LAST_STAGE = Topology(ScaleSettings().topic_prefix, ("actor",), 1).topic("actor")
 
 
 def world_records(seed: int, days: int, people: int) -> list[bytes]:
@@ -219,12 +218,20 @@ class DaemonProcess:
         self.config = config = work / "ciwatch.yaml"
         kafka = orjson.dumps(settings.model_dump(mode="json", exclude_defaults=True)).decode()
         # Scaled (``service.scale``), a record is done when the last stage has read it.
-        stages = f"  scale: {{enabled: true, partitions: {scale}}}\n" if scale else ""
+        # Each daemon's internal topics its own: a later daemon on the same broker reading
+        # an earlier one's would take its records for the live ones.
+        prefix = f"{ScaleSettings().topic_prefix}.{settings.group_id}"
+        stages = (
+            f"  scale: {{enabled: true, partitions: {scale}, topic_prefix: {prefix}}}\n"
+            if scale
+            else ""
+        )
         # Every source's allowed lateness, the shipped per-source ones included.
         every_source = dict.fromkeys([*DEFAULT_SOURCE_LATENESS, *SOURCES], lateness)
         late = {"allowed_lateness": lateness, "source_lateness": every_source}
         features = f"features: {orjson.dumps(late).decode()}\n" if lateness else ""
-        self.group, self.counted = settings.group_id, _LAST_STAGE if scale else settings.topics[0]
+        last_stage = Topology(prefix, ("actor",), 1).topic("actor")
+        self.group, self.counted = settings.group_id, last_stage if scale else settings.topics[0]
         self.admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
         config.write_text(
             f"service:\n  kafka: {kafka}\n  http_host: 127.0.0.1\n  http_port: {self.port}\n"
