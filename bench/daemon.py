@@ -250,10 +250,14 @@ class DaemonProcess:
                 stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
 
-    def get(self, path: str) -> httpx.Response | None:
+    def check_alive(self) -> None:
+        """``SystemExit`` with the end of the daemon's log if it has exited."""
         if self.process.poll() is not None:
             tail = self.log.read_text()[-2000:]
             raise SystemExit(f"the daemon exited with {self.process.returncode}:\n{tail}")
+
+    def get(self, path: str) -> httpx.Response | None:
+        self.check_alive()
         try:
             return self.client.get(f"http://127.0.0.1:{self.port}{path}")
         except httpx.TransportError:
@@ -269,6 +273,7 @@ class DaemonProcess:
         what went through. Scaled, the counted topic is the last stage's: its
         records are the events (and the producers' marks) through every stage.
         """
+        self.check_alive()
         offsets = self.admin.list_group_offsets(self.group).get(self.group, {})
         return sum(at.offset for part, at in offsets.items() if part.topic == self.counted)
 
@@ -328,7 +333,8 @@ def bench_end_to_end(daemon: DaemonProcess, count: int, floor: float) -> tuple[f
     deadline = time.monotonic() + WAIT_S
     while last[1] < count:
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out: {last[1]:,} of {count:,} records consumed")
+            tail = daemon.log.read_text()[-2000:]
+            raise SystemExit(f"timed out: {last[1]:,} of {count:,} records consumed; log:\n{tail}")
         consumed = daemon.consumed()
         now = time.monotonic()
         if consumed and first is None:
