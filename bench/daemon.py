@@ -54,8 +54,9 @@ prints:
 ``--scale`` runs the daemon with ``service.scale`` (docs/scaling.md): the
 keyed stages over ``--partitions`` partitions each, every stage in the one
 process (or in each of ``--workers``); a record counts as done once the last
-stage (``ciwatch.<group>.by-actor``, each daemon its own internal topics) has read it, so the rate is of events (and the
-producers' few marks) through every stage. ``--client confluent`` runs the
+stage (``ciwatch.<group>.by-actor``: each daemon has internal topics of its
+own) has read it, so the rate is of events (and the producers' few marks)
+through every stage. ``--client confluent`` runs the
 daemon on confluent-kafka (``pip install 'ciwatch[fast]'``); the floor stays
 kafka-python's.
 
