@@ -93,7 +93,7 @@ from shippers import SHIPPERS, ShipperName, shipper
 from detector.config import load_config
 from detector.demo import AlertReceiver
 from detector.features.settings import DEFAULT_SOURCE_LATENESS, FeatureSettings
-from detector.generator import MERGED, SOURCES, generate, write
+from detector.generator import MERGED, generate, write
 from detector.normalizing import build_normalizer
 from detector.scale.topology import ScaleSettings, Topology
 from detector.sources.broker import EmbeddedBroker, free_ports
@@ -120,15 +120,15 @@ class WorldIndex:
     topic (docs/daemon.md): an actor's records share a partition and each
     worker keeps whole actors; spread record by record instead, every worker
     would see every actor with half its events (other state, more work per
-    event, other alerts). ``records``: event id → index of its record. ``times``: the
-    event times (epoch seconds) of the records that hold events, in record order.
+    event, other alerts). ``records``: event id → index of its record. ``times``: each
+    record's event time (epoch seconds; None for a record without an event).
     """
 
     def __init__(self, values: list[bytes]) -> None:
         normalizer = build_normalizer(load_config(None))
         self.keys: list[bytes | None] = [None] * len(values)
         self.records: dict[str, int] = {}
-        self.times: list[float] = []
+        self.times: list[float | None] = [None] * len(values)
         for start in range(0, len(values), 5_000):
             chunk = values[start : start + 5_000]
             records = [RawRecord(v, Position("world", start + i)) for i, v in enumerate(chunk)]
@@ -136,13 +136,13 @@ class WorldIndex:
                 if event.position is not None:
                     self.keys[event.position.offset] = event.actor.encode()
                     self.records[event.id] = event.position.offset
-                    self.times.append(event.time.timestamp())
+                    self.times[event.position.offset] = event.time.timestamp()
 
     def lateness(self, wall_s: float, count: int, rate: float) -> str:
         """The allowed lateness, as a config duration, that gives the first ``count`` records
         sent at ``rate`` records/s the tolerance of ``wall_s`` seconds of wall clock: the bench
         plays their event times faster than the wall clock by their span over the send."""
-        times = self.times[: max(2, count)]
+        times = [moment for moment in self.times[:count] if moment is not None]
         speed = (max(times) - min(times)) / (count / rate)
         return f"{max(1, round(wall_s * speed))}s"
 
@@ -227,9 +227,9 @@ class DaemonProcess:
             if scale
             else ""
         )
-        # Every source's allowed lateness, the shipped per-source ones included.
-        every_source = dict.fromkeys([*DEFAULT_SOURCE_LATENESS, *SOURCES], lateness)
-        late = {"allowed_lateness": lateness, "source_lateness": every_source}
+        # Every source's allowed lateness: the shipped per-source ones replaced too.
+        shipped = dict.fromkeys(DEFAULT_SOURCE_LATENESS, lateness)
+        late = {"allowed_lateness": lateness, "source_lateness": shipped}
         features = f"features: {orjson.dumps(late).decode()}\n" if lateness else ""
         last_stage = Topology(prefix, ("actor",), 1).topic("actor")
         self.group, self.counted = settings.group_id, last_stage if scale else settings.topics[0]
