@@ -1,7 +1,8 @@
 """End-to-end benchmark of ``ciwatch run`` through a real Kafka-protocol broker.
 
     python bench/daemon.py [--people 300] [--days 22] [--seed 7] [--live-seconds 60]
-                           [--rate R | --latency-at 0.5 0.9] [--workers N] [--partitions P]
+                           [--rate R | --latency-at 0.5 0.9] [--rounds 3]
+                           [--workers N] [--partitions P]
                            [--scale] [--client kafka-python|confluent]
                            [--shipper librdkafka|kafka-python]
                            [--wall-lateness S | --shipped-lateness]
@@ -14,8 +15,9 @@ prints:
 
 1. **The floor**: a bare kafka-python consumer (the daemon's own consumer
    settings, ``poll(max_records=2000)``) that only ``orjson``-parses each
-   record, over the same topic: records/s from the end of its first batch
-   (the group join is over) to its last record; the best of three runs.
+   record, over the same topic, in a fresh group: records/s from the end of
+   its first batch (the group join is over) to its last record, and this
+   process's CPU per record over that span.
 2. **Sustained end-to-end throughput**: ``python -m detector run
    --workers N`` as a process, with the bundled rules and models
    (``models.dir: bundled``) and a webhook sink posting to
@@ -24,7 +26,14 @@ prints:
    daemon's ``/metrics``, whose rendering at that pace cost the daemon CPU);
    they move after a batch is delivered, so the rate is
    (last - first non-zero reading) / the time between them — the group join
-   and start-up are left out — and its ratio to the floor.
+   and start-up are left out — and its ratio to the floor; and the daemon's
+   CPU per record against the floor's.
+   Steps 1 and 2 run as ``--rounds`` pairs (3), one after the other, each
+   daemon in a fresh group: a floor run moved by a third from one run to the
+   next on two shared cores, so each daemon run is held against the floor
+   run just before it, and the median of the pairs' ratios is the figure
+   (with the medians of the rates and of the CPU per record). The latency
+   runs take the median daemon rate as the sustained rate.
 3. **Event-to-alert latency at each ``--latency-at`` share of that rate**
    (0.5 and 0.9 by default; or at ``--rate``): a fresh
    daemon on a fresh topic; once it is ready (``/readyz``), the world's first
@@ -66,7 +75,7 @@ two shared cores, less at the mercy of the other processes than the rate),
 each daemon's peak RSS (``VmHWM`` from /proc before it is stopped), and the
 largest backlog (records produced but not yet committed) seen during the
 live run. Nothing here asserts a figure; the defaults take
-about 2 minutes on two cores.
+about 3 minutes on two cores.
 """
 
 from __future__ import annotations
@@ -82,7 +91,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
+from typing import NamedTuple, get_args
 
 import httpx
 import orjson
@@ -167,23 +176,20 @@ def preload(
     producer.close()
 
 
-def bench_floor(broker: EmbeddedBroker, topic: str, count: int, runs: int = 3) -> float:
-    """kafka-python consume + orjson parse of ``count`` records; the best of ``runs`` rates.
+class Run(NamedTuple):
+    """One timed pass over the topic: records/s, and CPU µs per record over the same span."""
 
-    A run is about a second: a disturbance on the two shared cores moved a
-    single run by a third. The best run is the one least disturbed.
-    """
-    rates = [floor_run(broker, topic, count, f"bench-floor-{run}") for run in range(runs)]
-    print(f"floor (kafka-python poll + orjson, best of {runs}): {max(rates):,.0f} records/s")
-    return max(rates)
+    rate: float
+    cpu_us: float
 
 
-def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str) -> float:
-    """One pass of a fresh consumer group over ``count`` records; records/s after the join."""
+def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str) -> Run:
+    """kafka-python consume + orjson parse of ``count`` records by a fresh consumer group,
+    timed after the join (its CPU is this process's: every thread of the consumer)."""
     settings = kafka_settings(broker, topic, group)
     consumer = KafkaConsumer(enable_auto_commit=False, **settings.consumer_config())
     consumer.subscribe([topic])
-    seen, first, started = 0, 0, 0.0
+    seen, first, started, cpu = 0, 0, 0.0, 0.0
     while seen < count:
         fetched = consumer.poll(timeout_ms=1000, max_records=MAX_RECORDS)
         batch = [message for messages in fetched.values() for message in messages]
@@ -192,13 +198,45 @@ def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str) -> flo
         seen += len(batch)
         if batch and not first:
             # As for the daemon: timed from the end of the first batch (after the join).
-            first, started = seen, time.perf_counter()
-    elapsed = time.perf_counter() - started
+            first, started, cpu = seen, time.perf_counter(), time.process_time()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     consumer.close()
-    rate = (seen - first) / elapsed
-    print(f"  floor run: {seen - first:,} records in {elapsed:.1f} s"
-          f" = {rate:,.0f} records/s (first batch of {first:,} not timed)")  # fmt: skip
-    return rate
+    run = Run((seen - first) / elapsed, cpu / (seen - first) * 1e6)
+    print(f"floor (kafka-python poll + orjson): {seen - first:,} records in {elapsed:.1f} s"
+          f" = {run.rate:,.0f} records/s, {run.cpu_us:.1f} µs of CPU per record"
+          f" (first batch of {first:,} not timed)")  # fmt: skip
+    return run
+
+
+def bench_throughput(
+    broker: EmbeddedBroker, count: int, rounds: int, daemon_of: Callable[[int, str], DaemonProcess]
+) -> float:
+    """``rounds`` pairs of a floor run and a daemon run (``daemon_of(round, webhook url)``)
+    over the pre-loaded topic; prints each pair's ratio and the medians; the daemon's median
+    rate. A floor run moved by a third from one run to the next on the two shared cores:
+    pairs taken one after the other share the machine's state, and the median of their
+    ratios is the figure."""
+    pairs: list[tuple[Run, Run]] = []
+    for number in range(rounds):
+        print(f"round {number + 1} of {rounds}:")
+        floor = floor_run(broker, "bench", count, f"bench-floor-{number}")
+        with AlertReceiver() as receiver:
+            daemon = daemon_of(number, receiver.url)
+            pairs.append((floor, bench_end_to_end(daemon, count, floor.rate, floor.cpu_us)))
+    ratios = [daemon.rate / floor.rate for floor, daemon in pairs]
+    floors, daemons = [floor for floor, _ in pairs], [daemon for _, daemon in pairs]
+    print(f"throughput over {rounds} rounds: {_median(ratios, '.2f')} of the floor;"
+          f" daemon {_median([d.rate for d in daemons], ',.0f')} records/s at"
+          f" {_median([d.cpu_us for d in daemons], '.1f')} µs of CPU per record;"
+          f" floor {_median([f.rate for f in floors], ',.0f')} records/s at"
+          f" {_median([f.cpu_us for f in floors], '.1f')} µs")  # fmt: skip
+    return statistics.median(daemon.rate for daemon in daemons)
+
+
+def _median(values: list[float], spec: str) -> str:
+    """``median (min to max)``, each formatted with ``spec``."""
+    low, middle, high = min(values), statistics.median(values), max(values)
+    return f"{middle:{spec}} ({low:{spec}} to {high:{spec}})"
 
 
 class DaemonProcess:
@@ -326,8 +364,11 @@ def wait_for(condition: Callable[[], bool], what: str, every_s: float = 0.2) -> 
         time.sleep(every_s)
 
 
-def bench_end_to_end(daemon: DaemonProcess, count: int, floor: float) -> tuple[float, float]:
-    """Records/s from the first committed batch to the last; and the daemon's peak RSS."""
+def bench_end_to_end(
+    daemon: DaemonProcess, count: int, floor: float, floor_cpu_us: float | None = None
+) -> Run:
+    """Records/s from the first committed batch to the last, and the daemon's CPU per record
+    over that span, each against the floor's (its peak RSS printed)."""
     first: tuple[float, int] | None = None
     last = (0.0, 0)
     cpu = (0.0, 0.0)  # the daemon's CPU seconds at the first and the last reading
@@ -347,14 +388,18 @@ def bench_end_to_end(daemon: DaemonProcess, count: int, floor: float) -> tuple[f
         time.sleep(POLL_EVERY_S)
     assert first is not None
     records, elapsed = last[1] - first[1], last[0] - first[0]
-    rate = records / elapsed
+    run = Run(records / elapsed, (cpu[1] - cpu[0]) / records * 1e6)
     peak = daemon.stop()
-    print(f"end-to-end: {records:,} records in {elapsed:.1f} s = {rate:,.0f} records/s"
-          f" ({rate / floor:.2f} of the floor; first batch of {first[1]:,} not timed)")  # fmt: skip
+    ratio, untimed = run.rate / floor, first[1]
+    print(f"end-to-end: {records:,} records in {elapsed:.1f} s = {run.rate:,.0f} records/s"
+          f" ({ratio:.2f} of the floor; first batch of {untimed:,} not timed)")  # fmt: skip
+    against = ""
+    if floor_cpu_us is not None:
+        against = f" (the floor's is {floor_cpu_us / run.cpu_us:.2f} of it)"
     print(f"daemon CPU (user + system, end-to-end run, same span):"
-          f" {(cpu[1] - cpu[0]) / records * 1e6:,.1f} µs/record")  # fmt: skip
+          f" {run.cpu_us:,.1f} µs/record{against}")  # fmt: skip
     print(f"daemon peak RSS (end-to-end run): {peak:.0f} MiB")
-    return rate, peak
+    return run
 
 
 def produce_live(
@@ -462,6 +507,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="live records/s (instead of --latency-at)")
     parser.add_argument("--latency-at", type=float, nargs="+", default=[0.5, 0.9],
                         help="live rates as shares of the sustained rate")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="pairs of floor and daemon runs")
     parser.add_argument("--workers", type=int, default=1, help="ciwatch run --workers N")
     parser.add_argument("--partitions", type=int, default=1, help="partitions of the topics")
     parser.add_argument(
@@ -504,12 +550,13 @@ def main() -> None:
         broker.create_topics(["bench", *lives], partitions=args.partitions)
         world = WorldIndex(values)
         preload(broker, "bench", values, world.keys)
-        floor = bench_floor(broker, "bench", len(values))
-        with AlertReceiver() as receiver:
-            settings = kafka_settings(broker, "bench", "bench-daemon", args.client)
-            work = Path(tmp) / "throughput"
-            daemon = DaemonProcess(work, settings, receiver.url, workers=args.workers, scale=scale)
-            sustained, _ = bench_end_to_end(daemon, len(values), floor)
+
+        def throughput_daemon(number: int, url: str) -> DaemonProcess:
+            settings = kafka_settings(broker, "bench", f"bench-daemon-{number}", args.client)
+            work = Path(tmp) / f"throughput-{number}"
+            return DaemonProcess(work, settings, url, workers=args.workers, scale=scale)
+
+        sustained = bench_throughput(broker, len(values), args.rounds, throughput_daemon)
         for topic, share in zip(lives, rates, strict=True):
             rate = share if args.rate else sustained * share
             live = values[: int(rate * args.live_seconds)]
