@@ -28,12 +28,16 @@ from detector.sources.record import Position, RawRecord
 
 __all__ = ["compare", "metric_values", "named", "read_counters", "replay_alerts"]
 
-LATE_METRICS = (
+LIVE_METRICS = (
     "ciwatch_late_events_total",
     "ciwatch_merge_wait_timeouts_total",
     "ciwatch_merge_forced_records_total",
+    "ciwatch_records_consumed_total",
+    "ciwatch_batch_duration_seconds_count",
+    "ciwatch_batch_duration_seconds_sum",
 )
-"""The daemon's counters read before a live run stops: late events, the merge giving up."""
+"""The daemon's counters read before a live run stops: late events, the merge giving up, and
+the records and batches (their count and seconds: how large the live batches were)."""
 
 
 def replay_alerts(values: Sequence[bytes], config: Path, batch: int = 2000) -> dict[str, str]:
@@ -68,8 +72,8 @@ def compare(
     live: Mapping[str, str], replayed: Mapping[str, str], counters: Mapping[str, float]
 ) -> list[str]:
     """Lines saying how the live alerts (id → name) differ from ``replay``'s, with the names
-    of those that differ and the late counters."""
-    late = ", ".join(f"{name} {value:,.0f}" for name, value in counters.items())
+    of those that differ, the counters, and the live batches' average size and time."""
+    late = ", ".join(f"{name} {value:,.6g}" for name, value in counters.items())
     missing = sorted(replayed[key] for key in replayed.keys() - live.keys())
     extra = sorted(live[key] for key in live.keys() - replayed.keys())
     lines = [
@@ -77,6 +81,13 @@ def compare(
         f" in replay; {len(missing):,} missing live, {len(extra):,} only live",
         f"  daemon counters before it stopped: {late or 'not read'}",
     ]
+    batches = counters.get("ciwatch_batch_duration_seconds_count")
+    if batches:
+        records = counters.get("ciwatch_records_consumed_total", 0.0) / batches
+        seconds = counters.get("ciwatch_batch_duration_seconds_sum", 0.0) / batches
+        lines.append(
+            f"  live batches: {records:,.0f} records and {seconds * 1e3:.1f} ms on average"
+        )
     if missing:
         lines.append(f"  missing live: {', '.join(missing)}")
     if extra:
@@ -85,7 +96,7 @@ def compare(
 
 
 def read_counters(get: Callable[[str], object]) -> dict[str, float]:
-    """:data:`LATE_METRICS` from a daemon's ``/metrics`` through ``get`` (empty if unread)."""
+    """:data:`LIVE_METRICS` from a daemon's ``/metrics`` through ``get`` (empty if unread)."""
     response = get("/metrics")
     text = getattr(response, "text", None)
-    return metric_values(text, LATE_METRICS) if isinstance(text, str) else {}
+    return metric_values(text, LIVE_METRICS) if isinstance(text, str) else {}

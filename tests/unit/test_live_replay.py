@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from live_replay import LATE_METRICS, compare, metric_values, named
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from live_replay import LIVE_METRICS, compare, metric_values, named
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 
 def test_metric_values_sums_a_counter_over_its_labels() -> None:
@@ -12,14 +12,22 @@ def test_metric_values_sums_a_counter_over_its_labels() -> None:
     late.labels(source="okta_system_log").inc(3)
     late.labels(source="k8s_audit").inc(4)
     Counter("ciwatch_merge_wait_timeouts", "waits", registry=registry).inc()
+    consumed = Counter("ciwatch_records_consumed", "records", ["topic"], registry=registry)
+    consumed.labels(topic="live-0").inc(1500)
+    batches = Histogram("ciwatch_batch_duration_seconds", "batches", registry=registry)
+    batches.observe(0.25)
+    batches.observe(0.5)
     text = generate_latest(registry).decode()
 
-    found = metric_values(text, LATE_METRICS)
+    found = metric_values(text, LIVE_METRICS)
 
     assert found == {
         "ciwatch_late_events_total": 7.0,
         "ciwatch_merge_wait_timeouts_total": 1.0,
         "ciwatch_merge_forced_records_total": 0.0,  # absent from the exposition
+        "ciwatch_records_consumed_total": 1500.0,
+        "ciwatch_batch_duration_seconds_count": 2.0,
+        "ciwatch_batch_duration_seconds_sum": 0.75,
     }
 
 
@@ -36,6 +44,22 @@ def test_compare_counts_and_names_what_each_side_lacks() -> None:
         "  missing live: auth-anomaly, brute-force",
         "  only live: okta-anomaly",
     ]
+
+
+def test_compare_gives_the_live_batches_average_size_and_time() -> None:
+    counters = {
+        "ciwatch_records_consumed_total": 1500.0,
+        "ciwatch_batch_duration_seconds_count": 2.0,
+        "ciwatch_batch_duration_seconds_sum": 0.75,
+    }
+
+    lines = compare({}, {}, counters)
+
+    assert lines[1] == (
+        "  daemon counters before it stopped: ciwatch_records_consumed_total 1,500,"
+        " ciwatch_batch_duration_seconds_count 2, ciwatch_batch_duration_seconds_sum 0.75"
+    )
+    assert lines[2] == "  live batches: 750 records and 375.0 ms on average"
 
 
 def test_named_reads_a_rule_or_a_model_from_the_webhook_body() -> None:
