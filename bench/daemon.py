@@ -223,14 +223,22 @@ def bench_throughput(
         with AlertReceiver() as receiver:
             daemon = daemon_of(number, receiver.url)
             pairs.append((floor, bench_end_to_end(daemon, count, floor.rate, floor.cpu_us)))
-    ratios = [daemon.rate / floor.rate for floor, daemon in pairs]
+    print(rounds_summary(pairs))
+    return statistics.median(daemon.rate for _, daemon in pairs)
+
+
+def rounds_summary(pairs: list[tuple[Run, Run]]) -> str:
+    """The line of :func:`bench_throughput`: the medians (and ranges) of the pairs' ratios,
+    of the daemon's and the floor's rates and of their CPU per record."""
     floors, daemons = [floor for floor, _ in pairs], [daemon for _, daemon in pairs]
-    print(f"throughput over {rounds} rounds: {_median(ratios, '.2f')} of the floor;"
-          f" daemon {_median([d.rate for d in daemons], ',.0f')} records/s at"
-          f" {_median([d.cpu_us for d in daemons], '.1f')} µs of CPU per record;"
-          f" floor {_median([f.rate for f in floors], ',.0f')} records/s at"
-          f" {_median([f.cpu_us for f in floors], '.1f')} µs")  # fmt: skip
-    return statistics.median(daemon.rate for daemon in daemons)
+    ratios = [daemon.rate / floor.rate for floor, daemon in pairs]
+    return (
+        f"throughput over {len(pairs)} rounds: {_median(ratios, '.2f')} of the floor;"
+        f" daemon {_median([d.rate for d in daemons], ',.0f')} records/s at"
+        f" {_median([d.cpu_us for d in daemons], '.1f')} µs of CPU per record;"
+        f" floor {_median([f.rate for f in floors], ',.0f')} records/s at"
+        f" {_median([f.cpu_us for f in floors], '.1f')} µs"
+    )
 
 
 def _median(values: list[float], spec: str) -> str:
