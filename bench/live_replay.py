@@ -73,7 +73,10 @@ def compare(
 ) -> list[str]:
     """Lines saying how the live alerts (id → name) differ from ``replay``'s, with the names
     of those that differ, the counters, and the live batches' average size and time."""
-    late = ", ".join(f"{name} {value:,.6g}" for name, value in counters.items())
+    late = ", ".join(
+        f"{name} {value:,.0f}" if value.is_integer() else f"{name} {value:,.2f}"
+        for name, value in counters.items()
+    )
     missing = sorted(replayed[key] for key in replayed.keys() - live.keys())
     extra = sorted(live[key] for key in live.keys() - replayed.keys())
     lines = [
