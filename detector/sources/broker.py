@@ -20,6 +20,7 @@ whoever starts one stops it on every exit path (it is a context manager).
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import tempfile
@@ -161,21 +162,48 @@ def terminate(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None
 
 
 def free_port() -> int:
-    """A loopback port free right now (the kernel does not hand it out again at once)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A loopback port free right now, that no outgoing connection takes (:func:`free_ports`)."""
+    return free_ports(1)
 
 
 def free_ports(count: int) -> int:
     """A loopback port free right now with the ``count - 1`` after it free too (a
-    ``--workers`` pod's parent and its workers take consecutive ports)."""
-    for _ in range(50):
-        base = free_port()
-        if base + count <= 65_535 and all(_bindable(base + i) for i in range(1, count)):
+    ``--workers`` pod's parent and its workers take consecutive ports).
+
+    Chosen at random below the kernel's range of ephemeral ports, where the
+    source port of an outgoing connection never lands: a port taken from that
+    range (as ``bind(0)`` gives) was free when chosen, but the seconds before a
+    daemon's workers bind it are enough for one of the many connections the
+    daemons, the broker's clients and a bench open to take it as its source
+    port (``Address already in use``, and a pod that exits). Without the range
+    (not Linux), the kernel's own choice, checked.
+    """
+    low, high = _listening_range()
+    for _ in range(200):
+        base = random.randrange(low, high - count + 1) if high - count >= low else _kernel_port()
+        if base + count <= 65_536 and all(_bindable(base + i) for i in range(count)):
             return base
     raise OSError(f"no run of {count} free loopback ports")
+
+
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST = 16_384  # below: the usual fixed ports of services (5432, 9090, 9092 ...)
+
+
+def _listening_range() -> tuple[int, int]:
+    """Ports ``[low, high)`` below the ephemeral range; an empty range where it is unknown."""
+    try:
+        ephemeral_low = int(_EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return _LOWEST, ephemeral_low
+
+
+def _kernel_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _bindable(port: int) -> bool:

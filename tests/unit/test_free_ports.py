@@ -1,0 +1,60 @@
+"""free_port(s): loopback ports for tests, benches and the demo, outside the ephemeral range."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from detector.sources import broker
+from detector.sources.broker import free_port, free_ports
+
+EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A port something listens on."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", free_port()))
+        server.listen()
+        yield server.getsockname()[1]
+
+
+@pytest.mark.skipif(not EPHEMERAL.exists(), reason="the kernel's ephemeral range is Linux's")
+def test_ports_lie_below_the_range_outgoing_connections_take_source_ports_from() -> None:
+    ephemeral_low = int(EPHEMERAL.read_text().split()[0])
+
+    bases = [free_ports(3) for _ in range(20)]
+
+    assert all(16_384 <= base and base + 3 <= ephemeral_low for base in bases)
+    assert all(bindable(base + i) for base in bases for i in range(3))
+
+
+def test_a_busy_port_is_passed_over(monkeypatch: pytest.MonkeyPatch, listening: int) -> None:
+    offered = iter([listening - 1, listening + 1])  # the run from listening - 1 holds it
+    monkeypatch.setattr(broker, "_listening_range", lambda: (listening - 1, listening + 10))
+    monkeypatch.setattr(broker.random, "randrange", lambda low, high: next(offered))
+
+    assert free_ports(2) == listening + 1
+
+
+def test_without_the_kernels_range_the_kernels_own_choice_is_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(broker, "_EPHEMERAL", tmp_path / "missing")
+
+    port = free_port()
+
+    assert bindable(port)
