@@ -38,6 +38,9 @@ from detector.errors import SourceError
 
 __all__ = ["EmbeddedBroker", "free_port", "free_ports", "terminate", "wait_for_port"]
 
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST = 16_384  # below: the usual fixed ports of services (5432, 9090, 9092 ...)
+
 
 class EmbeddedBroker:
     """A Tansu broker process on ``127.0.0.1:<free port>``; use as a context manager.
@@ -184,10 +187,6 @@ def free_ports(count: int) -> int:
         if base + count <= 65_536 and all(_bindable(base + i) for i in range(count)):
             return base
     raise OSError(f"no run of {count} free loopback ports")
-
-
-_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
-_LOWEST = 16_384  # below: the usual fixed ports of services (5432, 9090, 9092 ...)
 
 
 def _listening_range() -> tuple[int, int]:
