@@ -40,6 +40,7 @@ __all__ = ["EmbeddedBroker", "free_port", "free_ports", "terminate", "wait_for_p
 
 _EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _LOWEST = 16_384  # below: the usual fixed ports of services (5432, 9090, 9092 ...)
+_HANDED_OUT: set[int] = set()  # by free_ports, in this process
 
 
 class EmbeddedBroker:
@@ -184,7 +185,10 @@ def free_ports(count: int) -> int:
     low, high = _listening_range()
     for _ in range(200):
         base = random.randrange(low, high - count + 1) if high - count >= low else _kernel_port()
-        if base + count <= 65_536 and all(_bindable(base + i) for i in range(count)):
+        run = range(base, base + count)
+        # Not one handed out before: two daemons given ports in a row bind them later.
+        if base + count <= 65_536 and _HANDED_OUT.isdisjoint(run) and all(map(_bindable, run)):
+            _HANDED_OUT.update(run)
             return base
     raise OSError(f"no run of {count} free loopback ports")
 

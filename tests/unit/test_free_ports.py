@@ -26,9 +26,9 @@ def bindable(port: int) -> bool:
 
 @pytest.fixture
 def listening() -> Iterator[int]:
-    """A port something listens on."""
+    """A port something listens on (the kernel's choice: not one free_ports handed out)."""
     with socket.socket() as server:
-        server.bind(("127.0.0.1", free_port()))
+        server.bind(("127.0.0.1", 0))
         server.listen()
         yield server.getsockname()[1]
 
@@ -41,6 +41,12 @@ def test_ports_lie_below_the_range_outgoing_connections_take_source_ports_from()
 
     assert all(base >= 16_384 and base + 3 <= ephemeral_low for base in bases)
     assert all(bindable(base + i) for base in bases for i in range(3))
+
+
+def test_a_port_is_not_handed_out_twice_before_it_is_bound() -> None:
+    ports = [free_port() for _ in range(500)]  # nothing binds them meanwhile
+
+    assert len(set(ports)) == len(ports)
 
 
 def test_a_busy_port_is_passed_over(monkeypatch: pytest.MonkeyPatch, listening: int) -> None:
