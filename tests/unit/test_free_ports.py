@@ -24,6 +24,13 @@ def bindable(port: int) -> bool:
     return True
 
 
+def kernel_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @pytest.fixture
 def listening() -> Iterator[int]:
     """A port something listens on (the kernel's choice: not one free_ports handed out)."""
@@ -50,11 +57,20 @@ def test_a_port_is_not_handed_out_twice_before_it_is_bound() -> None:
 
 
 def test_a_busy_port_is_passed_over(monkeypatch: pytest.MonkeyPatch, listening: int) -> None:
-    offered = iter([listening - 1, listening + 1])  # the run from listening - 1 holds it
-    monkeypatch.setattr(broker, "_listening_range", lambda: (listening - 1, listening + 10))
-    monkeypatch.setattr(random, "randrange", lambda low, high: next(offered))
+    offered: list[int] = []
 
-    assert free_ports(2) == listening + 1
+    def offer(low: int, high: int) -> int:
+        """First the run that holds the busy port, then ports the kernel finds free."""
+        offered.append(listening - 1 if not offered else kernel_port())
+        return offered[-1]
+
+    monkeypatch.setattr(broker, "_listening_range", lambda: (1024, 65_000))
+    monkeypatch.setattr(random, "randrange", offer)
+
+    base = free_ports(2)
+
+    assert offered[0] == listening - 1
+    assert base == offered[-1] != listening - 1
 
 
 def test_without_the_kernels_range_the_kernels_own_choice_is_used(
