@@ -49,7 +49,7 @@ class EmbeddedBroker:
     >>> with EmbeddedBroker() as broker:            # doctest: +SKIP
     ...     broker.create_topics(["github"], partitions=3)
     ...     print(broker.bootstrap)
-    127.0.0.1:40123
+    127.0.0.1:21817
     """
 
     def __init__(self, *, start_timeout_s: float = 15.0, advertised_url: str | None = None) -> None:
