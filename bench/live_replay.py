@@ -73,7 +73,7 @@ def compare(
 ) -> list[str]:
     """Lines saying how the live alerts (id → name) differ from ``replay``'s, with the names
     of those that differ, the counters, and the live batches' average size and time."""
-    late = ", ".join(
+    shown = ", ".join(
         f"{name} {value:,.0f}" if value.is_integer() else f"{name} {value:,.2f}"
         for name, value in counters.items()
     )
@@ -82,7 +82,7 @@ def compare(
     lines = [
         f"live vs replay of the same records: {len(live):,} alert ids live, {len(replayed):,}"
         f" in replay; {len(missing):,} missing live, {len(extra):,} only live",
-        f"  daemon counters before it stopped: {late or 'not read'}",
+        f"  daemon counters before it stopped: {shown or 'not read'}",
     ]
     batches = counters.get("ciwatch_batch_duration_seconds_count")
     if batches:

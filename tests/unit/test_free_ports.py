@@ -24,13 +24,6 @@ def bindable(port: int) -> bool:
     return True
 
 
-def kernel_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def listening() -> Iterator[int]:
     """A port something listens on (the kernel's choice: not one free_ports handed out)."""
@@ -61,7 +54,7 @@ def test_a_busy_port_is_passed_over(monkeypatch: pytest.MonkeyPatch, listening: 
 
     def offer(low: int, high: int) -> int:
         """First the run that holds the busy port, then ports the kernel finds free."""
-        offered.append(listening - 1 if not offered else kernel_port())
+        offered.append(listening - 1 if not offered else broker._kernel_port())
         return offered[-1]
 
     monkeypatch.setattr(broker, "_listening_range", lambda: (1024, 65_000))
