@@ -267,12 +267,14 @@ class CounterArena:
         """Run the queued steps; the mask of the last if it is a ``MOVE``."""
         if not self._ops:
             return 0
-        ops = np.array(self._ops, dtype=np.int64).reshape(-1, OP_FIELDS)
+        # fromiter: half np.array's time for a flat list of ints
+        ops = np.fromiter(self._ops, np.int64, len(self._ops)).reshape(-1, OP_FIELDS)
+        buckets = np.fromiter(self._buckets, np.int64, len(self._buckets))
         results = np.empty((self._queued_results, self._windows, self._channels), np.int64)
         mask = self._step(
             ops,
             np.array(self._moved_from, dtype=np.float64),
-            np.array(self._buckets, dtype=np.int64).reshape(len(ops), self._windows),
+            buckets.reshape(len(ops), self._windows),
             self._arrays, self._widths, self._nested, self._rows, self._units, self._carry,
             results,
         )  # fmt: skip
