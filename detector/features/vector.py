@@ -8,14 +8,18 @@ unpacks all of them in :func:`~detector.features.schema.feature_names` order for
 models. It is a ``Mapping[str, float]``: use :meth:`FeatureVector.to_dict`
 (or ``dict(vector)``) where a plain dict is needed, e.g. for JSON.
 
-A store's vectors are rows of their batch's columns (:mod:`.matrix`), from
-which a model's matrix is read without going through each vector.
+A model reads the same columns of many vectors at once: :func:`feature_table`
+builds that matrix in a few numpy calls over the whole batch (each packed
+window total written to bytes once, its channels cut out of the bytes by
+numpy) instead of unpacking vector by vector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import NamedTuple, Protocol, cast
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
+from typing import Literal, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +37,7 @@ from detector.features.schema import (
 from detector.features.settings import FeatureSettings
 from detector.features.windows import LANE_BITS, LANE_MASK
 
-__all__ = ["FeatureLayout", "FeatureVector", "Indices", "RowSource", "Table", "TablePlan"]
+__all__ = ["FeatureLayout", "FeatureVector", "feature_table", "row_groups"]
 
 _SCALAR = -1
 KINDS_COUNTED = (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS)
@@ -41,10 +45,9 @@ KINDS_COUNTED = (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS)
 _WORD = 8  # bytes of the uint64 a channel is read through
 Indices = npt.NDArray[np.intp]
 """Positions and steps of rows (:func:`row_groups`)."""
-Table = npt.NDArray[np.float64]
 
 
-class TablePlan(NamedTuple):
+class _TablePlan(NamedTuple):
     """Where the table of some names comes from, worked out once per layout and names.
 
     Every packed part read is written to ``lengths`` little-endian bytes per
@@ -101,7 +104,7 @@ class FeatureLayout:
         self.positions = tuple(positions)
         self.index = dict(zip(self.names, self.positions, strict=True))
         self._columns: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
-        self._plans: dict[tuple[str, ...], TablePlan] = {}
+        self._plans: dict[tuple[str, ...], _TablePlan] = {}
 
     def columns(self, names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
         """The positions of ``names``, in that order (remembered: a model asks for the same)."""
@@ -110,15 +113,14 @@ class FeatureLayout:
             found = self._columns[names] = tuple(self.index[name] for name in names)
         return found
 
-    def table_plan(self, names: tuple[str, ...]) -> TablePlan:
-        """How a model's matrix of ``names`` is read (:mod:`.matrix`; remembered; KeyError
-        for an unknown name)."""
+    def table_plan(self, names: tuple[str, ...]) -> _TablePlan:
+        """How :func:`feature_table` reads ``names`` (remembered; KeyError for an unknown name)."""
         found = self._plans.get(names)
         if found is None:
             found = self._plans[names] = self._plan(self.columns(names))
         return found
 
-    def _plan(self, positions: tuple[tuple[int, int], ...]) -> TablePlan:
+    def _plan(self, positions: tuple[tuple[int, int], ...]) -> _TablePlan:
         scalars = [(column, part) for column, (part, shift) in enumerate(positions) if shift < 0]
         channels: dict[int, list[tuple[int, int]]] = {}
         for column, (part, shift) in enumerate(positions):
@@ -149,7 +151,7 @@ class FeatureLayout:
                     np.array([shift // LANE_BITS for _, shift in channels[part]], dtype=np.intp),
                 )
             )
-        return TablePlan(
+        return _TablePlan(
             kind_channels=tuple(tuple(entries) for entries in kind_channels),
             width=len(positions),
             parts=1 + max((part for part, _ in positions), default=-1),
@@ -163,55 +165,30 @@ class FeatureLayout:
         )
 
 
-class RowSource(Protocol):
-    """A batch's features by column (:class:`~detector.features.matrix.FeatureBatch`):
-    what its vectors read of one row, and a model's matrix of some rows."""
-
-    layout: FeatureLayout
-
-    def parts(self, index: int) -> tuple[list[float | None], list[CountRow | None] | None]:
-        """Row ``index``'s :class:`FeatureVector` parts and rows."""
-
-    def table(self, indices: Indices, plan: TablePlan) -> npt.NDArray[np.float64] | None:
-        """The matrix ``plan`` reads of rows ``indices`` (None: read vector by vector)."""
-
-
 class FeatureVector(Mapping[str, float]):
     """Feature name → value for one observation (read-only; values fixed at that event).
 
     ``rows``: per key kind (actor, IP, target), ``None`` if its packed totals are in
     ``parts``, else row ``k`` of a batch's totals ``(steps, windows, channels)`` that an
     arena counted (:mod:`detector.features.arena`), ``parts`` holding ``None`` there: they
-    are packed when first read, and a model's matrix reads them as numbers.
-
-    A store's vectors are rows of their batch (``source``, ``index``; ``parts`` None):
-    most are only ever read in a model's matrix
-    (:func:`~detector.features.matrix.feature_table`), which takes the batch's columns;
-    the first read of one vector on its own fetches its parts.
+    are packed when first read, and :func:`feature_table` reads them as numbers.
     """
 
-    __slots__ = ("_index", "_layout", "_parts", "_rows", "_source")
+    __slots__ = ("_layout", "_parts", "_rows")
 
     def __init__(
         self,
         layout: FeatureLayout,
-        parts: Sequence[float | None] | None,
+        parts: Sequence[float | None],
         rows: Sequence[CountRow | None] | None = None,
-        source: RowSource | None = None,
-        index: int = 0,
     ) -> None:
         self._layout = layout
         self._parts = parts
         self._rows = rows
-        self._source = source
-        self._index = index
 
     def __getitem__(self, name: str) -> float:
         part, shift = self._layout.index[name]
-        parts = self._parts
-        if parts is None:
-            parts = self._fetch()
-        value = parts[part]
+        value = self._parts[part]
         if shift == _SCALAR:
             return cast(float, value)
         if value is None:
@@ -244,21 +221,12 @@ class FeatureVector(Mapping[str, float]):
         """The raw parts ``start:stop`` (packed window counts; see :func:`windows.lane`)."""
         return self._packed_parts()[start:stop]
 
-    def _fetch(self) -> Sequence[float | None]:
-        """The parts of a batch's row, read from the batch once."""
-        assert self._source is not None  # parts are None only for a batch's rows
-        parts, self._rows = self._source.parts(self._index)
-        self._parts = parts
-        return parts
-
     def _packed_parts(self) -> Sequence[float]:
         """:attr:`_parts` with every kind's totals packed (the rows packed once, kept)."""
-        if self._parts is None:
-            self._fetch()
         rows = self._rows
         if rows is None:
             return cast(Sequence[float], self._parts)
-        parts = list(cast(Sequence[float | None], self._parts))
+        parts = list(self._parts)
         windows = self._layout.windows
         for kind, row in enumerate(rows):
             if row is not None:
@@ -272,3 +240,133 @@ class FeatureVector(Mapping[str, float]):
 
     def __repr__(self) -> str:
         return f"FeatureVector({self.to_dict()!r})"
+
+
+_PARTS = attrgetter("_parts")
+_MATRIX = itemgetter(0)
+_STEP = itemgetter(1)
+_NO_ROWS: tuple[None, None, None] = (None, None, None)
+_LAYOUT = attrgetter("_layout")
+
+
+def feature_table(
+    vectors: Sequence[Mapping[str, float]], names: tuple[str, ...]
+) -> npt.NDArray[np.float64]:
+    """The values of ``names`` of many vectors, one row each: ``[[v[n] for n in names] ...]``.
+
+    Vectors a store made with one layout (the usual batch) are read column by
+    column, whole batch at once; anything else (other mappings, mixed layouts,
+    a value the batch path cannot read) row by row, with the same values and
+    errors (KeyError for a name a vector lacks).
+
+    >>> feature_table([{"a": 1, "b": 2.5}, {"a": 3, "b": 0.0}], ("b", "a")).tolist()
+    [[2.5, 1.0], [0.0, 3.0]]
+    """
+    if vectors and set(map(type, vectors)) == {FeatureVector}:
+        layouts = set(map(_LAYOUT, vectors))
+        if len(layouts) == 1:
+            table = _batch_table(vectors, layouts.pop().table_plan(names))
+            if table is not None:
+                return table
+    return _row_table(vectors, names)
+
+
+def _batch_table(
+    vectors: Sequence[Mapping[str, float]], plan: _TablePlan
+) -> npt.NDArray[np.float64] | None:
+    """The table by columns; None for vectors it cannot read (left to :func:`_row_table`)."""
+    columns = list(zip(*map(_PARTS, vectors), strict=False))
+    if len(columns) < plan.parts:  # parts too short: row by row, for its IndexError
+        return None
+    rows = len(vectors)
+    table = np.empty((rows, plan.width), dtype=np.float64)
+    raw = np.zeros((rows, sum(plan.lengths)), dtype=np.uint8)
+    little: repeat[Literal["little"]] = repeat("little")
+    try:
+        if plan.scalars:
+            scalars = np.array([columns[part] for part in plan.scalars], dtype=np.float64)
+            table[:, plan.scalar_columns] = scalars.T
+        offset = 0
+        for part, length in zip(plan.packed, plan.lengths, strict=True):
+            column: Sequence[float | None] = columns[part]
+            if None in column:  # totals in an arena's rows, read below: 0 here
+                if column.count(None) == rows:
+                    offset += length
+                    continue
+                column = [0 if total is None else total for total in column]
+            # Each packed total once to bytes, in C loops; a float or negative total (or
+            # one too wide) raises here and is read row by row.
+            data = b"".join(map(int.to_bytes, column, repeat(length), little))  # type: ignore[arg-type]
+            raw[:, offset : offset + length] = np.frombuffer(data, np.uint8).reshape(rows, length)
+            offset += length
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if plan.packed:
+        # ``(total >> shift) & LANE_MASK`` for every channel of every vector at once.
+        words = raw.take(plan.bytes_at, axis=1).view("<u8")
+        table[:, plan.channel_columns] = (words >> plan.bits) & np.uint64(LANE_MASK)
+        _fill_counted(table, cast(Sequence[FeatureVector], vectors), plan)
+    return table
+
+
+def _fill_counted(
+    table: npt.NDArray[np.float64], vectors: Sequence[FeatureVector], plan: _TablePlan
+) -> None:
+    """The columns of totals still in arena rows, read from the rows, a batch's at once."""
+    kinds = [kind for kind, channels_read in enumerate(plan.kind_channels) if channels_read]
+    if not kinds:  # no column of any kind's totals asked for
+        return
+    # Per kind, every vector's row (or None): one transposition for all kinds.
+    by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in vectors], strict=True))
+    for kind in kinds:
+        column = by_kind[kind]
+        for totals, where, steps in row_groups(column):
+            block = totals[steps]  # (vectors, windows, channels)
+            at = where[:, None]
+            for window, columns, channels in plan.kind_channels[kind]:
+                inside = channels < block.shape[2]
+                values = np.zeros((len(steps), len(columns)))
+                values[:, inside] = block[:, window, channels[inside]]
+                table[at, columns] = values
+
+
+def row_groups(column: Sequence[CountRow | None]) -> list[tuple[np.ndarray, Indices, Indices]]:
+    """The rows of ``column`` (None where there is none) grouped by their matrix (a batch's
+    totals): each matrix with the positions in ``column`` and the steps of its rows, to read
+    them in one numpy call. A batch's rows usually all come from one flush: that case is
+    read without a Python step per row."""
+    count = len(column)
+    if count and None not in column:
+        rows = cast(Sequence[CountRow], column)
+        if len(set(map(id, map(_MATRIX, rows)))) == 1:
+            steps = np.fromiter(map(_STEP, rows), dtype=np.intp, count=count)
+            return [(rows[0][0], np.arange(count, dtype=np.intp), steps)]
+    groups: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
+    for index, row in enumerate(column):
+        if row is None:
+            continue
+        matrix, step = row
+        group = groups.get(id(matrix))
+        if group is None:
+            group = groups[id(matrix)] = (matrix, [], [])
+        group[1].append(index)
+        group[2].append(step)
+    return [
+        (matrix, np.array(where, dtype=np.intp), np.array(steps, dtype=np.intp))
+        for matrix, where, steps in groups.values()
+    ]
+
+
+def _row_table(
+    vectors: Sequence[Mapping[str, float]], names: tuple[str, ...]
+) -> npt.NDArray[np.float64]:
+    values = chain.from_iterable(
+        [
+            vector.take(names)
+            if isinstance(vector, FeatureVector)
+            else [vector[name] for name in names]
+            for vector in vectors
+        ]
+    )
+    flat = np.fromiter(values, dtype=np.float64, count=len(vectors) * len(names))
+    return flat.reshape(len(vectors), len(names))

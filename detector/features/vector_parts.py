@@ -11,19 +11,18 @@ the current state of its keys, changing nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 from detector.events.model import Event, Outcome
-from detector.features.arena import Counts, Pending
+from detector.features.arena import CountRow, Counts, Pending
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
-from detector.features.matrix import FeatureBatch, row_groups
 from detector.features.observation import Observation
 from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.schema import MUTATING_CATEGORIES
 from detector.features.settings import FeatureSettings
 from detector.features.state import ActorState, KeyState
-from detector.features.vector import FeatureLayout, FeatureVector
+from detector.features.vector import FeatureLayout, FeatureVector, row_groups
 from detector.features.windows import WindowSpec
 
 __all__ = ["Draft", "Totals", "VectorParts", "event_flags"]
@@ -41,6 +40,7 @@ the new values reported and their known values; the actor's (None: not counted),
 and target's totals; the actor's scalars before the ratios, its past events and history;
 the flags after."""
 Draft = Observation | Drafted
+_NO_ROWS: list[CountRow | None] = [None, None, None]
 
 
 class VectorParts:
@@ -97,72 +97,60 @@ class VectorParts:
         return actor_ratios(counts, self._window_hours, past_events, history)
 
     def finish(self, drafts: Sequence[Draft]) -> list[Observation]:
-        """The observations of drafts, their totals read from their arenas, kept as a batch's
-        columns (:class:`FeatureBatch`) whose rows their vectors are; the ratios of actors'
-        totals in rows worked out at once."""
-        drafted = [draft for draft in drafts if not isinstance(draft, Observation)]
-        if not drafted:
-            return cast(list[Observation], list(drafts))
+        """The observations of drafts, their totals read from their arenas (rows, packed when
+        read: :class:`FeatureVector`); the ratios of actors' totals in rows worked out at once."""
         # Each actor's totals read once (the first read from an arena runs its queue).
-        no_counts = self.no_counts
-        actors = _read_all(no_counts if draft[4] is None else draft[4] for draft in drafted)
-        kinds = (
-            actors,
-            _read_all(draft[5] for draft in drafted),
-            _read_all(draft[6] for draft in drafted),
-        )
-        batch = FeatureBatch(self._layout, kinds, self._scalar_blocks(drafted, actors))
-        finished = [
-            Observation(draft[0], False, draft[1], draft[2], vector, draft[3])
-            for draft, vector in zip(drafted, batch.vectors(), strict=True)
+        actors = [
+            None if isinstance(draft, Observation) or draft[4] is None else _read(draft[4])
+            for draft in drafts
         ]
-        if len(finished) == len(drafts):
-            return finished
-        made = iter(finished)
-        return [draft if isinstance(draft, Observation) else next(made) for draft in drafts]
-
-    def _scalar_blocks(
-        self, drafted: list[Drafted], actors: list[Counts]
-    ) -> list[list[Sequence[float]]]:
-        """The scalar parts of the drafts' vectors, in blocks of one width (:class:`FeatureBatch`):
-        each actor's first scalars, its ratios, its flags."""
-        counted = [draft[4] is not None for draft in drafted]
-        if not any(counted):  # a store without actors
-            return [[self.no_actor] * len(drafted)]
-        ratios = self._row_ratios(drafted, actors)
-        for index, found in enumerate(ratios):
-            if found is None and counted[index]:
-                draft = drafted[index]
-                ratios[index] = self.ratios(cast(list[int], actors[index]), draft[8], draft[9])
-        if all(counted):
-            return [
-                [draft[7] for draft in drafted],
-                cast(list[Sequence[float]], ratios),
-                [draft[10] for draft in drafted],
-            ]
+        ratios = self._row_ratios(drafts, actors)
+        finish = self._finish
         return [
-            [
-                [*draft[7], *cast(list[float], ratios[index]), *draft[10]]
-                if counted[index]
-                else self.no_actor
-                for index, draft in enumerate(drafted)
-            ]
+            draft if isinstance(draft, Observation) else finish(draft, counts, ratios[index])
+            for index, (draft, counts) in enumerate(zip(drafts, actors, strict=True))
         ]
 
     def _row_ratios(
-        self, drafts: Sequence[Drafted], actors: list[Counts]
+        self, drafts: Sequence[Draft], actors: list[Counts | None]
     ) -> list[list[float] | None]:
         """Per draft, the ratios of its actor's totals ``actors`` if they are rows, else None."""
         column = [None if isinstance(counts, list) else counts for counts in actors]
         found: list[list[float] | None] = [None] * len(drafts)
         for matrix, where, steps in row_groups(column):
             indices = where.tolist()
-            chosen = [drafts[index] for index in indices]
+            chosen = [cast(Drafted, drafts[index]) for index in indices]
             past, history = [draft[8] for draft in chosen], [draft[9] for draft in chosen]
             ratios = actor_ratio_rows(matrix[steps], self._window_hours, past, history)
             for index, row_ratios in zip(indices, ratios, strict=True):
                 found[index] = row_ratios
         return found
+
+    def _finish(
+        self, draft: Drafted, actor_counts: Counts | None, row_ratios: list[float] | None
+    ) -> Observation:
+        event, learning, reported, known, actor, ip, target, head, total, history, tail = draft
+        values: list[float | None] = []
+        rows: list[CountRow | None] = [None, None, None]
+        counted_actor = self.no_counts if actor_counts is None else actor_counts
+        for kind, counts in enumerate((counted_actor, _read(ip), _read(target))):
+            if isinstance(counts, list):
+                values += counts
+            else:
+                values += self._unread
+                rows[kind] = counts
+        counted = rows if rows != _NO_ROWS else None
+        if actor is None:  # a store without actors
+            values += self.no_actor
+            return Observation(
+                event, False, False, {}, FeatureVector(self._layout, values, counted)
+            )
+        if row_ratios is None:
+            packed = cast(list[int], values[: len(self.no_counts)])
+            row_ratios = self.ratios(packed, total, history)
+        values += [*head, *row_ratios, *tail]
+        features = FeatureVector(self._layout, values, counted)
+        return Observation(event, False, learning, reported, features, known)
 
     def new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
         return [1 if field in new_values else 0 for field in self._tracked]
@@ -198,12 +186,9 @@ class VectorParts:
         return Observation(event, True, learning, {}, FeatureVector(self._layout, parts))
 
 
-def _read_all(column: Iterable[Totals]) -> list[Counts]:
-    """Totals, each read from its arena if a step of it gives them."""
-    return [
-        totals if type(totals) is list else cast(Pending, totals)[0].result(totals[1])
-        for totals in column
-    ]
+def _read(pending: Totals) -> Counts:
+    """Totals, read from their arena if a step of it gives them."""
+    return pending if isinstance(pending, list) else pending[0].result(pending[1])
 
 
 def event_flags(event: Event, failure: bool, production: bool) -> tuple[int, int, int, int]:

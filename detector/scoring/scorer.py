@@ -36,8 +36,8 @@ import numpy.typing as npt
 from detector.detections import Detection, DetectorKind, Severity
 from detector.errors import ConfigError
 from detector.features.families import FAMILIES, Family
-from detector.features.matrix import feature_table
 from detector.features.observation import Observation
+from detector.features.vector import feature_table
 from detector.scoring.calibration import HIGH_SCORE, THRESHOLD_SCORE
 from detector.scoring.evidence import (
     ActorQuantiles,

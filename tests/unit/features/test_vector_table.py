@@ -9,12 +9,11 @@ import numpy.typing as npt
 import pytest
 
 from detector.events.model import Category, Outcome
-from detector.features import matrix as matrix_module
+from detector.features import vector as vector_module
 from detector.features.families import FAMILIES
-from detector.features.matrix import feature_table, row_groups
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
-from detector.features.vector import FeatureLayout, FeatureVector
+from detector.features.vector import FeatureLayout, FeatureVector, feature_table, row_groups
 from detector.features.windows import LANE_BITS, LANE_MASK
 from tests.unit.features.helpers import event
 
@@ -65,7 +64,7 @@ def batch_only(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(vectors: object, names: object) -> None:
         raise AssertionError("row by row")
 
-    monkeypatch.setattr(matrix_module, "_row_table", refuse)
+    monkeypatch.setattr(vector_module, "_row_table", refuse)
 
 
 @pytest.mark.usefixtures("batch_only")
@@ -88,54 +87,6 @@ def test_one_batchs_vectors_and_a_mix_of_batches_and_packed_totals_alike() -> No
     packed = [FeatureVector(vector._layout, vector.vector()) for vector in vectors[::3]]
     mixed = [*vectors[70:90], *packed, *vectors[5:15]]
     assert same_bits(feature_table(mixed, names), by_rows(mixed, names))
-
-
-@pytest.fixture
-def columns_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail if a batch's rows are read through their vectors' parts."""
-
-    def refuse(vectors: object, plan: object) -> None:
-        raise AssertionError("through the vectors' parts")
-
-    monkeypatch.setattr(matrix_module, "_batch_table", refuse)
-
-
-@pytest.mark.usefixtures("batch_only", "columns_only")
-def test_rows_of_one_batch_in_any_order_are_read_from_its_columns() -> None:
-    store = FeatureStore(FeatureSettings())
-    failure, success = Outcome.FAILURE, Outcome.SUCCESS
-    events = [
-        event(n * 53.0, actor=f"user{n % 5}", ip=f"198.51.100.{n % 4}" if n % 6 else None,
-              target=f"acme/repo{n % 3}", outcome=failure if n % 4 == 0 else success, number=n)
-        for n in range(90)
-    ]  # fmt: skip
-    vectors = [observation.features for observation in store.observe_batch(events)]
-    rows = [vectors[n] for n in (57, 3, 88, 3, 41, 0, 12, 70)]
-    for family in sorted(FAMILIES):
-        names = (*FAMILIES[family].features, AGE)
-        assert same_bits(feature_table(rows, names), by_rows(rows, names))
-
-
-def test_a_batchs_vector_read_on_its_own_keeps_the_types_the_store_made() -> None:
-    vectors = busy_vectors()
-    alone = [dict(vector) for vector in vectors[40:80]]  # before any table of the batch
-    names = tuple(vectors[0])
-    assert same_bits(feature_table(vectors[40:80], names), by_rows(alone, names))
-    for values in alone:
-        flags = [name for name in values if name.startswith(("event.", "actor.new."))]
-        counts = [name for name in values if name.startswith(("ip.", "target."))]
-        assert flags and counts
-        assert all(type(values[name]) is int for name in (*flags, *counts, "actor.learning"))
-        assert type(values["actor.hour_of_week_rarity"]) is float
-
-
-@pytest.mark.usefixtures("batch_only", "columns_only")
-def test_a_batch_of_a_store_without_actor_counts() -> None:
-    store = FeatureStore(FeatureSettings(), kinds=("ip",))
-    events = [event(float(n), ip=f"192.0.2.{n % 3}") for n in range(20)]
-    vectors = [observation.features for observation in store.observe_batch(events)]
-    names = tuple(vectors[0])
-    assert same_bits(feature_table(vectors[::-1], names), by_rows(vectors[::-1], names))
 
 
 def test_row_groups_keep_each_rows_position_and_step() -> None:
@@ -190,8 +141,7 @@ def test_values_the_batch_cannot_read_go_row_by_row_with_the_same_result() -> No
     vectors = busy_vectors()
     layout = vectors[0]._layout
     names = (*FAMILIES["auth"].features, AGE)
-    width = 1 + max(part for part, _ in layout.positions)
-    five, six, seven = (list(vectors[n].packed(0, width)) for n in (5, 6, 7))
+    five, six, seven = (list(vectors[n].packed(0, len(vectors[n]._parts))) for n in (5, 6, 7))
     awkward = [
         FeatureVector(layout, [float(value) for value in five]),  # float totals
         FeatureVector(layout, [1 << (LANE_BITS * 40), *six[1:]]),  # too wide
