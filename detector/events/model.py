@@ -147,8 +147,8 @@ class Event:
             "position": str(self.position) if self.position else None,
             "attributes": dict(self.attributes),
         }
-        if with_raw:
-            out["raw"] = self.raw
+        if with_raw:  # a document kept as its text (RawDocument) is decoded
+            out["raw"] = self.raw if type(self.raw) is dict else dict(self.raw)
         return out
 
     @classmethod

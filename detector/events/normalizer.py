@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from detector.errors import ConfigError
-from detector.events.decoding import decode_json, deeper_than, too_deep
+from detector.events.decoding import RawDocument, decode_json, deeper_than, too_deep
 from detector.events.envelopes import Failed, Found, Opener, Reader
 from detector.events.fields import is_mapping
 from detector.events.model import (
@@ -158,12 +158,14 @@ class Normalizer:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
             return self._unframe(value, position, exc)
-        return self._document(doc, value, position)
+        return self._document(doc, value, position, RawDocument(value))
 
     def _document(
-        self, doc: Any, value: bytes, position: Position
+        self, doc: Any, value: bytes, position: Position, raw: RawDocument | None = None
     ) -> list[Event | DeadLetter | Skipped]:
-        """One decoded document (``value`` its JSON text): checked, then its envelopes opened."""
+        """One decoded document (``value`` its JSON text): checked, then its envelopes opened;
+        a bare event keeps ``raw`` (``doc`` as the text it came as), if given, for its vendor
+        document."""
         if type(doc) is not dict:
             if opens_batch(doc):
                 return self._batch(doc, value, position)
@@ -173,7 +175,7 @@ class Normalizer:
         if too_deep(value, doc, self.limits.max_depth):
             detail = f"nesting deeper than {self.limits.max_depth}"
             return [_dead(DeadLetterReason.TOO_DEEP, detail, position, value)]
-        return self._open_envelopes(doc, position)
+        return self._open_envelopes(doc, position, raw)
 
     def _batch(
         self, docs: list[Any], value: bytes, position: Position
@@ -248,10 +250,12 @@ class Normalizer:
             detail = f"not JSON, at line {piece.line} of the record (skipped to the next line)"
         return [_dead(DeadLetterReason.INVALID_JSON, detail, position, piece.data)]
 
-    def _open_envelopes(self, doc: Any, position: Position) -> list[Event | DeadLetter | Skipped]:
+    def _open_envelopes(
+        self, doc: Any, position: Position, raw: RawDocument | None = None
+    ) -> list[Event | DeadLetter | Skipped]:
         envelope = self._opener.recognise(doc)
         if envelope is None:  # most records: a bare vendor event
-            return [self._normalize_doc(doc, position)]
+            return [self._normalize_doc(doc, position, raw=raw)]
         out: list[Event | DeadLetter | Skipped] = []
         for item in self._opener.open_as(envelope, doc, self._reader):
             if isinstance(item, Found):
@@ -274,7 +278,11 @@ class Normalizer:
         return doc
 
     def _normalize_doc(
-        self, doc: Any, position: Position, fallback_time: Any = None
+        self,
+        doc: Any,
+        position: Position,
+        fallback_time: Any = None,
+        raw: Mapping[str, Any] | None = None,
     ) -> Event | DeadLetter:
         if not is_mapping(doc):
             detail = f"{type(doc).__name__}, not an object"
@@ -296,7 +304,9 @@ class Normalizer:
             return _dead(DeadLetterReason.PARSER_ERROR, detail, position, doc, parser.name)
         if self._latest_time is not None and parsed.time > self._latest_time:
             return self._from_the_future(parsed, doc, position, parser.name)
-        return self._build(parsed.source or parser.name, parsed, doc, position)
+        return self._build(
+            parsed.source or parser.name, parsed, doc, position, doc if raw is None else raw
+        )
 
     def _from_the_future(
         self, parsed: Parsed, doc: Mapping[str, Any], position: Position, format_name: str
@@ -315,7 +325,12 @@ class Normalizer:
         return self._detection.choose(doc)
 
     def _build(
-        self, source: str, parsed: Parsed, doc: Mapping[str, Any], position: Position
+        self,
+        source: str,
+        parsed: Parsed,
+        doc: Mapping[str, Any],
+        position: Position,
+        raw: Mapping[str, Any],
     ) -> Event:
         classification = self.taxonomy.classify(source, parsed.taxonomy_key or parsed.action)
         actor_type = parsed.actor_type
@@ -342,7 +357,7 @@ class Normalizer:
             parsed.target,
             classification.privileged,
             parsed.attributes,
-            doc,
+            raw,
         )
 
 

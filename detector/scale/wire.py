@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from detector.errors import CiwatchError
+from detector.events.decoding import RawDocument
 from detector.events.fields import parse_time
 from detector.events.model import (
     ActorType,
@@ -49,7 +50,6 @@ __all__ = [
     "UNREADABLE",
     "Note",
     "Outgoing",
-    "RawDocument",
     "Received",
     "broadcast_mark",
     "decode",
@@ -117,47 +117,6 @@ class Received:
     item: Event | Note | None
     carried: dict[str, list[int]]
     idle: bool = False
-
-
-class RawDocument(Mapping[str, Any]):
-    """A raw vendor record as read from an internal record: parsed on first use only.
-
-    ``encoded`` is the JSON it was read from (``stdlib``: written by the standard
-    library); the next stage's record reuses it as is.
-    """
-
-    __slots__ = ("_parsed", "encoded", "stdlib")
-
-    def __init__(self, encoded: bytes, *, stdlib: bool = False) -> None:
-        self.encoded = encoded
-        self.stdlib = stdlib
-        self._parsed: dict[str, Any] | None = None
-
-    @property
-    def parsed(self) -> bool:
-        """Whether something has looked into it yet."""
-        return self._parsed is not None
-
-    def _document(self) -> dict[str, Any]:
-        if self._parsed is None:
-            parsed = json.loads(self.encoded) if self.stdlib else orjson.loads(self.encoded)
-            self._parsed = parsed if isinstance(parsed, dict) else {}
-        return self._parsed
-
-    def __getitem__(self, key: str) -> Any:
-        return self._document()[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._document()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._document())
-
-    def __len__(self) -> int:
-        return len(self._document())
-
-    def __repr__(self) -> str:
-        return f"RawDocument({len(self.encoded)} bytes)"
 
 
 def _dumps(value: Any) -> tuple[bytes, bool]:

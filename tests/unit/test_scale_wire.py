@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from detector.events.decoding import RawDocument
 from detector.events.model import ActorType, Category, DeadLetterReason, Event, Outcome, isoformat
 from detector.scale.wire import (
     FORMAT,
     UNREADABLE,
     Note,
-    RawDocument,
     decode,
     encode_event,
     encode_first,
