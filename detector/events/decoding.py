@@ -56,8 +56,8 @@ class RawDocument(Mapping[str, Any]):
     An event keeps its vendor document for rules on ``raw.*`` fields, which read
     it for few events. Kept decoded, a batch's documents stayed alive until the
     batch was done: each record's decoding then took fresh memory and the batch's
-    end freed it all, about 5 µs per record more than a document freed as soon
-    as its event is built (``docs/performance-history.md``, twentieth session).
+    end freed it all. Freed as soon as its event is built, the daemon spent about
+    4 µs of CPU per record less (``docs/performance-history.md``, twentieth session).
     ``encoded`` is the text (``stdlib``: written, or to be read, by the standard
     library's json: integers beyond 64 bits, lone surrogates, raw control
     characters); internal topics hand it on as it came (:mod:`detector.scale.wire`).
