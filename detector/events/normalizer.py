@@ -163,9 +163,8 @@ class Normalizer:
     def _document(
         self, doc: Any, value: bytes, position: Position, raw: RawDocument | None = None
     ) -> list[Event | DeadLetter | Skipped]:
-        """One decoded document (``value`` its JSON text): checked, then its envelopes opened;
-        a bare event keeps ``raw`` (``doc`` as the text it came as), if given, for its vendor
-        document."""
+        """One decoded document (``value`` its JSON text): checked, then its envelopes opened.
+        A bare event's vendor document is ``raw`` if given (``value`` as text), else ``doc``."""
         if type(doc) is not dict:
             if opens_batch(doc):
                 return self._batch(doc, value, position)

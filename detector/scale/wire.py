@@ -12,10 +12,10 @@ orjson array, fields by position — and, for an event, its raw record as JSON
 after the header. The raw record is read lazily (:class:`RawDocument`): a
 stage whose rules never look into it neither parses it nor encodes it again
 for the next stage (it hands on the bytes it read; the first stage hands on
-the vendor record's own text, which the normalizer keeps). Format 1 (an orjson object
-with keys, the raw record inside) is still read: internal topics outlive an
-upgrade. Anything else is not an internal record (:data:`UNREADABLE`): the
-daemon dead-letters it, which counts it.
+the vendor record's own text, which the normalizer keeps). Format 1 (an
+orjson object with keys, the raw record inside) is still read: internal
+topics outlive an upgrade. Anything else is not an internal record
+(:data:`UNREADABLE`): the daemon dead-letters it, which counts it.
 
 Integers beyond 64 bits and lone surrogates, which orjson does not write, are
 written with the standard library's json (a flag bit says so), as the
