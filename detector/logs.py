@@ -11,7 +11,8 @@ ciwatch's modules log through :mod:`logging` (``ciwatch.daemon``,
   one-shot commands, whose few lines are read by a person.
 
 kafka-python's ``kafka`` loggers go through the same handler, at WARNING or
-above (at INFO it logs every connection and group join). Every line is passed
+above (at INFO it logs every connection and group join), less one traceback of
+a race in its shutdown (:func:`_not_close_race`). Every line is passed
 through :func:`redact` on its way out: a URL's user info and secret-looking
 query values never reach the log, whatever a caller or a library put in it.
 
@@ -57,6 +58,7 @@ FORMATS: dict[str, LogFormat] = {"auto": "auto", "json": "json", "text": "text"}
 
 _LIBRARY_FLOOR = logging.WARNING  # kafka-python is chatty below this
 _LIBRARIES = ("kafka",)
+_KAFKA_TRANSPORT = "kafka.net.transport"
 _OWN = "ciwatch"
 
 # What every LogRecord has; anything else on a record came in through ``extra=``.
@@ -165,6 +167,7 @@ def configure(
     as_json = log_format == "json" or (log_format == "auto" and service and not out.isatty())
     handler = _StderrHandler(stream)
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
+    handler.addFilter(_not_close_race)
     handler.set_name("ciwatch")
     root = logging.getLogger()
     for previous in [h for h in root.handlers if h.get_name() == "ciwatch"]:
@@ -176,6 +179,17 @@ def configure(
     for library in _LIBRARIES:
         logging.getLogger(library).setLevel(max(level, _LIBRARY_FLOOR))
     return handler
+
+
+def _not_close_race(record: logging.LogRecord) -> bool:
+    """False for the traceback kafka-python 3.0 logs when a client closes a connection while
+    its network thread is about to read it: the read finds the socket gone (``'NoneType'
+    object has no attribute 'recv'``). The connection was closed on purpose and nothing
+    is lost; every other line passes."""
+    if record.name != _KAFKA_TRANSPORT or not record.exc_info:
+        return True
+    error = record.exc_info[1]
+    return not (isinstance(error, AttributeError) and "'NoneType'" in str(error))
 
 
 class LineLog(Protocol):

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from kafka.net.transport import KafkaTCPTransport
 
 from detector import logs
 from detector.alerts.model import Alert
@@ -135,6 +136,27 @@ def test_kafka_python_logs_go_through_the_same_handler_at_warning() -> None:
         ("kafka.coordinator", "heartbeat failed"),
         ("ciwatch.daemon", "ciwatch's own debug line"),
     ]
+
+
+def test_kafka_pythons_close_race_stays_out_of_the_log_and_real_errors_do_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = io.StringIO()
+    logs.configure(logging.INFO, "json", stream=out)
+    # The installed kafka-python's network thread reading a socket a close took away.
+    transport = KafkaTCPTransport(None, None)
+    transport._closed = True
+    with caplog.at_level(logging.ERROR, logger="kafka.net.transport"):
+        transport._sock_recv()
+        try:
+            raise ConnectionResetError("reset by peer")
+        except ConnectionResetError:
+            logging.getLogger("kafka.net.transport").exception("lost the broker")
+    raced = caplog.records[0].exc_info
+    assert raced is not None and isinstance(raced[1], AttributeError)  # the library logs it
+    lines = json_lines(out.getvalue())
+    assert [line["message"] for line in lines] == ["lost the broker"]
+    assert "ConnectionResetError" in lines[0]["exception"]
 
 
 def test_configuring_again_replaces_the_handler() -> None:
