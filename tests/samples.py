@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SAMPLES_DIR", "Sample", "load_samples", "sample", "sample_bytes"]
+__all__ = ["SAMPLES_DIR", "Sample", "load_samples", "sample", "sample_bytes", "sample_names"]
 
 SAMPLES_DIR = Path(__file__).parent / "data" / "samples"
 
@@ -24,6 +24,11 @@ class Sample:
     expected_alert: bool | None
     event: Any
     line: int
+
+
+def sample_names() -> list[str]:
+    """Every sample file's name (``"okta_system_log"``), sorted."""
+    return sorted(path.stem for path in SAMPLES_DIR.glob("*.jsonl"))
 
 
 @cache

@@ -14,11 +14,11 @@ from detector.events.model import DeadLetter, Event, Skipped
 from detector.events.normalizer import Normalizer
 from detector.events.taxonomy import Taxonomy
 from detector.sources.record import Position, RawRecord
-from tests.samples import SAMPLES_DIR, load_samples
+from tests.samples import SAMPLES_DIR, load_samples, sample_names
 
 GOLDEN_DIR = SAMPLES_DIR.parent / "golden"
 _KINDS = {Event: "event", DeadLetter: "dead_letter", Skipped: "skipped"}
-SAMPLE_FILES = sorted(path.stem for path in SAMPLES_DIR.glob("*.jsonl"))
+SAMPLE_FILES = sample_names()
 
 
 def normalized_lines(name: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import orjson
 import pytest
@@ -16,7 +15,7 @@ from detector.events.parsers import PARSERS
 from detector.events.taxonomy import Taxonomy
 from detector.rules.fields import resolve_raw
 from detector.sources.record import Position, RawRecord
-from tests.samples import SAMPLES_DIR, load_samples
+from tests.samples import load_samples, sample_names
 
 GITHUB_EVENT = {
     "@timestamp": 1606929874512,
@@ -95,8 +94,7 @@ def test_text_the_standard_library_wrote_is_read_back_with_it() -> None:
 
 
 def _published_documents() -> list[object]:
-    names = sorted(path.stem for path in Path(SAMPLES_DIR).glob("*.jsonl"))
-    return [sample.event for name in names for sample in load_samples(name)]
+    return [sample.event for name in sample_names() for sample in load_samples(name)]
 
 
 def test_parsers_leave_the_documents_they_read_unchanged() -> None:

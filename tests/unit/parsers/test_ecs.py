@@ -21,7 +21,7 @@ from detector.events.model import (
 from detector.events.parsers import PARSERS
 from detector.events.parsers.ecs import EcsParser, ecs_get
 from tests.normalizing import as_event, normalize_one
-from tests.samples import SAMPLES_DIR, load_samples
+from tests.samples import load_samples, sample_names
 
 SOURCE = "ecs"
 
@@ -166,7 +166,7 @@ def test_matches_needs_timestamp_and_action() -> None:
     assert not parser.matches({"@timestamp": "2025-01-01T00:00:00Z", "event.action": ["x"]})
 
 
-@pytest.mark.parametrize("name", sorted(path.stem for path in SAMPLES_DIR.glob("*.jsonl")))
+@pytest.mark.parametrize("name", sample_names())
 def test_vendor_samples_are_not_ecs(name: str) -> None:
     parser = EcsParser()
     docs = [(s.case, doc) for s in load_samples(name) for doc in unwrap(s.event)]
