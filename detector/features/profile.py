@@ -5,7 +5,10 @@ from __future__ import annotations
 from array import array
 from math import log
 
-__all__ = ["HOURS_PER_WEEK", "HourOfWeekProfile", "hour_of_week"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["HOURS_PER_WEEK", "HourOfWeekProfile", "hour_of_week", "hours_of_week"]
 
 HOURS_PER_WEEK = 168
 _THURSDAY_HOURS = 3 * 24  # 1970-01-01 was a Thursday; Monday 00:00 UTC is hour 0
@@ -22,6 +25,13 @@ _BYTE = 255  # the largest count a sparse profile's pair holds
 def hour_of_week(time: float) -> int:
     """Hour of the week in UTC, Monday 00:00-00:59 being 0 and Sunday 23:00 being 167."""
     return (int(time // 3600) + _THURSDAY_HOURS) % HOURS_PER_WEEK
+
+
+def hours_of_week(times: npt.NDArray[np.float64]) -> list[int]:
+    """:func:`hour_of_week` of each of ``times``, worked out for all of them at once."""
+    hours = ((times // 3600).astype(np.int64) + _THURSDAY_HOURS) % HOURS_PER_WEEK
+    listed: list[int] = hours.tolist()
+    return listed
 
 
 class HourOfWeekProfile:

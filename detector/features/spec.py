@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
+
 from detector.features.arena import CounterArena
 from detector.features.counter_kernels import compiled_kernels
 
@@ -68,3 +71,10 @@ class WindowSpec:
     def bucket_ids(self, time: float) -> list[int]:
         """The bucket of ``time`` in each window, shortest window first."""
         return [int(time // width) for width in self.widths]
+
+    def bucket_rows(self, times: npt.NDArray[np.float64]) -> list[list[int]]:
+        """:meth:`bucket_ids` of each of ``times``, worked out for all of them at once."""
+        # NumPy's floor division of floats is Python's (the same rounding), in one call.
+        widths = np.array(self.widths, dtype=np.float64)
+        rows: list[list[int]] = (times[:, None] // widths).astype(np.int64).tolist()
+        return rows

@@ -21,13 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
 from detector.features.counter_kernels import compiled_kernels
 from detector.features.observation import Observation
-from detector.features.profile import hour_of_week
+from detector.features.profile import hour_of_week, hours_of_week
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
 from detector.features.settings import FeatureSettings
 from detector.features.snapshot_format import check_snapshot, snapshot_header
@@ -137,7 +138,9 @@ class FeatureStore:
         upstream stage keyed by that kind computed for this event (scale-out,
         :mod:`detector.scale`); those kinds are not counted here.
         """
-        (observation,) = self._parts.finish([self._draft(event, carried)])
+        time = event.time.timestamp()
+        hour, ids = hour_of_week(time), self._spec.bucket_ids(time)
+        (observation,) = self._parts.finish([self._draft(event, time, ids, hour, carried)])
         self._settle()
         return observation
 
@@ -148,8 +151,15 @@ class FeatureStore:
     ) -> list[Observation]:
         """:meth:`observe` of each event in turn (``carried`` by event id), the counting of
         hot counters queued and run at once for the batch (:mod:`.arena`)."""
+        # The times' buckets and hours of the week worked out for the whole batch at once.
+        times = np.array([event.time.timestamp() for event in events], dtype=np.float64)
+        buckets, hours = self._spec.bucket_rows(times), hours_of_week(times)
+        columns = zip(events, times.tolist(), buckets, hours, strict=True)
         draft = self._draft
-        drafts = [draft(event, carried.get(event.id) if carried else None) for event in events]
+        drafts = [
+            draft(event, time, ids, hour, carried.get(event.id) if carried else None)
+            for event, time, ids, hour in columns
+        ]
         observations = self._parts.finish(drafts)
         self._settle()
         return observations
@@ -158,10 +168,17 @@ class FeatureStore:
         for arena in self._spec.arenas.values():
             arena.settle()
 
-    def _draft(self, event: Event, carried: Mapping[str, Sequence[int]] | None) -> Draft:
-        """What observing ``event`` changes, done; its observation if complete, else what
-        :meth:`VectorParts.finish` makes it from once the queued counts have run."""
-        time = event.time.timestamp()
+    def _draft(
+        self,
+        event: Event,
+        time: float,
+        ids: list[int],
+        hour: int,
+        carried: Mapping[str, Sequence[int]] | None,
+    ) -> Draft:
+        """What observing ``event`` (at ``time``: buckets ``ids``, hour of week ``hour``)
+        changes, done; its observation if complete, else what :meth:`VectorParts.finish`
+        makes it from once the queued counts have run."""
         parts = self._parts
         watermark = self._watermark
         if watermark is None or time > watermark:
@@ -181,14 +198,12 @@ class FeatureStore:
             increment += _ACTOR_PRIVILEGED
         if production:
             increment += _ACTOR_PRODUCTION
-        ids = self._spec.bucket_ids(time)
         ip_counts, target_counts = self._key_counts(event, time, ids, failure, carried)
         if not self._actors_counted:
             return event, False, {}, _NO_KNOWN, None, ip_counts, target_counts, [], 0, 0.0, []
         actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
         profile = actor.profile
         history = time - actor.first
-        hour = hour_of_week(time)
         head = parts.actor_head(profile, history, hour, learning)
         tail = [
             *(parts.new_value_flags(new_values) if new_values else parts.no_new_values),

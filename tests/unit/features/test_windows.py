@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pytest
 
-from detector.features.profile import HourOfWeekProfile, hour_of_week
+from detector.features.profile import HourOfWeekProfile, hour_of_week, hours_of_week
 from detector.features.windows import (
     LANE_MASK,
     FirstSeenSet,
@@ -28,6 +29,18 @@ def count(counter: WindowCounter, now: float, window: int = 0, channel: int = 0)
 
 def add(counter: WindowCounter, spec: WindowSpec, time: float, increment: int = 1) -> None:
     counter.add(spec.bucket_ids(time), [increment] * len(spec.widths))
+
+
+def test_a_batch_of_times_gets_the_buckets_and_hours_of_each_time_alone() -> None:
+    # The store works these out for a whole batch with NumPy; they must be the
+    # numbers each event's own time gives, at bucket edges and around the epoch too.
+    spec = WindowSpec([300.0, 3600.0, 86400.0])
+    edges = [START + width * k for width in spec.widths for k in (-1, 0, 1)]
+    times = [*edges, *(edge - 1e-6 for edge in edges), 0.0, -0.5, -3600.0, 1.7e9 + 0.123456]
+    column = np.array(times, dtype=np.float64)
+    assert spec.bucket_rows(column) == [spec.bucket_ids(time) for time in times]
+    assert hours_of_week(column) == [hour_of_week(time) for time in times]
+    assert spec.bucket_rows(column[:0]) == [] and hours_of_week(column[:0]) == []
 
 
 def test_counts_events_until_their_bucket_leaves_the_window() -> None:
