@@ -266,15 +266,18 @@ class Pipeline:
         """
         detections: list[Detection] = []
         kept: list[Event] = []
+        times: list[float] = []  # the kept events' times in seconds, read once for both
         is_duplicate, stats = self.duplicates.is_duplicate, self.stats
         for event in events:
-            if is_duplicate(event):
+            time = event.time.timestamp()
+            if is_duplicate(event, time):
                 stats.duplicates[event.source] += 1
             else:
                 kept.append(event)
+                times.append(time)
         # The whole batch through the features first (their counting runs at once), then
         # the rules over the observations in the same order.
-        observations = self.features.observe_batch(kept, carried or None)
+        observations = self.features.observe_batch(kept, carried or None, times)
         evaluate = self.rules.evaluate
         for observation in observations:
             if observation.late:

@@ -64,8 +64,11 @@ class RecentIds:
     def __len__(self) -> int:
         return sum(len(ids.times) for ids in self._sources.values())
 
-    def is_duplicate(self, event: Event) -> bool:
-        """True if ``event``'s id was seen within the window; otherwise remember it."""
+    def is_duplicate(self, event: Event, time: float | None = None) -> bool:
+        """True if ``event``'s id was seen within the window; otherwise remember it.
+
+        ``time``: the event's time in seconds, if the caller has it already.
+        """
         if not self._enabled:
             return False
         ids = self._sources.get(event.source)
@@ -74,7 +77,8 @@ class RecentIds:
         event_id, times = event.id, ids.times
         if event_id in times:
             return True
-        time = event.time.timestamp()
+        if time is None:
+            time = event.time.timestamp()
         times[event_id] = time
         order = ids.order
         order.append((time, event_id))

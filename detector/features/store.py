@@ -148,13 +148,17 @@ class FeatureStore:
         self,
         events: Sequence[Event],
         carried: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
+        times: Sequence[float] | None = None,
     ) -> list[Observation]:
         """:meth:`observe` of each event in turn (``carried`` by event id), the counting of
-        hot counters queued and run at once for the batch (:mod:`.arena`)."""
+        hot counters queued and run at once for the batch (:mod:`.arena`). ``times``: the
+        events' times in seconds, if the caller has them already."""
+        if times is None:
+            times = [event.time.timestamp() for event in events]
         # The times' buckets and hours of the week worked out for the whole batch at once.
-        times = np.array([event.time.timestamp() for event in events], dtype=np.float64)
-        buckets, hours = self._spec.bucket_rows(times), hours_of_week(times)
-        columns = zip(events, times.tolist(), buckets, hours, strict=True)
+        column = np.array(times, dtype=np.float64)
+        buckets, hours = self._spec.bucket_rows(column), hours_of_week(column)
+        columns = zip(events, times, buckets, hours, strict=True)
         draft = self._draft
         drafts = [
             draft(event, time, ids, hour, carried.get(event.id) if carried else None)
