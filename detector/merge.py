@@ -41,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 __all__ = ["PartitionMerge"]
@@ -49,19 +49,15 @@ __all__ = ["PartitionMerge"]
 P = TypeVar("P", bound=Hashable)
 T = TypeVar("T")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_UNTIMED = -(1 << 62)
-"""The order key of a record without an event time: before any time, so it passes at once."""
-
-
-def _order_key(moment: datetime | None) -> int:
-    return _UNTIMED if moment is None else (moment - _EPOCH) // _MICROSECOND
+_UNTIMED = datetime(1, 1, 2, tzinfo=UTC)
+"""The order key of a record without an event time: before any time, so it passes at once.
+The others' keys are their times themselves, aware datetimes, which compare in C (a day
+after the first one: compared with a time in another zone, its offset cannot overflow)."""
 
 
 @dataclass(slots=True)
 class _Buffer(Generic[T]):
-    records: deque[tuple[int, T]] = field(default_factory=deque)
+    records: deque[tuple[datetime, T]] = field(default_factory=deque)
     waiting_since: float | None = None
     """When the merge began to hold records back for this (empty) partition."""
     given_up: bool = False
@@ -101,7 +97,9 @@ class PartitionMerge(Generic[P, T]):
         """Append ``partition``'s next records (in offset order) with their event times."""
         buffer = self._buffers.setdefault(partition, _Buffer())
         before = len(buffer.records)
-        buffer.records.extend((_order_key(moment), record) for record, moment in records)
+        buffer.records.extend(
+            (_UNTIMED if moment is None else moment, record) for record, moment in records
+        )
         self._size += len(buffer.records) - before
         if buffer.records:
             buffer.waiting_since, buffer.given_up = None, False
@@ -142,7 +140,7 @@ class PartitionMerge(Generic[P, T]):
         out: list[T] = []
         while heads and len(out) < limit:
             key, order, partition = heads[0]
-            if key != _UNTIMED and waiting:
+            if key is not _UNTIMED and waiting:
                 if not full:
                     break
                 self.forced += 1

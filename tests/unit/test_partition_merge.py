@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 from hypothesis import given, settings
@@ -88,6 +88,21 @@ def test_records_without_a_time_pass_at_once_but_only_from_the_head_of_their_par
     merged.add("p0", [("dead-1", None), ("late", at(9)), ("dead-2", None)])
     assert merged.take(100, pending={"p0", "p1"}) == ["dead-1"]
     assert merged.held("p0") == 2  # dead-2 waits behind a timed record: offsets stay a prefix
+
+
+def test_times_in_any_zone_are_merged_as_the_instants_they_are() -> None:
+    # The merge orders by the times themselves: an offset is only another spelling,
+    # equal instants keep the order of their partitions, and untimed records go first.
+    merged, _ = merge()
+    paris = timezone(timedelta(hours=2))
+    merged.add("p0", [("p0-utc-2", at(2)), ("p0-utc-4", at(4))])
+    merged.add(
+        "p1", [("p1-paris-1", at(1).astimezone(paris)), ("p1-paris-2", at(2).astimezone(paris))]
+    )
+    merged.add("p2", [("p2-dead", None), ("p2-year-1", datetime(1, 1, 3, tzinfo=paris))])
+    assert merged.take(100, pending=()) == [
+        "p2-dead", "p2-year-1", "p1-paris-1", "p0-utc-2", "p1-paris-2", "p0-utc-4",
+    ]  # fmt: skip
 
 
 def test_a_full_buffer_releases_the_oldest_while_waiting_and_counts_them() -> None:
