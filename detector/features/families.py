@@ -30,8 +30,9 @@ feature list.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from detector.events.model import ActorType, Category, Event
 from detector.features.schema import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
@@ -41,6 +42,7 @@ __all__ = [
     "FAMILY_SCHEMA_VERSION",
     "Family",
     "families_for",
+    "members",
     "schema_hash",
 ]
 
@@ -56,7 +58,9 @@ class Family:
 
     ``features`` are feature names in vector order (a subset of
     :data:`FEATURE_NAMES`); ``applies(event)`` says whether the family scores
-    the event; ``about`` is a line for docs and model cards.
+    the event, from its kind alone (:data:`KIND`: source, category, actor type),
+    so that :func:`members` asks once per kind; ``about`` is a line for docs and
+    model cards.
     """
 
     name: str
@@ -80,6 +84,26 @@ def schema_hash(names: Iterable[str]) -> str:
     text = "\n".join((f"features={FEATURE_SCHEMA_VERSION}", f"families={FAMILY_SCHEMA_VERSION}"))
     text += "\n" + "\n".join(names)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+KIND = attrgetter("source", "category", "actor_type")
+"""What a family's ``applies`` reads of an event: events of one kind belong to the same families."""
+
+
+def members(families: Sequence[Family], events: Sequence[Event]) -> list[list[int]]:
+    """For each of ``families``, the positions of the ``events`` it applies to, in order;
+    each family asked once per kind of event (:data:`KIND`) rather than once per event."""
+    found: list[list[int]] = [[] for _ in families]
+    lists_of: dict[tuple[str, Category, ActorType], list[list[int]]] = {}
+    for index, kind in enumerate(map(KIND, events)):
+        lists = lists_of.get(kind)
+        if lists is None:
+            event = events[index]
+            pairs = zip(families, found, strict=True)
+            lists = lists_of[kind] = [chosen for family, chosen in pairs if family.applies(event)]
+        for chosen in lists:
+            chosen.append(index)
+    return found
 
 
 def families_for(event: Event) -> tuple[Family, ...]:

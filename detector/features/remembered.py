@@ -74,10 +74,12 @@ class RememberedValues:
         index = self._index  # _position inline: this runs for every field of every event
         if index is not None:
             position = index.get(value, -1)
-        elif value in self._values:
-            position = self._values.index(value)
         else:
-            position = -1
+            # One scan: most values are seen again (a miss's exception costs three scans).
+            try:
+                position = self._values.index(value)
+            except ValueError:
+                position = -1
         if position >= 0 and self._fields[position] != field:
             position = self._later(field, value, position)
         if position < 0:

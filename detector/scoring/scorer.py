@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from detector.detections import Detection, DetectorKind, Severity
 from detector.errors import ConfigError
-from detector.features.families import FAMILIES, Family
+from detector.features.families import FAMILIES, Family, members
 from detector.features.observation import Observation
 from detector.features.vector import feature_table
 from detector.scoring.calibration import HIGH_SCORE, THRESHOLD_SCORE
@@ -185,13 +185,13 @@ class AnomalyScorer:
         mature = np.zeros(len(timely), dtype=bool)
         known = np.zeros(len(timely), dtype=bool)
         found: list[tuple[int, Detection]] = []
-        for family, prepared in self._models:
-            applies = family.applies
-            indices = [index for index, event in enumerate(events) if applies(event)]
+        scored = [family for family, _ in self._models]
+        chosen = members([*scored, *self._unscored], events)
+        for (_, prepared), indices in zip(self._models, chosen, strict=False):
             if indices:
                 found.extend(self._score_family(prepared, timely, indices, (mature, known)))
-        for family in self._unscored:
-            self._learn_family(family, [o for o in timely if family.applies(o.event)])
+        for family, indices in zip(self._unscored, chosen[len(scored) :], strict=True):
+            self._learn_family(family, [timely[index] for index in indices])
         unknown = [timely[index].features for index in np.flatnonzero(~known).tolist()]
         grown = sum(features.get(_AGE, math.inf) >= MIN_HISTORY_DAYS for features in unknown)
         self.skipped += len(observations) - int(np.count_nonzero(mature)) - grown

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import pytest
 
-from detector.events.model import Category
-from detector.features.families import FAMILIES, families_for, schema_hash
+from detector.events.model import ActorType, Category, Outcome
+from detector.features.families import FAMILIES, families_for, members, schema_hash
 from detector.features.schema import FEATURE_NAMES
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
@@ -46,6 +49,39 @@ def test_families_for_picks_by_source_and_category(
 ) -> None:
     chosen = families_for(event(0, source=source, category=category))
     assert [family.name for family in chosen] == expected
+
+
+def test_members_are_the_events_each_family_applies_to_asked_once_per_kind() -> None:
+    sources = ("okta_system_log", "github_audit", "k8s_audit", "cloudtrail", "ecs")
+    kinds = itertools.product(sources, Category, ActorType)
+    events = [
+        dataclasses.replace(
+            event(number, source=source, category=category, actor=f"a{number % 3}"),
+            actor_type=actor_type,
+        )
+        for number, (source, category, actor_type) in enumerate(kinds)
+    ]
+    events += list(reversed(events))  # every kind a second time, from the cache
+    families = list(FAMILIES.values())
+    assert members(families, events) == [
+        [index for index, one in enumerate(events) if family.applies(one)] for family in families
+    ]
+    assert members([], events) == [] and members(families, []) == [[] for _ in families]
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_a_family_decides_on_an_events_kind_alone(name: str) -> None:
+    # members() asks each kind (source, category, actor type) once: the rest of an event
+    # must not change the answer.
+    family = FAMILIES[name]
+    for category in Category:
+        alike = event(0, source="cloudtrail", category=category)
+        others = [
+            event(5, source="cloudtrail", category=category, actor="bob", ip=None, country=None,
+                  target=None, outcome=Outcome.FAILURE, privileged=True, user_agent=None,
+                  attributes={"namespace": "prod"}),
+        ]  # fmt: skip
+        assert {family.applies(one) for one in [alike, *others]} == {family.applies(alike)}
 
 
 def test_missing_names_the_features_a_store_with_other_windows_lacks() -> None:
