@@ -265,16 +265,13 @@ class Pipeline:
         computed for it (:meth:`FeatureStore.observe`).
         """
         detections: list[Detection] = []
-        kept: list[Event] = []
-        times: list[float] = []  # the kept events' times in seconds, read once for both
-        is_duplicate, stats = self.duplicates.is_duplicate, self.stats
-        for event in events:
-            time = event.time.timestamp()
-            if is_duplicate(event, time):
-                stats.duplicates[event.source] += 1
-            else:
-                kept.append(event)
-                times.append(time)
+        stats = self.stats
+        batch = list(events)
+        # Each event's time in seconds, read once for the duplicates and the features.
+        times = [event.time.timestamp() for event in batch]
+        kept, times, duplicates = self.duplicates.new_events(batch, times)
+        for event in duplicates:
+            stats.duplicates[event.source] += 1
         # The whole batch through the features first (their counting runs at once), then
         # the rules over the observations in the same order.
         observations = self.features.observe_batch(kept, carried or None, times)

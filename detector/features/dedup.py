@@ -16,6 +16,7 @@ source cannot push another's ids out.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -64,30 +65,40 @@ class RecentIds:
     def __len__(self) -> int:
         return sum(len(ids.times) for ids in self._sources.values())
 
-    def is_duplicate(self, event: Event, time: float | None = None) -> bool:
-        """True if ``event``'s id was seen within the window; otherwise remember it.
+    def is_duplicate(self, event: Event) -> bool:
+        """True if ``event``'s id was seen within the window; otherwise remember it."""
+        return not self.new_events([event], [event.time.timestamp()])[0]
 
-        ``time``: the event's time in seconds, if the caller has it already.
-        """
+    def new_events(
+        self, events: Sequence[Event], times: Sequence[float]
+    ) -> tuple[list[Event], list[float], list[Event]]:
+        """:meth:`is_duplicate` of each event in turn (``times``: theirs in seconds): the new
+        ones with their times, and the duplicates."""
         if not self._enabled:
-            return False
-        ids = self._sources.get(event.source)
-        if ids is None:
-            ids = self._sources[event.source] = _SourceIds()
-        event_id, times = event.id, ids.times
-        if event_id in times:
-            return True
-        if time is None:
-            time = event.time.timestamp()
-        times[event_id] = time
-        order = ids.order
-        order.append((time, event_id))
-        if time > ids.newest:
-            ids.newest = time
-        # Most events expire nothing: the first test of _expire's loop, without its call.
-        if order[0][0] < ids.newest - self._window or len(order) > self._max_ids:
-            self._expire(ids)
-        return False
+            return list(events), list(times), []
+        kept: list[Event] = []
+        kept_times: list[float] = []
+        duplicates: list[Event] = []
+        sources, window, max_ids = self._sources, self._window, self._max_ids
+        for event, time in zip(events, times, strict=True):
+            ids = sources.get(event.source)
+            if ids is None:
+                ids = sources[event.source] = _SourceIds()
+            event_id, remembered = event.id, ids.times
+            if event_id in remembered:
+                duplicates.append(event)
+                continue
+            remembered[event_id] = time
+            order = ids.order
+            order.append((time, event_id))
+            if time > ids.newest:
+                ids.newest = time
+            # Most events expire nothing: the first test of _expire's loop, without its call.
+            if order[0][0] < ids.newest - window or len(order) > max_ids:
+                self._expire(ids)
+            kept.append(event)
+            kept_times.append(time)
+        return kept, kept_times, duplicates
 
     def _expire(self, ids: _SourceIds) -> None:
         # Arrival order is close to event-time order; an out-of-order old id waits at

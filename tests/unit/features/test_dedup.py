@@ -53,6 +53,24 @@ def test_sources_keep_their_ids_apart_and_each_is_capped() -> None:
     assert ids.is_duplicate(event("x", 0, source="okta_system_log"))
 
 
+def test_a_batch_is_checked_as_its_events_one_at_a_time() -> None:
+    # Repeats inside the batch, an id forgotten mid-batch (the window passed) and the cap.
+    batch = [
+        event("a", 0), event("b", 10), event("a", 20), event("c", 3700), event("a", 3710),
+        event("d", 3711, source="cloudtrail"), event("d", 3712, source="cloudtrail"),
+        event("e", 3713), event("f", 3714), event("c", 3715),
+    ]  # fmt: skip
+    settings = DuplicateSettings(window=timedelta(hours=1), max_ids=3)
+    one_by_one = RecentIds(settings)
+    expected = [one_by_one.is_duplicate(item) for item in batch]
+    times = [item.time.timestamp() for item in batch]
+    kept, kept_times, duplicates = RecentIds(settings).new_events(batch, times)
+    assert kept == [item for item, seen in zip(batch, expected, strict=True) if not seen]
+    assert duplicates == [item for item, seen in zip(batch, expected, strict=True) if seen]
+    assert kept_times == [item.time.timestamp() for item in kept]
+    assert [item.id for item in duplicates] == ["okta_system_log:a", "cloudtrail:d"]
+
+
 def test_switched_off_nothing_is_a_duplicate() -> None:
     ids = RecentIds(DuplicateSettings(enabled=False))
     ids.is_duplicate(event("a", 0))
