@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter, is_
 from typing import Protocol
 
 from detector.events.model import DeadLetter, Event, Skipped
@@ -29,6 +30,8 @@ __all__ = ["Batch", "Intake", "PartitionedSource"]
 
 Partition = tuple[str, int]
 """(topic, partition)."""
+_POSITION = attrgetter("position")
+_STREAM_AND_PARTITION = attrgetter("record.position.stream", "record.position.partition")
 
 
 class PartitionedSource(Protocol):
@@ -53,9 +56,9 @@ class _Normalized:
 
     __slots__ = ("dead_letters", "events", "record", "skipped")
 
-    def __init__(self, record: RawRecord) -> None:
+    def __init__(self, record: RawRecord, events: list[Event] | None = None) -> None:
         self.record = record
-        self.events: list[Event] = []
+        self.events: list[Event] = [] if events is None else events
         self.dead_letters: list[DeadLetter] | None = None
         self.skipped: list[Skipped] | None = None
 
@@ -133,29 +136,15 @@ class Intake:
         if not records:
             return
         outcome = self._normalize(records)
-        units = _Units(records)
-        for event in outcome.events:
-            units.of(event.position).events.append(event)
-        for letter in outcome.dead_letters:
-            unit = units.of(letter.position)
-            if unit.dead_letters is None:
-                unit.dead_letters = []
-            unit.dead_letters.append(letter)
-        for skipped in outcome.skipped:
-            unit = units.of(skipped.position)
-            if unit.skipped is None:
-                unit.skipped = []
-            unit.skipped.append(skipped)
-        by_partition: dict[Partition, list[tuple[_Normalized, datetime | None]]] = {}
-        for unit in units.all:
-            position = unit.record.position
-            key = (position.stream, position.partition or 0)
+        units = _one_event_each(records, outcome) or _Units(records).filled(outcome)
+        by_partition: dict[tuple[str, int | None], list[tuple[_Normalized, datetime | None]]] = {}
+        for key, unit in zip(map(_STREAM_AND_PARTITION, units), units, strict=True):
             held = by_partition.get(key)
             if held is None:
                 held = by_partition[key] = []
             held.append((unit, unit.time))
-        for partition, held in by_partition.items():
-            self.merge.add(partition, held)
+        for (stream, partition), held in by_partition.items():
+            self.merge.add((stream, partition or 0), held)
 
     def _next_timeout(self, pending: Collection[Partition]) -> float:
         """Block the next poll only while nothing can be released now."""
@@ -177,6 +166,22 @@ class _Units:
         self._by_id = {id(unit.record.position): unit for unit in self.all}
         self._by_value: dict[Position, _Normalized] | None = None
 
+    def filled(self, outcome: BatchOutcome) -> list[_Normalized]:
+        """The units, each with the events, dead letters and skips of its record."""
+        for event in outcome.events:
+            self.of(event.position).events.append(event)
+        for letter in outcome.dead_letters:
+            unit = self.of(letter.position)
+            if unit.dead_letters is None:
+                unit.dead_letters = []
+            unit.dead_letters.append(letter)
+        for skipped in outcome.skipped:
+            unit = self.of(skipped.position)
+            if unit.skipped is None:
+                unit.skipped = []
+            unit.skipped.append(skipped)
+        return self.all
+
     def of(self, position: Position | None) -> _Normalized:
         """The unit of the record at ``position``; one without stays with the poll's last."""
         if position is None:
@@ -187,6 +192,18 @@ class _Units:
         if self._by_value is None:  # an equal Position built anew: found by value
             self._by_value = {unit.record.position: unit for unit in self.all}
         return self._by_value.get(position, self.all[-1])
+
+
+def _one_event_each(records: list[RawRecord], outcome: BatchOutcome) -> list[_Normalized] | None:
+    """The units of a poll whose every record gave one event, in record order (most polls:
+    no record to find per event); None otherwise."""
+    events = outcome.events
+    if len(events) != len(records) or outcome.dead_letters or outcome.skipped:
+        return None
+    # Normalized events carry their record's own Position object: compared by identity, in C.
+    if not all(map(is_, map(_POSITION, events), map(_POSITION, records))):
+        return None
+    return [_Normalized(record, [event]) for record, event in zip(records, events, strict=True)]
 
 
 def _batch(released: list[_Normalized]) -> Batch:

@@ -220,3 +220,48 @@ def test_the_intake_hands_out_a_backlog_of_three_partitions_in_event_time_order(
         for p in range(3):
             offsets = [r.position.offset for r in batch.records if r.position.partition == p]
             assert offsets == sorted(offsets)
+
+
+class OnePoll:
+    """A source whose one poll brings ``records`` as they are (partitions interleaved)."""
+
+    def __init__(self, records: list[RawRecord]) -> None:
+        self.records = records
+        self.partitions = {(r.position.stream, r.position.partition or 0) for r in records}
+
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[RawRecord]:
+        records, self.records = self.records, []
+        return records
+
+    def unfinished(self) -> set[tuple[str, int]]:
+        return set()
+
+    def assigned(self) -> set[tuple[str, int]]:
+        return self.partitions
+
+    def pause_only(self, partitions: Collection[tuple[str, int]]) -> None:
+        pass
+
+
+def test_each_released_record_carries_its_own_events_whether_it_has_one_or_several() -> None:
+    pipeline = Pipeline.from_config(PipelineConfig.model_validate({"models": {"enabled": False}}))
+    runs = zip(failures(0, range(0, 10, 2)), failures(1, range(1, 10, 2)), strict=True)
+    single = [record for pair in runs for record in pair]  # the partitions interleaved
+    pair = orjson.dumps([okta_failure(at(7), 900), okta_failure(at(3), 901)])
+    mixed = [*single, RawRecord(pair, Position("okta", 99, 1))]
+    for records, events in ((single, 10), (mixed, 12)):
+        intake = Intake(
+            OnePoll(records), pipeline.normalize, max_records=100, max_wait_s=0.0, wait_s=0.0,
+            capacity=100,
+        )  # fmt: skip
+        batch = intake.next_batch()
+        assert sorted(map(id, batch.records)) == sorted(map(id, records))
+        assert len(batch.events) == events
+        assert {id(event.position) for event in batch.events} <= {
+            id(record.position) for record in records
+        }
+        for partition in (0, 1):  # each partition's records leave in offset order
+            offsets = [
+                r.position.offset for r in batch.records if r.position.partition == partition
+            ]
+            assert offsets == sorted(offsets)
