@@ -42,7 +42,12 @@ class RawRecord:
 def next_offsets(positions: Iterable[Position]) -> dict[tuple[str, int], int]:
     """Per (stream, partition), the offset after the highest position given: what to commit."""
     found: dict[tuple[str, int], int] = {}
-    for position in positions:
+    get = found.get
+    for position in positions:  # every record of a batch: no call to max() per record
         key = (position.stream, position.partition or 0)
-        found[key] = max(found.get(key, 0), position.offset + 1)
+        after = position.offset + 1
+        if after > get(key, 0):
+            found[key] = after
+        elif key not in found:
+            found[key] = 0
     return found
