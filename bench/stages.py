@@ -17,7 +17,7 @@ with ``time.perf_counter`` around each:
 1. decode + normalize: :meth:`Pipeline.normalize` over the batch's RawRecords
    (JSON decode, normalizer, the run's counters);
 2. event-time order: ``in_event_time_order`` over the batch's events;
-3. dedup: each event's time read, ``RecentIds.new_events`` over the batch;
+3. dedup: :meth:`Pipeline.without_duplicates` (each event's time read, the batch checked);
 4. feature observe: :meth:`FeatureStore.observe_batch` over the events kept;
 5. rules: :meth:`RuleEngine.evaluate` per observation, in order;
 6. scoring: :meth:`AnomalyScorer.score` over the batch's observations;
@@ -110,10 +110,7 @@ def staged_batch(pipeline: Pipeline, records: Sequence[RawRecord], run: Run) -> 
     seconds["decode + normalize"] += normalized - started
     seconds["event-time order"] += ordered - normalized
     started = now()
-    times = [event.time.timestamp() for event in events]
-    kept, times, duplicates = pipeline.duplicates.new_events(events, times)
-    for event in duplicates:
-        pipeline.stats.duplicates[event.source] += 1
+    kept, times = pipeline.without_duplicates(events)
     checked = now()
     observations = pipeline.features.observe_batch(kept, None, times)
     observed = now()

@@ -266,12 +266,7 @@ class Pipeline:
         """
         detections: list[Detection] = []
         stats = self.stats
-        batch = list(events)
-        # Each event's time in seconds, read once for the duplicates and the features.
-        times = [event.time.timestamp() for event in batch]
-        kept, times, duplicates = self.duplicates.new_events(batch, times)
-        for event in duplicates:
-            stats.duplicates[event.source] += 1
+        kept, times = self.without_duplicates(events)
         # The whole batch through the features first (their counting runs at once), then
         # the rules over the observations in the same order.
         observations = self.features.observe_batch(kept, carried or None, times)
@@ -284,6 +279,16 @@ class Pipeline:
                 detections.extend(found)
         self.features.counted(len(observations))
         return observations, detections
+
+    def without_duplicates(self, events: Iterable[Event]) -> tuple[list[Event], list[float]]:
+        """The events not seen before (the duplicates counted) and their times in seconds,
+        read once for the duplicate check and the features."""
+        batch = list(events)
+        times = [event.time.timestamp() for event in batch]
+        kept, times, duplicates = self.duplicates.new_events(batch, times)
+        for event in duplicates:
+            self.stats.duplicates[event.source] += 1
+        return kept, times
 
     def raise_alerts(
         self, observations: list[Observation], detections: list[Detection]

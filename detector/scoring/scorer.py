@@ -187,7 +187,7 @@ class AnomalyScorer:
         found: list[tuple[int, Detection]] = []
         scored = [family for family, _ in self._models]
         chosen = members([*scored, *self._unscored], events)
-        for (_, prepared), indices in zip(self._models, chosen, strict=False):
+        for (_, prepared), indices in zip(self._models, chosen[: len(scored)], strict=True):
             if indices:
                 found.extend(self._score_family(prepared, timely, indices, (mature, known)))
         for family, indices in zip(self._unscored, chosen[len(scored) :], strict=True):
