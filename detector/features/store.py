@@ -61,6 +61,7 @@ _TARGET_ACTOR = lane(TARGET_CHANNELS.index("distinct_actors"))
 KINDS = ("actor", "ip", "target")
 """Key kinds, in the order their window counts lead each feature vector."""
 _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
+_NO_NEW: Mapping[str, str] = {}
 
 
 class FeatureStore:
@@ -204,24 +205,25 @@ class FeatureStore:
             increment += _ACTOR_PRODUCTION
         ip_counts, target_counts = self._key_counts(event, time, ids, failure, carried)
         if not self._actors_counted:
-            return event, False, {}, _NO_KNOWN, None, ip_counts, target_counts, [], 0, 0.0, []
+            return event, False, _NO_NEW, _NO_KNOWN, None, ip_counts, target_counts, [], 0, 0.0, []
         actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
-        profile = actor.profile
         history = time - actor.first
-        head = parts.actor_head(profile, history, hour, learning)
+        head, total = parts.head_then_add(actor.profile, history, hour, learning)
         tail = [
             *(parts.new_value_flags(new_values) if new_values else parts.no_new_values),
             *event_flags(event, failure, production),
         ]
-        total = profile.total
-        profile.add_hour(hour)
         # The models see every first sighting (the flags); rules see them only after
         # the learning period, when a new value has become worth an alert.
-        reported = {} if learning else new_values
-        known = {name: self.known_values(event.actor, name) for name in reported}
+        if learning or not new_values:
+            return (
+                event, learning, _NO_NEW, _NO_KNOWN, actor_counts, ip_counts, target_counts,
+                head, total, history, tail,
+            )  # fmt: skip
+        known = {name: self.known_values(event.actor, name) for name in new_values}
         return (
-            event, learning, reported, known or _NO_KNOWN, actor_counts, ip_counts,
-            target_counts, head, total, history, tail,
+            event, learning, new_values, known, actor_counts, ip_counts, target_counts,
+            head, total, history, tail,
         )  # fmt: skip
 
     def _key_counts(

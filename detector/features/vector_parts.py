@@ -83,13 +83,16 @@ class VectorParts:
     ) -> list[float]:
         """The actor scalars before the ratios (:meth:`actor_scalars`), at hour of week ``hour``."""
         share, rarity = profile.share_and_rarity_in(hour)
-        return [
-            share,
-            rarity,
-            profile.active_hours,
-            history / _SECONDS_PER_DAY,
-            1 if learning else 0,
-        ]
+        return _head(share, rarity, profile.active_hours, history, learning)
+
+    @staticmethod
+    def head_then_add(
+        profile: HourOfWeekProfile, history: float, hour: int, learning: bool
+    ) -> tuple[list[float], int]:
+        """:meth:`actor_head` and the profile's total, then the event added to the profile
+        at hour of week ``hour`` (:meth:`HourOfWeekProfile.read_then_add`)."""
+        share, rarity, active, total = profile.read_then_add(hour)
+        return _head(share, rarity, active, history, learning), total
 
     def ratios(self, counts: Sequence[int], past_events: int, history: float) -> list[float]:
         """The ratios per window of :meth:`actor_scalars` (``past_events``: the profile's total
@@ -184,6 +187,12 @@ class VectorParts:
             ),
         ]
         return Observation(event, True, learning, {}, FeatureVector(self._layout, parts))
+
+
+def _head(share: float, rarity: float, active: int, history: float, learning: bool) -> list[float]:
+    """The actor scalars before the ratios: hour-of-week share and rarity, active hours,
+    age in days, learning."""
+    return [share, rarity, active, history / _SECONDS_PER_DAY, 1 if learning else 0]
 
 
 def _read(pending: Totals) -> Counts:

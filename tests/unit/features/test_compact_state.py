@@ -279,6 +279,21 @@ def test_a_profile_kept_sparse_then_dense_counts_like_168_counters() -> None:
             assert restored.share_and_rarity(time) == (share, rarity)
 
 
+def test_reading_then_adding_an_hour_at_once_gives_what_the_reads_then_add_hour_give() -> None:
+    # One search of the sparse pairs instead of two: through every form the profile takes
+    # (sparse, an hour past a byte, too many hours: dense, a count past two bytes).
+    reference, fused = HourOfWeekProfile(), HourOfWeekProfile()
+    rng = random.Random(3)
+    hours = [rng.randrange(6) for _ in range(400)] + [5] * 70_000
+    hours += [rng.randrange(HOURS_PER_WEEK) for _ in range(2000)]
+    for hour in hours:
+        share, rarity = reference.share_and_rarity_in(hour)
+        before = (share, rarity, reference.active_hours, reference.total)
+        reference.add_hour(hour)
+        assert fused.read_then_add(hour) == before
+        assert fused.to_state() == reference.to_state()
+
+
 @pytest.mark.usefixtures("counter_form")
 def test_a_store_whose_keys_go_cold_after_each_event_describes_events_the_same() -> None:
     """Cold keys (one counter hot, every other one frozen; restored ones) give the same
