@@ -14,15 +14,10 @@ an audit topic (an actor's records share a partition; docs/daemon.md), then
 prints:
 
 1. **The floor**: a bare kafka-python consumer (the daemon's own consumer
-   settings, polling at most as many records as the daemon's intake asks one
-   poll for: half a partition's share of ``service.partition_buffer``, 5,000
-   on two partitions) that only ``orjson``-parses each record, over the same
-   topic, in a fresh group: records/s from the end of its first batch (the
-   group join is over) to its last record, and this process's CPU per record
-   over that span. Until the twenty-second session it polled 2,000 records at
-   a time, as the daemon then did: kafka-python fetches again only once a
-   poll has taken all it holds, so that floor waited on its fetches and ran
-   about a third slower (docs/performance-history.md).
+   settings, ``poll(max_records=2000)``) that only ``orjson``-parses each
+   record, over the same topic, in a fresh group: records/s from the end of
+   its first batch (the group join is over) to its last record, and this
+   process's CPU per record over that span.
 2. **Sustained end-to-end throughput**: ``python -m detector run
    --workers N`` as a process, with the bundled rules and models
    (``models.dir: bundled``) and a webhook sink posting to
@@ -110,11 +105,11 @@ from detector.features.settings import DEFAULT_SOURCE_LATENESS, FeatureSettings
 from detector.generator import MERGED, generate, write
 from detector.normalizing import build_normalizer
 from detector.scale.topology import ScaleSettings, Topology
-from detector.service_settings import ServiceSettings
 from detector.sources.broker import EmbeddedBroker, free_ports
 from detector.sources.kafka import KafkaClient, KafkaSettings
 from detector.sources.record import Position, RawRecord
 
+MAX_RECORDS = 2_000
 POLL_EVERY_S = 0.05
 WAIT_S = 600.0
 SHIPPED_LATENESS_S = FeatureSettings().allowed_lateness.total_seconds()
@@ -188,25 +183,15 @@ class Run(NamedTuple):
     cpu_us: float
 
 
-def poll_records(partitions: int) -> int:
-    """The most records the daemon's intake asks one poll for when it owns ``partitions``
-    partitions and holds nothing: half a partition's share of the default
-    ``service.partition_buffer`` (:meth:`detector.intake.Intake.next_batch`)."""
-    buffer: int = ServiceSettings.model_fields["partition_buffer"].default
-    return max(1, buffer // max(1, partitions) // 2)
-
-
-def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str, partitions: int) -> Run:
+def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str) -> Run:
     """kafka-python consume + orjson parse of ``count`` records by a fresh consumer group,
-    timed after the join (its CPU is this process's: every thread of the consumer),
-    polling as the daemon polls ``partitions`` partitions (:func:`poll_records`)."""
+    timed after the join (its CPU is this process's: every thread of the consumer)."""
     settings = kafka_settings(broker, topic, group)
     consumer = KafkaConsumer(enable_auto_commit=False, **settings.consumer_config())
     consumer.subscribe([topic])
     seen, first, started, cpu = 0, 0, 0.0, 0.0
-    most = poll_records(partitions)
     while seen < count:
-        fetched = consumer.poll(timeout_ms=1000, max_records=most)
+        fetched = consumer.poll(timeout_ms=1000, max_records=MAX_RECORDS)
         batch = [message for messages in fetched.values() for message in messages]
         for message in batch:
             orjson.loads(message.value)
@@ -224,21 +209,17 @@ def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str, partit
 
 
 def bench_throughput(
-    broker: EmbeddedBroker,
-    count: int,
-    rounds: int,
-    partitions: int,
-    daemon_of: Callable[[int, str], DaemonProcess],
+    broker: EmbeddedBroker, count: int, rounds: int, daemon_of: Callable[[int, str], DaemonProcess]
 ) -> float:
     """``rounds`` pairs of a floor run and a daemon run (``daemon_of(round, webhook url)``)
-    over the pre-loaded topic of ``partitions`` partitions; prints each pair's ratio and
-    the medians; the daemon's median rate. A floor run moved by a third from one run to
-    the next on the two shared cores: pairs taken one after the other share the machine's
-    state, and the median of their ratios is the figure."""
+    over the pre-loaded topic; prints each pair's ratio and the medians; the daemon's median
+    rate. A floor run moved by a third from one run to the next on the two shared cores:
+    pairs taken one after the other share the machine's state, and the median of their
+    ratios is the figure."""
     pairs: list[tuple[Run, Run]] = []
     for number in range(rounds):
         print(f"round {number + 1} of {rounds}:")
-        floor = floor_run(broker, "bench", count, f"bench-floor-{number}", partitions)
+        floor = floor_run(broker, "bench", count, f"bench-floor-{number}")
         with AlertReceiver() as receiver:
             daemon = daemon_of(number, receiver.url)
             pairs.append((floor, bench_end_to_end(daemon, count, floor.rate, floor.cpu_us)))
@@ -583,9 +564,7 @@ def main() -> None:
             work = Path(tmp) / f"throughput-{number}"
             return DaemonProcess(work, settings, url, workers=args.workers, scale=scale)
 
-        sustained = bench_throughput(
-            broker, len(values), args.rounds, args.partitions, throughput_daemon
-        )
+        sustained = bench_throughput(broker, len(values), args.rounds, throughput_daemon)
         for topic, share in zip(lives, rates, strict=True):
             rate = share if args.rate else sustained * share
             live = values[: int(rate * args.live_seconds)]
