@@ -115,11 +115,8 @@ class Intake:
         assigned = self.source.assigned()
         share = self.merge.capacity // max(1, len(assigned))
         # Each poll may bring one partition this many records: pausing a partition
-        # before it can pass its share keeps the buffer under its capacity. A poll may
-        # bring more than a batch: kafka-python fetches again only once a poll has taken
-        # every record it holds, so polls of one batch each left the daemon waiting on
-        # that fetch after the last of them (docs/performance-history.md).
-        size = max(1, min(share // 2, self.merge.capacity - len(self.merge)))
+        # before it can pass its share keeps the buffer under its capacity.
+        size = max(1, min(self.max_records, share // 2, self.merge.capacity - len(self.merge)))
         held = {p: self.merge.held(p) for p in assigned}
         self.source.pause_only([p for p, n in held.items() if n and n + size > share])
         records = []

@@ -129,8 +129,7 @@ class ServiceSettings(_Section):
     """Where per-actor state, the offsets it reflects and the webhook spool live."""
     snapshot_every: Duration = timedelta(seconds=30)
     max_records: int = Field(default=2_000, gt=0)
-    """Records per batch. A poll may bring more (up to half a partition's share of
-    ``partition_buffer``), held for the next batches."""
+    """Records per poll, and so per batch."""
     max_batch_wait: Duration = timedelta(seconds=1)
     """Longest a poll waits when no records are there (records that are, return at once)."""
     partition_wait: DurationOrZero = timedelta(seconds=2)

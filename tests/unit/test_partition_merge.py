@@ -170,10 +170,8 @@ class Partitions:
         self.left = {key: list(values) for key, values in records.items()}
         self.paused: set[tuple[str, int]] = set()
         self.polls: list[tuple[str, int]] = []
-        self.asked: list[int] = []
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[RawRecord]:
-        self.asked.append(max_records)
         for key, values in self.left.items():
             if values and key not in self.paused:
                 self.polls.append(key)
@@ -222,25 +220,6 @@ def test_the_intake_hands_out_a_backlog_of_three_partitions_in_event_time_order(
         for p in range(3):
             offsets = [r.position.offset for r in batch.records if r.position.partition == p]
             assert offsets == sorted(offsets)
-
-
-def test_a_poll_may_bring_more_than_a_batch_and_each_batch_keeps_to_max_records() -> None:
-    # kafka-python fetches again only once a poll took all it holds: polls of half a
-    # partition's share of the buffer, not of one batch, keep the next fetch in flight.
-    pipeline = Pipeline.from_config(PipelineConfig.model_validate({"models": {"enabled": False}}))
-    backlog = {("okta", p): failures(p, range(p, 200, 2)) for p in range(2)}
-    source = Partitions(backlog)
-    intake = Intake(
-        source, pipeline.normalize, max_records=20, max_wait_s=0.0, wait_s=2.0, capacity=160
-    )
-    batches = [intake.next_batch() for _ in range(40)]
-    assert source.asked[0] == 40  # half of each partition's share (80), not max_records
-    assert max(source.asked) == 40
-    assert all(len(batch.records) <= 20 for batch in batches)
-    events = [event for batch in batches for event in batch.events]
-    assert len(events) == 200
-    assert [event.time for event in events] == sorted(event.time for event in events)
-    assert len(intake.merge) == 0
 
 
 class OnePoll:
