@@ -215,14 +215,12 @@ class FeatureStore:
         ]
         # The models see every first sighting (the flags); rules see them only after
         # the learning period, when a new value has become worth an alert.
-        if learning or not new_values:
-            return (
-                event, learning, _NO_NEW, _NO_KNOWN, actor_counts, ip_counts, target_counts,
-                head, total, history, tail,
-            )  # fmt: skip
-        known = {name: self.known_values(event.actor, name) for name in new_values}
+        reported, known = _NO_NEW, _NO_KNOWN
+        if new_values and not learning:
+            reported = new_values
+            known = {name: self.known_values(event.actor, name) for name in new_values}
         return (
-            event, learning, new_values, known, actor_counts, ip_counts, target_counts,
+            event, learning, reported, known, actor_counts, ip_counts, target_counts,
             head, total, history, tail,
         )  # fmt: skip
 
