@@ -113,6 +113,9 @@ class EvidenceSettings(_Section):
     """Rows of an actor before its own quantile counts; until then the population's alone."""
     population_margin: float = Field(default=0.5, ge=0.0, le=5.0)
     """How far (log1p units) a count must lie beyond the population's quantile to be evidence."""
+    score_every_row: bool = False
+    """Also score rows with nothing beyond the population's quantile: they never alert, but
+    their high scores are then counted as ``without_evidence`` (docs/models.md)."""
 
 
 BUNDLED = Path("bundled")

@@ -52,7 +52,14 @@ import numpy.typing as npt
 from detector.scoring.quantile_kernel import compiled_update
 from detector.streamed import Section
 
-__all__ = ["ActorQuantiles", "EvidenceRule", "is_context", "is_evidence_capable"]
+__all__ = [
+    "ActorQuantiles",
+    "EvidenceRule",
+    "could_be_evidence",
+    "is_context",
+    "is_evidence_capable",
+    "population_bounds",
+]
 
 _MIN_STEP = 0.05
 _RESOLUTION = 0.1
@@ -93,12 +100,17 @@ class EvidenceRule:
     the daemon has not seen since a restart without state, a rare signer-in).
     ``population_margin``: how far (``log1p`` units) a count must lie beyond
     the population's quantile; context features need only exceed it.
+    ``score_every_row``: also score the rows in which no feature lies beyond the
+    population's quantile. They can never alert (:func:`could_be_evidence`), so
+    by default the model is not asked about them; scored, their high scores are
+    counted as without evidence too.
     """
 
     actor_quantile: float = 0.95
     population_quantile: float = 0.95
     min_actor_rows: int = 10
     population_margin: float = 0.5
+    score_every_row: bool = False
 
 
 class _Track(NamedTuple):
@@ -249,11 +261,49 @@ def beyond(
     for index, value in enumerate(logged):
         is_flag = context is not None and context[index]
         margin = 0.0 if is_flag else population_margin
-        if not capable[index] or value <= math.log1p(max(population_high[index], 0.0)) + margin:
+        if not capable[index] or value <= _population_bound(population_high[index], margin):
             continue
         if estimate is not None and value <= estimate[index] + _RESOLUTION:
             continue
         found.append(index)
     if context is not None and len(found) == 1 and context[found[0]]:
         return []
+    return found
+
+
+def _population_bound(high: float, margin: float) -> float:
+    """What a feature's ``log1p`` value must exceed to lie beyond the population's ``high``."""
+    return math.log1p(max(high, 0.0)) + margin
+
+
+def population_bounds(
+    population_high: Sequence[float], context: Sequence[bool], population_margin: float
+) -> Row:
+    """Per feature, the value :func:`beyond` requires it to exceed on the population's side."""
+    return np.array(
+        [
+            _population_bound(high, 0.0 if is_flag else population_margin)
+            for high, is_flag in zip(population_high, context, strict=True)
+        ],
+        dtype=np.float64,
+    )
+
+
+def could_be_evidence(
+    logged: Rows,
+    bounds: Row,
+    capable: npt.NDArray[np.bool_],
+    context: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.bool_]:
+    """Per row of ``logged``, whether :func:`beyond` finds evidence in it for some actor.
+
+    An actor's estimate only takes features away, so a row has evidence for
+    some actor exactly when it has some without one: a non-context feature
+    beyond the population's bound (:func:`population_bounds`), or two context
+    features. A row without is never an alert, whatever its score.
+    """
+    over = ~(logged <= bounds) & capable  # NaN is over, as in beyond
+    found: npt.NDArray[np.bool_] = over[:, ~context].any(axis=1) | (
+        np.count_nonzero(over[:, context], axis=1) >= 2
+    )
     return found

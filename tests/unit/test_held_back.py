@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import scenarios
 
-from detector.config import load_config
+from detector.config import PipelineConfig, load_config
 from detector.events.model import Event
 from detector.features.families import FAMILIES
 from detector.features.observation import Observation
@@ -34,9 +34,11 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
     return bundled_normalizer().normalize_batch(records).events
 
 
-def _run(events: list[Event], alert_from: datetime | None) -> tuple[Pipeline, Counter[str]]:
+def _run(
+    events: list[Event], alert_from: datetime | None, config: PipelineConfig | None = None
+) -> tuple[Pipeline, Counter[str]]:
     """The bundled models over the world; the anomaly detections the scorer let through."""
-    pipeline = Pipeline.from_config(load_config(None))
+    pipeline = Pipeline.from_config(config or load_config(None))
     scorer = pipeline.scorer
     assert scorer is not None
     scorer.alert_from = alert_from
@@ -96,3 +98,22 @@ def test_scores_in_the_learning_period_are_held_back_not_raised(
     assert all(
         held[(family, "without_evidence")] == scorer.without_evidence[family] for family in FAMILIES
     )
+
+
+def test_scoring_every_row_changes_only_what_is_counted_without_evidence(
+    events: list[Event], baseline: tuple[Pipeline, Counter[str]], tmp_path: Path
+) -> None:
+    """Rows with nothing beyond the population's usual are not scored by default: they never
+    alert, so scored or not the alerts are the same; scored, their high scores are counted."""
+    default, would_raise = baseline
+    path = tmp_path / "every-row.yaml"
+    path.write_text("models:\n  evidence:\n    score_every_row: true\n")
+    every, raised = _run(events, None, load_config(path))
+    assert every.evidence.score_every_row
+    assert raised == would_raise
+    assert every.stats.alerts == default.stats.alerts
+    assert every.scorer is not None and default.scorer is not None
+    assert every.scorer.scored == default.scorer.scored
+    more = every.scorer.without_evidence
+    assert all(more[family] >= n for family, n in default.scorer.without_evidence.items())
+    assert sum(more.values()) > sum(default.scorer.without_evidence.values())

@@ -15,7 +15,14 @@ from detector.events.model import Category
 from detector.features.families import FAMILIES
 from detector.features.observation import Observation
 from detector.scoring.calibration import Calibration
-from detector.scoring.evidence import EvidenceRule, beyond, is_context
+from detector.scoring.evidence import (
+    EvidenceRule,
+    beyond,
+    could_be_evidence,
+    is_context,
+    is_evidence_capable,
+    population_bounds,
+)
 from detector.scoring.scorer import AnomalyScorer
 from detector.scoring.training import ModelSet, TrainedModel
 from tests.unit.features.helpers import event
@@ -116,9 +123,12 @@ def test_the_scorer_raises_nothing_for_context_alone_but_counts_it(
     code_model: TrainedModel,
 ) -> None:
     models = ModelSet({"code": _flagging_everything(code_model)})
-    scorer = AnomalyScorer(models)
+    scorer = AnomalyScorer(models, evidence=EvidenceRule(score_every_row=True))
     assert scorer.score([_rare_hour_observation(12.0, new_repo=0.0, number=0)]) == []
     assert scorer.without_evidence == {"code": 1}  # the score was high; the evidence none
+    unscored = AnomalyScorer(models)  # by default a row that can never alert is not scored
+    assert unscored.score([_rare_hour_observation(12.0, new_repo=0.0, number=0)]) == []
+    assert unscored.without_evidence == {"code": 0}
     together = _rare_hour_observation(12.0, new_repo=1.0, number=1)
     [detection] = AnomalyScorer(models).score([together])
     assert set(detection.explanation["evidence"]) == {
@@ -141,7 +151,8 @@ def test_the_scorer_reads_the_margin_from_its_rule(code_model: TrainedModel) -> 
         features=sweep,
     )
     strict = AnomalyScorer(
-        ModelSet({"code": code_model}), evidence=EvidenceRule(population_margin=9)
+        ModelSet({"code": code_model}),
+        evidence=EvidenceRule(population_margin=9, score_every_row=True),
     )
     assert strict.score([observation]) == []
     assert strict.without_evidence == {"code": 1}
@@ -156,3 +167,23 @@ def test_the_margin_is_a_setting_with_a_default() -> None:
     )
     with pytest.raises(ValidationError):
         EvidenceSettings(population_margin=-1)
+
+
+def test_a_row_could_be_evidence_exactly_when_it_has_some_for_an_actor_without_a_usual() -> None:
+    """The scorer asks the model only about these rows: no other row is evidence for any actor."""
+    names = (*FEATURES, "actor.events.1h", "event.failure", "actor.new.repo", "actor.novel.1h")
+    high = [*POPULATION_HIGH, 3.0, 0.0, 0.0, math.inf]  # inf: a feature without statistics
+    capable = [is_evidence_capable(name) for name in names]
+    context = [is_context(name) for name in names]
+    rng = np.random.default_rng(11)
+    counts = rng.choice([0.0, 1.0, 2.0, 3.0, 5.0, 40.0, math.inf, math.nan], size=(400, len(names)))
+    logged = np.log1p(counts)
+    bounds = population_bounds(high, context, MARGIN)
+    found = could_be_evidence(logged, bounds, np.array(capable), np.array(context))
+    assert 0 < np.count_nonzero(found) < len(logged)
+    for row, could in zip(logged, found, strict=True):
+        alone = beyond(row, None, high, capable, context=context, population_margin=MARGIN)
+        assert could == bool(alone)
+        for estimate in rng.choice([0.0, 1.0, 3.0, 9.0], size=(5, len(names))):
+            usual = beyond(row, estimate, high, capable, context=context, population_margin=MARGIN)
+            assert could or not usual

@@ -6,13 +6,17 @@ import dataclasses
 from collections.abc import Mapping
 from datetime import timedelta
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from detector.detections import DetectorKind, Severity
 from detector.events.model import ActorType, Category
 from detector.features.families import FAMILIES
 from detector.features.observation import Observation
+from detector.scoring.base import Detector
 from detector.scoring.calibration import THRESHOLD_SCORE, FeatureStats
+from detector.scoring.evidence import EvidenceRule
 from detector.scoring.scorer import AnomalyScorer
 from detector.scoring.training import ModelSet, TrainedModel
 from detector.scoring.triage import RUNBOOKS, TAGS
@@ -162,9 +166,42 @@ def test_a_high_score_without_a_feature_beyond_both_quantiles_is_counted_not_rai
         code_model,
         population={name: FeatureStats(1e9, 1e9) for name in code_model.population},
     )
-    scorer = AnomalyScorer(ModelSet({"code": strict}))
+    scorer = AnomalyScorer(ModelSet({"code": strict}), evidence=EvidenceRule(score_every_row=True))
     assert scorer.score([_observation(SWEEP)]) == []
     assert scorer.without_evidence == {"code": 1}
+
+
+def test_a_row_with_nothing_beyond_the_population_is_judged_without_its_score(
+    code_model: TrainedModel,
+) -> None:
+    """It can never be an alert: by default the model is not asked, and nothing is counted."""
+    strict = dataclasses.replace(
+        code_model,
+        population={name: FeatureStats(1e9, 1e9) for name in code_model.population},
+    )
+    asked: list[int] = []
+    scorer = AnomalyScorer(ModelSet({"code": _counting_rows(strict, asked)}))
+    assert scorer.score([_observation(SWEEP)]) == []
+    assert (asked, scorer.scored, scorer.without_evidence) == ([], {"code": 1}, {"code": 0})
+    ordinary = AnomalyScorer(ModelSet({"code": _counting_rows(code_model, asked)}))
+    assert len(ordinary.score([_observation(SWEEP)])) == 1
+    assert asked == [1]
+
+
+class _CountingRows:
+    """A detector that notes in ``asked`` how many rows each call scores."""
+
+    def __init__(self, detector: Detector, asked: list[int]) -> None:
+        self.detector, self.asked = detector, asked
+        self.spec, self.fit, self.to_arrays = detector.spec, detector.fit, detector.to_arrays
+
+    def decision_function(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        self.asked.append(len(matrix))
+        return self.detector.decision_function(matrix)
+
+
+def _counting_rows(model: TrainedModel, asked: list[int]) -> TrainedModel:
+    return dataclasses.replace(model, detector=_CountingRows(model.detector, asked))
 
 
 def test_an_actor_whose_sweeps_are_routine_is_not_alerted_for_one_more(
