@@ -158,27 +158,28 @@ def test_detections_come_back_in_input_order_regardless_of_batching(
     assert together == one_by_one
 
 
-def test_a_high_score_without_a_feature_beyond_both_quantiles_is_counted_not_raised(
-    code_model: TrainedModel,
-) -> None:
-    # A population quantile no value can pass: the score stays high, the evidence is none.
-    strict = dataclasses.replace(
+@pytest.fixture
+def strict(code_model: TrainedModel) -> TrainedModel:
+    """The code model with a population quantile no value can pass: no row has evidence."""
+    return dataclasses.replace(
         code_model,
         population={name: FeatureStats(1e9, 1e9) for name in code_model.population},
     )
+
+
+def test_a_high_score_without_a_feature_beyond_both_quantiles_is_counted_not_raised(
+    strict: TrainedModel,
+) -> None:
+    # Scored all the same, the score stays high; the evidence is none.
     scorer = AnomalyScorer(ModelSet({"code": strict}), evidence=EvidenceRule(score_every_row=True))
     assert scorer.score([_observation(SWEEP)]) == []
     assert scorer.without_evidence == {"code": 1}
 
 
 def test_a_row_with_nothing_beyond_the_population_is_judged_without_its_score(
-    code_model: TrainedModel,
+    code_model: TrainedModel, strict: TrainedModel
 ) -> None:
     """It can never be an alert: by default the model is not asked, and nothing is counted."""
-    strict = dataclasses.replace(
-        code_model,
-        population={name: FeatureStats(1e9, 1e9) for name in code_model.population},
-    )
     asked: list[int] = []
     scorer = AnomalyScorer(ModelSet({"code": _counting_rows(strict, asked)}))
     assert scorer.score([_observation(SWEEP)]) == []
