@@ -290,10 +290,7 @@ def population_bounds(
 
 
 def could_be_evidence(
-    logged: Rows,
-    bounds: Row,
-    capable: npt.NDArray[np.bool_],
-    context: npt.NDArray[np.bool_],
+    logged: Rows, bounds: Row, capable: Sequence[bool], context: Sequence[bool]
 ) -> npt.NDArray[np.bool_]:
     """Per row of ``logged``, whether :func:`beyond` finds evidence in it for some actor.
 
@@ -302,8 +299,9 @@ def could_be_evidence(
     beyond the population's bound (:func:`population_bounds`), or two context
     features. A row without is never an alert, whatever its score.
     """
-    over = ~(logged <= bounds) & capable  # NaN is over, as in beyond
-    found: npt.NDArray[np.bool_] = over[:, ~context].any(axis=1) | (
-        np.count_nonzero(over[:, context], axis=1) >= 2
+    flags = np.asarray(context, dtype=bool)
+    over = ~(logged <= bounds) & np.asarray(capable, dtype=bool)  # NaN is over, as in beyond
+    found: npt.NDArray[np.bool_] = over[:, ~flags].any(axis=1) | (
+        np.count_nonzero(over[:, flags], axis=1) >= 2
     )
     return found

@@ -105,12 +105,10 @@ class _Prepared:
         self.context = [is_context(name) for name in model.features]
         self.margin = rule.population_margin
         self._bounds = population_bounds(self.population_high, self.context, self.margin)
-        self._capable = np.array(self.capable, dtype=bool)
-        self._context = np.array(self.context, dtype=bool)
 
     def could_be_evidence(self, logged: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
         """Which rows (``log1p`` scale) could be alerts: :func:`could_be_evidence`."""
-        return could_be_evidence(logged, self._bounds, self._capable, self._context)
+        return could_be_evidence(logged, self._bounds, self.capable, self.context)
 
 
 class AnomalyScorer:

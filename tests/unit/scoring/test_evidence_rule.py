@@ -179,7 +179,7 @@ def test_a_row_could_be_evidence_exactly_when_it_has_some_for_an_actor_without_a
     counts = rng.choice([0.0, 1.0, 2.0, 3.0, 5.0, 40.0, math.inf, math.nan], size=(400, len(names)))
     logged = np.log1p(counts)
     bounds = population_bounds(high, context, MARGIN)
-    found = could_be_evidence(logged, bounds, np.array(capable), np.array(context))
+    found = could_be_evidence(logged, bounds, capable, context)
     assert 0 < np.count_nonzero(found) < len(logged)
     for row, could in zip(logged, found, strict=True):
         alone = beyond(row, None, high, capable, context=context, population_margin=MARGIN)
