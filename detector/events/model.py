@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from detector.errors import CiwatchError
-from detector.frozen import quick_init
+from detector.frozen import quick_builder, quick_init
 from detector.sources.record import Position
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "SkipReason",
     "Skipped",
     "isoformat",
+    "new_event",
 ]
 
 
@@ -175,6 +176,12 @@ class Event:
             attributes=data["attributes"],
             raw=data.get("raw", {}),
         )
+
+
+new_event = quick_builder(Event)
+"""``Event(*fields)``, every field given positionally in field order: about half the time of
+the class's own call (:func:`~detector.frozen.quick_builder`), for code that builds an event
+per record (the normalizer, the internal topics' reader)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,11 +30,11 @@ from detector.events.model import (
     ParseError,
     Skipped,
     SkipReason,
+    new_event,
 )
 from detector.events.parsers import PARSERS, Parsed, Parser
 from detector.events.parsers.choice import ParserChoice
 from detector.events.taxonomy import Taxonomy
-from detector.frozen import quick_builder
 from detector.sources.framing import (
     BOM,
     FRAGMENT_DETAIL,
@@ -340,7 +340,7 @@ class Normalizer:
         # Positionally, in Event's field order: 16 keywords make CPython build a dict for
         # the call, about 1 µs per event; and through quick_builder, which saves another
         # 0.6 µs of the frozen __init__'s stores.
-        return _new_event(
+        return new_event(
             parsed.time,
             source,
             parsed.action,
@@ -358,10 +358,6 @@ class Normalizer:
             parsed.attributes,
             raw,
         )
-
-
-_new_event = quick_builder(Event)
-"""``Event(*fields)``, every field given: each record's event is built with it."""
 
 
 def _parse_with_shipper_time(

@@ -96,7 +96,9 @@ class Reorder(Generic[T]):
     ) -> None:
         """A record of ``producer`` at event time ``at``; ``item`` None: a mark only
         (``idle``: the producer has nothing to send)."""
-        state = self._producers.setdefault(producer, _Producer())
+        state = self._producers.get(producer)
+        if state is None:  # not setdefault: that would build a state for every record
+            state = self._producers[producer] = _Producer()
         if state.mark is None or at > state.mark:
             state.mark = at
         if item is None:
