@@ -216,9 +216,20 @@ class Readings:
             self.steady = (records, now, cpu)
         self.last = (records, now, cpu)
 
+    @property
+    def untimed(self) -> int:
+        """Records read before the span starts (the first reading's)."""
+        return self.first[0] if self.first else 0
+
+    @property
+    def timed(self) -> tuple[int, float]:
+        """Records read over the span, and its seconds."""
+        assert self.first is not None
+        return self.last[0] - self.first[0], self.last[1] - self.first[1]
+
     def run(self) -> Run:
         assert self.first is not None
-        records, elapsed = self.last[0] - self.first[0], self.last[1] - self.first[1]
+        records, elapsed = self.timed
         steady = self.steady or self.last
         steady_rate = (steady[0] - self.first[0]) / (steady[1] - self.first[1])
         cpu_us = (self.last[2] - self.first[2]) / records * 1e6
@@ -243,12 +254,11 @@ def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str) -> Run
             readings.note(seen, time.perf_counter(), time.process_time())
     consumer.close()
     run = readings.run()
-    first = readings.first[0] if readings.first else 0
-    elapsed = (seen - first) / run.rate
-    print(f"floor (kafka-python poll + orjson): {seen - first:,} records in {elapsed:.1f} s"
+    records, elapsed = readings.timed
+    print(f"floor (kafka-python poll + orjson): {records:,} records in {elapsed:.1f} s"
           f" = {run.rate:,.0f} records/s, {run.steady:,.0f} to {STEADY_SHARE:.0%} of the"
           f" records; {run.cpu_us:.1f} µs of CPU per record"
-          f" (first batch of {first:,} not timed)")  # fmt: skip
+          f" (first batch of {readings.untimed:,} not timed)")  # fmt: skip
     return run
 
 
@@ -460,15 +470,14 @@ def bench_end_to_end(
             # The CPU is read only when records moved: the span ends at the last batch.
             readings.note(consumed, time.monotonic(), daemon.cpu_seconds())
         time.sleep(POLL_EVERY_S)
-    run, untimed = readings.run(), readings.first[0] if readings.first else 0
+    run, (records, elapsed) = readings.run(), readings.timed
     peak = daemon.stop()
-    records = count - untimed
     steady = ""
     if floor_steady is not None:
         steady = f"; {run.steady:,.0f} to {STEADY_SHARE:.0%}: {run.steady / floor_steady:.2f}"
-    print(f"end-to-end: {records:,} records in {records / run.rate:.1f} s = {run.rate:,.0f}"
+    print(f"end-to-end: {records:,} records in {elapsed:.1f} s = {run.rate:,.0f}"
           f" records/s ({run.rate / floor:.2f} of the floor{steady};"
-          f" first batch of {untimed:,} not timed)")  # fmt: skip
+          f" first batch of {readings.untimed:,} not timed)")  # fmt: skip
     against = ""
     if floor_cpu_us is not None:
         against = f" (the floor's is {floor_cpu_us / run.cpu_us:.2f} of it)"
