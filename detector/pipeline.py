@@ -37,6 +37,7 @@ from detector.normalizing import build_normalizer
 from detector.outcomes import BatchOutcome, RunStats
 from detector.rules.engine import RuleContext, RuleEngine
 from detector.rules.model import Rule
+from detector.rules.reads import kinds_read
 from detector.scoring import AnomalyScorer, ModelError, ModelSet, load_models
 from detector.scoring.evidence import EvidenceRule
 from detector.scoring.learner import Learner, TrainingResult
@@ -116,17 +117,16 @@ class Pipeline:
         suppressor = Suppressor(
             clock=clock, max_evidence=alerts.max_evidence, max_open=alerts.max_open
         )
+        chosen = build_rules(config) if rules is None else rules
         pipeline = cls(
             normalizer or build_normalizer(config, wall_clock=wall_clock),
-            FeatureStore(config.features),
+            FeatureStore(config.features, kinds=kinds_read(chosen, models=config.models.enabled)),
             None,
             suppressor,
             duplicates=RecentIds(config.duplicates),
             risk=RiskScorer(config.risk, clock=clock, max_evidence=alerts.max_evidence),
         )
-        pipeline.rules = pipeline._rule_engine(
-            build_rules(config) if rules is None else rules, context
-        )
+        pipeline.rules = pipeline._rule_engine(chosen, context)
         if rules is None:
             pipeline._rules_signature = rules_signature(config)
         learning = learn_dir is not None and learns(config)
@@ -213,6 +213,8 @@ class Pipeline:
             self.rule_reload_errors += 1
             self.last_rule_error = str(exc)
             return False
+        # A kind the new rules read is counted from now on (its counts start here).
+        self.features.count_also(kinds_read(rules, models=config.models.enabled))
         engine = self._rule_engine(rules, self.rules.context)
         engine.restore(self.rules.snapshot())
         self.rules = engine
@@ -367,7 +369,7 @@ class Pipeline:
             raise ValueError(f"unsupported pipeline state version {state.get('version')!r}")
         features = self.features
         self.features = FeatureStore.restore(
-            features.settings, state["features"], kinds=features.kinds
+            features.settings, state["features"], kinds=features.kinds, carried=features.carried
         )
         self.rules.restore(state["rules"])
         self.suppressor.restore(state["alerts"])

@@ -34,7 +34,7 @@ from detector.features.settings import FeatureSettings
 from detector.features.snapshot_format import check_snapshot, snapshot_header
 from detector.features.state import ActorState, actor_fields, count_key
 from detector.features.tables import KeyTables
-from detector.features.vector import FeatureLayout, FeatureVector
+from detector.features.vector import ALL_KINDS, FeatureLayout, FeatureVector
 from detector.features.vector_parts import Draft, Totals, VectorParts, event_flags
 from detector.features.windows import (
     SetLimits,
@@ -58,7 +58,7 @@ _IP_EVENT = lane(IP_CHANNELS.index("events"))
 _IP_FAILURE = lane(IP_CHANNELS.index("failures"))
 _IP_ACTOR = lane(IP_CHANNELS.index("distinct_actors"))
 _TARGET_ACTOR = lane(TARGET_CHANNELS.index("distinct_actors"))
-KINDS = ("actor", "ip", "target")
+KINDS = ALL_KINDS
 """Key kinds, in the order their window counts lead each feature vector."""
 _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
 _NO_NEW: Mapping[str, str] = {}
@@ -74,17 +74,20 @@ class FeatureStore:
     vector order (docs/features.md).
     """
 
-    def __init__(self, settings: FeatureSettings, *, kinds: Collection[str] = KINDS) -> None:
+    def __init__(
+        self,
+        settings: FeatureSettings,
+        *,
+        kinds: Collection[str] = KINDS,
+        carried: Collection[str] = (),
+    ) -> None:
         self.settings = settings
         # A scale-out stage counts only the key kind its partitions are keyed by
         # (:mod:`detector.scale`): another kind's keys are spread over every partition.
-        self.kinds = frozenset(kinds)
-        self._actors_counted = "actor" in self.kinds
-        self._ips_counted = "ip" in self.kinds
-        self._targets_counted = "target" in self.kinds
+        # ``carried``: kinds an upstream stage counts and hands on (named, not counted).
+        self.kinds: frozenset[str] = frozenset()
+        self.carried = frozenset(carried)
         self.late_events = 0
-        self._layout = FeatureLayout(settings)
-        self.feature_names = self._layout.names
         self._spec = WindowSpec([window.total_seconds() for window in settings.windows])
         self._lateness = settings.allowed_lateness.total_seconds()
         # Per source, in seconds: the late check stays one dict lookup per event.
@@ -108,7 +111,18 @@ class FeatureStore:
         tables = self._tables = KeyTables(self._spec, self._window_limits, settings.max_keys, idle)
         self._actors, self._ips, self._targets = tables.actors, tables.ips, tables.targets
         self._watermark: float | None = None
-        self._parts = VectorParts(settings, self._spec, self._layout)
+        self.count_also(kinds)
+
+    def count_also(self, kinds: Collection[str]) -> None:
+        """Count ``kinds`` too from now on (their features named in the vectors): a store
+        counts only the kinds something reads (:func:`~detector.rules.fields.kinds_read`)."""
+        self.kinds |= frozenset(kinds)
+        self._actors_counted = "actor" in self.kinds
+        self._ips_counted = "ip" in self.kinds
+        self._targets_counted = "target" in self.kinds
+        self._layout = FeatureLayout(self.settings, self.kinds | self.carried)
+        self.feature_names = self._layout.names
+        self._parts = VectorParts(self.settings, self._spec, self._layout)
 
     @property
     def watermark(self) -> datetime | None:
@@ -360,6 +374,7 @@ class FeatureStore:
         *,
         where: str = "feature snapshot",
         kinds: Collection[str] = KINDS,
+        carried: Collection[str] = (),
     ) -> FeatureStore:
         """A store continuing exactly where :meth:`snapshot` left off.
 
@@ -367,7 +382,7 @@ class FeatureStore:
         data is not a snapshot of this version, was taken with other windows,
         or is damaged.
         """
-        store = cls(settings, kinds=kinds)
+        store = cls(settings, kinds=kinds, carried=carried)
         check_snapshot(data, store._spec, where=where)
         try:
             store._load(data)

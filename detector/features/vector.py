@@ -16,7 +16,7 @@ numpy) instead of unpacking vector by vector.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from typing import Literal, NamedTuple, cast
@@ -42,6 +42,9 @@ __all__ = ["FeatureLayout", "FeatureVector", "feature_table", "row_groups"]
 _SCALAR = -1
 KINDS_COUNTED = (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS)
 """The channels of each key kind whose totals lead a vector, in order."""
+ALL_KINDS = ("actor", "ip", "target")
+"""Key kinds, in the order their window counts lead each vector."""
+_KEYED = ("ip", "target")  # kinds whose features a vector may leave out
 _WORD = 8  # bytes of the uint64 a channel is read through
 Indices = npt.NDArray[np.intp]
 """Positions and steps of rows (:func:`row_groups`)."""
@@ -75,7 +78,8 @@ class FeatureLayout:
     Parts are, in order: the packed totals per window of the actor, the IP and
     the target (one int per window), then the scalar features (actor scalars,
     ``actor.new.<field>`` flags, event flags). A feature is a (part, shift)
-    pair: shift is the channel's bit offset, or -1 for a scalar part.
+    pair: shift is the channel's bit offset, or -1 for a scalar part. The IP's
+    and target's features are named only if their kind is in ``kinds``.
     """
 
     __slots__ = (
@@ -83,8 +87,7 @@ class FeatureLayout:
         "windows",
     )  # fmt: skip
 
-    def __init__(self, settings: FeatureSettings) -> None:
-        self.names = feature_names(settings)
+    def __init__(self, settings: FeatureSettings, kinds: Collection[str] = ALL_KINDS) -> None:
         windows = self.windows = len(settings.windows)
         positions: list[tuple[int, int]] = []
         packed_bytes: list[int] = []  # per packed part, the bytes its channels fill
@@ -101,8 +104,16 @@ class FeatureLayout:
         ratios = len(ACTOR_RATIOS) * windows
         scalars = len(ACTOR_SCALARS) + ratios + len(settings.tracked) + len(EVENT_FLAGS)
         positions += [(part + offset, _SCALAR) for offset in range(scalars)]
-        self.positions = tuple(positions)
-        self.index = dict(zip(self.names, self.positions, strict=True))
+        # An IP's or target's features are named only where that kind is counted or handed
+        # on: elsewhere nothing reads them, and an alert would show them as 0.
+        named = [
+            (name, position)
+            for name, position in zip(feature_names(settings), positions, strict=True)
+            if name.split(".", 1)[0] not in _KEYED or name.split(".", 1)[0] in kinds
+        ]
+        self.names = tuple(name for name, _ in named)
+        self.positions = tuple(position for _, position in named)
+        self.index = dict(named)
         self._columns: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
         self._plans: dict[tuple[str, ...], _TablePlan] = {}
 

@@ -27,6 +27,7 @@ from detector.events.normalizer import Normalizer
 from detector.features.store import FeatureStore
 from detector.pipeline import Pipeline
 from detector.rules.model import Rule
+from detector.rules.reads import kinds_read
 from detector.scale.topology import Topology
 from detector.scale.wire import Note, Outgoing, broadcast_mark, encode_event, encode_note
 from detector.scoring import ModelSet
@@ -175,9 +176,11 @@ class TaskFactory:
             self._without_models, rules=self.rules[stage], normalizer=self.normalizer
         )
         kinds: tuple[str, ...] = (stage,)
+        carried = self.topology.carried if stage == "actor" else ()
         if stage == "actor":
-            # Kinds without a stage of their own are counted here, as one process does.
-            kinds = tuple(k for k in ("actor", "ip", "target") if k not in self.topology.carried)
+            # Kinds read without a stage of their own are counted here, as one process does.
+            read = kinds_read(self.rules[stage], models=self.config.models.enabled)
+            kinds = tuple(kind for kind in read if kind not in carried)
             if self.learner is not None:
                 # One learner per process, as the unscaled daemon's: its history samples
                 # the rows of every actor task here, its generations score them all.
@@ -185,7 +188,7 @@ class TaskFactory:
                 pipeline.use_models(self.models if self.models is not None else ModelSet({}))
             elif self.models is not None:
                 pipeline.use_models(self.models)
-        pipeline.features = FeatureStore(self.config.features, kinds=kinds)
+        pipeline.features = FeatureStore(self.config.features, kinds=kinds, carried=carried)
         return Task(stage, partition, pipeline, self.topology)
 
     def use_models(self, models: ModelSet, tasks: Sequence[Task]) -> None:

@@ -26,13 +26,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.events.model import Event
 from detector.features.durations import DurationOrZero
 from detector.features.families import FAMILIES
 from detector.rules.model import Rule
+from detector.rules.reads import features_read
 
 __all__ = ["ScaleSettings", "Topology", "rule_stage"]
 
@@ -85,7 +85,7 @@ class Topology:
     def plan(cls, settings: ScaleSettings, rules: Sequence[Rule], *, models: bool) -> Topology:
         """The stages ``rules`` (and the models, if scoring) need."""
         needed = {rule_stage(rule) for rule in rules}
-        read = _features_read(rules)
+        read = features_read(rules)
         if models:
             read |= {name for family in FAMILIES.values() for name in family.features}
         stages = tuple(
@@ -140,13 +140,3 @@ class Topology:
     def carried(self) -> tuple[str, ...]:
         """Key kinds counted by an upstream stage and carried to the actor stage."""
         return self.stages[:-1]
-
-
-def _features_read(rules: Iterable[Rule]) -> set[str]:
-    """Feature names (``ip.distinct_actors.1h``) the rules' conditions mention."""
-    names = set()
-    for rule in rules:
-        text = orjson.dumps(rule.model_dump(mode="json", include={"where", "unless"})).decode()
-        for part in text.split("features.")[1:]:
-            names.add(part.split('"', 1)[0])
-    return names

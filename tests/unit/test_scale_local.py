@@ -117,7 +117,7 @@ def test_a_store_given_another_stages_counts_describes_the_event_as_one_store_do
     whole, by_ip, by_actor = (
         FeatureStore(settings),
         FeatureStore(settings, kinds=("ip",)),
-        FeatureStore(settings, kinds=("actor", "target")),
+        FeatureStore(settings, kinds=("actor", "target"), carried=("ip",)),
     )
     for event in world_events(tmp_path, 7, 20)[:3000]:
         upstream = by_ip.observe(event)
