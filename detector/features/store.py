@@ -115,7 +115,7 @@ class FeatureStore:
 
     def count_also(self, kinds: Collection[str]) -> None:
         """Count ``kinds`` too from now on (their features named in the vectors): a store
-        counts only the kinds something reads (:func:`~detector.rules.fields.kinds_read`)."""
+        counts only the kinds something reads (:func:`~detector.rules.reads.kinds_read`)."""
         self.kinds |= frozenset(kinds)
         self._actors_counted = "actor" in self.kinds
         self._ips_counted = "ip" in self.kinds
