@@ -30,9 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from detector.events.model import Event
 from detector.features.durations import DurationOrZero
-from detector.features.families import FAMILIES
 from detector.rules.model import Rule
-from detector.rules.reads import features_read
+from detector.rules.reads import kinds_read
 
 __all__ = ["ScaleSettings", "Topology", "rule_stage"]
 
@@ -85,14 +84,8 @@ class Topology:
     def plan(cls, settings: ScaleSettings, rules: Sequence[Rule], *, models: bool) -> Topology:
         """The stages ``rules`` (and the models, if scoring) need."""
         needed = {rule_stage(rule) for rule in rules}
-        read = features_read(rules)
-        if models:
-            read |= {name for family in FAMILIES.values() for name in family.features}
-        stages = tuple(
-            kind
-            for kind in _UPSTREAM
-            if kind in needed or any(name.startswith(f"{kind}.") for name in read)
-        )
+        read = kinds_read(rules, models=models)
+        stages = tuple(kind for kind in _UPSTREAM if kind in needed or kind in read)
         return cls(settings.topic_prefix, (*stages, "actor"), settings.partitions)
 
     def topic(self, stage: str) -> str:
