@@ -30,14 +30,11 @@ rules:
 """
 
 
-def configured(tmp_path: Path, *, least: int = 3, models: bool = False) -> Path:
+def configured(tmp_path: Path, pack_text: str) -> Path:
     pack = tmp_path / "rules.yaml"
-    pack.write_text(SHARED_REPO.format(least=least))
+    pack.write_text(pack_text)
     path = tmp_path / "ciwatch.yaml"
-    enabled = "true" if models else "false"
-    path.write_text(
-        f"rules: {{bundled: false, packs: ['{pack}']}}\nmodels: {{enabled: {enabled}}}\n"
-    )
+    path.write_text(f"rules: {{bundled: false, packs: ['{pack}']}}\nmodels: {{enabled: false}}\n")
     return path
 
 
@@ -72,7 +69,7 @@ def test_the_default_pipeline_counts_no_target_and_names_no_target_feature() -> 
 
 
 def test_a_rule_reading_a_target_feature_has_targets_counted(tmp_path: Path) -> None:
-    pipeline = Pipeline.from_config(load_config(configured(tmp_path)))
+    pipeline = Pipeline.from_config(load_config(configured(tmp_path, SHARED_REPO.format(least=3))))
     assert pipeline.features.kinds == {"actor", "target"}
     alerts = pipeline.process_events(on_one_repo())
     assert [alert.detection.actor for alert in alerts] == ["user2", "user3"]
@@ -80,15 +77,12 @@ def test_a_rule_reading_a_target_feature_has_targets_counted(tmp_path: Path) -> 
 
 
 def test_rules_reloaded_to_read_a_kind_have_it_counted_from_then_on(tmp_path: Path) -> None:
-    path = tmp_path / "ciwatch.yaml"
-    empty = tmp_path / "empty.yaml"
-    empty.write_text("rules: []\n")
-    path.write_text(f"rules: {{bundled: false, packs: ['{empty}']}}\nmodels: {{enabled: false}}\n")
+    path = configured(tmp_path, "rules: []\n")
     pipeline = Pipeline.from_config(load_config(path))
     assert pipeline.features.kinds == {"actor"}
     events = on_one_repo()
     assert pipeline.process_events(events[:2]) == []
-    touch(empty, SHARED_REPO.format(least=2))
+    touch(tmp_path / "rules.yaml", SHARED_REPO.format(least=2))
     assert pipeline.reload_rules(load_config(path))
     assert pipeline.features.kinds == {"actor", "target"}
     # The target's actors counted from the reload on: the third is the second it saw.
