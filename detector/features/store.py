@@ -34,7 +34,7 @@ from detector.features.settings import FeatureSettings
 from detector.features.snapshot_format import check_snapshot, snapshot_header
 from detector.features.state import ActorState, actor_fields, count_key
 from detector.features.tables import KeyTables
-from detector.features.vector import ALL_KINDS, FeatureLayout, FeatureVector
+from detector.features.vector import KINDS, FeatureLayout, FeatureVector
 from detector.features.vector_parts import Draft, Totals, VectorParts, event_flags
 from detector.features.windows import (
     SetLimits,
@@ -58,8 +58,6 @@ _IP_EVENT = lane(IP_CHANNELS.index("events"))
 _IP_FAILURE = lane(IP_CHANNELS.index("failures"))
 _IP_ACTOR = lane(IP_CHANNELS.index("distinct_actors"))
 _TARGET_ACTOR = lane(TARGET_CHANNELS.index("distinct_actors"))
-KINDS = ALL_KINDS
-"""Key kinds, in the order their window counts lead each feature vector."""
 _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
 _NO_NEW: Mapping[str, str] = {}
 
@@ -85,7 +83,7 @@ class FeatureStore:
         # A scale-out stage counts only the key kind its partitions are keyed by
         # (:mod:`detector.scale`): another kind's keys are spread over every partition.
         # ``carried``: kinds an upstream stage counts and hands on (named, not counted).
-        self.kinds: frozenset[str] = frozenset()
+        self.kinds = frozenset(kinds)
         self.carried = frozenset(carried)
         self.late_events = 0
         self._spec = WindowSpec([window.total_seconds() for window in settings.windows])
@@ -111,12 +109,17 @@ class FeatureStore:
         tables = self._tables = KeyTables(self._spec, self._window_limits, settings.max_keys, idle)
         self._actors, self._ips, self._targets = tables.actors, tables.ips, tables.targets
         self._watermark: float | None = None
-        self.count_also(kinds)
+        self._name_kinds()
 
     def count_also(self, kinds: Collection[str]) -> None:
         """Count ``kinds`` too from now on (their features named in the vectors): a store
         counts only the kinds something reads (:func:`~detector.rules.reads.kinds_read`)."""
-        self.kinds |= frozenset(kinds)
+        if not frozenset(kinds) <= self.kinds:
+            self.kinds |= frozenset(kinds)
+            self._name_kinds()
+
+    def _name_kinds(self) -> None:
+        """The vectors' layout and the counting flags for :attr:`kinds` and :attr:`carried`."""
         self._actors_counted = "actor" in self.kinds
         self._ips_counted = "ip" in self.kinds
         self._targets_counted = "target" in self.kinds

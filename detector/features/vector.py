@@ -37,12 +37,12 @@ from detector.features.schema import (
 from detector.features.settings import FeatureSettings
 from detector.features.windows import LANE_BITS, LANE_MASK
 
-__all__ = ["FeatureLayout", "FeatureVector", "feature_table", "row_groups"]
+__all__ = ["KINDS", "FeatureLayout", "FeatureVector", "feature_table", "row_groups"]
 
 _SCALAR = -1
 KINDS_COUNTED = (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS)
 """The channels of each key kind whose totals lead a vector, in order."""
-ALL_KINDS = ("actor", "ip", "target")
+KINDS = ("actor", "ip", "target")
 """Key kinds, in the order their window counts lead each vector."""
 _KEYED = ("ip", "target")  # kinds whose features a vector may leave out
 _WORD = 8  # bytes of the uint64 a channel is read through
@@ -87,7 +87,7 @@ class FeatureLayout:
         "windows",
     )  # fmt: skip
 
-    def __init__(self, settings: FeatureSettings, kinds: Collection[str] = ALL_KINDS) -> None:
+    def __init__(self, settings: FeatureSettings, kinds: Collection[str] = KINDS) -> None:
         windows = self.windows = len(settings.windows)
         positions: list[tuple[int, int]] = []
         packed_bytes: list[int] = []  # per packed part, the bytes its channels fill
@@ -109,7 +109,7 @@ class FeatureLayout:
         named = [
             (name, position)
             for name, position in zip(feature_names(settings), positions, strict=True)
-            if name.split(".", 1)[0] not in _KEYED or name.split(".", 1)[0] in kinds
+            if (kind := name.split(".", 1)[0]) not in _KEYED or kind in kinds
         ]
         self.names = tuple(name for name, _ in named)
         self.positions = tuple(position for _, position in named)
