@@ -106,6 +106,7 @@ import httpx
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from live_replay import compare, named, read_counters, replay_alerts
+from prometheus_client.parser import text_string_to_metric_families
 from shippers import SHIPPERS, ShipperName, shipper
 
 from detector.config import load_config
@@ -443,6 +444,28 @@ def wait_for(condition: Callable[[], bool], what: str, every_s: float = 0.2) -> 
         time.sleep(every_s)
 
 
+def loop_cpu_line(daemon: DaemonProcess, records: int) -> str:
+    """The daemon's own account of its loop thread's CPU per record, by stage
+    (``ciwatch_loop_cpu_seconds_total``, summed over workers), read once at the end."""
+    response = daemon.get("/metrics?name[]=ciwatch_loop_cpu_seconds_total")
+    if response is None:
+        return "loop thread CPU by stage: not read"
+    by_stage: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == "ciwatch_loop_cpu_seconds_total":
+                stage = sample.labels["stage"]
+                by_stage[stage] = by_stage.get(stage, 0.0) + sample.value
+    shown = ", ".join(
+        f"{stage} {seconds / records * 1e6:.1f}" for stage, seconds in by_stage.items() if seconds
+    )
+    whole = sum(by_stage.values()) / records * 1e6
+    return (
+        f"loop thread CPU by stage (the daemon's ciwatch_loop_cpu_seconds_total, all"
+        f" {records:,} records): {shown}; {whole:.1f} µs per record in all"
+    )
+
+
 def bench_end_to_end(
     daemon: DaemonProcess,
     count: int,
@@ -471,6 +494,7 @@ def bench_end_to_end(
             readings.note(consumed, time.monotonic(), daemon.cpu_seconds())
         time.sleep(POLL_EVERY_S)
     run, (records, elapsed) = readings.run(), readings.timed
+    print(loop_cpu_line(daemon, count))
     peak = daemon.stop()
     steady = ""
     if floor_steady is not None:

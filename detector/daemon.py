@@ -38,6 +38,7 @@ from detector.intake import Batch, Intake
 from detector.jit import compile_all
 from detector.learning import BackgroundLearning
 from detector.logs import line_log
+from detector.loop_cpu import LoopClock
 from detector.metrics import Metrics, MetricsServer
 from detector.pipeline import Pipeline
 from detector.sinks.base import Sink
@@ -131,6 +132,7 @@ class Daemon:
         self.intake: Intake | None = None
         self._merge_counted = (0, 0)  # (waits timed out, records forced) already in metrics
         self.server: MetricsServer | None = None
+        self._clock: LoopClock | None = None  # the loop thread's, made when the loop starts
 
     def run(self) -> int:
         """Consume until a stop signal; 0 on a clean stop."""
@@ -218,7 +220,13 @@ class Daemon:
             max_wait_s=settings.max_batch_wait.total_seconds(),
             wait_s=settings.partition_wait.total_seconds(),
             capacity=settings.partition_buffer,
+            lap=self._lap,
         )
+
+    def _lap(self, stage: str) -> None:
+        """The loop thread's CPU since the last lap was ``stage``'s (:mod:`detector.loop_cpu`)."""
+        if self._clock is not None:
+            self._clock.lap(stage)
 
     def _revoked(self, partitions: list[tuple[str, int]]) -> None:
         if self.checkpoints is not None:  # its offsets hold partitions no longer this replica's
@@ -240,6 +248,7 @@ class Daemon:
         next_snapshot = time.monotonic() + settings.snapshot_every.total_seconds()
         next_reload = time.monotonic() + settings.reload_every.total_seconds()
         next_lag = 0.0
+        self._clock = self.metrics.loop_cpu.clock()  # on the thread that runs the loop
         while not self.signals.stop:
             started = time.monotonic()
             batch = intake.next_batch()
@@ -265,6 +274,7 @@ class Daemon:
             if now >= next_snapshot and not self._checkpoint_in_flight():
                 self._checkpoint_due(source)
                 next_snapshot = now + self._snapshot_interval()
+            self._lap("other")
 
     def _after_batch(self, source: ConsumerSource) -> None:
         """After each poll, with or without a batch: nothing here (scale-out sends its marks)."""
@@ -277,8 +287,10 @@ class Daemon:
         rules = self.pipeline.rules  # reloads happen between batches, never inside one
         regex_before = rules.regex_limits
         alerts = self.pipeline.detect(batch.events)  # normalized and ordered by the intake
+        self._lap("detect")
         self.metrics.count_regex_limits(rules.regex_limits - regex_before)
         self._deliver(alerts)
+        self._lap("deliver")
         # Each partition's records here come before any the intake still holds.
         committed = next_offsets(record.position for record in batch.records)
         first_commits = committed.keys() - self._offsets.keys()
@@ -292,6 +304,7 @@ class Daemon:
             self.metrics.commit_refusals.inc()
             message = "commit refused: the group is rebalancing; the records are read again"
             self._log(message, level=logging.WARNING)
+        self._lap("commit")
         self.metrics.count_batch(
             (record.position.stream for record in batch.records),
             batch.events,

@@ -87,6 +87,8 @@ class Intake:
     ``normalize``: the pipeline's (it counts what it normalizes).
     ``max_wait_s``: longest one poll blocks; ``wait_s``: longest the merge waits
     for a partition (``service.partition_wait``); ``capacity``: most records held.
+    ``lap``: told when the poll, the normalizing and the merge are done
+    (:class:`~detector.loop_cpu.LoopClock`).
     """
 
     def __init__(
@@ -99,9 +101,11 @@ class Intake:
         wait_s: float,
         capacity: int,
         clock: Callable[[], float] | None = None,
+        lap: Callable[[str], None] = lambda stage: None,
     ) -> None:
         self.source = source
         self._normalize = normalize
+        self._lap = lap
         self.max_records = max_records
         self.max_wait_s = max_wait_s
         extra = {"clock": clock} if clock is not None else {}
@@ -122,11 +126,14 @@ class Intake:
         records = []
         if len(self.merge) < self.merge.capacity:
             records = self.source.poll(size, self._timeout_s)
+        self._lap("poll")
         self._add(records)
         pending = self.source.unfinished()
         released = self.merge.take(self.max_records, pending=pending)
         self._timeout_s = self._next_timeout(pending)
-        return _batch(released)
+        batch = _batch(released)
+        self._lap("merge")
+        return batch
 
     def drop(self, partitions: Collection[Partition]) -> int:
         """Forget the records held for ``partitions`` (revoked); how many."""
@@ -136,6 +143,7 @@ class Intake:
         if not records:
             return
         outcome = self._normalize(records)
+        self._lap("normalize")
         units = _one_event_each(records, outcome) or _Units(records).filled(outcome)
         by_partition: dict[tuple[str, int | None], list[tuple[_Normalized, datetime | None]]] = {}
         for key, unit in zip(map(_STREAM_AND_PARTITION, units), units, strict=True):

@@ -34,6 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from detector.alerts.model import Alert
 from detector.events.model import DeadLetter, Event, SkipReason
+from detector.loop_cpu import LoopCpu
 from detector.model_metrics import ModelMetrics
 from detector.rules.regexes import LimitReason
 from detector.worker_metrics import WorkerMetrics
@@ -183,6 +184,7 @@ class Metrics:
             "ciwatch_model_reload_errors", "Model directories that failed to load", registry=r
         )
         self.models = ModelMetrics(r)
+        self.loop_cpu = LoopCpu(r)
         self.workers = WorkerMetrics(r)  # one process, one worker; ciwatch run --workers: theirs
         self.rules_loaded = Gauge("ciwatch_rules_loaded", "Rules evaluated", registry=r)
         self.commit_refusals = Counter(

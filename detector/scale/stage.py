@@ -165,6 +165,7 @@ class ScaledDaemon(Daemon):
             max_wait_s=settings.max_batch_wait.total_seconds(),
             wait_s=settings.partition_wait.total_seconds(),
             capacity=settings.partition_buffer,
+            lap=self._lap,
         )
 
     def _models_line(self) -> str:
@@ -247,14 +248,18 @@ class ScaledDaemon(Daemon):
             alerts.extend(raised)
             outgoing.extend(handed_on)
         self.figures.count({key: self.tasks[key] for key in items})
+        self._lap("detect")
         self._produce(outgoing)
+        self._lap("produce")
         self._deliver(alerts)
+        self._lap("deliver")
         self.marker.processed(source_events)
         stage_of = self.topology.stage_of
         if self._inbox is not None:
             self._inbox.processed(batch.records)
         vendor = (r.position for r in batch.records if stage_of(r.position.stream) is None)
         self._commit(source, next_offsets(vendor))
+        self._lap("commit")
         late, duplicates = self.owned.late_and_duplicates()
         self.metrics.count_batch(
             (record.position.stream for record in batch.records),

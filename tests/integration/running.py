@@ -123,6 +123,18 @@ def metrics(port: int) -> dict[str, list[tuple[str, float]]]:
     }
 
 
+def loop_cpu(port: int) -> dict[str, float]:
+    """``ciwatch_loop_cpu_seconds_total`` by stage."""
+    _, text = scrape(port)
+    return {
+        sample.labels["stage"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "ciwatch_loop_cpu_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
 def total(found: dict[str, list[tuple[str, float]]], family: str) -> float:
     """The sum of a family's counter/gauge samples, or of its histogram ``_count`` samples."""
     samples = found.get(family, [])

@@ -20,6 +20,7 @@ from tests.integration.running import (
     Daemon,
     delivered_ids,
     expected_ids,
+    loop_cpu,
     metrics,
     produce,
     read_alerts,
@@ -84,6 +85,9 @@ def test_daemon_delivers_what_replay_raises_and_stops_cleanly(
         "ciwatch_spool_capacity_bytes",
     }
     assert present <= set(found)
+    busy = {stage for stage, seconds in loop_cpu(port).items() if seconds > 0}
+    assert busy >= {"poll", "normalize", "merge", "detect", "deliver", "commit"}
+    assert "produce" not in busy  # nothing handed on without scale-out
     assert daemon.stop() == 0
     assert delivered_ids(alerts) == expected
     assert receiver.first_sends() == expected
