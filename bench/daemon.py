@@ -669,6 +669,8 @@ def main() -> None:
         for topic, share in zip(lives, rates, strict=True):
             rate = share if args.rate else sustained * share
             live = values[: int(rate * args.live_seconds)]
+            if not live:  # --live-seconds 0: the throughput runs only
+                continue
             wall = None if args.shipped_lateness else args.wall_lateness
             lateness = None if wall is None else world.lateness(wall, len(live), rate)
             if lateness:
