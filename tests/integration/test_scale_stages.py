@@ -27,6 +27,7 @@ from tests.integration.running import (
     Daemon,
     delivered_ids,
     expected_ids,
+    loop_cpu,
     metrics,
     read_alerts,
     scrape,
@@ -123,7 +124,9 @@ def test_the_stages_catch_up_a_backlog_and_raise_what_replay_raises(
     wait_for(quiet(port), "the stages caught up")
     elapsed = time.monotonic() - started - QUIET_S
     found = metrics(port)
+    stages = loop_cpu(port)
     assert daemon.stop() == 0
+    assert stages["produce"] > 0 and stages["detect"] > 0  # the stages handed on, and detected
     records = total(found, "ciwatch_records_consumed")
     print(f"scaled ({client}): {len(world)} source records, {records:.0f} records over all topics"
           f" in {elapsed:.1f}s: {len(world) / elapsed:.0f} source records/s;"
