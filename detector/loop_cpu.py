@@ -42,22 +42,19 @@ class LoopCpu:
 
     def clock(self, read: Callable[[], float] = time.thread_time) -> LoopClock:
         """A clock for the calling thread (``read``: its CPU time), adding to these counters."""
-        children = {stage: self.seconds.labels(stage) for stage in STAGES}
-        return LoopClock(lambda stage, seconds: children[stage].inc(seconds), read)
+        return LoopClock(self.seconds, read)
 
 
 class LoopClock:
-    """Laps of one thread's CPU time: :meth:`lap` charges the time since the last lap
-    (or since the clock was made) to a stage, through ``add(stage, seconds)``."""
+    """Laps of one thread's CPU time: :meth:`lap` adds the time since the last lap (or
+    since the clock was made) to that stage's ``seconds``."""
 
-    def __init__(
-        self, add: Callable[[str, float], None], read: Callable[[], float] = time.thread_time
-    ) -> None:
-        self._add = add
+    def __init__(self, seconds: Counter, read: Callable[[], float] = time.thread_time) -> None:
+        self._seconds = {stage: seconds.labels(stage) for stage in STAGES}
         self._read = read
         self._last = read()
 
     def lap(self, stage: str) -> None:
         now = self._read()
-        self._add(stage, now - self._last)
+        self._seconds[stage].inc(now - self._last)
         self._last = now
