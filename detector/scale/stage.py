@@ -309,7 +309,9 @@ class ScaledDaemon(Daemon):
             if stage_of(key[0]) is None
         }
         self._produce(self.marker.marks(caught_up, self.tasks, self._inbox.watermark))
+        self._lap("produce")
         self._commit(source, {})
+        self._lap("commit")
 
     def _count_merge(self, intake: Intake) -> None:
         super()._count_merge(intake)
