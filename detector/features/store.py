@@ -34,7 +34,7 @@ from detector.features.settings import FeatureSettings
 from detector.features.snapshot_format import check_snapshot, snapshot_header
 from detector.features.state import ActorState, actor_fields, count_key
 from detector.features.tables import KeyTables
-from detector.features.vector import KINDS, FeatureLayout, FeatureVector
+from detector.features.vector import KINDS, FeatureLayout, packed_counts
 from detector.features.vector_parts import Draft, Totals, VectorParts, event_flags
 from detector.features.windows import (
     SetLimits,
@@ -212,6 +212,9 @@ class FeatureStore:
             self.late_events += 1
             return self._describe_late(event, time)
         failure = event.outcome is _FAILURE
+        ip_counts, target_counts = self._key_counts(event, time, ids, failure, carried)
+        if not self._actors_counted:
+            return event, False, _NO_NEW, _NO_KNOWN, None, ip_counts, target_counts, [], 0, 0.0, []
         production = parts.production.event_is_production(event)
         increment = _ACTOR_EVENT + _CATEGORY_UNIT.get(event.category, 0)
         if failure:
@@ -220,9 +223,6 @@ class FeatureStore:
             increment += _ACTOR_PRIVILEGED
         if production:
             increment += _ACTOR_PRODUCTION
-        ip_counts, target_counts = self._key_counts(event, time, ids, failure, carried)
-        if not self._actors_counted:
-            return event, False, _NO_NEW, _NO_KNOWN, None, ip_counts, target_counts, [], 0, 0.0, []
         actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
         history = time - actor.first
         head, total = parts.head_then_add(actor.profile, history, hour, learning)
@@ -270,14 +270,11 @@ class FeatureStore:
         """``events`` more were observed (a long replay switches to arenas: :mod:`.arena`)."""
         compiled_kernels(events)
 
-    def counts_of(self, observation: Observation, kind: str) -> list[int]:
-        """The packed window counts of one key kind in ``observation`` (to carry downstream)."""
-        width = len(self._parts.no_counts)
-        start = KINDS.index(kind) * width
-        features = observation.features
-        if not isinstance(features, FeatureVector):  # observations the store did not make
-            return [0] * width
-        return [int(value) for value in features.packed(start, start + width)]
+    def carried_counts(self, observations: Sequence[Observation], kind: str) -> list[list[int]]:
+        """The packed window counts of key kind ``kind`` in each of ``observations``, to
+        carry to a later stage (:func:`~.vector.packed_counts`)."""
+        vectors = [observation.features for observation in observations]
+        return packed_counts(vectors, KINDS.index(kind), len(self._parts.no_counts))
 
     def _observe_actor(
         self, event: Event, time: float, ids: list[int], increment: int

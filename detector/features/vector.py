@@ -24,7 +24,7 @@ from typing import Literal, NamedTuple, cast
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.arena import CountRow, packed_row
+from detector.features.arena import CountRow, packed_row, packed_rows
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_RATIOS,
@@ -37,7 +37,14 @@ from detector.features.schema import (
 from detector.features.settings import FeatureSettings
 from detector.features.windows import LANE_BITS, LANE_MASK
 
-__all__ = ["KINDS", "FeatureLayout", "FeatureVector", "feature_table", "row_groups"]
+__all__ = [
+    "KINDS",
+    "FeatureLayout",
+    "FeatureVector",
+    "feature_table",
+    "packed_counts",
+    "row_groups",
+]
 
 _SCALAR = -1
 KINDS_COUNTED = (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS)
@@ -251,6 +258,34 @@ class FeatureVector(Mapping[str, float]):
 
     def __repr__(self) -> str:
         return f"FeatureVector({self.to_dict()!r})"
+
+
+def packed_counts(vectors: Sequence[object], kind: int, windows: int) -> list[list[int]]:
+    """Each vector's packed window counts of key kind ``kind`` (its index in :data:`KINDS`),
+    to carry to a later stage; zeros for a vector the store did not make. The rows an arena
+    counted are packed a batch's totals at a time (:func:`~.arena.packed_rows`): one by one,
+    numpy's calls cost several microseconds per vector."""
+    start = kind * windows
+    counts: list[list[int]] = []
+    counted: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
+    for position, vector in enumerate(vectors):
+        if not isinstance(vector, FeatureVector):
+            counts.append([0] * windows)
+            continue
+        rows = vector._rows
+        row = None if rows is None else rows[kind]
+        if row is None:
+            counts.append([int(value) for value in vector._parts[start : start + windows]])
+            continue
+        matrix, step = row
+        _, steps, positions = counted.setdefault(id(matrix), (matrix, [], []))
+        steps.append(step)
+        positions.append(position)
+        counts.append([])  # filled below
+    for matrix, steps, positions in counted.values():
+        for position, packed in zip(positions, packed_rows(matrix[steps]), strict=True):
+            counts[position] = packed
+    return counts
 
 
 _PARTS = attrgetter("_parts")

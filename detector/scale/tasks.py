@@ -115,10 +115,10 @@ class Task:
         if after is None:
             return
         topic = self.topology.topic(after)
-        for observation in observations:
+        counted = pipeline.features.carried_counts(observations, self.stage)
+        for observation, packed in zip(observations, counted, strict=True):
             event = observation.event
-            counts = {**carried.get(event.id, {})}
-            counts[self.stage] = pipeline.features.counts_of(observation, self.stage)
+            counts = {**carried.get(event.id, {}), self.stage: packed}
             value = encode_event(event, counts, producer=self.name)
             outgoing.append(Outgoing(topic, Topology.key(after, event), value, event.time))
         outgoing.extend(

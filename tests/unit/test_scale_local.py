@@ -121,7 +121,7 @@ def test_a_store_given_another_stages_counts_describes_the_event_as_one_store_do
     )
     for event in world_events(tmp_path, 7, 20)[:3000]:
         upstream = by_ip.observe(event)
-        carried = {"ip": by_ip.counts_of(upstream, "ip")}
+        carried = {"ip": by_ip.carried_counts([upstream], "ip")[0]}
         assert by_actor.observe(event, carried).features == whole.observe(event).features
     assert by_ip.key_counts["actor"] == 0 and by_actor.key_counts["ip"] == 0
 

@@ -13,7 +13,13 @@ from detector.features import vector as vector_module
 from detector.features.families import FAMILIES
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
-from detector.features.vector import FeatureLayout, FeatureVector, feature_table, row_groups
+from detector.features.vector import (
+    FeatureLayout,
+    FeatureVector,
+    feature_table,
+    packed_counts,
+    row_groups,
+)
 from detector.features.windows import LANE_BITS, LANE_MASK
 from tests.unit.features.helpers import event
 
@@ -153,6 +159,18 @@ def test_values_the_batch_cannot_read_go_row_by_row_with_the_same_result() -> No
     other = busy_vectors(FeatureSettings.model_validate({"windows": ["5m", "1h", "24h", "7d"]}))
     mixed: list[Mapping[str, float]] = [vectors[0], other[1], dict(vectors[2])]
     assert same_bits(feature_table(mixed, names), by_rows(mixed, names))
+
+
+def test_carried_counts_are_each_vectors_packed_totals_of_the_kind() -> None:
+    vectors = busy_vectors()
+    windows = vectors[0]._layout.windows
+    others: list[object] = [{"actor.events.5m": 1.0}]  # not the store's: nothing to carry
+    carried = [packed_counts([*vectors, *others], kind, windows) for kind in range(3)]
+    for kind, counts in enumerate(carried):  # read after: packed() packs the rows for good
+        start = kind * windows
+        expected = [[int(n) for n in vector.packed(start, start + windows)] for vector in vectors]
+        assert counts == [*expected, [0] * windows]
+    assert any(n > 0 for counts in carried[1] for n in counts)
 
 
 def test_unknown_names_raise_key_error_and_no_vectors_make_an_empty_table() -> None:
