@@ -275,7 +275,8 @@ def packed_counts(vectors: Sequence[object], kind: int, windows: int) -> list[li
         rows = vector._rows
         row = None if rows is None else rows[kind]
         if row is None:
-            counts.append([int(value) for value in vector._parts[start : start + windows]])
+            parts = cast(Sequence[float], vector._parts[start : start + windows])  # packed here
+            counts.append([int(value) for value in parts])
             continue
         matrix, step = row
         _, steps, positions = counted.setdefault(id(matrix), (matrix, [], []))
