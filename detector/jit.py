@@ -27,8 +27,9 @@ Example::
 from __future__ import annotations
 
 import threading
+import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["COMPILE_AFTER_ROWS", "Kernel", "LazyKernel", "compile_all"]
@@ -65,9 +66,12 @@ class LazyKernel:
         *,
         sample_args: tuple[object, ...],
         after_rows: int = COMPILE_AFTER_ROWS,
+        helpers: Sequence[Callable[..., Any]] = (),
     ) -> None:
         self.body = body
         self.sample_args = sample_args
+        self.helpers = tuple(helpers)
+        """Plain functions ``body`` calls by name: compiled too, and called compiled."""
         self.after_rows = after_rows
         self.rows_seen = 0
         self.built = False
@@ -101,11 +105,29 @@ class LazyKernel:
         except ImportError:  # numba comes with pyod; a stripped install still scores, slower
             return None
         try:
-            kernel: Kernel = numba.njit(cache=True, nogil=True)(self.body)
+            kernel: Kernel = numba.njit(cache=True, nogil=True)(self._with_helpers(numba, True))
         except RuntimeError:  # no writable place for numba's cache (a read-only image): compile
-            kernel = numba.njit(nogil=True)(self.body)
+            kernel = numba.njit(nogil=True)(self._with_helpers(numba, False))
         try:  # compile (or load) now, on the sample, so that a failure is here and not later
             kernel(*self.sample_args)
         except Exception:  # any numba failure: the plain way gives the same results
             return None
         return kernel
+
+    def _with_helpers(self, numba: Any, cache: bool) -> Kernel:
+        """``body``, its helpers compiled in its globals (nopython code calls only compiled
+        functions); ``body`` itself without helpers."""
+        if not self.helpers:
+            return self.body
+        # One namespace for all: a helper that calls another finds it compiled there too.
+        names = dict(self.body.__globals__)
+        for helper in self.helpers:
+            names[helper.__name__] = numba.njit(cache=cache, nogil=True)(_in(names, helper))
+        return _in(names, self.body)
+
+
+def _in(names: dict[str, Any], function: Kernel) -> Kernel:
+    """``function`` with ``names`` for its globals."""
+    code = function.__code__
+    defaults = function.__defaults__
+    return types.FunctionType(code, names, function.__name__, defaults)

@@ -1,0 +1,302 @@
+"""Many owners' remembered values in one pool, observed a batch's columns at a time.
+
+The compiled form of :class:`~detector.features.remembered.RememberedValues`
+(one per actor): the values of every hot owner in numpy arrays
+(:mod:`.pool_kernels`), interned to ids, observed by one numba call per batch
+instead of a Python call per field and event. Each field behaves exactly as
+an actor's remembered values do with that field's
+:class:`~detector.features.seen.SetLimits`: same answers, same trims, values
+in the same order, so an owner goes cold (:meth:`ValuePool.frozen`, the form
+:meth:`RememberedValues.frozen` gives) and hot again (:meth:`ValuePool.load`)
+in either form.
+
+A value id whose last entry went is freed and handed to the next new value,
+so the ids stay as many as the values remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from sys import intern
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+
+from detector.features.pool_kernels import (
+    EMPTY,
+    KNOWN,
+    TRACKED,
+    UNIT,
+    clear_kernel,
+    load_kernel,
+    observe_kernel,
+    read_kernel,
+    rehash_kernel,
+)
+from detector.features.seen import SetLimits
+from detector.jit import Kernel, LazyKernel
+
+__all__ = ["Answers", "PoolField", "ValuePool"]
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+_FIRST_ENTRIES = 1 << 10
+_FIRST_SLOTS = 1 << 6
+_USED, _FREE, _FILLED, _DROPS, _KNOWN_LISTS = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolField:
+    """A remembered field: how it forgets, whether its values are counted distinct
+    (``unit``) and whether its new values are reported (``tracked``)."""
+
+    limits: SetLimits
+    unit: bool
+    tracked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """What :meth:`ValuePool.observe` found, per event ``i`` of the batch.
+
+    ``new[i]``: mask of the fields whose value was new. ``groups[i]``: the counted values
+    seen again, as (sighting they move from, field mask), in the order the store moves
+    them. ``drops[i]``: (field, last sighting) of the values trims dropped after the
+    event. ``known[i]``: field → its values most recently seen first (at most
+    :data:`~.pool_kernels.KNOWN`), for each new tracked field of an event not learning.
+    """
+
+    new: list[int]
+    groups: list[list[tuple[float, int]]]
+    drops: dict[int, list[tuple[int, float]]]
+    known: dict[int, dict[int, list[str]]]
+
+
+class ValuePool:
+    """The remembered values of owners numbered by slot (see the module)."""
+
+    def __init__(self, fields: Sequence[PoolField]) -> None:
+        self.fields = tuple(fields)
+        count = len(self.fields)
+        self._forget = np.array([f.limits.forget_after for f in self.fields], np.float64)
+        self._rules = np.array(
+            [
+                [
+                    f.limits.cap,
+                    max(1, f.limits.cap * 3 // 4),
+                    (UNIT * f.unit) | (TRACKED * f.tracked),
+                ]
+                for f in self.fields
+            ],
+            np.int64,
+        ).reshape(count, 3)
+        self._keys = np.full(2 * _FIRST_ENTRIES, EMPTY, np.int64)
+        self._at = np.zeros(2 * _FIRST_ENTRIES, np.int64)
+        self._ints = np.zeros((_FIRST_ENTRIES, 4), np.int64)
+        self._times = np.zeros((_FIRST_ENTRIES, 2), np.float64)
+        self._free = np.zeros(_FIRST_ENTRIES, np.int64)
+        self._heads = np.full(_FIRST_SLOTS, -1, np.int64)
+        self._tails = np.full(_FIRST_SLOTS, -1, np.int64)
+        self._counts = np.zeros((_FIRST_SLOTS, count), np.int64)
+        self._state = np.zeros(5, np.int64)
+        self._refs = np.zeros(_FIRST_ENTRIES, np.int64)
+        self._ids: dict[str, int] = {}
+        self._values: list[str] = [""]  # id 0: no value
+        self._unused_ids: list[int] = []
+
+    # -- values and ids ----------------------------------------------------------------
+
+    @property
+    def interned(self) -> int:
+        """How many values have an id (those some owner holds, and a batch's new ones)."""
+        return len(self._ids)
+
+    def ids(self, values: Iterable[str | None]) -> Ints:
+        """The ids of ``values`` (0 for none or empty), new ones interned."""
+        found = self._ids
+        return np.fromiter(
+            (found.get(value) or self._id(value) if value else 0 for value in values), np.int64
+        )
+
+    def _id(self, value: str) -> int:
+        # One copy of a value many owners share, as RememberedValues keeps it.
+        value = intern(value)
+        unused = self._unused_ids
+        number = unused.pop() if unused else len(self._values)
+        if number == len(self._values):
+            self._values.append(value)
+        else:
+            self._values[number] = value
+        self._ids[value] = number
+        return number
+
+    def _free_unused(self, ids: Iterable[int]) -> None:
+        """Forget the ids among ``ids`` that no entry holds any more."""
+        refs = self._refs
+        for number in set(ids):
+            if refs[number] == 0 and self._values[number]:
+                del self._ids[self._values[number]]
+                self._values[number] = ""
+                self._unused_ids.append(number)
+
+    # -- observing -----------------------------------------------------------------------
+
+    def observe(
+        self, slots: Ints, moments: Floats, values: Ints, learning: npt.NDArray[np.bool_]
+    ) -> Answers:
+        """Observe a batch: event ``i`` of owner ``slots[i]`` (< 0: none) at ``moments[i]``
+        with value id ``values[f, i]`` of field ``f`` (:meth:`ids`; 0: none)."""
+        events = len(slots)
+        fields = len(self.fields)
+        self._reserve(events * fields, int(slots.max(initial=-1)) + 1)
+        new = np.zeros(events, np.int64)
+        groups = (
+            np.zeros((events, fields)),
+            np.zeros((events, fields), np.int64),
+            np.zeros(events, np.int64),
+        )
+        held = int(self._state[_USED] - self._state[_FREE]) + events * fields
+        drops = (np.zeros((held, 3), np.int64), np.zeros(held))
+        known = (
+            np.zeros((events * fields, 3), np.int64),
+            np.zeros((events * fields, KNOWN), np.int64),
+        )
+        self._state[_DROPS] = self._state[_KNOWN_LISTS] = 0
+        self._kernel(observe_kernel)(
+            slots, moments, values, learning, self._forget, self._rules, *self._arrays(),
+            new, groups, drops, known,
+        )  # fmt: skip
+        answers = self._answers(new, groups, drops, known)
+        # Ids of values trimmed away, or seen only in events observed for no owner.
+        self._free_unused(np.unique(values[values > 0]).tolist())
+        self._free_unused(drops[0][: int(self._state[_DROPS]), 2].tolist())
+        return answers
+
+    def _answers(
+        self,
+        new: Ints,
+        groups: tuple[Floats, Ints, Ints],
+        drops: tuple[Ints, Floats],
+        known: tuple[Ints, Ints],
+    ) -> Answers:
+        froms, masks, counts = groups
+        listed: list[list[tuple[float, int]]] = [
+            list(zip(froms[event, :count].tolist(), masks[event, :count].tolist(), strict=True))
+            if count
+            else []
+            for event, count in enumerate(counts.tolist())
+        ]
+        dropped: dict[int, list[tuple[int, float]]] = {}
+        rows = int(self._state[_DROPS])
+        what, lasts = drops[0][:rows].tolist(), drops[1][:rows].tolist()
+        for (event, field, _), last in zip(what, lasts, strict=True):
+            dropped.setdefault(event, []).append((field, last))
+        values = self._values
+        found: dict[int, dict[int, list[str]]] = {}
+        lists, ids = known
+        for row in range(int(self._state[_KNOWN_LISTS])):
+            event, field, taken = lists[row].tolist()
+            found.setdefault(event, {})[field] = [values[n] for n in ids[row, :taken].tolist()]
+        return Answers(new.tolist(), listed, dropped, found)
+
+    # -- an owner's values as RememberedValues keeps them ------------------------------
+
+    def load(self, slot: int, frozen: tuple[str | bytes, ...]) -> None:
+        """Give ``slot`` the values of :meth:`RememberedValues.frozen` (``slot`` empty)."""
+        count = len(frozen) - 1
+        packed = cast(bytes, frozen[count])
+        sightings = np.frombuffer(packed, np.float64, count=2 * count, offset=count)
+        entries = np.empty((count, 2), np.int64)
+        entries[:, 0] = np.frombuffer(packed, np.uint8, count=count)
+        entries[:, 1] = self.ids(cast(tuple[str, ...], frozen[:count]))
+        self._reserve(count, slot + 1)
+        self._kernel(load_kernel)(
+            slot, len(self.fields), entries, sightings.reshape(count, 2).copy(), *self._arrays()
+        )
+
+    def frozen(self, slot: int) -> tuple[str | bytes, ...]:
+        """``slot``'s values in :meth:`RememberedValues.frozen`'s form."""
+        entries, sightings = self._read(slot)
+        values = [self._values[n] for n in entries[:, 1].tolist()]
+        return (*values, entries[:, 0].astype(np.uint8).tobytes() + sightings.tobytes())
+
+    def clear(self, slot: int) -> None:
+        """Drop ``slot``'s values (its owner went cold or was dropped)."""
+        if slot >= len(self._heads):
+            return
+        entries, _ = self._read(slot)
+        self._kernel(clear_kernel)(slot, len(self.fields), *self._arrays()[:2], *self._arrays()[3:])
+        self._free_unused(entries[:, 1].tolist())
+
+    def count(self, slot: int, field: int) -> int:
+        """How many values of ``field`` ``slot`` holds."""
+        return int(self._counts[slot, field]) if slot < len(self._counts) else 0
+
+    def recent(self, slot: int, field: int, limit: int | None = None) -> list[str]:
+        """The values of ``field``, most recently seen first (at most ``limit``)."""
+        entries, sightings = self._read(slot)
+        chosen = np.flatnonzero(entries[:, 0] == field)
+        order = chosen[np.argsort(-sightings[chosen, 0], kind="stable")]
+        return [self._values[n] for n in entries[order[:limit], 1].tolist()]
+
+    def _read(self, slot: int) -> tuple[Ints, Floats]:
+        if slot >= len(self._heads):
+            return np.zeros((0, 2), np.int64), np.zeros((0, 2))
+        size = int(self._counts[slot].sum())
+        entries, sightings = np.zeros((size, 2), np.int64), np.zeros((size, 2))
+        arrays = self._arrays()
+        self._kernel(read_kernel)(slot, arrays[1], arrays[2], arrays[3], entries, sightings)
+        return entries, sightings
+
+    # -- room ----------------------------------------------------------------------------
+
+    def _arrays(
+        self,
+    ) -> tuple[tuple[Ints, Ints], Ints, Floats, tuple[Ints, Ints, Ints], Ints, Ints, Ints]:
+        owners = (self._heads, self._tails, self._counts)
+        table = (self._keys, self._at)
+        return table, self._ints, self._times, owners, self._free, self._state, self._refs
+
+    def _reserve(self, entries: int, slots: int) -> None:
+        """Room for ``entries`` more entries and ``slots`` slots, the table at most half full."""
+        live = int(self._state[_USED] - self._state[_FREE])
+        needed = int(self._state[_USED]) + entries
+        if needed > len(self._ints):
+            size = max(needed, 2 * len(self._ints))
+            self._ints = _grown(self._ints, size, 0)
+            self._times = _grown(self._times, size, 0.0)
+            self._free = _grown(self._free, size, 0)
+        if len(self._values) + entries > len(self._refs):
+            self._refs = _grown(
+                self._refs, max(len(self._values) + entries, 2 * len(self._refs)), 0
+            )
+        if slots > len(self._heads):
+            size = max(slots, 2 * len(self._heads))
+            self._heads = _grown(self._heads, size, -1)
+            self._tails = _grown(self._tails, size, -1)
+            self._counts = _grown(self._counts, size, 0)
+        if 2 * (int(self._state[_FILLED]) + entries) > len(self._keys):
+            self._rehash(2 * (live + entries))
+
+    def _rehash(self, keys: int) -> None:
+        """A table of at least ``keys`` positions (a power of two) holding the live keys."""
+        size = 1 << max(1, keys - 1).bit_length()
+        new = (np.full(size, EMPTY, np.int64), np.zeros(size, np.int64))
+        moved = self._kernel(rehash_kernel)((self._keys, self._at), new)
+        self._keys, self._at = new
+        self._state[_FILLED] = moved
+
+    @staticmethod
+    def _kernel(kernel: LazyKernel) -> Kernel:
+        """The compiled kernel, or its plain body (the same answers, slower)."""
+        return kernel.compiled() or kernel.body
+
+
+def _grown(values: np.ndarray, size: int, fill: float) -> np.ndarray:
+    """``values`` with ``size`` rows, the new ones ``fill``."""
+    grown = np.full((size, *values.shape[1:]), fill, dtype=values.dtype)
+    grown[: len(values)] = values
+    return grown
