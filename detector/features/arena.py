@@ -286,6 +286,39 @@ class CounterArena:
             self._results += zip(repeat(results), range(len(results)))
         return int(mask)
 
+    @property
+    def channels(self) -> int:
+        """Channels per bucket: steps built elsewhere (:meth:`run`) count in this many."""
+        return self._channels
+
+    def widen(self, channels: int) -> None:
+        """At least ``channels`` channels per bucket from now on."""
+        if channels > self._channels:
+            self._grow_channels(channels)
+
+    def run(
+        self,
+        ops: np.ndarray,
+        moved_from: np.ndarray,
+        buckets: np.ndarray,
+        increments: np.ndarray,
+        units: np.ndarray,
+        results: int,
+    ) -> np.ndarray | list[list[int]]:
+        """Steps built elsewhere (:mod:`.actor_steps`), with their own increments and units
+        tables (:attr:`channels` wide), after the queued ones: the totals of the ``results``
+        steps that give them, in order (``(steps, windows, channels)``; packed per window
+        where a total does not fit a packed count's field)."""
+        self.flush()
+        totals = np.empty((results, self._windows, self._channels), np.int64)
+        self._step(
+            ops, moved_from, buckets, self._arrays, self._widths, self._nested,
+            increments, units, self._carry, totals,
+        )  # fmt: skip
+        if len(totals) and (totals.min() < 0 or totals.max() >= _SPREAD_LIMIT):
+            return [_packed_exactly(row) for row in totals]
+        return totals
+
     def _row(self, increments: tuple[int, ...]) -> int:
         """The row of ``increments`` (packed, one per window) in the increments' table."""
         vectors = _vectors(increments)

@@ -14,6 +14,7 @@ from detector.features.arena import CounterArena
 from detector.features.counter_kernels import compiled_kernels
 
 if TYPE_CHECKING:
+    from detector.features.value_pool import ValuePool
     from detector.features.windows import WindowCounter
 
 __all__ = ["BUCKETS_PER_WINDOW", "HOT_TOTALS", "WindowSpec"]
@@ -39,7 +40,7 @@ class WindowSpec:
     once per event for all of the event's keys.
     """
 
-    __slots__ = ("arenas", "buckets", "hot", "hot_limit", "nested", "seconds", "widths")
+    __slots__ = ("arenas", "buckets", "hot", "hot_limit", "nested", "seconds", "values", "widths")
 
     def __init__(self, windows: Sequence[float], buckets: int = BUCKETS_PER_WINDOW) -> None:
         if not windows or any(window <= 0 for window in windows):
@@ -56,6 +57,8 @@ class WindowSpec:
         self.hot: deque[WindowCounter] = deque()
         self.hot_limit = max(1, HOT_TOTALS)
         self.arenas: dict[type, CounterArena] = {}
+        self.values: ValuePool | None = None
+        """The remembered values of the actors hot in an arena, in their slots' numbers."""
 
     def arena(self, kind: type) -> CounterArena | None:
         """Where hot counters of ``kind`` live once the process has compiled the counter

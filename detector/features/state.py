@@ -10,7 +10,7 @@ IP and target, and their size is the store's memory.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from detector.errors import ConfigError
 from detector.features.arena import HotSlot, Pending
@@ -26,6 +26,9 @@ from detector.features.windows import (
     WindowSpec,
     lane,
 )
+
+if TYPE_CHECKING:
+    from detector.features.value_pool import ValuePool
 
 __all__ = [
     "ActorState",
@@ -52,6 +55,16 @@ class TrackedField(NamedTuple):
     limits: SetLimits
 
 
+class Pooled:
+    """An actor's values are in the store's value pool (:class:`~.value_pool.ValuePool`),
+    at its arena slot's number."""
+
+    __slots__ = ()
+
+
+POOLED = Pooled()
+
+
 class ActorState(WindowCounter):
     """One actor: its window counts (it is its own counter: one object less per key),
     first and newest event time, remembered values and profile.
@@ -68,17 +81,43 @@ class ActorState(WindowCounter):
         super().__init__(spec)
         self.first = time
         self.last = time
-        self._remembered: RememberedValues | tuple[str | bytes, ...] = RememberedValues()
+        self._remembered: RememberedValues | tuple[str | bytes, ...] | Pooled = RememberedValues()
         self._profile: HourOfWeekProfile | bytes = HourOfWeekProfile()
 
     @property
     def remembered(self) -> RememberedValues:
-        """The actor's remembered values, to read or change (a cold actor becomes hot)."""
-        remembered = self._remembered
-        if not isinstance(remembered, RememberedValues):  # cold
+        """The actor's remembered values, to read or change (a cold actor becomes hot); hot
+        in an arena, a copy of them to read (they change in the store's value pool)."""
+        if not isinstance(self._remembered, RememberedValues | Pooled):  # cold
             self._hot_totals()
-            return cast(RememberedValues, self._remembered)
-        return remembered
+        remembered = self._remembered
+        if isinstance(remembered, Pooled):
+            return RememberedValues.thawed(self._pooled())
+        return cast(RememberedValues, remembered)
+
+    @property
+    def in_arena(self) -> bool:
+        """Whether the actor is hot in its arena, its values in the value pool."""
+        return type(self._totals) is HotSlot and isinstance(self._remembered, Pooled)
+
+    def into_arena(self) -> None:
+        """Make the actor hot in its arena, its values pooled: from the plain form too (a
+        process compiles the kernels after a while, :mod:`detector.jit`)."""
+        if not isinstance(self._totals, bytes):  # hot the plain way, or without a pool
+            self.cool()
+        self._hot()
+
+    @property
+    def pool_slot(self) -> int:
+        """Where the actor's values are in the store's value pool (it is made hot)."""
+        totals = self._hot()
+        assert isinstance(totals, HotSlot) and isinstance(self._remembered, Pooled)
+        return totals.slot
+
+    def _pooled(self) -> tuple[str | bytes, ...]:
+        pool = self._spec.values
+        assert pool is not None and isinstance(self._totals, HotSlot)
+        return pool.frozen(self._totals.slot)
 
     @property
     def profile(self) -> HourOfWeekProfile:
@@ -92,13 +131,25 @@ class ActorState(WindowCounter):
     def _hot_totals(self) -> list[int] | HotSlot:
         totals = super()._hot_totals()
         remembered, profile = self._remembered, self._profile
-        if not isinstance(remembered, RememberedValues):
+        pool = self._spec.values
+        if isinstance(totals, HotSlot) and pool is not None:
+            # In an arena's slot, its values in the same slot of the value pool.
+            if not isinstance(remembered, Pooled):
+                if isinstance(remembered, RememberedValues):
+                    remembered = remembered.frozen()
+                pool.load(totals.slot, remembered)
+                self._remembered = POOLED
+        elif not isinstance(remembered, RememberedValues | Pooled):
             self._remembered = RememberedValues.thawed(remembered)
         if isinstance(profile, bytes):
             self._profile = HourOfWeekProfile.from_packed(profile)
         return totals
 
     def cool(self) -> None:
+        if isinstance(self._remembered, Pooled):
+            frozen = self._pooled()
+            cast("ValuePool", self._spec.values).clear(cast(HotSlot, self._totals).slot)
+            self._remembered = frozen
         super().cool()
         remembered, profile = self._remembered, self._profile
         if isinstance(remembered, RememberedValues):
@@ -160,6 +211,8 @@ class ActorState(WindowCounter):
         remembered, profile, totals = self._remembered, self._profile, self._totals
         if isinstance(remembered, RememberedValues):
             remembered = remembered.frozen()
+        elif isinstance(remembered, Pooled):
+            remembered = self._pooled()
         kept: bytes | list[list[int]]
         if isinstance(profile, bytes):
             kept = profile

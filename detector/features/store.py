@@ -16,24 +16,27 @@ most about ``max_values_per_set`` values. See docs/features.md.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
 
 from detector.errors import ConfigError
 from detector.events.model import Event, Outcome
+from detector.features.arena import CounterArena
+from detector.features.compiled_actors import CompiledActors, Stretch, pool_fields
 from detector.features.counter_kernels import compiled_kernels
 from detector.features.observation import Observation
-from detector.features.profile import hour_of_week, hours_of_week
+from detector.features.profile import hours_of_week
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
 from detector.features.settings import FeatureSettings
 from detector.features.snapshot_format import check_snapshot, snapshot_header
 from detector.features.state import ActorState, actor_fields, count_key
 from detector.features.tables import KeyTables
+from detector.features.value_pool import ValuePool
 from detector.features.vector import KINDS, FeatureLayout, packed_counts
 from detector.features.vector_parts import Draft, Totals, VectorParts, event_flags
 from detector.features.windows import (
@@ -106,6 +109,8 @@ class FeatureStore:
         )
         self._fields = actor_fields(settings, self._tracked_limits, self._window_limits)
         self._field_numbers = {field.name: number for number, field in enumerate(self._fields)}
+        # Compiled, the actors hot in the arena keep their values here (:mod:`.compiled_actors`).
+        self._pool = self._spec.values = ValuePool(pool_fields(self._fields))
         tables = self._tables = KeyTables(self._spec, self._window_limits, settings.max_keys, idle)
         self._actors, self._ips, self._targets = tables.actors, tables.ips, tables.targets
         self._watermark: float | None = None
@@ -126,6 +131,7 @@ class FeatureStore:
         self._layout = FeatureLayout(self.settings, self.kinds | self.carried)
         self.feature_names = self._layout.names
         self._parts = VectorParts(self.settings, self._spec, self._layout)
+        self._compiled = CompiledActors(self._fields, self._pool, self._parts)
 
     @property
     def watermark(self) -> datetime | None:
@@ -156,10 +162,7 @@ class FeatureStore:
         upstream stage keyed by that kind computed for this event (scale-out,
         :mod:`detector.scale`); those kinds are not counted here.
         """
-        time = event.time.timestamp()
-        hour, ids = hour_of_week(time), self._spec.bucket_ids(time)
-        (observation,) = self._parts.finish([self._draft(event, time, ids, hour, carried)])
-        self._settle()
+        (observation,) = self.observe_batch([event], {event.id: carried} if carried else None)
         return observation
 
     def observe_batch(
@@ -177,11 +180,15 @@ class FeatureStore:
         column = np.array(times, dtype=np.float64)
         buckets, hours = self._spec.bucket_rows(column), hours_of_week(column)
         columns = zip(events, times, buckets, hours, strict=True)
-        draft = self._draft
-        drafts = [
-            draft(event, time, ids, hour, carried.get(event.id) if carried else None)
-            for event, time, ids, hour in columns
-        ]
+        arena = self._spec.arena(ActorState) if self._actors_counted else None
+        if arena is not None:
+            drafts = self._walk(arena, columns, carried)
+        else:
+            draft = self._draft
+            drafts = [
+                draft(event, time, ids, hour, carried.get(event.id) if carried else None)
+                for event, time, ids, hour in columns
+            ]
         observations = self._parts.finish(drafts)
         self._settle()
         return observations
@@ -202,14 +209,7 @@ class FeatureStore:
         changes, done; its observation if complete, else what :meth:`VectorParts.finish`
         makes it from once the queued counts have run."""
         parts = self._parts
-        watermark = self._watermark
-        if watermark is None or time > watermark:
-            self._watermark = time
-            interval = self._eviction_interval
-            if watermark is not None and time // interval != watermark // interval:
-                self.evict_idle()
-        elif time < watermark - self._source_lateness.get(event.source, self._lateness):
-            self.late_events += 1
+        if self._late(event, time):
             return self._describe_late(event, time)
         failure = event.outcome is _FAILURE
         ip_counts, target_counts = self._key_counts(event, time, ids, failure, carried)
@@ -240,6 +240,69 @@ class FeatureStore:
             event, learning, reported, known, actor_counts, ip_counts, target_counts,
             head, total, history, tail,
         )  # fmt: skip
+
+    def _late(self, event: Event, time: float) -> bool:
+        """Whether ``event`` (at ``time``) is too late to count (counted); the watermark
+        moved on, and idle keys dropped when its scan is due, if it is not."""
+        watermark = self._watermark
+        if watermark is None or time > watermark:
+            self._watermark = time
+            interval = self._eviction_interval
+            if watermark is not None and time // interval != watermark // interval:
+                self.evict_idle()
+            return False
+        if time < watermark - self._source_lateness.get(event.source, self._lateness):
+            self.late_events += 1
+            return True
+        return False
+
+    def _walk(
+        self,
+        arena: CounterArena,
+        columns: Iterable[tuple[Event, float, list[int], int]],
+        carried: Mapping[str, Mapping[str, Sequence[int]]] | None,
+    ) -> list[Draft]:
+        """:meth:`_draft` of each event the compiled way: what stays per event here, the
+        actors' values and counts a stretch at a time (:mod:`.compiled_actors`)."""
+        drafts: list[Draft | None] = []
+        stretch = Stretch()
+        parts, tables = self._parts, self._tables
+        for event, time, ids, hour in columns:
+            if self._late(event, time):  # described from the counts as they are
+                stretch = self._run(stretch, drafts, arena)
+                drafts.append(self._describe_late(event, time))
+                continue
+            failure = event.outcome is _FAILURE
+            counted = carried.get(event.id) if carried else None
+            ip_counts, target_counts = self._key_counts(event, time, ids, failure, counted)
+            state = tables.touch(self._actors, event.actor, time, tables.new_actor)
+            if not state.in_arena:
+                hot = arena.hot
+                if len(hot) >= arena.limit and hot and id(hot[0]) in stretch.actors:
+                    stretch = self._run(stretch, drafts, arena)  # its slot is about to go
+                state.into_arena()
+            if time < state.first:
+                state.first = time
+            learning = time - state.first < self._learning_period
+            history = time - state.first
+            head, total = parts.head_then_add(state.profile, history, hour, learning)
+            production = parts.production.event_is_production(event)
+            rest = (ip_counts, target_counts, head, total, history, failure, production)
+            stretch.add(
+                len(drafts), event, state.pool_slot, time, ids, learning, failure, production,
+                rest, state,
+            )  # fmt: skip
+            drafts.append(None)  # made by the stretch's run
+        self._run(stretch, drafts, arena)
+        return cast(list[Draft], drafts)
+
+    def _run(self, stretch: Stretch, drafts: list[Draft | None], arena: CounterArena) -> Stretch:
+        """The drafts of ``stretch``'s events in their places; a new stretch."""
+        if len(stretch):
+            drafted = self._compiled.run(stretch, arena)
+            for position, draft in zip(stretch.positions, drafted, strict=True):
+                drafts[position] = draft
+        return Stretch()
 
     def _key_counts(
         self,

@@ -43,8 +43,8 @@ __all__ = ["Answers", "PoolField", "ValuePool"]
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
-_FIRST_ENTRIES = 1 << 10
-_FIRST_SLOTS = 1 << 6
+_FIRST_ENTRIES = 1 << 6  # grown as needed: a store that never compiles keeps these
+_FIRST_SLOTS = 1 << 4
 _USED, _FREE, _FILLED, _DROPS, _KNOWN_LISTS = range(5)
 
 
@@ -60,19 +60,35 @@ class PoolField:
 
 @dataclass(frozen=True, slots=True)
 class Answers:
-    """What :meth:`ValuePool.observe` found, per event ``i`` of the batch.
+    """What :meth:`ValuePool.observe` found, per event ``i`` of the batch, as the kernel
+    wrote it.
 
-    ``new[i]``: mask of the fields whose value was new. ``groups[i]``: the counted values
-    seen again, as (sighting they move from, field mask), in the order the store moves
-    them. ``drops[i]``: (field, last sighting) of the values trims dropped after the
-    event. ``known[i]``: field → its values most recently seen first (at most
-    :data:`~.pool_kernels.KNOWN`), for each new tracked field of an event not learning.
+    ``new[i]``: mask of the fields whose value was new. ``groups``: the counted values
+    seen again, as (sighting they move from, field mask) columns and their count per
+    event, in the order the store moves them. ``dropped``: (event, field, value id) and
+    the last sighting of each value a trim dropped after its event. ``known[i]``: field
+    → its values most recently seen first (at most :data:`~.pool_kernels.KNOWN`), for
+    each new tracked field of an event not learning.
     """
 
     new: list[int]
-    groups: list[list[tuple[float, int]]]
-    drops: dict[int, list[tuple[int, float]]]
+    groups: tuple[Floats, Ints, Ints]
+    dropped: tuple[Ints, Floats]
     known: dict[int, dict[int, list[str]]]
+
+    def moves(self, event: int) -> list[tuple[float, int]]:
+        """Event ``event``'s groups as (from, field mask) pairs."""
+        froms, masks, counts = self.groups
+        count = int(counts[event])
+        return list(zip(froms[event, :count].tolist(), masks[event, :count].tolist(), strict=True))
+
+    def drops(self) -> dict[int, list[tuple[int, float]]]:
+        """Event → (field, last sighting) of each value dropped after it."""
+        found: dict[int, list[tuple[int, float]]] = {}
+        rows, lasts = self.dropped
+        for (event, field_number, _), last in zip(rows.tolist(), lasts.tolist(), strict=True):
+            found.setdefault(event, []).append((field_number, last))
+        return found
 
 
 class ValuePool:
@@ -103,7 +119,7 @@ class ValuePool:
         self._counts = np.zeros((_FIRST_SLOTS, count), np.int64)
         self._state = np.zeros(5, np.int64)
         self._refs = np.zeros(_FIRST_ENTRIES, np.int64)
-        self._ids: dict[str, int] = {}
+        self._ids = _Interned(self)
         self._values: list[str] = [""]  # id 0: no value
         self._unused_ids: list[int] = []
 
@@ -112,16 +128,14 @@ class ValuePool:
     @property
     def interned(self) -> int:
         """How many values have an id (those some owner holds, and a batch's new ones)."""
-        return len(self._ids)
+        return len(self._ids) - len(_NONE)
 
     def ids(self, values: Iterable[str | None]) -> Ints:
         """The ids of ``values`` (0 for none or empty), new ones interned."""
-        found = self._ids
-        return np.fromiter(
-            (found.get(value) or self._id(value) if value else 0 for value in values), np.int64
-        )
+        return np.fromiter(map(self._ids.__getitem__, values), np.int64)
 
-    def _id(self, value: str) -> int:
+    def add_value(self, value: str) -> int:
+        """A new value's id."""
         # One copy of a value many owners share, as RememberedValues keeps it.
         value = intern(value)
         unused = self._unused_ids
@@ -182,25 +196,14 @@ class ValuePool:
         drops: tuple[Ints, Floats],
         known: tuple[Ints, Ints],
     ) -> Answers:
-        froms, masks, counts = groups
-        listed: list[list[tuple[float, int]]] = [
-            list(zip(froms[event, :count].tolist(), masks[event, :count].tolist(), strict=True))
-            if count
-            else []
-            for event, count in enumerate(counts.tolist())
-        ]
-        dropped: dict[int, list[tuple[int, float]]] = {}
-        rows = int(self._state[_DROPS])
-        what, lasts = drops[0][:rows].tolist(), drops[1][:rows].tolist()
-        for (event, field, _), last in zip(what, lasts, strict=True):
-            dropped.setdefault(event, []).append((field, last))
         values = self._values
         found: dict[int, dict[int, list[str]]] = {}
         lists, ids = known
         for row in range(int(self._state[_KNOWN_LISTS])):
-            event, field, taken = lists[row].tolist()
-            found.setdefault(event, {})[field] = [values[n] for n in ids[row, :taken].tolist()]
-        return Answers(new.tolist(), listed, dropped, found)
+            event, number, taken = lists[row].tolist()
+            found.setdefault(event, {})[number] = [values[n] for n in ids[row, :taken].tolist()]
+        rows = int(self._state[_DROPS])
+        return Answers(new.tolist(), groups, (drops[0][:rows], drops[1][:rows]), found)
 
     # -- an owner's values as RememberedValues keeps them ------------------------------
 
@@ -293,6 +296,21 @@ class ValuePool:
     def _kernel(kernel: LazyKernel) -> Kernel:
         """The compiled kernel, or its plain body (the same answers, slower)."""
         return kernel.compiled() or kernel.body
+
+
+_NONE = (None, "")
+"""What stands for no value (id 0)."""
+
+
+class _Interned(dict[str | None, int]):
+    """Value → id, a new value given one by its pool (looked up in C, ``map`` over a column)."""
+
+    def __init__(self, pool: ValuePool) -> None:
+        super().__init__(dict.fromkeys(_NONE, 0))
+        self.pool = pool
+
+    def __missing__(self, value: str | None) -> int:
+        return self.pool.add_value(cast(str, value))
 
 
 def _grown(values: np.ndarray, size: int, fill: float) -> np.ndarray:

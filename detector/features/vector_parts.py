@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import cast
 
+import numpy as np
+
 from detector.events.model import Event, Outcome
 from detector.features.arena import CountRow, Counts, Pending
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
@@ -29,8 +31,8 @@ __all__ = ["Draft", "Totals", "VectorParts", "event_flags"]
 
 _FAILURE = Outcome.FAILURE
 _SECONDS_PER_DAY = 86_400.0
-Totals = list[int] | Pending
-"""Packed window totals, or the arena step that will give them."""
+Totals = list[int] | Pending | CountRow
+"""Packed window totals, the arena step that will give them, or a row of a batch's."""
 Drafted = tuple[
     Event, bool, Mapping[str, str], Mapping[str, tuple[str, ...]], Totals | None, Totals,
     Totals, list[float], int, float, list[int],
@@ -197,7 +199,10 @@ def _head(share: float, rarity: float, active: int, history: float, learning: bo
 
 def _read(pending: Totals) -> Counts:
     """Totals, read from their arena if a step of it gives them."""
-    return pending if isinstance(pending, list) else pending[0].result(pending[1])
+    if isinstance(pending, list):
+        return pending
+    source, index = pending
+    return (source, index) if isinstance(source, np.ndarray) else source.result(index)
 
 
 def event_flags(event: Event, failure: bool, production: bool) -> tuple[int, int, int, int]:

@@ -20,6 +20,13 @@ FIELDS = (
     PoolField(SetLimits(250.0, 4, remember_first=False), unit=True, tracked=False),
 )
 Event = tuple[int, float, list[str | None], bool]
+Found = tuple[
+    list[int],
+    list[list[tuple[float, int]]],
+    dict[int, list[tuple[int, float]]],
+    dict[int, dict[int, list[str]]],
+]
+"""New fields, moves, drops and known values per event."""
 
 
 @pytest.fixture(params=["compiled", "plain"])
@@ -43,7 +50,7 @@ def events(seed: int, count: int, owners: int = 5, alphabet: int = 6) -> list[Ev
     return found
 
 
-def reference(batch: list[Event], remembered: dict[int, RememberedValues]) -> Answers:
+def reference(batch: list[Event], remembered: dict[int, RememberedValues]) -> Found:
     """What the feature store's loop over RememberedValues answers for ``batch``."""
     new, groups = [], []
     drops: dict[int, list[tuple[int, float]]] = {}
@@ -76,15 +83,21 @@ def reference(batch: list[Event], remembered: dict[int, RememberedValues]) -> An
                 known.setdefault(index, {})[field] = table.recent(field, 10)
         new.append(fresh)
         groups.append(moved)
-    return Answers(new, groups, drops, known)
+    return new, groups, drops, known
 
 
-def observed(pool: ValuePool, batch: list[Event]) -> Answers:
+def observed(pool: ValuePool, batch: list[Event]) -> Found:
     slots = np.array([owner for owner, _, _, _ in batch], np.int64)
     moments = np.array([moment for _, moment, _, _ in batch])
     values = np.array([pool.ids(event[2][field] for event in batch) for field in range(3)])
     learning = np.array([event[3] for event in batch], np.bool_)
-    return pool.observe(slots, moments, values.reshape(3, len(batch)), learning)
+    answers = pool.observe(slots, moments, values.reshape(3, len(batch)), learning)
+    return listed(answers)
+
+
+def listed(answers: Answers) -> Found:
+    moves = [answers.moves(event) for event in range(len(answers.new))]
+    return answers.new, moves, answers.drops(), answers.known
 
 
 @pytest.mark.usefixtures("form")
@@ -149,5 +162,5 @@ def test_no_owner_observes_nothing() -> None:
     slots = np.array([-1], np.int64)
     values = np.array([pool.ids([value]) for value in batch[0][2]]).reshape(3, 1)
     answers = pool.observe(slots, np.array([5.0]), values, np.array([False]))
-    assert answers == Answers([0], [[]], {}, {})
+    assert listed(answers) == ([0], [[]], {}, {})
     assert pool.frozen(0) == (b"",) and pool.interned == 0

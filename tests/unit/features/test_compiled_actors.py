@@ -1,0 +1,89 @@
+"""The actors the compiled way (value pool and built steps) observe as the plain store does."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+import pytest
+
+from detector.events.model import Category, Outcome
+from detector.features.observation import Observation
+from detector.features.settings import FeatureSettings
+from detector.features.store import FeatureStore
+from detector.features.windows import WindowSpec
+from tests.unit.features.helpers import event
+
+CATEGORIES = (Category.CODE_ACCESS, Category.SECRET_ACCESS, Category.AUTHENTICATION)
+
+
+def stream(seed: int, count: int, actors: int) -> list[Any]:
+    """Events of many actors in order, now and then one too late to count, values that come
+    back, go unseen long enough to be forgotten, and overflow small sets."""
+    chosen = random.Random(seed)
+    moment = 0.0
+    found = []
+    for number in range(count):
+        moment += chosen.choice((0.0, 5.0, 60.0, 900.0, 7200.0))
+        late = chosen.random() < 0.03
+        found.append(
+            event(
+                moment - (5 * 86_400.0 if late else chosen.choice((0.0, 0.0, 20.0))),
+                actor=f"user{chosen.randrange(actors)}",
+                ip=f"198.51.100.{chosen.randrange(12)}",
+                country=chosen.choice(("DE", "FR", "US", None)),
+                target=f"acme/repo{chosen.randrange(9)}",
+                user_agent=chosen.choice(("git/2.43", "curl/8", "Mozilla/5.0", None)),
+                outcome=Outcome.FAILURE if chosen.random() < 0.2 else Outcome.SUCCESS,
+                privileged=chosen.random() < 0.1,
+                category=chosen.choice(CATEGORIES),
+                attributes={"repo": f"acme/r{chosen.randrange(7)}", "namespace": "production"},
+                number=number,
+            )
+        )
+    return found
+
+
+def observed(store: FeatureStore, events: list[Any], batch: int) -> list[Any]:
+    found: list[Observation] = []
+    for start in range(0, len(events), batch):
+        found += store.observe_batch(events[start : start + batch])
+    return [
+        (o.late, o.learning, dict(o.new_values), dict(o.known_values), dict(o.features))
+        for o in found
+    ]
+
+
+def continued(settings: FeatureSettings, snapshot: Any, events: list[Any]) -> list[Any]:
+    """What a store restored from ``snapshot`` observes of ``events``."""
+    restored = FeatureStore.restore(settings, orjson.loads(orjson.dumps(snapshot)))
+    return observed(restored, events, 250)
+
+
+SETTINGS = FeatureSettings.model_validate(
+    {"max_values_per_set": 3, "forget_after": "30d", "learning_period": "2d"}
+)
+
+
+@pytest.mark.usefixtures("compiled_counters")
+@pytest.mark.parametrize(("seed", "hot"), [(1, 1000), (2, 3), (3, 1)])
+def test_the_compiled_actors_observe_and_snapshot_as_the_plain_store(
+    seed: int, hot: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hot``: counters hot at once; 3 and 1 make claims cool actors of the same batch. The
+    snapshots' counters are laid out differently by the two forms (as before the pool), so
+    they are held to each other by what stores restored from them observe next."""
+    monkeypatch.setattr("detector.features.spec.HOT_TOTALS", hot)
+    events = stream(seed, 1500, actors=40)
+    head, tail = events[:1000], events[1000:]
+    store = FeatureStore(SETTINGS)
+    compiled = observed(store, head, 250)
+    compiled_next = continued(SETTINGS, store.snapshot(), tail)
+    with monkeypatch.context() as plain:
+        plain.setattr(WindowSpec, "arena", lambda self, kind: None)
+        store = FeatureStore(SETTINGS)
+        assert compiled == observed(store, head, 250)
+        assert compiled_next == continued(SETTINGS, store.snapshot(), tail)
+    assert sum(late for late, *_ in compiled) > 5
+    assert any(known for *_, known, _ in compiled)
