@@ -142,7 +142,6 @@ class CompiledActors:
 
     def _count(self, stretch: Stretch, answers: Answers, arena: CounterArena) -> list[Counts]:
         """The actors' counter steps built and run: each event's totals after it."""
-        arena.widen(len(ACTOR_CHANNELS))
         channels = arena.channels
         units = self._units.get(channels)
         if units is None:
@@ -160,7 +159,8 @@ class CompiledActors:
             np.zeros((events, buckets.shape[1], channels), np.int64),
         )
         results = np.zeros(events, np.int64)
-        written = steps_kernel.compiled()(  # type: ignore[misc]
+        build = steps_kernel.compiled() or steps_kernel.body  # the plain body: same steps
+        written = build(
             np.array(stretch.slots, np.int64), buckets, np.array(stretch.flags, np.int64),
             np.array(answers.new, np.int64), (froms, masks, grouped), starts,
             np.ascontiguousarray(drops[:, 1]), lasts, self._channels, self._tracked, _NOVEL,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, cast
 
@@ -267,6 +268,7 @@ class FeatureStore:
         drafts: list[Draft | None] = []
         stretch = Stretch()
         parts, tables = self._parts, self._tables
+        arena.widen(len(ACTOR_CHANNELS))  # before any claim: how many are hot stays put
         for event, time, ids, hour in columns:
             if self._late(event, time):  # described from the counts as they are
                 stretch = self._run(stretch, drafts, arena)
@@ -277,9 +279,9 @@ class FeatureStore:
             ip_counts, target_counts = self._key_counts(event, time, ids, failure, counted)
             state = tables.touch(self._actors, event.actor, time, tables.new_actor)
             if not state.in_arena:
-                hot = arena.hot
-                if len(hot) >= arena.limit and hot and id(hot[0]) in stretch.actors:
-                    stretch = self._run(stretch, drafts, arena)  # its slot is about to go
+                going = islice(arena.hot, max(0, len(arena.hot) - arena.limit + 1))
+                if any(id(counter) in stretch.actors for counter in going):
+                    stretch = self._run(stretch, drafts, arena)  # their slots are about to go
                 state.into_arena()
             if time < state.first:
                 state.first = time
