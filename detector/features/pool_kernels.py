@@ -56,11 +56,17 @@ KNOWN = 10
 """Values per known-value list (the most recently seen first)."""
 
 
+def _home(key: int, mask: int) -> int:
+    """Where ``key``'s probe starts in a table of ``mask + 1`` positions: the same in numba
+    and in Python (the product's low 32 bits, which int64 overflow keeps)."""
+    low = (key ^ (key >> 32)) & 0xFFFFFFFF
+    return ((low * 0x9E3779B1) & 0xFFFFFFFF) & mask
+
+
 def _probe(keys: Ints, key: int) -> int:
     """Where ``key`` is in ``keys``, else the :data:`EMPTY` position its probe ends at."""
     mask = len(keys) - 1
-    low = (key ^ (key >> 32)) & 0xFFFFFFFF
-    at = ((low * 0x9E3779B1) & 0xFFFFFFFF) & mask
+    at = _home(key, mask)
     while keys[at] != key and keys[at] != EMPTY:
         at = (at + 1) & mask
     return at
@@ -70,8 +76,7 @@ def _store(keys: Ints, key: int) -> int:
     """The position to put ``key`` (absent from ``keys``) at: the first removed key on its
     probe, else the empty position it ends at."""
     mask = len(keys) - 1
-    low = (key ^ (key >> 32)) & 0xFFFFFFFF
-    at = ((low * 0x9E3779B1) & 0xFFFFFFFF) & mask
+    at = _home(key, mask)
     while keys[at] != EMPTY and keys[at] != GONE:
         at = (at + 1) & mask
     return at
@@ -362,7 +367,7 @@ def _sample() -> tuple[tuple[Ints, Ints], Ints, Floats, tuple[Ints, Ints, Ints],
     )
 
 
-_HELPERS = (_probe, _store, _append, _remove, _field_entries, _trim, _known)
+_HELPERS = (_home, _probe, _store, _append, _remove, _field_entries, _trim, _known)
 _SAMPLE = _sample()
 _INTS, _TIMES, _OWNERS = _SAMPLE[1], _SAMPLE[2], _SAMPLE[3]
 observe_kernel = LazyKernel(
