@@ -119,13 +119,11 @@ class CompiledActors:
     def run(self, stretch: Stretch, arena: CounterArena) -> list[Drafted]:
         """The drafts of ``stretch``'s events, their values and counts observed."""
         events = stretch.events
+        slots = np.array(stretch.slots, np.int64)
         answers = self._pool.observe(
-            np.array(stretch.slots, np.int64),
-            np.array(stretch.times),
-            self._values(events),
-            np.array(stretch.learning, np.bool_),
+            slots, np.array(stretch.times), self._values(events), np.array(stretch.learning)
         )
-        counts = self._count(stretch, answers, arena)
+        counts = self._count(stretch, slots, answers, arena)
         return [
             self._draft(index, event, stretch, answers, counts)
             for index, event in enumerate(events)
@@ -140,7 +138,9 @@ class CompiledActors:
             np.int64,
         ).reshape(len(self._getters), len(events))
 
-    def _count(self, stretch: Stretch, answers: Answers, arena: CounterArena) -> list[Counts]:
+    def _count(
+        self, stretch: Stretch, slots: np.ndarray, answers: Answers, arena: CounterArena
+    ) -> list[Counts]:
         """The actors' counter steps built and run: each event's totals after it."""
         channels = arena.channels
         units = self._units.get(channels)
@@ -161,7 +161,7 @@ class CompiledActors:
         results = np.zeros(events, np.int64)
         build = steps_kernel.compiled() or steps_kernel.body  # the plain body: same steps
         written = build(
-            np.array(stretch.slots, np.int64), buckets, np.array(stretch.flags, np.int64),
+            slots, buckets, np.array(stretch.flags, np.int64),
             np.array(answers.new, np.int64), (froms, masks, grouped), starts,
             np.ascontiguousarray(drops[:, 1]), lasts, self._channels, self._tracked, _NOVEL,
             out, results,

@@ -405,7 +405,7 @@ read_kernel = LazyKernel(
     ),
 )
 clear_kernel = LazyKernel(
-    pool_clear, sample_args=(0, 1, *_sample()[:2], *_sample()[3:]), helpers=_HELPERS
+    pool_clear, sample_args=(0, 1, *_SAMPLE[:2], *_SAMPLE[3:]), helpers=_HELPERS
 )
 rehash_kernel = LazyKernel(
     pool_rehash,

@@ -147,9 +147,8 @@ class ActorState(WindowCounter):
 
     def cool(self) -> None:
         if isinstance(self._remembered, Pooled):
-            frozen = self._pooled()
-            cast("ValuePool", self._spec.values).clear(cast(HotSlot, self._totals).slot)
-            self._remembered = frozen
+            pool = cast("ValuePool", self._spec.values)
+            self._remembered = pool.release(cast(HotSlot, self._totals).slot)
         super().cool()
         remembered, profile = self._remembered, self._profile
         if isinstance(remembered, RememberedValues):

@@ -222,17 +222,21 @@ class ValuePool:
 
     def frozen(self, slot: int) -> tuple[str | bytes, ...]:
         """``slot``'s values in :meth:`RememberedValues.frozen`'s form."""
+        return self._frozen(*self._read(slot))
+
+    def release(self, slot: int) -> tuple[str | bytes, ...]:
+        """:meth:`frozen`, and ``slot``'s values dropped (its owner goes cold)."""
         entries, sightings = self._read(slot)
+        if len(entries):
+            arrays = self._arrays()
+            self._kernel(clear_kernel)(slot, len(self.fields), *arrays[:2], *arrays[3:])
+        frozen = self._frozen(entries, sightings)
+        self._free_unused(entries[:, 1].tolist())
+        return frozen
+
+    def _frozen(self, entries: Ints, sightings: Floats) -> tuple[str | bytes, ...]:
         values = [self._values[n] for n in entries[:, 1].tolist()]
         return (*values, entries[:, 0].astype(np.uint8).tobytes() + sightings.tobytes())
-
-    def clear(self, slot: int) -> None:
-        """Drop ``slot``'s values (its owner went cold or was dropped)."""
-        if slot >= len(self._heads):
-            return
-        entries, _ = self._read(slot)
-        self._kernel(clear_kernel)(slot, len(self.fields), *self._arrays()[:2], *self._arrays()[3:])
-        self._free_unused(entries[:, 1].tolist())
 
     def count(self, slot: int, field: int) -> int:
         """How many values of ``field`` ``slot`` holds."""

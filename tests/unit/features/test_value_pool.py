@@ -137,8 +137,7 @@ def test_owners_go_cold_and_hot_again_through_the_frozen_form() -> None:
         batch = stream[start : start + 100]
         assert observed(pool, batch) == reference(batch, remembered)
         owner = start // 100 % 5
-        frozen = pool.frozen(owner)
-        pool.clear(owner)
+        frozen = pool.release(owner)
         assert pool.frozen(owner) == (b"",)  # nothing held
         pool.load(owner, frozen)
         assert pool.frozen(owner) == remembered[owner].frozen()
