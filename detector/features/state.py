@@ -171,8 +171,9 @@ class ActorState(WindowCounter):
             "age_days": history / 86_400.0,
             "learning": 1 if history < learning_period else 0,
         }
+        remembered = self.remembered  # pooled, a copy: made once
         for field, number in tracked.items():
-            baseline[f"known.{field}"] = self.remembered.count(number)
+            baseline[f"known.{field}"] = remembered.count(number)
         return baseline
 
     @classmethod
