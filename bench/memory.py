@@ -210,7 +210,8 @@ def feature_parts(pipeline: Pipeline) -> dict[str, int]:
     seen.update(id(obj) for obj in gc.get_referents(store.settings))
     sizes: dict[str, int] = {}
     counter_slots = set(slot_names(WindowCounter))
-    for kind, table in (("actor", store._actors), ("ip", store._ips), ("target", store._targets)):
+    tables = store._tables
+    for kind, table in (("actor", tables.actors), ("ip", tables.ips), ("target", tables.targets)):
         sizes[f"{kind} table"] = deep_size(list(table), seen) + sys.getsizeof(table)
         for state in table.values():
             for name in slot_names(type(state)):

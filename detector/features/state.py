@@ -1,6 +1,6 @@
 """The per-key states a feature store keeps, and their rows in a snapshot.
 
-Kept apart from the store so the hot path (store.py) and the snapshot rows
+Kept apart from the store so the hot path (drafting.py) and the snapshot rows
 (here; the snapshot's header in :mod:`.snapshot_format`) each stay readable;
 the helpers that update a key's state (:func:`count_key`, :func:`trim_set`)
 live here with the states. States use ``__slots__``: there is one per actor,

@@ -1,0 +1,262 @@
+"""A batch's events counted on their keys, each event's draft observation made.
+
+The feature store (:mod:`.store`) keeps the state and the watermark; a
+:class:`Drafting` does what observing each event of a batch changes, in
+either of two forms with the same numbers:
+
+- event by event (:meth:`Drafting.plain`): a process that has not compiled
+  the counter kernels (:mod:`detector.jit`), or a store without actors;
+- the compiled way (:meth:`Drafting.compiled`): what stays per event (the
+  watermark, the IP and target counts, the tables, the profile) in one walk,
+  the actors' values and counts a stretch at a time (:mod:`.compiled_actors`).
+
+Either hands back drafts that :meth:`VectorParts.finish` makes observations of
+once the queued counts have run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
+from typing import cast
+
+from detector.events.model import Event, Outcome
+from detector.features.arena import CounterArena
+from detector.features.compiled_actors import CompiledActors, Stretch
+from detector.features.observation import Observation
+from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
+from detector.features.state import ActorState, TrackedField, count_key
+from detector.features.tables import KeyTables
+from detector.features.vector_parts import Draft, Totals, VectorParts, event_flags
+from detector.features.watermark import Watermark
+from detector.features.windows import lane
+
+__all__ = ["Column", "Drafting"]
+
+_FAILURE = Outcome.FAILURE
+_ACTOR_EVENT = lane(ACTOR_CHANNELS.index("events"))
+_ACTOR_FAILURE = lane(ACTOR_CHANNELS.index("failures"))
+_ACTOR_PRIVILEGED = lane(ACTOR_CHANNELS.index("privileged"))
+_ACTOR_PRODUCTION = lane(ACTOR_CHANNELS.index("production"))
+_ACTOR_NOVEL = lane(ACTOR_CHANNELS.index("novel"))
+_CATEGORY_UNIT = {
+    category: lane(ACTOR_CHANNELS.index(channel)) for category, channel in CATEGORY_CHANNELS.items()
+}
+_IP_EVENT = lane(IP_CHANNELS.index("events"))
+_IP_FAILURE = lane(IP_CHANNELS.index("failures"))
+_IP_ACTOR = lane(IP_CHANNELS.index("distinct_actors"))
+_TARGET_ACTOR = lane(TARGET_CHANNELS.index("distinct_actors"))
+_NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
+_NO_NEW: Mapping[str, str] = {}
+_KNOWN_LISTED = 10  # the known values an alert on a new value shows
+
+Column = tuple[Event, float, list[int], int]
+"""An event with its time in seconds, its buckets per window and its hour of the week."""
+Carried = Mapping[str, Sequence[int]] | None
+"""Key kind → the packed window counts an upstream stage counted for the event."""
+
+
+class Drafting:
+    """What observing each event of a batch changes in one store's tables (see the module).
+
+    ``clock``: the store's watermark, which tells late events (described from the
+    state as it is, changing nothing); ``counted``: the key kinds this store counts
+    (actor, ip, target).
+    """
+
+    def __init__(
+        self,
+        tables: KeyTables,
+        fields: tuple[TrackedField, ...],
+        parts: VectorParts,
+        compiled: CompiledActors,
+        learning_period: float,
+        counted: frozenset[str],
+        clock: Watermark,
+    ) -> None:
+        self._tables, self._fields, self._parts = tables, fields, parts
+        self._numbers = {field.name: number for number, field in enumerate(fields)}
+        self._compiled = compiled
+        self._learning_period = learning_period
+        self._actors_counted = "actor" in counted
+        self._ips_counted = "ip" in counted
+        self._targets_counted = "target" in counted
+        self._clock = clock
+
+    def plain(
+        self, columns: Iterable[Column], carried: Mapping[str, Carried] | None
+    ) -> list[Draft]:
+        """The drafts of the events, one by one."""
+        draft = self._draft
+        return [
+            draft(event, time, ids, hour, carried.get(event.id) if carried else None)
+            for event, time, ids, hour in columns
+        ]
+
+    def _draft(
+        self, event: Event, time: float, ids: list[int], hour: int, carried: Carried
+    ) -> Draft:
+        """What observing ``event`` (at ``time``: buckets ``ids``, hour of week ``hour``)
+        changes, done; its observation if complete, else its draft."""
+        parts = self._parts
+        if self._clock.late(event, time):
+            return self._describe_late(event, time)
+        failure = event.outcome is _FAILURE
+        ip_counts, target_counts = self._key_counts(event, time, ids, failure, carried)
+        if not self._actors_counted:
+            return event, False, _NO_NEW, _NO_KNOWN, None, ip_counts, target_counts, [], 0, 0.0, []
+        production = parts.production.event_is_production(event)
+        increment = _ACTOR_EVENT + _CATEGORY_UNIT.get(event.category, 0)
+        if failure:
+            increment += _ACTOR_FAILURE
+        if event.privileged:
+            increment += _ACTOR_PRIVILEGED
+        if production:
+            increment += _ACTOR_PRODUCTION
+        actor, actor_counts, new_values, learning = self._observe_actor(event, time, ids, increment)
+        history = time - actor.first
+        head, total = parts.head_then_add(actor.profile, history, hour, learning)
+        tail = [
+            *(parts.new_value_flags(new_values) if new_values else parts.no_new_values),
+            *event_flags(event, failure, production),
+        ]
+        # The models see every first sighting (the flags); rules see them only after
+        # the learning period, when a new value has become worth an alert.
+        reported, known = _NO_NEW, _NO_KNOWN
+        if new_values and not learning:
+            reported = new_values
+            remembered, numbers = actor.remembered, self._numbers
+            known = {
+                name: tuple(remembered.recent(numbers[name], _KNOWN_LISTED)) for name in new_values
+            }
+        return (
+            event, learning, reported, known, actor_counts, ip_counts, target_counts,
+            head, total, history, tail,
+        )  # fmt: skip
+
+    def compiled(
+        self,
+        arena: CounterArena,
+        columns: Iterable[Column],
+        carried: Mapping[str, Carried] | None,
+    ) -> list[Draft]:
+        """The drafts of the events the compiled way: what stays per event here, the actors'
+        values and counts a stretch at a time (:mod:`.compiled_actors`)."""
+        drafts: list[Draft | None] = []
+        stretch = Stretch()
+        parts, tables, actors = self._parts, self._tables, self._tables.actors
+        arena.widen(len(ACTOR_CHANNELS))  # before any claim: how many are hot stays put
+        for event, time, ids, hour in columns:
+            if self._clock.late(event, time):  # described from the counts as they are
+                stretch = self._run(stretch, drafts, arena)
+                drafts.append(self._describe_late(event, time))
+                continue
+            failure = event.outcome is _FAILURE
+            counted = carried.get(event.id) if carried else None
+            ip_counts, target_counts = self._key_counts(event, time, ids, failure, counted)
+            state = tables.touch(actors, event.actor, time, tables.new_actor)
+            if not state.in_arena:
+                going = islice(arena.hot, max(0, len(arena.hot) - arena.limit + 1))
+                if any(id(counter) in stretch.actors for counter in going):
+                    stretch = self._run(stretch, drafts, arena)  # their slots are about to go
+                state.into_arena()
+            if time < state.first:
+                state.first = time
+            learning = time - state.first < self._learning_period
+            history = time - state.first
+            head, total = parts.head_then_add(state.profile, history, hour, learning)
+            production = parts.production.event_is_production(event)
+            rest = (ip_counts, target_counts, head, total, history, failure, production)
+            stretch.add(
+                len(drafts), event, state.pool_slot, time, ids, learning, failure, production,
+                rest, state,
+            )  # fmt: skip
+            drafts.append(None)  # made by the stretch's run
+        self._run(stretch, drafts, arena)
+        return cast(list[Draft], drafts)
+
+    def _describe_late(self, event: Event, time: float) -> Observation:
+        """Features of a late event from the current state of its keys, changing nothing."""
+        tables = self._tables
+        ip = tables.ips.get(event.ip) if event.ip else None
+        target = tables.targets.get(event.target) if event.target else None
+        actor = tables.actors.get(event.actor)
+        return self._parts.describe_late(event, time, actor, ip, target)
+
+    def _run(self, stretch: Stretch, drafts: list[Draft | None], arena: CounterArena) -> Stretch:
+        """The drafts of ``stretch``'s events in their places; a new stretch."""
+        if len(stretch):
+            drafted = self._compiled.run(stretch, arena)
+            for position, draft in zip(stretch.positions, drafted, strict=True):
+                drafts[position] = draft
+        return Stretch()
+
+    def _key_counts(
+        self, event: Event, time: float, ids: list[int], failure: bool, carried: Carried
+    ) -> tuple[Totals, Totals]:
+        """The event counted on its IP and target (unless an upstream stage ``carried``
+        their totals); their totals, or the steps that give them."""
+        parts, tables = self._parts, self._tables
+        ip = carried.get("ip") if carried else None
+        ip_counts: Totals = parts.no_counts if ip is None else list(ip)
+        if ip is None and event.ip and self._ips_counted:
+            increment = _IP_EVENT + _IP_FAILURE if failure else _IP_EVENT
+            state = tables.touch(tables.ips, event.ip, time, tables.new_key)
+            ip_counts = count_key(state, event.actor, time, ids, increment, _IP_ACTOR)
+        target = carried.get("target") if carried else None
+        target_counts: Totals = parts.no_counts if target is None else list(target)
+        if target is None and event.target and self._targets_counted:
+            state = tables.touch(tables.targets, event.target, time, tables.new_key)
+            target_counts = count_key(state, event.actor, time, ids, 0, _TARGET_ACTOR)
+        return ip_counts, target_counts
+
+    def _observe_actor(
+        self, event: Event, time: float, ids: list[int], increment: int
+    ) -> tuple[ActorState, Totals, dict[str, str], bool]:
+        """Count the event for its actor; the state, packed totals, new values, learning."""
+        tables = self._tables
+        state = tables.touch(tables.actors, event.actor, time, tables.new_actor)
+        if time < state.first:
+            state.first = time
+        learning = time - state.first < self._learning_period
+        increments = [increment] * len(ids)
+        counter = state
+        remembered = state.remembered
+        attributes = event.attributes
+        new_values: dict[str, str] = {}
+        new_units = 0
+        full: list[int] = []
+        # Values seen again usually were all last seen at the actor's previous
+        # event: their units move between the same buckets together, in one call.
+        moving_from, moving = 0.0, 0
+        for number, (name, on_event, unit, tracked, limits) in enumerate(self._fields):
+            value = getattr(event, name) if on_event else attributes.get(name)
+            if not value:
+                continue
+            previous = remembered.observe(number, value, time, limits)
+            if previous is None:
+                if tracked:
+                    new_values[name] = value
+                new_units += unit
+                if remembered.full(number, limits):
+                    full.append(number)
+            elif unit and previous < time:
+                if previous != moving_from and moving:
+                    counter.move_later(moving_from, ids, moving, increments)
+                    moving = 0
+                moving_from = previous
+                moving += unit
+        if new_values:
+            new_units += _ACTOR_NOVEL
+        if new_units:
+            increments = [count + new_units for count in increments]
+        # The last run of moving values moves in the same step as the event is counted.
+        counts = counter.count_later(time, ids, increments, moving_from if moving else None, moving)
+        for number in full:  # after add, so a dropped value is taken back exactly
+            field = self._fields[number]
+            for last in remembered.trim(number, time, field.limits):
+                if field.unit:
+                    counter.discard(last, field.unit)
+        if full:
+            counts = counter.totals_later()  # less the values dropped
+        return state, counts, new_values, learning
