@@ -13,13 +13,19 @@ kernel to run in one call.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
 
+from detector.features.arena import CounterArena, Counts
 from detector.features.counter_kernels import CARRY, COUNT, DISCARD, EMPTY, READ
 from detector.jit import LazyKernel
 
-__all__ = ["steps_kernel"]
+if TYPE_CHECKING:
+    from detector.features.value_pool import Answers
+
+__all__ = ["counted_steps", "steps_kernel", "totals_rows", "units_table"]
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -99,6 +105,43 @@ def _step(
     ops[row, 2] = increments
     ops[row, 3] = unit
     moved[row] = moved_from
+
+
+def counted_steps(
+    arena: CounterArena, slots: Ints, buckets: Ints, flags: Ints, answers: Answers,
+    field_channels: Ints, tracked: int, novel: int, units: Ints,
+) -> tuple[np.ndarray | list[list[int]], list[int]]:  # fmt: skip
+    """The steps of events ``i`` on ``slots[i]`` (:func:`actor_steps`, the moves, new values
+    and drops of ``answers``) built and run in ``arena``: the totals of :meth:`CounterArena.run`
+    and the row of each event's, after it (:func:`totals_rows`)."""
+    events = len(slots)
+    froms, masks, grouped = answers.groups
+    drops, lasts = answers.dropped
+    starts = np.searchsorted(drops[:, 0], np.arange(events + 1)).astype(np.int64)
+    steps = int(np.maximum(grouped, 1).sum()) + 2 * len(drops) + events
+    out = (
+        np.zeros((steps, 4), np.int64),
+        np.zeros(steps),
+        np.zeros((steps, buckets.shape[1]), np.int64),
+        np.zeros((events, buckets.shape[1], arena.channels), np.int64),
+    )
+    results = np.zeros(events, np.int64)
+    build = steps_kernel.compiled() or steps_kernel.body  # the plain body: same steps
+    written = build(
+        slots, buckets, flags, np.array(answers.new, np.int64), (froms, masks, grouped), starts,
+        np.ascontiguousarray(drops[:, 1]), lasts, field_channels, tracked, novel, out, results,
+    )  # fmt: skip
+    ops, moved, at, increments = out
+    steps_totals = int(results.max(initial=-1)) + 1
+    found = arena.run(ops[:written], moved[:written], at[:written], increments, units, steps_totals)
+    return found, results.tolist()
+
+
+def totals_rows(found: np.ndarray | list[list[int]], rows: list[int]) -> list[Counts]:
+    """Rows ``rows`` of totals :meth:`CounterArena.run` gave."""
+    if isinstance(found, list):  # some total past a packed count's field
+        return [found[row] for row in rows]
+    return [(found, row) for row in rows]
 
 
 def units_table(field_channels: list[int], channels: int) -> Ints:

@@ -21,7 +21,7 @@ from array import array
 from collections import deque
 from collections.abc import Sequence
 from itertools import repeat
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -71,12 +71,20 @@ class HotSlot(NamedTuple):
     slot: int
 
 
-Pending = tuple["CounterArena", int]
-"""Totals a queued step will give: its arena and ticket (:meth:`CounterArena.result`)."""
 CountRow = tuple[np.ndarray, int]
 Counts = list[int] | CountRow
 """A counter's totals per window: packed ints, or row ``k`` of a batch's totals
 ``(steps, windows, channels)`` (the channels' counts; see :func:`packed_row`)."""
+
+
+class Results(Protocol):
+    """What gives the totals of steps queued or gathered, by ticket, once they have run."""
+
+    def result(self, ticket: int) -> Counts: ...
+
+
+Pending = tuple[Results, int]
+"""Totals a queued step will give: what runs it and its ticket (:meth:`CounterArena.result`)."""
 
 
 def _vectors(increments: tuple[int, ...]) -> np.ndarray:

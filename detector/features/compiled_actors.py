@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from detector.events.model import Event
-from detector.features.actor_steps import steps_kernel, units_table
+from detector.features.actor_steps import counted_steps, totals_rows, units_table
 from detector.features.arena import CounterArena, Counts
 from detector.features.lanes import LANE_BITS
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS
@@ -42,6 +42,7 @@ _PRODUCTION = ACTOR_CHANNELS.index("production")
 _NOVEL = ACTOR_CHANNELS.index("novel")
 _CATEGORY = {category: ACTOR_CHANNELS.index(name) for category, name in CATEGORY_CHANNELS.items()}
 _FLAGS = 5  # events, category, failure, privileged, production
+_PADDING = [[-1] * (_FLAGS - count) for count in range(_FLAGS + 1)]
 _NO_NEW: Mapping[str, str] = {}
 _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
 
@@ -60,10 +61,12 @@ class Stretch:
     events: list[Event] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
-    buckets: list[list[int]] = field(default_factory=list)
+    buckets: list[int] = field(default_factory=list)
+    """Each event's buckets, one after the other."""
     learning: list[bool] = field(default_factory=list)
-    flags: list[list[int]] = field(default_factory=list)
-    """Each event's count channels (:data:`_FLAGS` of them, -1 past the last)."""
+    flags: list[int] = field(default_factory=list)
+    """Each event's count channels (:data:`_FLAGS` of them, -1 past the last), one after
+    the other."""
     rest: list[tuple[Any, ...]] = field(default_factory=list)
     """Each event's IP and target totals, actor head, past events, history, event flags."""
     actors: set[int] = field(default_factory=set)
@@ -77,7 +80,7 @@ class Stretch:
         self.events.append(event)
         self.slots.append(slot)
         self.times.append(moment)
-        self.buckets.append(buckets)
+        self.buckets += buckets
         self.learning.append(learning)
         flags = [_EVENTS]
         category = _CATEGORY.get(event.category)
@@ -89,7 +92,8 @@ class Stretch:
             flags.append(_PRIVILEGED)
         if production:
             flags.append(_PRODUCTION)
-        self.flags.append(flags + [-1] * (_FLAGS - len(flags)))
+        self.flags += flags
+        self.flags += _PADDING[len(flags)]
         self.rest.append(rest)
         self.actors.add(id(actor))
 
@@ -147,33 +151,12 @@ class CompiledActors:
         if units is None:
             units = self._units[channels] = units_table(self._channels.tolist(), channels)
         events = len(stretch)
-        buckets = np.array(stretch.buckets, np.int64)
-        froms, masks, grouped = answers.groups
-        drops, lasts = answers.dropped
-        starts = np.searchsorted(drops[:, 0], np.arange(events + 1)).astype(np.int64)
-        steps = int(np.maximum(grouped, 1).sum()) + 2 * len(drops) + events
-        out = (
-            np.zeros((steps, 4), np.int64),
-            np.zeros(steps),
-            np.zeros((steps, buckets.shape[1]), np.int64),
-            np.zeros((events, buckets.shape[1], channels), np.int64),
+        flags = np.array(stretch.flags, np.int64).reshape(events, _FLAGS)
+        buckets = np.array(stretch.buckets, np.int64).reshape(events, -1)
+        found, rows = counted_steps(
+            arena, slots, buckets, flags, answers, self._channels, self._tracked, _NOVEL, units
         )
-        results = np.zeros(events, np.int64)
-        build = steps_kernel.compiled() or steps_kernel.body  # the plain body: same steps
-        written = build(
-            slots, buckets, np.array(stretch.flags, np.int64),
-            np.array(answers.new, np.int64), (froms, masks, grouped), starts,
-            np.ascontiguousarray(drops[:, 1]), lasts, self._channels, self._tracked, _NOVEL,
-            out, results,
-        )  # fmt: skip
-        ops, moved, at, increments = out
-        steps_totals = int(results.max(initial=-1)) + 1
-        found = arena.run(
-            ops[:written], moved[:written], at[:written], increments, units, steps_totals
-        )
-        if isinstance(found, list):  # some total past a packed count's field
-            return [found[row] for row in results.tolist()]
-        return [(found, row) for row in results.tolist()]
+        return totals_rows(found, rows)
 
     def _draft(
         self, index: int, event: Event, stretch: Stretch, answers: Answers, counts: list[Counts]

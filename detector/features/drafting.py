@@ -23,6 +23,7 @@ from typing import cast
 from detector.events.model import Event, Outcome
 from detector.features.arena import CounterArena
 from detector.features.compiled_actors import CompiledActors, Stretch
+from detector.features.compiled_keys import CompiledKeys, KeyStretch
 from detector.features.observation import Observation
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
 from detector.features.state import ActorState, TrackedField, count_key
@@ -49,6 +50,13 @@ _TARGET_ACTOR = lane(TARGET_CHANNELS.index("distinct_actors"))
 _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
 _NO_NEW: Mapping[str, str] = {}
 _KNOWN_LISTED = 10  # the known values an alert on a new value shows
+# Per key kind: its events, failures (-1: none) and distinct actors channels.
+_IP_CHANNELS = (
+    IP_CHANNELS.index("events"),
+    IP_CHANNELS.index("failures"),
+    IP_CHANNELS.index("distinct_actors"),
+)
+_TARGET_CHANNELS = (-1, -1, TARGET_CHANNELS.index("distinct_actors"))
 
 Column = tuple[Event, float, list[int], int]
 """An event with its time in seconds, its buckets per window and its hour of the week."""
@@ -70,13 +78,14 @@ class Drafting:
         fields: tuple[TrackedField, ...],
         parts: VectorParts,
         compiled: CompiledActors,
+        compiled_keys: CompiledKeys,
         learning_period: float,
         counted: frozenset[str],
         clock: Watermark,
     ) -> None:
         self._tables, self._fields, self._parts = tables, fields, parts
         self._numbers = {field.name: number for number, field in enumerate(fields)}
-        self._compiled = compiled
+        self._compiled, self._compiled_keys = compiled, compiled_keys
         self._learning_period = learning_period
         self._actors_counted = "actor" in counted
         self._ips_counted = "ip" in counted
@@ -136,44 +145,83 @@ class Drafting:
 
     def compiled(
         self,
-        arena: CounterArena,
+        arenas: tuple[CounterArena, CounterArena],
         columns: Iterable[Column],
         carried: Mapping[str, Carried] | None,
     ) -> list[Draft]:
-        """The drafts of the events the compiled way: what stays per event here, the actors'
-        values and counts a stretch at a time (:mod:`.compiled_actors`)."""
-        drafts: list[Draft | None] = []
-        stretch = Stretch()
-        parts, tables, actors = self._parts, self._tables, self._tables.actors
-        arena.widen(len(ACTOR_CHANNELS))  # before any claim: how many are hot stays put
+        """The drafts of the events the compiled way (``arenas``: the actors', the keys'):
+        what stays per event here, the actors' values and the keys' actors and the counts
+        of both a stretch at a time (:mod:`.compiled_actors`, :mod:`.compiled_keys`)."""
+        walk = _Walk(self._compiled, self._compiled_keys, arenas)
         for event, time, ids, hour in columns:
             if self._clock.late(event, time):  # described from the counts as they are
-                stretch = self._run(stretch, drafts, arena)
-                drafts.append(self._describe_late(event, time))
+                walk.run()
+                walk.drafts.append(self._describe_late(event, time))
                 continue
             failure = event.outcome is _FAILURE
-            counted = carried.get(event.id) if carried else None
-            ip_counts, target_counts = self._key_counts(event, time, ids, failure, counted)
-            state = tables.touch(actors, event.actor, time, tables.new_actor)
+            ip, target = self._count_keys(walk, event, time, ids, failure, carried)
+            if self._actors_counted:
+                self._count_actor(walk, event, time, ids, hour, failure, (ip, target))
+            else:
+                walk.drafts.append(
+                    (event, False, _NO_NEW, _NO_KNOWN, None, ip, target, [], 0, 0.0, [])
+                )
+        walk.run()
+        return cast(list[Draft], walk.drafts)
+
+    def _count_keys(
+        self, walk: _Walk, event: Event, time: float, ids: list[int], failure: bool,
+        carried: Mapping[str, Carried] | None,
+    ) -> tuple[Totals, Totals]:  # fmt: skip
+        """The event's IP and target totals (what gives them once the walk runs its
+        stretches), its keys' actors and counts gathered, unless an upstream stage
+        ``carried`` them."""
+        handed = carried.get(event.id) if carried else None
+        tables, no_counts = self._tables, self._parts.no_counts
+        ip: Totals = no_counts
+        if handed and (totals := handed.get("ip")) is not None:
+            ip = list(totals)
+        elif event.ip and self._ips_counted:
+            state = tables.touch(tables.ips, event.ip, time, tables.new_key)
             if not state.in_arena:
-                going = islice(arena.hot, max(0, len(arena.hot) - arena.limit + 1))
-                if any(id(counter) in stretch.actors for counter in going):
-                    stretch = self._run(stretch, drafts, arena)  # their slots are about to go
+                walk.claiming(walk.key_arena, walk.keys)
                 state.into_arena()
-            if time < state.first:
-                state.first = time
-            learning = time - state.first < self._learning_period
-            history = time - state.first
-            head, total = parts.head_then_add(state.profile, history, hour, learning)
-            production = parts.production.event_is_production(event)
-            rest = (ip_counts, target_counts, head, total, history, failure, production)
-            stretch.add(
-                len(drafts), event, state.pool_slot, time, ids, learning, failure, production,
-                rest, state,
-            )  # fmt: skip
-            drafts.append(None)  # made by the stretch's run
-        self._run(stretch, drafts, arena)
-        return cast(list[Draft], drafts)
+            ip = walk.ips.add(state.pool_slot, time, ids, failure, event.actor)
+            walk.keys.add(id(state))
+        target: Totals = no_counts
+        if handed and (totals := handed.get("target")) is not None:
+            target = list(totals)
+        elif event.target and self._targets_counted:
+            state = tables.touch(tables.targets, event.target, time, tables.new_key)
+            if not state.in_arena:
+                walk.claiming(walk.key_arena, walk.keys)
+                state.into_arena()
+            target = walk.targets.add(state.pool_slot, time, ids, failure, event.actor)
+            walk.keys.add(id(state))
+        return ip, target
+
+    def _count_actor(
+        self, walk: _Walk, event: Event, time: float, ids: list[int], hour: int, failure: bool,
+        keys: tuple[Totals, Totals],
+    ) -> None:  # fmt: skip
+        """The event's actor's values and counts gathered, what stays per event done."""
+        tables, parts = self._tables, self._parts
+        state = tables.touch(tables.actors, event.actor, time, tables.new_actor)
+        if not state.in_arena:
+            walk.claiming(walk.actor_arena, walk.actors.actors)
+            state.into_arena()
+        if time < state.first:
+            state.first = time
+        learning = time - state.first < self._learning_period
+        history = time - state.first
+        head, total = parts.head_then_add(state.profile, history, hour, learning)
+        production = parts.production.event_is_production(event)
+        rest = (*keys, head, total, history, failure, production)
+        walk.actors.add(
+            len(walk.drafts), event, state.pool_slot, time, ids, learning, failure, production,
+            rest, state,
+        )  # fmt: skip
+        walk.drafts.append(None)  # made by the stretch's run
 
     def _describe_late(self, event: Event, time: float) -> Observation:
         """Features of a late event from the current state of its keys, changing nothing."""
@@ -182,14 +230,6 @@ class Drafting:
         target = tables.targets.get(event.target) if event.target else None
         actor = tables.actors.get(event.actor)
         return self._parts.describe_late(event, time, actor, ip, target)
-
-    def _run(self, stretch: Stretch, drafts: list[Draft | None], arena: CounterArena) -> Stretch:
-        """The drafts of ``stretch``'s events in their places; a new stretch."""
-        if len(stretch):
-            drafted = self._compiled.run(stretch, arena)
-            for position, draft in zip(stretch.positions, drafted, strict=True):
-                drafts[position] = draft
-        return Stretch()
 
     def _key_counts(
         self, event: Event, time: float, ids: list[int], failure: bool, carried: Carried
@@ -260,3 +300,44 @@ class Drafting:
         if full:
             counts = counter.totals_later()  # less the values dropped
         return state, counts, new_values, learning
+
+
+class _Walk:
+    """A batch's compiled walk: its drafts so far and the stretches gathered since the
+    last run (:meth:`Drafting.compiled`)."""
+
+    def __init__(
+        self, actors: CompiledActors, keys: CompiledKeys, arenas: tuple[CounterArena, CounterArena]
+    ) -> None:
+        self._compiled_actors, self._compiled_keys = actors, keys
+        self.actor_arena, self.key_arena = arenas
+        # Before any claim: how many counters are hot stays put in a walk.
+        self.actor_arena.widen(len(ACTOR_CHANNELS))
+        self.key_arena.widen(max(len(IP_CHANNELS), len(TARGET_CHANNELS)))
+        self.drafts: list[Draft | None] = []
+        self._gather()
+
+    def _gather(self) -> None:
+        self.actors = Stretch()
+        self.ips = KeyStretch(_IP_CHANNELS)
+        self.targets = KeyStretch(_TARGET_CHANNELS)
+        self.keys: set[int] = set()
+        """The ids of the key states the stretches count (their slots must stay theirs)."""
+
+    def claiming(self, arena: CounterArena, counted: set[int]) -> None:
+        """Run the stretches first if a claim in ``arena`` would cool a counter in ``counted``
+        (its slot, and its values' in the pool, are about to go)."""
+        going = islice(arena.hot, max(0, len(arena.hot) - arena.limit + 1))
+        if any(id(counter) in counted for counter in going):
+            self.run()
+
+    def run(self) -> None:
+        """Count the stretches gathered; the actors' drafts in their places."""
+        self._compiled_keys.run(self.ips, self.key_arena)
+        self._compiled_keys.run(self.targets, self.key_arena)
+        stretch = self.actors
+        if len(stretch):
+            drafted = self._compiled_actors.run(stretch, self.actor_arena)
+            for position, draft in zip(stretch.positions, drafted, strict=True):
+                self.drafts[position] = draft
+        self._gather()

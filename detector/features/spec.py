@@ -40,7 +40,10 @@ class WindowSpec:
     once per event for all of the event's keys.
     """
 
-    __slots__ = ("arenas", "buckets", "hot", "hot_limit", "nested", "seconds", "values", "widths")
+    __slots__ = (
+        "arenas", "buckets", "hot", "hot_limit", "key_values", "nested", "seconds", "values",
+        "widths",
+    )  # fmt: skip
 
     def __init__(self, windows: Sequence[float], buckets: int = BUCKETS_PER_WINDOW) -> None:
         if not windows or any(window <= 0 for window in windows):
@@ -59,6 +62,8 @@ class WindowSpec:
         self.arenas: dict[type, CounterArena] = {}
         self.values: ValuePool | None = None
         """The remembered values of the actors hot in an arena, in their slots' numbers."""
+        self.key_values: ValuePool | None = None
+        """The actors of the IPs and targets hot in an arena, in their slots' numbers."""
 
     def arena(self, kind: type) -> CounterArena | None:
         """Where hot counters of ``kind`` live once the process has compiled the counter

@@ -255,32 +255,69 @@ class ActorState(WindowCounter):
 class KeyState(WindowCounter):
     """One source IP or target: its window counts (its own counter), newest event time
     and the actors seen with it (:meth:`FirstSeenSet.frozen` while cold, as
-    :class:`ActorState` keeps its values)."""
+    :class:`ActorState` keeps its values; hot in an arena, in the store's key pool at its
+    slot's number: :meth:`ValuePool.load_set`)."""
 
     __slots__ = ("_actors", "last")
 
     def __init__(self, time: float, spec: WindowSpec, actors: FirstSeenSet) -> None:
         super().__init__(spec)
         self.last = time
-        self._actors: FirstSeenSet | tuple[SetLimits | str | bytes, ...] = actors
+        self._actors: FirstSeenSet | tuple[SetLimits | str | bytes, ...] | Pooled = actors
 
     @property
     def actors(self) -> FirstSeenSet:
-        """The actors seen with the key, to read or change (a cold key becomes hot)."""
-        actors = self._actors
-        if not isinstance(actors, FirstSeenSet):  # cold
+        """The actors seen with the key, to read or change (a cold key becomes hot); hot in
+        an arena, a copy of them to read (they change in the key pool)."""
+        if not isinstance(self._actors, FirstSeenSet | Pooled):  # cold
             self._hot_totals()
-            return cast(FirstSeenSet, self._actors)
-        return actors
+        actors = self._actors
+        if isinstance(actors, Pooled):
+            return FirstSeenSet.thawed(self._pooled())
+        return cast(FirstSeenSet, actors)
+
+    @property
+    def in_arena(self) -> bool:
+        """Whether the key is hot in its arena, its actors in the key pool."""
+        return type(self._totals) is HotSlot and isinstance(self._actors, Pooled)
+
+    def into_arena(self) -> None:
+        """Make the key hot in its arena, its actors pooled (see :meth:`ActorState.into_arena`)."""
+        if not isinstance(self._totals, bytes):
+            self.cool()
+        self._hot()
+
+    @property
+    def pool_slot(self) -> int:
+        """Where the key's actors are in the key pool (it is made hot)."""
+        totals = self._hot()
+        assert isinstance(totals, HotSlot) and isinstance(self._actors, Pooled)
+        return totals.slot
+
+    def _pooled(self) -> tuple[SetLimits | str | bytes, ...]:
+        pool = self._spec.key_values
+        assert pool is not None and isinstance(self._totals, HotSlot)
+        values, lasts = pool.set_of(self._totals.slot)
+        return (pool.fields[0].limits, *values, lasts)
 
     def _hot_totals(self) -> list[int] | HotSlot:
         totals = super()._hot_totals()
         actors = self._actors
-        if not isinstance(actors, FirstSeenSet):
+        pool = self._spec.key_values
+        if isinstance(totals, HotSlot) and pool is not None:
+            if not isinstance(actors, Pooled):
+                frozen = actors.frozen() if isinstance(actors, FirstSeenSet) else actors
+                pool.load_set(totals.slot, cast(list[str], frozen[1:-1]), cast(bytes, frozen[-1]))
+                self._actors = POOLED
+        elif not isinstance(actors, FirstSeenSet | Pooled):
             self._actors = FirstSeenSet.thawed(actors)
         return totals
 
     def cool(self) -> None:
+        if isinstance(self._actors, Pooled):
+            pool = cast("ValuePool", self._spec.key_values)
+            values, lasts = pool.release_set(cast(HotSlot, self._totals).slot)
+            self._actors = (pool.fields[0].limits, *values, lasts)
         super().cool()
         actors = self._actors
         if isinstance(actors, FirstSeenSet):
@@ -296,6 +333,8 @@ class KeyState(WindowCounter):
         actors, totals = self._actors, self._totals
         if isinstance(actors, FirstSeenSet):
             actors = actors.frozen()
+        elif isinstance(actors, Pooled):
+            actors = self._pooled()
         counter = totals if isinstance(totals, bytes) else self.frozen_counts()
         return self.last, counter, actors
 

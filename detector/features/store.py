@@ -27,15 +27,16 @@ import orjson
 from detector.errors import ConfigError
 from detector.events.model import Event
 from detector.features.compiled_actors import CompiledActors, pool_fields
+from detector.features.compiled_keys import CompiledKeys
 from detector.features.counter_kernels import compiled_kernels
 from detector.features.drafting import Drafting
 from detector.features.observation import Observation
 from detector.features.profile import hours_of_week
 from detector.features.settings import FeatureSettings
 from detector.features.snapshot_format import check_snapshot, snapshot_header
-from detector.features.state import ActorState, actor_fields
+from detector.features.state import ActorState, KeyState, actor_fields
 from detector.features.tables import KeyTables
-from detector.features.value_pool import ValuePool
+from detector.features.value_pool import PoolField, ValuePool
 from detector.features.vector import KINDS, FeatureLayout, packed_counts
 from detector.features.vector_parts import VectorParts
 from detector.features.watermark import Watermark
@@ -81,6 +82,9 @@ class FeatureStore:
         self._field_numbers = {field.name: number for number, field in enumerate(self._fields)}
         # Compiled, the actors hot in the arena keep their values here (:mod:`.compiled_actors`).
         self._pool = self._spec.values = ValuePool(pool_fields(self._fields))
+        # And the IPs' and targets' actors (:mod:`.compiled_keys`).
+        key_field = PoolField(self._window_limits, unit=True, tracked=False)
+        self._key_pool = self._spec.key_values = ValuePool([key_field], empty_is_value=True)
         tables = self._tables = KeyTables(self._spec, self._window_limits, settings.max_keys, idle)
         self._actors = tables.actors
         self._clock = Watermark(settings, tables)
@@ -100,7 +104,8 @@ class FeatureStore:
         self._parts = VectorParts(self.settings, self._spec, self._layout)
         compiled = CompiledActors(self._fields, self._pool, self._parts)
         self._drafting = Drafting(
-            self._tables, self._fields, self._parts, compiled, self._learning_period,
+            self._tables, self._fields, self._parts, compiled, CompiledKeys(self._key_pool),
+            self._learning_period,
             self.kinds, self._clock,
         )  # fmt: skip
 
@@ -155,8 +160,9 @@ class FeatureStore:
         column = np.array(times, dtype=np.float64)
         buckets, hours = self._spec.bucket_rows(column), hours_of_week(column)
         columns = zip(events, times, buckets, hours, strict=True)
-        if "actor" in self.kinds and (arena := self._spec.arena(ActorState)) is not None:
-            drafts = self._drafting.compiled(arena, columns, carried)
+        arenas = self._spec.arena(ActorState), self._spec.arena(KeyState)
+        if arenas[0] is not None and arenas[1] is not None:
+            drafts = self._drafting.compiled((arenas[0], arenas[1]), columns, carried)
         else:
             drafts = self._drafting.plain(columns, carried)
         observations = self._parts.finish(drafts)

@@ -94,7 +94,9 @@ class Answers:
 class ValuePool:
     """The remembered values of owners numbered by slot (see the module)."""
 
-    def __init__(self, fields: Sequence[PoolField]) -> None:
+    def __init__(self, fields: Sequence[PoolField], *, empty_is_value: bool = False) -> None:
+        """``empty_is_value``: the empty string is a value (an IP's actor may be named so),
+        not the absence of one."""
         self.fields = tuple(fields)
         count = len(self.fields)
         self._forget = np.array([f.limits.forget_after for f in self.fields], np.float64)
@@ -119,7 +121,8 @@ class ValuePool:
         self._counts = np.zeros((_FIRST_SLOTS, count), np.int64)
         self._state = np.zeros(5, np.int64)
         self._refs = np.zeros(_FIRST_ENTRIES, np.int64)
-        self._ids = _Interned(self)
+        self._none = (None,) if empty_is_value else _NONE
+        self._ids = _Interned(self, self._none)
         self._values: list[str] = [""]  # id 0: no value
         self._unused_ids: list[int] = []
 
@@ -128,7 +131,7 @@ class ValuePool:
     @property
     def interned(self) -> int:
         """How many values have an id (those some owner holds, and a batch's new ones)."""
-        return len(self._ids) - len(_NONE)
+        return len(self._ids) - len(self._none)
 
     def ids(self, values: Iterable[str | None]) -> Ints:
         """The ids of ``values`` (0 for none or empty), new ones interned."""
@@ -227,12 +230,43 @@ class ValuePool:
     def release(self, slot: int) -> tuple[str | bytes, ...]:
         """:meth:`frozen`, and ``slot``'s values dropped (its owner goes cold)."""
         entries, sightings = self._read(slot)
+        frozen = self._frozen(entries, sightings)
+        self._clear(slot, entries)
+        return frozen
+
+    def _clear(self, slot: int, entries: Ints) -> None:
         if len(entries):
             arrays = self._arrays()
             self._kernel(clear_kernel)(slot, len(self.fields), *arrays[:2], *arrays[3:])
-        frozen = self._frozen(entries, sightings)
         self._free_unused(entries[:, 1].tolist())
-        return frozen
+
+    # -- an owner's values as a FirstSeenSet keeps them (an IP's or target's actors) -------
+
+    def load_set(self, slot: int, values: Sequence[str], lasts: bytes) -> None:
+        """Give ``slot`` the values of a set with their last sightings, in field 0 (the form
+        :meth:`FirstSeenSet.frozen` ends with, without first sightings; ``slot`` empty)."""
+        count = len(values)
+        entries = np.zeros((count, 2), np.int64)
+        entries[:, 1] = self.ids(values)
+        sightings = np.repeat(np.frombuffer(lasts, np.float64, count=count)[:, None], 2, axis=1)
+        self._reserve(count, slot + 1)
+        self._kernel(load_kernel)(slot, len(self.fields), entries, sightings, *self._arrays())
+
+    def release_set(self, slot: int) -> tuple[list[str], bytes]:
+        """``slot``'s values and their last sightings as :meth:`load_set` takes them, and
+        the values dropped (its owner goes cold)."""
+        entries, sightings = self._read(slot)
+        found = self._set(entries, sightings)
+        self._clear(slot, entries)
+        return found
+
+    def set_of(self, slot: int) -> tuple[list[str], bytes]:
+        """``slot``'s values and their last sightings as :meth:`load_set` takes them."""
+        return self._set(*self._read(slot))
+
+    def _set(self, entries: Ints, sightings: Floats) -> tuple[list[str], bytes]:
+        lasts = np.ascontiguousarray(sightings[:, 0]).tobytes()
+        return [self._values[n] for n in entries[:, 1].tolist()], lasts
 
     def _frozen(self, entries: Ints, sightings: Floats) -> tuple[str | bytes, ...]:
         values = [self._values[n] for n in entries[:, 1].tolist()]
@@ -309,8 +343,8 @@ _NONE = (None, "")
 class _Interned(dict[str | None, int]):
     """Value → id, a new value given one by its pool (looked up in C, ``map`` over a column)."""
 
-    def __init__(self, pool: ValuePool) -> None:
-        super().__init__(dict.fromkeys(_NONE, 0))
+    def __init__(self, pool: ValuePool, none: tuple[str | None, ...]) -> None:
+        super().__init__(dict.fromkeys(none, 0))
         self.pool = pool
 
     def __missing__(self, value: str | None) -> int:

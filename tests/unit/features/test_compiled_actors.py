@@ -1,4 +1,5 @@
-"""The actors the compiled way (value pool and built steps) observe as the plain store does."""
+"""The actors and keys the compiled way (value pools and built steps) observe as the plain
+store does."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from detector.events.model import Category, Outcome
 from detector.features.observation import Observation
 from detector.features.settings import FeatureSettings
-from detector.features.store import FeatureStore
+from detector.features.store import KINDS, FeatureStore
 from detector.features.windows import WindowSpec
 from tests.unit.features.helpers import event
 
@@ -55,9 +56,12 @@ def observed(store: FeatureStore, events: list[Any], batch: int) -> list[Any]:
     ]
 
 
-def continued(settings: FeatureSettings, snapshot: Any, events: list[Any]) -> list[Any]:
-    """What a store restored from ``snapshot`` observes of ``events``."""
-    restored = FeatureStore.restore(settings, orjson.loads(orjson.dumps(snapshot)))
+def continued(
+    settings: FeatureSettings, snapshot: Any, events: list[Any], kinds: tuple[str, ...] = KINDS
+) -> list[Any]:
+    """What a store restored from ``snapshot`` (counting ``kinds``) observes of ``events``."""
+    data = orjson.loads(orjson.dumps(snapshot))
+    restored = FeatureStore.restore(settings, data, kinds=kinds)
     return observed(restored, events, 250)
 
 
@@ -87,3 +91,49 @@ def test_the_compiled_actors_observe_and_snapshot_as_the_plain_store(
         assert compiled_next == continued(SETTINGS, store.snapshot(), tail)
     assert sum(late for late, *_ in compiled) > 5
     assert any(known for *_, known, _ in compiled)
+
+
+@pytest.mark.usefixtures("compiled_counters")
+@pytest.mark.parametrize(
+    ("kinds", "hot"), [(("ip",), 2), (("actor", "target"), 1), (("ip", "target"), 1000)]
+)
+def test_the_compiled_keys_observe_and_snapshot_as_the_plain_store(
+    kinds: tuple[str, ...], hot: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The IPs' and targets' actors in the key pool, their counts built the actors' way:
+    alone (a scale-out stage keyed by IP), beside the actors, with claims that cool keys of
+    the same batch (``hot`` 2 and 1: an IP and a target share the keys' arena)."""
+    monkeypatch.setattr("detector.features.spec.HOT_TOTALS", hot)
+    events = stream(5, 1500, actors=40)
+    head, tail = events[:1000], events[1000:]
+    store = FeatureStore(SETTINGS, kinds=kinds)
+    compiled = observed(store, head, 250)
+    compiled_next = continued(SETTINGS, store.snapshot(), tail, kinds)
+    with monkeypatch.context() as plain:
+        plain.setattr(WindowSpec, "arena", lambda self, kind: None)
+        store = FeatureStore(SETTINGS, kinds=kinds)
+        assert compiled == observed(store, head, 250)
+        assert compiled_next == continued(SETTINGS, store.snapshot(), tail, kinds)
+    names = {name.split(".")[0] for *_, features in compiled for name in features}
+    assert names == {"actor", "event", *kinds}
+    distinct = [features[f"{kinds[-1]}.distinct_actors.24h"] for *_, features in compiled]
+    assert max(distinct) == 3  # sets at their cap of three actors, trimmed
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_stage_counting_ips_hands_on_the_counts_one_store_would_make() -> None:
+    """Scale-out: the IP stage's counts carried into a stage counting actors and targets
+    give the features of one store counting all three."""
+    events = stream(6, 1200, actors=30)
+    ip_stage = FeatureStore(SETTINGS, kinds=("ip",))
+    actor_stage = FeatureStore(SETTINGS, kinds=("actor", "target"), carried=("ip",))
+    whole = FeatureStore(SETTINGS)
+    for start in range(0, len(events), 200):
+        batch = events[start : start + 200]
+        counts = ip_stage.carried_counts(ip_stage.observe_batch(batch), "ip")
+        carried = {event.id: {"ip": row} for event, row in zip(batch, counts, strict=True)}
+        staged = actor_stage.observe_batch(batch, carried)
+        alone = whole.observe_batch(batch)
+        for left, right in zip(staged, alone, strict=True):
+            if not right.late:  # a late event's IP is described by the stage that keeps it
+                assert dict(left.features) == dict(right.features)

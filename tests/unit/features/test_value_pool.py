@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from detector.features.remembered import RememberedValues
-from detector.features.seen import SetLimits
+from detector.features.seen import FirstSeenSet, SetLimits
 from detector.features.value_pool import Answers, PoolField, ValuePool
 from detector.jit import LazyKernel
 
@@ -163,3 +163,42 @@ def test_no_owner_observes_nothing() -> None:
     answers = pool.observe(slots, np.array([5.0]), values, np.array([False]))
     assert listed(answers) == ([0], [[]], {}, {})
     assert pool.frozen(0) == (b"",) and pool.interned == 0
+
+
+@pytest.mark.usefixtures("form")
+@pytest.mark.parametrize("seed", [4, 5])
+def test_a_key_pool_answers_as_each_keys_first_seen_set_and_keeps_its_form(seed: int) -> None:
+    """An IP's or target's actors (one field, empty names too): the pool's new values and
+    drops are a FirstSeenSet's, and it goes cold (:meth:`release_set`) and hot again
+    (:meth:`load_set`) through the set's frozen form."""
+    limits = SetLimits(250.0, 4, remember_first=False)
+    pool = ValuePool([PoolField(limits, unit=True, tracked=False)], empty_is_value=True)
+    sets: dict[int, FirstSeenSet] = defaultdict(lambda: FirstSeenSet(limits))
+    chosen = random.Random(seed)
+    moment, dropped = 0.0, 0
+    for round_number in range(12):
+        batch = []
+        for _ in range(80):
+            moment += chosen.choice((0.0, 1.0, 7.0, 60.0))
+            at = moment - chosen.choice((0.0, 0.0, 30.0))
+            batch.append((chosen.randrange(4), at, chosen.choice(["", "a", "b", "c", "d", "e"])))
+        slots = np.array([owner for owner, _, _ in batch], np.int64)
+        values = pool.ids(actor for _, _, actor in batch).reshape(1, len(batch))
+        moments = np.array([at for _, at, _ in batch])
+        answers = pool.observe(slots, moments, values, np.ones(len(batch), np.bool_))
+        expected: Found = ([], [], {}, {})
+        for index, (owner, at, actor) in enumerate(batch):
+            seen = sets[owner]
+            previous = seen.observe(actor, at)
+            expected[0].append(1 if previous is None else 0)
+            expected[1].append([] if previous is None or previous >= at else [(previous, 1)])
+            if seen.full:
+                expected[2][index] = [(0, last) for last in seen.trim(at)]
+                dropped += len(expected[2][index])
+        assert listed(answers) == expected
+        owner = round_number % 4
+        values_held, lasts = pool.release_set(owner)
+        assert (limits, *values_held, lasts) == sets[owner].frozen()
+        pool.load_set(owner, values_held, lasts)
+        assert pool.set_of(owner) == (values_held, lasts)
+    assert dropped > 20  # full sets trimmed

@@ -1,0 +1,94 @@
+"""A batch's IPs and targets the compiled way: their actors and counts from its columns.
+
+What :func:`~detector.features.state.count_key` does per event, for a stretch
+of a batch's events at once, as :mod:`.compiled_actors` does for the actors:
+the key pool (:class:`~.value_pool.ValuePool`, one field: the actors seen
+with the key, forgotten as an IP's or target's :class:`FirstSeenSet`) observes
+the stretch's actors in one numba call, the steps kernel of the actors
+(:mod:`.actor_steps`) builds the keys' counter steps from the answers (the
+event's channels, the distinct actor's unit where the actor is new to the key,
+its move where it was seen before, the take-back of the actors a trim
+dropped), and the key arena runs them. IPs and targets share the arena and the
+pool (their slots differ); each kind is built and run on its own, its distinct
+actors in its own channel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detector.features.actor_steps import counted_steps, units_table
+from detector.features.arena import CounterArena, Counts, Pending
+from detector.features.value_pool import ValuePool
+
+__all__ = ["CompiledKeys", "KeyStretch"]
+
+_FLAGS = 2  # events, failures
+
+
+class KeyStretch:
+    """One kind's key events gathered by the store's walk, in order; once run
+    (:meth:`CompiledKeys.run`), the totals of each event's key after it, by ticket
+    (:class:`~.arena.Results`: a draft holds its ticket until it is finished)."""
+
+    def __init__(self, channels: tuple[int, int, int]) -> None:
+        self.channels = channels
+        """The kind's events, failures (-1: not counted) and distinct actors channels."""
+        self.slots: list[int] = []
+        self.times: list[float] = []
+        self.buckets: list[int] = []  # each event's, one after the other
+        self.flags: list[int] = []  # each event's two channels (-1: none), one after the other
+        self.actors: list[str] = []
+        self._found: np.ndarray | list[list[int]] = []
+        self._rows: list[int] = []
+
+    def add(
+        self, slot: int, moment: float, buckets: list[int], failure: bool, actor: str
+    ) -> Pending:
+        """Gather an event of ``actor`` on the key in ``slot``; what gives its totals."""
+        events, failures, _ = self.channels
+        self.slots.append(slot)
+        self.times.append(moment)
+        self.buckets += buckets
+        self.flags += (events, failures if failure else -1)
+        self.actors.append(actor)
+        return self, len(self.slots) - 1
+
+    def counted(self, found: np.ndarray | list[list[int]], rows: list[int]) -> None:
+        """The totals :meth:`CompiledKeys.run` gave, and the row of each event's."""
+        self._found, self._rows = found, rows
+
+    def result(self, ticket: int) -> Counts:
+        found, row = self._found, self._rows[ticket]
+        return found[row] if isinstance(found, list) else (found, row)
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+
+class CompiledKeys:
+    """The IPs and targets of one store the compiled way (see the module)."""
+
+    def __init__(self, pool: ValuePool) -> None:
+        self._pool = pool
+        self._units: dict[tuple[int, int], np.ndarray] = {}
+
+    def run(self, stretch: KeyStretch, arena: CounterArena) -> None:
+        """Count ``stretch``'s events on their keys: their totals, by ticket, in the stretch."""
+        events = len(stretch)
+        if not events:
+            return
+        pool = self._pool
+        slots = np.array(stretch.slots, np.int64)
+        values = pool.ids(stretch.actors).reshape(1, events)
+        answers = pool.observe(slots, np.array(stretch.times), values, np.ones(events, np.bool_))
+        channel = stretch.channels[2]
+        units = self._units.get((channel, arena.channels))
+        if units is None:
+            units = self._units[channel, arena.channels] = units_table([channel], arena.channels)
+        buckets = np.array(stretch.buckets, np.int64).reshape(events, -1)
+        flags = np.array(stretch.flags, np.int64).reshape(events, _FLAGS)
+        channels = np.array([channel], np.int64)
+        stretch.counted(
+            *counted_steps(arena, slots, buckets, flags, answers, channels, 0, 0, units)
+        )
