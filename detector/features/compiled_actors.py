@@ -28,10 +28,11 @@ from detector.events.model import Event
 from detector.features.actor_steps import counted_steps, totals_rows, units_table
 from detector.features.arena import CounterArena, Counts
 from detector.features.lanes import LANE_BITS
+from detector.features.observation import Observation
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS
 from detector.features.state import TrackedField
 from detector.features.value_pool import Answers, PoolField, ValuePool
-from detector.features.vector_parts import Drafted, Totals, VectorParts, event_flags
+from detector.features.vector_parts import VectorParts, event_flags
 
 __all__ = ["CompiledActors", "Stretch", "pool_fields"]
 
@@ -120,16 +121,21 @@ class CompiledActors:
         self._tracked = sum(1 << number for number, f in enumerate(fields) if f.tracked)
         self._units: dict[int, np.ndarray] = {}
 
-    def run(self, stretch: Stretch, arena: CounterArena) -> list[Drafted]:
-        """The drafts of ``stretch``'s events, their values and counts observed."""
+    def run(self, stretch: Stretch, arena: CounterArena) -> list[Observation]:
+        """The observations of ``stretch``'s events, their values and counts observed (the
+        IPs' and targets' totals they hold counted already)."""
         events = stretch.events
         slots = np.array(stretch.slots, np.int64)
         answers = self._pool.observe(
             slots, np.array(stretch.times), self._values(events), np.array(stretch.learning)
         )
         counts = self._count(stretch, slots, answers, arena)
+        rest = stretch.rest
+        ratios = self._parts.ratio_rows(
+            counts, [part[3] for part in rest], [part[4] for part in rest]
+        )
         return [
-            self._draft(index, event, stretch, answers, counts)
+            self._observation(index, event, stretch, answers, counts[index], ratios[index])
             for index, event in enumerate(events)
         ]
 
@@ -158,10 +164,11 @@ class CompiledActors:
         )
         return totals_rows(found, rows)
 
-    def _draft(
-        self, index: int, event: Event, stretch: Stretch, answers: Answers, counts: list[Counts]
-    ) -> Drafted:
-        ip_counts, target_counts, head, total, history, failure, production = stretch.rest[index]
+    def _observation(
+        self, index: int, event: Event, stretch: Stretch, answers: Answers, counts: Counts,
+        ratios: list[float],
+    ) -> Observation:  # fmt: skip
+        ip_counts, target_counts, head, _, _, failure, production = stretch.rest[index]
         learning = stretch.learning[index]
         new_values: dict[str, str] = {}
         fresh = answers.new[index] & self._tracked
@@ -172,7 +179,9 @@ class CompiledActors:
                         event if on_event else event.attributes
                     )
         parts = self._parts
-        tail = [
+        scalars = [
+            *head,
+            *ratios,
             *(parts.new_value_flags(new_values) if new_values else parts.no_new_values),
             *event_flags(event, failure, production),
         ]
@@ -181,8 +190,6 @@ class CompiledActors:
             lists = answers.known.get(index, {})
             reported = new_values
             known = {self._fields[number].name: tuple(values) for number, values in lists.items()}
-        actor: Totals = counts[index]
-        return (
-            event, learning, reported, known, actor, ip_counts, target_counts, head, total,
-            history, tail,
-        )  # fmt: skip
+        return parts.observation(
+            event, learning, reported, known, counts, ip_counts, target_counts, scalars
+        )

@@ -1,6 +1,6 @@
 """A batch's IPs and targets the compiled way: their actors and counts from its columns.
 
-What :func:`~detector.features.state.count_key` does per event, for a stretch
+What :func:`~detector.features.drafting.count_key` does per event, for a stretch
 of a batch's events at once, as :mod:`.compiled_actors` does for the actors:
 the key pool (:class:`~.value_pool.ValuePool`, one field: the actors seen
 with the key, forgotten as an IP's or target's :class:`FirstSeenSet`) observes

@@ -7,8 +7,9 @@ either of two forms with the same numbers:
 - event by event (:meth:`Drafting.plain`): a process that has not compiled
   the counter kernels (:mod:`detector.jit`), or a store without actors;
 - the compiled way (:meth:`Drafting.compiled`): what stays per event (the
-  watermark, the IP and target counts, the tables, the profile) in one walk,
-  the actors' values and counts a stretch at a time (:mod:`.compiled_actors`).
+  watermark, the tables, the profile) in one walk, the actors' values, the
+  IPs' and targets' actors and the counts of all three a stretch at a time
+  (:mod:`.compiled_actors`, :mod:`.compiled_keys`).
 
 Either hands back drafts that :meth:`VectorParts.finish` makes observations of
 once the queued counts have run.
@@ -21,16 +22,16 @@ from itertools import islice
 from typing import cast
 
 from detector.events.model import Event, Outcome
-from detector.features.arena import CounterArena
+from detector.features.arena import CounterArena, Pending
 from detector.features.compiled_actors import CompiledActors, Stretch
 from detector.features.compiled_keys import CompiledKeys, KeyStretch
 from detector.features.observation import Observation
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
-from detector.features.state import ActorState, TrackedField, count_key
+from detector.features.state import ActorState, KeyState, TrackedField
 from detector.features.tables import KeyTables
 from detector.features.vector_parts import Draft, Totals, VectorParts, event_flags
 from detector.features.watermark import Watermark
-from detector.features.windows import lane
+from detector.features.windows import FirstSeenSet, WindowCounter, lane
 
 __all__ = ["Column", "Drafting"]
 
@@ -182,23 +183,29 @@ class Drafting:
         if handed and (totals := handed.get("ip")) is not None:
             ip = list(totals)
         elif event.ip and self._ips_counted:
-            state = tables.touch(tables.ips, event.ip, time, tables.new_key)
-            if not state.in_arena:
-                walk.claiming(walk.key_arena, walk.keys)
-                state.into_arena()
-            ip = walk.ips.add(state.pool_slot, time, ids, failure, event.actor)
-            walk.keys.add(id(state))
+            ip = self._gather_key(walk, tables.ips, event.ip, time, ids, failure, event.actor)
         target: Totals = no_counts
         if handed and (totals := handed.get("target")) is not None:
             target = list(totals)
         elif event.target and self._targets_counted:
-            state = tables.touch(tables.targets, event.target, time, tables.new_key)
-            if not state.in_arena:
-                walk.claiming(walk.key_arena, walk.keys)
-                state.into_arena()
-            target = walk.targets.add(state.pool_slot, time, ids, failure, event.actor)
-            walk.keys.add(id(state))
+            target = self._gather_key(
+                walk, tables.targets, event.target, time, ids, failure, event.actor
+            )
         return ip, target
+
+    def _gather_key(
+        self, walk: _Walk, table: dict[str, KeyState], key: str, time: float, ids: list[int],
+        failure: bool, actor: str,
+    ) -> Pending:  # fmt: skip
+        """An event of ``actor`` on ``key`` of ``table`` gathered; what gives its totals."""
+        tables = self._tables
+        state = tables.touch(table, key, time, tables.new_key)
+        if not state.in_arena:
+            walk.claiming(walk.key_arena, walk.keys)
+            state.into_arena()
+        walk.keys.add(id(state))
+        stretch = walk.ips if table is tables.ips else walk.targets  # after a claim's run
+        return stretch.add(state.pool_slot, time, ids, failure, actor)
 
     def _count_actor(
         self, walk: _Walk, event: Event, time: float, ids: list[int], hour: int, failure: bool,
@@ -341,3 +348,28 @@ class _Walk:
             for position, draft in zip(stretch.positions, drafted, strict=True):
                 self.drafts[position] = draft
         self._gather()
+
+
+def count_key(
+    state: KeyState, actor: str, time: float, ids: list[int], increment: int, actor_unit: int
+) -> list[int] | Pending:
+    """Count an event of ``actor`` on an IP or target key; the key's packed totals (or the
+    queued step that gives them: :meth:`WindowCounter.count_later`)."""
+    actors = state.actors
+    previous = actors.observe(actor, time)
+    if previous is None:
+        counts = state.count_later(time, ids, [increment + actor_unit] * len(ids), None, 0)
+    else:
+        moved_from = previous if previous < time else None
+        counts = state.count_later(time, ids, [increment] * len(ids), moved_from, actor_unit)
+    if actors.full:
+        trim_set(actors, time, state, actor_unit)
+        counts = state.totals_later()  # less the actors dropped
+    return counts
+
+
+def trim_set(seen: FirstSeenSet, now: float, counter: WindowCounter, unit: int) -> None:
+    """Trim a full set; its dropped values stop counting as distinct (``unit``) in ``counter``."""
+    for last in seen.trim(now):
+        if unit:
+            counter.discard(last, unit)

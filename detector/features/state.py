@@ -1,10 +1,9 @@
 """The per-key states a feature store keeps, and their rows in a snapshot.
 
 Kept apart from the store so the hot path (drafting.py) and the snapshot rows
-(here; the snapshot's header in :mod:`.snapshot_format`) each stay readable;
-the helpers that update a key's state (:func:`count_key`, :func:`trim_set`)
-live here with the states. States use ``__slots__``: there is one per actor,
-IP and target, and their size is the store's memory.
+(here; the snapshot's header in :mod:`.snapshot_format`) each stay readable.
+States use ``__slots__``: there is one per actor, IP and target, and their size
+is the store's memory.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from detector.errors import ConfigError
-from detector.features.arena import HotSlot, Pending
+from detector.features.arena import HotSlot
 from detector.features.profile import HourOfWeekProfile
 from detector.features.remembered import MAX_FIELDS, RememberedValues
 from detector.features.schema import ACTOR_CHANNELS, ACTOR_DISTINCT_FIELDS
@@ -35,8 +34,6 @@ __all__ = [
     "KeyState",
     "TrackedField",
     "actor_fields",
-    "count_key",
-    "trim_set",
 ]
 
 
@@ -364,31 +361,6 @@ class KeyState(WindowCounter):
         key.load_counts(state["counter"])
         key.cool()  # until counted again, as compact as an idle key
         return key
-
-
-def count_key(
-    state: KeyState, actor: str, time: float, ids: list[int], increment: int, actor_unit: int
-) -> list[int] | Pending:
-    """Count an event of ``actor`` on an IP or target key; the key's packed totals (or the
-    queued step that gives them: :meth:`WindowCounter.count_later`)."""
-    actors = state.actors
-    previous = actors.observe(actor, time)
-    if previous is None:
-        counts = state.count_later(time, ids, [increment + actor_unit] * len(ids), None, 0)
-    else:
-        moved_from = previous if previous < time else None
-        counts = state.count_later(time, ids, [increment] * len(ids), moved_from, actor_unit)
-    if actors.full:
-        trim_set(actors, time, state, actor_unit)
-        counts = state.totals_later()  # less the actors dropped
-    return counts
-
-
-def trim_set(seen: FirstSeenSet, now: float, counter: WindowCounter, unit: int) -> None:
-    """Trim a full set; its dropped values stop counting as distinct (``unit``) in ``counter``."""
-    for last in seen.trim(now):
-        if unit:
-            counter.discard(last, unit)
 
 
 def actor_fields(

@@ -17,14 +17,14 @@ from typing import cast
 import numpy as np
 
 from detector.events.model import Event, Outcome
-from detector.features.arena import CountRow, Counts, Pending
+from detector.features.arena import CountRow, Counts, Pending, packed_row
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
 from detector.features.observation import Observation
 from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.schema import MUTATING_CATEGORIES
 from detector.features.settings import FeatureSettings
 from detector.features.state import ActorState, KeyState
-from detector.features.vector import FeatureLayout, FeatureVector, row_groups
+from detector.features.vector import FeatureLayout, FeatureVector
 from detector.features.windows import WindowSpec
 
 __all__ = ["Draft", "Totals", "VectorParts", "event_flags"]
@@ -42,7 +42,6 @@ the new values reported and their known values; the actor's (None: not counted),
 and target's totals; the actor's scalars before the ratios, its past events and history;
 the flags after."""
 Draft = Observation | Drafted
-_NO_ROWS: list[CountRow | None] = [None, None, None]
 
 
 class VectorParts:
@@ -103,59 +102,68 @@ class VectorParts:
 
     def finish(self, drafts: Sequence[Draft]) -> list[Observation]:
         """The observations of drafts, their totals read from their arenas (rows, packed when
-        read: :class:`FeatureVector`); the ratios of actors' totals in rows worked out at once."""
-        # Each actor's totals read once (the first read from an arena runs its queue).
-        actors = [
-            None if isinstance(draft, Observation) or draft[4] is None else _read(draft[4])
-            for draft in drafts
-        ]
-        ratios = self._row_ratios(drafts, actors)
+        read: :class:`FeatureVector`)."""
         finish = self._finish
-        return [
-            draft if isinstance(draft, Observation) else finish(draft, counts, ratios[index])
-            for index, (draft, counts) in enumerate(zip(drafts, actors, strict=True))
-        ]
+        return [draft if isinstance(draft, Observation) else finish(draft) for draft in drafts]
 
-    def _row_ratios(
-        self, drafts: Sequence[Draft], actors: list[Counts | None]
-    ) -> list[list[float] | None]:
-        """Per draft, the ratios of its actor's totals ``actors`` if they are rows, else None."""
-        column = [None if isinstance(counts, list) else counts for counts in actors]
-        found: list[list[float] | None] = [None] * len(drafts)
-        for matrix, where, steps in row_groups(column):
-            indices = where.tolist()
-            chosen = [cast(Drafted, drafts[index]) for index in indices]
-            past, history = [draft[8] for draft in chosen], [draft[9] for draft in chosen]
-            ratios = actor_ratio_rows(matrix[steps], self._window_hours, past, history)
-            for index, row_ratios in zip(indices, ratios, strict=True):
-                found[index] = row_ratios
-        return found
-
-    def _finish(
-        self, draft: Drafted, actor_counts: Counts | None, row_ratios: list[float] | None
-    ) -> Observation:
+    def _finish(self, draft: Drafted) -> Observation:
         event, learning, reported, known, actor, ip, target, head, total, history, tail = draft
-        values: list[float | None] = []
-        rows: list[CountRow | None] = [None, None, None]
-        counted_actor = self.no_counts if actor_counts is None else actor_counts
-        for kind, counts in enumerate((counted_actor, _read(ip), _read(target))):
-            if isinstance(counts, list):
-                values += counts
-            else:
-                values += self._unread
-                rows[kind] = counts
-        counted = rows if rows != _NO_ROWS else None
         if actor is None:  # a store without actors
+            values, rows = self._counts(self.no_counts, _read(ip), _read(target))
             values += self.no_actor
-            return Observation(
-                event, False, False, {}, FeatureVector(self._layout, values, counted)
-            )
-        if row_ratios is None:
-            packed = cast(list[int], values[: len(self.no_counts)])
-            row_ratios = self.ratios(packed, total, history)
-        values += [*head, *row_ratios, *tail]
-        features = FeatureVector(self._layout, values, counted)
+            return Observation(event, False, False, {}, FeatureVector(self._layout, values, rows))
+        counts = _read(actor)
+        ratios = self.ratios(counts if isinstance(counts, list) else packed(counts), total, history)
+        return self.observation(
+            event, learning, reported, known, counts, ip, target, [*head, *ratios, *tail]
+        )
+
+    def observation(
+        self, event: Event, learning: bool, reported: Mapping[str, str],
+        known: Mapping[str, tuple[str, ...]], actor: Counts, ip: Totals, target: Totals,
+        scalars: list[float],
+    ) -> Observation:  # fmt: skip
+        """The observation of an event with its keys' totals (the IP's and target's read
+        here) and the scalars after them (:meth:`actor_scalars`, new value and event flags)."""
+        values, rows = self._counts(actor, _read(ip), _read(target))
+        values += scalars
+        features = FeatureVector(self._layout, values, rows)
         return Observation(event, False, learning, reported, features, known)
+
+    def _counts(
+        self, actor: Counts, ip: Counts, target: Counts
+    ) -> tuple[list[float | None], list[CountRow | None] | None]:
+        """A vector's parts up to the scalars, and its rows (:class:`FeatureVector`)."""
+        if type(actor) is list and type(ip) is list and type(target) is list:
+            return [*actor, *ip, *target], None
+        unread = self._unread
+        values = [
+            *(actor if type(actor) is list else unread),
+            *(ip if type(ip) is list else unread),
+            *(target if type(target) is list else unread),
+        ]
+        rows = [
+            None if type(actor) is list else actor,
+            None if type(ip) is list else ip,
+            None if type(target) is list else target,
+        ]
+        return values, cast(list[CountRow | None], rows)
+
+    def ratio_rows(
+        self, actors: Sequence[Counts], past: Sequence[int], history: Sequence[float]
+    ) -> list[list[float]]:
+        """The ratios (:meth:`actor_scalars`) of many actors' totals after their events,
+        those in rows of one batch's totals worked out at once."""
+        if actors and all(type(counts) is tuple for counts in actors):
+            rows = cast(Sequence[CountRow], actors)
+            matrix = rows[0][0]
+            if all(row[0] is matrix for row in rows):
+                steps = np.fromiter((row[1] for row in rows), np.intp, count=len(rows))
+                return actor_ratio_rows(matrix[steps], self._window_hours, past, history)
+        return [
+            self.ratios(counts if isinstance(counts, list) else packed(counts), events, seconds)
+            for counts, events, seconds in zip(actors, past, history, strict=True)
+        ]
 
     def new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
         return [1 if field in new_values else 0 for field in self._tracked]
@@ -195,6 +203,11 @@ def _head(share: float, rarity: float, active: int, history: float, learning: bo
     """The actor scalars before the ratios: hour-of-week share and rarity, active hours,
     age in days, learning."""
     return [share, rarity, active, history / _SECONDS_PER_DAY, 1 if learning else 0]
+
+
+def packed(row: CountRow) -> list[int]:
+    """The packed totals per window of a row of a batch's totals."""
+    return packed_row(row[0][row[1]])
 
 
 def _read(pending: Totals) -> Counts:
