@@ -97,20 +97,6 @@ class ActorState(WindowCounter):
         """Whether the actor is hot in its arena, its values in the value pool."""
         return type(self._totals) is HotSlot and isinstance(self._remembered, Pooled)
 
-    def into_arena(self) -> None:
-        """Make the actor hot in its arena, its values pooled: from the plain form too (a
-        process compiles the kernels after a while, :mod:`detector.jit`)."""
-        if not isinstance(self._totals, bytes):  # hot the plain way, or without a pool
-            self.cool()
-        self._hot()
-
-    @property
-    def pool_slot(self) -> int:
-        """Where the actor's values are in the store's value pool (it is made hot)."""
-        totals = self._hot()
-        assert isinstance(totals, HotSlot) and isinstance(self._remembered, Pooled)
-        return totals.slot
-
     def _pooled(self) -> tuple[str | bytes, ...]:
         pool = self._spec.values
         assert pool is not None and isinstance(self._totals, HotSlot)
@@ -277,19 +263,6 @@ class KeyState(WindowCounter):
     def in_arena(self) -> bool:
         """Whether the key is hot in its arena, its actors in the key pool."""
         return type(self._totals) is HotSlot and isinstance(self._actors, Pooled)
-
-    def into_arena(self) -> None:
-        """Make the key hot in its arena, its actors pooled (see :meth:`ActorState.into_arena`)."""
-        if not isinstance(self._totals, bytes):
-            self.cool()
-        self._hot()
-
-    @property
-    def pool_slot(self) -> int:
-        """Where the key's actors are in the key pool (it is made hot)."""
-        totals = self._hot()
-        assert isinstance(totals, HotSlot) and isinstance(self._actors, Pooled)
-        return totals.slot
 
     def _pooled(self) -> tuple[SetLimits | str | bytes, ...]:
         pool = self._spec.key_values

@@ -347,6 +347,22 @@ class WindowCounter(BucketRuns):
         self._totals = totals
         return totals
 
+    def into_arena(self) -> None:
+        """Make the counter hot in its arena (an actor's values, a key's actors in their
+        pool): from the plain form too (a process compiles the kernels after a while,
+        :mod:`detector.jit`)."""
+        if not isinstance(self._totals, bytes):  # hot the plain way, or without a pool
+            self.cool()
+        self._hot()
+
+    @property
+    def pool_slot(self) -> int:
+        """The counter's slot in its arena, where its owner's values are in their pool
+        (it is made hot)."""
+        totals = self._hot()
+        assert isinstance(totals, HotSlot)
+        return totals.slot
+
     def cool(self) -> None:
         """Go cold: totals dropped, buckets frozen (other counters were counted since, or restored).
 
