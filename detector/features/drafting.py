@@ -51,6 +51,9 @@ _TARGET_ACTOR = lane(TARGET_CHANNELS.index("distinct_actors"))
 _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
 _NO_NEW: Mapping[str, str] = {}
 _KNOWN_LISTED = 10  # the known values an alert on a new value shows
+# At most this many events a stretch: the value pools keep room for a stretch in which
+# every event brings a new value, so a replay's large batches would grow them for good.
+_STRETCH_EVENTS = 4096
 # Per key kind: its events, failures (-1: none) and distinct actors channels.
 _IP_CHANNELS = (
     IP_CHANNELS.index("events"),
@@ -155,6 +158,8 @@ class Drafting:
         of both a stretch at a time (:mod:`.compiled_actors`, :mod:`.compiled_keys`)."""
         walk = _Walk(self._compiled, self._compiled_keys, arenas)
         for event, time, ids, hour in columns:
+            if len(walk.drafts) % _STRETCH_EVENTS == 0:
+                walk.run()  # the pools make room for a stretch's worst case: bounded
             if self._clock.late(event, time):  # described from the counts as they are
                 walk.run()
                 walk.drafts.append(self._describe_late(event, time))

@@ -137,3 +137,17 @@ def test_a_stage_counting_ips_hands_on_the_counts_one_store_would_make() -> None
         for left, right in zip(staged, alone, strict=True):
             if not right.late:  # a late event's IP is described by the stage that keeps it
                 assert dict(left.features) == dict(right.features)
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_batch_longer_than_a_stretch_is_observed_in_stretches_as_the_plain_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replay's large batch runs in stretches of at most ``_STRETCH_EVENTS`` (the value
+    pools keep room for a stretch's worst case): the same observations as the plain store."""
+    monkeypatch.setattr("detector.features.drafting._STRETCH_EVENTS", 64)
+    events = stream(8, 1000, actors=40)
+    compiled = observed(FeatureStore(SETTINGS), events, 1000)
+    with monkeypatch.context() as plain:
+        plain.setattr(WindowSpec, "arena", lambda self, kind: None)
+        assert compiled == observed(FeatureStore(SETTINGS), events, 1000)
