@@ -2,17 +2,20 @@
 
 Once the counter kernels are compiled (:mod:`detector.jit`), the feature store
 walks a batch's events once for what stays event by event (the watermark, the
-IP and target counts, the tables, the profile) and gathers each actor event
-into a :class:`Stretch`. This module then observes the stretch's remembered
-values in the value pool (:class:`~.value_pool.ValuePool`, one numba call),
-builds the actors' counter steps from the answers (:mod:`.actor_steps`, one
-more) and runs them in the actor arena (one more): the three calls do what the
-store's loop did per field and event, with the same numbers, and hand back
-each event's draft for :meth:`VectorParts.finish`.
+tables, the profile; :mod:`.drafting`) and gathers each actor event into a
+:class:`Stretch` (and its IP and target into theirs: :mod:`.compiled_keys`).
+This module then observes the stretch's remembered values in the value pool
+(:class:`~.value_pool.ValuePool`, one numba call), builds the actors' counter
+steps from the answers (:mod:`.actor_steps`, one more) and runs them in the
+actor arena (one more): the three calls do what the store's loop did per field
+and event, with the same numbers. Each event's observation is then made from
+its actor's totals (their ratios worked out for the whole stretch at once) and
+its keys' (counted before it).
 
 A stretch ends where the arena must be read as it is (a late event's
 description) or would give up a slot one of its actors holds (a claim when it
-is full), so every step runs in the order the events came.
+is full), so every step runs in the order the events came, and after 4,096
+events (the pool keeps room for a stretch's worst case).
 """
 
 from __future__ import annotations

@@ -5,14 +5,15 @@ The feature store (:mod:`.store`) keeps the state and the watermark; a
 either of two forms with the same numbers:
 
 - event by event (:meth:`Drafting.plain`): a process that has not compiled
-  the counter kernels (:mod:`detector.jit`), or a store without actors;
+  the counter kernels (:mod:`detector.jit`);
 - the compiled way (:meth:`Drafting.compiled`): what stays per event (the
   watermark, the tables, the profile) in one walk, the actors' values, the
   IPs' and targets' actors and the counts of all three a stretch at a time
-  (:mod:`.compiled_actors`, :mod:`.compiled_keys`).
+  (:mod:`.compiled_actors`, :mod:`.compiled_keys`); a stretch's run makes its
+  actors' observations.
 
-Either hands back drafts that :meth:`VectorParts.finish` makes observations of
-once the queued counts have run.
+Either hands back drafts (or observations) that :meth:`VectorParts.finish`
+makes observations of once the queued counts have run.
 """
 
 from __future__ import annotations
