@@ -96,7 +96,8 @@ class ValuePool:
 
     def __init__(self, fields: Sequence[PoolField], *, empty_is_value: bool = False) -> None:
         """``empty_is_value``: the empty string is a value (an IP's actor may be named so),
-        not the absence of one."""
+        not the absence of one (its id, once given, is kept: :meth:`_free_unused` frees
+        only ids of non-empty values)."""
         self.fields = tuple(fields)
         count = len(self.fields)
         self._forget = np.array([f.limits.forget_after for f in self.fields], np.float64)
@@ -134,7 +135,8 @@ class ValuePool:
         return len(self._ids) - len(self._none)
 
     def ids(self, values: Iterable[str | None]) -> Ints:
-        """The ids of ``values`` (0 for none or empty), new ones interned."""
+        """The ids of ``values`` (0 for none, or empty unless it is a value), new ones
+        interned."""
         return np.fromiter(map(self._ids.__getitem__, values), np.int64)
 
     def add_value(self, value: str) -> int:
