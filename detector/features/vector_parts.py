@@ -42,6 +42,8 @@ the new values reported and their known values; the actor's (None: not counted),
 and target's totals; the actor's scalars before the ratios, its past events and history;
 the flags after."""
 Draft = Observation | Drafted
+_NO_NEW: Mapping[str, str] = {}
+_NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
 
 
 class VectorParts:
@@ -109,9 +111,9 @@ class VectorParts:
     def _finish(self, draft: Drafted) -> Observation:
         event, learning, reported, known, actor, ip, target, head, total, history, tail = draft
         if actor is None:  # a store without actors
-            values, rows = self._counts(self.no_counts, _read(ip), _read(target))
-            values += self.no_actor
-            return Observation(event, False, False, {}, FeatureVector(self._layout, values, rows))
+            return self.observation(
+                event, False, _NO_NEW, _NO_KNOWN, self.no_counts, ip, target, self.no_actor
+            )
         counts = _read(actor)
         ratios = self.ratios(counts if isinstance(counts, list) else packed(counts), total, history)
         return self.observation(
@@ -125,29 +127,24 @@ class VectorParts:
     ) -> Observation:  # fmt: skip
         """The observation of an event with its keys' totals (the IP's and target's read
         here) and the scalars after them (:meth:`actor_scalars`, new value and event flags)."""
-        values, rows = self._counts(actor, _read(ip), _read(target))
-        values += scalars
-        features = FeatureVector(self._layout, values, rows)
-        return Observation(event, False, learning, reported, features, known)
-
-    def _counts(
-        self, actor: Counts, ip: Counts, target: Counts
-    ) -> tuple[list[float | None], list[CountRow | None] | None]:
-        """A vector's parts up to the scalars, and its rows (:class:`FeatureVector`)."""
-        if type(actor) is list and type(ip) is list and type(target) is list:
-            return [*actor, *ip, *target], None
+        ip, target = _read(ip), _read(target)
+        # Totals in a batch's rows are read from them when the vector is read (None here).
+        at_actor, at_ip, at_target = type(actor) is tuple, type(ip) is tuple, type(target) is tuple
         unread = self._unread
         values = [
-            *(actor if type(actor) is list else unread),
-            *(ip if type(ip) is list else unread),
-            *(target if type(target) is list else unread),
+            *(unread if at_actor else actor),
+            *(unread if at_ip else ip),
+            *(unread if at_target else target),
+            *scalars,
         ]
-        rows = [
-            None if type(actor) is list else actor,
-            None if type(ip) is list else ip,
-            None if type(target) is list else target,
-        ]
-        return values, cast(list[CountRow | None], rows)
+        rows = None
+        if at_actor or at_ip or at_target:
+            rows = cast(
+                list[CountRow | None],
+                [actor if at_actor else None, ip if at_ip else None, target if at_target else None],
+            )
+        features = FeatureVector(self._layout, values, rows)
+        return Observation(event, False, learning, reported, features, known)
 
     def ratio_rows(
         self, actors: Sequence[Counts], past: Sequence[int], history: Sequence[float]
