@@ -150,14 +150,16 @@ class Drafting:
 
     def compiled(
         self,
-        arenas: tuple[CounterArena, CounterArena],
+        actor_arena: CounterArena | None,
+        key_arena: CounterArena,
         columns: Iterable[Column],
         carried: Mapping[str, Carried] | None,
     ) -> list[Draft]:
-        """The drafts of the events the compiled way (``arenas``: the actors', the keys'):
-        what stays per event here, the actors' values and the keys' actors and the counts
-        of both a stretch at a time (:mod:`.compiled_actors`, :mod:`.compiled_keys`)."""
-        walk = _Walk(self._compiled, self._compiled_keys, arenas)
+        """The drafts of the events the compiled way: what stays per event here, the actors'
+        values and the keys' actors and the counts of both a stretch at a time
+        (:mod:`.compiled_actors`, :mod:`.compiled_keys`). ``actor_arena``: None in a store
+        that counts no actors (a scale-out stage keyed by IP makes none)."""
+        walk = _Walk(self._compiled, self._compiled_keys, actor_arena, key_arena)
         for event, time, ids, hour in columns:
             if len(walk.drafts) % _STRETCH_EVENTS == 0:
                 walk.run()  # the pools make room for a stretch's worst case: bounded
@@ -221,7 +223,7 @@ class Drafting:
         tables, parts = self._tables, self._parts
         state = tables.touch(tables.actors, event.actor, time, tables.new_actor)
         if not state.in_arena:
-            walk.claiming(walk.actor_arena, walk.actors.actors)
+            walk.claiming(cast(CounterArena, walk.actor_arena), walk.actors.actors)
             state.into_arena()
         if time < state.first:
             state.first = time
@@ -320,12 +322,14 @@ class _Walk:
     last run (:meth:`Drafting.compiled`)."""
 
     def __init__(
-        self, actors: CompiledActors, keys: CompiledKeys, arenas: tuple[CounterArena, CounterArena]
-    ) -> None:
+        self, actors: CompiledActors, keys: CompiledKeys, actor_arena: CounterArena | None,
+        key_arena: CounterArena,
+    ) -> None:  # fmt: skip
         self._compiled_actors, self._compiled_keys = actors, keys
-        self.actor_arena, self.key_arena = arenas
+        self.actor_arena, self.key_arena = actor_arena, key_arena
         # Before any claim: how many counters are hot stays put in a walk.
-        self.actor_arena.widen(len(ACTOR_CHANNELS))
+        if actor_arena is not None:
+            actor_arena.widen(len(ACTOR_CHANNELS))
         self.key_arena.widen(max(len(IP_CHANNELS), len(TARGET_CHANNELS)))
         self.drafts: list[Draft | None] = []
         self._gather()
@@ -350,7 +354,7 @@ class _Walk:
         self._compiled_keys.run(self.targets, self.key_arena)
         stretch = self.actors
         if len(stretch):
-            drafted = self._compiled_actors.run(stretch, self.actor_arena)
+            drafted = self._compiled_actors.run(stretch, cast(CounterArena, self.actor_arena))
             for position, draft in zip(stretch.positions, drafted, strict=True):
                 self.drafts[position] = draft
         self._gather()

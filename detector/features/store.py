@@ -160,9 +160,10 @@ class FeatureStore:
         column = np.array(times, dtype=np.float64)
         buckets, hours = self._spec.bucket_rows(column), hours_of_week(column)
         columns = zip(events, times, buckets, hours, strict=True)
-        arenas = self._spec.arena(ActorState), self._spec.arena(KeyState)
-        if arenas[0] is not None and arenas[1] is not None:
-            drafts = self._drafting.compiled((arenas[0], arenas[1]), columns, carried)
+        key_arena = self._spec.arena(KeyState)
+        if key_arena is not None:  # compiled: an actor arena only where actors are counted
+            actor_arena = self._spec.arena(ActorState) if "actor" in self.kinds else None
+            drafts = self._drafting.compiled(actor_arena, key_arena, columns, carried)
         else:
             drafts = self._drafting.plain(columns, carried)
         observations = self._parts.finish(drafts)
