@@ -16,10 +16,10 @@ numpy) instead of unpacking vector by vector.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
-from typing import Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -67,10 +67,11 @@ class _TablePlan(NamedTuple):
     """
 
     width: int
-    parts: int  # the number of parts a vector must have for the plan to apply
     scalars: tuple[int, ...]  # the scalar parts read, in ``scalar_columns`` order
+    scalar_parts: Callable[[Sequence[float | None]], Any]  # itemgetter of ``scalars``
     scalar_columns: npt.NDArray[np.intp]
     packed: tuple[int, ...]  # the packed parts read
+    packed_kinds: tuple[int, ...]  # the key kind of each
     lengths: tuple[int, ...]  # bytes each is written to (room for its last channel's word)
     channel_columns: npt.NDArray[np.intp]  # the columns of the channels, in word order
     bytes_at: npt.NDArray[np.intp]  # per channel, the 8 byte offsets of its word in a row
@@ -172,10 +173,11 @@ class FeatureLayout:
         return _TablePlan(
             kind_channels=tuple(tuple(entries) for entries in kind_channels),
             width=len(positions),
-            parts=1 + max((part for part, _ in positions), default=-1),
             scalars=tuple(part for _, part in scalars),
+            scalar_parts=itemgetter(*[part for _, part in scalars] or [0]),
             scalar_columns=np.array([column for column, _ in scalars], dtype=np.intp),
             packed=tuple(packed),
+            packed_kinds=tuple(part // self.windows for part in packed),
             lengths=tuple(lengths),
             channel_columns=np.array(columns, dtype=np.intp),
             bytes_at=(np.array(words, dtype=np.intp)[:, None] + np.arange(_WORD)).ravel(),
@@ -322,55 +324,76 @@ def _batch_table(
     vectors: Sequence[Mapping[str, float]], plan: _TablePlan
 ) -> npt.NDArray[np.float64] | None:
     """The table by columns; None for vectors it cannot read (left to :func:`_row_table`)."""
-    columns = list(zip(*map(_PARTS, vectors), strict=False))
-    if len(columns) < plan.parts:  # parts too short: row by row, for its IndexError
-        return None
+    parts = list(map(_PARTS, vectors))
     rows = len(vectors)
     table = np.empty((rows, plan.width), dtype=np.float64)
-    raw = np.zeros((rows, sum(plan.lengths)), dtype=np.uint8)
-    little: repeat[Literal["little"]] = repeat("little")
+    # Per key kind, every vector's row (or None): one transposition for all kinds.
+    rows_of = cast(Sequence[FeatureVector], vectors)
+    by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in rows_of], strict=True))
     try:
         if plan.scalars:
-            scalars = np.array([columns[part] for part in plan.scalars], dtype=np.float64)
-            table[:, plan.scalar_columns] = scalars.T
-        offset = 0
-        for part, length in zip(plan.packed, plan.lengths, strict=True):
-            column: Sequence[float | None] = columns[part]
-            if None in column:  # totals in an arena's rows, read below: 0 here
-                if column.count(None) == rows:
-                    offset += length
-                    continue
+            # Only the parts read, a tuple per vector, streamed to numpy (np.array of the
+            # tuples takes twice as long: it first works out their shape and type).
+            read: Iterator[Any] = map(plan.scalar_parts, parts)
+            if len(plan.scalars) > 1:
+                read = chain.from_iterable(read)
+            scalars = np.fromiter(read, dtype=np.float64, count=rows * len(plan.scalars))
+            table[:, plan.scalar_columns] = scalars.reshape(rows, len(plan.scalars))
+        if plan.packed:
+            # A part whose kind every vector keeps in rows is None in all of them: not read.
+            columns = [
+                list(map(itemgetter(part), parts)) if None in by_kind[kind] else None
+                for part, kind in zip(plan.packed, plan.packed_kinds, strict=True)
+            ]
+            if any(column is not None for column in columns):
+                _unpack(table, columns, plan)
+    except IndexError:  # a vector with too few parts: row by row, for its error
+        return None
+    except (TypeError, ValueError, OverflowError):  # a total that is no packed int
+        return None
+    if plan.packed:
+        _fill_counted(table, by_kind, plan)
+    return table
+
+
+def _unpack(
+    table: npt.NDArray[np.float64], columns: list[list[float | None] | None], plan: _TablePlan
+) -> None:
+    """The channels of the packed parts read (``columns``: each part's totals in
+    ``plan.packed`` order, None where all are in arena rows: 0 here, read by
+    :func:`_fill_counted`)."""
+    rows = len(table)
+    raw = np.zeros((rows, sum(plan.lengths)), dtype=np.uint8)
+    little: repeat[Literal["little"]] = repeat("little")
+    offset = 0
+    for column, length in zip(columns, plan.lengths, strict=True):
+        if column is not None:
+            if None in column:
                 column = [0 if total is None else total for total in column]
             # Each packed total once to bytes, in C loops; a float or negative total (or
             # one too wide) raises here and is read row by row.
             data = b"".join(map(int.to_bytes, column, repeat(length), little))  # type: ignore[arg-type]
             raw[:, offset : offset + length] = np.frombuffer(data, np.uint8).reshape(rows, length)
-            offset += length
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if plan.packed:
-        # ``(total >> shift) & LANE_MASK`` for every channel of every vector at once.
-        words = raw.take(plan.bytes_at, axis=1).view("<u8")
-        table[:, plan.channel_columns] = (words >> plan.bits) & np.uint64(LANE_MASK)
-        _fill_counted(table, cast(Sequence[FeatureVector], vectors), plan)
-    return table
+        offset += length
+    # ``(total >> shift) & LANE_MASK`` for every channel of every vector at once.
+    words = raw.take(plan.bytes_at, axis=1).view("<u8")
+    table[:, plan.channel_columns] = (words >> plan.bits) & np.uint64(LANE_MASK)
 
 
 def _fill_counted(
-    table: npt.NDArray[np.float64], vectors: Sequence[FeatureVector], plan: _TablePlan
+    table: npt.NDArray[np.float64],
+    by_kind: list[tuple[CountRow | None, ...]],
+    plan: _TablePlan,
 ) -> None:
-    """The columns of totals still in arena rows, read from the rows, a batch's at once."""
-    kinds = [kind for kind, channels_read in enumerate(plan.kind_channels) if channels_read]
-    if not kinds:  # no column of any kind's totals asked for
-        return
-    # Per kind, every vector's row (or None): one transposition for all kinds.
-    by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in vectors], strict=True))
-    for kind in kinds:
-        column = by_kind[kind]
-        for totals, where, steps in row_groups(column):
+    """The columns of totals still in arena rows (``by_kind``: each kind's row of every
+    vector, or None), read from the rows, a batch's at once."""
+    for kind, kind_channels in enumerate(plan.kind_channels):
+        if not kind_channels:  # no column of this kind's totals asked for
+            continue
+        for totals, where, steps in row_groups(by_kind[kind]):
             block = totals[steps]  # (vectors, windows, channels)
             at = where[:, None]
-            for window, columns, channels in plan.kind_channels[kind]:
+            for window, columns, channels in kind_channels:
                 inside = channels < block.shape[2]
                 values = np.zeros((len(steps), len(columns)))
                 values[:, inside] = block[:, window, channels[inside]]
