@@ -112,6 +112,8 @@ class Normalizer:
                 raise ConfigError(f"unknown format {name!r} (known: auto, {known})", where=where)
         self._default_format = default_format
         self._opener = Opener()
+        self._triggers = self._opener.triggers | self._detection.triggers
+        """The keys envelopes and parsers recognise documents by, read in one pass."""
         self._reader = Reader(self._decode_inner, self.limits.max_record_bytes)
         self._clock = clock if max_future_skew else None
         self._max_future_skew = max_future_skew or timedelta(0)
@@ -123,7 +125,7 @@ class Normalizer:
         self._read_clock()
         for record in records:
             for item in self._normalize_record(record):
-                if isinstance(item, Event):
+                if type(item) is Event or isinstance(item, Event):
                     out.events.append(item)
                 elif isinstance(item, Skipped):
                     out.skipped.append(item)
@@ -252,9 +254,11 @@ class Normalizer:
     def _open_envelopes(
         self, doc: Any, position: Position, raw: RawDocument | None = None
     ) -> list[Event | DeadLetter | Skipped]:
-        envelope = self._opener.recognise(doc)
+        # The envelopes' and the parsers' trigger keys, in one pass over a document's keys.
+        keys = self._triggers.intersection(doc) if type(doc) is dict else None
+        envelope = self._opener.recognise(doc, keys)
         if envelope is None:  # most records: a bare vendor event
-            return [self._normalize_doc(doc, position, raw=raw)]
+            return [self._normalize_doc(doc, position, raw=raw, keys=keys)]
         out: list[Event | DeadLetter | Skipped] = []
         for item in self._opener.open_as(envelope, doc, self._reader):
             if isinstance(item, Found):
@@ -282,11 +286,14 @@ class Normalizer:
         position: Position,
         fallback_time: Any = None,
         raw: Mapping[str, Any] | None = None,
+        keys: frozenset[str] | None = None,
     ) -> Event | DeadLetter:
+        """``keys``: ``doc``'s among :attr:`_triggers`, if read already."""
         if not is_mapping(doc):
             detail = f"{type(doc).__name__}, not an object"
             return _dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, doc)
-        parser = self._choose(doc, position.stream)
+        name = self._formats.get(position.stream, self._default_format)
+        parser = self._detection.choose(doc, keys) if name == AUTO else self._parsers[name]
         if parser is None:
             return _dead(
                 DeadLetterReason.UNKNOWN_FORMAT, "no parser recognises this shape", position, doc
@@ -316,12 +323,6 @@ class Normalizer:
             "(normalizer.max_future_skew)"
         )
         return _dead(DeadLetterReason.FUTURE_TIME, detail, position, doc, format_name)
-
-    def _choose(self, doc: Mapping[str, Any], stream: str) -> Parser | None:
-        name = self._formats.get(stream, self._default_format)
-        if name != AUTO:
-            return self._parsers[name]
-        return self._detection.choose(doc)
 
     def _build(
         self,

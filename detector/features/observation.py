@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from detector.events.model import Event
-from detector.frozen import quick_init
+from detector.frozen import quick_builder, quick_init
 
-__all__ = ["Observation"]
+__all__ = ["Observation", "new_observation"]
 
 
 @quick_init
@@ -41,3 +41,9 @@ class Observation:
     new_values: Mapping[str, str] = field(default_factory=dict)
     features: Mapping[str, float] = field(default_factory=dict)
     known_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+new_observation = quick_builder(Observation)
+"""``Observation(*fields)``, every field given positionally in field order: half the time of
+the class's own call (:func:`~detector.frozen.quick_builder`), for the store, which makes one
+per event."""

@@ -19,7 +19,7 @@ import numpy as np
 from detector.events.model import Event, Outcome
 from detector.features.arena import CountRow, Counts, Pending, packed_row
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
-from detector.features.observation import Observation
+from detector.features.observation import Observation, new_observation
 from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.schema import MUTATING_CATEGORIES
 from detector.features.settings import FeatureSettings
@@ -144,7 +144,7 @@ class VectorParts:
                 [actor if at_actor else None, ip if at_ip else None, target if at_target else None],
             )
         features = FeatureVector(self._layout, values, rows)
-        return Observation(event, False, learning, reported, features, known)
+        return new_observation(event, False, learning, reported, features, known)
 
     def ratio_rows(
         self, actors: Sequence[Counts], past: Sequence[int], history: Sequence[float]

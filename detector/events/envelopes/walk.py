@@ -56,14 +56,27 @@ class Opener:
         }
         self._for_lists = tuple(e for e in ordered if e.for_lists)
 
-    def recognise(self, doc: Any) -> Envelope | None:
-        """The envelope ``doc`` is, or None for a document to parse as it is."""
-        if type(doc) is not dict:
-            if type(doc) is list:
-                return next((e for e in self._for_lists if e.matches(doc)), None)
-            if not is_object(doc):
+    @property
+    def triggers(self) -> frozenset[str]:
+        """Every key some envelope's ``matches`` needs."""
+        return self._triggers
+
+    def recognise(self, doc: Any, keys: frozenset[str] | None = None) -> Envelope | None:
+        """The envelope ``doc`` is, or None for a document to parse as it is.
+
+        ``keys``: the keys of a ``dict`` ``doc`` among a set of keys that holds
+        :attr:`triggers`, if the caller has them (the normalizer reads the envelopes'
+        and the parsers' in one pass).
+        """
+        if keys is None:
+            if type(doc) is not dict:
+                if type(doc) is list:
+                    return next((e for e in self._for_lists if e.matches(doc)), None)
+                if not is_object(doc):
+                    return None
+            if self._triggers.isdisjoint(doc):
                 return None
-        if self._triggers.isdisjoint(doc):
+        elif keys.isdisjoint(self._triggers):
             return None
         hits = self._triggers.intersection(doc)
         key: str | frozenset[str] = next(iter(hits)) if len(hits) == 1 else frozenset(hits)

@@ -31,19 +31,31 @@ class ParserChoice:
         )
         self._candidates: dict[frozenset[str], tuple[Parser, ...]] = {}
 
-    def choose(self, doc: Mapping[str, Any]) -> Parser | None:
-        """The parser for ``doc``, or None when no parser recognises it."""
+    @property
+    def triggers(self) -> frozenset[str]:
+        """Every key some parser's ``matches`` needs."""
+        return self._triggers
+
+    def choose(self, doc: Mapping[str, Any], keys: frozenset[str] | None = None) -> Parser | None:
+        """The parser for ``doc``, or None when no parser recognises it.
+
+        ``keys``: the keys of ``doc`` among a set of keys that holds :attr:`triggers`, if
+        the caller has them (the normalizer reads the envelopes' and the parsers' in one
+        pass); they choose the same parsers as ``doc``'s own trigger keys.
+        """
         # candidates() inline when the combination is known, as it almost always is: a
         # call less for every record.
-        found = self._candidates.get(self._triggers.intersection(doc))
-        for parser in self.candidates(doc) if found is None else found:
+        found = self._candidates.get(self._triggers.intersection(doc) if keys is None else keys)
+        for parser in self.candidates(doc, keys) if found is None else found:
             if parser.matches(doc):
                 return parser
         return None
 
-    def candidates(self, doc: Mapping[str, Any]) -> tuple[Parser, ...]:
+    def candidates(
+        self, doc: Mapping[str, Any], keys: frozenset[str] | None = None
+    ) -> tuple[Parser, ...]:
         """The parsers that could accept ``doc``, in the order they are asked."""
-        hits = self._triggers.intersection(doc)
+        hits = self._triggers.intersection(doc) if keys is None else keys
         found = self._candidates.get(hits)
         if found is None:
             found = self._candidates_for(hits)

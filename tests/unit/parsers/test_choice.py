@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from detector.events.envelopes import unwrap
+from detector.events.envelopes import Opener, unwrap
 from detector.events.parsers import PARSERS, Parsed, Parser
 from detector.events.parsers.choice import ParserChoice
 from tests.unit.parsers.test_ecs import (
@@ -96,6 +96,19 @@ def test_the_choice_is_the_first_match_in_priority_order() -> None:
         assert choice.choose(doc) is expected
         chosen.add(expected.name if expected else None)
     assert chosen == {*PARSERS, None}
+
+
+def test_keys_read_with_the_envelopes_choose_as_the_document_does() -> None:
+    # The normalizer reads the envelopes' and the parsers' trigger keys in one pass.
+    opener = Opener()
+    choice = ParserChoice(cls() for cls in PARSERS.values())
+    both = opener.triggers | choice.triggers
+    for doc in corpus():
+        if type(doc) is not dict:
+            continue
+        keys = both.intersection(doc)
+        assert choice.choose(doc, keys) is choice.choose(doc), sorted(doc)
+        assert opener.recognise(doc, keys) is opener.recognise(doc), sorted(doc)
 
 
 class _Everything(Parser):
