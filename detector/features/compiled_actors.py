@@ -32,10 +32,15 @@ from detector.features.actor_steps import counted_steps, totals_rows, units_tabl
 from detector.features.arena import CounterArena, Counts
 from detector.features.lanes import LANE_BITS
 from detector.features.observation import Observation
-from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS
+from detector.features.schema import (
+    ACTOR_CHANNELS,
+    ACTOR_SCALARS,
+    CATEGORY_CHANNELS,
+    MUTATING_CATEGORIES,
+)
 from detector.features.state import TrackedField
 from detector.features.value_pool import Answers, PoolField, ValuePool
-from detector.features.vector_parts import VectorParts, event_flags
+from detector.features.vector_parts import VectorParts
 
 __all__ = ["CompiledActors", "Stretch", "pool_fields"]
 
@@ -46,6 +51,16 @@ _PRODUCTION = ACTOR_CHANNELS.index("production")
 _NOVEL = ACTOR_CHANNELS.index("novel")
 _CATEGORY = {category: ACTOR_CHANNELS.index(name) for category, name in CATEGORY_CHANNELS.items()}
 _FLAGS = 5  # events, category, failure, privileged, production
+_HEAD = len(ACTOR_SCALARS)  # the actor's scalars before its ratios
+_EVENT_FLAG_SHIFTS = np.arange(4, dtype=np.int64)
+_EVENT_FLAG_BITS = np.zeros(len(ACTOR_CHANNELS) + 1, np.int64)
+"""Channel → the bits of the event flags (failure, privileged, mutating, production:
+:func:`~.vector_parts.event_flags`) an event counted in it has; the last, a stretch's
+padding (-1), none."""
+_EVENT_FLAG_BITS[_FAILURES] = 1
+_EVENT_FLAG_BITS[_PRIVILEGED] = 2
+_EVENT_FLAG_BITS[[_CATEGORY[category] for category in MUTATING_CATEGORIES]] = 4
+_EVENT_FLAG_BITS[_PRODUCTION] = 8
 _PADDING = [[-1] * (_FLAGS - count) for count in range(_FLAGS + 1)]
 _NO_NEW: Mapping[str, str] = {}
 _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
@@ -71,14 +86,21 @@ class Stretch:
     flags: list[int] = field(default_factory=list)
     """Each event's count channels (:data:`_FLAGS` of them, -1 past the last), one after
     the other."""
-    rest: list[tuple[Any, ...]] = field(default_factory=list)
-    """Each event's IP and target totals, actor head, past events, history, event flags."""
+    keys: list[tuple[Any, Any]] = field(default_factory=list)
+    """Each event's IP and target totals (or what gives them)."""
+    heads: list[float] = field(default_factory=list)
+    """Each event's actor scalars before the ratios, one after the other."""
+    past: list[int] = field(default_factory=list)
+    """Each event's actor's events before it."""
+    history: list[float] = field(default_factory=list)
+    """Each event's actor's seconds since its first event."""
     actors: set[int] = field(default_factory=set)
     """The ids of the actor states it counts (their slots must stay theirs)."""
 
     def add(
         self, position: int, event: Event, slot: int, moment: float, buckets: list[int],
-        learning: bool, failure: bool, production: bool, rest: tuple[Any, ...], actor: object,
+        learning: bool, failure: bool, production: bool, keys: tuple[Any, Any],
+        head: list[float], past: int, history: float, actor: object,
     ) -> None:  # fmt: skip
         self.positions.append(position)
         self.events.append(event)
@@ -98,7 +120,10 @@ class Stretch:
             flags.append(_PRODUCTION)
         self.flags += flags
         self.flags += _PADDING[len(flags)]
-        self.rest.append(rest)
+        self.keys.append(keys)
+        self.heads += head
+        self.past.append(past)
+        self.history.append(history)
         self.actors.add(id(actor))
 
     def __len__(self) -> int:
@@ -122,6 +147,7 @@ class CompiledActors:
             [(f.unit.bit_length() - 1) // LANE_BITS if f.unit else -1 for f in fields], np.int64
         )
         self._tracked = sum(1 << number for number, f in enumerate(fields) if f.tracked)
+        self._flag_bits = np.arange(sum(f.tracked for f in fields), dtype=np.int64)
         self._units: dict[int, np.ndarray] = {}
 
     def run(self, stretch: Stretch, arena: CounterArena) -> list[Observation]:
@@ -132,15 +158,27 @@ class CompiledActors:
         answers = self._pool.observe(
             slots, np.array(stretch.times), self._values(events), np.array(stretch.learning)
         )
-        counts = self._count(stretch, slots, answers, arena)
-        rest = stretch.rest
-        ratios = self._parts.ratio_rows(
-            counts, [part[3] for part in rest], [part[4] for part in rest]
-        )
+        flags = np.array(stretch.flags, np.int64).reshape(len(events), _FLAGS)
+        counts = self._count(stretch, slots, flags, answers, arena)
+        scalars = self._scalars(stretch, flags, answers, counts)
         return [
-            self._observation(index, event, stretch, answers, counts[index], ratios[index])
+            self._observation(index, event, stretch, answers, counts[index], scalars)
             for index, event in enumerate(events)
         ]
+
+    def _scalars(
+        self, stretch: Stretch, flags: np.ndarray, answers: Answers, counts: list[Counts]
+    ) -> np.ndarray:
+        """The scalar parts of the stretch's vectors, an event a row (the actor's head and
+        ratios, the new value flags, the event flags: :class:`~.vector.FeatureLayout`)."""
+        heads = np.array(stretch.heads, np.float64).reshape(len(stretch), _HEAD)
+        ratios = self._parts.ratio_rows(counts, stretch.past, stretch.history)
+        # The tracked fields are the first remembered ones, in their order: bits 0, 1, ...
+        new = np.array(answers.new, np.int64)[:, None] >> self._flag_bits & 1
+        # An event's flags as bits, from the channels it counted in: then a column each.
+        counted = np.bitwise_or.reduce(_EVENT_FLAG_BITS[flags], axis=1)
+        event_flags = counted[:, None] >> _EVENT_FLAG_SHIFTS & 1
+        return np.concatenate((heads, ratios, new, event_flags), axis=1, dtype=np.float64)
 
     def _values(self, events: list[Event]) -> np.ndarray:
         """The value ids of each remembered field (a row each) of ``events``."""
@@ -152,16 +190,15 @@ class CompiledActors:
         ).reshape(len(self._getters), len(events))
 
     def _count(
-        self, stretch: Stretch, slots: np.ndarray, answers: Answers, arena: CounterArena
-    ) -> list[Counts]:
+        self, stretch: Stretch, slots: np.ndarray, flags: np.ndarray, answers: Answers,
+        arena: CounterArena,
+    ) -> list[Counts]:  # fmt: skip
         """The actors' counter steps built and run: each event's totals after it."""
         channels = arena.channels
         units = self._units.get(channels)
         if units is None:
             units = self._units[channels] = units_table(self._channels.tolist(), channels)
-        events = len(stretch)
-        flags = np.array(stretch.flags, np.int64).reshape(events, _FLAGS)
-        buckets = np.array(stretch.buckets, np.int64).reshape(events, -1)
+        buckets = np.array(stretch.buckets, np.int64).reshape(len(stretch), -1)
         found, rows = counted_steps(
             arena, slots, buckets, flags, answers, self._channels, self._tracked, _NOVEL, units
         )
@@ -169,30 +206,21 @@ class CompiledActors:
 
     def _observation(
         self, index: int, event: Event, stretch: Stretch, answers: Answers, counts: Counts,
-        ratios: list[float],
+        scalars: np.ndarray,
     ) -> Observation:  # fmt: skip
-        ip_counts, target_counts, head, _, _, failure, production = stretch.rest[index]
+        ip_counts, target_counts = stretch.keys[index]
         learning = stretch.learning[index]
-        new_values: dict[str, str] = {}
-        fresh = answers.new[index] & self._tracked
-        if fresh:
-            for number, (on_event, get) in enumerate(self._getters):
-                if fresh >> number & 1:
-                    new_values[self._fields[number].name] = get(
-                        event if on_event else event.attributes
-                    )
-        parts = self._parts
-        scalars = [
-            *head,
-            *ratios,
-            *(parts.new_value_flags(new_values) if new_values else parts.no_new_values),
-            *event_flags(event, failure, production),
-        ]
         reported, known = _NO_NEW, _NO_KNOWN
-        if new_values and not learning:
+        fresh = answers.new[index] & self._tracked
+        if fresh and not learning:
+            fields = self._fields
+            reported = {
+                fields[number].name: get(event if on_event else event.attributes)
+                for number, (on_event, get) in enumerate(self._getters)
+                if fresh >> number & 1
+            }
             lists = answers.known.get(index, {})
-            reported = new_values
-            known = {self._fields[number].name: tuple(values) for number, values in lists.items()}
-        return parts.observation(
-            event, learning, reported, known, counts, ip_counts, target_counts, scalars
+            known = {fields[number].name: tuple(values) for number, values in lists.items()}
+        return self._parts.observation(
+            event, learning, reported, known, counts, ip_counts, target_counts, (scalars, index)
         )

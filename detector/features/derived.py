@@ -92,8 +92,8 @@ def actor_ratio_rows(
     window_hours: Sequence[float],
     past_events: Sequence[int],
     history: Sequence[float],
-) -> list[list[float]]:
-    """:func:`actor_ratios` of many actors' totals at once, to the same floats.
+) -> npt.NDArray[np.float64]:
+    """:func:`actor_ratios` of many actors' totals at once, to the same floats, an actor a row.
 
     ``totals``: (actors, windows, channels) counts (channel 0 events, channel 1
     failures); ``past_events`` and ``history`` per actor.
@@ -104,4 +104,4 @@ def actor_ratio_rows(
     rate = np.array(past_events, dtype=np.float64) / np.maximum(1.0, hours)
     failure_ratio = np.divide(failures, events, out=np.zeros_like(events), where=events > 0)
     baseline = events / (rate[:, None] * np.array(window_hours)[None, :] + 1.0)
-    return np.stack((failure_ratio, baseline), axis=2).reshape(len(totals), -1).tolist()
+    return np.stack((failure_ratio, baseline), axis=2).reshape(len(totals), -1)

@@ -231,10 +231,9 @@ class Drafting:
         history = time - state.first
         head, total = parts.head_then_add(state.profile, history, hour, learning)
         production = parts.production.event_is_production(event)
-        rest = (*keys, head, total, history, failure, production)
         walk.actors.add(
             len(walk.drafts), event, state.pool_slot, time, ids, learning, failure, production,
-            rest, state,
+            keys, head, total, history, state,
         )  # fmt: skip
         walk.drafts.append(None)  # made by the stretch's run
 

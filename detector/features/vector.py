@@ -52,6 +52,7 @@ KINDS_COUNTED = (ACTOR_CHANNELS, IP_CHANNELS, TARGET_CHANNELS)
 KINDS = ("actor", "ip", "target")
 """Key kinds, in the order their window counts lead each vector."""
 _KEYED = ("ip", "target")  # kinds whose features a vector may leave out
+_COUNTED_SCALARS = ("actor.active_hours_of_week", "actor.learning")  # the actor scalars that count
 _WORD = 8  # bytes of the uint64 a channel is read through
 Indices = npt.NDArray[np.intp]
 """Positions and steps of rows (:func:`row_groups`)."""
@@ -69,6 +70,7 @@ class _TablePlan(NamedTuple):
     width: int
     scalars: tuple[int, ...]  # the scalar parts read, in ``scalar_columns`` order
     scalar_parts: Callable[[Sequence[float | None]], Any]  # itemgetter of ``scalars``
+    scalar_offsets: npt.NDArray[np.intp]  # ``scalars`` in a stretch's matrix of scalar parts
     scalar_columns: npt.NDArray[np.intp]
     packed: tuple[int, ...]  # the packed parts read
     packed_kinds: tuple[int, ...]  # the key kind of each
@@ -91,8 +93,8 @@ class FeatureLayout:
     """
 
     __slots__ = (
-        "_columns", "_packed_bytes", "_plans", "index", "names", "positions", "scalars_at",
-        "windows",
+        "_columns", "_packed_bytes", "_plans", "index", "names", "positions", "scalar_types",
+        "scalars_at", "windows",
     )  # fmt: skip
 
     def __init__(self, settings: FeatureSettings, kinds: Collection[str] = KINDS) -> None:
@@ -112,6 +114,13 @@ class FeatureLayout:
         ratios = len(ACTOR_RATIOS) * windows
         scalars = len(ACTOR_SCALARS) + ratios + len(settings.tracked) + len(EVENT_FLAGS)
         positions += [(part + offset, _SCALAR) for offset in range(scalars)]
+        # What each scalar part holds in a vector's own parts: active hours, learning and the
+        # flags count, the rest are fractions. A stretch's matrix of them holds floats alone.
+        counted = {ACTOR_SCALARS.index(name) for name in _COUNTED_SCALARS}
+        self.scalar_types: tuple[type[int] | type[float], ...] = tuple(
+            int if offset in counted or offset >= len(ACTOR_SCALARS) + ratios else float
+            for offset in range(scalars)
+        )
         # An IP's or target's features are named only where that kind is counted or handed
         # on: elsewhere nothing reads them, and an alert would show them as 0.
         named = [
@@ -175,6 +184,7 @@ class FeatureLayout:
             width=len(positions),
             scalars=tuple(part for _, part in scalars),
             scalar_parts=itemgetter(*[part for _, part in scalars] or [0]),
+            scalar_offsets=np.array([part - self.scalars_at for _, part in scalars], np.intp),
             scalar_columns=np.array([column for column, _ in scalars], dtype=np.intp),
             packed=tuple(packed),
             packed_kinds=tuple(part // self.windows for part in packed),
@@ -192,22 +202,35 @@ class FeatureVector(Mapping[str, float]):
     ``parts``, else row ``k`` of a batch's totals ``(steps, windows, channels)`` that an
     arena counted (:mod:`detector.features.arena`), ``parts`` holding ``None`` there: they
     are packed when first read, and :func:`feature_table` reads them as numbers.
+
+    ``scalars``: ``None`` if the scalar parts follow the totals in ``parts``, else row
+    ``k`` of a stretch's matrix of them ``(events, scalars)`` (as floats; read as the
+    parts would hold them, :attr:`FeatureLayout.scalar_types`), ``parts`` holding the
+    totals alone: the store makes a stretch's scalars in a few numpy calls, not a list
+    per event, and :func:`feature_table` reads them as a block.
     """
 
-    __slots__ = ("_layout", "_parts", "_rows")
+    __slots__ = ("_layout", "_parts", "_rows", "_scalars")
 
     def __init__(
         self,
         layout: FeatureLayout,
         parts: Sequence[float | None],
         rows: Sequence[CountRow | None] | None = None,
+        scalars: CountRow | None = None,
     ) -> None:
         self._layout = layout
         self._parts = parts
         self._rows = rows
+        self._scalars = scalars
 
     def __getitem__(self, name: str) -> float:
-        part, shift = self._layout.index[name]
+        layout = self._layout
+        part, shift = layout.index[name]
+        if shift == _SCALAR and self._scalars is not None:
+            matrix, row = self._scalars
+            offset = part - layout.scalars_at
+            return layout.scalar_types[offset](matrix[row, offset])
         value = self._parts[part]
         if shift == _SCALAR:
             return cast(float, value)
@@ -242,16 +265,21 @@ class FeatureVector(Mapping[str, float]):
         return self._packed_parts()[start:stop]
 
     def _packed_parts(self) -> Sequence[float]:
-        """:attr:`_parts` with every kind's totals packed (the rows packed once, kept)."""
-        rows = self._rows
-        if rows is None:
+        """:attr:`_parts` with every kind's totals packed and the scalars after them (the
+        rows read once, kept)."""
+        rows, scalars = self._rows, self._scalars
+        if rows is None and scalars is None:
             return cast(Sequence[float], self._parts)
         parts = list(self._parts)
-        windows = self._layout.windows
-        for kind, row in enumerate(rows):
+        layout = self._layout
+        windows = layout.windows
+        for kind, row in enumerate(rows or ()):
             if row is not None:
                 parts[kind * windows : (kind + 1) * windows] = packed_row(row[0][row[1]])
-        self._parts, self._rows = parts, None
+        if scalars is not None:
+            values = scalars[0][scalars[1]].tolist()
+            parts += [kind(value) for kind, value in zip(layout.scalar_types, values, strict=True)]
+        self._parts, self._rows, self._scalars = parts, None, None
         return cast(Sequence[float], parts)
 
     def to_dict(self) -> dict[str, float]:
@@ -328,17 +356,11 @@ def _batch_table(
     rows = len(vectors)
     table = np.empty((rows, plan.width), dtype=np.float64)
     # Per key kind, every vector's row (or None): one transposition for all kinds.
-    rows_of = cast(Sequence[FeatureVector], vectors)
-    by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in rows_of], strict=True))
+    made = cast(Sequence[FeatureVector], vectors)
+    by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in made], strict=True))
     try:
         if plan.scalars:
-            # Only the parts read, a tuple per vector, streamed to numpy (np.array of the
-            # tuples takes twice as long: it first works out their shape and type).
-            read: Iterator[Any] = map(plan.scalar_parts, parts)
-            if len(plan.scalars) > 1:
-                read = chain.from_iterable(read)
-            scalars = np.fromiter(read, dtype=np.float64, count=rows * len(plan.scalars))
-            table[:, plan.scalar_columns] = scalars.reshape(rows, len(plan.scalars))
+            _fill_scalars(table, made, parts, plan)
         if plan.packed:
             # A part whose kind every vector keeps in rows is None in all of them: not read.
             columns = [
@@ -354,6 +376,32 @@ def _batch_table(
     if plan.packed:
         _fill_counted(table, by_kind, plan)
     return table
+
+
+def _fill_scalars(
+    table: npt.NDArray[np.float64],
+    vectors: Sequence[FeatureVector],
+    parts: list[Sequence[float | None]],
+    plan: _TablePlan,
+) -> None:
+    """The scalar columns: blocks of the stretches' matrices, and the parts of the rest."""
+    in_matrices = [vector._scalars for vector in vectors]
+    plain_count = in_matrices.count(None)
+    if plain_count < len(in_matrices):
+        for matrix, where, steps in row_groups(in_matrices):
+            block = matrix[steps[:, None], plan.scalar_offsets]
+            table[where[:, None], plan.scalar_columns] = block
+    if not plain_count:
+        return
+    plain = [index for index, at in enumerate(in_matrices) if at is None]
+    # Only the parts read, a tuple per vector, streamed to numpy (np.array of the tuples
+    # takes twice as long: it first works out their shape and type).
+    read: Iterator[Any] = map(plan.scalar_parts, [parts[index] for index in plain])
+    if len(plan.scalars) > 1:
+        read = chain.from_iterable(read)
+    scalars = np.fromiter(read, dtype=np.float64, count=len(plain) * len(plan.scalars))
+    block = scalars.reshape(len(plain), len(plan.scalars))
+    table[np.array(plain, np.intp)[:, None], plan.scalar_columns] = block
 
 
 def _unpack(

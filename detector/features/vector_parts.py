@@ -15,13 +15,14 @@ from collections.abc import Mapping, Sequence
 from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 from detector.events.model import Event, Outcome
 from detector.features.arena import CountRow, Counts, Pending, packed_row
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
 from detector.features.observation import Observation, new_observation
 from detector.features.profile import HourOfWeekProfile, hour_of_week
-from detector.features.schema import MUTATING_CATEGORIES
+from detector.features.schema import ACTOR_RATIOS, MUTATING_CATEGORIES
 from detector.features.settings import FeatureSettings
 from detector.features.state import ActorState, KeyState
 from detector.features.vector import FeatureLayout, FeatureVector
@@ -123,44 +124,56 @@ class VectorParts:
     def observation(
         self, event: Event, learning: bool, reported: Mapping[str, str],
         known: Mapping[str, tuple[str, ...]], actor: Counts, ip: Totals, target: Totals,
-        scalars: list[float],
+        scalars: list[float] | CountRow,
     ) -> Observation:  # fmt: skip
         """The observation of an event with its keys' totals (the IP's and target's read
-        here) and the scalars after them (:meth:`actor_scalars`, new value and event flags)."""
+        here) and the scalars after them (:meth:`actor_scalars`, new value and event flags):
+        a list, or a row of a stretch's matrix of them (:class:`FeatureVector`)."""
         ip, target = _read(ip), _read(target)
         # Totals in a batch's rows are read from them when the vector is read (None here).
         at_actor, at_ip, at_target = type(actor) is tuple, type(ip) is tuple, type(target) is tuple
         unread = self._unread
-        values = [
-            *(unread if at_actor else actor),
-            *(unread if at_ip else ip),
-            *(unread if at_target else target),
-            *scalars,
-        ]
+        in_matrix = None
+        if type(scalars) is list:
+            values = [
+                *(unread if at_actor else actor),
+                *(unread if at_ip else ip),
+                *(unread if at_target else target),
+                *scalars,
+            ]
+        else:
+            in_matrix = cast(CountRow, scalars)
+            values = [
+                *(unread if at_actor else actor),
+                *(unread if at_ip else ip),
+                *(unread if at_target else target),
+            ]
         rows = None
         if at_actor or at_ip or at_target:
             rows = cast(
                 list[CountRow | None],
                 [actor if at_actor else None, ip if at_ip else None, target if at_target else None],
             )
-        features = FeatureVector(self._layout, values, rows)
+        features = FeatureVector(self._layout, values, rows, in_matrix)
         return new_observation(event, False, learning, reported, features, known)
 
     def ratio_rows(
         self, actors: Sequence[Counts], past: Sequence[int], history: Sequence[float]
-    ) -> list[list[float]]:
-        """The ratios (:meth:`actor_scalars`) of many actors' totals after their events,
-        those in rows of one batch's totals worked out at once."""
+    ) -> npt.NDArray[np.float64]:
+        """The ratios (:meth:`actor_scalars`) of many actors' totals after their events, an
+        actor a row; those in rows of one batch's totals worked out at once."""
         if actors and all(type(counts) is tuple for counts in actors):
             rows = cast(Sequence[CountRow], actors)
             matrix = rows[0][0]
             if all(row[0] is matrix for row in rows):
                 steps = np.fromiter((row[1] for row in rows), np.intp, count=len(rows))
                 return actor_ratio_rows(matrix[steps], self._window_hours, past, history)
-        return [
+        ratios = [
             self.ratios(counts if isinstance(counts, list) else packed(counts), events, seconds)
             for counts, events, seconds in zip(actors, past, history, strict=True)
         ]
+        width = len(ACTOR_RATIOS) * len(self._window_hours)
+        return np.array(ratios, np.float64).reshape(len(actors), width)
 
     def new_value_flags(self, new_values: Mapping[str, str]) -> list[int]:
         return [1 if field in new_values else 0 for field in self._tracked]

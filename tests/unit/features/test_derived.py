@@ -24,12 +24,16 @@ def test_a_batch_of_ratios_is_each_actors_ratios_bit_for_bit() -> None:
     past = [rng.choice([0, 1, 57, 10**6]) for _ in totals]
     history = [rng.choice([0.0, 1.5, 3600.0, 7_777_777.7]) for _ in totals]
     rows = actor_ratio_rows(totals, HOURS, past, history)
-    for row, counts, events, seconds in zip(rows, totals.tolist(), past, history, strict=True):
+    assert rows.dtype == np.float64
+    for row, counts, events, seconds in zip(
+        rows.tolist(), totals.tolist(), past, history, strict=True
+    ):
         packed = [window[0] * lane(0) + window[1] * lane(1) for window in counts]
         assert row == actor_ratios(packed, HOURS, events, seconds)
-    assert all(isinstance(value, float) for value in rows[0])
 
 
 def test_totals_of_one_channel_have_no_failures() -> None:
-    (row,) = actor_ratio_rows(np.array([[[4], [4], [0]]], dtype=np.int64), HOURS, [0], [0.0])
+    (row,) = actor_ratio_rows(
+        np.array([[[4], [4], [0]]], dtype=np.int64), HOURS, [0], [0.0]
+    ).tolist()
     assert row == actor_ratios([4 * lane(0), 4 * lane(0), 0], HOURS, 0, 0.0)

@@ -147,7 +147,8 @@ def test_values_the_batch_cannot_read_go_row_by_row_with_the_same_result() -> No
     vectors = busy_vectors()
     layout = vectors[0]._layout
     names = (*FAMILIES["auth"].features, AGE)
-    five, six, seven = (list(vectors[n].packed(0, len(vectors[n]._parts))) for n in (5, 6, 7))
+    every = 1 + max(part for part, _ in layout.positions)  # all parts, the scalars too
+    five, six, seven = (list(vectors[n].packed(0, every)) for n in (5, 6, 7))
     awkward = [
         FeatureVector(layout, [float(value) for value in five]),  # float totals
         FeatureVector(layout, [1 << (LANE_BITS * 40), *six[1:]]),  # too wide
