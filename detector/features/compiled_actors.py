@@ -27,20 +27,19 @@ from typing import Any
 
 import numpy as np
 
-from detector.events.model import Event
+from detector.events.model import Category, Event
 from detector.features.actor_steps import counted_steps, totals_rows, units_table
 from detector.features.arena import CounterArena, Counts
 from detector.features.lanes import LANE_BITS
 from detector.features.observation import Observation
 from detector.features.schema import (
     ACTOR_CHANNELS,
-    ACTOR_SCALARS,
     CATEGORY_CHANNELS,
     MUTATING_CATEGORIES,
 )
 from detector.features.state import TrackedField
 from detector.features.value_pool import Answers, PoolField, ValuePool
-from detector.features.vector_parts import VectorParts
+from detector.features.vector_parts import VectorParts, head_rows
 
 __all__ = ["CompiledActors", "Stretch", "pool_fields"]
 
@@ -51,7 +50,6 @@ _PRODUCTION = ACTOR_CHANNELS.index("production")
 _NOVEL = ACTOR_CHANNELS.index("novel")
 _CATEGORY = {category: ACTOR_CHANNELS.index(name) for category, name in CATEGORY_CHANNELS.items()}
 _FLAGS = 5  # events, category, failure, privileged, production
-_HEAD = len(ACTOR_SCALARS)  # the actor's scalars before its ratios
 _EVENT_FLAG_SHIFTS = np.arange(4, dtype=np.int64)
 _EVENT_FLAG_BITS = np.zeros(len(ACTOR_CHANNELS) + 1, np.int64)
 """Channel → the bits of the event flags (failure, privileged, mutating, production:
@@ -61,7 +59,26 @@ _EVENT_FLAG_BITS[_FAILURES] = 1
 _EVENT_FLAG_BITS[_PRIVILEGED] = 2
 _EVENT_FLAG_BITS[[_CATEGORY[category] for category in MUTATING_CATEGORIES]] = 4
 _EVENT_FLAG_BITS[_PRODUCTION] = 8
-_PADDING = [[-1] * (_FLAGS - count) for count in range(_FLAGS + 1)]
+
+
+def _channels_counted(
+    category: Category, failure: bool, privileged: bool, production: bool
+) -> tuple[int, ...]:
+    """The channels an event counts in (:data:`_FLAGS` of them, -1 past the last)."""
+    flags = [_EVENTS]
+    if (channel := _CATEGORY.get(category)) is not None:
+        flags.append(channel)
+    if failure:
+        flags.append(_FAILURES)
+    if privileged:
+        flags.append(_PRIVILEGED)
+    if production:
+        flags.append(_PRODUCTION)
+    return (*flags, *[-1] * (_FLAGS - len(flags)))
+
+
+_FLAGS_OF: dict[tuple[Category, bool, bool, bool], tuple[int, ...]] = {}
+""":func:`_channels_counted` of each kind of event met (a few dozen kinds at most)."""
 _NO_NEW: Mapping[str, str] = {}
 _NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
 
@@ -88,8 +105,8 @@ class Stretch:
     the other."""
     keys: list[tuple[Any, Any]] = field(default_factory=list)
     """Each event's IP and target totals (or what gives them)."""
-    heads: list[float] = field(default_factory=list)
-    """Each event's actor scalars before the ratios, one after the other."""
+    profile: list[float] = field(default_factory=list)
+    """Each event's hour-of-week share and rarity and active hours, one after the other."""
     past: list[int] = field(default_factory=list)
     """Each event's actor's events before it."""
     history: list[float] = field(default_factory=list)
@@ -100,29 +117,23 @@ class Stretch:
     def add(
         self, position: int, event: Event, slot: int, moment: float, buckets: list[int],
         learning: bool, failure: bool, production: bool, keys: tuple[Any, Any],
-        head: list[float], past: int, history: float, actor: object,
+        profile: tuple[float, float, int, int], history: float, actor: object,
     ) -> None:  # fmt: skip
+        """``profile``: what :meth:`~.profile.HourOfWeekProfile.read_then_add` gave."""
         self.positions.append(position)
         self.events.append(event)
         self.slots.append(slot)
         self.times.append(moment)
         self.buckets += buckets
         self.learning.append(learning)
-        flags = [_EVENTS]
-        category = _CATEGORY.get(event.category)
-        if category is not None:
-            flags.append(category)
-        if failure:
-            flags.append(_FAILURES)
-        if event.privileged:
-            flags.append(_PRIVILEGED)
-        if production:
-            flags.append(_PRODUCTION)
+        kind = (event.category, failure, event.privileged, production)
+        flags = _FLAGS_OF.get(kind)
+        if flags is None:
+            flags = _FLAGS_OF[kind] = _channels_counted(*kind)
         self.flags += flags
-        self.flags += _PADDING[len(flags)]
         self.keys.append(keys)
-        self.heads += head
-        self.past.append(past)
+        self.profile += profile[:3]
+        self.past.append(profile[3])
         self.history.append(history)
         self.actors.add(id(actor))
 
@@ -171,7 +182,8 @@ class CompiledActors:
     ) -> np.ndarray:
         """The scalar parts of the stretch's vectors, an event a row (the actor's head and
         ratios, the new value flags, the event flags: :class:`~.vector.FeatureLayout`)."""
-        heads = np.array(stretch.heads, np.float64).reshape(len(stretch), _HEAD)
+        profile = np.array(stretch.profile, np.float64).reshape(len(stretch), 3)
+        heads = head_rows(profile, stretch.history, stretch.learning)
         ratios = self._parts.ratio_rows(counts, stretch.past, stretch.history)
         # The tracked fields are the first remembered ones, in their order: bits 0, 1, ...
         new = np.array(answers.new, np.int64)[:, None] >> self._flag_bits & 1

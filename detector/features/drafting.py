@@ -229,11 +229,10 @@ class Drafting:
             state.first = time
         learning = time - state.first < self._learning_period
         history = time - state.first
-        head, total = parts.head_then_add(state.profile, history, hour, learning)
         production = parts.production.event_is_production(event)
         walk.actors.add(
             len(walk.drafts), event, state.pool_slot, time, ids, learning, failure, production,
-            keys, head, total, history, state,
+            keys, state.profile.read_then_add(hour), history, state,
         )  # fmt: skip
         walk.drafts.append(None)  # made by the stretch's run
 

@@ -215,6 +215,16 @@ def _head(share: float, rarity: float, active: int, history: float, learning: bo
     return [share, rarity, active, history / _SECONDS_PER_DAY, 1 if learning else 0]
 
 
+def head_rows(
+    profile: npt.NDArray[np.float64], history: Sequence[float], learning: Sequence[bool]
+) -> npt.NDArray[np.float64]:
+    """:func:`_head` of many events at once, an event a row: ``profile``, each event's
+    hour-of-week share, rarity and active hours (a row each), then its actor's age in days
+    and learning flag from ``history`` and ``learning``."""
+    age = np.array(history, np.float64) / _SECONDS_PER_DAY
+    return np.column_stack((profile, age, np.array(learning, np.float64)))
+
+
 def packed(row: CountRow) -> list[int]:
     """The packed totals per window of a row of a batch's totals."""
     return packed_row(row[0][row[1]])
