@@ -79,8 +79,8 @@ def _channels_counted(
 
 _FLAGS_OF: dict[tuple[Category, bool, bool, bool], tuple[int, ...]] = {}
 """:func:`_channels_counted` of each kind of event met (a few dozen kinds at most)."""
-_NO_NEW: Mapping[str, str] = {}
-_NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
+_NO_REPORT: tuple[Mapping[str, str], Mapping[str, tuple[str, ...]]] = ({}, {})
+"""What an event reports of new values (and their known ones) when it shows none."""
 
 
 def pool_fields(fields: tuple[TrackedField, ...]) -> list[PoolField]:
@@ -172,8 +172,22 @@ class CompiledActors:
         flags = np.array(stretch.flags, np.int64).reshape(len(events), _FLAGS)
         counts = self._count(stretch, slots, flags, answers, arena)
         scalars = self._scalars(stretch, flags, answers, counts)
+        new, tracked, learning, keys = answers.new, self._tracked, stretch.learning, stretch.keys
+        reports = {
+            index: self._report(index, event, answers)
+            for index, event in enumerate(events)
+            if new[index] & tracked and not learning[index]
+        }
+        observation = self._parts.observation
         return [
-            self._observation(index, event, stretch, answers, counts[index], scalars)
+            observation(
+                event,
+                learning[index],
+                *reports.get(index, _NO_REPORT),
+                counts[index],
+                *keys[index],
+                (scalars, index),
+            )
             for index, event in enumerate(events)
         ]
 
@@ -216,23 +230,16 @@ class CompiledActors:
         )
         return totals_rows(found, rows)
 
-    def _observation(
-        self, index: int, event: Event, stretch: Stretch, answers: Answers, counts: Counts,
-        scalars: np.ndarray,
-    ) -> Observation:  # fmt: skip
-        ip_counts, target_counts = stretch.keys[index]
-        learning = stretch.learning[index]
-        reported, known = _NO_NEW, _NO_KNOWN
-        fresh = answers.new[index] & self._tracked
-        if fresh and not learning:
-            fields = self._fields
-            reported = {
-                fields[number].name: get(event if on_event else event.attributes)
-                for number, (on_event, get) in enumerate(self._getters)
-                if fresh >> number & 1
-            }
-            lists = answers.known.get(index, {})
-            known = {fields[number].name: tuple(values) for number, values in lists.items()}
-        return self._parts.observation(
-            event, learning, reported, known, counts, ip_counts, target_counts, (scalars, index)
-        )
+    def _report(
+        self, index: int, event: Event, answers: Answers
+    ) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+        """The new tracked values an event past its actor's learning shows, and the values
+        known for each (event ``index`` of the stretch)."""
+        fields, fresh = self._fields, answers.new[index] & self._tracked
+        reported = {
+            fields[number].name: get(event if on_event else event.attributes)
+            for number, (on_event, get) in enumerate(self._getters)
+            if fresh >> number & 1
+        }
+        lists = answers.known.get(index, {})
+        return reported, {fields[number].name: tuple(values) for number, values in lists.items()}

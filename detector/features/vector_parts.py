@@ -129,25 +129,23 @@ class VectorParts:
         """The observation of an event with its keys' totals (the IP's and target's read
         here) and the scalars after them (:meth:`actor_scalars`, new value and event flags):
         a list, or a row of a stretch's matrix of them (:class:`FeatureVector`)."""
-        ip, target = _read(ip), _read(target)
+        if type(ip) is not list:  # a list is read already
+            ip = _read(ip)
+        if type(target) is not list:
+            target = _read(target)
         # Totals in a batch's rows are read from them when the vector is read (None here).
         at_actor, at_ip, at_target = type(actor) is tuple, type(ip) is tuple, type(target) is tuple
         unread = self._unread
+        values: list[float | None] = [
+            *(unread if at_actor else actor),
+            *(unread if at_ip else ip),
+            *(unread if at_target else target),
+        ]
         in_matrix = None
-        if type(scalars) is list:
-            values = [
-                *(unread if at_actor else actor),
-                *(unread if at_ip else ip),
-                *(unread if at_target else target),
-                *scalars,
-            ]
+        if isinstance(scalars, list):
+            values += scalars
         else:
-            in_matrix = cast(CountRow, scalars)
-            values = [
-                *(unread if at_actor else actor),
-                *(unread if at_ip else ip),
-                *(unread if at_target else target),
-            ]
+            in_matrix = scalars
         rows = None
         if at_actor or at_ip or at_target:
             rows = cast(
