@@ -176,7 +176,7 @@ class Drafting:
                     (event, False, _NO_NEW, _NO_KNOWN, None, ip, target, [], 0, 0.0, [])
                 )
         walk.run()
-        return cast(list[Draft], walk.drafts)
+        return cast("list[Draft]", walk.drafts)
 
     def _count_keys(
         self, walk: _Walk, event: Event, time: float, ids: list[int], failure: bool,

@@ -127,7 +127,7 @@ class RememberedValues:
         remembered = cls()
         count = len(frozen) - 1
         packed = cast(bytes, frozen[count])
-        values = remembered._values = cast(list[str], list(frozen[:count]))
+        values = remembered._values = cast("list[str]", list(frozen[:count]))
         remembered._fields = packed[:count]
         remembered._times.frombytes(memoryview(packed)[count:])
         if count > _LINEAR_LOOKUP:  # as _append left it: indexed from the 17th value on

@@ -160,7 +160,7 @@ class FirstSeenSet:
     def thawed(cls, frozen: tuple[SetLimits | str | bytes, ...]) -> FirstSeenSet:
         """The set :meth:`frozen` gave ``frozen`` for."""
         seen = cls(cast(SetLimits, frozen[0]))
-        values = seen._values = cast(list[str], list(frozen[1:-1]))
+        values = seen._values = cast("list[str]", list(frozen[1:-1]))
         seen._times.frombytes(cast(bytes, frozen[-1]))
         if len(values) > _LINEAR_LOOKUP:  # as _append left it: indexed from the 9th value on
             seen._index = {value: position for position, value in enumerate(values)}

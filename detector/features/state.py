@@ -277,7 +277,7 @@ class KeyState(WindowCounter):
         if isinstance(totals, HotSlot) and pool is not None:
             if not isinstance(actors, Pooled):
                 frozen = actors.frozen() if isinstance(actors, FirstSeenSet) else actors
-                pool.load_set(totals.slot, cast(list[str], frozen[1:-1]), cast(bytes, frozen[-1]))
+                pool.load_set(totals.slot, cast("list[str]", frozen[1:-1]), cast(bytes, frozen[-1]))
                 self._actors = POOLED
         elif not isinstance(actors, FirstSeenSet | Pooled):
             self._actors = FirstSeenSet.thawed(actors)

@@ -219,7 +219,7 @@ class ValuePool:
         sightings = np.frombuffer(packed, np.float64, count=2 * count, offset=count)
         entries = np.empty((count, 2), np.int64)
         entries[:, 0] = np.frombuffer(packed, np.uint8, count=count)
-        entries[:, 1] = self.ids(cast(tuple[str, ...], frozen[:count]))
+        entries[:, 1] = self.ids(cast("tuple[str, ...]", frozen[:count]))
         self._reserve(count, slot + 1)
         self._kernel(load_kernel)(
             slot, len(self.fields), entries, sightings.reshape(count, 2).copy(), *self._arrays()

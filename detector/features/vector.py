@@ -269,7 +269,7 @@ class FeatureVector(Mapping[str, float]):
         rows read once, kept)."""
         rows, scalars = self._rows, self._scalars
         if rows is None and scalars is None:
-            return cast(Sequence[float], self._parts)
+            return cast("Sequence[float]", self._parts)
         parts = list(self._parts)
         layout = self._layout
         windows = layout.windows
@@ -280,7 +280,7 @@ class FeatureVector(Mapping[str, float]):
             values = scalars[0][scalars[1]].tolist()
             parts += [kind(value) for kind, value in zip(layout.scalar_types, values, strict=True)]
         self._parts, self._rows, self._scalars = parts, None, None
-        return cast(Sequence[float], parts)
+        return cast("Sequence[float]", parts)
 
     def to_dict(self) -> dict[str, float]:
         """A plain dict (for JSON and printing)."""
@@ -305,7 +305,7 @@ def packed_counts(vectors: Sequence[object], kind: int, windows: int) -> list[li
         rows = vector._rows
         row = None if rows is None else rows[kind]
         if row is None:
-            parts = cast(Sequence[float], vector._parts[start : start + windows])  # packed here
+            parts = cast("Sequence[float]", vector._parts[start : start + windows])  # packed here
             counts.append([int(value) for value in parts])
             continue
         matrix, step = row
@@ -356,7 +356,7 @@ def _batch_table(
     rows = len(vectors)
     table = np.empty((rows, plan.width), dtype=np.float64)
     # Per key kind, every vector's row (or None): one transposition for all kinds.
-    made = cast(Sequence[FeatureVector], vectors)
+    made = cast("Sequence[FeatureVector]", vectors)
     by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in made], strict=True))
     try:
         if plan.scalars:
@@ -455,7 +455,7 @@ def row_groups(column: Sequence[CountRow | None]) -> list[tuple[np.ndarray, Indi
     read without a Python step per row."""
     count = len(column)
     if count and None not in column:
-        rows = cast(Sequence[CountRow], column)
+        rows = cast("Sequence[CountRow]", column)
         if len(set(map(id, map(_MATRIX, rows)))) == 1:
             steps = np.fromiter(map(_STEP, rows), dtype=np.intp, count=count)
             return [(rows[0][0], np.arange(count, dtype=np.intp), steps)]

@@ -148,8 +148,9 @@ class VectorParts:
             in_matrix = scalars
         rows = None
         if at_actor or at_ip or at_target:
+            # The type as a string: evaluated, ``list[CountRow | None]`` costs 0.2 µs per event.
             rows = cast(
-                list[CountRow | None],
+                "list[CountRow | None]",
                 [actor if at_actor else None, ip if at_ip else None, target if at_target else None],
             )
         features = FeatureVector(self._layout, values, rows, in_matrix)
@@ -161,7 +162,7 @@ class VectorParts:
         """The ratios (:meth:`actor_scalars`) of many actors' totals after their events, an
         actor a row; those in rows of one batch's totals worked out at once."""
         if actors and all(type(counts) is tuple for counts in actors):
-            rows = cast(Sequence[CountRow], actors)
+            rows = cast("Sequence[CountRow]", actors)
             matrix = rows[0][0]
             if all(row[0] is matrix for row in rows):
                 steps = np.fromiter((row[1] for row in rows), np.intp, count=len(rows))
