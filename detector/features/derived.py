@@ -55,11 +55,18 @@ class ProductionMatcher:
 
     def event_is_production(self, event: Event) -> bool:
         """The event's ``attributes.namespace`` or ``target`` is a production one."""
+        # The cache read here first: a call of matches() less per value (every actor event).
+        cache = self._cache
         namespace = event.attributes.get("namespace")
-        if namespace and self.matches(namespace):
-            return True
+        if namespace:
+            found = cache.get(namespace)
+            if found or (found is None and self.matches(namespace)):
+                return True
         target = event.target
-        return target is not None and target != "" and self.matches(target)
+        if not target:
+            return False
+        found = cache.get(target)
+        return self.matches(target) if found is None else found
 
 
 def actor_ratios(
