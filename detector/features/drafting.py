@@ -208,12 +208,14 @@ class Drafting:
         """An event of ``actor`` on ``key`` of ``table`` gathered; what gives its totals."""
         tables = self._tables
         state = tables.touch(table, key, time, tables.new_key)
-        if not state.in_arena:
+        slot = state.arena_slot
+        if slot is None:
             walk.claiming(walk.key_arena, walk.keys)
             state.into_arena()
+            slot = state.pool_slot
         walk.keys.add(id(state))
         stretch = walk.ips if table is tables.ips else walk.targets  # after a claim's run
-        return stretch.add(state.pool_slot, time, ids, failure, actor)
+        return stretch.add(slot, time, ids, failure, actor)
 
     def _count_actor(
         self, walk: _Walk, event: Event, time: float, ids: list[int], hour: int, failure: bool,
@@ -222,16 +224,18 @@ class Drafting:
         """The event's actor's values and counts gathered, what stays per event done."""
         tables, parts = self._tables, self._parts
         state = tables.touch(tables.actors, event.actor, time, tables.new_actor)
-        if not state.in_arena:
+        slot = state.arena_slot
+        if slot is None:
             walk.claiming(cast(CounterArena, walk.actor_arena), walk.actors.actors)
             state.into_arena()
+            slot = state.pool_slot
         if time < state.first:
             state.first = time
         learning = time - state.first < self._learning_period
         history = time - state.first
         production = parts.production.event_is_production(event)
         walk.actors.add(
-            len(walk.drafts), event, state.pool_slot, time, ids, learning, failure, production,
+            len(walk.drafts), event, slot, time, ids, learning, failure, production,
             keys, state.profile.read_then_add(hour), history, state,
         )  # fmt: skip
         walk.drafts.append(None)  # made by the stretch's run

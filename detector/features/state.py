@@ -93,9 +93,13 @@ class ActorState(WindowCounter):
         return cast(RememberedValues, remembered)
 
     @property
-    def in_arena(self) -> bool:
-        """Whether the actor is hot in its arena, its values in the value pool."""
-        return type(self._totals) is HotSlot and isinstance(self._remembered, Pooled)
+    def arena_slot(self) -> int | None:
+        """The actor's slot if it is hot in its arena, its values in the value pool; else
+        None (read for every event: one test, where ``pool_slot`` would make it hot)."""
+        totals = self._totals
+        if type(totals) is HotSlot and type(self._remembered) is Pooled:
+            return totals.slot
+        return None
 
     def _pooled(self) -> tuple[str | bytes, ...]:
         pool = self._spec.values
@@ -260,9 +264,12 @@ class KeyState(WindowCounter):
         return cast(FirstSeenSet, actors)
 
     @property
-    def in_arena(self) -> bool:
-        """Whether the key is hot in its arena, its actors in the key pool."""
-        return type(self._totals) is HotSlot and isinstance(self._actors, Pooled)
+    def arena_slot(self) -> int | None:
+        """The key's slot if it is hot in its arena, its actors in the key pool; else None."""
+        totals = self._totals
+        if type(totals) is HotSlot and type(self._actors) is Pooled:
+            return totals.slot
+        return None
 
     def _pooled(self) -> tuple[SetLimits | str | bytes, ...]:
         pool = self._spec.key_values
