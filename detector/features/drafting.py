@@ -207,7 +207,11 @@ class Drafting:
     ) -> Pending:  # fmt: skip
         """An event of ``actor`` on ``key`` of ``table`` gathered; what gives its totals."""
         tables = self._tables
-        state = tables.touch(table, key, time, tables.new_key)
+        state = table.get(key)  # KeyTables.touch, its call left for a key not seen yet
+        if state is None:
+            state = tables.touch(table, key, time, tables.new_key)
+        elif time > state.last:
+            state.last = time
         slot = state.arena_slot
         if slot is None:
             walk.claiming(walk.key_arena, walk.keys)
@@ -223,7 +227,11 @@ class Drafting:
     ) -> None:  # fmt: skip
         """The event's actor's values and counts gathered, what stays per event done."""
         tables, parts = self._tables, self._parts
-        state = tables.touch(tables.actors, event.actor, time, tables.new_actor)
+        state = tables.actors.get(event.actor)  # KeyTables.touch, as for a key
+        if state is None:
+            state = tables.touch(tables.actors, event.actor, time, tables.new_actor)
+        elif time > state.last:
+            state.last = time
         slot = state.arena_slot
         if slot is None:
             walk.claiming(cast(CounterArena, walk.actor_arena), walk.actors.actors)
