@@ -41,7 +41,7 @@ from detector.errors import SourceError, UnreachableError
 from detector.secrets import read_secret_file
 from detector.sources.base import Source
 from detector.sources.kafka_python_fixes import adopt_finished_join, free_inline_slot
-from detector.sources.record import Position, RawRecord, next_offsets
+from detector.sources.record import Position, RawRecord, new_position, new_raw_record, next_offsets
 from detector.tls import client_context
 
 __all__ = ["KafkaClient", "KafkaSettings", "KafkaSource", "check_tls"]
@@ -258,10 +258,10 @@ class KafkaSource(Source):
         free_inline_slot(self._consumer)
         fetched = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         return [
-            RawRecord(
+            new_raw_record(
                 # A tombstone (null value) becomes an empty record: dead-lettered, not dropped.
                 message.value or b"",
-                Position(message.topic, message.offset, message.partition),
+                new_position(message.topic, message.offset, message.partition),
                 message.key,
             )
             for messages in fetched.values()

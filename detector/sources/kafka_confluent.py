@@ -40,7 +40,7 @@ from detector.errors import SourceError, UnreachableError
 from detector.sources import librdkafka
 from detector.sources.base import Source
 from detector.sources.kafka import KafkaSettings, check_tls
-from detector.sources.record import Position, RawRecord, next_offsets
+from detector.sources.record import Position, RawRecord, new_position, new_raw_record, next_offsets
 
 __all__ = ["ConfluentSource"]
 
@@ -124,7 +124,9 @@ class ConfluentSource(Source):
         if topic is None or partition is None or offset is None:
             return None  # only error events lack them
         # A tombstone (null value) becomes an empty record: dead-lettered, not dropped.
-        return RawRecord(message.value() or b"", Position(topic, offset, partition), message.key())
+        return new_raw_record(
+            message.value() or b"", new_position(topic, offset, partition), message.key()
+        )
 
     def commit(self, positions: Iterable[Position]) -> None:
         """Commit, per partition, the offset after the highest position given."""
