@@ -144,13 +144,9 @@ class Intake:
             return
         outcome = self._normalize(records)
         self._lap("normalize")
-        units = _one_event_each(records, outcome) or _Units(records).filled(outcome)
-        by_partition: dict[tuple[str, int | None], list[tuple[_Normalized, datetime | None]]] = {}
-        for key, unit in zip(map(_STREAM_AND_PARTITION, units), units, strict=True):
-            held = by_partition.get(key)
-            if held is None:
-                held = by_partition[key] = []
-            held.append((unit, unit.time))
+        by_partition = _one_event_each(records, outcome)
+        if by_partition is None:
+            by_partition = _by_partition(_Units(records).filled(outcome))
         for (stream, partition), held in by_partition.items():
             self.merge.add((stream, partition or 0), held)
 
@@ -202,16 +198,38 @@ class _Units:
         return self._by_value.get(position, self.all[-1])
 
 
-def _one_event_each(records: list[RawRecord], outcome: BatchOutcome) -> list[_Normalized] | None:
-    """The units of a poll whose every record gave one event, in record order (most polls:
-    no record to find per event); None otherwise."""
+_Held = dict[tuple[str, int | None], list[tuple[_Normalized, datetime | None]]]
+"""Per (stream, partition), its polled units in order, each with its time."""
+
+
+def _by_partition(units: list[_Normalized]) -> _Held:
+    held: _Held = {}
+    for key, unit in zip(map(_STREAM_AND_PARTITION, units), units, strict=True):
+        found = held.get(key)
+        if found is None:
+            found = held[key] = []
+        found.append((unit, unit.time))
+    return held
+
+
+def _one_event_each(records: list[RawRecord], outcome: BatchOutcome) -> _Held | None:
+    """:func:`_by_partition` of the units of a poll whose every record gave one event (most
+    polls: no record to find per event, the event's time at hand); None otherwise."""
     events = outcome.events
     if len(events) != len(records) or outcome.dead_letters or outcome.skipped:
         return None
     # Normalized events carry their record's own Position object: compared by identity, in C.
     if not all(map(is_, map(_POSITION, events), map(_POSITION, records))):
         return None
-    return [_Normalized(record, [event]) for record, event in zip(records, events, strict=True)]
+    held: _Held = {}
+    for record, event in zip(records, events, strict=True):
+        position = record.position
+        key = (position.stream, position.partition)
+        found = held.get(key)
+        if found is None:
+            found = held[key] = []
+        found.append((_Normalized(record, [event]), event.time))
+    return held
 
 
 def _batch(released: list[_Normalized]) -> Batch:

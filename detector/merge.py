@@ -138,22 +138,24 @@ class PartitionMerge(Generic[P, T]):
         # poll then has room for more than a record.
         full = self._size >= self.capacity
         out: list[T] = []
+        buffers, replace = self._buffers, heapq.heapreplace
         while heads and len(out) < limit:
             key, order, partition = heads[0]
             if key is not _UNTIMED and waiting:
                 if not full:
                     break
                 self.forced += 1
-            buffer = self._buffers[partition]
-            out.append(buffer.records.popleft()[1])
-            self._size -= 1
-            if buffer.records:
-                heapq.heapreplace(heads, (buffer.records[0][0], order, partition))
+            buffer = buffers[partition]
+            records = buffer.records
+            out.append(records.popleft()[1])
+            if records:
+                replace(heads, (records[0][0], order, partition))
                 continue
             heapq.heappop(heads)
             if partition in pending and self.wait_s > 0:
                 buffer.waiting_since, buffer.given_up = now, False
                 waiting = True
+        self._size -= len(out)
         return out
 
     def wait_left(self, pending: Collection[P]) -> float | None:
