@@ -158,7 +158,10 @@ class CompiledActors:
             [(f.unit.bit_length() - 1) // LANE_BITS if f.unit else -1 for f in fields], np.int64
         )
         self._tracked = sum(1 << number for number, f in enumerate(fields) if f.tracked)
-        self._flag_bits = np.arange(sum(f.tracked for f in fields), dtype=np.int64)
+        # The tracked fields' numbers, in the order of their new-value flags (settings.tracked).
+        self._flag_bits = np.array(
+            [number for number, f in enumerate(fields) if f.tracked], dtype=np.int64
+        )
         self._units: dict[int, np.ndarray] = {}
 
     def run(self, stretch: Stretch, arena: CounterArena) -> list[Observation]:
@@ -199,7 +202,6 @@ class CompiledActors:
         profile = np.array(stretch.profile, np.float64).reshape(len(stretch), 3)
         heads = head_rows(profile, stretch.history, stretch.learning)
         ratios = self._parts.ratio_rows(counts, stretch.past, stretch.history)
-        # The tracked fields are the first remembered ones, in their order: bits 0, 1, ...
         new = np.array(answers.new, np.int64)[:, None] >> self._flag_bits & 1
         # An event's flags as bits, from the channels it counted in: then a column each.
         counted = np.bitwise_or.reduce(_EVENT_FLAG_BITS[flags], axis=1)
