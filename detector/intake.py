@@ -14,7 +14,7 @@ committing the offsets after its records never skips a record still held.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter, is_
@@ -32,6 +32,8 @@ Partition = tuple[str, int]
 """(topic, partition)."""
 _POSITION = attrgetter("position")
 _STREAM_AND_PARTITION = attrgetter("record.position.stream", "record.position.partition")
+_RECORD_PARTITION = attrgetter("position.stream", "position.partition")
+_TIME = attrgetter("time")
 
 
 class PartitionedSource(Protocol):
@@ -146,7 +148,7 @@ class Intake:
         self._lap("normalize")
         by_partition = _one_event_each(records, outcome)
         if by_partition is None:
-            by_partition = _by_partition(_Units(records).filled(outcome))
+            by_partition = _units_by_partition(_Units(records).filled(outcome))
         for (stream, partition), held in by_partition.items():
             self.merge.add((stream, partition or 0), held)
 
@@ -202,14 +204,23 @@ _Held = dict[tuple[str, int | None], list[tuple[_Normalized, datetime | None]]]
 """Per (stream, partition), its polled units in order, each with its time."""
 
 
-def _by_partition(units: list[_Normalized]) -> _Held:
+def _by_partition(
+    keys: Iterable[tuple[str, int | None]],
+    units: Iterable[_Normalized],
+    times: Iterable[datetime | None],
+) -> _Held:
+    """Each unit with its time, under its (stream, partition) key, in order."""
     held: _Held = {}
-    for key, unit in zip(map(_STREAM_AND_PARTITION, units), units, strict=True):
+    for key, unit, moment in zip(keys, units, times, strict=True):
         found = held.get(key)
         if found is None:
             found = held[key] = []
-        found.append((unit, unit.time))
+        found.append((unit, moment))
     return held
+
+
+def _units_by_partition(units: list[_Normalized]) -> _Held:
+    return _by_partition(map(_STREAM_AND_PARTITION, units), units, map(_TIME, units))
 
 
 def _one_event_each(records: list[RawRecord], outcome: BatchOutcome) -> _Held | None:
@@ -221,15 +232,8 @@ def _one_event_each(records: list[RawRecord], outcome: BatchOutcome) -> _Held | 
     # Normalized events carry their record's own Position object: compared by identity, in C.
     if not all(map(is_, map(_POSITION, events), map(_POSITION, records))):
         return None
-    held: _Held = {}
-    for record, event in zip(records, events, strict=True):
-        position = record.position
-        key = (position.stream, position.partition)
-        found = held.get(key)
-        if found is None:
-            found = held[key] = []
-        found.append((_Normalized(record, [event]), event.time))
-    return held
+    units = [_Normalized(record, [event]) for record, event in zip(records, events, strict=True)]
+    return _by_partition(map(_RECORD_PARTITION, records), units, map(_TIME, events))
 
 
 def _batch(released: list[_Normalized]) -> Batch:

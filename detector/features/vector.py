@@ -355,9 +355,11 @@ def _batch_table(
     parts = list(map(_PARTS, vectors))
     rows = len(vectors)
     table = np.empty((rows, plan.width), dtype=np.float64)
-    # Per key kind, every vector's row (or None): one transposition for all kinds.
     made = cast("Sequence[FeatureVector]", vectors)
-    by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in made], strict=True))
+    # Per key kind, every vector's row (or None), if totals are read: one transposition.
+    by_kind = []
+    if plan.packed:
+        by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in made], strict=True))
     try:
         if plan.scalars:
             _fill_scalars(table, made, parts, plan)
