@@ -2,15 +2,16 @@
 
 Once the counter kernels are compiled (:mod:`detector.jit`), the feature store
 walks a batch's events once for what stays event by event (the watermark, the
-tables, the profile; :mod:`.drafting`) and gathers each actor event into a
+tables; :mod:`.drafting`) and gathers each actor event into a
 :class:`Stretch` (and its IP and target into theirs: :mod:`.compiled_keys`).
 This module then observes the stretch's remembered values in the value pool
 (:class:`~.value_pool.ValuePool`, one numba call), builds the actors' counter
-steps from the answers (:mod:`.actor_steps`, one more) and runs them in the
-actor arena (one more): the three calls do what the store's loop did per field
-and event, with the same numbers. Each event's observation is then made from
-its actor's totals (their ratios worked out for the whole stretch at once) and
-its keys' (counted before it).
+steps from the answers (:mod:`.actor_steps`, one more), runs them in the
+actor arena (one more) and reads and counts the events' hours in the profile
+pool (:class:`~.profile_pool.ProfilePool`, one more): the four calls do what the
+store's loop did per field and event, with the same numbers. Each event's
+observation is then made from its actor's totals (their ratios worked out for
+the whole stretch at once) and its keys' (counted before it).
 
 A stretch ends where the arena must be read as it is (a late event's
 description) or would give up a slot one of its actors holds (a claim when it
@@ -32,6 +33,7 @@ from detector.features.actor_steps import counted_steps, totals_rows, units_tabl
 from detector.features.arena import CounterArena, Counts
 from detector.features.lanes import LANE_BITS
 from detector.features.observation import Observation
+from detector.features.profile_pool import ProfilePool
 from detector.features.schema import (
     ACTOR_CHANNELS,
     CATEGORY_CHANNELS,
@@ -105,10 +107,8 @@ class Stretch:
     the other."""
     keys: list[tuple[Any, Any]] = field(default_factory=list)
     """Each event's IP and target totals (or what gives them)."""
-    profile: list[float] = field(default_factory=list)
-    """Each event's hour-of-week share and rarity and active hours, one after the other."""
-    past: list[int] = field(default_factory=list)
-    """Each event's actor's events before it."""
+    hours: list[int] = field(default_factory=list)
+    """Each event's hour of the week."""
     history: list[float] = field(default_factory=list)
     """Each event's actor's seconds since its first event."""
     actors: set[int] = field(default_factory=set)
@@ -116,10 +116,9 @@ class Stretch:
 
     def add(
         self, position: int, event: Event, slot: int, moment: float, buckets: list[int],
-        learning: bool, failure: bool, production: bool, keys: tuple[Any, Any],
-        profile: tuple[float, float, int, int], history: float, actor: object,
+        learning: bool, failure: bool, production: bool, keys: tuple[Any, Any], hour: int,
+        history: float, actor: object,
     ) -> None:  # fmt: skip
-        """``profile``: what :meth:`~.profile.HourOfWeekProfile.read_then_add` gave."""
         self.positions.append(position)
         self.events.append(event)
         self.slots.append(slot)
@@ -132,8 +131,7 @@ class Stretch:
             flags = _FLAGS_OF[kind] = _channels_counted(*kind)
         self.flags += flags
         self.keys.append(keys)
-        self.profile += profile[:3]
-        self.past.append(profile[3])
+        self.hours.append(hour)
         self.history.append(history)
         self.actors.add(id(actor))
 
@@ -145,10 +143,15 @@ class CompiledActors:
     """A store's actors the compiled way (see the module)."""
 
     def __init__(
-        self, fields: tuple[TrackedField, ...], pool: ValuePool, parts: VectorParts
+        self,
+        fields: tuple[TrackedField, ...],
+        pool: ValuePool,
+        profiles: ProfilePool,
+        parts: VectorParts,
     ) -> None:
         self._fields = fields
         self._pool = pool
+        self._profiles = profiles
         self._parts = parts
         self._getters = [
             (f.on_event, attrgetter(f.name) if f.on_event else methodcaller("get", f.name))
@@ -174,7 +177,7 @@ class CompiledActors:
         )
         flags = np.array(stretch.flags, np.int64).reshape(len(events), _FLAGS)
         counts = self._count(stretch, slots, flags, answers, arena)
-        scalars = self._scalars(stretch, flags, answers, counts)
+        scalars = self._scalars(stretch, slots, flags, answers, counts)
         new, tracked, learning, keys = answers.new, self._tracked, stretch.learning, stretch.keys
         reports = {
             index: self._report(index, event, answers)
@@ -195,13 +198,15 @@ class CompiledActors:
         ]
 
     def _scalars(
-        self, stretch: Stretch, flags: np.ndarray, answers: Answers, counts: list[Counts]
-    ) -> np.ndarray:
+        self, stretch: Stretch, slots: np.ndarray, flags: np.ndarray, answers: Answers,
+        counts: list[Counts],
+    ) -> np.ndarray:  # fmt: skip
         """The scalar parts of the stretch's vectors, an event a row (the actor's head and
-        ratios, the new value flags, the event flags: :class:`~.vector.FeatureLayout`)."""
-        profile = np.array(stretch.profile, np.float64).reshape(len(stretch), 3)
+        ratios, the new value flags, the event flags: :class:`~.vector.FeatureLayout`); its
+        events' hours counted in their actors' profiles (``slots``)."""
+        profile, past = self._profiles.read_then_add(slots, np.array(stretch.hours, np.int64))
         heads = head_rows(profile, stretch.history, stretch.learning)
-        ratios = self._parts.ratio_rows(counts, stretch.past, stretch.history)
+        ratios = self._parts.ratio_rows(counts, past.tolist(), stretch.history)
         new = np.array(answers.new, np.int64)[:, None] >> self._flag_bits & 1
         # An event's flags as bits, from the channels it counted in: then a column each.
         counted = np.bitwise_or.reduce(_EVENT_FLAG_BITS[flags], axis=1)

@@ -244,7 +244,7 @@ class Drafting:
         production = parts.production.event_is_production(event)
         walk.actors.add(
             len(walk.drafts), event, slot, time, ids, learning, failure, production,
-            keys, state.profile.read_then_add(hour), history, state,
+            keys, hour, history, state,
         )  # fmt: skip
         walk.drafts.append(None)  # made by the stretch's run
 

@@ -8,15 +8,17 @@ from math import log
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["HOURS_PER_WEEK", "HourOfWeekProfile", "hour_of_week", "hours_of_week"]
+__all__ = ["HALVE_AT", "HOURS_PER_WEEK", "HourOfWeekProfile", "hour_of_week", "hours_of_week"]
 
 HOURS_PER_WEEK = 168
 _THURSDAY_HOURS = 3 * 24  # 1970-01-01 was a Thursday; Monday 00:00 UTC is hour 0
-_PROFILE_LIMIT = 1 << 31  # halve the profile before a count could overflow array("I")
+HALVE_AT = 1 << 31
+"""A profile is halved before a count of this would be added to (it would overflow array("I"))."""
 # Counts start as bytes and widen when one outgrows them: most keys never count
 # 256 events in one hour of the week, and a profile per actor is 168 counts.
 _WIDER = {"B": "H", "H": "I"}
 _SMALLEST = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32))
+_WIDTH = {"B": 0, "H": 1, "I": 2}
 # Up to this many active hours a profile keeps (hour, count) pairs, not 168 counts.
 _SPARSE_HOURS = 48
 _BYTE = 255  # the largest count a sparse profile's pair holds
@@ -115,7 +117,7 @@ class HourOfWeekProfile:
         counts = self._counts
         assert counts is not None
         count = counts[slot]
-        if count >= _PROFILE_LIMIT:
+        if count >= HALVE_AT:
             self._halve()
             count = counts[slot]
         elif not count:
@@ -156,6 +158,42 @@ class HourOfWeekProfile:
     def active_hours(self) -> int:
         """In how many of the 168 hours of the week the key was active (a count above 0)."""
         return self._active
+
+    def form(self) -> tuple[list[int], list[int], str | None]:
+        """The hours with a count (in the order they were first counted while sparse), their
+        counts, and the dense counts' typecode (None while sparse): all there is to a profile
+        (:class:`~.profile_pool.ProfilePool` keeps it so)."""
+        pairs = self._pairs
+        if pairs is not None:
+            return list(pairs[0::2]), list(pairs[1::2]), None
+        counts = self._counts
+        assert counts is not None
+        hours = [hour for hour, count in enumerate(counts) if count]
+        return hours, [counts[hour] for hour in hours], counts.typecode
+
+    @classmethod
+    def of_form(
+        cls, hours: list[int], counts: list[int], typecode: str | None
+    ) -> HourOfWeekProfile:
+        """The profile :meth:`form` gave these for; or, for counts added since, the one
+        adding them to it would have given: sparse while it was and can be, else dense in
+        the narrowest typecode that holds its counts (and is no narrower than ``typecode``)."""
+        profile = cls()
+        largest = max(counts, default=0)
+        if typecode is None and len(hours) <= _SPARSE_HOURS and largest <= _BYTE:
+            pairs = zip(hours, counts, strict=True)
+            profile._pairs = bytearray(value for pair in pairs for value in pair)
+        else:
+            fitting = next(code for code, bound in _SMALLEST if largest < bound)
+            if typecode is not None and _WIDTH[typecode] > _WIDTH[fitting]:
+                fitting = typecode  # an array is never narrowed (halving keeps its typecode)
+            dense = [0] * HOURS_PER_WEEK
+            for hour, count in zip(hours, counts, strict=True):
+                dense[hour] = count
+            profile._pairs, profile._counts = None, array(fitting, dense)
+        profile._total = sum(counts)
+        profile._active = len(hours)
+        return profile
 
     def _halve(self) -> None:
         counts = self._counts

@@ -14,6 +14,7 @@ from detector.features.arena import CounterArena
 from detector.features.counter_kernels import compiled_kernels
 
 if TYPE_CHECKING:
+    from detector.features.profile_pool import ProfilePool
     from detector.features.value_pool import ValuePool
     from detector.features.windows import WindowCounter
 
@@ -41,8 +42,8 @@ class WindowSpec:
     """
 
     __slots__ = (
-        "arenas", "buckets", "hot", "hot_limit", "key_values", "nested", "seconds", "values",
-        "widths",
+        "arenas", "buckets", "hot", "hot_limit", "key_values", "nested", "profiles", "seconds",
+        "values", "widths",
     )  # fmt: skip
 
     def __init__(self, windows: Sequence[float], buckets: int = BUCKETS_PER_WINDOW) -> None:
@@ -62,6 +63,8 @@ class WindowSpec:
         self.arenas: dict[type, CounterArena] = {}
         self.values: ValuePool | None = None
         """The remembered values of the actors hot in an arena, in their slots' numbers."""
+        self.profiles: ProfilePool | None = None
+        """The hour-of-week profiles of the same actors, in the same numbers."""
         self.key_values: ValuePool | None = None
         """The actors of the IPs and targets hot in an arena, in their slots' numbers."""
 

@@ -54,7 +54,8 @@ class TrackedField(NamedTuple):
 
 class Pooled:
     """An actor's values are in the store's value pool (:class:`~.value_pool.ValuePool`),
-    at its arena slot's number."""
+    or its profile in its profile pool (:class:`~.profile_pool.ProfilePool`), at its arena
+    slot's number."""
 
     __slots__ = ()
 
@@ -79,7 +80,7 @@ class ActorState(WindowCounter):
         self.first = time
         self.last = time
         self._remembered: RememberedValues | tuple[str | bytes, ...] | Pooled = RememberedValues()
-        self._profile: HourOfWeekProfile | bytes = HourOfWeekProfile()
+        self._profile: HourOfWeekProfile | bytes | Pooled = HourOfWeekProfile()
 
     @property
     def remembered(self) -> RememberedValues:
@@ -108,34 +109,47 @@ class ActorState(WindowCounter):
 
     @property
     def profile(self) -> HourOfWeekProfile:
-        """The actor's hour-of-week profile, to read or count in (a cold actor becomes hot)."""
+        """The actor's hour-of-week profile, to read or count in (a cold actor becomes hot);
+        hot in an arena, a copy of it to read (it is counted in the store's profile pool)."""
         profile = self._profile
         if isinstance(profile, bytes):  # cold
             self._hot_totals()
-            return cast(HourOfWeekProfile, self._profile)
-        return profile
+            profile = self._profile
+        if isinstance(profile, Pooled):
+            return self._pooled_profile()
+        return cast(HourOfWeekProfile, profile)  # thawed by _hot_totals
+
+    def _pooled_profile(self) -> HourOfWeekProfile:
+        profiles = self._spec.profiles
+        assert profiles is not None and isinstance(self._totals, HotSlot)
+        return profiles.profile(self._totals.slot)
 
     def _hot_totals(self) -> list[int] | HotSlot:
         totals = super()._hot_totals()
         remembered, profile = self._remembered, self._profile
-        pool = self._spec.values
-        if isinstance(totals, HotSlot) and pool is not None:
-            # In an arena's slot, its values in the same slot of the value pool.
+        pool, profiles = self._spec.values, self._spec.profiles
+        if isinstance(profile, bytes):
+            profile = self._profile = HourOfWeekProfile.from_packed(profile)
+        if isinstance(totals, HotSlot) and pool is not None and profiles is not None:
+            # In an arena's slot, its values and profile in the same slot of the pools.
             if not isinstance(remembered, Pooled):
                 if isinstance(remembered, RememberedValues):
                     remembered = remembered.frozen()
                 pool.load(totals.slot, remembered)
                 self._remembered = POOLED
+            if not isinstance(profile, Pooled):
+                profiles.load(totals.slot, profile)
+                self._profile = POOLED
         elif not isinstance(remembered, RememberedValues | Pooled):
             self._remembered = RememberedValues.thawed(remembered)
-        if isinstance(profile, bytes):
-            self._profile = HourOfWeekProfile.from_packed(profile)
         return totals
 
     def cool(self) -> None:
         if isinstance(self._remembered, Pooled):
             pool = cast("ValuePool", self._spec.values)
             self._remembered = pool.release(cast(HotSlot, self._totals).slot)
+        if isinstance(self._profile, Pooled):
+            self._profile = self._pooled_profile()
         super().cool()
         remembered, profile = self._remembered, self._profile
         if isinstance(remembered, RememberedValues):
@@ -201,6 +215,8 @@ class ActorState(WindowCounter):
         elif isinstance(remembered, Pooled):
             remembered = self._pooled()
         kept: bytes | list[list[int]]
+        if isinstance(profile, Pooled):
+            profile = self._pooled_profile()
         if isinstance(profile, bytes):
             kept = profile
         else:

@@ -32,6 +32,7 @@ from detector.features.counter_kernels import compiled_kernels
 from detector.features.drafting import Drafting
 from detector.features.observation import Observation
 from detector.features.profile import hours_of_week
+from detector.features.profile_pool import ProfilePool
 from detector.features.settings import FeatureSettings
 from detector.features.snapshot_format import check_snapshot, snapshot_header
 from detector.features.state import ActorState, KeyState, actor_fields
@@ -82,6 +83,7 @@ class FeatureStore:
         self._field_numbers = {field.name: number for number, field in enumerate(self._fields)}
         # Compiled, the actors hot in the arena keep their values here (:mod:`.compiled_actors`).
         self._pool = self._spec.values = ValuePool(pool_fields(self._fields))
+        self._profiles = self._spec.profiles = ProfilePool()
         # And the IPs' and targets' actors (:mod:`.compiled_keys`).
         key_field = PoolField(self._window_limits, unit=True, tracked=False)
         self._key_pool = self._spec.key_values = ValuePool([key_field], empty_is_value=True)
@@ -102,7 +104,7 @@ class FeatureStore:
         self._layout = FeatureLayout(self.settings, self.kinds | self.carried)
         self.feature_names = self._layout.names
         self._parts = VectorParts(self.settings, self._spec, self._layout)
-        compiled = CompiledActors(self._fields, self._pool, self._parts)
+        compiled = CompiledActors(self._fields, self._pool, self._profiles, self._parts)
         self._drafting = Drafting(
             self._tables, self._fields, self._parts, compiled, CompiledKeys(self._key_pool),
             self._learning_period,
