@@ -31,6 +31,7 @@ import numpy as np
 from detector.events.model import Category, Event
 from detector.features.actor_steps import counted_steps, totals_rows, units_table
 from detector.features.arena import CounterArena, Counts
+from detector.features.compiled_keys import BatchColumns
 from detector.features.lanes import LANE_BITS
 from detector.features.observation import Observation
 from detector.features.profile_pool import ProfilePool
@@ -94,36 +95,30 @@ def pool_fields(fields: tuple[TrackedField, ...]) -> list[PoolField]:
 class Stretch:
     """Actor events gathered by the store's walk, in order, for :meth:`CompiledActors.run`."""
 
+    columns: BatchColumns
+    """The batch's times, buckets and hours, which the events' are taken from."""
     positions: list[int] = field(default_factory=list)
-    """Each event's place in the batch's drafts."""
+    """Each event's place in the batch (and its drafts)."""
     events: list[Event] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    buckets: list[int] = field(default_factory=list)
-    """Each event's buckets, one after the other."""
     learning: list[bool] = field(default_factory=list)
     flags: list[int] = field(default_factory=list)
     """Each event's count channels (:data:`_FLAGS` of them, -1 past the last), one after
     the other."""
     keys: list[tuple[Any, Any]] = field(default_factory=list)
     """Each event's IP and target totals (or what gives them)."""
-    hours: list[int] = field(default_factory=list)
-    """Each event's hour of the week."""
     history: list[float] = field(default_factory=list)
     """Each event's actor's seconds since its first event."""
     actors: set[int] = field(default_factory=set)
     """The ids of the actor states it counts (their slots must stay theirs)."""
 
     def add(
-        self, position: int, event: Event, slot: int, moment: float, buckets: list[int],
-        learning: bool, failure: bool, production: bool, keys: tuple[Any, Any], hour: int,
-        history: float, actor: object,
+        self, position: int, event: Event, slot: int, learning: bool, failure: bool,
+        production: bool, keys: tuple[Any, Any], history: float, actor: object,
     ) -> None:  # fmt: skip
         self.positions.append(position)
         self.events.append(event)
         self.slots.append(slot)
-        self.times.append(moment)
-        self.buckets += buckets
         self.learning.append(learning)
         kind = (event.category, failure, event.privileged, production)
         flags = _FLAGS_OF.get(kind)
@@ -131,7 +126,6 @@ class Stretch:
             flags = _FLAGS_OF[kind] = _channels_counted(*kind)
         self.flags += flags
         self.keys.append(keys)
-        self.hours.append(hour)
         self.history.append(history)
         self.actors.add(id(actor))
 
@@ -170,14 +164,17 @@ class CompiledActors:
     def run(self, stretch: Stretch, arena: CounterArena) -> list[Observation]:
         """The observations of ``stretch``'s events, their values and counts observed (the
         IPs' and targets' totals they hold counted already)."""
-        events = stretch.events
+        events, columns = stretch.events, stretch.columns
         slots = np.array(stretch.slots, np.int64)
+        index = np.array(stretch.positions, np.intp)
         answers = self._pool.observe(
-            slots, np.array(stretch.times), self._values(events), np.array(stretch.learning)
+            slots, columns.times[index], self._values(events), np.array(stretch.learning)
         )
         flags = np.array(stretch.flags, np.int64).reshape(len(events), _FLAGS)
-        counts = self._count(stretch, slots, flags, answers, arena)
-        scalars = self._scalars(stretch, slots, flags, answers, counts)
+        counts = self._count(slots, columns.buckets[index], flags, answers, arena)
+        # Each event's hour counted in its actor's profile (the read before it kept).
+        profile = self._profiles.read_then_add(slots, columns.hours[index])
+        scalars = self._scalars(stretch, profile, flags, answers, counts)
         new, tracked, learning, keys = answers.new, self._tracked, stretch.learning, stretch.keys
         reports = {
             index: self._report(index, event, answers)
@@ -198,14 +195,14 @@ class CompiledActors:
         ]
 
     def _scalars(
-        self, stretch: Stretch, slots: np.ndarray, flags: np.ndarray, answers: Answers,
-        counts: list[Counts],
+        self, stretch: Stretch, profile: tuple[np.ndarray, np.ndarray], flags: np.ndarray,
+        answers: Answers, counts: list[Counts],
     ) -> np.ndarray:  # fmt: skip
         """The scalar parts of the stretch's vectors, an event a row (the actor's head and
-        ratios, the new value flags, the event flags: :class:`~.vector.FeatureLayout`); its
-        events' hours counted in their actors' profiles (``slots``)."""
-        profile, past = self._profiles.read_then_add(slots, np.array(stretch.hours, np.int64))
-        heads = head_rows(profile, stretch.history, stretch.learning)
+        ratios, the new value flags, the event flags: :class:`~.vector.FeatureLayout`);
+        ``profile``: what the profile pool read (:meth:`ProfilePool.read_then_add`)."""
+        read, past = profile
+        heads = head_rows(read, stretch.history, stretch.learning)
         ratios = self._parts.ratio_rows(counts, past.tolist(), stretch.history)
         new = np.array(answers.new, np.int64)[:, None] >> self._flag_bits & 1
         # An event's flags as bits, from the channels it counted in: then a column each.
@@ -223,7 +220,7 @@ class CompiledActors:
         ).reshape(len(self._getters), len(events))
 
     def _count(
-        self, stretch: Stretch, slots: np.ndarray, flags: np.ndarray, answers: Answers,
+        self, slots: np.ndarray, buckets: np.ndarray, flags: np.ndarray, answers: Answers,
         arena: CounterArena,
     ) -> list[Counts]:  # fmt: skip
         """The actors' counter steps built and run: each event's totals after it."""
@@ -231,7 +228,6 @@ class CompiledActors:
         units = self._units.get(channels)
         if units is None:
             units = self._units[channels] = units_table(self._channels.tolist(), channels)
-        buckets = np.array(stretch.buckets, np.int64).reshape(len(stretch), -1)
         found, rows = counted_steps(
             arena, slots, buckets, flags, answers, self._channels, self._tracked, _NOVEL, units
         )

@@ -15,15 +15,32 @@ actors in its own channel.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+import numpy.typing as npt
 
 from detector.features.actor_steps import counted_steps, units_table
 from detector.features.arena import CounterArena, Counts, Pending
 from detector.features.value_pool import ValuePool
 
-__all__ = ["CompiledKeys", "KeyStretch"]
+__all__ = ["BatchColumns", "CompiledKeys", "KeyStretch"]
 
 _FLAGS = 2  # events, failures
+
+
+class BatchColumns(NamedTuple):
+    """A batch's events' times (seconds), buckets (a row per event, a column per window)
+    and hours of the week: a stretch takes its events' by their positions in the batch."""
+
+    times: npt.NDArray[np.float64]
+    buckets: npt.NDArray[np.int64]
+    hours: npt.NDArray[np.int64]
+
+    def of(self, positions: list[int]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """The times and buckets of the events at ``positions``."""
+        index = np.array(positions, np.intp)
+        return self.times[index], self.buckets[index]
 
 
 class KeyStretch:
@@ -31,25 +48,23 @@ class KeyStretch:
     (:meth:`CompiledKeys.run`), the totals of each event's key after it, by ticket
     (:class:`~.arena.Results`: a draft holds its ticket until it is finished)."""
 
-    def __init__(self, channels: tuple[int, int, int]) -> None:
+    def __init__(self, channels: tuple[int, int, int], columns: BatchColumns) -> None:
         self.channels = channels
         """The kind's events, failures (-1: not counted) and distinct actors channels."""
+        self.columns = columns
         self.slots: list[int] = []
-        self.times: list[float] = []
-        self.buckets: list[int] = []  # each event's, one after the other
+        self.positions: list[int] = []  # each event's in the batch
         self.flags: list[int] = []  # each event's two channels (-1: none), one after the other
         self.actors: list[str] = []
         self._found: np.ndarray | list[list[int]] = []
         self._rows: list[int] = []
 
-    def add(
-        self, slot: int, moment: float, buckets: list[int], failure: bool, actor: str
-    ) -> Pending:
-        """Gather an event of ``actor`` on the key in ``slot``; what gives its totals."""
+    def add(self, slot: int, position: int, failure: bool, actor: str) -> Pending:
+        """Gather an event of ``actor`` (at ``position`` in the batch) on the key in ``slot``;
+        what gives its totals."""
         events, failures, _ = self.channels
         self.slots.append(slot)
-        self.times.append(moment)
-        self.buckets += buckets
+        self.positions.append(position)
         self.flags += (events, failures if failure else -1)
         self.actors.append(actor)
         return self, len(self.slots) - 1
@@ -80,13 +95,13 @@ class CompiledKeys:
             return
         pool = self._pool
         slots = np.array(stretch.slots, np.int64)
+        times, buckets = stretch.columns.of(stretch.positions)
         values = pool.ids(stretch.actors).reshape(1, events)
-        answers = pool.observe(slots, np.array(stretch.times), values, np.ones(events, np.bool_))
+        answers = pool.observe(slots, times, values, np.ones(events, np.bool_))
         channel = stretch.channels[2]
         units = self._units.get((channel, arena.channels))
         if units is None:
             units = self._units[channel, arena.channels] = units_table([channel], arena.channels)
-        buckets = np.array(stretch.buckets, np.int64).reshape(events, -1)
         flags = np.array(stretch.flags, np.int64).reshape(events, _FLAGS)
         channels = np.array([channel], np.int64)
         stretch.counted(

@@ -25,7 +25,7 @@ from typing import cast
 from detector.events.model import Event, Outcome
 from detector.features.arena import CounterArena, Pending
 from detector.features.compiled_actors import CompiledActors, Stretch
-from detector.features.compiled_keys import CompiledKeys, KeyStretch
+from detector.features.compiled_keys import BatchColumns, CompiledKeys, KeyStretch
 from detector.features.observation import Observation
 from detector.features.schema import ACTOR_CHANNELS, CATEGORY_CHANNELS, IP_CHANNELS, TARGET_CHANNELS
 from detector.features.state import ActorState, KeyState, TrackedField
@@ -150,17 +150,19 @@ class Drafting:
 
     def compiled(
         self,
-        actor_arena: CounterArena | None,
-        key_arena: CounterArena,
-        columns: Iterable[Column],
+        arenas: tuple[CounterArena | None, CounterArena],
+        events: Sequence[Event],
+        times: Sequence[float],
+        columns: BatchColumns,
         carried: Mapping[str, Carried] | None,
     ) -> list[Draft]:
         """The drafts of the events the compiled way: what stays per event here, the actors'
         values and the keys' actors and the counts of both a stretch at a time
-        (:mod:`.compiled_actors`, :mod:`.compiled_keys`). ``actor_arena``: None in a store
-        that counts no actors (a scale-out stage keyed by IP makes none)."""
-        walk = _Walk(self._compiled, self._compiled_keys, actor_arena, key_arena)
-        for event, time, ids, hour in columns:
+        (:mod:`.compiled_actors`, :mod:`.compiled_keys`), their times, buckets and hours
+        taken from ``columns``. ``arenas``: the actors' (None in a store that counts no
+        actors: a scale-out stage keyed by IP makes none) and the keys'."""
+        walk = _Walk(self._compiled, self._compiled_keys, arenas, columns)
+        for event, time in zip(events, times, strict=True):
             if len(walk.drafts) % _STRETCH_EVENTS == 0:
                 walk.run()  # the pools make room for a stretch's worst case: bounded
             if self._clock.late(event, time):  # described from the counts as they are
@@ -168,9 +170,9 @@ class Drafting:
                 walk.drafts.append(self._describe_late(event, time))
                 continue
             failure = event.outcome is _FAILURE
-            ip, target = self._count_keys(walk, event, time, ids, failure, carried)
+            ip, target = self._count_keys(walk, event, time, failure, carried)
             if self._actors_counted:
-                self._count_actor(walk, event, time, ids, hour, failure, (ip, target))
+                self._count_actor(walk, event, time, failure, (ip, target))
             else:
                 walk.drafts.append(
                     (event, False, _NO_NEW, _NO_KNOWN, None, ip, target, [], 0, 0.0, [])
@@ -179,7 +181,7 @@ class Drafting:
         return cast("list[Draft]", walk.drafts)
 
     def _count_keys(
-        self, walk: _Walk, event: Event, time: float, ids: list[int], failure: bool,
+        self, walk: _Walk, event: Event, time: float, failure: bool,
         carried: Mapping[str, Carried] | None,
     ) -> tuple[Totals, Totals]:  # fmt: skip
         """The event's IP and target totals (what gives them once the walk runs its
@@ -191,19 +193,19 @@ class Drafting:
         if handed and (totals := handed.get("ip")) is not None:
             ip = list(totals)
         elif event.ip and self._ips_counted:
-            ip = self._gather_key(walk, tables.ips, event.ip, time, ids, failure, event.actor)
+            ip = self._gather_key(walk, tables.ips, event.ip, time, failure, event.actor)
         target: Totals = no_counts
         if handed and (totals := handed.get("target")) is not None:
             target = list(totals)
         elif event.target and self._targets_counted:
             target = self._gather_key(
-                walk, tables.targets, event.target, time, ids, failure, event.actor
+                walk, tables.targets, event.target, time, failure, event.actor
             )
         return ip, target
 
     def _gather_key(
-        self, walk: _Walk, table: dict[str, KeyState], key: str, time: float, ids: list[int],
-        failure: bool, actor: str,
+        self, walk: _Walk, table: dict[str, KeyState], key: str, time: float, failure: bool,
+        actor: str,
     ) -> Pending:  # fmt: skip
         """An event of ``actor`` on ``key`` of ``table`` gathered; what gives its totals."""
         tables = self._tables
@@ -219,12 +221,11 @@ class Drafting:
             slot = state.pool_slot
         walk.keys.add(id(state))
         stretch = walk.ips if table is tables.ips else walk.targets  # after a claim's run
-        return stretch.add(slot, time, ids, failure, actor)
+        return stretch.add(slot, len(walk.drafts), failure, actor)
 
     def _count_actor(
-        self, walk: _Walk, event: Event, time: float, ids: list[int], hour: int, failure: bool,
-        keys: tuple[Totals, Totals],
-    ) -> None:  # fmt: skip
+        self, walk: _Walk, event: Event, time: float, failure: bool, keys: tuple[Totals, Totals]
+    ) -> None:
         """The event's actor's values and counts gathered, what stays per event done."""
         tables, parts = self._tables, self._parts
         state = tables.actors.get(event.actor)  # KeyTables.touch, as for a key
@@ -243,9 +244,8 @@ class Drafting:
         history = time - state.first
         production = parts.production.event_is_production(event)
         walk.actors.add(
-            len(walk.drafts), event, slot, time, ids, learning, failure, production,
-            keys, hour, history, state,
-        )  # fmt: skip
+            len(walk.drafts), event, slot, learning, failure, production, keys, history, state
+        )
         walk.drafts.append(None)  # made by the stretch's run
 
     def _describe_late(self, event: Event, time: float) -> Observation:
@@ -332,22 +332,23 @@ class _Walk:
     last run (:meth:`Drafting.compiled`)."""
 
     def __init__(
-        self, actors: CompiledActors, keys: CompiledKeys, actor_arena: CounterArena | None,
-        key_arena: CounterArena,
+        self, actors: CompiledActors, keys: CompiledKeys,
+        arenas: tuple[CounterArena | None, CounterArena], columns: BatchColumns,
     ) -> None:  # fmt: skip
         self._compiled_actors, self._compiled_keys = actors, keys
-        self.actor_arena, self.key_arena = actor_arena, key_arena
+        actor_arena, key_arena = self.actor_arena, self.key_arena = arenas
+        self._columns = columns
         # Before any claim: how many counters are hot stays put in a walk.
         if actor_arena is not None:
             actor_arena.widen(len(ACTOR_CHANNELS))
-        self.key_arena.widen(max(len(IP_CHANNELS), len(TARGET_CHANNELS)))
+        key_arena.widen(max(len(IP_CHANNELS), len(TARGET_CHANNELS)))
         self.drafts: list[Draft | None] = []
         self._gather()
 
     def _gather(self) -> None:
-        self.actors = Stretch()
-        self.ips = KeyStretch(_IP_CHANNELS)
-        self.targets = KeyStretch(_TARGET_CHANNELS)
+        self.actors = Stretch(self._columns)
+        self.ips = KeyStretch(_IP_CHANNELS, self._columns)
+        self.targets = KeyStretch(_TARGET_CHANNELS, self._columns)
         self.keys: set[int] = set()
         """The ids of the key states the stretches count (their slots must stay theirs)."""
 

@@ -29,11 +29,12 @@ def hour_of_week(time: float) -> int:
     return (int(time // 3600) + _THURSDAY_HOURS) % HOURS_PER_WEEK
 
 
-def hours_of_week(times: npt.NDArray[np.float64]) -> list[int]:
+def hours_of_week(times: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     """:func:`hour_of_week` of each of ``times``, worked out for all of them at once."""
-    hours = ((times // 3600).astype(np.int64) + _THURSDAY_HOURS) % HOURS_PER_WEEK
-    listed: list[int] = hours.tolist()
-    return listed
+    hours: npt.NDArray[np.int64] = (
+        (times // 3600).astype(np.int64) + _THURSDAY_HOURS
+    ) % HOURS_PER_WEEK
+    return hours
 
 
 class HourOfWeekProfile:

@@ -83,9 +83,9 @@ class WindowSpec:
         """The bucket of ``time`` in each window, shortest window first."""
         return [int(time // width) for width in self.widths]
 
-    def bucket_rows(self, times: npt.NDArray[np.float64]) -> list[list[int]]:
-        """:meth:`bucket_ids` of each of ``times``, worked out for all of them at once."""
+    def bucket_rows(self, times: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """:meth:`bucket_ids` of each of ``times`` (a row each), worked out at once."""
         # NumPy's floor division of floats is Python's (the same rounding), in one call.
         widths = np.array(self.widths, dtype=np.float64)
-        rows: list[list[int]] = (times[:, None] // widths).astype(np.int64).tolist()
+        rows: npt.NDArray[np.int64] = (times[:, None] // widths).astype(np.int64)
         return rows

@@ -27,7 +27,7 @@ import orjson
 from detector.errors import ConfigError
 from detector.events.model import Event
 from detector.features.compiled_actors import CompiledActors, pool_fields
-from detector.features.compiled_keys import CompiledKeys
+from detector.features.compiled_keys import BatchColumns, CompiledKeys
 from detector.features.counter_kernels import compiled_kernels
 from detector.features.drafting import Drafting
 from detector.features.observation import Observation
@@ -160,14 +160,15 @@ class FeatureStore:
             times = [event.time.timestamp() for event in events]
         # The times' buckets and hours of the week worked out for the whole batch at once.
         column = np.array(times, dtype=np.float64)
-        buckets, hours = self._spec.bucket_rows(column), hours_of_week(column)
-        columns = zip(events, times, buckets, hours, strict=True)
+        batch = BatchColumns(column, self._spec.bucket_rows(column), hours_of_week(column))
         key_arena = self._spec.arena(KeyState)
         if key_arena is not None:  # compiled: an actor arena only where actors are counted
             actor_arena = self._spec.arena(ActorState) if "actor" in self.kinds else None
-            drafts = self._drafting.compiled(actor_arena, key_arena, columns, carried)
+            arenas = (actor_arena, key_arena)
+            drafts = self._drafting.compiled(arenas, events, times, batch, carried)
         else:
-            drafts = self._drafting.plain(columns, carried)
+            buckets, hours = batch.buckets.tolist(), batch.hours.tolist()
+            drafts = self._drafting.plain(zip(events, times, buckets, hours, strict=True), carried)
         observations = self._parts.finish(drafts)
         self._settle()
         return observations

@@ -38,9 +38,9 @@ def test_a_batch_of_times_gets_the_buckets_and_hours_of_each_time_alone() -> Non
     edges = [START + width * k for width in spec.widths for k in (-1, 0, 1)]
     times = [*edges, *(edge - 1e-6 for edge in edges), 0.0, -0.5, -3600.0, 1.7e9 + 0.123456]
     column = np.array(times, dtype=np.float64)
-    assert spec.bucket_rows(column) == [spec.bucket_ids(time) for time in times]
-    assert hours_of_week(column) == [hour_of_week(time) for time in times]
-    assert spec.bucket_rows(column[:0]) == [] and hours_of_week(column[:0]) == []
+    assert spec.bucket_rows(column).tolist() == [spec.bucket_ids(time) for time in times]
+    assert hours_of_week(column).tolist() == [hour_of_week(time) for time in times]
+    assert spec.bucket_rows(column[:0]).tolist() == [] and hours_of_week(column[:0]).tolist() == []
 
 
 def test_counts_events_until_their_bucket_leaves_the_window() -> None:
