@@ -164,16 +164,14 @@ class CompiledActors:
     def run(self, stretch: Stretch, arena: CounterArena) -> list[Observation]:
         """The observations of ``stretch``'s events, their values and counts observed (the
         IPs' and targets' totals they hold counted already)."""
-        events, columns = stretch.events, stretch.columns
+        events = stretch.events
+        times, buckets, hours = stretch.columns.of(stretch.positions)
         slots = np.array(stretch.slots, np.int64)
-        index = np.array(stretch.positions, np.intp)
-        answers = self._pool.observe(
-            slots, columns.times[index], self._values(events), np.array(stretch.learning)
-        )
+        answers = self._pool.observe(slots, times, self._values(events), np.array(stretch.learning))
         flags = np.array(stretch.flags, np.int64).reshape(len(events), _FLAGS)
-        counts = self._count(slots, columns.buckets[index], flags, answers, arena)
+        counts = self._count(slots, buckets, flags, answers, arena)
         # Each event's hour counted in its actor's profile (the read before it kept).
-        profile = self._profiles.read_then_add(slots, columns.hours[index])
+        profile = self._profiles.read_then_add(slots, hours)
         scalars = self._scalars(stretch, profile, flags, answers, counts)
         new, tracked, learning, keys = answers.new, self._tracked, stretch.learning, stretch.keys
         reports = {

@@ -37,10 +37,10 @@ class BatchColumns(NamedTuple):
     buckets: npt.NDArray[np.int64]
     hours: npt.NDArray[np.int64]
 
-    def of(self, positions: list[int]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-        """The times and buckets of the events at ``positions``."""
+    def of(self, positions: list[int]) -> BatchColumns:
+        """The columns of the events at ``positions``."""
         index = np.array(positions, np.intp)
-        return self.times[index], self.buckets[index]
+        return BatchColumns(self.times[index], self.buckets[index], self.hours[index])
 
 
 class KeyStretch:
@@ -95,7 +95,7 @@ class CompiledKeys:
             return
         pool = self._pool
         slots = np.array(stretch.slots, np.int64)
-        times, buckets = stretch.columns.of(stretch.positions)
+        times, buckets, _ = stretch.columns.of(stretch.positions)
         values = pool.ids(stretch.actors).reshape(1, events)
         answers = pool.observe(slots, times, values, np.ones(events, np.bool_))
         channel = stretch.channels[2]
