@@ -8,7 +8,14 @@ from math import log
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["HALVE_AT", "HOURS_PER_WEEK", "HourOfWeekProfile", "hour_of_week", "hours_of_week"]
+__all__ = [
+    "DENSE_TYPECODES",
+    "HALVE_AT",
+    "HOURS_PER_WEEK",
+    "HourOfWeekProfile",
+    "hour_of_week",
+    "hours_of_week",
+]
 
 HOURS_PER_WEEK = 168
 _THURSDAY_HOURS = 3 * 24  # 1970-01-01 was a Thursday; Monday 00:00 UTC is hour 0
@@ -16,9 +23,11 @@ HALVE_AT = 1 << 31
 """A profile is halved before a count of this would be added to (it would overflow array("I"))."""
 # Counts start as bytes and widen when one outgrows them: most keys never count
 # 256 events in one hour of the week, and a profile per actor is 168 counts.
+DENSE_TYPECODES = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32))
+"""A dense profile's array typecodes, narrowest first, each with the counts it holds up to
+(not including)."""
 _WIDER = {"B": "H", "H": "I"}
-_SMALLEST = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32))
-_WIDTH = {"B": 0, "H": 1, "I": 2}
+_WIDTH = {code: rank for rank, (code, _) in enumerate(DENSE_TYPECODES)}
 # Up to this many active hours a profile keeps (hour, count) pairs, not 168 counts.
 _SPARSE_HOURS = 48
 _BYTE = 255  # the largest count a sparse profile's pair holds
@@ -185,7 +194,7 @@ class HourOfWeekProfile:
             pairs = zip(hours, counts, strict=True)
             profile._pairs = bytearray(value for pair in pairs for value in pair)
         else:
-            fitting = next(code for code, bound in _SMALLEST if largest < bound)
+            fitting = next(code for code, bound in DENSE_TYPECODES if largest < bound)
             if typecode is not None and _WIDTH[typecode] > _WIDTH[fitting]:
                 fitting = typecode  # an array is never narrowed (halving keeps its typecode)
             dense = [0] * HOURS_PER_WEEK
@@ -257,7 +266,7 @@ class HourOfWeekProfile:
         if len(active) <= _SPARSE_HOURS and largest <= _BYTE:
             profile._pairs = bytearray(value for hour in active for value in (hour, counts[hour]))
         else:
-            typecode = next(code for code, bound in _SMALLEST if largest < bound)
+            typecode = next(code for code, bound in DENSE_TYPECODES if largest < bound)
             profile._pairs, profile._counts = None, array(typecode, counts)
         profile._total = sum(counts)
         profile._active = len(active)

@@ -19,7 +19,12 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.profile import HALVE_AT, HOURS_PER_WEEK, HourOfWeekProfile
+from detector.features.profile import (
+    DENSE_TYPECODES,
+    HALVE_AT,
+    HOURS_PER_WEEK,
+    HourOfWeekProfile,
+)
 from detector.jit import LazyKernel
 
 __all__ = ["ProfilePool"]
@@ -30,8 +35,8 @@ Floats = npt.NDArray[np.float64]
 _TOTAL, _ACTIVE, _NEXT, _WIDTH = range(4)
 """Columns of a slot's head: its total, its active hours, the order number its next new
 hour gets, and its dense counts' typecode (an index of :data:`_TYPECODES`, 0: sparse)."""
-_TYPECODES = (None, "B", "H", "I")
-_BYTES, _SHORTS = 1 << 8, 1 << 16
+_TYPECODES = (None, *(code for code, _ in DENSE_TYPECODES))
+_BYTES, _SHORTS = (bound for _, bound in DENSE_TYPECODES[:2])
 """The counts a dense profile's "B" and "H" arrays hold up to (not including)."""
 _FIRST_SLOTS = 16
 
