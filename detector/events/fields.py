@@ -153,7 +153,8 @@ def first_str(obj: Any, *paths: str) -> str | None:
 
 def valid_ip(value: Any) -> str | None:
     """The value if it is an IPv4/IPv6 address, else None (vendors put hostnames here too)."""
-    text = str_or_none(value)
+    # Most addresses come as strings: str_or_none's answer for them, without its call.
+    text = (value.strip() or None) if type(value) is str else str_or_none(value)
     return None if text is None else _canonical_ip(text)
 
 

@@ -289,7 +289,7 @@ class Normalizer:
         keys: frozenset[str] | None = None,
     ) -> Event | DeadLetter:
         """``keys``: ``doc``'s among :attr:`_triggers`, if read already."""
-        if not is_mapping(doc):
+        if type(doc) is not dict and not is_mapping(doc):
             detail = f"{type(doc).__name__}, not an object"
             return _dead(DeadLetterReason.NOT_AN_OBJECT, detail, position, doc)
         name = self._formats.get(position.stream, self._default_format)

@@ -21,7 +21,6 @@ events (the pool keeps room for a stretch's worst case).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter, methodcaller
 from typing import Any
@@ -82,8 +81,6 @@ def _channels_counted(
 
 _FLAGS_OF: dict[tuple[Category, bool, bool, bool], tuple[int, ...]] = {}
 """:func:`_channels_counted` of each kind of event met (a few dozen kinds at most)."""
-_NO_REPORT: tuple[Mapping[str, str], Mapping[str, tuple[str, ...]]] = ({}, {})
-"""What an event reports of new values (and their known ones) when it shows none."""
 
 
 def pool_fields(fields: tuple[TrackedField, ...]) -> list[PoolField]:
@@ -173,24 +170,13 @@ class CompiledActors:
         # Each event's hour counted in its actor's profile (the read before it kept).
         profile = self._profiles.read_then_add(slots, hours)
         scalars = self._scalars(stretch, profile, flags, answers, counts)
-        new, tracked, learning, keys = answers.new, self._tracked, stretch.learning, stretch.keys
+        new, tracked, learning = answers.new, self._tracked, stretch.learning
         reports = {
             index: self._report(index, event, answers)
             for index, event in enumerate(events)
             if new[index] & tracked and not learning[index]
         }
-        observation = self._parts.observation
-        return [
-            observation(
-                event,
-                learning[index],
-                *reports.get(index, _NO_REPORT),
-                counts[index],
-                *keys[index],
-                (scalars, index),
-            )
-            for index, event in enumerate(events)
-        ]
+        return self._parts.observations(events, learning, reports, counts, stretch.keys, scalars)
 
     def _scalars(
         self, stretch: Stretch, profile: tuple[np.ndarray, np.ndarray], flags: np.ndarray,

@@ -25,7 +25,7 @@ from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.schema import ACTOR_RATIOS, MUTATING_CATEGORIES
 from detector.features.settings import FeatureSettings
 from detector.features.state import ActorState, KeyState
-from detector.features.vector import FeatureLayout, FeatureVector
+from detector.features.vector import FeatureLayout, FeatureVector, row_groups
 from detector.features.windows import WindowSpec
 
 __all__ = ["Draft", "Totals", "VectorParts", "event_flags"]
@@ -34,6 +34,8 @@ _FAILURE = Outcome.FAILURE
 _SECONDS_PER_DAY = 86_400.0
 Totals = list[int] | Pending | CountRow
 """Packed window totals, the arena step that will give them, or a row of a batch's."""
+_ROWS_ONLY = {tuple}
+"""The types of a stretch's totals when each is a row of a batch's matrix (:class:`CountRow`)."""
 Drafted = tuple[
     Event, bool, Mapping[str, str], Mapping[str, tuple[str, ...]], Totals | None, Totals,
     Totals, list[float], int, float, list[int],
@@ -43,8 +45,9 @@ the new values reported and their known values; the actor's (None: not counted),
 and target's totals; the actor's scalars before the ratios, its past events and history;
 the flags after."""
 Draft = Observation | Drafted
-_NO_NEW: Mapping[str, str] = {}
-_NO_KNOWN: Mapping[str, tuple[str, ...]] = {}
+Report = tuple[Mapping[str, str], Mapping[str, tuple[str, ...]]]
+"""The new tracked values an event reports, and the values known for each."""
+_NO_REPORT: Report = ({}, {})
 
 
 class VectorParts:
@@ -106,66 +109,104 @@ class VectorParts:
     def finish(self, drafts: Sequence[Draft]) -> list[Observation]:
         """The observations of drafts, their totals read from their arenas (rows, packed when
         read: :class:`FeatureVector`)."""
-        finish = self._finish
-        return [draft if isinstance(draft, Observation) else finish(draft) for draft in drafts]
+        places = [index for index, draft in enumerate(drafts) if type(draft) is not Observation]
+        finished = list(drafts)
+        if places:
+            made = self.observations(*self._columns([cast(Drafted, drafts[i]) for i in places]))
+            for index, observation in zip(places, made, strict=True):
+                finished[index] = observation
+        return cast("list[Observation]", finished)
 
-    def _finish(self, draft: Drafted) -> Observation:
-        event, learning, reported, known, actor, ip, target, head, total, history, tail = draft
-        if actor is None:  # a store without actors
-            return self.observation(
-                event, False, _NO_NEW, _NO_KNOWN, self.no_counts, ip, target, self.no_actor
+    def _columns(self, drafted: list[Drafted]) -> tuple[
+        list[Event], list[bool], dict[int, Report], list[Counts], list[tuple[Totals, Totals]],
+        list[list[float]],
+    ]:  # fmt: skip
+        """:meth:`observations`' arguments for drafts made the plain way."""
+        events, learning, keys, scalars = [], [], [], []
+        actors: list[Counts] = []
+        reports: dict[int, Report] = {}
+        for index, draft in enumerate(drafted):
+            event, learns, reported, known, actor, ip, target, head, total, history, tail = draft
+            events.append(event)
+            keys.append((ip, target))
+            if actor is None:  # a store without actors
+                learning.append(False)
+                actors.append(self.no_counts)
+                scalars.append(self.no_actor)
+                continue
+            learning.append(learns)
+            if reported or known:
+                reports[index] = (reported, known)
+            counts = _read(actor)
+            actors.append(counts)
+            ratios = self.ratios(
+                counts if isinstance(counts, list) else packed(counts), total, history
             )
-        counts = _read(actor)
-        ratios = self.ratios(counts if isinstance(counts, list) else packed(counts), total, history)
-        return self.observation(
-            event, learning, reported, known, counts, ip, target, [*head, *ratios, *tail]
-        )
+            scalars.append([*head, *ratios, *tail])
+        return events, learning, reports, actors, keys, scalars
 
-    def observation(
-        self, event: Event, learning: bool, reported: Mapping[str, str],
-        known: Mapping[str, tuple[str, ...]], actor: Counts, ip: Totals, target: Totals,
-        scalars: list[float] | CountRow,
-    ) -> Observation:  # fmt: skip
-        """The observation of an event with its keys' totals (the IP's and target's read
-        here) and the scalars after them (:meth:`actor_scalars`, new value and event flags):
-        a list, or a row of a stretch's matrix of them (:class:`FeatureVector`)."""
-        if type(ip) is not list:  # a list is read already
-            ip = _read(ip)
-        if type(target) is not list:
-            target = _read(target)
-        # Totals in a batch's rows are read from them when the vector is read (None here).
-        at_actor, at_ip, at_target = type(actor) is tuple, type(ip) is tuple, type(target) is tuple
-        unread = self._unread
-        values: list[float | None] = [
-            *(unread if at_actor else actor),
-            *(unread if at_ip else ip),
-            *(unread if at_target else target),
-        ]
-        in_matrix = None
-        if isinstance(scalars, list):
-            values += scalars
-        else:
-            in_matrix = scalars
-        rows = None
-        if at_actor or at_ip or at_target:
-            # The type as a string: evaluated, ``list[CountRow | None]`` costs 0.2 µs per event.
-            rows = cast(
-                "list[CountRow | None]",
-                [actor if at_actor else None, ip if at_ip else None, target if at_target else None],
+    def observations(
+        self, events: Sequence[Event], learning: Sequence[bool], reports: Mapping[int, Report],
+        actors: Sequence[Counts], keys: Sequence[tuple[Totals, Totals]],
+        scalars: np.ndarray | Sequence[list[float]],
+    ) -> list[Observation]:  # fmt: skip
+        """The observations of events with their actors' totals, their keys' (the IPs' and
+        targets' read here) and the scalars after them (:meth:`actor_scalars`, new value and
+        event flags): a list per event, or a matrix of them (a stretch's, a row an event:
+        :class:`FeatureVector`). ``reports``: by event, the new values it reports and the
+        values known for each, where it reports any."""
+        unread, layout, matrix = self._unread, self._layout, None
+        if type(scalars) is np.ndarray:
+            matrix = scalars
+        out = []
+        for index, (event, actor, (ip, target)) in enumerate(
+            zip(events, actors, keys, strict=True)
+        ):
+            if type(ip) is not list:  # a list is read already
+                ip = _read(ip)
+            if type(target) is not list:
+                target = _read(target)
+            # Totals in a batch's rows are read from them when the vector is read (None here).
+            at_actor, at_ip, at_target = (
+                type(actor) is tuple,
+                type(ip) is tuple,
+                type(target) is tuple,
             )
-        features = FeatureVector(self._layout, values, rows, in_matrix)
-        return new_observation(event, False, learning, reported, features, known)
+            values: list[float | None] = [
+                *(unread if at_actor else actor),
+                *(unread if at_ip else ip),
+                *(unread if at_target else target),
+            ]
+            if matrix is None:
+                values += scalars[index]
+            rows = None
+            if at_actor or at_ip or at_target:
+                # The type as a string: evaluated, ``list[CountRow | None]`` costs 0.2 µs.
+                rows = cast(
+                    "list[CountRow | None]",
+                    [
+                        actor if at_actor else None,
+                        ip if at_ip else None,
+                        target if at_target else None,
+                    ],
+                )
+            reported, known = reports.get(index, _NO_REPORT)
+            features = FeatureVector(
+                layout, values, rows, None if matrix is None else (matrix, index)
+            )
+            out.append(new_observation(event, False, learning[index], reported, features, known))
+        return out
 
     def ratio_rows(
         self, actors: Sequence[Counts], past: Sequence[int], history: Sequence[float]
     ) -> npt.NDArray[np.float64]:
         """The ratios (:meth:`actor_scalars`) of many actors' totals after their events, an
         actor a row; those in rows of one batch's totals worked out at once."""
-        if actors and all(type(counts) is tuple for counts in actors):
-            rows = cast("Sequence[CountRow]", actors)
-            matrix = rows[0][0]
-            if all(row[0] is matrix for row in rows):
-                steps = np.fromiter((row[1] for row in rows), np.intp, count=len(rows))
+        # Tested in C (map, row_groups): a generator's step per actor cost more.
+        if actors and set(map(type, actors)) == _ROWS_ONLY:
+            groups = row_groups(cast("Sequence[CountRow]", actors))
+            if len(groups) == 1:
+                matrix, _, steps = groups[0]
                 return actor_ratio_rows(matrix[steps], self._window_hours, past, history)
         ratios = [
             self.ratios(counts if isinstance(counts, list) else packed(counts), events, seconds)
