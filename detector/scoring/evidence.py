@@ -44,12 +44,13 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from detector.scoring.quantile_kernel import compiled_update
+from detector.scoring.track_rows import TrackRows
 from detector.streamed import Section
 
 __all__ = [
@@ -68,6 +69,7 @@ _STATE_VERSION = 1
 
 Row = npt.NDArray[np.float64]
 Rows = npt.NDArray[np.float64]
+Slots = npt.NDArray[np.int64]
 
 
 def is_evidence_capable(feature: str) -> bool:
@@ -113,51 +115,65 @@ class EvidenceRule:
     score_every_row: bool = False
 
 
-class _Track(NamedTuple):
-    """An actor's estimate and how many rows made it; replaced whole, never changed, so a
-    checkpoint may write the tracks as they were while later batches update them."""
-
-    estimate: Row
-    rows: int
-
-
 class ActorQuantiles:
     """Per (family, actor): a streaming high-quantile estimate of each feature (log1p scale).
 
     ``max_actors`` bounds memory: beyond it, the least recently updated
     (family, actor) is forgotten. The estimates are part of the pipeline's
-    snapshot (:meth:`snapshot` / :meth:`restore`).
+    snapshot (:meth:`snapshot` / :meth:`restore`). Each is a row of the
+    :class:`~.track_rows.TrackRows` of its width, which the actor keeps while tracked.
     """
 
     def __init__(self, quantile: float = 0.95, *, max_actors: int = 200_000) -> None:
         self.quantile = quantile
         self._max = max_actors
-        self._tracks: OrderedDict[tuple[str, str], _Track] = OrderedDict()
+        self._places: OrderedDict[tuple[str, str], tuple[TrackRows, int]] = OrderedDict()
+        """(family, actor) → its rows and slot there, least recently updated first."""
+        self._rows: dict[int, TrackRows] = {}
 
     def __len__(self) -> int:
-        return len(self._tracks)
+        return len(self._places)
 
     def current(self, family: str, actor: str, width: int) -> tuple[Row | None, int]:
         """The actor's estimate (log1p scale, ``None`` if unknown) and how many rows made it."""
-        track = self._tracks.get((family, actor))
-        if track is None or len(track.estimate) != width:
+        place = self._places.get((family, actor))
+        if place is None or place[0].width != width:
             return None, 0
-        return track.estimate, track.rows
+        rows, slot = place
+        return rows.estimates[slot].copy(), int(rows.counts[slot])
 
     def update(self, family: str, actor: str, logged: Row) -> None:
         """Move the actor's estimate towards its quantile with one more row (log1p scale)."""
         key = (family, actor)
-        track = self._tracks.get(key)
-        if track is None or len(track.estimate) != len(logged):
-            self._tracks[key] = _Track(logged.copy(), 1)
-            if len(self._tracks) > self._max:
-                self._tracks.popitem(last=False)
+        place = self._places.get(key)
+        if place is None or place[0].width != len(logged):
+            self._track(key, logged, 1)
+            if len(self._places) > self._max:
+                _, (rows, slot) = self._places.popitem(last=False)
+                rows.release(slot)
             return
-        self._tracks.move_to_end(key)
-        step = max(_MIN_STEP, 1.0 / math.sqrt(track.rows + 1))
-        below = (logged <= track.estimate).astype(np.float64)
-        estimate = np.maximum(track.estimate + step * (self.quantile - below), 0.0)
-        self._tracks[key] = _Track(estimate, track.rows + 1)
+        self._places.move_to_end(key)
+        rows, slot = place
+        count, estimate = int(rows.counts[slot]), rows.estimates[slot]
+        step = max(_MIN_STEP, 1.0 / math.sqrt(count + 1))
+        below = (logged <= estimate).astype(np.float64)
+        rows.set(slot, np.maximum(estimate + step * (self.quantile - below), 0.0), count + 1)
+
+    def _track(self, key: tuple[str, str], estimate: Row, count: int) -> None:
+        """``key``'s estimate set anew, in the rows of its width (its place in the order kept)."""
+        place = self._places.get(key)
+        if place is not None:
+            place[0].release(place[1])
+        rows = self._rows_of(len(estimate))
+        slot = rows.take()
+        rows.set(slot, estimate, count)
+        self._places[key] = (rows, slot)
+
+    def _rows_of(self, width: int) -> TrackRows:
+        rows = self._rows.get(width)
+        if rows is None:
+            rows = self._rows[width] = TrackRows(width)
+        return rows
 
     def update_rows(self, family: str, actors: Sequence[str], logged: Rows) -> None:
         """:meth:`update` with each row of ``logged`` in order (``actors[i]``'s row ``i``),
@@ -165,56 +181,36 @@ class ActorQuantiles:
         if not actors:
             return
         kernel = compiled_update(len(actors))
-        if kernel is None:
-            self._update_each(family, actors, logged)
+        slots = None if kernel is None else self._slots(family, actors, logged.shape[1])
+        if kernel is None or slots is None:
+            for actor, row in zip(actors, logged, strict=True):
+                self.update(family, actor, row)
             return
-        slots: dict[str, int] = {}
-        order = [slots.setdefault(actor, len(slots)) for actor in actors]
-        get = self._tracks.get
-        tracks = [get((family, actor)) for actor in slots]
-        known = [track for track in tracks if track is not None]
-        estimates_known = [track.estimate for track in known]
-        rows_known = [track.rows for track in known]
-        width = logged.shape[1]
-        if (
-            len(self._tracks) + len(tracks) - len(known) > self._max  # someone is forgotten
-            # A restored track of another width, or of no rows, is not what the kernel moves.
-            or not set(map(len, estimates_known)) <= {width}
-            or min(rows_known, default=1) < 1
-        ):
-            self._update_each(family, actors, logged)
-            return
-        estimates = np.zeros((len(slots), width))
-        counts = np.zeros(len(slots), dtype=np.int64)
-        if known:
-            present = [slot for slot, track in enumerate(tracks) if track is not None]
-            estimates[present] = estimates_known
-            counts[present] = rows_known
-        kernel(estimates, counts, np.array(order, dtype=np.int64), logged, self.quantile, _MIN_STEP)
-        self._store(family, list(slots), tracks, (estimates, counts), order)
+        rows = self._rows_of(logged.shape[1])
+        kernel(rows.estimates, rows.counts, slots, logged, self.quantile, _MIN_STEP)
+        # The recency order the rows one by one leave: the actors by when their last row came.
+        move_to_end = self._places.move_to_end
+        for actor in reversed(dict.fromkeys(reversed(actors))):
+            move_to_end((family, actor))
 
-    def _update_each(self, family: str, actors: Sequence[str], logged: Rows) -> None:
-        for actor, row in zip(actors, logged, strict=True):
-            self.update(family, actor, row)
-
-    def _store(
-        self,
-        family: str,
-        actors: list[str],
-        tracks: list[_Track | None],
-        moved: tuple[Rows, npt.NDArray[np.int64]],
-        order: list[int],
-    ) -> None:
-        """Write a batch's estimates and counts (``moved``, one row per slot: ``actors[slot]``)
-        back, in the recency order its rows one by one leave."""
-        estimates, counts = list(moved[0]), moved[1].tolist()
-        move_to_end = self._tracks.move_to_end
-        # The slots by when their last row came: dict keys keep the order they were first seen in.
-        for slot in reversed(dict.fromkeys(reversed(order))):
-            track, key = tracks[slot], (family, actors[slot])
-            self._tracks[key] = _Track(estimates[slot].copy(), counts[slot])
-            if track is not None:
-                move_to_end(key)
+    def _slots(self, family: str, actors: Sequence[str], width: int) -> Slots | None:
+        """Each row's slot in the rows of ``width`` (new actors given one), or None when the
+        kernel cannot move them: someone would be forgotten, or a restored track has
+        another width or no rows (the first row moves such a track a whole step)."""
+        distinct = dict.fromkeys(actors)
+        get, rows = self._places.get, self._rows_of(width)
+        places = [get((family, actor)) for actor in distinct]
+        new = places.count(None)
+        if len(self._places) + new > self._max:
+            return None
+        known = [place[1] for place in places if place is not None and place[0] is rows]
+        if len(known) < len(places) - new or (known and rows.counts[known].min() < 1):
+            return None
+        for actor, place in zip(distinct, places, strict=True):
+            if place is None:
+                place = self._places[(family, actor)] = (rows, rows.take())
+            distinct[actor] = place[1]
+        return np.fromiter(map(distinct.__getitem__, actors), np.int64, count=len(actors))
 
     def snapshot(self, *, streamed: bool = False) -> dict[str, Any]:
         """Plain JSON data: ``[family, actor, rows, [estimates]]`` per tracked actor; with
@@ -223,24 +219,28 @@ class ActorQuantiles:
         Estimates are kept whole (JSON floats round-trip exactly): rounded, a
         restored daemon could decide differently from one never stopped.
         """
-        taken = list(self._tracks.items())  # as they are now: a track is replaced, not changed
+        # As they are now: later batches move the rows in place, so a copy of them is kept.
+        taken = list(self._places.items())
+        copies = {
+            id(rows): (rows.estimates.copy(), rows.counts.copy()) for rows in self._rows.values()
+        }
 
-        def rows() -> Iterator[list[Any]]:
-            for (family, actor), (estimate, count) in taken:
-                yield [family, actor, count, estimate.tolist()]
+        def tracks() -> Iterator[list[Any]]:
+            for (family, actor), (rows, slot) in taken:
+                estimates, counts = copies[id(rows)]
+                yield [family, actor, int(counts[slot]), estimates[slot].tolist()]
 
-        found = Section.of_items(rows) if streamed else list(rows())
+        found = Section.of_items(tracks) if streamed else list(tracks())
         return {"version": _STATE_VERSION, "quantile": self.quantile, "tracks": found}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Load what :meth:`snapshot` returned; state of another version or quantile is dropped."""
-        self._tracks.clear()
+        self._places.clear()
+        self._rows.clear()
         if state.get("version") != _STATE_VERSION or state.get("quantile") != self.quantile:
             return
         for family, actor, rows, estimate in state.get("tracks", ()):
-            self._tracks[(str(family), str(actor))] = _Track(
-                np.asarray(estimate, dtype=np.float64), int(rows)
-            )
+            self._track((str(family), str(actor)), np.asarray(estimate, np.float64), int(rows))
 
 
 def beyond(
