@@ -21,9 +21,10 @@ events (the pool keeps room for a stretch's worst case).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, methodcaller
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -88,24 +89,30 @@ def pool_fields(fields: tuple[TrackedField, ...]) -> list[PoolField]:
     return [PoolField(f.limits, unit=bool(f.unit), tracked=f.tracked) for f in fields]
 
 
+class Gathered(NamedTuple):
+    """A stretch's events and what the walk found of each, a column each (:class:`Stretch`)."""
+
+    positions: tuple[int, ...]
+    """Each event's place in the batch (and its drafts)."""
+    events: tuple[Event, ...]
+    slots: tuple[int, ...]
+    learning: tuple[bool, ...]
+    flags: tuple[tuple[int, ...], ...]
+    """Each event's count channels (:data:`_FLAGS` of them, -1 past the last)."""
+    keys: tuple[tuple[Any, Any], ...]
+    """Each event's IP and target totals (or what gives them)."""
+    history: tuple[float, ...]
+    """Each event's actor's seconds since its first event."""
+
+
 @dataclass
 class Stretch:
     """Actor events gathered by the store's walk, in order, for :meth:`CompiledActors.run`."""
 
     columns: BatchColumns
     """The batch's times, buckets and hours, which the events' are taken from."""
-    positions: list[int] = field(default_factory=list)
-    """Each event's place in the batch (and its drafts)."""
-    events: list[Event] = field(default_factory=list)
-    slots: list[int] = field(default_factory=list)
-    learning: list[bool] = field(default_factory=list)
-    flags: list[int] = field(default_factory=list)
-    """Each event's count channels (:data:`_FLAGS` of them, -1 past the last), one after
-    the other."""
-    keys: list[tuple[Any, Any]] = field(default_factory=list)
-    """Each event's IP and target totals (or what gives them)."""
-    history: list[float] = field(default_factory=list)
-    """Each event's actor's seconds since its first event."""
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    """Each event's :class:`Gathered` fields, as the walk met it (a tuple each: one append)."""
     actors: set[int] = field(default_factory=set)
     """The ids of the actor states it counts (their slots must stay theirs)."""
 
@@ -113,21 +120,19 @@ class Stretch:
         self, position: int, event: Event, slot: int, learning: bool, failure: bool,
         production: bool, keys: tuple[Any, Any], history: float, actor: object,
     ) -> None:  # fmt: skip
-        self.positions.append(position)
-        self.events.append(event)
-        self.slots.append(slot)
-        self.learning.append(learning)
         kind = (event.category, failure, event.privileged, production)
         flags = _FLAGS_OF.get(kind)
         if flags is None:
             flags = _FLAGS_OF[kind] = _channels_counted(*kind)
-        self.flags += flags
-        self.keys.append(keys)
-        self.history.append(history)
+        self.rows.append((position, event, slot, learning, flags, keys, history))
         self.actors.add(id(actor))
 
+    def gathered(self) -> Gathered:
+        """The events gathered, a column each."""
+        return Gathered(*zip(*self.rows, strict=True))
+
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self.rows)
 
 
 class CompiledActors:
@@ -161,40 +166,41 @@ class CompiledActors:
     def run(self, stretch: Stretch, arena: CounterArena) -> list[Observation]:
         """The observations of ``stretch``'s events, their values and counts observed (the
         IPs' and targets' totals they hold counted already)."""
-        events = stretch.events
-        times, buckets, hours = stretch.columns.of(stretch.positions)
-        slots = np.array(stretch.slots, np.int64)
-        answers = self._pool.observe(slots, times, self._values(events), np.array(stretch.learning))
-        flags = np.array(stretch.flags, np.int64).reshape(len(events), _FLAGS)
+        gathered = stretch.gathered()
+        events, learning = gathered.events, gathered.learning
+        times, buckets, hours = stretch.columns.of(gathered.positions)
+        slots = np.array(gathered.slots, np.int64)
+        answers = self._pool.observe(slots, times, self._values(events), np.array(learning))
+        flags = np.array(gathered.flags, np.int64)
         counts = self._count(slots, buckets, flags, answers, arena)
         # Each event's hour counted in its actor's profile (the read before it kept).
         profile = self._profiles.read_then_add(slots, hours)
-        scalars = self._scalars(stretch, profile, flags, answers, counts)
-        new, tracked, learning = answers.new, self._tracked, stretch.learning
+        scalars = self._scalars(gathered, profile, flags, answers, counts)
+        new, tracked = answers.new, self._tracked
         reports = {
             index: self._report(index, event, answers)
             for index, event in enumerate(events)
             if new[index] & tracked and not learning[index]
         }
-        return self._parts.observations(events, learning, reports, counts, stretch.keys, scalars)
+        return self._parts.observations(events, learning, reports, counts, gathered.keys, scalars)
 
     def _scalars(
-        self, stretch: Stretch, profile: tuple[np.ndarray, np.ndarray], flags: np.ndarray,
+        self, gathered: Gathered, profile: tuple[np.ndarray, np.ndarray], flags: np.ndarray,
         answers: Answers, counts: list[Counts],
     ) -> np.ndarray:  # fmt: skip
         """The scalar parts of the stretch's vectors, an event a row (the actor's head and
         ratios, the new value flags, the event flags: :class:`~.vector.FeatureLayout`);
         ``profile``: what the profile pool read (:meth:`ProfilePool.read_then_add`)."""
         read, past = profile
-        heads = head_rows(read, stretch.history, stretch.learning)
-        ratios = self._parts.ratio_rows(counts, past.tolist(), stretch.history)
+        heads = head_rows(read, gathered.history, gathered.learning)
+        ratios = self._parts.ratio_rows(counts, past.tolist(), gathered.history)
         new = np.array(answers.new, np.int64)[:, None] >> self._flag_bits & 1
         # An event's flags as bits, from the channels it counted in: then a column each.
         counted = np.bitwise_or.reduce(_EVENT_FLAG_BITS[flags], axis=1)
         event_flags = counted[:, None] >> _EVENT_FLAG_SHIFTS & 1
         return np.concatenate((heads, ratios, new, event_flags), axis=1, dtype=np.float64)
 
-    def _values(self, events: list[Event]) -> np.ndarray:
+    def _values(self, events: Sequence[Event]) -> np.ndarray:
         """The value ids of each remembered field (a row each) of ``events``."""
         attributes = [event.attributes for event in events]
         ids = self._pool.ids

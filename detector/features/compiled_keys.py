@@ -15,6 +15,7 @@ actors in its own channel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -37,7 +38,7 @@ class BatchColumns(NamedTuple):
     buckets: npt.NDArray[np.int64]
     hours: npt.NDArray[np.int64]
 
-    def of(self, positions: list[int]) -> BatchColumns:
+    def of(self, positions: Sequence[int]) -> BatchColumns:
         """The columns of the events at ``positions``."""
         index = np.array(positions, np.intp)
         return BatchColumns(self.times[index], self.buckets[index], self.hours[index])
@@ -52,22 +53,17 @@ class KeyStretch:
         self.channels = channels
         """The kind's events, failures (-1: not counted) and distinct actors channels."""
         self.columns = columns
-        self.slots: list[int] = []
-        self.positions: list[int] = []  # each event's in the batch
-        self.flags: list[int] = []  # each event's two channels (-1: none), one after the other
-        self.actors: list[str] = []
+        self.rows: list[tuple[int, int, bool, str]] = []
+        """Each event's key slot, place in the batch, failure and actor (a tuple: one append)."""
         self._found: np.ndarray | list[list[int]] = []
         self._rows: list[int] = []
 
     def add(self, slot: int, position: int, failure: bool, actor: str) -> Pending:
         """Gather an event of ``actor`` (at ``position`` in the batch) on the key in ``slot``;
         what gives its totals."""
-        events, failures, _ = self.channels
-        self.slots.append(slot)
-        self.positions.append(position)
-        self.flags += (events, failures if failure else -1)
-        self.actors.append(actor)
-        return self, len(self.slots) - 1
+        rows = self.rows
+        rows.append((slot, position, failure, actor))
+        return self, len(rows) - 1
 
     def counted(self, found: np.ndarray | list[list[int]], rows: list[int]) -> None:
         """The totals :meth:`CompiledKeys.run` gave, and the row of each event's."""
@@ -78,7 +74,7 @@ class KeyStretch:
         return found[row] if isinstance(found, list) else (found, row)
 
     def __len__(self) -> int:
-        return len(self.slots)
+        return len(self.rows)
 
 
 class CompiledKeys:
@@ -94,15 +90,19 @@ class CompiledKeys:
         if not events:
             return
         pool = self._pool
-        slots = np.array(stretch.slots, np.int64)
-        times, buckets, _ = stretch.columns.of(stretch.positions)
-        values = pool.ids(stretch.actors).reshape(1, events)
+        slots_of, positions, failures, actors = zip(*stretch.rows, strict=True)
+        slots = np.array(slots_of, np.int64)
+        times, buckets, _ = stretch.columns.of(positions)
+        values = pool.ids(actors).reshape(1, events)
         answers = pool.observe(slots, times, values, np.ones(events, np.bool_))
         channel = stretch.channels[2]
         units = self._units.get((channel, arena.channels))
         if units is None:
             units = self._units[channel, arena.channels] = units_table([channel], arena.channels)
-        flags = np.array(stretch.flags, np.int64).reshape(events, _FLAGS)
+        # Each event's two channels: its kind's events, and its failures (-1: not one).
+        counted, failed, _ = stretch.channels
+        flags = np.full((events, _FLAGS), counted, np.int64)
+        flags[:, 1] = np.where(np.array(failures, np.bool_), failed, -1)
         channels = np.array([channel], np.int64)
         stretch.counted(
             *counted_steps(arena, slots, buckets, flags, answers, channels, 0, 0, units)

@@ -366,7 +366,7 @@ class _Walk:
         stretch = self.actors
         if len(stretch):
             drafted = self._compiled_actors.run(stretch, cast(CounterArena, self.actor_arena))
-            for position, draft in zip(stretch.positions, drafted, strict=True):
+            for (position, *_), draft in zip(stretch.rows, drafted, strict=True):
                 self.drafts[position] = draft
         self._gather()
 
