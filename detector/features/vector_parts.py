@@ -167,29 +167,19 @@ class VectorParts:
             if type(target) is not list:
                 target = _read(target)
             # Totals in a batch's rows are read from them when the vector is read (None here).
-            at_actor, at_ip, at_target = (
-                type(actor) is tuple,
-                type(ip) is tuple,
-                type(target) is tuple,
-            )
+            actor_row = actor if type(actor) is tuple else None
+            ip_row = ip if type(ip) is tuple else None
+            target_row = target if type(target) is tuple else None
             values: list[float | None] = [
-                *(unread if at_actor else actor),
-                *(unread if at_ip else ip),
-                *(unread if at_target else target),
+                *(actor if actor_row is None else unread),
+                *(ip if ip_row is None else unread),
+                *(target if target_row is None else unread),
             ]
             if matrix is None:
                 values += scalars[index]
             rows = None
-            if at_actor or at_ip or at_target:
-                # The type as a string: evaluated, ``list[CountRow | None]`` costs 0.2 µs.
-                rows = cast(
-                    "list[CountRow | None]",
-                    [
-                        actor if at_actor else None,
-                        ip if at_ip else None,
-                        target if at_target else None,
-                    ],
-                )
+            if actor_row is not None or ip_row is not None or target_row is not None:
+                rows = [actor_row, ip_row, target_row]
             reported, known = reports.get(index, _NO_REPORT)
             features = FeatureVector(
                 layout, values, rows, None if matrix is None else (matrix, index)
