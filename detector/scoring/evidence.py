@@ -41,6 +41,7 @@ counts that tie with the usual are not evidence.
 from __future__ import annotations
 
 import math
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ class ActorQuantiles:
         if place is None or place[0].width != width:
             return None, 0
         rows, slot = place
-        return rows.estimates[slot].copy(), int(rows.counts[slot])
+        return rows.row(slot)
 
     def update(self, family: str, actor: str, logged: Row) -> None:
         """Move the actor's estimate towards its quantile with one more row (log1p scale)."""
@@ -206,6 +207,7 @@ class ActorQuantiles:
         known = [place[1] for place in places if place is not None and place[0] is rows]
         if len(known) < len(places) - new or (known and rows.counts[known].min() < 1):
             return None
+        rows.changing(known)  # the kernel moves them in place
         for actor, place in zip(distinct, places, strict=True):
             if place is None:
                 place = self._places[(family, actor)] = (rows, rows.take())
@@ -219,17 +221,24 @@ class ActorQuantiles:
         Estimates are kept whole (JSON floats round-trip exactly): rounded, a
         restored daemon could decide differently from one never stopped.
         """
-        # As they are now: later batches move the rows in place, so a copy of them is kept.
+        # As they are now: each row a later batch moves before they are read is kept as it was.
         taken = list(self._places.items())
-        copies = {
-            id(rows): (rows.estimates.copy(), rows.counts.copy()) for rows in self._rows.values()
-        }
+        kept = [(rows, rows.keep()) for rows in self._rows.values()]
+        logs = {id(rows): log for rows, log in kept}
+
+        def forget() -> None:
+            for rows, log in kept:
+                rows.forget(log)
 
         def tracks() -> Iterator[list[Any]]:
-            for (family, actor), (rows, slot) in taken:
-                estimates, counts = copies[id(rows)]
-                yield [family, actor, int(counts[slot]), estimates[slot].tolist()]
+            try:
+                for (family, actor), (rows, slot) in taken:
+                    estimate, count = rows.row(slot, logs[id(rows)])
+                    yield [family, actor, count, estimate.tolist()]
+            finally:
+                forget()
 
+        weakref.finalize(tracks, forget)  # a snapshot never written keeps nothing either
         found = Section.of_items(tracks) if streamed else list(tracks())
         return {"version": _STATE_VERSION, "quantile": self.quantile, "tracks": found}
 

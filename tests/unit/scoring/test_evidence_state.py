@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import orjson
+import pytest
 
+from detector.scoring import evidence, quantile_kernel
 from detector.scoring.evidence import ActorQuantiles
+from detector.streamed import Section
 
 
 def test_a_restored_estimate_decides_like_one_never_stopped() -> None:
@@ -26,16 +31,43 @@ def test_a_restored_estimate_decides_like_one_never_stopped() -> None:
     assert np.array_equal(before, after)
 
 
-def test_a_snapshot_keeps_the_estimates_it_was_taken_with() -> None:
-    # A checkpoint is written after later batches have moved the estimates (in place).
-    logged = np.log1p(np.random.default_rng(3).poisson(3.0, size=(40, 4)).astype(np.float64))
+def _written(section: Section) -> list[list[object]]:
+    """A streamed section's entries, written as a checkpoint writes them."""
+    return [orjson.loads(line) for lines, _ in section.lines() for line in lines.splitlines()]
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_snapshot_written_later_has_the_estimates_it_was_taken_with(
+    monkeypatch: pytest.MonkeyPatch, compiled: bool
+) -> None:
+    # A checkpoint is written while later batches move the estimates in place, forget
+    # actors (max_actors) and give their rows to new ones.
+    kernel = quantile_kernel.update_kernel.compiled() if compiled else None
+    monkeypatch.setattr(evidence, "compiled_update", lambda rows: kernel)
+    rng = np.random.default_rng(3)
+    quantiles = ActorQuantiles(max_actors=60)
+
+    def batch(people: range) -> None:
+        actors = [f"dev{n}" for n in rng.choice(people, 200)]
+        logged = np.log1p(rng.poisson(3.0, size=(200, 4)).astype(np.float64))
+        quantiles.update_rows("code", actors, logged)
+
+    batch(range(50))
+    expected = quantiles.snapshot()["tracks"]
+    taken = quantiles.snapshot(streamed=True)["tracks"]
+    for people in (range(50), range(30, 90), range(100, 130)):  # 130 actors met: 70 forgotten
+        batch(people)
+    assert len(expected) > 40 and _written(taken) == expected
+    assert quantiles.snapshot()["tracks"] != expected
+
+
+def test_a_written_or_dropped_snapshot_keeps_no_rows() -> None:
     quantiles = ActorQuantiles()
-    for row in logged[:20]:
-        quantiles.update("code", "dev", row)
-    taken = quantiles.snapshot(streamed=True)
-    expected, rows = quantiles.current("code", "dev", 4)
-    quantiles.update_rows("code", ["dev"] * 20, logged[20:])
-    assert quantiles.current("code", "dev", 4)[1] == 40
-    assert expected is not None and rows == 20
-    (lines, count), *_ = taken["tracks"].lines()  # written now, as a checkpoint writes it
-    assert count == 1 and orjson.loads(lines) == ["code", "dev", 20, expected.tolist()]
+    quantiles.update("code", "dev", np.zeros(4))
+    (rows,) = quantiles._rows.values()
+    _written(quantiles.snapshot(streamed=True)["tracks"])
+    dropped = quantiles.snapshot(streamed=True)
+    assert len(rows._kept) == 1  # the one not written yet
+    del dropped
+    gc.collect()
+    assert rows._kept == []
