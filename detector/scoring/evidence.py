@@ -173,7 +173,8 @@ class ActorQuantiles:
     def _rows_of(self, width: int) -> TrackRows:
         rows = self._rows.get(width)
         if rows is None:
-            rows = self._rows[width] = TrackRows(width)
+            # One more than the bound: update() adds an actor before it forgets one.
+            rows = self._rows[width] = TrackRows(width, self._max + 1)
         return rows
 
     def update_rows(self, family: str, actors: Sequence[str], logged: Rows) -> None:

@@ -1,10 +1,12 @@
-"""The actors' quantile estimates of one width, a row each, in one growing matrix.
+"""The actors' quantile estimates of one width, a row each, in one matrix.
 
 :class:`~detector.scoring.evidence.ActorQuantiles` kept each actor's estimate
 as an array of its own, replaced whole by every batch: after the compiled
 update, a copy and a tuple per actor and batch, about 2.6 µs each (0.7 µs per
 scored event in the 22-day world). Kept as rows of a matrix, an actor holds its
-slot while it is tracked, and the compiled update moves the rows in place.
+slot while it is tracked, and the compiled update moves the rows in place. The
+matrix is made for as many actors as are tracked at most: its rows take memory
+once they are first written.
 
 A checkpoint is written after it is taken, while later batches move the rows:
 a snapshot keeps a log (:meth:`TrackRows.keep`) into which each row goes as it
@@ -22,36 +24,42 @@ import numpy.typing as npt
 
 __all__ = ["Kept", "TrackRows"]
 
-_FIRST_CAPACITY = 64
-
 Kept = dict[int, tuple[npt.NDArray[np.float64], int]]
 """Slot → its estimate and rows when a snapshot was taken, for the slots changed since."""
 
 
 class TrackRows:
-    """Estimates of ``width`` features (a row a slot) and how many rows made each."""
+    """Estimates of ``width`` features (a row a slot) and how many rows made each, room for
+    ``capacity`` of them (more doubles it: a restored state larger than the bound)."""
 
-    __slots__ = ("_free", "_kept", "counts", "estimates", "width")
+    __slots__ = ("_free", "_kept", "_used", "counts", "estimates", "width")
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, capacity: int) -> None:
         self.width = width
-        self.estimates: npt.NDArray[np.float64] = np.zeros((_FIRST_CAPACITY, width))
-        self.counts: npt.NDArray[np.int64] = np.zeros(_FIRST_CAPACITY, dtype=np.int64)
-        self._free = list(range(_FIRST_CAPACITY - 1, -1, -1))
+        # Made at full size at once: zeros not written yet take no memory (the kernel
+        # maps them as it needs them), where growing the matrix left its old copies as
+        # holes in the heap (17 MiB more at 100,000 actors, bench/memory.py).
+        self.estimates: npt.NDArray[np.float64] = np.zeros((max(capacity, 1), width))
+        self.counts: npt.NDArray[np.int64] = np.zeros(max(capacity, 1), dtype=np.int64)
+        self._used = 0
+        """Slots ever taken: those from here on have never been used."""
+        self._free: list[int] = []
         self._kept: list[Kept] = []
 
     def take(self) -> int:
-        """A free slot, with no rows (the matrix doubles when none is left)."""
-        if not self._free:
-            capacity = len(self.counts)
-            # Zeros the kernel has not written yet take no memory: only the old rows are copied.
+        """A free slot, with no rows: one released, else the next never used (the matrix
+        doubles in the rare case none is left)."""
+        if self._free:
+            return self._free.pop()
+        capacity = len(self.counts)
+        if self._used == capacity:
             estimates = np.zeros((2 * capacity, self.width))
             estimates[:capacity] = self.estimates
             counts = np.zeros(2 * capacity, dtype=np.int64)
             counts[:capacity] = self.counts
             self.estimates, self.counts = estimates, counts
-            self._free = list(range(2 * capacity - 1, capacity - 1, -1))
-        return self._free.pop()
+        self._used += 1
+        return self._used - 1
 
     def release(self, slot: int) -> None:
         """``slot``'s actor is forgotten: its row is free again."""

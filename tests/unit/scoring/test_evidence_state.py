@@ -71,3 +71,17 @@ def test_a_written_or_dropped_snapshot_keeps_no_rows() -> None:
     del dropped
     gc.collect()
     assert rows._kept == []
+
+
+def test_a_restored_state_larger_than_the_bound_is_kept_whole() -> None:
+    # A checkpoint of a daemon that tracked more actors than this one may: its rows grow.
+    larger = ActorQuantiles(max_actors=100)
+    for number in range(100):
+        larger.update("code", f"dev{number}", np.full(3, float(number)))
+    quantiles = ActorQuantiles(max_actors=10)
+    quantiles.restore(orjson.loads(orjson.dumps(larger.snapshot())))
+    assert len(quantiles) == 100
+    estimate, rows = quantiles.current("code", "dev99", 3)
+    assert estimate is not None and estimate.tolist() == [99.0] * 3 and rows == 1
+    quantiles.update("code", "new", np.zeros(3))  # one in, the least recent one out
+    assert len(quantiles) == 100 and quantiles.current("code", "dev0", 3) == (None, 0)
