@@ -51,7 +51,7 @@ def _fed(
         (200_000, [WIDER], 40),
         (200_000, [EMPTY], 40),
         (30, [WIDER, EMPTY], 40),
-        # More actors than the first rows hold (they grow), and slots freed and taken again.
+        # Ten times the actors, and past the bound: actors forgotten, their slots taken again.
         (200_000, [WIDER], 400),
         (150, [EMPTY], 400),
     ],
