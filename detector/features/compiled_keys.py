@@ -56,7 +56,7 @@ class KeyStretch:
         self.rows: list[tuple[int, int, bool, str]] = []
         """Each event's key slot, place in the batch, failure and actor (a tuple: one append)."""
         self._found: np.ndarray | list[list[int]] = []
-        self._rows: list[int] = []
+        self._result_rows: list[int] = []
 
     def add(self, slot: int, position: int, failure: bool, actor: str) -> Pending:
         """Gather an event of ``actor`` (at ``position`` in the batch) on the key in ``slot``;
@@ -67,10 +67,10 @@ class KeyStretch:
 
     def counted(self, found: np.ndarray | list[list[int]], rows: list[int]) -> None:
         """The totals :meth:`CompiledKeys.run` gave, and the row of each event's."""
-        self._found, self._rows = found, rows
+        self._found, self._result_rows = found, rows
 
     def result(self, ticket: int) -> Counts:
-        found, row = self._found, self._rows[ticket]
+        found, row = self._found, self._result_rows[ticket]
         return found[row] if isinstance(found, list) else (found, row)
 
     def __len__(self) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
+from operator import itemgetter
 from typing import cast
 
 from detector.events.model import Event, Outcome
@@ -35,6 +36,8 @@ from detector.features.watermark import Watermark
 from detector.features.windows import FirstSeenSet, WindowCounter, lane
 
 __all__ = ["Column", "Drafting"]
+
+_POSITION = itemgetter(0)
 
 _FAILURE = Outcome.FAILURE
 _ACTOR_EVENT = lane(ACTOR_CHANNELS.index("events"))
@@ -366,7 +369,8 @@ class _Walk:
         stretch = self.actors
         if len(stretch):
             drafted = self._compiled_actors.run(stretch, cast(CounterArena, self.actor_arena))
-            for (position, *_), draft in zip(stretch.rows, drafted, strict=True):
+            # Each row's first field is its event's place in the batch (Gathered.positions).
+            for position, draft in zip(map(_POSITION, stretch.rows), drafted, strict=True):
                 self.drafts[position] = draft
         self._gather()
 

@@ -183,24 +183,24 @@ class ActorQuantiles:
         if not actors:
             return
         kernel = compiled_update(len(actors))
-        slots = None if kernel is None else self._slots(family, actors, logged.shape[1])
+        rows = self._rows_of(logged.shape[1])
+        slots = None if kernel is None else self._slots(family, actors, rows)
         if kernel is None or slots is None:
             for actor, row in zip(actors, logged, strict=True):
                 self.update(family, actor, row)
             return
-        rows = self._rows_of(logged.shape[1])
         kernel(rows.estimates, rows.counts, slots, logged, self.quantile, _MIN_STEP)
         # The recency order the rows one by one leave: the actors by when their last row came.
         move_to_end = self._places.move_to_end
         for actor in reversed(dict.fromkeys(reversed(actors))):
             move_to_end((family, actor))
 
-    def _slots(self, family: str, actors: Sequence[str], width: int) -> Slots | None:
-        """Each row's slot in the rows of ``width`` (new actors given one), or None when the
-        kernel cannot move them: someone would be forgotten, or a restored track has
-        another width or no rows (the first row moves such a track a whole step)."""
+    def _slots(self, family: str, actors: Sequence[str], rows: TrackRows) -> Slots | None:
+        """Each row's slot in ``rows`` (new actors given one), or None when the kernel
+        cannot move them: someone would be forgotten, or a restored track has another
+        width or no rows (the first row moves such a track a whole step)."""
         distinct = dict.fromkeys(actors)
-        get, rows = self._places.get, self._rows_of(width)
+        get = self._places.get
         places = [get((family, actor)) for actor in distinct]
         new = places.count(None)
         if len(self._places) + new > self._max:
