@@ -164,7 +164,8 @@ class RuleEngine:
         )
         check_unique_ids(rules)
         self._compiled = [self._compile(rule, known_values) for rule in rules if rule.enabled]
-        self._by_kind: dict[_Kind, list[_Candidate]] = {}
+        self._order = {compiled.rule.id: order for order, compiled in enumerate(self._compiled)}
+        self._by_kind: dict[_Kind, tuple[list[_Candidate], list[_Candidate]]] = {}
         self._by_source: dict[str, list[_Compiled]] = {}  # the rules a source alone admits
         self._watermark: int | None = None  # as of the last _advance: see watermark
         self._latest: datetime | None = None  # the latest in-time event time seen
@@ -224,9 +225,12 @@ class RuleEngine:
                 if sweep_at is None or moment >= sweep_at:
                     self._advance(to_micros(moment))
         kind = (event.source, event.action, event.category, event.outcome, event.actor_type)
-        candidates = self._by_kind.get(kind)
-        if candidates is None:
-            candidates = self._candidates(kind)
+        plan = self._by_kind.get(kind)
+        if plan is None:
+            plan = self._candidates(kind)
+        candidates, on_new_values = plan
+        if on_new_values and observation.new_values:
+            candidates = self._with(candidates, on_new_values)
         detections: list[Detection] = []
         in_window: bool | None = None
         for compiled, where, unless, observe, stateful, change_window, reads_key in candidates:
@@ -310,19 +314,23 @@ class RuleEngine:
         except ValueError as exc:  # the model validated these; only a hand-built rule gets here
             raise RuleError(str(exc), where=where) from None
 
-    def _candidates(self, kind: _Kind) -> list[_Candidate]:
+    def _candidates(self, kind: _Kind) -> tuple[list[_Candidate], list[_Candidate]]:
         """The rules events of this kind (:data:`~detector.rules.gates.KIND_FIELDS`, in order)
-        admit, in rule order, each with what is left of its conditions.
+        admit, in rule order, each with what is left of its conditions; apart, the ones only
+        an event that reports a new value can fire (``new_value`` rules).
 
         Most rules name the sources, actions and outcomes they are about: deciding those
         conditions once per kind of event spares every event the rules that cannot match
-        it, and the tests of those fields in the rules that can.
+        it, and the tests of those fields in the rules that can. A ``new_value`` rule fires
+        on a few events in a thousand: the others are spared its conditions too, unless one
+        is a regex, whose bounds are tallied on every event tested (as gates keep them).
         """
         if len(self._by_kind) >= _CANDIDATE_CACHE:
             self._by_kind.clear()  # vendors' action vocabularies are small; be safe anyway
         decide = partial(Gate.decide_kind, kind=dict(zip(KIND_FIELDS, kind, strict=True)))
 
         found: list[_Candidate] = []
+        on_new_values: list[_Candidate] = []
         for compiled in self._admitted_by_source(kind[0]):
             where = decide(compiled.where_gate)
             unless = decide(compiled.unless_gate) if where is not False else True
@@ -331,19 +339,24 @@ class RuleEngine:
             observe = compiled.evaluator.specialise(decide)
             if observe is None:
                 continue
-            found.append(
-                _Candidate(
-                    compiled,
-                    None if where is True else where,
-                    None if unless is False else unless,
-                    observe,
-                    compiled.evaluator.stateful,
-                    compiled.rule.unless_change_window,
-                    compiled.evaluator.reads_key,
-                )
+            candidate = _Candidate(
+                compiled,
+                None if where is True else where,
+                None if unless is False else unless,
+                observe,
+                compiled.evaluator.stateful,
+                compiled.rule.unless_change_window,
+                compiled.evaluator.reads_key,
             )
-        self._by_kind[kind] = found
-        return found
+            spared = compiled.evaluator.needs_new_value and compiled.rule.id not in self.guard.rules
+            (on_new_values if spared else found).append(candidate)
+        plan = self._by_kind[kind] = (found, on_new_values)
+        return plan
+
+    def _with(self, candidates: list[_Candidate], more: list[_Candidate]) -> list[_Candidate]:
+        """``candidates`` and ``more`` together, in rule order."""
+        order = self._order
+        return sorted(candidates + more, key=lambda candidate: order[candidate.compiled.rule.id])
 
     def _admitted_by_source(self, source: str) -> list[_Compiled]:
         """The rules whose ``where`` events of ``source`` may satisfy, in rule order.

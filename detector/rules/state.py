@@ -86,6 +86,9 @@ class Evaluator(ABC):
     stateful: bool = False
     reads_key: bool = True
     """False when ``observe`` ignores ``key``: the engine then builds it only for a firing."""
+    needs_new_value: bool = False
+    """True when ``observe`` fires only on an observation that reports a new value (its
+    ``new_values`` not empty): the engine spares it the others."""
 
     @abstractmethod
     def observe(self, observation: Observation, key: tuple[str | None, ...]) -> Firing | None:

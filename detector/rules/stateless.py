@@ -47,6 +47,7 @@ class NewValueEvaluator(Evaluator):
     """Fires when the observation reports a first-seen value of ``field`` for the actor."""
 
     reads_key = False
+    needs_new_value = True
 
     def __init__(self, field: str, known_values: KnownValues | None = None) -> None:
         self.field = field

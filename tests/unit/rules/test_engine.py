@@ -152,6 +152,31 @@ def test_new_value_explains_with_the_values_known_at_its_event() -> None:
     assert detection.explanation["known_values"] == ["DE"]
 
 
+def test_a_new_value_rule_keeps_its_place_among_the_rules_that_fire() -> None:
+    """New value rules are tried only on events that report one; their detections still come
+    in rule order among the others' (the engine tries them apart: see _candidates)."""
+    first = rule(id="first", kind="match", where={"category": "authentication"})
+    last = rule(id="last", kind="match", where={"outcome": "success"})
+    engine = RuleEngine([first, rule(NEW_COUNTRY), last])
+    fired = engine.evaluate(obs(country="FR", new_values={"country": "FR"}))
+    assert [detection.name for detection in fired] == ["first", "new-country", "last"]
+    assert [d.name for d in engine.evaluate(obs(country="FR"))] == ["first", "last"]
+
+
+def test_a_new_value_rule_with_a_regex_is_tried_on_every_event() -> None:
+    """Its regex bounds are tallied on every event of the kinds it admits, new value or not."""
+    spec = rule(
+        id="new-country-bots",
+        kind="new_value",
+        where={"actor": {"regex": "(a)\\1"}},
+        new_value={"field": "country"},
+    )
+    engine = RuleEngine([spec])
+    assert engine.evaluate(obs(actor="aa")) == []
+    assert engine.evaluate(obs(actor="aa", new_values={"country": "FR"})) != []
+    assert engine.regex_limits == {("new-country-bots", "fallback"): 2}
+
+
 def test_new_value_fields_must_be_tracked_by_the_context() -> None:
     with pytest.raises(RuleError, match="not a tracked field") as caught:
         RuleEngine([rule(NEW_COUNTRY)], RuleContext(tracked=("ip",)))
