@@ -43,7 +43,7 @@ from detector.metrics import Metrics, MetricsServer
 from detector.pipeline import Pipeline
 from detector.sinks.base import Sink
 from detector.sources.factory import ConsumerSource, open_source
-from detector.sources.record import next_offsets
+from detector.sources.record import next_offsets, stream_of
 
 __all__ = ["Daemon", "Signals"]
 
@@ -254,7 +254,7 @@ class Daemon:
             batch = intake.next_batch()
             server.beat()
             self._count_merge(intake)
-            if not (batch.records and self._process(source, batch)):
+            if not (batch.positions and self._process(source, batch)):
                 self.retry_spooled()
             self._after_batch(source)
             now = time.monotonic()
@@ -292,7 +292,7 @@ class Daemon:
         self._deliver(alerts)
         self._lap("deliver")
         # Each partition's records here come before any the intake still holds.
-        committed = next_offsets(record.position for record in batch.records)
+        committed = next_offsets(batch.positions)
         first_commits = committed.keys() - self._offsets.keys()
         self._offsets.update(committed)
         if first_commits:
@@ -306,7 +306,7 @@ class Daemon:
             self._log(message, level=logging.WARNING)
         self._lap("commit")
         self.metrics.count_batch(
-            (record.position.stream for record in batch.records),
+            map(stream_of, batch.positions),
             batch.events,
             batch.dead_letters,
             stats.late_events - late_before,

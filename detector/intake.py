@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter, is_
-from typing import Protocol
+from typing import Protocol, cast
 
 from detector.events.model import DeadLetter, Event, Skipped
 from detector.events.ordering import in_event_time_order
@@ -49,11 +49,12 @@ class PartitionedSource(Protocol):
 
 
 class _Normalized:
-    """One polled record and what normalizing it gave.
+    """One polled record and what normalizing it gave, for a poll whose records did not all
+    give one event each (then the merge holds the events themselves: :data:`_Item`).
 
     A plain slotted class with no list for what most records lack (dead
-    letters, skips: None until one comes): one is built per polled record, and
-    a dataclass with three list factories cost as much as the merge itself.
+    letters, skips: None until one comes): a dataclass with three list
+    factories cost as much as the merge itself.
     """
 
     __slots__ = ("dead_letters", "events", "record", "skipped")
@@ -76,7 +77,8 @@ class _Normalized:
 class Batch:
     """Records the merge released, normalized; ``events`` in event-time order."""
 
-    records: list[RawRecord] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+    """The released records' positions: a prefix of each partition's polled records."""
     events: list[Event] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -111,9 +113,7 @@ class Intake:
         self.max_records = max_records
         self.max_wait_s = max_wait_s
         extra = {"clock": clock} if clock is not None else {}
-        self.merge = PartitionMerge[Partition, _Normalized](
-            wait_s=wait_s, capacity=capacity, **extra
-        )
+        self.merge = PartitionMerge[Partition, _Item](wait_s=wait_s, capacity=capacity, **extra)
         self._timeout_s = max_wait_s
 
     def next_batch(self) -> Batch:
@@ -200,22 +200,25 @@ class _Units:
         return self._by_value.get(position, self.all[-1])
 
 
-_Held = dict[tuple[str, int | None], list[tuple[_Normalized, datetime | None]]]
-"""Per (stream, partition), its polled units in order, each with its time."""
+_Item = Event | _Normalized
+"""What the merge holds per polled record: the event of a record that gave one event, and
+nothing else (most records: its position is the record's), else the record's unit."""
+_Held = dict[tuple[str, int | None], list[tuple[_Item, datetime | None]]]
+"""Per (stream, partition), its polled records' items in order, each with its time."""
 
 
 def _by_partition(
     keys: Iterable[tuple[str, int | None]],
-    units: Iterable[_Normalized],
+    items: Iterable[_Item],
     times: Iterable[datetime | None],
 ) -> _Held:
-    """Each unit with its time, under its (stream, partition) key, in order."""
+    """Each item with its time, under its (stream, partition) key, in order."""
     held: _Held = {}
-    for key, unit, moment in zip(keys, units, times, strict=True):
+    for key, item, moment in zip(keys, items, times, strict=True):
         found = held.get(key)
         if found is None:
             found = held[key] = []
-        found.append((unit, moment))
+        found.append((item, moment))
     return held
 
 
@@ -224,27 +227,35 @@ def _units_by_partition(units: list[_Normalized]) -> _Held:
 
 
 def _one_event_each(records: list[RawRecord], outcome: BatchOutcome) -> _Held | None:
-    """:func:`_by_partition` of the units of a poll whose every record gave one event (most
-    polls: no record to find per event, the event's time at hand); None otherwise."""
+    """:func:`_by_partition` of the events of a poll whose every record gave one event (most
+    polls: no record to find per event, no unit to make, the event's time at hand); None
+    otherwise."""
     events = outcome.events
     if len(events) != len(records) or outcome.dead_letters or outcome.skipped:
         return None
     # Normalized events carry their record's own Position object: compared by identity, in C.
     if not all(map(is_, map(_POSITION, events), map(_POSITION, records))):
         return None
-    units = [_Normalized(record, [event]) for record, event in zip(records, events, strict=True)]
-    return _by_partition(map(_RECORD_PARTITION, records), units, map(_TIME, events))
+    return _by_partition(map(_RECORD_PARTITION, records), events, map(_TIME, events))
 
 
-def _batch(released: list[_Normalized]) -> Batch:
+def _batch(released: list[_Item]) -> Batch:
+    units = [item for item in released if type(item) is _Normalized]
+    if not units:  # every record gave one event (most batches): their positions are theirs
+        events = cast("list[Event]", released)
+        return Batch(list(map(_POSITION, events)), in_event_time_order(events))
     batch = Batch()
-    for unit in released:
-        batch.records.append(unit.record)
-        batch.events.extend(unit.events)
-        if unit.dead_letters is not None:
-            batch.dead_letters.extend(unit.dead_letters)
-        if unit.skipped is not None:
-            batch.skipped.update(skipped.reason.value for skipped in unit.skipped)
+    for item in released:
+        if isinstance(item, Event):  # its record's position (_one_event_each)
+            batch.positions.append(cast(Position, item.position))
+            batch.events.append(item)
+            continue
+        batch.positions.append(item.record.position)
+        batch.events.extend(item.events)
+        if item.dead_letters is not None:
+            batch.dead_letters.extend(item.dead_letters)
+        if item.skipped is not None:
+            batch.skipped.update(skipped.reason.value for skipped in item.skipped)
     # Records are released oldest first; the events inside one record may not be.
     batch.events = in_event_time_order(batch.events)
     return batch

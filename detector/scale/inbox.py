@@ -167,11 +167,12 @@ class Inbox:
             out.extend(released)
         return out
 
-    def processed(self, records: Collection[RawRecord]) -> None:
-        """These records (of a batch) were processed: commit points may pass them."""
-        for record in records:
-            key = (record.position.stream, record.position.partition or 0)
-            self._unprocessed.get(key, {}).pop(record.position.offset, None)
+    def processed(self, positions: Collection[Position]) -> None:
+        """The records at these positions (of a batch) were processed: commit points may pass
+        them."""
+        for position in positions:
+            key = (position.stream, position.partition or 0)
+            self._unprocessed.get(key, {}).pop(position.offset, None)
 
     def watermark(self, partition: Partition) -> datetime | None:
         """What an owned stage partition has passed (:meth:`Reorder.watermark`), counting

@@ -62,7 +62,7 @@ from detector.scale.wire import Note, Outgoing, encode_first, not_internal
 from detector.sinks.base import Sink
 from detector.sources.factory import ConsumerSource, require_client
 from detector.sources.kafka import KafkaSource
-from detector.sources.record import Position, RawRecord, next_offsets
+from detector.sources.record import Position, RawRecord, next_offsets, stream_of
 
 __all__ = ["ScaledDaemon"]
 
@@ -256,13 +256,13 @@ class ScaledDaemon(Daemon):
         self.marker.processed(source_events)
         stage_of = self.topology.stage_of
         if self._inbox is not None:
-            self._inbox.processed(batch.records)
-        vendor = (r.position for r in batch.records if stage_of(r.position.stream) is None)
+            self._inbox.processed(batch.positions)
+        vendor = (p for p in batch.positions if stage_of(p.stream) is None)
         self._commit(source, next_offsets(vendor))
         self._lap("commit")
         late, duplicates = self.owned.late_and_duplicates()
         self.metrics.count_batch(
-            (record.position.stream for record in batch.records),
+            map(stream_of, batch.positions),
             source_events,
             batch.dead_letters,
             late - late_before,
@@ -277,8 +277,7 @@ class ScaledDaemon(Daemon):
         stage_of = self.topology.stage_of
         source_events = [e for e in batch.events if stage_of(_stream(e)) is None]
         items: dict[Partition, _Items] = {}
-        for record in batch.records:
-            position = record.position
+        for position in batch.positions:
             item = self._decoded.pop(position, None)
             if item is None:
                 continue  # a source record or a dead letter

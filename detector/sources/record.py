@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from detector.frozen import quick_builder, quick_init
 
-__all__ = ["Position", "RawRecord", "new_position", "new_raw_record", "next_offsets"]
+__all__ = [
+    "Position",
+    "RawRecord",
+    "new_position",
+    "new_raw_record",
+    "next_offsets",
+    "stream_of",
+]
 
 
 @quick_init
@@ -44,6 +52,10 @@ new_position = quick_builder(Position)
 call (:func:`~detector.frozen.quick_builder`), for the sources, which make one per record."""
 new_raw_record = quick_builder(RawRecord)
 """``RawRecord(value, position, key)``, every field given, as :data:`new_position`."""
+
+
+stream_of = attrgetter("stream")
+"""A position's stream (topic or file), read in C: for a batch's tallies per topic."""
 
 
 def next_offsets(positions: Iterable[Position]) -> dict[tuple[str, int], int]:

@@ -107,10 +107,10 @@ class HeldBack:
 def step(intake: Intake, source: KafkaSource, seen: list[Position]) -> None:
     """One poll; what the merge released is processed and committed."""
     batch = intake.next_batch()
-    seen.extend(record.position for record in batch.records)
+    seen.extend(batch.positions)
     # A commit refused during the rebalance is False, never an exception: the
     # partition's owner after the rebalance reads the batch again.
-    source.commit_offsets(next_offsets(record.position for record in batch.records))
+    source.commit_offsets(next_offsets(batch.positions))
 
 
 # It failed about one run in two until KafkaSource worked around kafka-python 3.0 never

@@ -69,7 +69,7 @@ def test_the_intake_laps_its_poll_its_normalizing_and_its_merge_in_that_order() 
     )  # fmt: skip
     first = intake.next_batch()
     assert laps == ["poll", "normalizing", "normalize", "merge"]
-    assert len(first.records) == 2
+    assert len(first.positions) == 2
     laps.clear()
     intake.next_batch()  # nothing polled: nothing to normalize
     assert laps == ["poll", "merge"]

@@ -218,7 +218,7 @@ def test_the_intake_hands_out_a_backlog_of_three_partitions_in_event_time_order(
     assert len(set(source.polls)) == 3  # runs of every partition were polled, in turns
     for batch in batches:  # a batch's records of a partition are in offset order
         for p in range(3):
-            offsets = [r.position.offset for r in batch.records if r.position.partition == p]
+            offsets = [q.offset for q in batch.positions if q.partition == p]
             assert offsets == sorted(offsets)
 
 
@@ -255,13 +255,11 @@ def test_each_released_record_carries_its_own_events_whether_it_has_one_or_sever
             capacity=100,
         )  # fmt: skip
         batch = intake.next_batch()
-        assert sorted(map(id, batch.records)) == sorted(map(id, records))
+        assert sorted(map(id, batch.positions)) == sorted(id(record.position) for record in records)
         assert len(batch.events) == events
         assert {id(event.position) for event in batch.events} <= {
             id(record.position) for record in records
         }
         for partition in (0, 1):  # each partition's records leave in offset order
-            offsets = [
-                r.position.offset for r in batch.records if r.position.partition == partition
-            ]
+            offsets = [p.offset for p in batch.positions if p.partition == partition]
             assert offsets == sorted(offsets)

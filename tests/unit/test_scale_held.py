@@ -63,7 +63,7 @@ def test_held_records_and_marks_refill_a_fresh_reorder_to_release_as_the_first_w
     source.feed(*written())
     released = first.poll()
     assert minutes(first, released) == [1, 2, 3]
-    first.processed(released)
+    first.processed([r.position for r in released])
     found = first.checkpoint(KEY_ACTOR_0)
     assert found is not None
     offset, saved = found
@@ -81,14 +81,14 @@ def test_held_records_and_marks_refill_a_fresh_reorder_to_release_as_the_first_w
         released = box.poll()
         assert minutes(box, released) == [5, 6]
         assert [r.position.offset for r in released] == [1, 7]
-        box.processed(released)
+        box.processed([r.position for r in released])
 
 
 def test_the_commit_passes_a_held_record_only_once_a_snapshot_keeps_it() -> None:
     source = Fed()
     box = inbox(source)
     source.feed(*written())
-    box.processed(box.poll())
+    box.processed([r.position for r in box.poll()])
     assert box.commit_points() == {KEY_ACTOR_0: 1}  # offset 1 is held, in no snapshot
     found = box.checkpoint(KEY_ACTOR_0)
     assert found is not None
@@ -108,7 +108,8 @@ def test_records_released_and_not_processed_are_kept_with_the_held_ones() -> Non
     box = inbox(source)
     source.feed(*written())
     released = box.poll()
-    box.processed(released[:1])  # minute 1; minutes 2 and 3 still in the intake's hands
+    # minute 1; minutes 2 and 3 still in the intake's hands
+    box.processed([r.position for r in released[:1]])
     found = box.checkpoint(KEY_ACTOR_0)
     assert found is not None
     assert [record[0] for record in found[1]["records"]] == [1, 2, 3]
@@ -164,7 +165,7 @@ def detect(daemon: ScaledDaemon) -> list[str]:
     released = box.poll()
     events = [cast(Event, box.received.pop(record.position).item) for record in released]
     daemon.tasks[KEY_ACTOR_0].process(events, {})
-    box.processed(released)
+    box.processed([r.position for r in released])
     return [event.id for event in events]
 
 

@@ -108,7 +108,7 @@ def test_interleaved_producers_come_out_in_event_time_once_all_marked_past() -> 
     assert [r.position.offset for r in released] == [1, 3, 0, 2]
     assert len(box) == 0
     assert box.watermark((ACTOR, 0)) == at(1)  # released, not processed yet
-    box.processed(released)
+    box.processed([r.position for r in released])
     assert box.watermark((ACTOR, 0)) == at(9)
 
 
@@ -137,11 +137,11 @@ def test_commit_points_stop_at_the_lowest_offset_held_or_unprocessed() -> None:
     released = box.poll()
     assert [r.position.offset for r in released] == [1, 0, 2]
     assert box.commit_points() == {}  # released, not processed: offset 0 still holds it
-    box.processed(released[:1])
+    box.processed([r.position for r in released[:1]])
     assert box.commit_points() == {}
-    box.processed(released[1:2])  # offsets 0 and 1 processed: 2 is not
+    box.processed([r.position for r in released[1:2]])  # offsets 0 and 1 processed: 2 is not
     assert box.commit_points() == {(ACTOR, 0): 2}
-    box.processed(released[2:])
+    box.processed([r.position for r in released[2:]])
     assert box.commit_points() == {(ACTOR, 0): 6}  # the polled end: past the marks too
 
 
@@ -163,9 +163,9 @@ def test_undecodable_stage_records_pass_at_once_and_hold_the_commit_point_until_
     assert box.poll() == garbage  # for the daemon to dead-letter
     assert box.received == {}
     assert box.commit_points() == {(ACTOR, 0): 0}
-    box.processed(garbage[:2])
+    box.processed([r.position for r in garbage[:2]])
     assert box.commit_points() == {(ACTOR, 0): 2}
-    box.processed(garbage[2:])
+    box.processed([r.position for r in garbage[2:]])
     assert box.commit_points() == {(ACTOR, 0): 4}
 
 
@@ -199,7 +199,7 @@ def test_the_first_stage_waits_for_a_silent_vendor_partition_for_wait_s_only() -
     released = box.poll()
     assert minutes(box, released) == [1]
     assert box.waits_timed_out == 1
-    box.processed(released)
+    box.processed([r.position for r in released])
     assert box.watermark((IP, 0)) == at(2)  # vendor[1] given up
 
 
@@ -235,7 +235,7 @@ def test_a_partition_past_max_held_releases_its_oldest_and_names_whom_it_waits_f
     assert (len(box), box.forced) == (2, 2)
     assert box.bound_reached() == {(ACTOR, 0): ["ip/2"]}
     assert box.bound_reached() == {}  # once per episode
-    box.processed(released)
+    box.processed([r.position for r in released])
     assert box.commit_points() == {(ACTOR, 0): 4}  # minute 3 (offset 4) is still held
     assert box.watermark((ACTOR, 0)) == at(0)  # ip/2 still waited for
     box.forget([(ACTOR, 0)])
