@@ -201,8 +201,9 @@ class _Units:
 
 
 _Item = Event | _Normalized
-"""What the merge holds per polled record: the event of a record that gave one event, and
-nothing else (most records: its position is the record's), else the record's unit."""
+"""What the merge holds per polled record: its event, when every record of its poll gave
+one event and nothing else (most polls: the event's position is the record's); else its
+unit."""
 _Held = dict[tuple[str, int | None], list[tuple[_Item, datetime | None]]]
 """Per (stream, partition), its polled records' items in order, each with its time."""
 

@@ -71,10 +71,13 @@ def test_the_raw_record_is_parsed_only_when_read_and_handed_on_as_it_came() -> N
 
 def test_what_orjson_cannot_write_goes_through_the_standard_library() -> None:
     huge, surrogate = {"big": 2**80, "name": "bad \ud800"}, "mallory \udc00"
-    found = read(encode_event(event(raw=huge, actor=surrogate), {}), WHERE)
+    sent = event(raw=huge, actor=surrogate)
+    found = read(encode_event(sent, {}), WHERE)
     assert isinstance(found.item, Event)
     assert dict(found.item.raw) == huge
     assert found.item.actor == surrogate
+    kinds = (sent.category, sent.outcome, sent.actor_type)
+    assert (found.item.category, found.item.outcome, found.item.actor_type) == kinds
     handed_on = read(encode_event(found.item, {}), WHERE)
     assert isinstance(handed_on.item, Event)
     assert dict(handed_on.item.raw) == huge
