@@ -241,8 +241,7 @@ def _one_event_each(records: list[RawRecord], outcome: BatchOutcome) -> _Held | 
 
 
 def _batch(released: list[_Item]) -> Batch:
-    units = [item for item in released if type(item) is _Normalized]
-    if not units:  # every record gave one event (most batches): their positions are theirs
+    if _Normalized not in map(type, released):  # every record gave one event (most batches)
         events = cast("list[Event]", released)
         return Batch(list(map(_POSITION, events)), in_event_time_order(events))
     batch = Batch()

@@ -164,7 +164,6 @@ class RuleEngine:
         )
         check_unique_ids(rules)
         self._compiled = [self._compile(rule, known_values) for rule in rules if rule.enabled]
-        self._order = {compiled.rule.id: order for order, compiled in enumerate(self._compiled)}
         self._by_kind: dict[_Kind, tuple[list[_Candidate], list[_Candidate]]] = {}
         self._by_source: dict[str, list[_Compiled]] = {}  # the rules a source alone admits
         self._watermark: int | None = None  # as of the last _advance: see watermark
@@ -228,9 +227,8 @@ class RuleEngine:
         plan = self._by_kind.get(kind)
         if plan is None:
             plan = self._candidates(kind)
-        candidates, on_new_values = plan
-        if on_new_values and observation.new_values:
-            candidates = self._with(candidates, on_new_values)
+        # The new value rules only for an event that reports a new value (_candidates).
+        candidates = plan[1] if observation.new_values else plan[0]
         detections: list[Detection] = []
         in_window: bool | None = None
         for compiled, where, unless, observe, stateful, change_window, reads_key in candidates:
@@ -316,8 +314,8 @@ class RuleEngine:
 
     def _candidates(self, kind: _Kind) -> tuple[list[_Candidate], list[_Candidate]]:
         """The rules events of this kind (:data:`~detector.rules.gates.KIND_FIELDS`, in order)
-        admit, in rule order, each with what is left of its conditions; apart, the ones only
-        an event that reports a new value can fire (``new_value`` rules).
+        admit, in rule order, each with what is left of its conditions: without the ones only
+        an event that reports a new value can fire (``new_value`` rules), and with them.
 
         Most rules name the sources, actions and outcomes they are about: deciding those
         conditions once per kind of event spares every event the rules that cannot match
@@ -330,7 +328,7 @@ class RuleEngine:
         decide = partial(Gate.decide_kind, kind=dict(zip(KIND_FIELDS, kind, strict=True)))
 
         found: list[_Candidate] = []
-        on_new_values: list[_Candidate] = []
+        every: list[_Candidate] = []
         for compiled in self._admitted_by_source(kind[0]):
             where = decide(compiled.where_gate)
             unless = decide(compiled.unless_gate) if where is not False else True
@@ -348,15 +346,11 @@ class RuleEngine:
                 compiled.rule.unless_change_window,
                 compiled.evaluator.reads_key,
             )
-            spared = compiled.evaluator.needs_new_value and compiled.rule.id not in self.guard.rules
-            (on_new_values if spared else found).append(candidate)
-        plan = self._by_kind[kind] = (found, on_new_values)
+            every.append(candidate)
+            if not compiled.evaluator.needs_new_value or compiled.rule.id in self.guard.rules:
+                found.append(candidate)
+        plan = self._by_kind[kind] = (found, every)
         return plan
-
-    def _with(self, candidates: list[_Candidate], more: list[_Candidate]) -> list[_Candidate]:
-        """``candidates`` and ``more`` together, in rule order."""
-        order = self._order
-        return sorted(candidates + more, key=lambda candidate: order[candidate.compiled.rule.id])
 
     def _admitted_by_source(self, source: str) -> list[_Compiled]:
         """The rules whose ``where`` events of ``source`` may satisfy, in rule order.
