@@ -78,7 +78,15 @@ class RawDocument(Mapping[str, Any]):
     def _document(self) -> dict[str, Any]:
         if self._parsed is None:
             encoded = self.encoded
-            parsed = json.loads(encoded, strict=False) if self.stdlib else orjson.loads(encoded)
+            if self.stdlib:
+                parsed = json.loads(encoded, strict=False)
+            else:
+                try:
+                    parsed = orjson.loads(encoded)
+                except orjson.JSONDecodeError:
+                    # Typed decoding skips what orjson refuses and the standard library reads
+                    # (a number past a double's range): read it as the general path does.
+                    parsed = json.loads(encoded, strict=False)
             self._parsed = parsed if isinstance(parsed, dict) else {}
         return self._parsed
 

@@ -35,6 +35,7 @@ from detector.events.model import (
 from detector.events.parsers import PARSERS, Parsed, Parser
 from detector.events.parsers.choice import ParserChoice
 from detector.events.taxonomy import Taxonomy
+from detector.events.typed import TypedDecoder
 from detector.sources.framing import (
     BOM,
     FRAGMENT_DETAIL,
@@ -115,6 +116,11 @@ class Normalizer:
         self._triggers = self._opener.triggers | self._detection.triggers
         """The keys envelopes and parsers recognise documents by, read in one pass."""
         self._reader = Reader(self._decode_inner, self.limits.max_record_bytes)
+        self._typed = {
+            stream: self._typed_decoder(name)
+            for stream, name in [*self._formats.items(), ("", default_format)]
+        }
+        self._default_typed = self._typed.pop("")
         self._clock = clock if max_future_skew else None
         self._max_future_skew = max_future_skew or timedelta(0)
         self._latest_time: datetime | None = None
@@ -143,6 +149,12 @@ class Normalizer:
         self._read_clock()
         return self._normalize_record(record)
 
+    def _typed_decoder(self, name: str) -> TypedDecoder | None:
+        """A typed decoder for a declared log type whose parser says what it reads."""
+        if name == AUTO or self._parsers[name].reads is None:
+            return None
+        return TypedDecoder(self._parsers[name], self._opener.triggers, self.limits.max_depth)
+
     def _read_clock(self) -> None:
         if self._clock is not None:
             self._latest_time = self._clock() + self._max_future_skew
@@ -156,11 +168,33 @@ class Normalizer:
             return [
                 _dead(DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > {limit}", position, value)
             ]
+        typed = self._typed.get(position.stream, self._default_typed)
+        if typed is not None and (event := self._typed_event(typed, value, position)) is not None:
+            return [event]
         try:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
             return self._unframe(value, position, exc)
         return self._document(doc, value, position, RawDocument(value))
+
+    def _typed_event(self, typed: TypedDecoder, value: bytes, position: Position) -> Event | None:
+        """The event of a record on a declared stream through its parser's typed decoder, or
+        None where the general path must answer: it would say why a record is no event,
+        hash a record without an id, or read what typed decoding leaves out."""
+        doc = typed.decode(value)
+        if doc is None:
+            return None
+        parser = typed.parser
+        try:
+            parsed = parser.parse(doc)
+        except Exception:  # refused, or a parser bug: the general path says which
+            return None
+        if not parsed.vendor_id or (
+            self._latest_time is not None and parsed.time > self._latest_time
+        ):
+            return None
+        source = parsed.source or parser.name
+        return self._build(source, parsed, doc, position, RawDocument(value))
 
     def _document(
         self, doc: Any, value: bytes, position: Position, raw: RawDocument | None = None

@@ -103,6 +103,12 @@ class Parser(ABC):
     name: ClassVar[str]
     priority: ClassVar[int] = 50
     triggers: ClassVar[frozenset[str] | None] = None
+    reads: ClassVar[tuple[str, ...] | None] = None
+    """Every path :meth:`parse` reads (``"user.username"``; the last key is read whole,
+    whatever it holds), for typed decoding on a stream declared to hold this log type
+    (:mod:`detector.events.typed`). ``None``: records are decoded whole. Lower-case
+    spellings are added; ``tests/unit/test_typed_decoding.py`` holds it to what
+    ``parse`` reads of the published samples."""
     time_field: ClassVar[str]
     """Where this log type keeps its time. When an event arrives without one inside a
     shipper's envelope (Logstash's ``@timestamp``, Splunk HEC's ``time``), the normalizer

@@ -72,6 +72,15 @@ class K8sAuditParser(Parser):
     time_field = "requestReceivedTimestamp"
     priority = 20
     triggers = frozenset({"category", "apiVersion", "apiversion", "kind", "verb"})
+    # Not read: the response body, most of the request body and of the annotations.
+    reads = (
+        "category", "properties.log", "time", "TimeGenerated", "p_event_time", "resourceId",
+        "requestReceivedTimestamp", "stageTimestamp", "timestamp", "metadata.creationTimestamp",
+        "verb", "user.username", "user.groups", "impersonatedUser.username", "sourceIPs",
+        "userAgent", "objectRef.namespace", "objectRef.resource", "objectRef.subresource",
+        "objectRef.name", "objectRef.apiGroup", "responseStatus.status", "responseStatus.code",
+        "requestURI", "auditID", "stage", "annotations", "requestObject.spec",
+    )  # fmt: skip
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if doc.get("category") in _AKS_CATEGORIES:

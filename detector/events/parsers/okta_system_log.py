@@ -95,6 +95,14 @@ class OktaSystemLogParser(Parser):
     time_field = "published"
     priority = 20
     triggers = frozenset({"p_log_type", "detail", "eventType", "eventtype"})
+    # Not read: the request's IP chain, the transaction, the display message, most of client.
+    reads = (
+        "detail", "source", "published", "p_event_time", "eventType", "uuid", "target",
+        "actor.alternateId", "actor.displayName", "actor.id", "actor.type",
+        "client.ipAddress", "client.geographicalContext.country", "client.userAgent.rawUserAgent",
+        "outcome.result", "outcome.reason", "authenticationContext.externalSessionId",
+        "securityContext.asOrg", "securityContext.isProxy", "debugContext.debugData",
+    )  # fmt: skip
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if doc.get("p_log_type") == _PANTHER_LOG_TYPE:
