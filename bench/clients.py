@@ -149,7 +149,7 @@ def main() -> None:
           f" = {len(values):,} records")  # fmt: skip
     with EmbeddedBroker() as broker:
         broker.create_topics(["bench"], partitions=1)
-        preload(broker, "bench", values, WorldIndex(values).keys)
+        preload(broker, ["bench"] * len(values), values, WorldIndex(values).keys)
         floors = bench_floors(broker, "bench", len(values), args.rounds)
         if not args.no_daemon:
             bench_daemons(broker, "bench", len(values), floors)

@@ -145,7 +145,8 @@ class WorldIndex:
     worker keeps whole actors; spread record by record instead, every worker
     would see every actor with half its events (other state, more work per
     event, other alerts). ``records``: event id → index of its record. ``times``: each
-    record's event time (epoch seconds; None for a record without an event).
+    record's event time (epoch seconds; None for a record without an event). ``sources``:
+    each record's log type (None likewise).
     """
 
     def __init__(self, values: list[bytes]) -> None:
@@ -153,6 +154,7 @@ class WorldIndex:
         self.keys: list[bytes | None] = [None] * len(values)
         self.records: dict[str, int] = {}
         self.times: list[float | None] = [None] * len(values)
+        self.sources: list[str | None] = [None] * len(values)
         for start in range(0, len(values), 5_000):
             chunk = values[start : start + 5_000]
             records = [RawRecord(v, Position("world", start + i)) for i, v in enumerate(chunk)]
@@ -161,6 +163,7 @@ class WorldIndex:
                     self.keys[event.position.offset] = event.actor.encode()
                     self.records[event.id] = event.position.offset
                     self.times[event.position.offset] = event.time.timestamp()
+                    self.sources[event.position.offset] = event.source
 
     def lateness(self, wall_s: float, count: int, rate: float) -> str:
         """The allowed lateness, as a config duration, that gives the first ``count`` records
@@ -172,23 +175,40 @@ class WorldIndex:
 
 
 def kafka_settings(
-    broker: EmbeddedBroker, topic: str, group: str, client: KafkaClient = "kafka-python"
+    broker: EmbeddedBroker,
+    topic: str | list[str],
+    group: str,
+    client: KafkaClient = "kafka-python",
 ) -> KafkaSettings:
     # This broker makes a group join take half the session timeout: keep it short.
+    topics = [topic] if isinstance(topic, str) else topic
     return KafkaSettings(
-        client=client, bootstrap_servers=[broker.bootstrap], topics=[topic], group_id=group,
+        client=client, bootstrap_servers=[broker.bootstrap], topics=topics, group_id=group,
         session_timeout_ms=6000, heartbeat_interval_ms=1000,
     )  # fmt: skip
 
 
 def preload(
-    broker: EmbeddedBroker, topic: str, values: list[bytes], keys: list[bytes | None]
+    broker: EmbeddedBroker, topics: list[str], values: list[bytes], keys: list[bytes | None]
 ) -> None:
+    """Each record to its topic (``topics[i]`` for ``values[i]``), keyed as given."""
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20, batch_size=1 << 18)
-    for value, key in zip(values, keys, strict=True):
+    for topic, value, key in zip(topics, values, keys, strict=True):
         producer.send(topic, value, key=key)
     producer.flush()
     producer.close()
+
+
+def bench_topics(world: WorldIndex, per_log_type: bool) -> tuple[list[str], dict[str, str]]:
+    """Each record's topic: ``bench``, or with ``per_log_type`` ``bench-<log type>`` as a
+    deployment ships each vendor's audit log to a topic of its own; and the formats the
+    daemon is told those topics hold (``normalizer.formats``: no auto-detection, and typed
+    decoding where the log type's parser declares its reads)."""
+    if not per_log_type:
+        return ["bench"] * len(world.sources), {}
+    topics = [f"bench-{source or 'unknown'}" for source in world.sources]
+    formats = {f"bench-{source}": source for source in set(world.sources) if source}
+    return topics, formats
 
 
 class Run(NamedTuple):
@@ -237,12 +257,12 @@ class Readings:
         return Run(records / elapsed, cpu_us, steady_rate)
 
 
-def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str) -> Run:
+def floor_run(broker: EmbeddedBroker, topics: list[str], count: int, group: str) -> Run:
     """kafka-python consume + orjson parse of ``count`` records by a fresh consumer group,
     timed after the join (its CPU is this process's: every thread of the consumer)."""
-    settings = kafka_settings(broker, topic, group)
+    settings = kafka_settings(broker, topics, group)
     consumer = KafkaConsumer(enable_auto_commit=False, **settings.consumer_config())
-    consumer.subscribe([topic])
+    consumer.subscribe(topics)
     readings, seen = Readings(count), 0
     while seen < count:
         fetched = consumer.poll(timeout_ms=1000, max_records=MAX_RECORDS)
@@ -264,7 +284,11 @@ def floor_run(broker: EmbeddedBroker, topic: str, count: int, group: str) -> Run
 
 
 def bench_throughput(
-    broker: EmbeddedBroker, count: int, rounds: int, daemon_of: Callable[[int, str], DaemonProcess]
+    broker: EmbeddedBroker,
+    topics: list[str],
+    count: int,
+    rounds: int,
+    daemon_of: Callable[[int, str], DaemonProcess],
 ) -> float:
     """``rounds`` pairs of a floor run and a daemon run (``daemon_of(round, webhook url)``)
     over the pre-loaded topic; prints each pair's ratio and the medians; the daemon's median
@@ -274,7 +298,7 @@ def bench_throughput(
     pairs: list[tuple[Run, Run]] = []
     for number in range(rounds):
         print(f"round {number + 1} of {rounds}:")
-        floor = floor_run(broker, "bench", count, f"bench-floor-{number}")
+        floor = floor_run(broker, topics, count, f"bench-floor-{number}")
         with AlertReceiver() as receiver:
             daemon = daemon_of(number, receiver.url)
             ran = bench_end_to_end(daemon, count, floor.rate, floor.cpu_us, floor.steady)
@@ -320,6 +344,7 @@ class DaemonProcess:
         workers: int = 1,
         scale: int | None = None,
         lateness: str | None = None,
+        formats: dict[str, str] | None = None,
     ) -> None:
         work.mkdir(parents=True)
         self.port = free_ports(workers + 1)  # the workers take the ports after it
@@ -338,9 +363,11 @@ class DaemonProcess:
         shipped = dict.fromkeys(DEFAULT_SOURCE_LATENESS, lateness)
         late = {"allowed_lateness": lateness, "source_lateness": shipped}
         features = f"features: {orjson.dumps(late).decode()}\n" if lateness else ""
+        if formats:
+            features += f"normalizer: {{formats: {orjson.dumps(formats).decode()}}}\n"
         last_stage = Topology(prefix, ("actor",), 1).topic("actor")
-        self.group, self.vendor = settings.group_id, settings.topics[0]
-        self.counted = last_stage if scale else self.vendor
+        self.group, self.vendors = settings.group_id, frozenset(settings.topics)
+        self.counted = frozenset({last_stage}) if scale else self.vendors
         self.admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
         config.write_text(
             f"service:\n  kafka: {kafka}\n  http_host: 127.0.0.1\n  http_port: {self.port}\n"
@@ -385,16 +412,16 @@ class DaemonProcess:
         return self.progress()[1]
 
     def progress(self) -> tuple[int, int]:
-        """Records committed on the vendor topic and on the counted topic (:meth:`consumed`),
+        """Records committed on the vendor topics and on the counted ones (:meth:`consumed`),
         from one request: scaled, the first moves as soon as the first stage has handed a
         batch on, long before the last stage commits anything."""
         self.check_alive()
         offsets = self.admin.list_group_offsets(self.group).get(self.group, {})
-        committed = dict.fromkeys((self.vendor, self.counted), 0)
+        vendors = counted = 0
         for part, at in offsets.items():
-            if part.topic in committed:
-                committed[part.topic] += at.offset
-        return committed[self.vendor], committed[self.counted]
+            vendors += at.offset if part.topic in self.vendors else 0
+            counted += at.offset if part.topic in self.counted else 0
+        return vendors, counted
 
     def ready(self) -> bool:
         response = self.get("/readyz")
@@ -631,6 +658,11 @@ def main() -> None:
         help="the daemon's Kafka client (the floor is kafka-python's)",
     )
     parser.add_argument(
+        "--topic-per-log-type",
+        action="store_true",
+        help="the throughput runs' records on a topic per log type, declared in the config",
+    )
+    parser.add_argument(
         "--shipper",
         choices=SHIPPERS,
         default="librdkafka",
@@ -651,21 +683,26 @@ def main() -> None:
     values = world_records(args.seed, args.days, args.people)
     print(f"world: seed {args.seed}, {args.people} people x {args.days} days"
           f" = {len(values):,} records; {args.partitions} partitions,"
-          f" {args.workers} workers, {args.client}{', scaled' if args.scale else ''}")  # fmt: skip
+          f" {args.workers} workers, {args.client}{', scaled' if args.scale else ''}"
+          f"{', a topic per log type' if args.topic_per_log_type else ''}")  # fmt: skip
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="ciwatch-bench-") as tmp:
         rates = [args.rate] if args.rate else args.latency_at
         scale = args.partitions if args.scale else None
         lives = [f"live-{number}" for number in range(len(rates))]
-        broker.create_topics(["bench", *lives], partitions=args.partitions)
         world = WorldIndex(values)
-        preload(broker, "bench", values, world.keys)
+        record_topics, formats = bench_topics(world, args.topic_per_log_type)
+        topics = sorted(set(record_topics))
+        broker.create_topics([*topics, *lives], partitions=args.partitions)
+        preload(broker, record_topics, values, world.keys)
 
         def throughput_daemon(number: int, url: str) -> DaemonProcess:
-            settings = kafka_settings(broker, "bench", f"bench-daemon-{number}", args.client)
+            settings = kafka_settings(broker, topics, f"bench-daemon-{number}", args.client)
             work = Path(tmp) / f"throughput-{number}"
-            return DaemonProcess(work, settings, url, workers=args.workers, scale=scale)
+            return DaemonProcess(
+                work, settings, url, workers=args.workers, scale=scale, formats=formats
+            )
 
-        sustained = bench_throughput(broker, len(values), args.rounds, throughput_daemon)
+        sustained = bench_throughput(broker, topics, len(values), args.rounds, throughput_daemon)
         for topic, share in zip(lives, rates, strict=True):
             rate = share if args.rate else sustained * share
             live = values[: int(rate * args.live_seconds)]
