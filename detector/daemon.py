@@ -220,6 +220,7 @@ class Daemon:
             max_wait_s=settings.max_batch_wait.total_seconds(),
             wait_s=settings.partition_wait.total_seconds(),
             capacity=settings.partition_buffer,
+            per_partition=settings.buffered_per_partition,
             lap=self._lap,
         )
 

@@ -90,7 +90,9 @@ class Intake:
 
     ``normalize``: the pipeline's (it counts what it normalizes).
     ``max_wait_s``: longest one poll blocks; ``wait_s``: longest the merge waits
-    for a partition (``service.partition_wait``); ``capacity``: most records held.
+    for a partition (``service.partition_wait``); ``capacity``: most records held, raised
+    to ``per_partition`` for each assigned partition when that is more
+    (``service.buffered_per_partition``).
     ``lap``: told when the poll, the normalizing and the merge are done
     (:class:`~detector.loop_cpu.LoopClock`).
     """
@@ -104,6 +106,7 @@ class Intake:
         max_wait_s: float,
         wait_s: float,
         capacity: int,
+        per_partition: int = 0,
         clock: Callable[[], float] | None = None,
         lap: Callable[[str], None] = lambda stage: None,
     ) -> None:
@@ -114,11 +117,16 @@ class Intake:
         self.max_wait_s = max_wait_s
         extra = {"clock": clock} if clock is not None else {}
         self.merge = PartitionMerge[Partition, _Item](wait_s=wait_s, capacity=capacity, **extra)
+        self._capacity, self._per_partition = capacity, per_partition
         self._timeout_s = max_wait_s
 
     def next_batch(self) -> Batch:
         """Poll once, then what the merge releases (often nothing while it waits)."""
         assigned = self.source.assigned()
+        # A fetch brings one partition's records in runs of thousands: a share below two
+        # runs paused a partition after nearly every poll, and a paused partition's fetched
+        # records are dropped and fetched again (docs/performance-history.md, 33rd session).
+        self.merge.capacity = max(self._capacity, self._per_partition * len(assigned))
         share = self.merge.capacity // max(1, len(assigned))
         # Each poll may bring one partition this many records: pausing a partition
         # before it can pass its share keeps the buffer under its capacity.

@@ -165,6 +165,7 @@ class ScaledDaemon(Daemon):
             max_wait_s=settings.max_batch_wait.total_seconds(),
             wait_s=settings.partition_wait.total_seconds(),
             capacity=settings.partition_buffer,
+            per_partition=settings.buffered_per_partition,
             lap=self._lap,
         )
 

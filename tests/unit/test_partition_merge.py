@@ -222,6 +222,28 @@ def test_the_intake_hands_out_a_backlog_of_three_partitions_in_event_time_order(
             assert offsets == sorted(offsets)
 
 
+def test_each_partition_may_hold_buffered_per_partition_past_its_share_of_the_buffer() -> None:
+    pipeline = Pipeline.from_config(PipelineConfig.model_validate({"models": {"enabled": False}}))
+    backlog = {("okta", p): failures(p, range(p, 800, 8)) for p in range(8)}
+    source = Partitions(backlog)
+    intake = Intake(
+        source, pipeline.normalize, max_records=20, max_wait_s=0.0, wait_s=2.0, capacity=80,
+        per_partition=60,
+    )  # fmt: skip
+    for _ in range(4):  # runs of partition 0, then of 1 once 0 is paused: nothing to merge yet
+        assert intake.next_batch().events == []
+    assert intake.merge.capacity == 8 * 60
+    # Polls of 20 (half of 80 / 8 was 5); paused when another would pass its share of 60.
+    assert intake.merge.held(("okta", 0)) == 60
+    assert source.paused == {("okta", 0)}
+    assert source.polls == [("okta", 0)] * 3 + [("okta", 1)]
+    batches = [intake.next_batch() for _ in range(100)]
+    events = [event for batch in batches for event in batch.events]
+    assert [event.time for event in events] == sorted(event.time for event in events)
+    assert len(events) == 800
+    assert intake.merge.forced == 0
+
+
 class OnePoll:
     """A source whose one poll brings ``records`` as they are (partitions interleaved)."""
 
