@@ -2,10 +2,12 @@
 its parser reads.
 
 A parser that declares what it reads (:attr:`Parser.reads`) gets a msgspec decoder whose
-schema holds those paths and skips the rest of the record unbuilt. On Okta, Kubernetes and
-CloudTrail records that is most of it: their request chains, response bodies and
-annotations are never read by the parser, and stay as text in the event's
-:class:`~detector.events.decoding.RawDocument` for rules on ``raw.*``.
+schema holds those paths and skips the rest of the record unbuilt. Okta's and Kubernetes'
+parsers declare theirs: much of their records (request chains, response bodies,
+annotations) is never read by the parser, and stays as text in the event's
+:class:`~detector.events.decoding.RawDocument` for rules on ``raw.*``. CloudTrail's parser
+reads most of a record (its request parameters and response elements whole): there typed
+decoding cost more than it saved, on the published samples, and it declares nothing.
 
 Exactness: the decoder is only an answer where it cannot differ from the general path
 (orjson, then :class:`~detector.events.normalizer.Normalizer`'s checks):

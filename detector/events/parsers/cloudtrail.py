@@ -104,13 +104,6 @@ class CloudTrailParser(Parser):
     time_field = "eventTime"
     priority = 20
     triggers = frozenset({"eventName", "eventname"})
-    # Not read: the TLS details, the request id, the event's version and category flags.
-    reads = (
-        "eventName", "eventTime", "p_event_time", "eventID", "eventType", "eventSource",
-        "errorCode", "errorMessage", "sourceIPAddress", "userAgent", "userIdentity",
-        "recipientAccountId", "awsRegion", "sessionCredentialFromConsole",
-        "additionalEventData.MFAUsed", "requestParameters", "responseElements", "resources",
-    )  # fmt: skip
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if not isinstance(get(doc, "eventName"), str):
