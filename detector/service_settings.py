@@ -137,7 +137,7 @@ class ServiceSettings(_Section):
     nothing buffered and is not caught up before going on without it (0: never waits)."""
     partition_buffer: int = Field(default=20_000, gt=0)
     """Most polled records held for that merge; at the cap the oldest go on regardless."""
-    buffered_per_partition: int = Field(default=6_000, gt=0)
+    buffered_per_partition: int = Field(default=10_000, gt=0)
     """Records each assigned partition may hold, at least (Kafka Streams'
     ``buffered.records.per.partition``): past ``partition_buffer`` divided by the assigned
     partitions, the cap is this many per partition."""
