@@ -149,7 +149,7 @@ def _normalizers(name: str) -> tuple[Normalizer, Normalizer]:
 
 
 def _records(values: list[bytes]) -> list[RawRecord]:
-    return [RawRecord(value, Position("declared", 0, i)) for i, value in enumerate(values)]
+    return [RawRecord(value, Position("declared", i, 0)) for i, value in enumerate(values)]
 
 
 def _same(name: str, values: list[bytes]) -> Normalized:
