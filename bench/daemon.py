@@ -363,8 +363,8 @@ class DaemonProcess:
         shipped = dict.fromkeys(DEFAULT_SOURCE_LATENESS, lateness)
         late = {"allowed_lateness": lateness, "source_lateness": shipped}
         features = f"features: {orjson.dumps(late).decode()}\n" if lateness else ""
-        if formats:
-            features += f"normalizer: {{formats: {orjson.dumps(formats).decode()}}}\n"
+        declared = orjson.dumps(formats).decode() if formats else None
+        normalizer = f"normalizer: {{formats: {declared}}}\n" if declared else ""
         last_stage = Topology(prefix, ("actor",), 1).topic("actor")
         self.group, self.vendors = settings.group_id, frozenset(settings.topics)
         self.counted = frozenset({last_stage}) if scale else self.vendors
@@ -373,7 +373,7 @@ class DaemonProcess:
             f"service:\n  kafka: {kafka}\n  http_host: 127.0.0.1\n  http_port: {self.port}\n"
             f"  state_dir: '{work / 'state'}'\n{stages}"
             f"  webhook: {{url: '{webhook}', min_severity: info, max_backoff: 1s}}\n"
-            f"models: {{dir: bundled}}\n{features}"
+            f"models: {{dir: bundled}}\n{features}{normalizer}"
         )
         command = [sys.executable, "-m", "detector", "run", "--config", str(config)]
         self.log = work / "daemon.log"

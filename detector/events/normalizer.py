@@ -116,11 +116,8 @@ class Normalizer:
         self._triggers = self._opener.triggers | self._detection.triggers
         """The keys envelopes and parsers recognise documents by, read in one pass."""
         self._reader = Reader(self._decode_inner, self.limits.max_record_bytes)
-        self._typed = {
-            stream: self._typed_decoder(name)
-            for stream, name in [*self._formats.items(), ("", default_format)]
-        }
-        self._default_typed = self._typed.pop("")
+        self._typed = {stream: self._typed_decoder(name) for stream, name in self._formats.items()}
+        self._default_typed = self._typed_decoder(default_format)
         self._clock = clock if max_future_skew else None
         self._max_future_skew = max_future_skew or timedelta(0)
         self._latest_time: datetime | None = None
