@@ -22,6 +22,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from detector.scale.changelog import MANIFEST_KEY
 from detector.sources.broker import EmbeddedBroker, free_port
 from tests.integration.running import (
     Daemon,
@@ -149,6 +150,8 @@ def test_a_killed_and_restarted_replica_resumes_from_the_changelogs(
     alerts = tmp_path / "alerts.jsonl"
     first = Daemon(config)
     wait_for(lambda: len(delivered_ids(alerts)) >= len(expected) // 3, "a third of the alerts")
+    # A small world can be read whole within the first snapshot's second: wait for one.
+    wait_for(lambda: snapshot_saved(broker, topic), "a snapshot on a changelog")
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
     sent_before = len(read_alerts(alerts))
     second = Daemon(config)
@@ -159,6 +162,24 @@ def test_a_killed_and_restarted_replica_resumes_from_the_changelogs(
     print(f"{sent_before} alerts before the kill; {len(read_alerts(alerts))} in all")
     assert "restored generation" in log  # state came back from the changelogs
     assert delivered_ids(alerts) == expected
+
+
+def snapshot_saved(broker: EmbeddedBroker, topic: str) -> bool:
+    """Whether a stage's changelog holds a manifest: a complete snapshot to restore."""
+    changelogs = [f"{topic}.by-{stage}.changelog" for stage in ("ip", "actor")]
+    reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(name, p) for name in changelogs for p in range(PARTITIONS)]
+        reader.assign(partitions)
+        reader.seek_to_beginning()
+        ends = reader.end_offsets(partitions)
+        while any(reader.position(p) < ends[p] for p in partitions):
+            for records in reader.poll(timeout_ms=500).values():
+                if any(record.key == MANIFEST_KEY for record in records):
+                    return True
+        return False
+    finally:
+        reader.close(autocommit=False)
 
 
 def committed(broker: EmbeddedBroker, group: str, topic: str) -> dict[int, int | None]:
