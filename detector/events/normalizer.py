@@ -14,7 +14,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from itertools import repeat
+from operator import attrgetter, getitem
+from typing import Any, cast
 
 import orjson
 
@@ -56,6 +58,9 @@ __all__ = ["AUTO", "Limits", "Normalized", "Normalizer"]
 
 AUTO = "auto"
 _EXCERPT_CHARS = 300
+_SHAPE = slice(0, 8)
+"""A record's first bytes, which tell its shape: ``{"kind":``, ``{"eventV``, ..."""
+_VALUE = attrgetter("value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +129,21 @@ class Normalizer:
         """Events after this are ``future_time``; the clock is read once per batch or record."""
 
     def normalize_batch(self, records: Iterable[RawRecord]) -> Normalized:
+        """Each record's events, dead letters and skips, in the records' order."""
         out = Normalized()
         self._read_clock()
-        for record in records:
-            for item in self._normalize_record(record):
+        batch = records if isinstance(records, list) else list(records)
+        order = _by_shape(batch)
+        results: Iterable[list[Event | DeadLetter | Skipped]]
+        if order is None:
+            results = map(self._normalize_record, batch)
+        else:
+            found: list[list[Event | DeadLetter | Skipped]] = [[]] * len(batch)
+            for index in order:
+                found[index] = self._normalize_record(batch[index])
+            results = found
+        for items in results:
+            for item in items:
                 if type(item) is Event or isinstance(item, Event):
                     out.events.append(item)
                 elif isinstance(item, Skipped):
@@ -390,6 +406,21 @@ class Normalizer:
             parsed.attributes,
             raw,
         )
+
+
+def _by_shape(records: list[RawRecord]) -> list[int] | None:
+    """The records' indices with records of one shape together (their first bytes, which
+    name their first key); None when they all start alike, as on a topic of one log type.
+
+    Records of one log type after another normalize faster than interleaved ones (the same
+    parser and the same paths in a row: about 11 against 13.4 µs per record on a generated
+    world of four log types, docs/performance-history.md). The order changes what runs
+    when, never an outcome: no record's outcome depends on another's.
+    """
+    shapes: list[bytes] = list(map(getitem, map(_VALUE, records), repeat(_SHAPE)))
+    if not shapes or shapes.count(shapes[0]) == len(shapes):
+        return None
+    return sorted(range(len(records)), key=cast("Callable[[int], bytes]", shapes.__getitem__))
 
 
 def _parse_with_shipper_time(

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from itertools import groupby, zip_longest
+from typing import Any, cast
 
 import orjson
 import pytest
 
 from detector.errors import ConfigError
-from detector.events.model import DeadLetter, DeadLetterReason, Event
+from detector.events.model import DeadLetter, DeadLetterReason, Event, Skipped
 from detector.events.normalizer import Limits, Normalizer
 from detector.events.parsers import Parsed, Parser
 from detector.events.taxonomy import Taxonomy
 from detector.sources.record import Position, RawRecord
-from tests.samples import sample
+from tests.samples import load_samples, sample, sample_names
 
 GITHUB_EVENT = {
     "@timestamp": 1606929874512,
@@ -162,6 +164,66 @@ def test_an_unknown_format_in_config_fails_naming_the_stream() -> None:
 def test_control_characters_inside_strings_are_accepted(normalizer: Normalizer) -> None:
     raw = orjson.dumps(GITHUB_EVENT).replace(b"octo-corp", b"octo\x01corp")
     assert reasons(run(normalizer, raw)) == ["event"]
+
+
+def outcomes(items: Iterable[Event | DeadLetter | Skipped]) -> list[tuple[Any, ...]]:
+    """What each item says, in order: an event's id, a dead letter's or skip's reason."""
+    return [(item.position, item.id if isinstance(item, Event) else item.reason) for item in items]
+
+
+def test_a_batch_of_interleaved_log_types_gives_each_records_outcome_in_order(
+    normalizer: Normalizer,
+) -> None:
+    # Every published sample, the log types interleaved as on a topic they share, and
+    # records that are no event among them: the batch is normalized a shape at a time.
+    by_type = [[orjson.dumps(s.event) for s in load_samples(name)] for name in sample_names()]
+    values = [value for row in zip_longest(*by_type) for value in row if value is not None]
+    bad = [b"{oops", b"[]", gzip.compress(b"{}"), b'{"hello": "world"}']
+    for index in range(0, len(values), 50):
+        values[index] = bad[index // 50 % len(bad)]
+    records = [RawRecord(value, Position("t", offset)) for offset, value in enumerate(values)]
+    batch = normalizer.normalize_batch(records)
+    one_by_one = [item for record in records for item in normalizer.normalize(record)]
+    assert len(batch.events) > 1_000
+    assert outcomes(batch.events) == outcomes(i for i in one_by_one if isinstance(i, Event))
+    assert outcomes(batch.dead_letters) == outcomes(
+        i for i in one_by_one if isinstance(i, DeadLetter)
+    )
+    assert outcomes(batch.skipped) == outcomes(i for i in one_by_one if isinstance(i, Skipped))
+
+
+class _Noting(Parser):
+    """Takes documents with its name as a key; notes each it parses in :data:`_PARSED`."""
+
+    priority = 0
+
+    def matches(self, doc: Mapping[str, Any]) -> bool:
+        return self.name in doc
+
+    def parse(self, doc: Mapping[str, Any]) -> Parsed:
+        _PARSED.append(self.name)
+        return Parsed(time=datetime(2026, 1, 1, tzinfo=UTC), action="x", actor="a")
+
+
+class _Kind(_Noting):
+    name = "kind"
+
+
+class _Uuid(_Noting):
+    name = "uuid"
+
+
+_PARSED: list[str] = []
+
+
+def test_a_batch_normalizes_records_of_one_shape_one_after_another() -> None:
+    _PARSED.clear()
+    normalizer = Normalizer(Taxonomy.bundled(), parsers={"kind": _Kind(), "uuid": _Uuid()})
+    values = [b'{"kind": 1}', b'{"uuid": 2}'] * 10
+    records = [RawRecord(value, Position("t", offset)) for offset, value in enumerate(values)]
+    events = normalizer.normalize_batch(records).events
+    assert [key for key, _ in groupby(_PARSED)] in (["kind", "uuid"], ["uuid", "kind"])
+    assert [cast(Position, event.position).offset for event in events] == list(range(20))
 
 
 def test_normalize_batch_splits_events_and_dead_letters(normalizer: Normalizer) -> None:
