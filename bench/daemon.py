@@ -363,8 +363,7 @@ class DaemonProcess:
         shipped = dict.fromkeys(DEFAULT_SOURCE_LATENESS, lateness)
         late = {"allowed_lateness": lateness, "source_lateness": shipped}
         features = f"features: {orjson.dumps(late).decode()}\n" if lateness else ""
-        declared = orjson.dumps(formats).decode() if formats else None
-        normalizer = f"normalizer: {{formats: {declared}}}\n" if declared else ""
+        declared = f"normalizer: {{formats: {orjson.dumps(formats).decode()}}}\n" if formats else ""
         last_stage = Topology(prefix, ("actor",), 1).topic("actor")
         self.group, self.vendors = settings.group_id, frozenset(settings.topics)
         self.counted = frozenset({last_stage}) if scale else self.vendors
@@ -373,7 +372,7 @@ class DaemonProcess:
             f"service:\n  kafka: {kafka}\n  http_host: 127.0.0.1\n  http_port: {self.port}\n"
             f"  state_dir: '{work / 'state'}'\n{stages}"
             f"  webhook: {{url: '{webhook}', min_severity: info, max_backoff: 1s}}\n"
-            f"models: {{dir: bundled}}\n{features}{normalizer}"
+            f"models: {{dir: bundled}}\n{features}{declared}"
         )
         command = [sys.executable, "-m", "detector", "run", "--config", str(config)]
         self.log = work / "daemon.log"

@@ -23,7 +23,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from detector.scale.changelog import MANIFEST_KEY
+from detector.errors import SourceError
+from detector.scale.changelog import Changelog
+from detector.scale.topology import Topology
 from detector.sources.broker import EmbeddedBroker, free_port
 from tests.integration.running import (
     Daemon,
@@ -172,21 +174,17 @@ def test_a_killed_and_restarted_replica_resumes_from_the_changelogs(
 
 
 def snapshot_saved(broker: EmbeddedBroker, topic: str) -> bool:
-    """Whether a stage's changelog holds a manifest: a complete snapshot to restore."""
-    changelogs = [f"{topic}.by-{stage}.changelog" for stage in ("ip", "actor")]
-    reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(name, p) for name in changelogs for p in range(PARTITIONS)]
-        reader.assign(partitions)
-        reader.seek_to_beginning()
-        ends = reader.end_offsets(partitions)
-        while any(reader.position(p) < ends[p] for p in partitions):
-            for records in reader.poll(timeout_ms=500).values():
-                if any(record.key == MANIFEST_KEY for record in records):
-                    return True
-        return False
-    finally:
-        reader.close(autocommit=False)
+    """Whether a stage's changelog holds a complete snapshot, read as a replica restores it."""
+    for name in Topology(topic, ("ip", "actor"), PARTITIONS).changelogs:
+        changelog = Changelog({"bootstrap_servers": broker.bootstrap}, name)
+        try:
+            if any(changelog.restore(partition) for partition in range(PARTITIONS)):
+                return True
+        except SourceError:  # a snapshot being written: the next look finds it whole
+            pass
+        finally:
+            changelog.close()
+    return False
 
 
 def committed(broker: EmbeddedBroker, group: str, topic: str) -> dict[int, int | None]:
