@@ -13,7 +13,11 @@ from typing import Any
 
 from detector.sources.kafka import KafkaSettings
 
-__all__ = ["connection_config", "consumer_config"]
+__all__ = ["FETCH_QUEUE_BACKOFF_MS", "connection_config", "consumer_config"]
+
+FETCH_QUEUE_BACKOFF_MS = 50
+"""How long librdkafka waits to fetch a partition again after its fetched queue was full
+(librdkafka's default is 1,000 ms)."""
 
 _RENAMED = {
     "client_id": "client.id",
@@ -61,4 +65,9 @@ def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
         "enable.auto.offset.store": False,
         # kafka-python reads uncommitted too; librdkafka's default would hide open transactions.
         "isolation.level": "read_uncommitted",
+        # The daemon pauses a partition it holds enough of; librdkafka drops what it had
+        # fetched of it and, by default, fetches a partition whose queue was full again only
+        # a second later: the event-time merge then waited on it (docs/performance-history.md,
+        # the thirty-fifth session).
+        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
     }

@@ -70,6 +70,8 @@ def test_tls_and_sasl_settings_become_librdkafka_properties(tmp_path: Path) -> N
     assert config["group.id"] == "detectors"
     assert config["enable.auto.commit"] is False
     assert config["enable.auto.offset.store"] is False
+    # A paused partition's queue is dropped: its next fetch must not wait librdkafka's 1 s.
+    assert config["fetch.queue.backoff.ms"] == librdkafka.FETCH_QUEUE_BACKOFF_MS < 1_000
 
 
 def test_librdkafka_accepts_every_property_given() -> None:
