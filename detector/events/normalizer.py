@@ -134,22 +134,22 @@ class Normalizer:
         self._read_clock()
         batch = records if isinstance(records, list) else list(records)
         order = _by_shape(batch)
-        results: Iterable[list[Event | DeadLetter | Skipped]]
+        results: list[Event | DeadLetter | list[Event | DeadLetter | Skipped]]
         if order is None:
-            results = map(self._normalize_record, batch)
+            results = list(map(self._outcome, batch))
         else:
-            found: list[list[Event | DeadLetter | Skipped]] = [[]] * len(batch)
+            results = [[]] * len(batch)
             for index in order:
-                found[index] = self._normalize_record(batch[index])
-            results = found
-        for items in results:
-            for item in items:
-                if type(item) is Event or isinstance(item, Event):
-                    out.events.append(item)
-                elif isinstance(item, Skipped):
-                    out.skipped.append(item)
-                else:
-                    out.dead_letters.append(item)
+                results[index] = self._outcome(batch[index])
+        events = out.events
+        for result in results:
+            if type(result) is Event:  # most records: one plain event
+                events.append(result)
+            elif isinstance(result, list):
+                for item in result:
+                    _sort_into(out, item)
+            else:
+                _sort_into(out, result)
         return out
 
     def normalize(self, record: RawRecord) -> list[Event | DeadLetter | Skipped]:
@@ -161,6 +161,31 @@ class Normalizer:
         """
         self._read_clock()
         return self._normalize_record(record)
+
+    def _outcome(
+        self, record: RawRecord
+    ) -> Event | DeadLetter | list[Event | DeadLetter | Skipped]:
+        """What :meth:`normalize` gives, as one item for the plain record of most streams (one
+        JSON object, no envelope, on a stream without typed decoding), read without the
+        general path's steps; the general path's list for any other."""
+        value = record.value
+        if (
+            type(record) is not RawRecord
+            or len(value) > self.limits.max_record_bytes
+            or self._typed.get(record.position.stream, self._default_typed) is not None
+        ):
+            return self._normalize_record(record)
+        try:
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return self._normalize_record(record)
+        # too_deep's count at once: a record that could be too deep takes the general path.
+        if type(doc) is not dict or value.count(b"{") + value.count(b"[") > self.limits.max_depth:
+            return self._document(doc, value, record.position, RawDocument(value))
+        keys = self._triggers.intersection(doc)
+        if self._opener.recognise(doc, keys) is not None:
+            return self._open_envelopes(doc, record.position, RawDocument(value))
+        return self._normalize_doc(doc, record.position, raw=RawDocument(value), keys=keys)
 
     def _typed_decoder(self, name: str) -> TypedDecoder | None:
         """A typed decoder for a declared log type whose parser says what it reads."""
@@ -421,6 +446,15 @@ def _by_shape(records: list[RawRecord]) -> list[int] | None:
     if not shapes or shapes.count(shapes[0]) == len(shapes):
         return None
     return sorted(range(len(records)), key=cast("Callable[[int], bytes]", shapes.__getitem__))
+
+
+def _sort_into(out: Normalized, item: Event | DeadLetter | Skipped) -> None:
+    if isinstance(item, Event):
+        out.events.append(item)
+    elif isinstance(item, Skipped):
+        out.skipped.append(item)
+    else:
+        out.dead_letters.append(item)
 
 
 def _parse_with_shipper_time(

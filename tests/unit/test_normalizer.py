@@ -176,20 +176,32 @@ def test_a_batch_of_interleaved_log_types_gives_each_records_outcome_in_order(
 ) -> None:
     # Every published sample, the log types interleaved as on a topic they share, and
     # records that are no event among them: the batch is normalized a shape at a time.
+    # Among them the records a batch's plain path hands to the general one: no JSON, no
+    # object, compressed, too deep, too large, inside an envelope, and heartbeats.
     by_type = [[orjson.dumps(s.event) for s in load_samples(name)] for name in sample_names()]
     values = [value for row in zip_longest(*by_type) for value in row if value is not None]
-    bad = [b"{oops", b"[]", gzip.compress(b"{}"), b'{"hello": "world"}']
+    sample_event = orjson.dumps(GITHUB_EVENT)
+    deep = b'{"a":' * 66 + b"1" + b"}" * 66
+    bad = [
+        b"{oops", b"[]", b'"text"', gzip.compress(b"{}"), b'{"hello": "world"}', deep,
+        b'{"pad": "' + b"x" * 400 + b'"}', b'{"Records": [' + sample_event + b"]}",
+        b'{"messageType": "CONTROL_MESSAGE", "logEvents": []}',
+        b'[{"a": [[]]}, ' + sample_event + b"]",
+    ]  # fmt: skip
     for index in range(0, len(values), 50):
         values[index] = bad[index // 50 % len(bad)]
     records = [RawRecord(value, Position("t", offset)) for offset, value in enumerate(values)]
-    batch = normalizer.normalize_batch(records)
-    one_by_one = [item for record in records for item in normalizer.normalize(record)]
-    assert len(batch.events) > 1_000
-    assert outcomes(batch.events) == outcomes(i for i in one_by_one if isinstance(i, Event))
-    assert outcomes(batch.dead_letters) == outcomes(
-        i for i in one_by_one if isinstance(i, DeadLetter)
-    )
-    assert outcomes(batch.skipped) == outcomes(i for i in one_by_one if isinstance(i, Skipped))
+    limited = Normalizer(Taxonomy.bundled(), limits=Limits(max_record_bytes=400))
+    for each, least in ((normalizer, 1_000), (limited, 100)):
+        batch = each.normalize_batch(records)
+        one_by_one = [item for record in records for item in each.normalize(record)]
+        assert len(batch.events) > least
+        assert batch.events == [i for i in one_by_one if isinstance(i, Event)]
+        assert batch.dead_letters == [i for i in one_by_one if isinstance(i, DeadLetter)]
+        assert batch.skipped == [i for i in one_by_one if isinstance(i, Skipped)]
+        assert {d.reason for d in batch.dead_letters} >= {
+            DeadLetterReason.INVALID_JSON, DeadLetterReason.TOO_DEEP, DeadLetterReason.NOT_AN_OBJECT
+        }  # fmt: skip
 
 
 class _Noting(Parser):
