@@ -449,6 +449,7 @@ def _by_shape(records: list[RawRecord]) -> list[int] | None:
 
 
 def _sort_into(out: Normalized, item: Event | DeadLetter | Skipped) -> None:
+    """``item`` into its list of ``out``."""
     if isinstance(item, Event):
         out.events.append(item)
     elif isinstance(item, Skipped):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from itertools import groupby, zip_longest
 from typing import Any, cast
@@ -164,11 +164,6 @@ def test_an_unknown_format_in_config_fails_naming_the_stream() -> None:
 def test_control_characters_inside_strings_are_accepted(normalizer: Normalizer) -> None:
     raw = orjson.dumps(GITHUB_EVENT).replace(b"octo-corp", b"octo\x01corp")
     assert reasons(run(normalizer, raw)) == ["event"]
-
-
-def outcomes(items: Iterable[Event | DeadLetter | Skipped]) -> list[tuple[Any, ...]]:
-    """What each item says, in order: an event's id, a dead letter's or skip's reason."""
-    return [(item.position, item.id if isinstance(item, Event) else item.reason) for item in items]
 
 
 def test_a_batch_of_interleaved_log_types_gives_each_records_outcome_in_order(
