@@ -162,31 +162,6 @@ class Normalizer:
         self._read_clock()
         return self._normalize_record(record)
 
-    def _outcome(
-        self, record: RawRecord
-    ) -> Event | DeadLetter | list[Event | DeadLetter | Skipped]:
-        """What :meth:`normalize` gives, as one item for the plain record of most streams (one
-        JSON object, no envelope, on a stream without typed decoding), read without the
-        general path's steps; the general path's list for any other."""
-        value = record.value
-        if (
-            type(record) is not RawRecord
-            or len(value) > self.limits.max_record_bytes
-            or self._typed.get(record.position.stream, self._default_typed) is not None
-        ):
-            return self._normalize_record(record)
-        try:
-            doc = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return self._normalize_record(record)
-        # too_deep's count at once: a record that could be too deep takes the general path.
-        if type(doc) is not dict or value.count(b"{") + value.count(b"[") > self.limits.max_depth:
-            return self._document(doc, value, record.position, RawDocument(value))
-        keys = self._triggers.intersection(doc)
-        if self._opener.recognise(doc, keys) is not None:
-            return self._open_envelopes(doc, record.position, RawDocument(value))
-        return self._normalize_doc(doc, record.position, raw=RawDocument(value), keys=keys)
-
     def _typed_decoder(self, name: str) -> TypedDecoder | None:
         """A typed decoder for a declared log type whose parser says what it reads."""
         if name == AUTO or self._parsers[name].reads is None:
@@ -198,21 +173,33 @@ class Normalizer:
             self._latest_time = self._clock() + self._max_future_skew
 
     def _normalize_record(self, record: RawRecord) -> list[Event | DeadLetter | Skipped]:
+        found = self._outcome(record)
+        return found if isinstance(found, list) else [found]
+
+    def _outcome(
+        self, record: RawRecord
+    ) -> Event | DeadLetter | list[Event | DeadLetter | Skipped]:
+        """What :meth:`normalize` gives for ``record``: one item where it makes one (most
+        records: one JSON object without an envelope, taken straight to its parser), else
+        the list of them."""
         value, position = record.value, record.position
         if isinstance(record, BadRecord):  # the source already knows why (a cut file, bad gzip)
-            return [_dead(DeadLetterReason(record.reason), record.detail, position, value)]
+            return _dead(DeadLetterReason(record.reason), record.detail, position, value)
         if len(value) > self.limits.max_record_bytes:
             limit = self.limits.max_record_bytes
-            return [
-                _dead(DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > {limit}", position, value)
-            ]
+            return _dead(
+                DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > {limit}", position, value
+            )
         typed = self._typed.get(position.stream, self._default_typed)
         if typed is not None and (event := self._typed_event(typed, value, position)) is not None:
-            return [event]
+            return event
         try:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
             return self._unframe(value, position, exc)
+        # An object that cannot be too deep (too_deep's count) skips _document's other checks.
+        if type(doc) is dict and value.count(b"{") + value.count(b"[") <= self.limits.max_depth:
+            return self._opened(doc, position, RawDocument(value))
         return self._document(doc, value, position, RawDocument(value))
 
     def _typed_event(self, typed: TypedDecoder, value: bytes, position: Position) -> Event | None:
@@ -326,11 +313,18 @@ class Normalizer:
     def _open_envelopes(
         self, doc: Any, position: Position, raw: RawDocument | None = None
     ) -> list[Event | DeadLetter | Skipped]:
+        found = self._opened(doc, position, raw)
+        return found if isinstance(found, list) else [found]
+
+    def _opened(
+        self, doc: Any, position: Position, raw: RawDocument | None = None
+    ) -> Event | DeadLetter | list[Event | DeadLetter | Skipped]:
+        """A bare vendor event's event (or dead letter), or what its envelope holds."""
         # The envelopes' and the parsers' trigger keys, in one pass over a document's keys.
         keys = self._triggers.intersection(doc) if type(doc) is dict else None
         envelope = self._opener.recognise(doc, keys)
         if envelope is None:  # most records: a bare vendor event
-            return [self._normalize_doc(doc, position, raw=raw, keys=keys)]
+            return self._normalize_doc(doc, position, raw=raw, keys=keys)
         out: list[Event | DeadLetter | Skipped] = []
         for item in self._opener.open_as(envelope, doc, self._reader):
             if isinstance(item, Found):
