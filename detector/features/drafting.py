@@ -165,32 +165,46 @@ class Drafting:
         taken from ``columns``. ``arenas``: the actors' (None in a store that counts no
         actors: a scale-out stage keyed by IP makes none) and the keys'."""
         walk = _Walk(self._compiled, self._compiled_keys, arenas, columns)
+        drafts, late, tables = walk.drafts, self._clock.late, self._tables
+        actors = tables.actors if self._actors_counted else None
+        is_production = self._parts.production.event_is_production
         for event, time in zip(events, times, strict=True):
-            if len(walk.drafts) % _STRETCH_EVENTS == 0:
+            if len(drafts) % _STRETCH_EVENTS == 0:
                 walk.run()  # the pools make room for a stretch's worst case: bounded
-            if self._clock.late(event, time):  # described from the counts as they are
+            if late(event, time):  # described from the counts as they are
                 walk.run()
-                walk.drafts.append(self._describe_late(event, time))
+                drafts.append(self._describe_late(event, time))
                 continue
             failure = event.outcome is _FAILURE
-            ip, target = self._count_keys(walk, event, time, failure, carried)
-            if self._actors_counted:
-                self._count_actor(walk, event, time, failure, (ip, target))
-            else:
-                walk.drafts.append(
-                    (event, False, _NO_NEW, _NO_KNOWN, None, ip, target, [], 0, 0.0, [])
-                )
+            handed = carried.get(event.id) if carried else None
+            keys = self._gather_keys(walk, event, time, failure, handed)
+            if actors is None:
+                drafts.append((event, False, _NO_NEW, _NO_KNOWN, None, *keys, [], 0, 0.0, []))
+                continue
+            # The actor's state found as _gather_key finds a key's; made or claimed if need be.
+            state = actors.get(event.actor)
+            slot = None if state is None else state.arena_slot
+            if state is None or slot is None:
+                state, slot = self._claim_actor(walk, event.actor, time)
+            elif time > state.last:
+                state.last = time
+            if time < state.first:
+                state.first = time
+            history = time - state.first
+            learning, production = history < self._learning_period, is_production(event)
+            walk.actors.add(
+                len(drafts), event, slot, learning, failure, production, keys, history, state
+            )  # fmt: skip
+            drafts.append(None)  # made by the stretch's run
         walk.run()
-        return cast("list[Draft]", walk.drafts)
+        return cast("list[Draft]", drafts)
 
-    def _count_keys(
-        self, walk: _Walk, event: Event, time: float, failure: bool,
-        carried: Mapping[str, Carried] | None,
-    ) -> tuple[Totals, Totals]:  # fmt: skip
+    def _gather_keys(
+        self, walk: _Walk, event: Event, time: float, failure: bool, handed: Carried
+    ) -> tuple[Totals, Totals]:
         """The event's IP and target totals (what gives them once the walk runs its
         stretches), its keys' actors and counts gathered, unless an upstream stage
-        ``carried`` them."""
-        handed = carried.get(event.id) if carried else None
+        ``handed`` them."""
         tables, no_counts = self._tables, self._parts.no_counts
         ip: Totals = no_counts
         if handed and (totals := handed.get("ip")) is not None:
@@ -226,30 +240,16 @@ class Drafting:
         stretch = walk.ips if table is tables.ips else walk.targets  # after a claim's run
         return stretch.add(slot, len(walk.drafts), failure, actor)
 
-    def _count_actor(
-        self, walk: _Walk, event: Event, time: float, failure: bool, keys: tuple[Totals, Totals]
-    ) -> None:
-        """The event's actor's values and counts gathered, what stays per event done."""
-        tables, parts = self._tables, self._parts
-        state = tables.actors.get(event.actor)  # KeyTables.touch, as for a key
-        if state is None:
-            state = tables.touch(tables.actors, event.actor, time, tables.new_actor)
-        elif time > state.last:
-            state.last = time
+    def _claim_actor(self, walk: _Walk, actor: str, time: float) -> tuple[ActorState, int]:
+        """An actor's state made hot (made first if new: KeyTables.touch), and its slot."""
+        tables = self._tables
+        state = tables.touch(tables.actors, actor, time, tables.new_actor)
         slot = state.arena_slot
         if slot is None:
             walk.claiming(cast(CounterArena, walk.actor_arena), walk.actors.actors)
             state.into_arena()
             slot = state.pool_slot
-        if time < state.first:
-            state.first = time
-        learning = time - state.first < self._learning_period
-        history = time - state.first
-        production = parts.production.event_is_production(event)
-        walk.actors.add(
-            len(walk.drafts), event, slot, learning, failure, production, keys, history, state
-        )
-        walk.drafts.append(None)  # made by the stretch's run
+        return state, slot
 
     def _describe_late(self, event: Event, time: float) -> Observation:
         """Features of a late event from the current state of its keys, changing nothing."""
