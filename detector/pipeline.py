@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from detector.sources.record import RawRecord
 __all__ = ["Pipeline"]
 
 _STATE_VERSION = 1
+_LATE = attrgetter("late")
 _NONE: Mapping[str, Mapping[str, Sequence[int]]] = {}
 
 
@@ -266,19 +268,12 @@ class Pipeline:
         ``carried``: event id → the window counts upstream scale-out stages
         computed for it (:meth:`FeatureStore.observe`).
         """
-        detections: list[Detection] = []
-        stats = self.stats
         kept, times = self.without_duplicates(events)
         # The whole batch through the features first (their counting runs at once), then
         # the rules over the observations in the same order.
         observations = self.features.observe_batch(kept, carried or None, times)
-        evaluate = self.rules.evaluate
-        for observation in observations:
-            if observation.late:
-                stats.late_events += 1
-            found = evaluate(observation)
-            if found:  # most events raise nothing
-                detections.extend(found)
+        self.stats.late_events += sum(map(_LATE, observations))
+        detections = self.rules.evaluate_batch(observations)
         self.features.counted(len(observations))
         return observations, detections
 

@@ -18,7 +18,7 @@ the time bound of backtracking regexes is wall-clock).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -211,25 +211,41 @@ class RuleEngine:
 
     def evaluate(self, observation: Observation) -> list[Detection]:
         """The detections this observation raises, in rule order."""
-        event = observation.event
-        late = observation.late
-        if not late:
-            moment = event.time
-            latest = self._latest
-            # An event no later than the latest seen leaves the watermark, so the sweep, as is;
-            # one before the next sweep only moves the watermark (read from _latest when due).
-            if latest is None or moment > latest:
-                self._latest = moment
-                sweep_at = self._sweep_at
-                if sweep_at is None or moment >= sweep_at:
-                    self._advance(to_micros(moment))
-        kind = (event.source, event.action, event.category, event.outcome, event.actor_type)
-        plan = self._by_kind.get(kind)
-        if plan is None:
-            plan = self._candidates(kind)
-        # The new value rules only for an event that reports a new value (_candidates).
-        candidates = plan[1] if observation.new_values else plan[0]
+        return self.evaluate_batch([observation])
+
+    def evaluate_batch(self, observations: Iterable[Observation]) -> list[Detection]:
+        """:meth:`evaluate` of each observation in turn: their detections, in order."""
         detections: list[Detection] = []
+        by_kind = self._by_kind
+        for observation in observations:
+            event = observation.event
+            if not observation.late:
+                moment = event.time
+                latest = self._latest
+                # An event no later than the latest seen leaves the watermark, so the sweep,
+                # as is; one before the next sweep only moves the watermark (read from
+                # _latest when due).
+                if latest is None or moment > latest:
+                    self._latest = moment
+                    sweep_at = self._sweep_at
+                    if sweep_at is None or moment >= sweep_at:
+                        self._advance(to_micros(moment))
+            kind = (event.source, event.action, event.category, event.outcome, event.actor_type)
+            plan = by_kind.get(kind)
+            if plan is None:
+                plan = self._candidates(kind)
+            # The new value rules only for an event that reports a new value (_candidates).
+            candidates = plan[1] if observation.new_values else plan[0]
+            if candidates:  # none for many kinds of event
+                self._try(observation, candidates, detections)
+        return detections
+
+    def _try(
+        self, observation: Observation, candidates: Sequence[_Candidate],
+        detections: list[Detection],
+    ) -> None:  # fmt: skip
+        """The observation against the rules its kind admits; their firings to ``detections``."""
+        late = observation.late
         in_window: bool | None = None
         for compiled, where, unless, observe, stateful, change_window, reads_key in candidates:
             if (late and stateful) or (where is not None and not where(observation)):
@@ -238,7 +254,7 @@ class RuleEngine:
                 continue
             if change_window:
                 if in_window is None:
-                    in_window = self.context.in_change_window(event.time)
+                    in_window = self.context.in_change_window(observation.event.time)
                 if in_window:
                     continue
             if reads_key:
@@ -253,7 +269,6 @@ class RuleEngine:
                 detections.append(
                     rule_detection(compiled.rule, compiled.group, observation, key, firing)
                 )
-        return detections
 
     def snapshot(self) -> dict[str, Any]:
         """The threshold/sequence state as plain JSON data (see :meth:`restore`)."""
