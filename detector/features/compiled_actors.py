@@ -113,8 +113,8 @@ class Stretch:
     """The batch's times, buckets and hours, which the events' are taken from."""
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     """Each event's :class:`Gathered` fields, as the walk met it (a tuple each: one append)."""
-    actors: set[int] = field(default_factory=set)
-    """The ids of the actor states it counts (their slots must stay theirs)."""
+    actors: set[object] = field(default_factory=set)
+    """The actor states it counts (their slots must stay theirs; states hash by identity)."""
 
     def add(
         self, position: int, event: Event, slot: int, learning: bool, failure: bool,
@@ -125,7 +125,7 @@ class Stretch:
         if flags is None:
             flags = _FLAGS_OF[kind] = _channels_counted(*kind)
         self.rows.append((position, event, slot, learning, flags, keys, history))
-        self.actors.add(id(actor))
+        self.actors.add(actor)
 
     def gathered(self) -> Gathered:
         """The events gathered, a column each."""

@@ -236,7 +236,7 @@ class Drafting:
             walk.claiming(walk.key_arena, walk.keys)
             state.into_arena()
             slot = state.pool_slot
-        walk.keys.add(id(state))
+        walk.keys.add(state)
         stretch = walk.ips if table is tables.ips else walk.targets  # after a claim's run
         return stretch.add(slot, len(walk.drafts), failure, actor)
 
@@ -352,14 +352,14 @@ class _Walk:
         self.actors = Stretch(self._columns)
         self.ips = KeyStretch(_IP_CHANNELS, self._columns)
         self.targets = KeyStretch(_TARGET_CHANNELS, self._columns)
-        self.keys: set[int] = set()
-        """The ids of the key states the stretches count (their slots must stay theirs)."""
+        self.keys: set[object] = set()
+        """The key states the stretches count (their slots must stay theirs)."""
 
-    def claiming(self, arena: CounterArena, counted: set[int]) -> None:
+    def claiming(self, arena: CounterArena, counted: set[object]) -> None:
         """Run the stretches first if a claim in ``arena`` would cool a counter in ``counted``
         (its slot, and its values' in the pool, are about to go)."""
         going = islice(arena.hot, max(0, len(arena.hot) - arena.limit + 1))
-        if any(id(counter) in counted for counter in going):
+        if any(counter in counted for counter in going):
             self.run()
 
     def run(self) -> None:
