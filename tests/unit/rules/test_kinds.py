@@ -172,6 +172,22 @@ def test_the_engine_fires_as_full_conditions_do() -> None:
     assert got == expected
 
 
+@pytest.mark.parametrize("size", [1, 7, 120])
+def test_a_batch_evaluated_at_once_fires_as_one_observation_at_a_time(size: int) -> None:
+    """The pipeline's call (evaluate_batch) against evaluate per observation: the same
+    detections in the same order, the watermark and the sweeps moving alike."""
+    stream = _stream()
+    batched = RuleEngine(rules(PACK))
+    found = []
+    for start in range(0, len(stream), size):
+        found += batched.evaluate_batch(stream[start : start + size])
+    alone = RuleEngine(rules(PACK))
+    expected = observe_all(alone, stream)
+    assert len({d.name for d in expected}) == 4
+    assert [(d.name, d.evidence) for d in found] == [(d.name, d.evidence) for d in expected]
+    assert batched.snapshot() == alone.snapshot()
+
+
 def test_snapshots_carry_the_watermark_between_sweeps() -> None:
     engine = RuleEngine(rules(PACK), RuleContext(allowed_lateness=timedelta(0)))
     engine.evaluate(obs(0))
