@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["RawDocument", "decode_json", "deeper_than", "too_deep"]
+__all__ = ["RawDocument", "decode_json", "deeper_than", "shallow", "too_deep"]
 
 
 def decode_json(value: bytes | str) -> Any:
@@ -30,10 +30,15 @@ def decode_json(value: bytes | str) -> Any:
             raise ValueError(str(strict_error)) from None
 
 
+def shallow(value: bytes, max_depth: int) -> bool:
+    """Whether ``value``'s brackets alone keep its nesting within ``max_depth``: counted in
+    C, so that only the records that could be too deep are walked (most are not)."""
+    return value.count(b"{") + value.count(b"[") <= max_depth
+
+
 def too_deep(value: bytes, doc: Mapping[str, Any] | list[Any], max_depth: int) -> bool:
     """Is ``doc`` (decoded from ``value``) nested deeper than ``max_depth``?"""
-    # Counting brackets in C is cheap; only records that could be too deep are walked.
-    if value and value.count(b"{") + value.count(b"[") <= max_depth:
+    if value and shallow(value, max_depth):
         return False
     return deeper_than(doc, max_depth)
 

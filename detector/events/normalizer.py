@@ -21,7 +21,7 @@ from typing import Any, cast
 import orjson
 
 from detector.errors import ConfigError
-from detector.events.decoding import RawDocument, decode_json, deeper_than, too_deep
+from detector.events.decoding import RawDocument, decode_json, deeper_than, shallow, too_deep
 from detector.events.envelopes import Failed, Found, Opener, Reader
 from detector.events.fields import is_mapping
 from detector.events.model import (
@@ -173,8 +173,7 @@ class Normalizer:
             self._latest_time = self._clock() + self._max_future_skew
 
     def _normalize_record(self, record: RawRecord) -> list[Event | DeadLetter | Skipped]:
-        found = self._outcome(record)
-        return found if isinstance(found, list) else [found]
+        return _listed(self._outcome(record))
 
     def _outcome(
         self, record: RawRecord
@@ -197,8 +196,8 @@ class Normalizer:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
             return self._unframe(value, position, exc)
-        # An object that cannot be too deep (too_deep's count) skips _document's other checks.
-        if type(doc) is dict and value.count(b"{") + value.count(b"[") <= self.limits.max_depth:
+        # An object that cannot be too deep skips _document's other checks.
+        if type(doc) is dict and shallow(value, self.limits.max_depth):
             return self._opened(doc, position, RawDocument(value))
         return self._document(doc, value, position, RawDocument(value))
 
@@ -313,8 +312,7 @@ class Normalizer:
     def _open_envelopes(
         self, doc: Any, position: Position, raw: RawDocument | None = None
     ) -> list[Event | DeadLetter | Skipped]:
-        found = self._opened(doc, position, raw)
-        return found if isinstance(found, list) else [found]
+        return _listed(self._opened(doc, position, raw))
 
     def _opened(
         self, doc: Any, position: Position, raw: RawDocument | None = None
@@ -440,6 +438,13 @@ def _by_shape(records: list[RawRecord]) -> list[int] | None:
     if not shapes or shapes.count(shapes[0]) == len(shapes):
         return None
     return sorted(range(len(records)), key=cast("Callable[[int], bytes]", shapes.__getitem__))
+
+
+def _listed(
+    found: Event | DeadLetter | list[Event | DeadLetter | Skipped],
+) -> list[Event | DeadLetter | Skipped]:
+    """One outcome, or the list of them, as a list."""
+    return found if isinstance(found, list) else [found]
 
 
 def _sort_into(out: Normalized, item: Event | DeadLetter | Skipped) -> None:

@@ -30,6 +30,7 @@ from typing import Any, TypedDict, Union, cast
 
 import msgspec
 
+from detector.events.decoding import shallow
 from detector.events.parsers.base import Parser
 
 __all__ = ["TypedDecoder", "schema"]
@@ -88,7 +89,7 @@ class TypedDecoder:
 
     def decode(self, value: bytes) -> dict[str, Any] | None:
         """The read part of ``value``, or None where only the general path can answer."""
-        if not value.isascii() or value.count(b"{") + value.count(b"[") > self._max_depth:
+        if not value.isascii() or not shallow(value, self._max_depth):
             return None
         try:
             doc = self._decoder.decode(value)
