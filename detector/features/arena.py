@@ -21,9 +21,10 @@ from array import array
 from collections import deque
 from collections.abc import Sequence
 from itertools import repeat
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from detector.features.buckets import NO_SMALL_BUCKET, lanes_per_bucket
 from detector.features.counter_kernels import (
@@ -77,10 +78,28 @@ Counts = list[int] | CountRow
 ``(steps, windows, channels)`` (the channels' counts; see :func:`packed_row`)."""
 
 
+RowsColumn = tuple[np.ndarray, npt.NDArray[np.intp]]
+"""Rows of one batch's totals: the matrix and the step of each."""
+
+
 class Results(Protocol):
     """What gives the totals of steps queued or gathered, by ticket, once they have run."""
 
     def result(self, ticket: int) -> Counts: ...
+
+    def rows_of(self, tickets: Sequence[int]) -> RowsColumn | None:
+        """The totals of ``tickets`` as rows of one matrix; None if they are not."""
+        ...
+
+
+def rows_column(counts: Sequence[Counts]) -> RowsColumn | None:
+    """``counts`` as rows of one matrix, if every one is a row of the same."""
+    if not counts or {type(row) for row in counts} != {tuple}:
+        return None
+    rows = cast("Sequence[CountRow]", counts)
+    if len({id(matrix) for matrix, _ in rows}) != 1:
+        return None
+    return rows[0][0], np.array([step for _, step in rows], np.intp)
 
 
 Pending = tuple[Results, int]
@@ -260,6 +279,9 @@ class CounterArena:
         if ticket >= len(self._results):
             self.flush()
         return self._results[ticket]
+
+    def rows_of(self, tickets: Sequence[int]) -> RowsColumn | None:
+        return rows_column([self.result(ticket) for ticket in tickets])
 
     def packed(self, ticket: int) -> list[int]:
         """The packed totals per window after the step of ``ticket``."""

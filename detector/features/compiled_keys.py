@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detector.features.actor_steps import counted_steps, units_table
-from detector.features.arena import CounterArena, Counts, Pending
+from detector.features.arena import CounterArena, Counts, Pending, RowsColumn
 from detector.features.value_pool import ValuePool
 
 __all__ = ["BatchColumns", "CompiledKeys", "KeyStretch"]
@@ -72,6 +72,12 @@ class KeyStretch:
     def result(self, ticket: int) -> Counts:
         found, row = self._found, self._result_rows[ticket]
         return found[row] if isinstance(found, list) else (found, row)
+
+    def rows_of(self, tickets: Sequence[int]) -> RowsColumn | None:
+        found = self._found
+        if isinstance(found, list):
+            return None
+        return found, np.array(self._result_rows, np.intp)[np.array(tickets, np.intp)]
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -38,8 +38,9 @@ from detector.features.snapshot_format import check_snapshot, snapshot_header
 from detector.features.state import ActorState, KeyState, actor_fields
 from detector.features.tables import KeyTables
 from detector.features.value_pool import PoolField, ValuePool
-from detector.features.vector import KINDS, FeatureLayout, packed_counts
+from detector.features.vector import KINDS, FeatureLayout
 from detector.features.vector_parts import VectorParts
+from detector.features.vector_table import packed_counts
 from detector.features.watermark import Watermark
 from detector.features.windows import SetLimits, WindowSpec
 from detector.files import write_atomically

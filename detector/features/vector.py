@@ -8,23 +8,23 @@ unpacks all of them in :func:`~detector.features.schema.feature_names` order for
 models. It is a ``Mapping[str, float]``: use :meth:`FeatureVector.to_dict`
 (or ``dict(vector)``) where a plain dict is needed, e.g. for JSON.
 
-A model reads the same columns of many vectors at once: :func:`feature_table`
-builds that matrix in a few numpy calls over the whole batch (each packed
-window total written to bytes once, its channels cut out of the bytes by
-numpy) instead of unpacking vector by vector.
+The compiled store makes a stretch's features as columns (a
+:class:`FeatureBlock`), and each of its events' vectors is a row of them
+(:class:`BlockVector`): made with no list per event, read from the columns.
+:mod:`detector.features.vector_table` reads many vectors at once (a model's
+matrix).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from itertools import chain, repeat
-from operator import attrgetter, itemgetter
-from typing import Any, Literal, NamedTuple, cast
+from operator import itemgetter
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.arena import CountRow, packed_row, packed_rows
+from detector.features.arena import CountRow, packed_row
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_RATIOS,
@@ -39,11 +39,11 @@ from detector.features.windows import LANE_BITS, LANE_MASK
 
 __all__ = [
     "KINDS",
+    "BlockVector",
+    "FeatureBlock",
     "FeatureLayout",
     "FeatureVector",
-    "feature_table",
-    "packed_counts",
-    "row_groups",
+    "TablePlan",
 ]
 
 _SCALAR = -1
@@ -54,12 +54,11 @@ KINDS = ("actor", "ip", "target")
 _KEYED = ("ip", "target")  # kinds whose features a vector may leave out
 _COUNTED_SCALARS = ("actor.active_hours_of_week", "actor.learning")  # the actor scalars that count
 _WORD = 8  # bytes of the uint64 a channel is read through
-Indices = npt.NDArray[np.intp]
-"""Positions and steps of rows (:func:`row_groups`)."""
 
 
-class _TablePlan(NamedTuple):
-    """Where the table of some names comes from, worked out once per layout and names.
+class TablePlan(NamedTuple):
+    """Where the table of some names comes from, worked out once per layout and names
+    (:func:`~detector.features.vector_table.feature_table`).
 
     Every packed part read is written to ``lengths`` little-endian bytes per
     vector, the parts of one vector side by side (a row of bytes); a channel
@@ -132,7 +131,7 @@ class FeatureLayout:
         self.positions = tuple(position for _, position in named)
         self.index = dict(named)
         self._columns: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {}
-        self._plans: dict[tuple[str, ...], _TablePlan] = {}
+        self._plans: dict[tuple[str, ...], TablePlan] = {}
 
     def columns(self, names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
         """The positions of ``names``, in that order (remembered: a model asks for the same)."""
@@ -141,14 +140,15 @@ class FeatureLayout:
             found = self._columns[names] = tuple(self.index[name] for name in names)
         return found
 
-    def table_plan(self, names: tuple[str, ...]) -> _TablePlan:
-        """How :func:`feature_table` reads ``names`` (remembered; KeyError for an unknown name)."""
+    def table_plan(self, names: tuple[str, ...]) -> TablePlan:
+        """How :func:`~.vector_table.feature_table` reads ``names`` (remembered; KeyError for
+        an unknown name)."""
         found = self._plans.get(names)
         if found is None:
             found = self._plans[names] = self._plan(self.columns(names))
         return found
 
-    def _plan(self, positions: tuple[tuple[int, int], ...]) -> _TablePlan:
+    def _plan(self, positions: tuple[tuple[int, int], ...]) -> TablePlan:
         scalars = [(column, part) for column, (part, shift) in enumerate(positions) if shift < 0]
         channels: dict[int, list[tuple[int, int]]] = {}
         for column, (part, shift) in enumerate(positions):
@@ -179,7 +179,7 @@ class FeatureLayout:
                     np.array([shift // LANE_BITS for _, shift in channels[part]], dtype=np.intp),
                 )
             )
-        return _TablePlan(
+        return TablePlan(
             kind_channels=tuple(tuple(entries) for entries in kind_channels),
             width=len(positions),
             scalars=tuple(part for _, part in scalars),
@@ -290,203 +290,83 @@ class FeatureVector(Mapping[str, float]):
         return f"FeatureVector({self.to_dict()!r})"
 
 
-def packed_counts(vectors: Sequence[object], kind: int, windows: int) -> list[list[int]]:
-    """Each vector's packed window counts of key kind ``kind`` (its index in :data:`KINDS`),
-    to carry to a later stage; zeros for a vector the store did not make. The rows an arena
-    counted are packed a batch's totals at a time (:func:`~.arena.packed_rows`): one by one,
-    numpy's calls cost several microseconds per vector."""
-    start = kind * windows
-    counts: list[list[int]] = []
-    counted: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
-    for position, vector in enumerate(vectors):
-        if not isinstance(vector, FeatureVector):
-            counts.append([0] * windows)
-            continue
-        rows = vector._rows
-        row = None if rows is None else rows[kind]
-        if row is None:
-            parts = cast("Sequence[float]", vector._parts[start : start + windows])  # packed here
-            counts.append([int(value) for value in parts])
-            continue
-        matrix, step = row
-        _, steps, positions = counted.setdefault(id(matrix), (matrix, [], []))
-        steps.append(step)
-        positions.append(position)
-        counts.append([])  # filled below
-    for matrix, steps, positions in counted.values():
-        for position, packed in zip(positions, packed_rows(matrix[steps]), strict=True):
-            counts[position] = packed
-    return counts
+_LAZY = frozenset(("_parts", "_rows", "_scalars"))
+"""The parts a :class:`BlockVector` makes from its block only if they are asked for."""
 
 
-_PARTS = attrgetter("_parts")
-_MATRIX = itemgetter(0)
-_STEP = itemgetter(1)
-_NO_ROWS: tuple[None, None, None] = (None, None, None)
-_LAYOUT = attrgetter("_layout")
+class FeatureBlock:
+    """A stretch's features as columns; its events' vectors are its rows (:class:`BlockVector`).
 
-
-def feature_table(
-    vectors: Sequence[Mapping[str, float]], names: tuple[str, ...]
-) -> npt.NDArray[np.float64]:
-    """The values of ``names`` of many vectors, one row each: ``[[v[n] for n in names] ...]``.
-
-    Vectors a store made with one layout (the usual batch) are read column by
-    column, whole batch at once; anything else (other mappings, mixed layouts,
-    a value the batch path cannot read) row by row, with the same values and
-    errors (KeyError for a name a vector lacks).
-
-    >>> feature_table([{"a": 1, "b": 2.5}, {"a": 3, "b": 0.0}], ("b", "a")).tolist()
-    [[2.5, 1.0], [0.0, 3.0]]
+    ``parts``: what every vector's parts hold before the scalars: the packed totals of a
+    key kind the stretch's events all share (a kind not counted), None for a kind in
+    ``totals``. ``totals``: per key kind, None, or a batch's totals ``(steps, windows,
+    channels)`` and each event's step in it (-1: the event has no such key, its totals are
+    0). ``scalars``: the scalar parts, an event a row (as floats; read as
+    :attr:`FeatureLayout.scalar_types` says).
     """
-    if vectors and set(map(type, vectors)) == {FeatureVector}:
-        layouts = set(map(_LAYOUT, vectors))
-        if len(layouts) == 1:
-            table = _batch_table(vectors, layouts.pop().table_plan(names))
-            if table is not None:
-                return table
-    return _row_table(vectors, names)
+
+    __slots__ = ("layout", "parts", "scalars", "totals")
+
+    def __init__(
+        self,
+        layout: FeatureLayout,
+        parts: tuple[float | None, ...],
+        totals: tuple[tuple[np.ndarray, npt.NDArray[np.intp]] | None, ...],
+        scalars: np.ndarray,
+    ) -> None:
+        self.layout, self.parts, self.totals, self.scalars = layout, parts, totals, scalars
+
+    def value(self, index: int, part: int, shift: int) -> float:
+        """The value at ``(part, shift)`` (:attr:`FeatureLayout.index`) of row ``index``."""
+        layout = self.layout
+        if shift == _SCALAR:
+            offset = part - layout.scalars_at
+            return layout.scalar_types[offset](self.scalars[index, offset])
+        kind, window = divmod(part, layout.windows)
+        totals = self.totals[kind]
+        if totals is None:
+            return (int(cast(float, self.parts[part])) >> shift) & LANE_MASK
+        matrix, steps = totals
+        step, channel = steps[index], shift // LANE_BITS
+        return int(matrix[step, window, channel]) if step >= 0 and channel < matrix.shape[2] else 0
 
 
-def _batch_table(
-    vectors: Sequence[Mapping[str, float]], plan: _TablePlan
-) -> npt.NDArray[np.float64] | None:
-    """The table by columns; None for vectors it cannot read (left to :func:`_row_table`)."""
-    parts = list(map(_PARTS, vectors))
-    rows = len(vectors)
-    table = np.empty((rows, plan.width), dtype=np.float64)
-    made = cast("Sequence[FeatureVector]", vectors)
-    # Per key kind, every vector's row (or None), if totals are read: one transposition.
-    by_kind = []
-    if plan.packed:
-        by_kind = list(zip(*[vector._rows or _NO_ROWS for vector in made], strict=True))
-    try:
-        if plan.scalars:
-            _fill_scalars(table, made, parts, plan)
-        if plan.packed:
-            # A part whose kind every vector keeps in rows is None in all of them: not read.
-            columns = [
-                list(map(itemgetter(part), parts)) if None in by_kind[kind] else None
-                for part, kind in zip(plan.packed, plan.packed_kinds, strict=True)
-            ]
-            if any(column is not None for column in columns):
-                _unpack(table, columns, plan)
-    except IndexError:  # a vector with too few parts: row by row, for its error
-        return None
-    except (TypeError, ValueError, OverflowError):  # a total that is no packed int
-        return None
-    if plan.packed:
-        _fill_counted(table, by_kind, plan)
-    return table
+class BlockVector(FeatureVector):
+    """Row ``index`` of a :class:`FeatureBlock`: a feature is read from the block's columns;
+    the parts a :class:`FeatureVector` holds are made only where something asks for them
+    (the vector's whole values, a mapping copied), when first read."""
 
+    __slots__ = ("_block", "_index")
 
-def _fill_scalars(
-    table: npt.NDArray[np.float64],
-    vectors: Sequence[FeatureVector],
-    parts: list[Sequence[float | None]],
-    plan: _TablePlan,
-) -> None:
-    """The scalar columns: blocks of the stretches' matrices, and the parts of the rest."""
-    in_matrices = [vector._scalars for vector in vectors]
-    plain_count = in_matrices.count(None)
-    if plain_count < len(in_matrices):
-        for matrix, where, steps in row_groups(in_matrices):
-            block = matrix[steps[:, None], plan.scalar_offsets]
-            table[where[:, None], plan.scalar_columns] = block
-    if not plain_count:
-        return
-    plain = [index for index, at in enumerate(in_matrices) if at is None]
-    # Only the parts read, a tuple per vector, streamed to numpy (np.array of the tuples
-    # takes twice as long: it first works out their shape and type).
-    read: Iterator[Any] = map(plan.scalar_parts, [parts[index] for index in plain])
-    if len(plan.scalars) > 1:
-        read = chain.from_iterable(read)
-    scalars = np.fromiter(read, dtype=np.float64, count=len(plain) * len(plan.scalars))
-    block = scalars.reshape(len(plain), len(plan.scalars))
-    table[np.array(plain, np.intp)[:, None], plan.scalar_columns] = block
+    def __init__(self, block: FeatureBlock, index: int) -> None:
+        # The parent's parts are left unset: __getattr__ makes them if they are read.
+        self._layout = block.layout
+        self._block = block
+        self._index = index
 
+    @property
+    def block(self) -> FeatureBlock:
+        return self._block
 
-def _unpack(
-    table: npt.NDArray[np.float64], columns: list[list[float | None] | None], plan: _TablePlan
-) -> None:
-    """The channels of the packed parts read (``columns``: each part's totals in
-    ``plan.packed`` order, None where all are in arena rows: 0 here, read by
-    :func:`_fill_counted`)."""
-    rows = len(table)
-    raw = np.zeros((rows, sum(plan.lengths)), dtype=np.uint8)
-    little: repeat[Literal["little"]] = repeat("little")
-    offset = 0
-    for column, length in zip(columns, plan.lengths, strict=True):
-        if column is not None:
-            if None in column:
-                column = [0 if total is None else total for total in column]
-            # Each packed total once to bytes, in C loops; a float or negative total (or
-            # one too wide) raises here and is read row by row.
-            data = b"".join(map(int.to_bytes, column, repeat(length), little))  # type: ignore[arg-type]
-            raw[:, offset : offset + length] = np.frombuffer(data, np.uint8).reshape(rows, length)
-        offset += length
-    # ``(total >> shift) & LANE_MASK`` for every channel of every vector at once.
-    words = raw.take(plan.bytes_at, axis=1).view("<u8")
-    table[:, plan.channel_columns] = (words >> plan.bits) & np.uint64(LANE_MASK)
+    @property
+    def index(self) -> int:
+        return self._index
 
+    def __getattr__(self, name: str) -> Any:
+        if name not in _LAZY:
+            raise AttributeError(name)
+        block, index = self._block, self._index
+        parts, rows, windows = block.parts, [], self._layout.windows
+        for kind, totals in enumerate(block.totals):
+            step = -1 if totals is None else int(totals[1][index])
+            rows.append(None if step < 0 else (cast(np.ndarray, totals)[0], step))
+            if totals is not None and step < 0:  # no such key: no counts
+                parts = (*parts[: kind * windows], *[0] * windows, *parts[(kind + 1) * windows :])
+        self._parts = parts
+        self._rows = rows if any(row is not None for row in rows) else None
+        self._scalars = (block.scalars, index)
+        return getattr(self, name)
 
-def _fill_counted(
-    table: npt.NDArray[np.float64],
-    by_kind: list[tuple[CountRow | None, ...]],
-    plan: _TablePlan,
-) -> None:
-    """The columns of totals still in arena rows (``by_kind``: each kind's row of every
-    vector, or None), read from the rows, a batch's at once."""
-    for kind, kind_channels in enumerate(plan.kind_channels):
-        if not kind_channels:  # no column of this kind's totals asked for
-            continue
-        for totals, where, steps in row_groups(by_kind[kind]):
-            block = totals[steps]  # (vectors, windows, channels)
-            at = where[:, None]
-            for window, columns, channels in kind_channels:
-                inside = channels < block.shape[2]
-                values = np.zeros((len(steps), len(columns)))
-                values[:, inside] = block[:, window, channels[inside]]
-                table[at, columns] = values
-
-
-def row_groups(column: Sequence[CountRow | None]) -> list[tuple[np.ndarray, Indices, Indices]]:
-    """The rows of ``column`` (None where there is none) grouped by their matrix (a batch's
-    totals): each matrix with the positions in ``column`` and the steps of its rows, to read
-    them in one numpy call. A batch's rows usually all come from one flush: that case is
-    read without a Python step per row."""
-    count = len(column)
-    if count and None not in column:
-        rows = cast("Sequence[CountRow]", column)
-        if len(set(map(id, map(_MATRIX, rows)))) == 1:
-            steps = np.fromiter(map(_STEP, rows), dtype=np.intp, count=count)
-            return [(rows[0][0], np.arange(count, dtype=np.intp), steps)]
-    groups: dict[int, tuple[np.ndarray, list[int], list[int]]] = {}
-    for index, row in enumerate(column):
-        if row is None:
-            continue
-        matrix, step = row
-        group = groups.get(id(matrix))
-        if group is None:
-            group = groups[id(matrix)] = (matrix, [], [])
-        group[1].append(index)
-        group[2].append(step)
-    return [
-        (matrix, np.array(where, dtype=np.intp), np.array(steps, dtype=np.intp))
-        for matrix, where, steps in groups.values()
-    ]
-
-
-def _row_table(
-    vectors: Sequence[Mapping[str, float]], names: tuple[str, ...]
-) -> npt.NDArray[np.float64]:
-    values = chain.from_iterable(
-        [
-            vector.take(names)
-            if isinstance(vector, FeatureVector)
-            else [vector[name] for name in names]
-            for vector in vectors
-        ]
-    )
-    flat = np.fromiter(values, dtype=np.float64, count=len(vectors) * len(names))
-    return flat.reshape(len(vectors), len(names))
+    def __getitem__(self, name: str) -> float:
+        part, shift = self._layout.index[name]
+        return self._block.value(self._index, part, shift)

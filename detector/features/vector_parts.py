@@ -12,20 +12,23 @@ the current state of its keys, changing nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
 from detector.events.model import Event, Outcome
-from detector.features.arena import CountRow, Counts, Pending, packed_row
+from detector.features.arena import CountRow, Counts, Pending, Results, RowsColumn, packed_row
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
 from detector.features.observation import Observation, new_observation
 from detector.features.profile import HourOfWeekProfile, hour_of_week
 from detector.features.schema import ACTOR_RATIOS, MUTATING_CATEGORIES
 from detector.features.settings import FeatureSettings
 from detector.features.state import ActorState, KeyState
-from detector.features.vector import FeatureLayout, FeatureVector, row_groups
+from detector.features.vector import BlockVector, FeatureBlock, FeatureLayout, FeatureVector
+from detector.features.vector_table import row_groups
 from detector.features.windows import WindowSpec
 
 __all__ = ["Draft", "Totals", "VectorParts", "event_flags"]
@@ -48,6 +51,8 @@ Draft = Observation | Drafted
 Report = tuple[Mapping[str, str], Mapping[str, tuple[str, ...]]]
 """The new tracked values an event reports, and the values known for each."""
 _NO_REPORT: Report = ({}, {})
+_HEAD = itemgetter(0)
+_STEP = itemgetter(1)
 
 
 class VectorParts:
@@ -154,7 +159,49 @@ class VectorParts:
         targets' read here) and the scalars after them (:meth:`actor_scalars`, new value and
         event flags): a list per event, or a matrix of them (a stretch's, a row an event:
         :class:`FeatureVector`). ``reports``: by event, the new values it reports and the
-        values known for each, where it reports any."""
+        values known for each, where it reports any.
+
+        A stretch whose totals are rows of one matrix per key kind (or the same totals for
+        all, a kind not counted), its scalars a matrix, is one :class:`FeatureBlock`, each
+        event's vector a row of it: the compiled store's usual stretch."""
+        block = self._block(actors, keys, scalars)
+        if block is None:
+            return self._one_by_one(events, learning, reports, actors, keys, scalars)
+        count = len(events)
+        reported, known = [_NO_REPORT[0]] * count, [_NO_REPORT[1]] * count
+        for index, (values, values_known) in reports.items():
+            reported[index], known[index] = values, values_known
+        vectors = map(BlockVector, repeat(block), range(count))
+        return list(map(new_observation, events, repeat(False), learning, reported, vectors, known))
+
+    def _block(
+        self, actors: Sequence[Counts], keys: Sequence[tuple[Totals, Totals]],
+        scalars: np.ndarray | Sequence[list[float]],
+    ) -> FeatureBlock | None:  # fmt: skip
+        """The stretch's features as one block, if its totals and scalars are columns."""
+        if type(scalars) is not np.ndarray or not actors:
+            return None
+        ips, targets = zip(*keys, strict=True)
+        parts: list[float | None] = []
+        totals: list[RowsColumn | None] = []
+        for column in (actors, ips, targets):
+            found = _column(column, self.no_counts)
+            if found is None:
+                return None
+            if type(found) is list:
+                parts += found
+                totals.append(None)
+            else:
+                parts += self._unread
+                totals.append(cast(RowsColumn, found))
+        return FeatureBlock(self._layout, tuple(parts), tuple(totals), scalars)
+
+    def _one_by_one(
+        self, events: Sequence[Event], learning: Sequence[bool], reports: Mapping[int, Report],
+        actors: Sequence[Counts], keys: Sequence[tuple[Totals, Totals]],
+        scalars: np.ndarray | Sequence[list[float]],
+    ) -> list[Observation]:  # fmt: skip
+        """:meth:`observations`, a vector made per event from its own totals and scalars."""
         unread, layout, matrix = self._unread, self._layout, None
         if type(scalars) is np.ndarray:
             matrix = scalars
@@ -258,6 +305,35 @@ def head_rows(
 def packed(row: CountRow) -> list[int]:
     """The packed totals per window of a row of a batch's totals."""
     return packed_row(row[0][row[1]])
+
+
+def _column(totals: Sequence[Totals], no_counts: list[int]) -> list[int] | RowsColumn | None:
+    """A stretch's totals of one key kind as one column: the totals all its events share,
+    or rows of one matrix with each event's step (-1 for an event without the key:
+    ``no_counts``); None if they are neither."""
+    first = totals[0]
+    kinds = set(map(type, totals))
+    if kinds == {list}:
+        return cast("list[int]", first) if totals.count(first) == len(totals) else None
+    if not kinds <= {tuple, list}:
+        return None
+    rows = cast("Sequence[tuple[object, int]]", totals)
+    if list in kinds:  # some events without the key
+        rows = [row for row in rows if type(row) is tuple]
+        if len(rows) + totals.count(no_counts) != len(totals):
+            return None
+    if len(set(map(id, map(_HEAD, rows)))) != 1:
+        return None
+    source, steps = rows[0][0], list(map(_STEP, rows))
+    if isinstance(source, np.ndarray):
+        column: RowsColumn | None = (source, np.array(steps, np.intp))
+    else:
+        column = cast(Results, source).rows_of(steps)
+    if column is None or len(rows) == len(totals):
+        return column
+    every = np.full(len(totals), -1, np.intp)
+    every[[type(row) is tuple for row in totals]] = column[1]
+    return column[0], every
 
 
 def _read(pending: Totals) -> Counts:

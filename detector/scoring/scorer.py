@@ -29,6 +29,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +38,7 @@ from detector.detections import Detection, DetectorKind, Severity
 from detector.errors import ConfigError
 from detector.features.families import FAMILIES, Family, members
 from detector.features.observation import Observation
-from detector.features.vector import feature_table
+from detector.features.vector_table import feature_table
 from detector.scoring.calibration import HIGH_SCORE, THRESHOLD_SCORE
 from detector.scoring.evidence import (
     ActorQuantiles,
@@ -62,6 +63,9 @@ __all__ = [
 ]
 
 _AGE = "actor.age_days"
+_EVENT = attrgetter("event")
+_ACTOR = attrgetter("actor")
+_FEATURES = attrgetter("features")
 _WINDOW = re.compile(r"\.(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 TITLES = {
@@ -188,7 +192,7 @@ class AnomalyScorer:
     def score(self, observations: Sequence[Observation]) -> list[Detection]:
         """Detections for the observations at or above their family's threshold, in input order."""
         timely = [o for o in observations if not o.late]
-        events = [o.event for o in timely]
+        events = list(map(_EVENT, timely))
         # Whether each timely observation's actor is mature, read from the family matrices
         # (``known``) or, for an observation no model scores, from its features.
         mature = np.zeros(len(timely), dtype=bool)
@@ -234,7 +238,7 @@ class AnomalyScorer:
         and learn from every member in order. Records each member's maturity in ``maturity``
         (mature, known); returns (index into ``timely``, detection) pairs."""
         model = prepared.model
-        members = [timely[index] for index in indices]
+        members = list(map(timely.__getitem__, indices))
         matrix, ages = feature_rows(members, model.features)
         is_mature = ages >= MIN_HISTORY_DAYS
         maturity[0][indices] = is_mature
@@ -257,7 +261,7 @@ class AnomalyScorer:
             raw[scored] = model.raw_scores_of_inputs(logged[scored])
             scores[scored] = model.calibration.normalize(raw[scored])
         flagged = np.flatnonzero(scores >= THRESHOLD_SCORE).tolist()
-        actors = [observation.event.actor for observation in members]
+        actors = list(map(_ACTOR, map(_EVENT, members)))
         out = []
         start = 0
         # Each flagged row is judged against its actor's estimate from the rows before it:
@@ -362,7 +366,7 @@ def feature_matrix(
     observations: Sequence[Observation], names: tuple[str, ...]
 ) -> npt.NDArray[np.float64]:
     """The observations' values of ``names`` as rows (one per observation), in float64."""
-    return feature_table([o.features for o in observations], names)
+    return feature_table(list(map(_FEATURES, observations)), names)
 
 
 def feature_rows(
@@ -370,7 +374,7 @@ def feature_rows(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """:func:`feature_matrix`, and each observation's ``actor.age_days`` (infinite where the
     features have none), read in the same pass."""
-    features = [o.features for o in observations]
+    features = list(map(_FEATURES, observations))
     try:
         table = feature_table(features, (*names, _AGE))
     except KeyError:  # features without an age (hand-made ones): those actors count as mature

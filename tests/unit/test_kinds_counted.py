@@ -10,7 +10,7 @@ from detector.config import PipelineConfig, load_config
 from detector.events.model import Event
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
-from detector.features.vector import feature_table
+from detector.features.vector_table import feature_table
 from detector.pipeline import Pipeline
 from detector.rules.reads import features_read, kinds_read
 from tests.unit.features.helpers import event

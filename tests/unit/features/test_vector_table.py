@@ -9,17 +9,12 @@ import numpy.typing as npt
 import pytest
 
 from detector.events.model import Category, Outcome
-from detector.features import vector as vector_module
+from detector.features import vector_table as vector_module
 from detector.features.families import FAMILIES
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
-from detector.features.vector import (
-    FeatureLayout,
-    FeatureVector,
-    feature_table,
-    packed_counts,
-    row_groups,
-)
+from detector.features.vector import FeatureLayout, FeatureVector
+from detector.features.vector_table import feature_table, packed_counts, row_groups
 from detector.features.windows import LANE_BITS, LANE_MASK
 from tests.unit.features.helpers import event
 
