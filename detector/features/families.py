@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
+import numpy as np
+
 from detector.events.model import ActorType, Category, Event
 from detector.features.schema import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 
@@ -93,17 +95,16 @@ KIND = attrgetter("source", "category", "actor_type")
 def members(families: Sequence[Family], events: Sequence[Event]) -> list[list[int]]:
     """For each of ``families``, the positions of the ``events`` it applies to, in order;
     each family asked once per kind of event (:data:`KIND`) rather than once per event."""
-    found: list[list[int]] = [[] for _ in families]
-    lists_of: dict[tuple[str, Category, ActorType], list[list[int]]] = {}
-    for index, kind in enumerate(map(KIND, events)):
-        lists = lists_of.get(kind)
-        if lists is None:
-            event = events[index]
-            pairs = zip(families, found, strict=True)
-            lists = lists_of[kind] = [chosen for family, chosen in pairs if family.applies(event)]
-        for chosen in lists:
-            chosen.append(index)
-    return found
+    if not events:
+        return [[] for _ in families]
+    kinds = list(map(KIND, events))
+    number = {kind: position for position, kind in enumerate(dict.fromkeys(kinds))}
+    codes = np.fromiter(map(number.__getitem__, kinds), np.intp, count=len(kinds))
+    firsts = [events[kinds.index(kind)] for kind in number]  # an event of each kind
+    return [
+        np.flatnonzero(np.array(list(map(family.applies, firsts)), bool)[codes]).tolist()
+        for family in families
+    ]
 
 
 def families_for(event: Event) -> tuple[Family, ...]:
