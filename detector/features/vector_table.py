@@ -63,8 +63,8 @@ _MATRIX = itemgetter(0)
 _STEP = itemgetter(1)
 _NO_ROWS: tuple[None, None, None] = (None, None, None)
 _LAYOUT = attrgetter("_layout")
-_BLOCK = attrgetter("block")
-_INDEX = attrgetter("index")
+_BLOCK = attrgetter("_block")  # a slot: read in C, not through the property
+_INDEX = attrgetter("_index")
 _VECTORS = {FeatureVector, BlockVector}
 
 

@@ -29,7 +29,8 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +65,7 @@ __all__ = [
 
 _AGE = "actor.age_days"
 _EVENT = attrgetter("event")
+_LATE = attrgetter("late")
 _ACTOR = attrgetter("actor")
 _FEATURES = attrgetter("features")
 _WINDOW = re.compile(r"\.(\d+)([smhd])$")
@@ -191,7 +193,7 @@ class AnomalyScorer:
 
     def score(self, observations: Sequence[Observation]) -> list[Detection]:
         """Detections for the observations at or above their family's threshold, in input order."""
-        timely = [o for o in observations if not o.late]
+        timely = list(compress(observations, map(not_, map(_LATE, observations))))
         events = list(map(_EVENT, timely))
         # Whether each timely observation's actor is mature, read from the family matrices
         # (``known``) or, for an observation no model scores, from its features.
