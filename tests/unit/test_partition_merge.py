@@ -163,6 +163,40 @@ def test_each_partition_leaves_in_its_own_order_and_nothing_is_lost_or_invented(
         assert [name for name in taken if name.startswith(f"{partition}-")] == names
 
 
+def one_at_a_time(buffers: dict[str, list[tuple[str, datetime | None]]], limit: int) -> list[str]:
+    """The merge's order taken one record at a time: the head that is oldest (untimed first),
+    the partition added first on a tie."""
+    out: list[str] = []
+    while len(out) < limit:
+        heads = [
+            (0 if records[0][1] is None else 1, records[0][1] or START, order, partition)
+            for order, (partition, records) in enumerate(buffers.items())
+            if records
+        ]
+        if not heads:
+            break
+        *_, partition = min(heads)
+        out.append(buffers[partition].pop(0)[0])
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(polls)
+def test_records_leave_in_the_order_of_the_oldest_head_one_at_a_time(
+    steps: list[tuple[str, list[int | None], int, frozenset[str]]],
+) -> None:
+    merged, _ = merge(wait_s=0, capacity=1_000)
+    reference: dict[str, list[tuple[str, datetime | None]]] = {}
+    for number, (partition, minutes, limit, _) in enumerate(steps):
+        records = [
+            (f"{partition}-{number}-{i}", None if m is None else at(m))
+            for i, m in enumerate(minutes)
+        ]
+        merged.add(partition, records)
+        reference.setdefault(partition, []).extend(records)
+        assert merged.take(limit, pending=()) == one_at_a_time(reference, limit)
+
+
 class Partitions:
     """A partitioned source in memory: each poll returns a run of one partition, like Kafka."""
 
