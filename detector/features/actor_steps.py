@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.arena import CounterArena, Counts
+from detector.features.arena import CounterArena, Counts, RowsColumn
 from detector.features.counter_kernels import CARRY, COUNT, DISCARD, EMPTY, READ
 from detector.jit import LazyKernel
 
 if TYPE_CHECKING:
     from detector.features.value_pool import Answers
 
-__all__ = ["counted_steps", "steps_kernel", "totals_rows", "units_table"]
+__all__ = ["counted_steps", "steps_kernel", "totals_column", "units_table"]
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -113,7 +113,7 @@ def counted_steps(
 ) -> tuple[np.ndarray | list[list[int]], list[int]]:  # fmt: skip
     """The steps of events ``i`` on ``slots[i]`` (:func:`actor_steps`, the moves, new values
     and drops of ``answers``) built and run in ``arena``: the totals of :meth:`CounterArena.run`
-    and the row of each event's, after it (:func:`totals_rows`)."""
+    and the row of each event's, after it (:func:`totals_column`)."""
     events = len(slots)
     froms, masks, grouped = answers.groups
     drops, lasts = answers.dropped
@@ -137,11 +137,14 @@ def counted_steps(
     return found, results.tolist()
 
 
-def totals_rows(found: np.ndarray | list[list[int]], rows: list[int]) -> list[Counts]:
-    """Rows ``rows`` of totals :meth:`CounterArena.run` gave."""
-    if isinstance(found, list):  # some total past a packed count's field
+def totals_column(
+    found: np.ndarray | list[list[int]], rows: list[int]
+) -> RowsColumn | list[Counts]:
+    """Rows ``rows`` of totals :meth:`CounterArena.run` gave: a column of the matrix's
+    rows, or each event's packed totals where some total is past a packed count's field."""
+    if isinstance(found, list):
         return [found[row] for row in rows]
-    return [(found, row) for row in rows]
+    return found, np.array(rows, np.intp)
 
 
 def units_table(field_channels: list[int], channels: int) -> Ints:

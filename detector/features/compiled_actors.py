@@ -29,8 +29,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from detector.events.model import Category, Event
-from detector.features.actor_steps import counted_steps, totals_rows, units_table
-from detector.features.arena import CounterArena, Counts
+from detector.features.actor_steps import counted_steps, totals_column, units_table
+from detector.features.arena import CounterArena, Counts, RowsColumn
 from detector.features.compiled_keys import BatchColumns
 from detector.features.lanes import LANE_BITS
 from detector.features.observation import Observation
@@ -186,7 +186,7 @@ class CompiledActors:
 
     def _scalars(
         self, gathered: Gathered, profile: tuple[np.ndarray, np.ndarray], flags: np.ndarray,
-        answers: Answers, counts: list[Counts],
+        answers: Answers, counts: RowsColumn | list[Counts],
     ) -> np.ndarray:  # fmt: skip
         """The scalar parts of the stretch's vectors, an event a row (the actor's head and
         ratios, the new value flags, the event flags: :class:`~.vector.FeatureLayout`);
@@ -212,8 +212,9 @@ class CompiledActors:
     def _count(
         self, slots: np.ndarray, buckets: np.ndarray, flags: np.ndarray, answers: Answers,
         arena: CounterArena,
-    ) -> list[Counts]:  # fmt: skip
-        """The actors' counter steps built and run: each event's totals after it."""
+    ) -> RowsColumn | list[Counts]:  # fmt: skip
+        """The actors' counter steps built and run: each event's totals after it (as a column
+        of one matrix's rows: :func:`~.actor_steps.totals_column`)."""
         channels = arena.channels
         units = self._units.get(channels)
         if units is None:
@@ -221,7 +222,7 @@ class CompiledActors:
         found, rows = counted_steps(
             arena, slots, buckets, flags, answers, self._channels, self._tracked, _NOVEL, units
         )
-        return totals_rows(found, rows)
+        return totals_column(found, rows)
 
     def _report(
         self, index: int, event: Event, answers: Answers

@@ -152,10 +152,11 @@ class VectorParts:
 
     def observations(
         self, events: Sequence[Event], learning: Sequence[bool], reports: Mapping[int, Report],
-        actors: Sequence[Counts], keys: Sequence[tuple[Totals, Totals]],
+        actors: Sequence[Counts] | RowsColumn, keys: Sequence[tuple[Totals, Totals]],
         scalars: np.ndarray | Sequence[list[float]],
     ) -> list[Observation]:  # fmt: skip
-        """The observations of events with their actors' totals, their keys' (the IPs' and
+        """The observations of events with their actors' totals (each one's, or a column of
+        one matrix's rows), their keys' (the IPs' and
         targets' read here) and the scalars after them (:meth:`actor_scalars`, new value and
         event flags): a list per event, or a matrix of them (a stretch's, a row an event:
         :class:`FeatureVector`). ``reports``: by event, the new values it reports and the
@@ -166,7 +167,12 @@ class VectorParts:
         event's vector a row of it: the compiled store's usual stretch."""
         block = self._block(actors, keys, scalars)
         if block is None:
-            return self._one_by_one(events, learning, reports, actors, keys, scalars)
+            if type(actors) is tuple:
+                matrix, steps = actors
+                actors = list(zip(repeat(matrix), steps.tolist()))
+            return self._one_by_one(
+                events, learning, reports, cast("Sequence[Counts]", actors), keys, scalars
+            )
         count = len(events)
         reported, known = [_NO_REPORT[0]] * count, [_NO_REPORT[1]] * count
         for index, (values, values_known) in reports.items():
@@ -175,17 +181,20 @@ class VectorParts:
         return list(map(new_observation, events, repeat(False), learning, reported, vectors, known))
 
     def _block(
-        self, actors: Sequence[Counts], keys: Sequence[tuple[Totals, Totals]],
+        self, actors: Sequence[Counts] | RowsColumn, keys: Sequence[tuple[Totals, Totals]],
         scalars: np.ndarray | Sequence[list[float]],
     ) -> FeatureBlock | None:  # fmt: skip
         """The stretch's features as one block, if its totals and scalars are columns."""
-        if type(scalars) is not np.ndarray or not actors:
+        if type(scalars) is not np.ndarray or not keys:
             return None
         ips, targets = zip(*keys, strict=True)
+        no_counts = self.no_counts
+        actor_column: list[int] | RowsColumn | None = cast(RowsColumn, actors)
+        if type(actors) is not tuple:  # each event's own totals
+            actor_column = _column(cast("Sequence[Counts]", actors), no_counts)
         parts: list[float | None] = []
         totals: list[RowsColumn | None] = []
-        for column in (actors, ips, targets):
-            found = _column(column, self.no_counts)
+        for found in (actor_column, _column(ips, no_counts), _column(targets, no_counts)):
             if found is None:
                 return None
             if type(found) is list:
@@ -235,10 +244,15 @@ class VectorParts:
         return out
 
     def ratio_rows(
-        self, actors: Sequence[Counts], past: Sequence[int], history: Sequence[float]
+        self, actors: Sequence[Counts] | RowsColumn, past: Sequence[int], history: Sequence[float]
     ) -> npt.NDArray[np.float64]:
         """The ratios (:meth:`actor_scalars`) of many actors' totals after their events, an
-        actor a row; those in rows of one batch's totals worked out at once."""
+        actor a row (``actors``: each one's totals, or a column of one matrix's rows); those
+        in rows of one batch's totals worked out at once."""
+        if type(actors) is tuple:
+            matrix, steps = actors
+            return actor_ratio_rows(matrix[steps], self._window_hours, past, history)
+        actors = cast("Sequence[Counts]", actors)
         # Tested in C (map, row_groups): a generator's step per actor cost more.
         if actors and set(map(type, actors)) == _ROWS_ONLY:
             groups = row_groups(cast("Sequence[CountRow]", actors))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from detector.events.model import Event, Outcome
+from detector.features import vector_parts
 from detector.features.families import FAMILIES
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
@@ -101,3 +102,15 @@ def test_a_table_of_block_rows_mixed_with_other_vectors_reads_each_alike() -> No
     reversed_rows = vectors[::-1]
     expected = np.array([[float(v[name]) for name in NAMES] for v in plain[::-1]])
     assert feature_table(reversed_rows, NAMES).tobytes() == expected.tobytes()
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_stretch_that_is_no_block_makes_a_vector_per_event_with_the_same_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = some_without_keys()
+    blocks = observed(FeatureStore(FeatureSettings()), events)
+    monkeypatch.setattr(vector_parts, "_column", lambda totals, no_counts: None)
+    each = observed(FeatureStore(FeatureSettings()), events)
+    assert not any(isinstance(vector, BlockVector) for vector in each)
+    assert [dict(vector) for vector in each] == [dict(vector) for vector in blocks]
