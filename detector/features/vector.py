@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.arena import CountRow, packed_row
+from detector.features.arena import CountRow, RowsColumn, packed_row
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_RATIOS,
@@ -311,7 +311,7 @@ class FeatureBlock:
         self,
         layout: FeatureLayout,
         parts: tuple[float | None, ...],
-        totals: tuple[tuple[np.ndarray, npt.NDArray[np.intp]] | None, ...],
+        totals: tuple[RowsColumn | None, ...],
         scalars: np.ndarray,
     ) -> None:
         self.layout, self.parts, self.totals, self.scalars = layout, parts, totals, scalars

@@ -9,6 +9,7 @@ import pytest
 
 from detector.events.model import Event, Outcome
 from detector.features import vector_parts
+from detector.features.arena import rows_column
 from detector.features.families import FAMILIES
 from detector.features.settings import FeatureSettings
 from detector.features.store import FeatureStore
@@ -114,3 +115,12 @@ def test_a_stretch_that_is_no_block_makes_a_vector_per_event_with_the_same_value
     each = observed(FeatureStore(FeatureSettings()), events)
     assert not any(isinstance(vector, BlockVector) for vector in each)
     assert [dict(vector) for vector in each] == [dict(vector) for vector in blocks]
+
+
+def test_rows_of_one_matrix_make_a_column_and_anything_else_none() -> None:
+    first, second = np.zeros((3, 1, 1)), np.zeros((2, 1, 1))
+    column = rows_column([(first, 2), (first, 0), (first, 2)])
+    assert column is not None and column[0] is first and column[1].tolist() == [2, 0, 2]
+    assert rows_column([(first, 0), (second, 1)]) is None
+    assert rows_column([(first, 0), [0, 0]]) is None
+    assert rows_column([]) is None
