@@ -88,7 +88,7 @@ def test_a_block_vectors_parts_are_made_only_when_asked_and_then_agree() -> None
     copied = pickle.loads(pickle.dumps(vector))
     assert dict(copied) == read
     with pytest.raises(AttributeError):
-        _ = vector.no_such_attribute  # type: ignore[attr-defined]
+        _ = vector.no_such_attribute
     with pytest.raises(KeyError):
         _ = vector["no.such.feature"]
 
