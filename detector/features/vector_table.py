@@ -74,9 +74,10 @@ def feature_table(
     """The values of ``names`` of many vectors, one row each: ``[[v[n] for n in names] ...]``.
 
     Vectors a store made with one layout (the usual batch) are read column by
-    column, whole batch at once; anything else (other mappings, mixed layouts,
-    a value the batch path cannot read) row by row, with the same values and
-    errors (KeyError for a name a vector lacks).
+    column, whole batch at once (rows of blocks from the blocks' columns);
+    anything else (other mappings, mixed layouts, a value the batch path cannot
+    read) row by row, with the same values and errors (KeyError for a name a
+    vector lacks).
 
     >>> feature_table([{"a": 1, "b": 2.5}, {"a": 3, "b": 0.0}], ("b", "a")).tolist()
     [[2.5, 1.0], [0.0, 3.0]]
@@ -121,9 +122,9 @@ def _fill_block(
         table[at, plan.scalar_columns] = block.scalars[indices[:, None], plan.scalar_offsets]
     windows = block.layout.windows
     for kind, kind_channels in enumerate(plan.kind_channels):
-        totals = block.totals[kind]
-        if not kind_channels:
+        if not kind_channels:  # no column of this kind's totals asked for
             continue
+        totals = block.totals[kind]
         if totals is not None:
             matrix, steps = totals
             chosen = steps[indices]
