@@ -11,8 +11,9 @@ hot again in whichever form the process has.
 
 A slot costs ``windows * buckets * (channels + 1) * 8`` bytes (an actor with
 17 channels: 25.9 KB over three windows), whatever the counter holds, so an
-arena keeps at most :data:`ARENA_BYTES` of slots: the counter counted the
-longest ago goes cold to make room, as in the plain form (``hot_limit``).
+arena keeps at most its spec's ``arena_bytes`` of slots (``features.arena_bytes``): the
+counter counted the longest ago goes cold to make room, as in the plain form
+(``hot_limit``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from detector.features.windows import WindowCounter, WindowSpec
 
 __all__ = [
-    "ARENA_BYTES",
     "CountRow",
     "CounterArena",
     "Counts",
@@ -53,9 +53,6 @@ __all__ = [
     "packed_rows",
 ]
 
-ARENA_BYTES = 32 << 20
-"""At most this many bytes of slots per arena (one per kind of counter and store): a
-daemon's two fit the chart's memory limit beside its keys (tests/unit/test_sizing.py)."""
 _FIRST_SLOTS = 16
 _SMALL_ID = 1 << 31
 _LANE_TYPES = (("B", np.uint8, 1 << 8), ("H", np.uint16, 1 << 16), ("I", np.uint32, 1 << 32))
@@ -118,7 +115,8 @@ def _vectors(increments: tuple[int, ...]) -> np.ndarray:
 
 
 class CounterArena:
-    """The hot counters of one kind of a store, one slot each, at most :data:`ARENA_BYTES`.
+    """The hot counters of one kind of a store, one slot each, in at most the spec's
+    ``arena_bytes``.
 
     Steps are queued and run together, in one compiled call per batch of events
     (:meth:`flush`): a step that gives totals hands out a ticket, which
@@ -179,7 +177,7 @@ class CounterArena:
     def limit(self) -> int:
         """How many counters may be hot here at once."""
         slot_bytes = self._windows * self.spec.buckets * (self._channels + 1) * 8
-        return max(1, min(self.spec.hot_limit, ARENA_BYTES // slot_bytes))
+        return max(1, min(self.spec.hot_limit, self.spec.arena_bytes // slot_bytes))
 
     def claim(self, counter: WindowCounter, ids: array[int], lanes: array[int]) -> HotSlot:
         """A slot for ``counter``, filled from its plain ids and lanes; the coldest counter

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from detector.features.durations import Duration, DurationOrZero, format_duration
 
 __all__ = [
+    "DEFAULT_ARENA_BYTES",
     "DEFAULT_SOURCE_LATENESS",
     "EVENT_FIELDS",
     "Duration",
@@ -48,6 +49,9 @@ DEFAULT_SOURCE_LATENESS = MappingProxyType(
 )
 """Per-source allowed lateness shipped with ciwatch; docs/features.md gives the sources."""
 _MIN_WINDOW = timedelta(minutes=1)
+DEFAULT_ARENA_BYTES = 128 << 20
+"""Hot window counters per arena: 5,178 actors hot at 25.9 KB a slot (docs/sizing.md)."""
+_MIN_ARENA_BYTES = 1 << 20
 
 
 def window_label(window: timedelta) -> str:
@@ -87,6 +91,10 @@ class FeatureSettings(BaseModel):
       dropped.
     - ``max_values_per_set``: per remembered set; the least recently seen
       values beyond it are dropped.
+    - ``arena_bytes``: at most this many bytes of hot window counters per arena
+      (one for actors, one for IPs and targets) once the counter kernels are
+      compiled; an event of an actor that went cold brings it back, which
+      costs far more than counting it hot (docs/sizing.md).
     - ``tracked``: fields whose first appearance per actor is reported (event
       fields from :data:`EVENT_FIELDS` or ``attributes`` keys).
     - ``production_namespaces``: glob patterns (``fnmatch``, case-insensitive)
@@ -110,6 +118,7 @@ class FeatureSettings(BaseModel):
     evict_idle_after: Duration = timedelta(days=30)
     max_keys: int = Field(default=50_000, ge=1)
     max_values_per_set: int = Field(default=256, ge=1)
+    arena_bytes: int = Field(default=DEFAULT_ARENA_BYTES, ge=_MIN_ARENA_BYTES)
     tracked: tuple[str, ...] = ("ip", "country", "user_agent", "repo", "namespace")
     production_namespaces: tuple[str, ...] = ("prod*", "production*")
 

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from detector.features.arena import CounterArena
 from detector.features.counter_kernels import compiled_kernels
+from detector.features.settings import DEFAULT_ARENA_BYTES
 
 if TYPE_CHECKING:
     from detector.features.profile_pool import ProfilePool
@@ -42,11 +43,16 @@ class WindowSpec:
     """
 
     __slots__ = (
-        "arenas", "buckets", "hot", "hot_limit", "key_values", "nested", "profiles", "seconds",
-        "values", "widths",
+        "arena_bytes", "arenas", "buckets", "hot", "hot_limit", "key_values", "nested", "profiles",
+        "seconds", "values", "widths",
     )  # fmt: skip
 
-    def __init__(self, windows: Sequence[float], buckets: int = BUCKETS_PER_WINDOW) -> None:
+    def __init__(
+        self,
+        windows: Sequence[float],
+        buckets: int = BUCKETS_PER_WINDOW,
+        arena_bytes: int = DEFAULT_ARENA_BYTES,
+    ) -> None:
         if not windows or any(window <= 0 for window in windows):
             raise ValueError("windows must be positive lengths in seconds")
         self.seconds = tuple(sorted(float(window) for window in windows))
@@ -60,6 +66,8 @@ class WindowSpec:
         # store has dropped: it is released when its turn comes).
         self.hot: deque[WindowCounter] = deque()
         self.hot_limit = max(1, HOT_TOTALS)
+        self.arena_bytes = arena_bytes
+        """At most this many bytes of slots in each of :attr:`arenas`."""
         self.arenas: dict[type, CounterArena] = {}
         self.values: ValuePool | None = None
         """The remembered values of the actors hot in an arena, in their slots' numbers."""

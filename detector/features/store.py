@@ -71,7 +71,10 @@ class FeatureStore:
         # ``carried``: kinds an upstream stage counts and hands on (named, not counted).
         self.kinds = frozenset(kinds)
         self.carried = frozenset(carried)
-        self._spec = WindowSpec([window.total_seconds() for window in settings.windows])
+        self._spec = WindowSpec(
+            [window.total_seconds() for window in settings.windows],
+            arena_bytes=settings.arena_bytes,
+        )
         self._learning_period = settings.learning_period.total_seconds()
         idle = settings.evict_idle_after.total_seconds()
         self._tracked_limits = SetLimits(

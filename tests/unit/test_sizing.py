@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 from detector.config import load_config
-from detector.features.arena import ARENA_BYTES
 from detector.features.dedup import DuplicateSettings
 from detector.features.settings import FeatureSettings
 from detector.resources import pipelines_dir
@@ -33,9 +32,10 @@ MEASURED_BYTES_PER_ACTOR = 5_000
 of: the running RSS, which writing a checkpoint no longer raises, and the peak RSS of a
 fresh process restoring that checkpoint (lower, since it is read a line at a time): 4,231 B
 running above the baseline at 100,000 actors, rounded up."""
-DAEMON_FIXED_BYTES = 160 * MiB + 2 * ARENA_BYTES
+NUMBA_BYTES = 160 * MiB
 """What a daemon holds on top, whatever its keys: numba and its compiled kernels (100-160 MiB,
-docs/daemon.md) and the arenas of its hot window counters (actors; IPs and targets)."""
+docs/daemon.md); and, counted from the settings, the arenas of its hot window counters
+(actors; IPs and targets: ``features.arena_bytes`` each, filled as they are used)."""
 MEASURED_BYTES_PER_EVENT_ID = 200
 """One remembered event id of the duplicate check (``duplicates.max_ids`` per source)."""
 SOURCES = 4
@@ -61,11 +61,11 @@ def chart_values() -> dict[str, Any]:
     return values
 
 
-def needed(max_keys: int, max_ids: int) -> float:
-    """Bytes a replica needs at its caps: baseline, actors at the cap, remembered ids."""
+def needed(max_keys: int, max_ids: int, arena_bytes: int) -> float:
+    """Bytes a replica needs at its caps: baseline, arenas, actors at the cap, remembered ids."""
     ids = max_ids * SOURCES * MEASURED_BYTES_PER_EVENT_ID
     keys = max_keys * MEASURED_BYTES_PER_ACTOR
-    return MEASURED_BASELINE_BYTES + DAEMON_FIXED_BYTES + keys + ids
+    return MEASURED_BASELINE_BYTES + NUMBA_BYTES + 2 * arena_bytes + keys + ids
 
 
 def test_the_default_caps_fit_the_charts_memory_limit_with_a_quarter_spare() -> None:
@@ -74,9 +74,10 @@ def test_the_default_caps_fit_the_charts_memory_limit_with_a_quarter_spare() -> 
     configured: dict[str, Any] = values.get("config") or {}
     features = FeatureSettings(**configured.get("features", {}))
     duplicates = DuplicateSettings(**configured.get("duplicates", {}))
-    need = needed(features.max_keys, duplicates.max_ids)
+    need = needed(features.max_keys, duplicates.max_ids, features.arena_bytes)
     assert need <= HEADROOM * limit, (
-        f"max_keys {features.max_keys:,} needs {need / MiB:,.0f} MiB,"
+        f"max_keys {features.max_keys:,} and arena_bytes {features.arena_bytes / MiB:,.0f} MiB"
+        f" need {need / MiB:,.0f} MiB,"
         f" over {HEADROOM:.0%} of the chart's {limit / MiB:,.0f} MiB limit (docs/sizing.md)"
     )
 
@@ -92,10 +93,14 @@ def test_the_default_yaml_and_the_code_agree_on_the_caps() -> None:
     config = load_config()
     assert config.features.max_keys == FeatureSettings().max_keys
     assert config.duplicates.max_ids == DuplicateSettings().max_ids
+    assert config.features.arena_bytes == FeatureSettings().arena_bytes
 
 
 def test_a_cap_raised_alone_would_not_fit() -> None:
     # A million keys need ~5 GiB (docs/sizing.md): raised without the limit, the check fails.
     # (Before the checkpoint was streamed, 200,000, the default before sizing, did not fit.)
-    assert needed(1_000_000, DuplicateSettings().max_ids) > quantity("2Gi")
-    assert needed(200_000, DuplicateSettings().max_ids) <= HEADROOM * quantity("2Gi")
+    ids, arena = DuplicateSettings().max_ids, FeatureSettings().arena_bytes
+    assert needed(1_000_000, ids, arena) > quantity("2Gi")
+    assert needed(200_000, ids, 32 * MiB) <= HEADROOM * quantity("2Gi")
+    # Arenas of 1 GiB each do not fit beside the default cap either.
+    assert needed(FeatureSettings().max_keys, ids, 1024 * MiB) > HEADROOM * quantity("2Gi")

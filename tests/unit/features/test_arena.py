@@ -16,6 +16,7 @@ from detector.features import arena, counter_kernels
 from detector.features.arena import HotSlot
 from detector.features.observation import Observation
 from detector.features.settings import FeatureSettings
+from detector.features.spec import BUCKETS_PER_WINDOW
 from detector.features.store import FeatureStore
 from detector.features.windows import WindowCounter, WindowSpec, lane
 from detector.jit import LazyKernel
@@ -67,12 +68,9 @@ def test_a_long_run_moves_its_hot_counters_into_arenas_with_the_same_features(
 
 
 @pytest.mark.usefixtures("compiled_counters")
-def test_a_full_arena_sends_the_counter_counted_longest_ago_cold(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    spec = WindowSpec(SPEC_SECONDS)
-    one_slot = len(SPEC_SECONDS) * spec.buckets * (2 + 1) * 8  # two channels
-    monkeypatch.setattr(arena, "ARENA_BYTES", 2 * one_slot)
+def test_a_full_arena_sends_the_counter_counted_longest_ago_cold() -> None:
+    one_slot = len(SPEC_SECONDS) * BUCKETS_PER_WINDOW * (2 + 1) * 8  # two channels
+    spec = WindowSpec(SPEC_SECONDS, arena_bytes=2 * one_slot)
     counters = [WindowCounter(spec) for _ in range(3)]
     ids = spec.bucket_ids(1000.0)
     for counter in counters:
@@ -111,11 +109,13 @@ def test_a_batch_whose_counters_go_cold_and_whose_tables_refill_midway_counts_as
         plain_store = FeatureStore(FeatureSettings())
         expected = [plain_store.observe(item) for item in events]
         expected_snapshot = spelled_out(plain_store.snapshot())
-    monkeypatch.setattr(arena, "ARENA_BYTES", 40_000)  # one actor, a few IPs and targets
     monkeypatch.setattr(arena, "_VECTOR_LIMIT", 3)
-    store = FeatureStore(FeatureSettings())
+    # Under the setting's floor (model_copy does not validate): one actor, a few IPs and targets.
+    store = FeatureStore(FeatureSettings().model_copy(update={"arena_bytes": 40_000}))
     found = [seen for start in (0, 300, 600) for seen in store.observe_batch(events[start:][:300])]
     assert [dict(seen.features) for seen in found] == [dict(seen.features) for seen in expected]
     assert [seen.new_values for seen in found] == [seen.new_values for seen in expected]
     assert spelled_out(store.snapshot()) == expected_snapshot
     assert all(len(held.hot) <= held.limit for held in store._spec.arenas.values())
+    limits = {kind.__name__: held.limit for kind, held in store._spec.arenas.items()}
+    assert limits == {"ActorState": 1, "KeyState": 6}  # 40,000 B of 25,920 and 5,760 B slots

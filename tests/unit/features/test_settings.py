@@ -19,6 +19,7 @@ def test_defaults_match_the_documented_ones() -> None:
     assert settings.evict_idle_after == timedelta(days=30)
     assert settings.max_keys == 50_000
     assert settings.max_values_per_set == 256
+    assert settings.arena_bytes == 128 * 2**20
     assert settings.tracked == ("ip", "country", "user_agent", "repo", "namespace")
     assert settings.window_labels == ("5m", "1h", "24h")
 
@@ -50,6 +51,8 @@ def test_accepts_duration_strings_and_sorts_windows() -> None:
         ({"tracked": ["Country"]}, "tracked", "lowercase"),
         ({"tracked": ["ip", "ip"]}, "tracked", "repeat"),
         ({"max_keys": 0}, "max_keys", "greater than or equal to 1"),
+        # Below one MiB is more likely MiB written as bytes than a wish for a few slots.
+        ({"arena_bytes": 256}, "arena_bytes", "greater than or equal to 1048576"),
         ({"windwos": ["5m"]}, "windwos", "Extra inputs are not permitted"),
     ],
 )
