@@ -1,14 +1,20 @@
 """Feature-store throughput and memory over generated events.
 
-    python bench/features.py [--events 300000] [--actors 10000]
+    python bench/features.py [--events 300000] [--actors 10000] [--compiled]
+                             [--arena-mib 128 32 ...]
 
 Prints FeatureStore.observe_batch throughput (batches of 500 events, as the
 pipeline hands them over; events/s, one core, CPU time, best of three; the
-plain form: no kernels compiled) over a generated mix — many people, five
+plain form, or with ``--compiled`` the kernels compiled first as a daemon does,
+its hot counters in arenas of each ``--arena-mib``) over a generated mix — many people, five
 busy CI bots, IPs, countries, repos, namespaces, failures, slightly
 out-of-order times and a few late events, every event carrying an IP, a
 target, a repo and a namespace — and the memory the store holds per 10k
 actors (tracemalloc, after ~20 events per actor over two days). Nothing here asserts timings.
+
+Compiled, a run whose people outnumber the actor arena's slots (25.9 KB each:
+5,178 at the default 128 MiB) brings a cold actor back at most of its
+events; the run prints the arena's slots beside its throughput.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from datetime import UTC, datetime, timedelta
 
 from detector.events.model import ActorType, Category, Event, Outcome
 from detector.features.settings import FeatureSettings
+from detector.features.state import ActorState
 from detector.features.store import FeatureStore
+from detector.jit import compile_all
 
 BASE = datetime(2026, 1, 5, tzinfo=UTC)
 BATCH = 500
@@ -85,18 +93,23 @@ def generate(count: int, actors: int, seed: int = 7) -> list[Event]:
     return events
 
 
-def bench_throughput(events: list[Event], label: str) -> None:
+def bench_throughput(
+    events: list[Event], label: str, settings: FeatureSettings | None = None
+) -> None:
     """Best of three runs, CPU time of this process (other processes do not count)."""
+    settings = settings or FeatureSettings()
     best = float("inf")
     for _ in range(3):
-        store = FeatureStore(FeatureSettings())
+        store = FeatureStore(settings)
         started = time.process_time()
         for start in range(0, len(events), BATCH):  # as the pipeline hands them over
             store.observe_batch(events[start : start + BATCH])
         best = min(best, time.process_time() - started)
+    arena = store._spec.arenas.get(ActorState)
+    form = "plain" if arena is None else f"actor arena {arena.limit:,} slots"
     print(
-        f"observe, {label}: {len(events):,} events in {best:.2f} s = {len(events) / best:,.0f}"
-        f" events/s, {best / len(events) * 1e6:.1f} µs/event"
+        f"observe, {label}, {form}: {len(events):,} events in {best:.2f} s"
+        f" = {len(events) / best:,.0f} events/s, {best / len(events) * 1e6:.1f} µs/event"
         f" (late: {store.late_events}, keys: {store.key_counts})"
     )
 
@@ -125,11 +138,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--actors", type=int, default=10_000)
-    args = parser.parse_args()
-    bench_throughput(generate(args.events, args.actors), f"{args.actors:,} people + 5 bots")
-    bench_throughput(
-        generate(args.events, args.actors // 10), f"{args.actors // 10:,} people + 5 bots"
+    parser.add_argument("--compiled", action="store_true", help="compile the kernels first")
+    parser.add_argument(
+        "--arena-mib", type=int, nargs="+", default=[128], help="features.arena_bytes, MiB"
     )
+    args = parser.parse_args()
+    if args.compiled:
+        compile_all()
+    for people in (args.actors, args.actors // 10):
+        events = generate(args.events, people)
+        for mib in args.arena_mib if args.compiled else [None]:
+            settings = None if mib is None else FeatureSettings(arena_bytes=mib << 20)
+            bench_throughput(events, f"{people:,} people + 5 bots", settings)
     bench_memory(args.actors)
 
 

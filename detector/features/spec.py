@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["BUCKETS_PER_WINDOW", "HOT_TOTALS", "WindowSpec"]
 
 BUCKETS_PER_WINDOW = 60
-HOT_TOTALS = 1 << 14
-"""How many counters of a store are *hot*: keep their packed window totals at hand.
+HOT_TOTALS = 1 << 16
+"""How many counters of a store are *hot*: keep their packed window totals at hand (the
+plain form; compiled, the arenas' ``arena_bytes`` bound them first).
 
 Totals are the sums of a counter's buckets, kept so an event adds to them
 instead of summing the buckets again; but a list of packed ints per key is
