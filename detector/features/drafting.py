@@ -356,11 +356,23 @@ class _Walk:
         """The key states the stretches count (their slots must stay theirs)."""
 
     def claiming(self, arena: CounterArena, counted: set[object]) -> None:
-        """Run the stretches first if a claim in ``arena`` would cool a counter in ``counted``
-        (its slot, and its values' in the pool, are about to go)."""
-        going = islice(arena.hot, max(0, len(arena.hot) - arena.limit + 1))
-        if any(counter in counted for counter in going):
-            self.run()
+        """Make room for a claim in ``arena`` without cooling a counter in ``counted`` (its
+        slot, and its values' in the pool, are the stretch's): such a counter at the head of
+        the queue goes to its back, as if claimed now; the stretches run first only if
+        every hot counter is theirs."""
+        hot = arena.hot
+        going = len(hot) - arena.limit + 1
+        if going <= 0:
+            return
+        if going > 1:  # not one claim's room (the arena's limit fell): the plain way
+            if any(counter in counted for counter in islice(hot, going)):
+                self.run()
+            return
+        for _ in range(len(hot)):
+            if hot[0] not in counted:
+                return
+            hot.rotate(-1)
+        self.run()
 
     def run(self) -> None:
         """Count the stretches gathered; the actors' drafts in their places."""

@@ -8,12 +8,14 @@ run from one form to the other and the bound on an arena's slots.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
 from detector.events.model import Category, Outcome
 from detector.features import arena, counter_kernels
-from detector.features.arena import HotSlot
+from detector.features.arena import CounterArena, HotSlot
+from detector.features.compiled_actors import CompiledActors, Stretch
 from detector.features.observation import Observation
 from detector.features.settings import FeatureSettings
 from detector.features.spec import BUCKETS_PER_WINDOW
@@ -119,3 +121,29 @@ def test_a_batch_whose_counters_go_cold_and_whose_tables_refill_midway_counts_as
     assert all(len(held.hot) <= held.limit for held in store._spec.arenas.values())
     limits = {kind.__name__: held.limit for kind, held in store._spec.arenas.items()}
     assert limits == {"ActorState": 1, "KeyState": 6}  # 40,000 B of 25,920 and 5,760 B slots
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_claim_cools_a_counter_its_stretch_does_not_count_before_running_it_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two actor slots, x and y hot, x (the next to go cold) counted in the stretch: z's claim
+    sends x to the back of the queue and cools y, and the batch is one stretch."""
+    settings = FeatureSettings().model_copy(update={"arena_bytes": 2 * 3 * 60 * 18 * 8})
+    runs: list[int] = []
+    original = CompiledActors.run
+
+    def counted_run(self: CompiledActors, stretch: Stretch, arena: CounterArena) -> list[Any]:
+        runs.append(len(stretch))
+        return original(self, stretch, arena)
+
+    monkeypatch.setattr(CompiledActors, "run", counted_run)
+    store = FeatureStore(settings)
+    store.observe_batch([event(0.0, actor="x", ip=None), event(1.0, actor="y", ip=None)])
+    runs.clear()
+    found = store.observe_batch([event(2.0, actor="x", ip=None), event(3.0, actor="z", ip=None)])
+    assert runs == [2]  # one stretch: x's slot was not taken from it
+    actors = store._actors
+    hot = {name for name in "xyz" if isinstance(actors[name]._totals, HotSlot)}
+    assert hot == {"x", "z"}
+    assert [seen.features["actor.events.1h"] for seen in found] == [2, 1]
