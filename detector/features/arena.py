@@ -54,7 +54,6 @@ __all__ = [
 ]
 
 _FIRST_SLOTS = 16
-_SMALL_ID = 1 << 31
 _LANE_TYPES = (("B", np.uint8, 1 << 8), ("H", np.uint16, 1 << 16), ("I", np.uint32, 1 << 32))
 _VECTOR_LIMIT = 1 << 12  # increments remembered as rows per arena (few kinds repeat)
 _FIRST_ROWS = 64
@@ -172,6 +171,13 @@ class CounterArena:
         self._rows = _widened(self._rows, max(_FIRST_ROWS, len(self._rows)), channels)
         self._units = _widened(self._units, max(_FIRST_ROWS, len(self._units)), channels)
         self._carry = _widened(self._carry, windows, channels)
+        buckets = windows * span
+        self._dumped = (
+            np.zeros(2 * windows + buckets, np.int64),
+            np.zeros(2 * windows + buckets, np.int64),
+            np.zeros(buckets * channels, np.int64),
+        )
+        """Where :meth:`dump` has a slot written: its ids, 4-byte ids and lanes."""
 
     @property
     def limit(self) -> int:
@@ -217,14 +223,16 @@ class CounterArena:
         """The plain ids and lanes of ``slot`` (:class:`~detector.features.buckets.BucketRuns`'
         layout, each in its narrowest type), the slot unchanged."""
         self.flush()
-        windows, span, channels = self._windows, self.spec.buckets, self._channels
-        ids = np.zeros(2 * windows + windows * span, dtype=np.int64)
-        lanes = np.zeros(windows * span * channels, dtype=np.int64)
-        held = self._dump(self._ring, self._counts, self._newest, slot, ids, lanes)
-        rows = lanes[: held * channels].reshape(held, channels)
-        used = np.flatnonzero(rows.any(axis=0))
-        stride = int(used[-1]) + 1 if len(used) else 0
-        return _narrow_ids(ids[: 2 * windows + held], windows), _narrow_lanes(rows[:, :stride])
+        ids, small, lanes = self._dumped
+        held, stride, fits, low, high = self._dump(
+            self._ring, self._counts, self._newest, slot, ids, small, lanes
+        )
+        end = 2 * self._windows + held
+        if fits:  # every id in 4 bytes, a window without buckets as its 4-byte mark
+            plain_ids = array("i", small[:end].astype(np.int32).tobytes())
+        else:
+            plain_ids = array("q", ids[:end].tobytes())
+        return plain_ids, _narrowest(lanes[: held * stride], low, high)
 
     def count(
         self,
@@ -410,23 +418,13 @@ def _packed_exactly(totals: np.ndarray) -> list[int]:
     ]
 
 
-def _narrow_ids(ids: np.ndarray, windows: int) -> array[int]:
-    """Ids as 4-byte ints when every one fits (no bucket yet: the 4-byte mark), else 8."""
-    newest = ids[:windows]
-    real = np.concatenate((newest[newest != EMPTY], ids[2 * windows :]))
-    if not len(real) or (real.min() > NO_SMALL_BUCKET and real.max() < _SMALL_ID):
-        small = ids.copy()
-        small[:windows][newest == EMPTY] = NO_SMALL_BUCKET
-        return array("i", small.astype(np.int32).tobytes())
-    return array("q", ids.tobytes())
-
-
-def _narrow_lanes(lanes: np.ndarray) -> array[int]:
-    """Lanes in the narrowest type holding them (signed 8 bytes once one is below 0)."""
-    flat = lanes.ravel()
-    if len(flat) and flat.min() >= 0:
-        top = flat.max()
+def _narrowest(lanes: np.ndarray, low: int, high: int) -> array[int]:
+    """``lanes`` (counts from ``low`` to ``high``) in the narrowest type holding them (signed
+    8 bytes once one is below 0)."""
+    if not len(lanes):
+        return array("B")
+    if low >= 0:
         for typecode, dtype, bound in _LANE_TYPES:
-            if top < bound:
-                return array(typecode, flat.astype(dtype).tobytes())
-    return array("q", flat.tobytes()) if len(flat) else array("B")
+            if high < bound:
+                return array(typecode, lanes.astype(dtype).tobytes())
+    return array("q", lanes.tobytes())

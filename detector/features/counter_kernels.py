@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.buckets import NO_BUCKET
+from detector.features.buckets import NO_BUCKET, NO_SMALL_BUCKET
 from detector.jit import Kernel, LazyKernel
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "MOVE",
     "OP_FIELDS",
     "READ",
+    "SMALL_ID",
     "compiled_kernels",
     "dump_kernel",
     "load_kernel",
@@ -40,6 +41,8 @@ __all__ = [
 
 EMPTY = NO_BUCKET
 """A ring position holding no bucket; also a window's newest bucket before any."""
+SMALL_ID = 1 << 31
+"""Bucket ids below this (and above :data:`NO_SMALL_BUCKET`) fit a 4-byte plain counter."""
 COUNT, READ, MOVE, DISCARD, CARRY = 0, 1, 2, 3, 4
 """What a step of :func:`counter_steps` does."""
 OP_FIELDS = 4
@@ -209,28 +212,54 @@ def counter_load(
             row += 1
 
 
-def counter_dump(ring: Ints, counts: Ints, newest: Ints, slot: int, ids: Ints, lanes: Ints) -> int:
-    """Write ``slot`` as a plain counter's ids (into ``ids``) and lanes of every channel
-    (into ``lanes``, ``counts.shape[3]`` per bucket); how many buckets it holds."""
+def counter_dump(
+    ring: Ints, counts: Ints, newest: Ints, slot: int, ids: Ints, small: Ints, lanes: Ints
+) -> tuple[int, int, int, int, int]:
+    """Write ``slot`` as a plain counter's ids, into ``ids`` and (4-byte marks and all)
+    ``small``, and its counts of the channels it uses into ``lanes``, bucket by bucket.
+
+    Returns how many buckets it holds, the lanes per bucket (one past the last channel
+    with a count), whether every bucket id fits 4 bytes, and the least and greatest
+    count: what picks each array's narrowest type, worked out here rather than by
+    numpy calls that cost more than the walk.
+    """
     windows = ring.shape[1]
     span = ring.shape[2]
     channels = counts.shape[3]
     position = 2 * windows
+    stride, fits, low, high = 0, 1, 0, 0
     for window in range(windows):
         last = newest[slot, window]
         ids[window] = last
+        small[window] = NO_SMALL_BUCKET if last == EMPTY else last
         held = 0
         if last != EMPTY:
+            fits = fits and NO_SMALL_BUCKET < last < SMALL_ID
             for bucket in range(last - span + 1, last + 1):
                 at = bucket % span
                 if ring[slot, window, at] == bucket:
-                    ids[position] = bucket
-                    row = position - 2 * windows
-                    lanes[row * channels : (row + 1) * channels] = counts[slot, window, at, :]
+                    ids[position] = small[position] = bucket
+                    fits = fits and NO_SMALL_BUCKET < bucket < SMALL_ID
+                    for channel in range(channels):
+                        count = counts[slot, window, at, channel]
+                        if count != 0 and channel >= stride:
+                            stride = channel + 1
+                        low, high = min(low, count), max(high, count)
                     position += 1
                     held += 1
-        ids[windows + window] = held
-    return int(position - 2 * windows)
+        ids[windows + window] = small[windows + window] = held
+    written = 0
+    for window in range(windows):  # the same buckets again, now that the stride is known
+        last = newest[slot, window]
+        if last == EMPTY:
+            continue
+        for bucket in range(last - span + 1, last + 1):
+            at = bucket % span
+            if ring[slot, window, at] == bucket:
+                for channel in range(stride):
+                    lanes[written] = counts[slot, window, at, channel]
+                    written += 1
+    return position - 2 * windows, stride, int(fits), low, high
 
 
 def _sample_arena() -> tuple[Ints, Ints, Ints, Ints]:
@@ -275,6 +304,7 @@ dump_kernel = LazyKernel(
         *_sample_arena()[:2],
         _sample_arena()[3],
         0,
+        np.zeros(4, dtype=np.int64),
         np.zeros(4, dtype=np.int64),
         np.zeros(2, dtype=np.int64),
     ),

@@ -147,3 +147,71 @@ def test_a_claim_cools_a_counter_its_stretch_does_not_count_before_running_it_ea
     hot = {name for name in "xyz" if isinstance(actors[name]._totals, HotSlot)}
     assert hot == {"x", "z"}
     assert [seen.features["actor.events.1h"] for seen in found] == [2, 1]
+
+
+class _PlainSpec(WindowSpec):
+    """A spec whose counters stay in the plain form in a process with the kernels compiled."""
+
+    def arena(self, kind: type) -> CounterArena | None:
+        return None
+
+
+_NARROWEST = ((0, 1 << 8, "B"), (0, 1 << 16, "H"), (0, 1 << 32, "I"))
+
+
+@pytest.mark.usefixtures("compiled_counters")
+@pytest.mark.parametrize(
+    ("start", "choices", "trimmed", "types"),
+    [
+        (1_000_000.0, (0, lane(0), lane(0) + lane(2)), 0.0, "iB"),
+        (1_000_000.0, (lane(0) + 300 * lane(1),), 0.0, "iH"),
+        (1_000_000.0, (70_000 * lane(3), lane(0)), 0.0, "iI"),
+        (1_000_000.0, ((1 << 33) * lane(2) + lane(5), lane(0)), 0.0, "iq"),
+        (1_000_000.0, (0, lane(0)), 0.3, "iq"),  # trimmed below 0: signed
+        (3.0e9, (0, lane(0)), 0.0, "qB"),  # one-second bucket ids past four bytes
+        (-3.0e9, (lane(0),), 0.0, "qB"),
+    ],
+)
+def test_a_dumped_slot_holds_the_plain_counters_numbers_in_their_narrowest_types(
+    start: float, choices: tuple[int, ...], trimmed: float, types: str
+) -> None:
+    """What a counter going cold keeps: the ids in four bytes when all fit, the lanes of the
+    channels with a count in the narrowest type (signed once one is below 0)."""
+    seconds = [60.0, 3600.0]
+    hot, plain = WindowCounter(WindowSpec(seconds)), WindowCounter(_PlainSpec(seconds))
+    rng = random.Random(8)
+    time, seen = start, [start]
+    for _ in range(300):
+        time += rng.choice([0.5, 3.0, 40.0, 700.0])
+        ids = hot._spec.bucket_ids(time)
+        increments = [rng.choice(choices)] * len(ids)
+        mirrored = list(increments)
+        if rng.random() < 0.3:  # a value seen again: its unit moves
+            previous = rng.choice(seen)
+            hot.move(previous, ids, lane(1), increments)
+            plain.move(previous, ids, lane(1), mirrored)
+        assert hot.add(ids, increments) == plain.add(ids, mirrored)
+        if rng.random() < trimmed:  # a value trimmed that the bucket never counted: below 0
+            hot.discard(time, lane(4))
+            plain.discard(time, lane(4))
+        seen.append(time)
+    slot = hot._totals
+    assert isinstance(slot, HotSlot)
+    ids, lanes = slot.arena.dump(slot.slot)
+    plain_ids, plain_lanes = plain._ids, plain._lanes
+    assert ids.typecode == plain_ids.typecode and list(ids) == list(plain_ids)
+    rows = [
+        list(plain_lanes[at : at + plain._stride])
+        for at in range(0, len(plain_lanes), plain._stride)
+    ]
+    used = max(
+        (channel + 1 for row in rows for channel, count in enumerate(row) if count), default=0
+    )
+    values = [count for row in rows for count in row[:used]]
+    assert list(lanes) == values
+    low, high = min(values, default=0), max(values, default=0)
+    narrowest = next(
+        (code for floor, bound, code in _NARROWEST if floor <= low and high < bound), "q"
+    )
+    assert lanes.typecode == (narrowest if values else "B")
+    assert ids.typecode + lanes.typecode == types
