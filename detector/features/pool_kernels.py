@@ -33,11 +33,11 @@ __all__ = [
     "PREVIOUS",
     "TRACKED",
     "UNIT",
-    "clear_kernel",
     "load_kernel",
     "observe_kernel",
     "read_kernel",
     "rehash_kernel",
+    "release_kernel",
 ]
 
 Ints = npt.NDArray[np.int64]
@@ -338,6 +338,23 @@ def pool_clear(
         _remove(slot, heads[slot], fields, table, ints, owners, free, state, refs)
 
 
+def pool_release(
+    slot: int, fields: int, table: tuple[Ints, Ints], ints: Ints, times: Floats,
+    owners: tuple[Ints, Ints, Ints], free: Ints, state: Ints, refs: Ints, entries: Ints,
+    sightings: Floats,
+) -> int:  # fmt: skip
+    """:func:`pool_read` then :func:`pool_clear` (an owner going cold), in one call; minus
+    the entries needed, changing nothing, if ``entries`` has fewer rows."""
+    held = 0
+    for field in range(owners[2].shape[1]):
+        held += owners[2][slot, field]
+    if held > len(entries):
+        return -held
+    taken = pool_read(slot, ints, times, owners, entries, sightings)
+    pool_clear(slot, fields, table, ints, owners, free, state, refs)
+    return taken
+
+
 def pool_rehash(old: tuple[Ints, Ints], new: tuple[Ints, Ints]) -> int:
     """Every key of ``old`` (removed ones left out) in ``new``; how many."""
     old_keys, old_at = old
@@ -404,8 +421,10 @@ read_kernel = LazyKernel(
         np.zeros((4, 2)),
     ),
 )
-clear_kernel = LazyKernel(
-    pool_clear, sample_args=(0, 1, *_SAMPLE[:2], *_SAMPLE[3:]), helpers=_HELPERS
+release_kernel = LazyKernel(
+    pool_release,
+    sample_args=(0, 1, *_SAMPLE, np.zeros((4, 2), np.int64), np.zeros((4, 2))),
+    helpers=(*_HELPERS, pool_read, pool_clear),
 )
 rehash_kernel = LazyKernel(
     pool_rehash,

@@ -29,11 +29,11 @@ from detector.features.pool_kernels import (
     KNOWN,
     TRACKED,
     UNIT,
-    clear_kernel,
     load_kernel,
     observe_kernel,
     read_kernel,
     rehash_kernel,
+    release_kernel,
 )
 from detector.features.seen import SetLimits
 from detector.jit import Kernel, LazyKernel
@@ -122,6 +122,8 @@ class ValuePool:
         self._counts = np.zeros((_FIRST_SLOTS, count), np.int64)
         self._state = np.zeros(5, np.int64)
         self._refs = np.zeros(_FIRST_ENTRIES, np.int64)
+        self._release_buffers = (np.zeros((64, 2), np.int64), np.zeros((64, 2)))
+        """Where :meth:`release` has a slot's entries and sightings read (they grow)."""
         self._none = (None,) if empty_is_value else _NONE
         self._ids = _Interned(self, self._none)
         self._values: list[str] = [""]  # id 0: no value
@@ -231,16 +233,24 @@ class ValuePool:
 
     def release(self, slot: int) -> tuple[str | bytes, ...]:
         """:meth:`frozen`, and ``slot``'s values dropped (its owner goes cold)."""
-        entries, sightings = self._read(slot)
+        entries, sightings = self._released(slot)
         frozen = self._frozen(entries, sightings)
-        self._clear(slot, entries)
+        self._free_unused(entries[:, 1])
         return frozen
 
-    def _clear(self, slot: int, entries: Ints) -> None:
-        if len(entries):
-            arrays = self._arrays()
-            self._kernel(clear_kernel)(slot, len(self.fields), *arrays[:2], *arrays[3:])
-        self._free_unused(entries[:, 1])
+    def _released(self, slot: int) -> tuple[Ints, Floats]:
+        """:meth:`_read`, then ``slot``'s values removed, in one kernel call: the entries in
+        a buffer of the pool's (read them before the next release)."""
+        if slot >= len(self._heads):
+            return self._read(slot)
+        kernel = self._kernel(release_kernel)
+        while True:
+            entries, sightings = self._release_buffers
+            taken = int(kernel(slot, len(self.fields), *self._arrays(), entries, sightings))
+            if taken >= 0:
+                return entries[:taken], sightings[:taken]
+            rows = max(-taken, 2 * len(entries))
+            self._release_buffers = (np.zeros((rows, 2), np.int64), np.zeros((rows, 2)))
 
     # -- an owner's values as a FirstSeenSet keeps them (an IP's or target's actors) -------
 
@@ -257,9 +267,9 @@ class ValuePool:
     def release_set(self, slot: int) -> tuple[list[str], bytes]:
         """``slot``'s values and their last sightings as :meth:`load_set` takes them, and
         the values dropped (its owner goes cold)."""
-        entries, sightings = self._read(slot)
+        entries, sightings = self._released(slot)
         found = self._set(entries, sightings)
-        self._clear(slot, entries)
+        self._free_unused(entries[:, 1])
         return found
 
     def set_of(self, slot: int) -> tuple[list[str], bytes]:

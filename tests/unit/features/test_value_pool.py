@@ -144,6 +144,23 @@ def test_owners_go_cold_and_hot_again_through_the_frozen_form() -> None:
 
 
 @pytest.mark.usefixtures("form")
+def test_an_owner_with_more_values_than_the_release_buffer_goes_cold_whole() -> None:
+    def frozen_form(numbers: range) -> tuple[str | bytes, ...]:
+        fields = bytes(number % len(FIELDS) for number in numbers)
+        sightings = np.array([[number + 0.5, float(number)] for number in numbers])
+        return (*(f"value{number}" for number in numbers), fields + sightings.tobytes())
+
+    pool = ValuePool(FIELDS)
+    many, few = frozen_form(range(150)), frozen_form(range(147, 150))  # 64 rows read at first
+    pool.load(3, many)
+    pool.load(4, few)  # three values shared with another owner
+    assert pool.release(3) == many
+    assert pool.frozen(3) == (b"",)
+    assert pool.interned == 3  # the ids of the values no owner holds are free again
+    assert pool.release(4) == few
+
+
+@pytest.mark.usefixtures("form")
 def test_ids_of_values_no_owner_holds_are_handed_out_again() -> None:
     pool = ValuePool(FIELDS)
     remembered: dict[int, RememberedValues] = defaultdict(RememberedValues)
