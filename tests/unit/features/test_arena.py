@@ -197,9 +197,9 @@ def test_a_dumped_slot_holds_the_plain_counters_numbers_in_their_narrowest_types
         seen.append(time)
     slot = hot._totals
     assert isinstance(slot, HotSlot)
-    ids, lanes = slot.arena.dump(slot.slot)
+    dumped_ids, lanes = slot.arena.dump(slot.slot)
     plain_ids, plain_lanes = plain._ids, plain._lanes
-    assert ids.typecode == plain_ids.typecode and list(ids) == list(plain_ids)
+    assert dumped_ids.typecode == plain_ids.typecode and list(dumped_ids) == list(plain_ids)
     rows = [
         list(plain_lanes[at : at + plain._stride])
         for at in range(0, len(plain_lanes), plain._stride)
@@ -214,4 +214,4 @@ def test_a_dumped_slot_holds_the_plain_counters_numbers_in_their_narrowest_types
         (code for floor, bound, code in _NARROWEST if floor <= low and high < bound), "q"
     )
     assert lanes.typecode == (narrowest if values else "B")
-    assert ids.typecode + lanes.typecode == types
+    assert dumped_ids.typecode + lanes.typecode == types
