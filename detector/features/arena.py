@@ -12,8 +12,8 @@ hot again in whichever form the process has.
 A slot costs ``windows * buckets * (channels + 1) * 8`` bytes (an actor with
 17 channels: 25.9 KB over three windows), whatever the counter holds, so an
 arena keeps at most its spec's ``arena_bytes`` of slots (``features.arena_bytes``): the
-counter counted the longest ago goes cold to make room, as in the plain form
-(``hot_limit``).
+counter made hot the longest ago goes cold to make room, as in the plain form
+(``hot_limit``), unless the stretch being counted holds it (it waits its next turn).
 """
 
 from __future__ import annotations
