@@ -12,6 +12,8 @@ __all__ = [
     "DENSE_TYPECODES",
     "HALVE_AT",
     "HOURS_PER_WEEK",
+    "SPARSE_COUNT",
+    "SPARSE_HOURS",
     "HourOfWeekProfile",
     "hour_of_week",
     "hours_of_week",
@@ -29,8 +31,8 @@ DENSE_TYPECODES = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32))
 _WIDER = {"B": "H", "H": "I"}
 _WIDTH = {code: rank for rank, (code, _) in enumerate(DENSE_TYPECODES)}
 # Up to this many active hours a profile keeps (hour, count) pairs, not 168 counts.
-_SPARSE_HOURS = 48
-_BYTE = 255  # the largest count a sparse profile's pair holds
+SPARSE_HOURS = 48
+SPARSE_COUNT = 255  # the largest count a sparse profile's pair holds
 
 
 def hour_of_week(time: float) -> int:
@@ -96,10 +98,10 @@ class HourOfWeekProfile:
 
     def _add_sparse(self, pairs: bytearray, hour: int, position: int) -> None:
         """:meth:`add_hour` of a sparse profile, ``hour`` at pair ``position`` (-1: none)."""
-        if position >= 0 and pairs[2 * position + 1] < _BYTE:
+        if position >= 0 and pairs[2 * position + 1] < SPARSE_COUNT:
             pairs[2 * position + 1] += 1
             self._total += 1
-        elif position < 0 and len(pairs) < 2 * _SPARSE_HOURS:
+        elif position < 0 and len(pairs) < 2 * SPARSE_HOURS:
             pairs += bytes((hour, 1))
             self._active += 1
             self._total += 1
@@ -190,7 +192,7 @@ class HourOfWeekProfile:
         the narrowest typecode that holds its counts (and is no narrower than ``typecode``)."""
         profile = cls()
         largest = max(counts, default=0)
-        if typecode is None and len(hours) <= _SPARSE_HOURS and largest <= _BYTE:
+        if typecode is None and len(hours) <= SPARSE_HOURS and largest <= SPARSE_COUNT:
             pairs = zip(hours, counts, strict=True)
             profile._pairs = bytearray(value for pair in pairs for value in pair)
         else:
@@ -236,7 +238,7 @@ class HourOfWeekProfile:
         hours, counts = pairs[0::2], pairs[1::2]
         if (
             len(pairs) % 2
-            or len(hours) > _SPARSE_HOURS
+            or len(hours) > SPARSE_HOURS
             or max(hours, default=0) >= HOURS_PER_WEEK
             or 0 in counts
             or len(set(hours)) != len(hours)
@@ -263,7 +265,7 @@ class HourOfWeekProfile:
         profile = cls()
         largest = max(counts)
         active = [hour for hour, count in enumerate(counts) if count]
-        if len(active) <= _SPARSE_HOURS and largest <= _BYTE:
+        if len(active) <= SPARSE_HOURS and largest <= SPARSE_COUNT:
             profile._pairs = bytearray(value for hour in active for value in (hour, counts[hour]))
         else:
             typecode = next(code for code, bound in DENSE_TYPECODES if largest < bound)

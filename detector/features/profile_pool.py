@@ -23,6 +23,8 @@ from detector.features.profile import (
     DENSE_TYPECODES,
     HALVE_AT,
     HOURS_PER_WEEK,
+    SPARSE_COUNT,
+    SPARSE_HOURS,
     HourOfWeekProfile,
 )
 from detector.jit import LazyKernel
@@ -84,6 +86,56 @@ _COUNT = LazyKernel(
 )
 
 
+def sparse_pairs(counts: Ints, order: Ints, slot: int, pairs: npt.NDArray[np.uint8]) -> int:
+    """Row ``slot``'s (hour, count) pairs, its hours in the order they were first counted,
+    written to ``pairs``: a sparse profile's packed form; how many hours, or -1 where a
+    sparse profile would not hold them (more hours, or a count past a byte)."""
+    hours = np.empty(SPARSE_HOURS, np.int64)
+    taken = 0
+    for hour in range(HOURS_PER_WEEK):
+        count = counts[slot, hour]
+        if count:
+            if count > SPARSE_COUNT or taken == SPARSE_HOURS:
+                return -1
+            hours[taken] = hour
+            taken += 1
+    for index in range(1, taken):  # by first count: each hour's order number is its own
+        hour, key = hours[index], order[slot, hours[index]]
+        before = index - 1
+        while before >= 0 and order[slot, hours[before]] > key:
+            hours[before + 1] = hours[before]
+            before -= 1
+        hours[before + 1] = hour
+    for index in range(taken):
+        pairs[2 * index] = hours[index]
+        pairs[2 * index + 1] = counts[slot, hours[index]]
+    return taken
+
+
+def load_pairs(
+    counts: Ints, order: Ints, heads: Ints, slot: int, pairs: npt.NDArray[np.uint8]
+) -> None:
+    """Row ``slot`` as a sparse profile's packed (hour, count) ``pairs`` make it."""
+    counts[slot, :] = 0
+    total = 0
+    active = len(pairs) // 2
+    for index in range(active):
+        hour, count = int(pairs[2 * index]), int(pairs[2 * index + 1])  # not summed in a byte
+        counts[slot, hour] = count
+        order[slot, hour] = index
+        total += count
+    heads[slot, _TOTAL], heads[slot, _ACTIVE] = total, active
+    heads[slot, _NEXT], heads[slot, _WIDTH] = active, 0
+
+
+_SAMPLE_ROWS = (np.zeros((1, HOURS_PER_WEEK), np.int64), np.zeros((1, HOURS_PER_WEEK), np.int64))
+_PAIRS = LazyKernel(sparse_pairs, sample_args=(*_SAMPLE_ROWS, 0, np.zeros(2, np.uint8)))
+_LOAD_PAIRS = LazyKernel(
+    load_pairs,
+    sample_args=(*_SAMPLE_ROWS, np.zeros((1, 4), np.int64), 0, np.array([3, 1], np.uint8)),
+)
+
+
 class ProfilePool:
     """The profiles of the actors hot in an arena, a row per slot (see the module)."""
 
@@ -91,6 +143,8 @@ class ProfilePool:
         self._counts = np.zeros((_FIRST_SLOTS, HOURS_PER_WEEK), np.int64)
         self._order = np.zeros((_FIRST_SLOTS, HOURS_PER_WEEK), np.int64)
         self._heads = np.zeros((_FIRST_SLOTS, 4), np.int64)
+        self._pairs = np.zeros(2 * SPARSE_HOURS, np.uint8)
+        """Where :meth:`packed` has a sparse profile's pairs written."""
 
     def load(self, slot: int, profile: HourOfWeekProfile) -> None:
         """Keep ``profile`` in row ``slot`` (the actor's slot in its arena)."""
@@ -101,6 +155,25 @@ class ProfilePool:
         self._counts[slot, hours] = counts
         self._order[slot, hours] = range(len(hours))
         self._heads[slot] = (sum(counts), len(hours), len(hours), _TYPECODES.index(typecode))
+
+    def load_packed(self, slot: int, pairs: bytes) -> None:
+        """:meth:`load` of the profile :meth:`HourOfWeekProfile.packed` gave ``pairs`` for,
+        in one call, without the profile made."""
+        if slot >= len(self._heads):
+            self._grow(slot + 1)
+        kernel = _LOAD_PAIRS.compiled() or load_pairs
+        kernel(self._counts, self._order, self._heads, slot, np.frombuffer(pairs, np.uint8))
+
+    def packed(self, slot: int) -> bytes | HourOfWeekProfile:
+        """``profile(slot).packed()``: a sparse profile's pairs made in one call (its owner
+        goes cold)."""
+        if self._heads[slot, _WIDTH] == 0:
+            taken = (_PAIRS.compiled() or sparse_pairs)(
+                self._counts, self._order, slot, self._pairs
+            )
+            if taken >= 0:
+                return self._pairs[: 2 * taken].tobytes()
+        return self.profile(slot).packed()
 
     def profile(self, slot: int) -> HourOfWeekProfile:
         """The profile in row ``slot``, as counting it the plain way would have left it

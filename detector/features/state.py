@@ -27,6 +27,7 @@ from detector.features.windows import (
 )
 
 if TYPE_CHECKING:
+    from detector.features.profile_pool import ProfilePool
     from detector.features.value_pool import ValuePool
 
 __all__ = [
@@ -128,8 +129,6 @@ class ActorState(WindowCounter):
         totals = super()._hot_totals()
         remembered, profile = self._remembered, self._profile
         pool, profiles = self._spec.values, self._spec.profiles
-        if isinstance(profile, bytes):
-            profile = self._profile = HourOfWeekProfile.from_packed(profile)
         if isinstance(totals, HotSlot) and pool is not None and profiles is not None:
             # In an arena's slot, its values and profile in the same slot of the pools.
             if not isinstance(remembered, Pooled):
@@ -137,10 +136,15 @@ class ActorState(WindowCounter):
                     remembered = remembered.frozen()
                 pool.load(totals.slot, remembered)
                 self._remembered = POOLED
-            if not isinstance(profile, Pooled):
+            if isinstance(profile, bytes):  # a sparse profile's pairs, as it went cold
+                profiles.load_packed(totals.slot, profile)
+            elif not isinstance(profile, Pooled):
                 profiles.load(totals.slot, profile)
-                self._profile = POOLED
-        elif not isinstance(remembered, RememberedValues | Pooled):
+            self._profile = POOLED
+            return totals
+        if isinstance(profile, bytes):
+            self._profile = HourOfWeekProfile.from_packed(profile)
+        if not isinstance(remembered, RememberedValues | Pooled):
             self._remembered = RememberedValues.thawed(remembered)
         return totals
 
@@ -149,7 +153,8 @@ class ActorState(WindowCounter):
             pool = cast("ValuePool", self._spec.values)
             self._remembered = pool.release(cast(HotSlot, self._totals).slot)
         if isinstance(self._profile, Pooled):
-            self._profile = self._pooled_profile()
+            profiles = cast("ProfilePool", self._spec.profiles)
+            self._profile = profiles.packed(cast(HotSlot, self._totals).slot)
         super().cool()
         remembered, profile = self._remembered, self._profile
         if isinstance(remembered, RememberedValues):

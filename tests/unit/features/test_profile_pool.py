@@ -45,12 +45,16 @@ def counted_both_ways(streams: list[list[int]], stretch: int, *, cycle: bool) ->
             taken = pool.profile(slot)
             assert taken.form() == profile.form()
             assert (taken.total, taken.active_hours) == (profile.total, profile.active_hours)
-            if cycle:  # cold (its compact form) and hot again
-                packed = taken.packed()
-                pool.load(
-                    slot,
-                    HourOfWeekProfile.from_packed(packed) if isinstance(packed, bytes) else packed,
-                )
+            packed, expected = pool.packed(slot), profile.packed()  # the cold form
+            if isinstance(expected, bytes):
+                assert packed == expected
+            else:
+                assert isinstance(packed, HourOfWeekProfile) and packed.form() == expected.form()
+            if cycle:  # cold and hot again
+                if isinstance(packed, bytes):
+                    pool.load_packed(slot, packed)
+                else:
+                    pool.load(slot, packed)
 
 
 @pytest.mark.parametrize("cycle", [False, True])
@@ -65,18 +69,20 @@ def test_sparse_and_dense_profiles_count_and_come_back_as_the_plain_ones(cycle: 
 
 def test_the_sparse_pairs_keep_the_order_their_hours_were_first_counted_in() -> None:
     pool = ProfilePool()
-    pool.load(5, HourOfWeekProfile.from_packed(bytes((90, 2, 3, 1))))
+    pool.load_packed(5, bytes((90, 2, 3, 1)))
     pool.read_then_add(np.array([5, 5, 5], np.int64), np.array([7, 3, 120], np.int64))
     assert pool.profile(5).packed() == bytes((90, 2, 3, 2, 7, 1, 120, 1))
+    assert pool.packed(5) == bytes((90, 2, 3, 2, 7, 1, 120, 1))
 
 
 def test_a_halved_profile_keeps_the_typecode_of_its_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Halving (before a count would overflow) fades old habits the same way, and the
-    counts keep the array they outgrew bytes for; the plain body of the kernel runs, with
+    counts keep the array they outgrew bytes for; the plain bodies of the kernels run, with
     the limit made small."""
     for module in (profile_module, profile_pool):
         monkeypatch.setattr(module, "HALVE_AT", 300)
-    monkeypatch.setattr(profile_pool._COUNT, "compiled", lambda: None)
+    for kernel in (profile_pool._COUNT, profile_pool._PAIRS, profile_pool._LOAD_PAIRS):
+        monkeypatch.setattr(kernel, "compiled", lambda: None)
     streams = [hours_of(6, 2000, 2), hours_of(7, 2000, 60)]
     counted_both_ways(streams, 250, cycle=True)
     plain = HourOfWeekProfile()
