@@ -91,6 +91,10 @@ class LazyKernel:
             return None
         return self.compiled()
 
+    def runnable(self) -> Kernel:
+        """The compiled kernel, or its plain body (the same answers, slower)."""
+        return self.compiled() or self.body
+
     def compiled(self) -> Kernel | None:
         """The kernel now, whatever the rows seen (compiled on the first call, then kept);
         ``None`` without numba or when it fails to compile."""

@@ -126,7 +126,7 @@ def counted_steps(
         np.zeros((events, buckets.shape[1], arena.channels), np.int64),
     )
     results = np.zeros(events, np.int64)
-    build = steps_kernel.compiled() or steps_kernel.body  # the plain body: same steps
+    build = steps_kernel.runnable()  # or the plain body: the same steps
     written = build(
         slots, buckets, flags, np.array(answers.new, np.int64), (froms, masks, grouped), starts,
         np.ascontiguousarray(drops[:, 1]), lasts, field_channels, tracked, novel, out, results,

@@ -161,16 +161,14 @@ class ProfilePool:
         in one call, without the profile made."""
         if slot >= len(self._heads):
             self._grow(slot + 1)
-        kernel = _LOAD_PAIRS.compiled() or load_pairs
-        kernel(self._counts, self._order, self._heads, slot, np.frombuffer(pairs, np.uint8))
+        pairs_read = np.frombuffer(pairs, np.uint8)
+        _LOAD_PAIRS.runnable()(self._counts, self._order, self._heads, slot, pairs_read)
 
     def packed(self, slot: int) -> bytes | HourOfWeekProfile:
         """``profile(slot).packed()``: a sparse profile's pairs made in one call (its owner
         goes cold)."""
         if self._heads[slot, _WIDTH] == 0:
-            taken = (_PAIRS.compiled() or sparse_pairs)(
-                self._counts, self._order, slot, self._pairs
-            )
+            taken = _PAIRS.runnable()(self._counts, self._order, slot, self._pairs)
             if taken >= 0:
                 return self._pairs[: 2 * taken].tobytes()
         return self.profile(slot).packed()
@@ -189,7 +187,7 @@ class ProfilePool:
         before it, in order; every event's hour counted (``slots[i]``'s profile)."""
         read = np.empty((len(slots), 3))
         past = np.empty(len(slots), np.int64)
-        kernel = _COUNT.compiled() or count_hours
+        kernel = _COUNT.runnable()
         kernel(self._counts, self._order, self._heads, slots, hours, read, past)
         return read, past
 

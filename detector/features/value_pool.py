@@ -36,7 +36,6 @@ from detector.features.pool_kernels import (
     release_kernel,
 )
 from detector.features.seen import SetLimits
-from detector.jit import Kernel, LazyKernel
 
 __all__ = ["Answers", "PoolField", "ValuePool"]
 
@@ -186,7 +185,7 @@ class ValuePool:
             np.zeros((events * fields, KNOWN), np.int64),
         )
         self._state[_DROPS] = self._state[_KNOWN_LISTS] = 0
-        self._kernel(observe_kernel)(
+        observe_kernel.runnable()(
             slots, moments, values, learning, self._forget, self._rules, *self._arrays(),
             new, groups, drops, known,
         )  # fmt: skip
@@ -223,7 +222,7 @@ class ValuePool:
         entries[:, 0] = np.frombuffer(packed, np.uint8, count=count)
         entries[:, 1] = self.ids(cast("tuple[str, ...]", frozen[:count]))
         self._reserve(count, slot + 1)
-        self._kernel(load_kernel)(
+        load_kernel.runnable()(
             slot, len(self.fields), entries, sightings.reshape(count, 2).copy(), *self._arrays()
         )
 
@@ -243,7 +242,7 @@ class ValuePool:
         a buffer of the pool's (read them before the next release)."""
         if slot >= len(self._heads):
             return self._read(slot)
-        kernel = self._kernel(release_kernel)
+        kernel = release_kernel.runnable()
         while True:
             entries, sightings = self._release_buffers
             taken = int(kernel(slot, len(self.fields), *self._arrays(), entries, sightings))
@@ -262,7 +261,7 @@ class ValuePool:
         entries[:, 1] = self.ids(values)
         sightings = np.repeat(np.frombuffer(lasts, np.float64, count=count)[:, None], 2, axis=1)
         self._reserve(count, slot + 1)
-        self._kernel(load_kernel)(slot, len(self.fields), entries, sightings, *self._arrays())
+        load_kernel.runnable()(slot, len(self.fields), entries, sightings, *self._arrays())
 
     def release_set(self, slot: int) -> tuple[list[str], bytes]:
         """``slot``'s values and their last sightings as :meth:`load_set` takes them, and
@@ -301,7 +300,7 @@ class ValuePool:
         size = int(self._counts[slot].sum())
         entries, sightings = np.zeros((size, 2), np.int64), np.zeros((size, 2))
         arrays = self._arrays()
-        self._kernel(read_kernel)(slot, arrays[1], arrays[2], arrays[3], entries, sightings)
+        read_kernel.runnable()(slot, arrays[1], arrays[2], arrays[3], entries, sightings)
         return entries, sightings
 
     # -- room ----------------------------------------------------------------------------
@@ -338,14 +337,9 @@ class ValuePool:
         """A table of at least ``keys`` positions (a power of two) holding the live keys."""
         size = 1 << max(1, keys - 1).bit_length()
         new = (np.full(size, EMPTY, np.int64), np.zeros(size, np.int64))
-        moved = self._kernel(rehash_kernel)((self._keys, self._at), new)
+        moved = rehash_kernel.runnable()((self._keys, self._at), new)
         self._keys, self._at = new
         self._state[_FILLED] = moved
-
-    @staticmethod
-    def _kernel(kernel: LazyKernel) -> Kernel:
-        """The compiled kernel, or its plain body (the same answers, slower)."""
-        return kernel.compiled() or kernel.body
 
 
 _NONE = (None, "")
