@@ -12,8 +12,8 @@ out-of-order times and a few late events, every event carrying an IP, a
 target, a repo and a namespace — and the memory the store holds per 10k
 actors (tracemalloc, after ~20 events per actor over two days). Nothing here asserts timings.
 
-Compiled, a run whose people outnumber the actor arena's slots (25.9 KB each:
-5,178 at the default 128 MiB) brings a cold actor back at most of its
+Compiled, a run whose people outnumber the actor arena's slots (13.7 KB each:
+9,811 at the default 128 MiB) brings a cold actor back at most of its
 events; the run prints the arena's slots beside its throughput, and no memory
 figure (``bench/memory.py`` measures a daemon's, arenas and all).
 """

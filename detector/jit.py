@@ -57,7 +57,9 @@ class LazyKernel:
 
     ``sample_args`` are the arguments of one small call of ``body``, made when it is
     compiled (or loaded from numba's cache), so that a failure shows there and not
-    later. ``rows_seen`` counts the rows handled in this process so far.
+    later; ``more_samples``, those of calls with other argument types it is also
+    compiled for then, rather than when such a call first comes. ``rows_seen`` counts
+    the rows handled in this process so far.
     """
 
     def __init__(
@@ -67,9 +69,11 @@ class LazyKernel:
         sample_args: tuple[object, ...],
         after_rows: int = COMPILE_AFTER_ROWS,
         helpers: Sequence[Callable[..., Any]] = (),
+        more_samples: Sequence[tuple[object, ...]] = (),
     ) -> None:
         self.body = body
         self.sample_args = sample_args
+        self.more_samples = tuple(more_samples)
         self.helpers = tuple(helpers)
         """Plain functions ``body`` calls by name: compiled too, and called compiled."""
         self.after_rows = after_rows
@@ -112,8 +116,9 @@ class LazyKernel:
             kernel: Kernel = numba.njit(cache=True, nogil=True)(self._with_helpers(numba, True))
         except RuntimeError:  # no writable place for numba's cache (a read-only image): compile
             kernel = numba.njit(nogil=True)(self._with_helpers(numba, False))
-        try:  # compile (or load) now, on the sample, so that a failure is here and not later
-            kernel(*self.sample_args)
+        try:  # compile (or load) now, on the samples, so that a failure is here and not later
+            for args in (self.sample_args, *self.more_samples):
+                kernel(*args)
         except Exception:  # any numba failure: the plain way gives the same results
             return None
         return kernel

@@ -9,11 +9,13 @@ cheaper than the plain form's Python, and gives the same numbers, so the two for
 alternate: a counter goes cold (frozen bytes, :meth:`CounterArena.dump`) and
 hot again in whichever form the process has.
 
-A slot costs ``windows * buckets * (channels + 1) * 8`` bytes (an actor with
-17 channels: 25.9 KB over three windows), whatever the counter holds, so an
-arena keeps at most its spec's ``arena_bytes`` of slots (``features.arena_bytes``): the
-counter made hot the longest ago goes cold to make room, as in the plain form
-(``hot_limit``), unless the stretch being counted holds it (it waits its next turn).
+A slot costs ``windows * buckets * (8 + 4 * channels)`` bytes (an actor with
+17 channels: 13.7 KB over three windows; its counts in 4 bytes, in 8 once one
+would not fit, :mod:`detector.features.count_width`), whatever the counter holds,
+so an arena keeps at most its spec's ``arena_bytes`` of slots
+(``features.arena_bytes``): the counter made hot the longest ago goes cold to
+make room, as in the plain form (``hot_limit``), unless the stretch being
+counted holds it (it waits its next turn).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detector.features.buckets import NO_SMALL_BUCKET, lanes_per_bucket
+from detector.features.count_width import CountWidth, largest
 from detector.features.counter_kernels import (
     CARRY,
     COUNT,
@@ -59,6 +62,7 @@ _VECTOR_LIMIT = 1 << 12  # increments remembered as rows per arena (few kinds re
 _FIRST_ROWS = 64
 _SPREAD_BYTES = LANE_BITS // 8  # a channel's field in a packed count
 _SPREAD_LIMIT = LANE_MASK + 1
+_SHORT_LANES = {"B": 0xFF, "H": 0xFFFF}
 
 
 class HotSlot(NamedTuple):
@@ -132,8 +136,11 @@ class CounterArena:
         self._widths = np.array(spec.widths, dtype=np.float64)
         self._windows = len(spec.widths)
         self._channels = 1
+        self._width = CountWidth()
+        self._largest_increment = self._largest_unit = 0
+        """The largest count in the increments' and the units' tables so far."""
         self._ring = np.full((0, self._windows, spec.buckets), EMPTY, dtype=np.int64)
-        self._counts = np.zeros((0, self._windows, spec.buckets, 1), dtype=np.int64)
+        self._counts = np.zeros((0, self._windows, spec.buckets, 1), dtype=self._width.dtype)
         self._totals = np.zeros((0, self._windows, 1), dtype=np.int64)
         self._newest = np.full((0, self._windows), EMPTY, dtype=np.int64)
         self._rows = np.zeros((0, self._windows, 1), dtype=np.int64)
@@ -158,7 +165,7 @@ class CounterArena:
         """Arrays of ``slots`` slots and :attr:`_channels` channels, the old slots kept."""
         windows, span, channels = self._windows, self.spec.buckets, self._channels
         ring = np.full((slots, windows, span), EMPTY, dtype=np.int64)
-        counts = np.zeros((slots, windows, span, channels), dtype=np.int64)
+        counts = np.zeros((slots, windows, span, channels), dtype=self._width.dtype)
         totals = np.zeros((slots, windows, channels), dtype=np.int64)
         newest = np.full((slots, windows), EMPTY, dtype=np.int64)
         old_slots, old_channels = self._ring.shape[0], self._counts.shape[3]
@@ -182,7 +189,7 @@ class CounterArena:
     @property
     def limit(self) -> int:
         """How many counters may be hot here at once."""
-        slot_bytes = self._windows * self.spec.buckets * (self._channels + 1) * 8
+        slot_bytes = self._windows * self.spec.buckets * (8 + self._width.itemsize * self._channels)
         return max(1, min(self.spec.hot_limit, self.spec.arena_bytes // slot_bytes))
 
     def claim(self, counter: WindowCounter, ids: array[int], lanes: array[int]) -> HotSlot:
@@ -204,13 +211,34 @@ class CounterArena:
         wide_ids = np.array(ids, dtype=np.int64)
         if ids.typecode == "i":
             wide_ids[: self._windows][wide_ids[: self._windows] == NO_SMALL_BUCKET] = EMPTY
-        self._load(*self._arrays, slot, wide_ids, np.array(lanes, dtype=np.int64), stride)
+        wide_lanes = np.array(lanes, dtype=np.int64)
+        size = _SHORT_LANES.get(lanes.typecode)
+        if not self._width.loads(largest(wide_lanes) if size is None else size):
+            self._widen_counts()
+        self._load(*self._arrays, slot, wide_ids, wide_lanes, stride)
         self.hot.append(counter)
         return HotSlot(self, slot)
 
     def _grow_channels(self, channels: int) -> None:
         self.flush()
         self._channels = channels
+        self._allocate(self._ring.shape[0])
+
+    def _make_room(self, steps: int, increment: int, unit: int) -> None:
+        """Counts in a type that holds what ``steps`` steps may change them by, with
+        increments and units of at most these counts: each step adds its increment, and a
+        unit may leave one bucket, join another and be carried to the next step's (a unit
+        carried from an earlier run was counted in its bound, and in an exact one here)."""
+        exact = self._counts[: self._used]
+        if not self._width.holds(
+            steps * (increment + 3 * unit), lambda: largest(exact) + largest(self._carry)
+        ):
+            self._widen_counts()
+
+    def _widen_counts(self) -> None:
+        """Counts in 8 bytes: the arrays made again with the slots they have (at most twice
+        ``arena_bytes``), fewer made hot from now on (:attr:`limit`)."""
+        self._width.widened()
         self._allocate(self._ring.shape[0])
 
     def release(self, slot: int) -> tuple[array[int], array[int]]:
@@ -305,6 +333,7 @@ class CounterArena:
         if not self._ops:
             return 0
         ops = np.array(self._ops, dtype=np.int64).reshape(-1, OP_FIELDS)
+        self._make_room(len(ops), self._largest_increment, self._largest_unit)
         results = np.empty((self._queued_results, self._windows, self._channels), np.int64)
         mask = self._step(
             ops,
@@ -346,6 +375,7 @@ class CounterArena:
         steps that give them, in order (``(steps, windows, channels)``; packed per window
         where a total does not fit a packed count's field)."""
         self.flush()
+        self._make_room(len(ops), largest(increments), largest(units))
         totals = np.empty((results, self._windows, self._channels), np.int64)
         self._step(
             ops, moved_from, buckets, self._arrays, self._widths, self._nested,
@@ -365,6 +395,7 @@ class CounterArena:
             self._row_of.clear()
         row = self._row_of[increments] = len(self._row_of)
         self._rows = _stored(self._rows, row, vectors, self._channels)
+        self._largest_increment = max(self._largest_increment, largest(vectors))
         return row
 
     def _unit(self, unit: int) -> int:
@@ -376,6 +407,7 @@ class CounterArena:
                 self._grow_channels(len(vector))
             row = self._unit_of[unit] = len(self._unit_of)
             self._units = _stored(self._units, row, vector, self._channels)
+            self._largest_unit = max(self._largest_unit, largest(vector))
         return row
 
 

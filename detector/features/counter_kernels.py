@@ -13,7 +13,10 @@ of a process that has not compiled them (:mod:`detector.jit`).
 An arena queues the steps of a whole batch of events and runs them in one
 call of :func:`counter_steps`, which writes each counting step's totals to a
 row of its results: one dispatch per batch instead of one per key and event.
-The bodies are plain Python over numpy arrays, compiled by numba.
+The bodies are plain Python over numpy arrays, compiled by numba, each for
+buckets' counts in 4 bytes and in 8 (an arena's counts are 4 bytes until one
+would not fit: :class:`~detector.features.arena.CounterArena`); ids, totals and
+the rest are 8 bytes. Arithmetic is in 8 bytes; a count is stored in its arena's width.
 """
 
 from __future__ import annotations
@@ -262,52 +265,52 @@ def counter_dump(
     return position - 2 * windows, stride, int(fits), low, high
 
 
-def _sample_arena() -> tuple[Ints, Ints, Ints, Ints]:
+def _sample_arena(count_type: type[np.signedinteger]) -> tuple[Ints, Ints, Ints, Ints]:
     return (
         np.full((1, 1, 2), EMPTY, dtype=np.int64),
-        np.zeros((1, 1, 2, 1), dtype=np.int64),
+        np.zeros((1, 1, 2, 1), dtype=count_type),
         np.zeros((1, 1, 1), dtype=np.int64),
         np.full((1, 1), EMPTY, dtype=np.int64),
     )
 
 
-step_kernel = LazyKernel(
-    counter_steps,
-    sample_args=(
+def _step_sample(count_type: type[np.signedinteger]) -> tuple[object, ...]:
+    return (
         np.array([[COUNT, 0, 0, 1], [MOVE, 0, 0, 1]], dtype=np.int64),
         np.zeros(2),
         np.ones((2, 1), dtype=np.int64),
-        _sample_arena(),
+        _sample_arena(count_type),
         np.ones(1),
         True,
         np.ones((1, 1, 1), dtype=np.int64),
         np.ones((2, 1), dtype=np.int64),
         np.zeros((1, 1), dtype=np.int64),
         np.zeros((1, 1, 1), dtype=np.int64),
-    ),
+    )
+
+
+def _load_sample(count_type: type[np.signedinteger]) -> tuple[object, ...]:
+    ids = np.array([5, 1, 5], dtype=np.int64)
+    return (*_sample_arena(count_type), 0, ids, np.ones(1, dtype=np.int64), 1)
+
+
+def _dump_sample(count_type: type[np.signedinteger]) -> tuple[object, ...]:
+    ring, counts, _, newest = _sample_arena(count_type)
+    written = (np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.int64), np.zeros(2, np.int64))
+    return (ring, counts, newest, 0, *written)
+
+
+# Compiled for 4-byte counts, an arena's own, and 8-byte ones, which an arena widens to.
+step_kernel = LazyKernel(
+    counter_steps, sample_args=_step_sample(np.int32), more_samples=[_step_sample(np.int64)]
 )
 """The compiled :func:`counter_steps` (with every kernel: :func:`~detector.jit.compile_all`)."""
 load_kernel = LazyKernel(
-    counter_load,
-    sample_args=(
-        *_sample_arena(),
-        0,
-        np.array([5, 1, 5], dtype=np.int64),
-        np.ones(1, dtype=np.int64),
-        1,
-    ),
+    counter_load, sample_args=_load_sample(np.int32), more_samples=[_load_sample(np.int64)]
 )
 """The compiled :func:`counter_load`."""
 dump_kernel = LazyKernel(
-    counter_dump,
-    sample_args=(
-        *_sample_arena()[:2],
-        _sample_arena()[3],
-        0,
-        np.zeros(4, dtype=np.int64),
-        np.zeros(4, dtype=np.int64),
-        np.zeros(2, dtype=np.int64),
-    ),
+    counter_dump, sample_args=_dump_sample(np.int32), more_samples=[_dump_sample(np.int64)]
 )
 """The compiled :func:`counter_dump`."""
 

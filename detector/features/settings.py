@@ -50,7 +50,7 @@ DEFAULT_SOURCE_LATENESS = MappingProxyType(
 """Per-source allowed lateness shipped with ciwatch; docs/features.md gives the sources."""
 _MIN_WINDOW = timedelta(minutes=1)
 DEFAULT_ARENA_BYTES = 128 << 20
-"""Hot window counters per arena: 5,178 actors hot at 25.9 KB a slot (docs/sizing.md)."""
+"""Hot window counters per arena: 9,811 actors hot at 13.7 KB a slot (docs/sizing.md)."""
 _MIN_ARENA_BYTES = 1 << 20
 
 

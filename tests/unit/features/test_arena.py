@@ -8,14 +8,16 @@ run from one form to the other and the bound on an arena's slots.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import pytest
 
 from detector.events.model import Category, Outcome
 from detector.features import arena, counter_kernels
 from detector.features.arena import CounterArena, HotSlot
 from detector.features.compiled_actors import CompiledActors, Stretch
+from detector.features.count_width import NARROW_LIMIT
 from detector.features.observation import Observation
 from detector.features.settings import FeatureSettings
 from detector.features.spec import BUCKETS_PER_WINDOW
@@ -58,7 +60,12 @@ def test_a_long_run_moves_its_hot_counters_into_arenas_with_the_same_features(
         expected_snapshot = spelled_out(plain_store.snapshot())
     for name in ("step_kernel", "load_kernel", "dump_kernel"):
         kernel = getattr(counter_kernels, name)
-        fresh = LazyKernel(kernel.body, sample_args=kernel.sample_args, after_rows=150)
+        fresh = LazyKernel(
+            kernel.body,
+            sample_args=kernel.sample_args,
+            more_samples=kernel.more_samples,
+            after_rows=150,
+        )
         monkeypatch.setattr(counter_kernels, name, fresh)
     store = FeatureStore(settings)
     store._spec.hot_limit = 4  # counters go cold and come back hot: into the arena
@@ -71,7 +78,7 @@ def test_a_long_run_moves_its_hot_counters_into_arenas_with_the_same_features(
 
 @pytest.mark.usefixtures("compiled_counters")
 def test_a_full_arena_sends_the_counter_counted_longest_ago_cold() -> None:
-    one_slot = len(SPEC_SECONDS) * BUCKETS_PER_WINDOW * (2 + 1) * 8  # two channels
+    one_slot = len(SPEC_SECONDS) * BUCKETS_PER_WINDOW * (8 + 2 * 4)  # two channels
     spec = WindowSpec(SPEC_SECONDS, arena_bytes=2 * one_slot)
     counters = [WindowCounter(spec) for _ in range(3)]
     ids = spec.bucket_ids(1000.0)
@@ -83,6 +90,60 @@ def test_a_full_arena_sends_the_counter_counted_longest_ago_cold() -> None:
     assert first.add(ids, [lane(1)] * len(ids)) == [lane(0) + 2 * lane(1)] * 3
     assert isinstance(first._totals, HotSlot) and isinstance(second._totals, bytes)
     assert first._totals.slot != third._totals.slot
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_an_arena_counts_in_four_bytes_until_a_count_would_not_fit_then_in_eight() -> None:
+    """A bucket's count on its way past 2**31 - 1 widens the arena (fewer counters fit its
+    bytes) before it would wrap; every total is exact, the other counters' too."""
+    spec = WindowSpec(SPEC_SECONDS)
+    counter, other = WindowCounter(spec), WindowCounter(spec)
+    ids = spec.bucket_ids(1000.0)
+    other.add(ids, [lane(0)] * len(ids))
+    big = (1 << 28) * lane(1)
+    assert counter.add(ids, [big] * len(ids)) == [big] * 3
+    held = cast(HotSlot, counter._totals)
+    assert held.arena._counts.dtype == np.int32
+    narrow_limit = held.arena.limit
+    for times in range(2, 10):  # 9 * 2**28: past what 4 bytes hold
+        assert counter.add(ids, [big] * len(ids)) == [times * big] * 3
+    assert held.arena._counts.dtype == np.int64
+    assert held.arena.limit < narrow_limit
+    assert other.add(ids, [lane(0)] * len(ids)) == [2 * lane(0)] * 3  # kept through the move
+    counter.cool()
+    assert counter.add(ids, [lane(0)] * len(ids)) == [9 * big + lane(0)] * 3
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_cold_counter_past_four_bytes_widens_the_arena_it_comes_back_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counted past 2**31 - 1 in the plain form, frozen, then claimed by a narrow arena."""
+    spec = WindowSpec(SPEC_SECONDS)
+    counter = WindowCounter(spec)
+    ids = spec.bucket_ids(1000.0)
+    huge = (1 << 33) * lane(2)
+    with monkeypatch.context() as plain:
+        plain.setattr(WindowSpec, "arena", lambda self, kind: None)
+        counter.add(ids, [huge] * len(ids))
+        counter.cool()
+    assert counter.add(ids, [lane(0)] * len(ids)) == [huge + lane(0)] * 3
+    assert cast(HotSlot, counter._totals).arena._counts.dtype == np.int64
+
+
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_count_bound_at_the_limit_is_made_exact_before_the_arena_widens() -> None:
+    """The bound only grows as steps run; at the limit it is made exact from the counts,
+    which are small: the arena stays narrow."""
+    spec = WindowSpec(SPEC_SECONDS)
+    counter = WindowCounter(spec)
+    ids = spec.bucket_ids(1000.0)
+    counter.add(ids, [lane(0)] * len(ids))
+    held = cast(HotSlot, counter._totals)
+    held.arena._width.bound = NARROW_LIMIT
+    assert counter.add(ids, [lane(0)] * len(ids)) == [2 * lane(0)] * 3
+    assert held.arena._counts.dtype == np.int32
+    assert held.arena._width.bound < 100
 
 
 @pytest.mark.usefixtures("compiled_counters")
@@ -113,14 +174,14 @@ def test_a_batch_whose_counters_go_cold_and_whose_tables_refill_midway_counts_as
         expected_snapshot = spelled_out(plain_store.snapshot())
     monkeypatch.setattr(arena, "_VECTOR_LIMIT", 3)
     # Under the setting's floor (model_copy does not validate): one actor, a few IPs and targets.
-    store = FeatureStore(FeatureSettings().model_copy(update={"arena_bytes": 40_000}))
+    store = FeatureStore(FeatureSettings().model_copy(update={"arena_bytes": 20_000}))
     found = [seen for start in (0, 300, 600) for seen in store.observe_batch(events[start:][:300])]
     assert [dict(seen.features) for seen in found] == [dict(seen.features) for seen in expected]
     assert [seen.new_values for seen in found] == [seen.new_values for seen in expected]
     assert spelled_out(store.snapshot()) == expected_snapshot
     assert all(len(held.hot) <= held.limit for held in store._spec.arenas.values())
     limits = {kind.__name__: held.limit for kind, held in store._spec.arenas.items()}
-    assert limits == {"ActorState": 1, "KeyState": 6}  # 40,000 B of 25,920 and 5,760 B slots
+    assert limits == {"ActorState": 1, "KeyState": 5}  # 20,000 B of 13,680 and 3,600 B slots
 
 
 @pytest.mark.usefixtures("compiled_counters")
@@ -129,7 +190,7 @@ def test_a_claim_cools_a_counter_its_stretch_does_not_count_before_running_it_ea
 ) -> None:
     """Two actor slots, x and y hot, x (the next to go cold) counted in the stretch: z's claim
     sends x to the back of the queue and cools y, and the batch is one stretch."""
-    settings = FeatureSettings().model_copy(update={"arena_bytes": 2 * 3 * 60 * 18 * 8})
+    settings = FeatureSettings().model_copy(update={"arena_bytes": 2 * 3 * 60 * (8 + 17 * 4)})
     runs: list[int] = []
     original = CompiledActors.run
 
