@@ -336,18 +336,49 @@ def _column(totals: Sequence[Totals], no_counts: list[int]) -> list[int] | RowsC
         rows = [row for row in rows if type(row) is tuple]
         if len(rows) + totals.count(no_counts) != len(totals):
             return None
-    if len(set(map(id, map(_HEAD, rows)))) != 1:
-        return None
-    source, steps = rows[0][0], list(map(_STEP, rows))
-    if isinstance(source, np.ndarray):
-        column: RowsColumn | None = (source, np.array(steps, np.intp))
+    if len(set(map(id, map(_HEAD, rows)))) == 1:
+        column = _rows_of(rows[0][0], list(map(_STEP, rows)))
     else:
-        column = cast(Results, source).rows_of(steps)
+        column = _gathered(rows)
     if column is None or len(rows) == len(totals):
         return column
     every = np.full(len(totals), -1, np.intp)
     every[[type(row) is tuple for row in totals]] = column[1]
     return column[0], every
+
+
+def _rows_of(source: object, steps: list[int]) -> RowsColumn | None:
+    """Rows ``steps`` of a matrix, or of what gives them (:class:`Results`)."""
+    if isinstance(source, np.ndarray):
+        return source, np.array(steps, np.intp)
+    return cast(Results, source).rows_of(steps)
+
+
+def _gathered(rows: Sequence[tuple[object, int]]) -> RowsColumn | None:
+    """Rows of several matrices (a stretch whose keys were counted in more than one run,
+    as when claims cool keys midway) as one column: the rows copied into a matrix of
+    their own, in order; None if some are no rows of a matrix, or the matrices differ
+    in shape."""
+    by_source: dict[int, tuple[object, list[int], list[int]]] = {}
+    for index, (source, step) in enumerate(rows):
+        found = by_source.get(id(source))
+        if found is None:
+            found = by_source[id(source)] = (source, [], [])
+        found[1].append(index)
+        found[2].append(step)
+    parts = []
+    for source, indices, steps in by_source.values():
+        column = _rows_of(source, steps)
+        if column is None:
+            return None
+        parts.append((indices, column))
+    if len({column[0].shape[1:] for _, column in parts}) != 1:
+        return None
+    first = parts[0][1][0]
+    matrix = np.empty((len(rows), *first.shape[1:]), first.dtype)
+    for indices, (source_matrix, source_steps) in parts:
+        matrix[indices] = source_matrix[source_steps]
+    return matrix, np.arange(len(rows), dtype=np.intp)
 
 
 def _read(pending: Totals) -> Counts:

@@ -117,6 +117,50 @@ def test_a_stretch_that_is_no_block_makes_a_vector_per_event_with_the_same_value
     assert [dict(vector) for vector in each] == [dict(vector) for vector in blocks]
 
 
+@pytest.mark.usefixtures("compiled_counters")
+def test_a_stretch_whose_keys_were_counted_in_several_runs_is_one_block_of_the_plain_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Forty actors in turn through ten actor slots: claims run the keys counted so far
+    midway, so a stretch's IP and target totals are rows of several matrices, gathered."""
+    events = [
+        event(
+            number * 0.5,
+            actor=f"user{number % 40}",
+            ip=f"10.0.{number % 7}.{number % 40}",
+            target=f"acme/r{number % 5}",
+            number=number,
+        )
+        for number in range(480)
+    ]
+    gathered: list[int] = []
+    original = vector_parts._gathered
+
+    def counted(rows: list[tuple[object, int]]) -> object:
+        gathered.append(len(rows))
+        return original(rows)
+
+    monkeypatch.setattr(vector_parts, "_gathered", counted)
+    settings = FeatureSettings().model_copy(update={"arena_bytes": 10 * 13_680})
+    blocks = observed(FeatureStore(settings), events, batch=160)
+    assert gathered
+    assert {type(vector) for vector in blocks} == {BlockVector}
+    monkeypatch.setattr(WindowSpec, "arena", lambda self, kind: None)  # the plain store
+    plain = observed(FeatureStore(settings), events, batch=160)
+    assert [dict(vector) for vector in blocks] == [dict(vector) for vector in plain]
+    assert feature_table(blocks, NAMES).tobytes() == feature_table(plain, NAMES).tobytes()
+
+
+def test_rows_of_several_matrices_are_gathered_in_order_unless_their_shapes_differ() -> None:
+    first, second = np.arange(6).reshape(3, 1, 2), np.arange(10, 14).reshape(2, 1, 2)
+    column = vector_parts._gathered([(first, 2), (second, 0), (first, 0), (second, 1)])
+    assert column is not None
+    matrix, steps = column
+    assert matrix[steps].tolist() == [first[2].tolist(), second[0].tolist(), first[0].tolist(),
+                                      second[1].tolist()]  # fmt: skip
+    assert vector_parts._gathered([(first, 0), (np.zeros((2, 2, 2)), 1)]) is None
+
+
 def test_rows_of_one_matrix_make_a_column_and_anything_else_none() -> None:
     first, second = np.zeros((3, 1, 1)), np.zeros((2, 1, 1))
     column = rows_column([(first, 2), (first, 0), (first, 2)])
