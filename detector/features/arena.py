@@ -29,6 +29,15 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
+from detector.features.arena_numbers import (
+    SPREAD_LIMIT,
+    channel_matrix,
+    narrowest,
+    packed_exactly,
+    packed_row,
+    stored,
+    widened,
+)
 from detector.features.buckets import NO_SMALL_BUCKET, lanes_per_bucket
 from detector.features.count_width import CountWidth, largest
 from detector.features.counter_kernels import (
@@ -40,7 +49,6 @@ from detector.features.counter_kernels import (
     OP_FIELDS,
     READ,
 )
-from detector.features.lanes import LANE_BITS, LANE_MASK, split
 from detector.jit import Kernel
 
 if TYPE_CHECKING:
@@ -52,16 +60,11 @@ __all__ = [
     "Counts",
     "HotSlot",
     "Pending",
-    "packed_row",
-    "packed_rows",
 ]
 
 _FIRST_SLOTS = 16
-_LANE_TYPES = (("B", np.uint8, 1 << 8), ("H", np.uint16, 1 << 16), ("I", np.uint32, 1 << 32))
 _VECTOR_LIMIT = 1 << 12  # increments remembered as rows per arena (few kinds repeat)
 _FIRST_ROWS = 64
-_SPREAD_BYTES = LANE_BITS // 8  # a channel's field in a packed count
-_SPREAD_LIMIT = LANE_MASK + 1
 _SHORT_LANES = {"B": 0xFF, "H": 0xFFFF}
 
 
@@ -104,17 +107,6 @@ def rows_column(counts: Sequence[Counts]) -> RowsColumn | None:
 
 Pending = tuple[Results, int]
 """Totals a queued step will give: what runs it and its ticket (:meth:`CounterArena.result`)."""
-
-
-def _vectors(increments: tuple[int, ...]) -> np.ndarray:
-    """Packed increments (one per window) as a matrix of channel counts."""
-    pairs = [split(increment) for increment in increments]
-    channels = 1 + max(channel for pair in pairs for channel, _ in pair)
-    matrix = np.zeros((len(increments), channels), dtype=np.int64)
-    for row, pair in enumerate(pairs):
-        for channel, count in pair:
-            matrix[row, channel] = count
-    return matrix
 
 
 class CounterArena:
@@ -175,9 +167,9 @@ class CounterArena:
         newest[:old_slots] = self._newest
         self._ring, self._counts, self._totals, self._newest = ring, counts, totals, newest
         self._arrays = (ring, counts, totals, newest)
-        self._rows = _widened(self._rows, max(_FIRST_ROWS, len(self._rows)), channels)
-        self._units = _widened(self._units, max(_FIRST_ROWS, len(self._units)), channels)
-        self._carry = _widened(self._carry, windows, channels)
+        self._rows = widened(self._rows, max(_FIRST_ROWS, len(self._rows)), channels)
+        self._units = widened(self._units, max(_FIRST_ROWS, len(self._units)), channels)
+        self._carry = widened(self._carry, windows, channels)
         buckets = windows * span
         self._dumped = (
             np.zeros(2 * windows + buckets, np.int64),
@@ -229,11 +221,13 @@ class CounterArena:
         increments and units of at most these counts: each step adds its increment, and a
         unit may leave one bucket, join another and be carried to the next step's (a unit
         carried from an earlier run was counted in its bound, and in an exact one here)."""
-        exact = self._counts[: self._used]
-        if not self._width.holds(
-            steps * (increment + 3 * unit), lambda: largest(exact) + largest(self._carry)
-        ):
+        added = steps * (increment + 3 * unit)
+        if not self._width.holds(added, self._exact_bound):
             self._widen_counts()
+
+    def _exact_bound(self) -> int:
+        """The largest count's absolute value, and what ``carry`` holds to add to one."""
+        return largest(self._counts[: self._used]) + largest(self._carry)
 
     def _widen_counts(self) -> None:
         """Counts in 8 bytes: the arrays made again with the slots they have (at most twice
@@ -260,7 +254,7 @@ class CounterArena:
             plain_ids = array("i", small[:end].astype(np.int32).tobytes())
         else:
             plain_ids = array("q", ids[:end].tobytes())
-        return plain_ids, _narrowest(lanes[: held * stride], low, high)
+        return plain_ids, narrowest(lanes[: held * stride], low, high)
 
     def count(
         self,
@@ -344,9 +338,9 @@ class CounterArena:
         )  # fmt: skip
         self._ops, self._moved_from, self._buckets = [], [], []
         self._queued_results = 0
-        if len(results) and (results.min() < 0 or results.max() >= _SPREAD_LIMIT):
+        if len(results) and (results.min() < 0 or results.max() >= SPREAD_LIMIT):
             # A lane gone below 0 or past 40 bits: packed as the plain form packs it.
-            self._results += [_packed_exactly(totals) for totals in results]
+            self._results += [packed_exactly(totals) for totals in results]
         else:
             self._results += zip(repeat(results), range(len(results)))
         return int(mask)
@@ -381,20 +375,20 @@ class CounterArena:
             ops, moved_from, buckets, self._arrays, self._widths, self._nested,
             increments, units, self._carry, totals,
         )  # fmt: skip
-        if len(totals) and (totals.min() < 0 or totals.max() >= _SPREAD_LIMIT):
-            return [_packed_exactly(row) for row in totals]
+        if len(totals) and (totals.min() < 0 or totals.max() >= SPREAD_LIMIT):
+            return [packed_exactly(row) for row in totals]
         return totals
 
     def _row(self, increments: tuple[int, ...]) -> int:
         """The row of ``increments`` (packed, one per window) in the increments' table."""
-        vectors = _vectors(increments)
+        vectors = channel_matrix(increments)
         if vectors.shape[1] > self._channels:
             self._grow_channels(vectors.shape[1])
         if len(self._row_of) >= _VECTOR_LIMIT:
             self.flush()  # the queued steps' rows are about to be reused
             self._row_of.clear()
         row = self._row_of[increments] = len(self._row_of)
-        self._rows = _stored(self._rows, row, vectors, self._channels)
+        self._rows = stored(self._rows, row, vectors, self._channels)
         self._largest_increment = max(self._largest_increment, largest(vectors))
         return row
 
@@ -402,61 +396,10 @@ class CounterArena:
         """The row of the packed ``unit`` in the units' table."""
         row = self._unit_of.get(unit)
         if row is None:
-            vector = _vectors((unit,))[0]
+            vector = channel_matrix((unit,))[0]
             if len(vector) > self._channels:
                 self._grow_channels(len(vector))
             row = self._unit_of[unit] = len(self._unit_of)
-            self._units = _stored(self._units, row, vector, self._channels)
+            self._units = stored(self._units, row, vector, self._channels)
             self._largest_unit = max(self._largest_unit, largest(vector))
         return row
-
-
-def _stored(table: np.ndarray, row: int, values: np.ndarray, channels: int) -> np.ndarray:
-    """``table`` (doubled if ``row`` is past its end) with ``values`` as row ``row``, their
-    channels (last axis) first, zeros after."""
-    if row == len(table):
-        table = _widened(table, 2 * row, channels)
-    table[row] = 0
-    table[row, ..., : values.shape[-1]] = values
-    return table
-
-
-def _widened(table: np.ndarray, rows: int, channels: int) -> np.ndarray:
-    """``table`` with ``rows`` rows (first axis) of ``channels`` (last axis), zeros added."""
-    wider = np.zeros((rows, *table.shape[1:-1], channels), dtype=np.int64)
-    wider[: len(table), ..., : table.shape[-1]] = table
-    return wider
-
-
-def packed_row(totals: np.ndarray) -> list[int]:
-    """A slot's totals (windows, channels; each in ``[0, 2**40)``) as packed ints per window."""
-    return packed_rows(totals[None])[0]
-
-
-def packed_rows(totals: np.ndarray) -> list[list[int]]:
-    """:func:`packed_row` of each of ``totals`` (rows, windows, channels) in one conversion:
-    numpy's calls cost about a microsecond each, however few the rows."""
-    rows, windows, channels = totals.shape
-    data = totals.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :_SPREAD_BYTES].tobytes()
-    width = channels * _SPREAD_BYTES
-    packed = [int.from_bytes(data[at : at + width], "little") for at in range(0, len(data), width)]
-    return [packed[at : at + windows] for at in range(0, rows * windows, windows)]
-
-
-def _packed_exactly(totals: np.ndarray) -> list[int]:
-    return [
-        sum(int(value) << (channel * LANE_BITS) for channel, value in enumerate(window))
-        for window in totals
-    ]
-
-
-def _narrowest(lanes: np.ndarray, low: int, high: int) -> array[int]:
-    """``lanes`` (counts from ``low`` to ``high``) in the narrowest type holding them (signed
-    8 bytes once one is below 0)."""
-    if not len(lanes):
-        return array("B")
-    if low >= 0:
-        for typecode, dtype, bound in _LANE_TYPES:
-            if high < bound:
-                return array(typecode, lanes.astype(dtype).tobytes())
-    return array("q", lanes.tobytes())

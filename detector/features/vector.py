@@ -24,7 +24,8 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.arena import CountRow, RowsColumn, packed_row
+from detector.features.arena import CountRow, RowsColumn
+from detector.features.arena_numbers import packed_row
 from detector.features.schema import (
     ACTOR_CHANNELS,
     ACTOR_RATIOS,

@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from detector.events.model import Event, Outcome
-from detector.features.arena import CountRow, Counts, Pending, Results, RowsColumn, packed_row
+from detector.features.arena import CountRow, Counts, Pending, Results, RowsColumn
+from detector.features.arena_numbers import packed_row
 from detector.features.derived import ProductionMatcher, actor_ratio_rows, actor_ratios
 from detector.features.observation import Observation, new_observation
 from detector.features.profile import HourOfWeekProfile, hour_of_week

@@ -17,7 +17,8 @@ from typing import Any, Literal, cast
 import numpy as np
 import numpy.typing as npt
 
-from detector.features.arena import CountRow, packed_rows
+from detector.features.arena import CountRow
+from detector.features.arena_numbers import packed_rows
 from detector.features.vector import BlockVector, FeatureBlock, FeatureVector, TablePlan
 from detector.features.windows import LANE_BITS, LANE_MASK
 
@@ -32,7 +33,7 @@ KindChannels = tuple[tuple[int, npt.NDArray[np.intp], npt.NDArray[np.intp]], ...
 def packed_counts(vectors: Sequence[object], kind: int, windows: int) -> list[list[int]]:
     """Each vector's packed window counts of key kind ``kind`` (its index in :data:`KINDS`),
     to carry to a later stage; zeros for a vector the store did not make. The rows an arena
-    counted are packed a batch's totals at a time (:func:`~.arena.packed_rows`): one by one,
+    counted are packed a batch's totals at a time (:func:`~.arena_numbers.packed_rows`): one by one,
     numpy's calls cost several microseconds per vector."""
     start = kind * windows
     counts: list[list[int]] = []
