@@ -1,7 +1,7 @@
 """Per-stage cost per event of the pipeline: the baseline for batched execution.
 
     python bench/stages.py [--people 300] [--days 10] [--seed 7] [--batch 500] [--repeat 3]
-                            [--default-gc] [--compiled]
+                            [--default-gc] [--compiled [--arena-mib MIB]]
 
 A generated world (``ciwatch generate``: ``--people`` x ``--days`` of GitHub,
 Okta, Kubernetes and CloudTrail audit logs, with its attacks), serialized as
@@ -39,7 +39,9 @@ The collector is set as every ``ciwatch`` command sets it
 ``--compiled`` compiles the numba kernels first, as the daemon does at start-up
 (:mod:`detector.jit`: the feature counters in arenas, the scoring kernels);
 without it the run is a short replay's (plain counters, NumPy scoring).
-Nothing here asserts a figure; the defaults take under a minute on two cores.
+``--arena-mib`` sets ``features.arena_bytes`` (the compiled counters' arenas):
+small, a world's active actors outnumber them, as a large organisation's may a
+worker's. Nothing here asserts a figure; the defaults take under a minute on two cores.
 """
 
 from __future__ import annotations
@@ -217,6 +219,9 @@ def main() -> None:
     parser.add_argument(
         "--compiled", action="store_true", help="compile the numba kernels first, as the daemon"
     )
+    parser.add_argument(
+        "--arena-mib", type=int, default=None, help="features.arena_bytes, MiB (with --compiled)"
+    )
     args = parser.parse_args()
     if not args.default_gc:
         collector.tune()  # as every ciwatch command does
@@ -225,6 +230,9 @@ def main() -> None:
     values = world_records(args.seed, args.days, args.people)
     work = batches(values, args.batch)
     config = bundled_config()
+    if args.arena_mib is not None:
+        features = config.features.model_copy(update={"arena_bytes": args.arena_mib << 20})
+        config = config.model_copy(update={"features": features})
     staged: list[Run] = []
     plain: list[Run] = []
     for number in range(args.repeat):
@@ -233,9 +241,10 @@ def main() -> None:
         for kind in (staged, plain)[:: 1 if number % 2 == 0 else -1]:
             gc.collect()
             kind.append((staged_run if kind is staged else plain_run)(config, work))
+    arena = "" if args.arena_mib is None else f", arenas of {args.arena_mib} MiB"
     print(
         f"{args.people} people x {args.days} days (seed {args.seed}), batches of {args.batch}"
-        f" records, default rules + bundled models, best of {args.repeat}:"
+        f" records, default rules + bundled models{arena}, best of {args.repeat}:"
     )
     print_table(best(staged), best(plain), len(values))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
