@@ -27,7 +27,6 @@ from detector.features.windows import (
 )
 
 if TYPE_CHECKING:
-    from detector.features.profile_pool import ProfilePool
     from detector.features.value_pool import ValuePool
 
 __all__ = [
@@ -125,6 +124,13 @@ class ActorState(WindowCounter):
         assert profiles is not None and isinstance(self._totals, HotSlot)
         return profiles.profile(self._totals.slot)
 
+    def _pooled_packed(self) -> bytes | HourOfWeekProfile:
+        """The pooled profile's cold form (:meth:`HourOfWeekProfile.packed`), one kernel call
+        for a sparse one."""
+        profiles = self._spec.profiles
+        assert profiles is not None and isinstance(self._totals, HotSlot)
+        return profiles.packed(self._totals.slot)
+
     def _hot_totals(self) -> list[int] | HotSlot:
         totals = super()._hot_totals()
         remembered, profile = self._remembered, self._profile
@@ -153,8 +159,7 @@ class ActorState(WindowCounter):
             pool = cast("ValuePool", self._spec.values)
             self._remembered = pool.release(cast(HotSlot, self._totals).slot)
         if isinstance(self._profile, Pooled):
-            profiles = cast("ProfilePool", self._spec.profiles)
-            self._profile = profiles.packed(cast(HotSlot, self._totals).slot)
+            self._profile = self._pooled_packed()
         super().cool()
         remembered, profile = self._remembered, self._profile
         if isinstance(remembered, RememberedValues):
@@ -221,7 +226,7 @@ class ActorState(WindowCounter):
             remembered = self._pooled()
         kept: bytes | list[list[int]]
         if isinstance(profile, Pooled):
-            profile = self._pooled_profile()
+            profile = self._pooled_packed()
         if isinstance(profile, bytes):
             kept = profile
         else:
